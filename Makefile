@@ -1,0 +1,32 @@
+# jitprov — `make test` is the one command that runs every test.
+GO ?= go
+PKGS := ./...
+
+.PHONY: test test-race unit lint verify bench run build
+
+## test: install what the tests need (Go modules, a running PostgreSQL), then vet, check formatting and run every test under the race detector.
+test: verify
+	./scripts/test-deps.sh
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+test-race: test
+
+## unit: the tests again without the dependency check (PostgreSQL must answer).
+unit:
+	$(GO) test -race -count=1 $(PKGS)
+
+## verify: go vet and gofmt.
+verify:
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+lint: verify
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+## bench: provisioning throughput and latency beside pgbench (see README).
+bench:
+	./scripts/test-deps.sh
+	$(GO) run ./cmd/jitprov-bench

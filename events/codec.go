@@ -1,0 +1,192 @@
+package events
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	cejs "github.com/cloudevents/sdk-go/protocol/nats_jetstream/v2"
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/jitprov/jitprov/schemas"
+)
+
+// Event is a CloudEvent of this contract.
+type Event = cloudevents.Event
+
+// ErrInvalid marks an event that breaks the contract: missing or malformed
+// CloudEvents attributes, an unknown type, or data that does not match its
+// schema. Such an event can never be processed; consumers terminate it.
+var ErrInvalid = errors.New("invalid event")
+
+const headerContentType = "content-type"
+
+// MaxDataBytes bounds the data of any event.
+const MaxDataBytes = 256 << 10
+
+// New builds an event of type t with a fresh id (a UUIDv7, so ids sort by
+// time), the given source (e.g. "/jitprov/provisioner") and CloudEvents
+// subject (the entity it is about), and data encoded as JSON. The data is
+// validated against the type's schema: an event that breaks the contract is
+// never built.
+func New(t Type, source, subject string, data any) (Event, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Event{}, fmt.Errorf("events: new id: %w", err)
+	}
+	return NewWithID(id.String(), t, source, subject, time.Now().UTC(), data)
+}
+
+// NewWithID is New with a caller-chosen id and time, for events whose
+// identity must be stable across retries (such as a reply re-sent after a
+// redelivery).
+func NewWithID(id string, t Type, source, subject string, at time.Time, data any) (Event, error) {
+	if !t.Known() {
+		return Event{}, fmt.Errorf("events: %w: unknown type %q", ErrInvalid, t)
+	}
+	if at.IsZero() {
+		return Event{}, fmt.Errorf("events: %w: %s has no time", ErrInvalid, t)
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return Event{}, fmt.Errorf("events: encode %s data: %w", t, err)
+	}
+	if len(raw) > MaxDataBytes {
+		return Event{}, fmt.Errorf("events: %w: %s data of %d bytes exceeds %d", ErrInvalid, t, len(raw), MaxDataBytes)
+	}
+	if err := schemas.Validate(t.SchemaPath(), raw); err != nil {
+		return Event{}, fmt.Errorf("events: %w: %s: %w", ErrInvalid, t, err)
+	}
+	ev := cloudevents.NewEvent(cloudevents.VersionV1)
+	ev.SetID(id)
+	ev.SetType(string(t))
+	ev.SetSource(source)
+	if subject != "" {
+		ev.SetSubject(subject)
+	}
+	ev.SetTime(at)
+	ev.SetDataSchema(t.SchemaURL())
+	if err := ev.SetData(cloudevents.ApplicationJSON, json.RawMessage(raw)); err != nil {
+		return Event{}, fmt.Errorf("events: set %s data: %w", t, err)
+	}
+	if err := ev.Validate(); err != nil {
+		return Event{}, fmt.Errorf("events: %w: %w", ErrInvalid, err)
+	}
+	return ev, nil
+}
+
+// traceContext is the W3C trace-context propagator; it holds no state.
+var traceContext = propagation.TraceContext{}
+
+// Encode renders ev as a NATS message on subject in binary content mode:
+// ce-* headers, content-type, the data as body, and the trace context of
+// ctx as traceparent/tracestate headers.
+func Encode(ctx context.Context, ev Event, subject string) (*nats.Msg, error) {
+	if err := ev.Validate(); err != nil {
+		return nil, fmt.Errorf("events: %w: %w", ErrInvalid, err)
+	}
+	msg := nats.NewMsg(subject)
+	var body bytes.Buffer
+	hdr, err := cejs.WriteMsg(ctx, binding.ToMessage(&ev), &body)
+	if err != nil {
+		return nil, fmt.Errorf("events: encode %s %s: %w", ev.Type(), ev.ID(), err)
+	}
+	msg.Data = body.Bytes()
+	for k, v := range hdr {
+		// The NATS binding carries datacontenttype as "content-type".
+		if k == "ce-datacontenttype" {
+			k = headerContentType
+		}
+		msg.Header[k] = v
+	}
+	traceContext.Inject(ctx, HeaderCarrier(msg.Header))
+	return msg, nil
+}
+
+// Decode reads a NATS message in binary content mode, checks the CloudEvents
+// attributes, that the type is one of this contract, and that the data
+// matches the type's schema. Every failure wraps ErrInvalid.
+func Decode(msg *nats.Msg) (Event, error) {
+	if msg.Header.Get("ce-specversion") == "" {
+		return Event{}, fmt.Errorf("events: %w: no ce-specversion header (binary content mode is required)", ErrInvalid)
+	}
+	if len(msg.Data) > MaxDataBytes {
+		return Event{}, fmt.Errorf("events: %w: data of %d bytes exceeds %d", ErrInvalid, len(msg.Data), MaxDataBytes)
+	}
+	ev, err := binding.ToEvent(context.Background(), cejs.NewMessage(msg))
+	if err != nil {
+		return Event{}, fmt.Errorf("events: %w: %w", ErrInvalid, err)
+	}
+	if err := ev.Validate(); err != nil {
+		return Event{}, fmt.Errorf("events: %w: %w", ErrInvalid, err)
+	}
+	if ev.SpecVersion() != cloudevents.VersionV1 {
+		return Event{}, fmt.Errorf("events: %w: specversion %q, want %q", ErrInvalid, ev.SpecVersion(), cloudevents.VersionV1)
+	}
+	t := Type(ev.Type())
+	if !t.Known() {
+		return Event{}, fmt.Errorf("events: %w: unknown type %q", ErrInvalid, t)
+	}
+	if ds := ev.DataSchema(); ds != "" && ds != t.SchemaURL() {
+		return Event{}, fmt.Errorf("events: %w: %s names dataschema %q, want %q", ErrInvalid, t, ds, t.SchemaURL())
+	}
+	if ct := ev.DataContentType(); ct != cloudevents.ApplicationJSON {
+		return Event{}, fmt.Errorf("events: %w: %s has content type %q, want %q", ErrInvalid, t, ct, cloudevents.ApplicationJSON)
+	}
+	if err := schemas.Validate(t.SchemaPath(), ev.Data()); err != nil {
+		return Event{}, fmt.Errorf("events: %w: %s %s: %w", ErrInvalid, t, ev.ID(), err)
+	}
+	return *ev, nil
+}
+
+// DataAs decodes the data of an event of type t into a T. It fails with
+// ErrInvalid when the event has another type.
+func DataAs[T any](ev Event, t Type) (T, error) {
+	var v T
+	if Type(ev.Type()) != t {
+		return v, fmt.Errorf("events: %w: got type %q, want %q", ErrInvalid, ev.Type(), t)
+	}
+	if err := json.Unmarshal(ev.Data(), &v); err != nil {
+		return v, fmt.Errorf("events: %w: %s data: %w", ErrInvalid, t, err)
+	}
+	return v, nil
+}
+
+// ExtractTrace returns ctx carrying the remote span context found in the
+// message's traceparent/tracestate headers, if any.
+func ExtractTrace(ctx context.Context, h nats.Header) context.Context {
+	return traceContext.Extract(ctx, HeaderCarrier(h))
+}
+
+// InjectTrace writes the trace context of ctx into h.
+func InjectTrace(ctx context.Context, h nats.Header) {
+	traceContext.Inject(ctx, HeaderCarrier(h))
+}
+
+// HeaderCarrier adapts nats.Header to OpenTelemetry propagation with the
+// lower-case header names of the W3C spec ("traceparent"), as nats.Header
+// keys are case-sensitive.
+type HeaderCarrier nats.Header
+
+// Get implements propagation.TextMapCarrier.
+func (c HeaderCarrier) Get(key string) string { return nats.Header(c).Get(strings.ToLower(key)) }
+
+// Set implements propagation.TextMapCarrier.
+func (c HeaderCarrier) Set(key, value string) { nats.Header(c).Set(strings.ToLower(key), value) }
+
+// Keys implements propagation.TextMapCarrier.
+func (c HeaderCarrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
+}

@@ -1,0 +1,554 @@
+package events_test
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/google/uuid"
+
+	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/schemas"
+)
+
+const source = "/jitprov/provisioner"
+
+// sample is valid and invalid data of one event type.
+type sample struct {
+	typ     events.Type
+	subject string // the CloudEvents subject
+	data    any    // data matching the type's schema
+	invalid any    // data breaking the type's schema
+	// checkData asserts that DataAs returns data.
+	checkData func(t *testing.T, ev events.Event)
+}
+
+func samples() []sample {
+	// A zone other than UTC and nanoseconds: times must survive the trip as
+	// the same instant.
+	at := time.Date(2025, 3, 4, 6, 6, 7, 123456789, time.FixedZone("CET", 3600))
+	identity := events.Identity{
+		OrganizationID:  "acme",
+		ConnectionID:    "okta-main",
+		Protocol:        events.ProtocolOIDC,
+		ExternalID:      "00u1a2b3c4d5e6f7g8h9",
+		Email:           "ada@acme.example",
+		EmailVerified:   true,
+		GivenName:       "Ada",
+		FamilyName:      "Lovelace",
+		DisplayName:     "Ada Lovelace",
+		Groups:          []string{"engineering", "admins"},
+		Roles:           []string{"member", "admin"},
+		Attributes:      map[string][]string{"department": {"R&D"}, "costCenter": {"4711", "4712"}},
+		AuthenticatedAt: at,
+	}
+	noExternalID := identity
+	noExternalID.ExternalID = ""
+
+	user := events.User{
+		ID:             "0192f3a4-5b6c-7d8e-9f01-23456789abcd",
+		OrganizationID: "acme",
+		ConnectionID:   "okta-main",
+		ExternalID:     "00u1a2b3c4d5e6f7g8h9",
+		Email:          "ada@acme.example",
+		GivenName:      "Ada",
+		FamilyName:     "Lovelace",
+		DisplayName:    "Ada Lovelace",
+		Groups:         []string{"engineering"},
+		Role:           "member",
+		Status:         "active",
+		Attributes:     map[string][]string{"department": {"R&D"}},
+		CreatedBy:      "jit",
+		CreatedAt:      at,
+		UpdatedAt:      at.Add(time.Hour),
+	}
+	badOrgUser := user
+	badOrgUser.OrganizationID = "Acme"
+	userTimes := func(u *events.User) []*time.Time { return []*time.Time{&u.CreatedAt, &u.UpdatedAt} }
+
+	result := events.ProvisioningResult{
+		LoginID:    "0192f3a4-0000-7000-8000-000000000001",
+		Outcome:    events.OutcomeCreated,
+		Message:    "created; role admin awaits review",
+		User:       &events.UserRef{ID: user.ID, Role: "member", Status: "active", Email: user.Email},
+		RoleReview: &events.RoleReviewRef{ID: "0192f3a4-5b6c-7d8e-9f01-23456789abce", RequestedRole: "admin"},
+		DecidedAt:  at,
+	}
+	created := events.UserCreated{User: user, LoginID: result.LoginID}
+	updated := events.UserUpdated{User: user, Changed: []string{"email", "role"}, PreviousRole: "viewer", LoginID: result.LoginID}
+	seats := events.SeatsExhausted{
+		OrganizationID: "acme", MaxSeats: 10, SeatsUsed: 10, ConnectionID: "okta-main",
+		ExternalID: "00u1a2b3c4d5e6f7g8h9", Email: "ada@acme.example", LoginID: result.LoginID,
+	}
+	review := events.RoleReviewRequested{
+		ReviewID: "0192f3a4-5b6c-7d8e-9f01-23456789abce", OrganizationID: "acme", UserID: user.ID,
+		Email: "ada@acme.example", CurrentRole: "member", RequestedRole: "admin", LoginID: result.LoginID,
+	}
+
+	return []sample{
+		{
+			typ: events.TypeLoginFirstSeen, subject: "okta-main/00u1a2b3c4d5e6f7g8h9",
+			data: identity, invalid: noExternalID,
+			checkData: dataIs(events.TypeLoginFirstSeen, identity, func(v *events.Identity) []*time.Time {
+				return []*time.Time{&v.AuthenticatedAt}
+			}),
+		},
+		{
+			typ: events.TypeProvisioningResult, subject: result.LoginID,
+			data: result, invalid: events.ProvisioningResult{LoginID: result.LoginID, Outcome: events.OutcomeCreated, DecidedAt: at},
+			checkData: dataIs(events.TypeProvisioningResult, result, func(v *events.ProvisioningResult) []*time.Time {
+				return []*time.Time{&v.DecidedAt}
+			}),
+		},
+		{
+			typ: events.TypeUserCreated, subject: user.ID,
+			data: created, invalid: events.UserCreated{User: badOrgUser, LoginID: result.LoginID},
+			checkData: dataIs(events.TypeUserCreated, created, func(v *events.UserCreated) []*time.Time {
+				return userTimes(&v.User)
+			}),
+		},
+		{
+			typ: events.TypeUserUpdated, subject: user.ID,
+			data: updated, invalid: events.UserUpdated{User: user, LoginID: result.LoginID}, // changed: null
+			checkData: dataIs(events.TypeUserUpdated, updated, func(v *events.UserUpdated) []*time.Time {
+				return userTimes(&v.User)
+			}),
+		},
+		{
+			typ: events.TypeSeatsExhausted, subject: "acme",
+			data: seats, invalid: events.SeatsExhausted{OrganizationID: "acme", MaxSeats: -1, ConnectionID: "c", ExternalID: "e", LoginID: "l"},
+			checkData: dataIs(events.TypeSeatsExhausted, seats, func(*events.SeatsExhausted) []*time.Time { return nil }),
+		},
+		{
+			typ: events.TypeRoleReviewRequested, subject: review.ReviewID,
+			data: review, invalid: events.RoleReviewRequested{ReviewID: "review-1", OrganizationID: "acme", UserID: user.ID, CurrentRole: "member", RequestedRole: "admin", LoginID: "l"},
+			checkData: dataIs(events.TypeRoleReviewRequested, review, func(*events.RoleReviewRequested) []*time.Time { return nil }),
+		},
+	}
+}
+
+// dataIs returns a check that DataAs[T] gives want: times (listed by times)
+// must be the same instant, everything else deeply equal.
+func dataIs[T any](typ events.Type, want T, times func(*T) []*time.Time) func(*testing.T, events.Event) {
+	return func(t *testing.T, ev events.Event) {
+		t.Helper()
+		got, err := events.DataAs[T](ev, typ)
+		if err != nil {
+			t.Fatalf("DataAs[%T]: %v", want, err)
+		}
+		w := want // a copy: its times are cleared below
+		gotTimes, wantTimes := times(&got), times(&w)
+		for i := range wantTimes {
+			if !gotTimes[i].Equal(*wantTimes[i]) {
+				t.Errorf("DataAs[%T]: time #%d = %v, want %v", want, i, *gotTimes[i], *wantTimes[i])
+			}
+			*gotTimes[i], *wantTimes[i] = time.Time{}, time.Time{}
+		}
+		if !reflect.DeepEqual(got, w) {
+			t.Errorf("DataAs[%T] =\n%+v\nwant\n%+v", want, got, w)
+		}
+	}
+}
+
+func TestSamplesCoverEveryType(t *testing.T) {
+	var got []events.Type
+	for _, s := range samples() {
+		got = append(got, s.typ)
+	}
+	if !reflect.DeepEqual(got, events.Types()) {
+		t.Fatalf("samples cover %v, want every type of events.Types() %v", got, events.Types())
+	}
+}
+
+func TestTypes(t *testing.T) {
+	if events.SchemaBaseURL != schemas.BaseURL {
+		t.Errorf("events.SchemaBaseURL = %q, schemas.BaseURL = %q: dataschema would not be a schema $id", events.SchemaBaseURL, schemas.BaseURL)
+	}
+	seen := map[events.Type]bool{}
+	schemaOf := map[string]events.Type{}
+	for _, typ := range events.Types() {
+		t.Run(string(typ), func(t *testing.T) {
+			if seen[typ] {
+				t.Fatal("listed twice by Types()")
+			}
+			seen[typ] = true
+			if !typ.Known() {
+				t.Error("Known() = false")
+			}
+			// io.jitprov.<short>.v<N> has its schema at <short>/v<N>.json.
+			short, version, ok := cutLast(strings.TrimPrefix(string(typ), "io.jitprov."), ".")
+			if !ok || !strings.HasPrefix(string(typ), "io.jitprov.") {
+				t.Fatalf("type %q is not io.jitprov.<name>.v<N>", typ)
+			}
+			if want := short + "/" + version + ".json"; typ.SchemaPath() != want {
+				t.Errorf("SchemaPath() = %q, want %q", typ.SchemaPath(), want)
+			}
+			if _, err := fs.Stat(schemas.FS(), typ.SchemaPath()); err != nil {
+				t.Errorf("schema %s is not embedded: %v", typ.SchemaPath(), err)
+			}
+			if want := schemas.BaseURL + typ.SchemaPath(); typ.SchemaURL() != want {
+				t.Errorf("SchemaURL() = %q, want %q", typ.SchemaURL(), want)
+			}
+			if other, dup := schemaOf[typ.SchemaPath()]; dup {
+				t.Errorf("shares schema %s with %s", typ.SchemaPath(), other)
+			}
+			schemaOf[typ.SchemaPath()] = typ
+		})
+	}
+	// Every embedded schema belongs to a type.
+	paths, err := fs.Glob(schemas.FS(), "*/*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range paths {
+		if _, ok := schemaOf[p]; !ok {
+			t.Errorf("schema %s belongs to no type of events.Types()", p)
+		}
+	}
+}
+
+func cutLast(s, sep string) (before, after string, ok bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
+}
+
+func TestUnknownType(t *testing.T) {
+	for _, typ := range []events.Type{"", "io.jitprov.login.first-seen.v2", "io.jitprov.login.first-seen", "IO.JITPROV.LOGIN.FIRST-SEEN.V1", "com.example.thing.v1"} {
+		t.Run(string(typ), func(t *testing.T) {
+			if typ.Known() {
+				t.Error("Known() = true")
+			}
+			if p := typ.SchemaPath(); p != "" {
+				t.Errorf("SchemaPath() = %q, want \"\"", p)
+			}
+		})
+	}
+}
+
+func TestNew(t *testing.T) {
+	for _, s := range samples() {
+		t.Run(string(s.typ), func(t *testing.T) {
+			before := time.Now()
+			ev, err := events.New(s.typ, source, s.subject, s.data)
+			after := time.Now()
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			attrs := []struct{ name, got, want string }{
+				{"specversion", ev.SpecVersion(), cloudevents.VersionV1},
+				{"type", ev.Type(), string(s.typ)},
+				{"source", ev.Source(), source},
+				{"subject", ev.Subject(), s.subject},
+				{"dataschema", ev.DataSchema(), s.typ.SchemaURL()},
+				{"datacontenttype", ev.DataContentType(), "application/json"},
+			}
+			for _, a := range attrs {
+				if a.got != a.want {
+					t.Errorf("%s = %q, want %q", a.name, a.got, a.want)
+				}
+			}
+			id, err := uuid.Parse(ev.ID())
+			if err != nil {
+				t.Fatalf("id %q is not a UUID: %v", ev.ID(), err)
+			}
+			if id.Version() != 7 || id.Variant() != uuid.RFC4122 {
+				t.Errorf("id %s is version %d variant %v, want an RFC 4122 version 7 UUID", id, id.Version(), id.Variant())
+			}
+			if id.String() != ev.ID() {
+				t.Errorf("id %q is not in canonical form %q", ev.ID(), id)
+			}
+			// Wall clocks have a coarser resolution on some systems.
+			if ev.Time().Before(before.Add(-time.Second)) || ev.Time().After(after.Add(time.Second)) {
+				t.Errorf("time = %v, want between %v and %v", ev.Time(), before, after)
+			}
+			assertJSONEqual(t, ev.Data(), s.data)
+			if err := ev.Validate(); err != nil {
+				t.Errorf("event is not a valid CloudEvent: %v", err)
+			}
+			s.checkData(t, ev)
+		})
+	}
+}
+
+// assertJSONEqual checks that raw is the JSON encoding of v, up to
+// formatting.
+func assertJSONEqual(t *testing.T, raw []byte, v any) {
+	t.Helper()
+	want, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g, w any
+	if err := json.Unmarshal(raw, &g); err != nil {
+		t.Fatalf("data %q is not JSON: %v", raw, err)
+	}
+	if err := json.Unmarshal(want, &w); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("data = %s, want %s", raw, want)
+	}
+}
+
+func TestNewRejectsDataBreakingTheSchema(t *testing.T) {
+	for _, s := range samples() {
+		t.Run(string(s.typ), func(t *testing.T) {
+			_, err := events.New(s.typ, source, s.subject, s.invalid)
+			if !errors.Is(err, events.ErrInvalid) {
+				t.Fatalf("New = %v, want an error wrapping ErrInvalid", err)
+			}
+		})
+	}
+}
+
+func TestNewRejects(t *testing.T) {
+	login := samples()[0].data
+	at := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		id      string
+		typ     events.Type
+		source  string
+		data    any
+		invalid bool // the error wraps ErrInvalid
+	}{
+		{"unknown type", "id-1", "io.jitprov.login.first-seen.v9", source, login, true},
+		{"empty type", "id-1", "", source, login, true},
+		{"data of another type", "id-1", events.TypeUserCreated, source, login, true},
+		{"nil data", "id-1", events.TypeLoginFirstSeen, source, nil, true},
+		{"data not an object", "id-1", events.TypeLoginFirstSeen, source, "acme", true},
+		{"empty id", "", events.TypeLoginFirstSeen, source, login, true},
+		{"empty source", "id-1", events.TypeLoginFirstSeen, "", login, true},
+		{"data not encodable", "id-1", events.TypeLoginFirstSeen, source, map[string]any{"f": func() {}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := events.NewWithID(tc.id, tc.typ, tc.source, "", at, tc.data)
+			if err == nil {
+				t.Fatal("NewWithID succeeded")
+			}
+			if tc.invalid && !errors.Is(err, events.ErrInvalid) {
+				t.Fatalf("NewWithID = %v, want an error wrapping ErrInvalid", err)
+			}
+		})
+	}
+}
+
+func TestNewWithID(t *testing.T) {
+	at := time.Date(2025, 3, 4, 5, 6, 7, 890, time.UTC)
+	ev, err := events.NewWithID("reply-to-0192f3a4", events.TypeLoginFirstSeen, source, "", at, samples()[0].data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.ID() != "reply-to-0192f3a4" {
+		t.Errorf("id = %q, want the given id", ev.ID())
+	}
+	if !ev.Time().Equal(at) {
+		t.Errorf("time = %v, want %v", ev.Time(), at)
+	}
+	if ev.Subject() != "" {
+		t.Errorf("subject = %q, want none", ev.Subject())
+	}
+	if ev.DataSchema() != events.TypeLoginFirstSeen.SchemaURL() {
+		t.Errorf("dataschema = %q", ev.DataSchema())
+	}
+}
+
+// TestNewIDsSortByTime checks the documented promise that ids sort by time.
+func TestNewIDsSortByTime(t *testing.T) {
+	data := samples()[0].data
+	prev := ""
+	for i := range 200 {
+		ev, err := events.New(events.TypeLoginFirstSeen, source, "", data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.ID() <= prev {
+			t.Fatalf("id #%d %q does not sort after %q", i, ev.ID(), prev)
+		}
+		prev = ev.ID()
+	}
+}
+
+func TestSubject(t *testing.T) {
+	for _, tc := range []struct {
+		typ  events.Type
+		org  string
+		want string
+	}{
+		{events.TypeLoginFirstSeen, "acme", "jit.login.first-seen.acme"},
+		{events.TypeUserCreated, "acme", "jit.user.created.acme"},
+		{events.TypeUserUpdated, "acme", "jit.user.updated.acme"},
+		{events.TypeSeatsExhausted, "acme", "jit.alert.seats.exhausted.acme"},
+		{events.TypeRoleReviewRequested, "acme", "jit.alert.role-review.requested.acme"},
+		{events.TypeLoginFirstSeen, "a", "jit.login.first-seen.a"},
+		{events.TypeLoginFirstSeen, "0", "jit.login.first-seen.0"},
+		{events.TypeLoginFirstSeen, "acme-corp_2", "jit.login.first-seen.acme-corp_2"},
+		{events.TypeLoginFirstSeen, strings.Repeat("a", 63), "jit.login.first-seen." + strings.Repeat("a", 63)},
+	} {
+		t.Run(string(tc.typ)+"/"+tc.org, func(t *testing.T) {
+			got, err := events.Subject(tc.typ, tc.org)
+			if err != nil {
+				t.Fatalf("Subject: %v", err)
+			}
+			if got != tc.want {
+				t.Errorf("Subject = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSubjectErrors(t *testing.T) {
+	type tc struct {
+		name string
+		typ  events.Type
+		org  string
+	}
+	cases := []tc{
+		{"provisioning result goes to a reply inbox", events.TypeProvisioningResult, "acme"},
+		{"unknown type", "io.jitprov.login.first-seen.v2", "acme"},
+		{"empty type", "", "acme"},
+	}
+	for _, org := range invalidOrgIDs {
+		cases = append(cases, tc{"org " + org.why, events.TypeLoginFirstSeen, org.id})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := events.Subject(c.typ, c.org)
+			if err == nil {
+				t.Fatalf("Subject(%q, %q) = %q, want an error", c.typ, c.org, got)
+			}
+			if got != "" {
+				t.Errorf("Subject returned %q along with its error", got)
+			}
+		})
+	}
+}
+
+var validOrgIDs = []string{"a", "0", "acme", "acme-corp", "acme_corp", "a-", "a_", "9lives", strings.Repeat("a", 63)}
+
+var invalidOrgIDs = []struct{ why, id string }{
+	{"empty", ""},
+	{"upper case", "Acme"},
+	{"dot splits the subject", "a.b"},
+	{"wildcard *", "a*"},
+	{"wildcard >", "a>"},
+	{"bare wildcard", ">"},
+	{"64 characters", strings.Repeat("a", 64)},
+	{"leading dash", "-acme"},
+	{"leading underscore", "_acme"},
+	{"space", "ac me"},
+	{"trailing newline", "acme\n"},
+	{"leading newline", "\nacme"},
+	{"tab", "ac\tme"},
+	{"slash", "a/b"},
+	{"non-ASCII", "acmé"},
+	{"NUL", "acme\x00"},
+}
+
+// TestOrganizationIDAgreesWithSchemas checks that ValidOrganizationID and the
+// organization_id pattern of the schemas accept the same ids: an event whose
+// subject can be built must have data that validates, and vice versa.
+func TestOrganizationIDAgreesWithSchemas(t *testing.T) {
+	check := func(t *testing.T, id string, want bool) {
+		if got := events.ValidOrganizationID(id); got != want {
+			t.Errorf("ValidOrganizationID(%q) = %v, want %v", id, got, want)
+		}
+		data, err := json.Marshal(map[string]any{
+			"organization_id": id, "connection_id": "c", "protocol": "saml",
+			"external_id": "e", "email_verified": false, "authenticated_at": "2025-03-04T05:06:07Z",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = schemas.Validate(events.TypeLoginFirstSeen.SchemaPath(), data)
+		if got := err == nil; got != want {
+			t.Errorf("schema accepts organization_id %q = %v, want %v (%v)", id, got, want, err)
+		}
+	}
+	for _, id := range validOrgIDs {
+		t.Run("valid/"+id, func(t *testing.T) { check(t, id, true) })
+	}
+	for _, org := range invalidOrgIDs {
+		t.Run("invalid/"+org.why, func(t *testing.T) { check(t, org.id, false) })
+	}
+}
+
+// TestSubjectsFallInStreams checks that every published subject is captured
+// by the filter of its stream, and by no other stream's.
+func TestSubjectsFallInStreams(t *testing.T) {
+	streams := []string{events.SubjectLogins, events.SubjectUsers, events.SubjectAlerts}
+	for _, tc := range []struct {
+		typ     events.Type
+		filters []string
+	}{
+		{events.TypeLoginFirstSeen, []string{events.SubjectLogins, events.SubjectLoginFirstSeenAll}},
+		{events.TypeUserCreated, []string{events.SubjectUsers}},
+		{events.TypeUserUpdated, []string{events.SubjectUsers}},
+		{events.TypeSeatsExhausted, []string{events.SubjectAlerts}},
+		{events.TypeRoleReviewRequested, []string{events.SubjectAlerts}},
+	} {
+		t.Run(string(tc.typ), func(t *testing.T) {
+			subj, err := events.Subject(tc.typ, "acme")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range tc.filters {
+				if !subjectMatches(f, subj) {
+					t.Errorf("%s does not match filter %s", subj, f)
+				}
+			}
+			n := 0
+			for _, f := range streams {
+				if subjectMatches(f, subj) {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("%s matches %d stream filters of %v, want 1", subj, n, streams)
+			}
+		})
+	}
+}
+
+// subjectMatches reports whether a NATS subject matches filter, where "*"
+// matches one token and a final ">" one or more.
+func subjectMatches(filter, subject string) bool {
+	f, s := strings.Split(filter, "."), strings.Split(subject, ".")
+	for i, tok := range f {
+		switch {
+		case tok == ">" && i == len(f)-1:
+			return len(s) > i
+		case i >= len(s):
+			return false
+		case tok != "*" && tok != s[i]:
+			return false
+		}
+	}
+	return len(f) == len(s)
+}
+
+func TestSubjectMatches(t *testing.T) {
+	for _, tc := range []struct {
+		filter, subject string
+		want            bool
+	}{
+		{"jit.login.>", "jit.login.first-seen.acme", true},
+		{"jit.login.>", "jit.login", false},
+		{"jit.login.>", "jit.user.created.acme", false},
+		{"jit.*.created.acme", "jit.user.created.acme", true},
+		{"jit.user.created.acme", "jit.user.created.acme", true},
+		{"jit.user.created", "jit.user.created.acme", false},
+	} {
+		if got := subjectMatches(tc.filter, tc.subject); got != tc.want {
+			t.Errorf("subjectMatches(%q, %q) = %v, want %v", tc.filter, tc.subject, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,251 @@
+package events
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Type is a CloudEvents "type" attribute. Each type names a versioned
+// contract: a published version never changes, a breaking change gets the
+// next version.
+type Type string
+
+// The event types jitprov publishes.
+const (
+	// TypeLoginFirstSeen asks the provisioner to provision an identity. It is
+	// published by sso-edge on subject jit.login.first-seen.<org>.
+	TypeLoginFirstSeen Type = "io.jitprov.login.first-seen.v1"
+	// TypeProvisioningResult is the provisioner's reply to a login, sent on
+	// core NATS to the inbox named in the login's Jitprov-Reply-To header.
+	TypeProvisioningResult Type = "io.jitprov.provisioning.result.v1"
+	// TypeUserCreated announces a user created by JIT provisioning.
+	TypeUserCreated Type = "io.jitprov.user.created.v1"
+	// TypeUserUpdated announces a change of a user's attributes or role.
+	TypeUserUpdated Type = "io.jitprov.user.updated.v1"
+	// TypeSeatsExhausted tells that a first login was turned away because its
+	// organisation has no seat left.
+	TypeSeatsExhausted Type = "io.jitprov.seats.exhausted.v1"
+	// TypeRoleReviewRequested tells that an identity claimed a role above its
+	// organisation's JIT ceiling and an admin must approve or deny it.
+	TypeRoleReviewRequested Type = "io.jitprov.role-review.requested.v1"
+)
+
+// spec describes where a type is published and which schema its data has.
+type spec struct {
+	short   string // e.g. "login.first-seen"; names the schema and the subject
+	subject string // subject prefix; the organisation id is appended
+	version string
+}
+
+var specs = map[Type]spec{
+	TypeLoginFirstSeen:      {"login.first-seen", "jit.login.first-seen", "v1"},
+	TypeProvisioningResult:  {"provisioning.result", "", "v1"},
+	TypeUserCreated:         {"user.created", "jit.user.created", "v1"},
+	TypeUserUpdated:         {"user.updated", "jit.user.updated", "v1"},
+	TypeSeatsExhausted:      {"seats.exhausted", "jit.alert.seats.exhausted", "v1"},
+	TypeRoleReviewRequested: {"role-review.requested", "jit.alert.role-review.requested", "v1"},
+}
+
+// Types lists every event type of the contract.
+func Types() []Type {
+	return []Type{TypeLoginFirstSeen, TypeProvisioningResult, TypeUserCreated,
+		TypeUserUpdated, TypeSeatsExhausted, TypeRoleReviewRequested}
+}
+
+// SchemaPath is the path of the type's data schema inside package schemas,
+// e.g. "login.first-seen/v1.json".
+func (t Type) SchemaPath() string {
+	s, ok := specs[t]
+	if !ok {
+		return ""
+	}
+	return s.short + "/" + s.version + ".json"
+}
+
+// SchemaURL is the type's "dataschema" attribute: the $id of its schema.
+func (t Type) SchemaURL() string { return SchemaBaseURL + t.SchemaPath() }
+
+// SchemaBaseURL prefixes every schema's $id.
+const SchemaBaseURL = "https://jitprov.io/schemas/"
+
+// Known reports whether t is a type of this contract.
+func (t Type) Known() bool { _, ok := specs[t]; return ok }
+
+// Subject prefixes and stream filters.
+const (
+	SubjectLogins = "jit.login.>" // stream LOGINS
+	SubjectUsers  = "jit.user.>"  // stream USERS
+	SubjectAlerts = "jit.alert.>" // stream ALERTS
+	// SubjectLoginFirstSeenAll filters every organisation's first-seen logins.
+	SubjectLoginFirstSeenAll = "jit.login.first-seen.>"
+)
+
+// HeaderReplyTo names the core NATS subject on which the provisioner answers
+// a login with a provisioning.result event.
+const HeaderReplyTo = "Jitprov-Reply-To"
+
+var orgIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// ValidOrganizationID reports whether id can name an organisation: 1 to 63
+// characters of a-z, 0-9, '-' and '_', starting with a letter or digit, so
+// that it is always a single NATS subject token.
+func ValidOrganizationID(id string) bool { return orgIDPattern.MatchString(id) }
+
+// Subject is the NATS subject on which an event of type t about organisation
+// org is published. The provisioning result has no subject of its own (it
+// goes to a reply inbox) and yields an error, as does an invalid org id.
+func Subject(t Type, org string) (string, error) {
+	s, ok := specs[t]
+	if !ok || s.subject == "" {
+		return "", fmt.Errorf("events: type %q has no publish subject", t)
+	}
+	if !ValidOrganizationID(org) {
+		return "", fmt.Errorf("events: organisation id %q is not a valid subject token (want %s)", org, orgIDPattern)
+	}
+	return s.subject + "." + org, nil
+}
+
+// Protocol is the SSO protocol a login came through.
+type Protocol string
+
+// Protocols.
+const (
+	ProtocolSAML Protocol = "saml"
+	ProtocolOIDC Protocol = "oidc"
+)
+
+// Identity is the data of login.first-seen: a person as their identity
+// provider describes them, mapped by the connection's attribute mapping.
+type Identity struct {
+	OrganizationID string   `json:"organization_id"`
+	ConnectionID   string   `json:"connection_id"`
+	Protocol       Protocol `json:"protocol"`
+	// ExternalID is the stable id of the person at the IdP: a persistent
+	// SAML NameID or configured attribute, or the OIDC "sub".
+	ExternalID    string   `json:"external_id"`
+	Email         string   `json:"email,omitempty"`
+	EmailVerified bool     `json:"email_verified"`
+	GivenName     string   `json:"given_name,omitempty"`
+	FamilyName    string   `json:"family_name,omitempty"`
+	DisplayName   string   `json:"display_name,omitempty"`
+	Groups        []string `json:"groups,omitempty"`
+	// Roles are the roles the IdP claims for the person. JIT grants at most
+	// the organisation's ceiling; a higher claim becomes a role review.
+	Roles           []string            `json:"roles,omitempty"`
+	Attributes      map[string][]string `json:"attributes,omitempty"`
+	AuthenticatedAt time.Time           `json:"authenticated_at"`
+}
+
+// Outcome is the provisioner's decision about a login.
+type Outcome string
+
+// Outcomes.
+const (
+	OutcomeCreated  Outcome = "created"  // a new user was created
+	OutcomeExisting Outcome = "existing" // the user existed (and may have been updated)
+	OutcomeRejected Outcome = "rejected" // turned away for now (seats exhausted)
+	OutcomeRefused  Outcome = "refused"  // not allowed (suspended, conflict, unknown org)
+	OutcomeFailed   Outcome = "failed"   // the pipeline gave up (see Reason)
+)
+
+// Reason explains a rejected, refused or failed outcome.
+type Reason string
+
+// Reasons.
+const (
+	ReasonSeatsExhausted      Reason = "seats_exhausted"
+	ReasonSuspended           Reason = "suspended"
+	ReasonDeprovisioned       Reason = "deprovisioned"
+	ReasonEmailInUse          Reason = "email_in_use"
+	ReasonIdentityConflict    Reason = "identity_conflict"
+	ReasonUnknownOrganization Reason = "unknown_organization"
+	ReasonUnknownConnection   Reason = "unknown_connection"
+	ReasonInternalError       Reason = "internal_error"
+)
+
+// UserRef is the part of a user a login reply carries.
+type UserRef struct {
+	ID     string `json:"id"`
+	Role   string `json:"role"`
+	Status string `json:"status"`
+	Email  string `json:"email,omitempty"`
+}
+
+// RoleReviewRef names a pending role review.
+type RoleReviewRef struct {
+	ID            string `json:"id"`
+	RequestedRole string `json:"requested_role"`
+}
+
+// ProvisioningResult is the data of provisioning.result, the reply to a
+// login.first-seen event.
+type ProvisioningResult struct {
+	// LoginID is the id of the login.first-seen event this answers.
+	LoginID string  `json:"login_id"`
+	Outcome Outcome `json:"outcome"`
+	Reason  Reason  `json:"reason,omitempty"`
+	// Message explains the outcome to an operator; it is safe to log.
+	Message    string         `json:"message,omitempty"`
+	User       *UserRef       `json:"user,omitempty"`
+	RoleReview *RoleReviewRef `json:"role_review,omitempty"`
+	DecidedAt  time.Time      `json:"decided_at"`
+}
+
+// User is a user as announced in user.* events.
+type User struct {
+	ID             string              `json:"id"`
+	OrganizationID string              `json:"organization_id"`
+	ConnectionID   string              `json:"connection_id,omitempty"`
+	ExternalID     string              `json:"external_id,omitempty"`
+	Email          string              `json:"email,omitempty"`
+	GivenName      string              `json:"given_name,omitempty"`
+	FamilyName     string              `json:"family_name,omitempty"`
+	DisplayName    string              `json:"display_name,omitempty"`
+	Groups         []string            `json:"groups,omitempty"`
+	Role           string              `json:"role"`
+	Status         string              `json:"status"`
+	Attributes     map[string][]string `json:"attributes,omitempty"`
+	CreatedBy      string              `json:"created_by"`
+	CreatedAt      time.Time           `json:"created_at"`
+	UpdatedAt      time.Time           `json:"updated_at"`
+}
+
+// UserCreated is the data of user.created.
+type UserCreated struct {
+	User    User   `json:"user"`
+	LoginID string `json:"login_id"`
+}
+
+// UserUpdated is the data of user.updated.
+type UserUpdated struct {
+	User User `json:"user"`
+	// Changed names the fields that changed, e.g. "email", "role".
+	Changed []string `json:"changed"`
+	// PreviousRole is set when the role changed.
+	PreviousRole string `json:"previous_role,omitempty"`
+	LoginID      string `json:"login_id"`
+}
+
+// SeatsExhausted is the data of seats.exhausted: one event per person turned
+// away, so that a notifier can count them.
+type SeatsExhausted struct {
+	OrganizationID string `json:"organization_id"`
+	MaxSeats       int    `json:"max_seats"`
+	SeatsUsed      int    `json:"seats_used"`
+	ConnectionID   string `json:"connection_id"`
+	ExternalID     string `json:"external_id"`
+	Email          string `json:"email,omitempty"`
+	LoginID        string `json:"login_id"`
+}
+
+// RoleReviewRequested is the data of role-review.requested.
+type RoleReviewRequested struct {
+	ReviewID       string `json:"review_id"`
+	OrganizationID string `json:"organization_id"`
+	UserID         string `json:"user_id"`
+	Email          string `json:"email,omitempty"`
+	CurrentRole    string `json:"current_role"`
+	RequestedRole  string `json:"requested_role"`
+	LoginID        string `json:"login_id"`
+}

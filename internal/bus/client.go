@@ -1,0 +1,152 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jitprov/jitprov/events"
+)
+
+// Errors of Provision. Match with errors.Is.
+var (
+	// ErrNotAccepted: the login was not durably stored in JetStream (NATS
+	// unreachable, stream missing or full). Nothing will happen; the
+	// caller may retry.
+	ErrNotAccepted = errors.New("login not accepted by the pipeline")
+	// ErrPending: the login is durably stored but its answer did not come
+	// before the deadline. The provisioner will still decide it when it
+	// catches up; the caller may ask again later.
+	ErrPending = errors.New("login accepted, answer still pending")
+)
+
+// Client sends logins to the provisioners and waits for their answers:
+// request-reply over JetStream. It is safe for concurrent use.
+type Client struct {
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	source string
+	prefix string // reply subjects are prefix + login id
+	sub    *nats.Subscription
+
+	mu      sync.Mutex
+	waiting map[string]chan *nats.Msg
+}
+
+// NewClient subscribes to the client's reply inbox. source is the
+// CloudEvents source of the logins it publishes, e.g. "/jitprov/sso-edge".
+func NewClient(nc *nats.Conn, js jetstream.JetStream, source string) (*Client, error) {
+	c := &Client{nc: nc, js: js, source: source, prefix: nc.NewRespInbox() + ".", waiting: map[string]chan *nats.Msg{}}
+	sub, err := nc.Subscribe(c.prefix+"*", c.route)
+	if err != nil {
+		return nil, fmt.Errorf("bus: subscribe to the reply inbox: %w", err)
+	}
+	c.sub = sub
+	return c, nil
+}
+
+// Close stops receiving answers.
+func (c *Client) Close() error { return c.sub.Unsubscribe() }
+
+func (c *Client) route(m *nats.Msg) {
+	id := strings.TrimPrefix(m.Subject, c.prefix)
+	c.mu.Lock()
+	ch, ok := c.waiting[id]
+	delete(c.waiting, id)
+	c.mu.Unlock()
+	if ok {
+		ch <- m // buffered; each waiter gets at most one message
+	}
+}
+
+// Provision publishes id as a login.first-seen event and waits for the
+// provisioner's answer until ctx is done.
+func (c *Client) Provision(ctx context.Context, id events.Identity) (events.ProvisioningResult, error) {
+	ev, err := events.New(events.TypeLoginFirstSeen, c.source, "", id)
+	if err != nil {
+		return events.ProvisioningResult{}, fmt.Errorf("bus: %w", err)
+	}
+	return c.ProvisionEvent(ctx, ev)
+}
+
+// ProvisionEvent is Provision for an event already built. Publishing the
+// same event again (same id) after ErrPending or ErrNotAccepted is safe:
+// JetStream drops the duplicate, and the provisioner answers each delivery
+// with the decision it already made.
+func (c *Client) ProvisionEvent(ctx context.Context, ev events.Event) (events.ProvisioningResult, error) {
+	var zero events.ProvisioningResult
+	id, err := events.DataAs[events.Identity](ev, events.TypeLoginFirstSeen)
+	if err != nil {
+		return zero, fmt.Errorf("bus: %w", err)
+	}
+	subject, err := events.Subject(events.TypeLoginFirstSeen, id.OrganizationID)
+	if err != nil {
+		return zero, fmt.Errorf("bus: %w", err)
+	}
+	msg, err := events.Encode(ctx, ev, subject)
+	if err != nil {
+		return zero, fmt.Errorf("bus: %w", err)
+	}
+	msg.Header.Set(events.HeaderReplyTo, c.prefix+ev.ID())
+
+	ch := make(chan *nats.Msg, 1)
+	c.mu.Lock()
+	c.waiting[ev.ID()] = ch
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.waiting, ev.ID())
+		c.mu.Unlock()
+	}()
+
+	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ev.ID()), jetstream.WithExpectStream(StreamLogins)); err != nil {
+		return zero, fmt.Errorf("bus: publish login %s to %s: %w: %w", ev.ID(), subject, ErrNotAccepted, err)
+	}
+	select {
+	case <-ctx.Done():
+		return zero, fmt.Errorf("bus: login %s: %w: %w", ev.ID(), ErrPending, context.Cause(ctx))
+	case m := <-ch:
+		reply, err := events.Decode(m)
+		if err != nil {
+			return zero, fmt.Errorf("bus: answer to login %s: %w", ev.ID(), err)
+		}
+		res, err := events.DataAs[events.ProvisioningResult](reply, events.TypeProvisioningResult)
+		if err != nil {
+			return zero, fmt.Errorf("bus: answer to login %s: %w", ev.ID(), err)
+		}
+		if res.LoginID != ev.ID() {
+			return zero, fmt.Errorf("bus: answer for login %s arrived on the inbox of login %s", res.LoginID, ev.ID())
+		}
+		return res, nil
+	}
+}
+
+// Reply sends res to the inbox a login named in its Jitprov-Reply-To
+// header. Only subjects under _INBOX. are answered, so that a forged login
+// cannot make the provisioner publish into arbitrary subjects.
+func Reply(ctx context.Context, nc *nats.Conn, loginHeader nats.Header, res events.ProvisioningResult, source string) error {
+	inbox := loginHeader.Get(events.HeaderReplyTo)
+	if inbox == "" {
+		return nil
+	}
+	if !strings.HasPrefix(inbox, nats.InboxPrefix) || strings.ContainsAny(inbox, " \t\r\n*>") {
+		return fmt.Errorf("bus: login %s names reply subject %q, which is not an inbox; not answered", res.LoginID, inbox)
+	}
+	ev, err := events.New(events.TypeProvisioningResult, source, res.LoginID, res)
+	if err != nil {
+		return fmt.Errorf("bus: %w", err)
+	}
+	msg, err := events.Encode(ctx, ev, inbox)
+	if err != nil {
+		return fmt.Errorf("bus: %w", err)
+	}
+	if err := nc.PublishMsg(msg); err != nil {
+		return fmt.Errorf("bus: answer login %s: %w", res.LoginID, err)
+	}
+	return nil
+}

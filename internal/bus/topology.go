@@ -1,0 +1,160 @@
+// Package bus is jitprov's use of NATS JetStream: the streams and consumers
+// (declared here and applied idempotently at start-up), the request-reply
+// client the edge uses to provision a login, and the outbox relay.
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jitprov/jitprov/events"
+)
+
+// Stream and consumer names.
+const (
+	StreamLogins = "LOGINS"
+	StreamUsers  = "USERS"
+	StreamAlerts = "ALERTS"
+	// ConsumerProvisioner is the durable pull consumer all provisioner
+	// replicas share.
+	ConsumerProvisioner = "provisioner"
+)
+
+// Topology sizes the streams. The zero value is not valid; start from
+// DefaultTopology.
+type Topology struct {
+	// Replicas per stream: 1 on a single server, 3 in a cluster.
+	Replicas int
+	// LoginsMaxAge drops logins nobody processed for this long: the person
+	// waiting for them has long gone.
+	LoginsMaxAge time.Duration
+	// LoginsMaxBytes bounds the LOGINS stream; when it is full, new logins
+	// are refused (the edge shows an outage page) and none already accepted
+	// is dropped.
+	LoginsMaxBytes int64
+	// EventsMaxAge is how long USERS and ALERTS keep events for consumers
+	// that were away.
+	EventsMaxAge time.Duration
+	// DuplicateWindow is how long JetStream remembers Nats-Msg-Id values to
+	// drop a re-published event; it covers an outbox relay's crash and
+	// restart, and an edge retrying a publish.
+	DuplicateWindow time.Duration
+	// AckWait, MaxDeliver and BackOff shape the provisioner consumer.
+	AckWait       time.Duration
+	MaxDeliver    int
+	MaxAckPending int
+}
+
+// DefaultTopology suits a single server; set Replicas to 3 for a cluster.
+func DefaultTopology() Topology {
+	return Topology{
+		Replicas:        1,
+		LoginsMaxAge:    24 * time.Hour,
+		LoginsMaxBytes:  1 << 30,
+		EventsMaxAge:    7 * 24 * time.Hour,
+		DuplicateWindow: 2 * time.Hour,
+		AckWait:         30 * time.Second,
+		MaxDeliver:      8,
+		MaxAckPending:   2048,
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (t Topology) Validate() error {
+	switch {
+	case t.Replicas != 1 && t.Replicas != 3 && t.Replicas != 5:
+		return fmt.Errorf("stream replicas must be 1, 3 or 5, got %d", t.Replicas)
+	case t.LoginsMaxAge <= 0 || t.EventsMaxAge <= 0:
+		return errors.New("stream max ages must be positive")
+	case t.DuplicateWindow <= 0 || t.DuplicateWindow > t.EventsMaxAge || t.DuplicateWindow > t.LoginsMaxAge:
+		return fmt.Errorf("duplicate window %s must be positive and no longer than the streams' max age", t.DuplicateWindow)
+	case t.AckWait < time.Second:
+		return fmt.Errorf("ack wait %s is shorter than one second", t.AckWait)
+	case t.MaxDeliver < 2:
+		return fmt.Errorf("max deliver must be at least 2, got %d", t.MaxDeliver)
+	case t.MaxAckPending < 1:
+		return fmt.Errorf("max ack pending must be positive, got %d", t.MaxAckPending)
+	}
+	return nil
+}
+
+// Streams returns the stream configurations of the topology.
+func (t Topology) Streams() []jetstream.StreamConfig {
+	return []jetstream.StreamConfig{{
+		Name:        StreamLogins,
+		Description: "jitprov logins waiting to be provisioned (work queue: a login is removed once a provisioner acks it)",
+		Subjects:    []string{events.SubjectLogins},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    t.Replicas,
+		MaxAge:      t.LoginsMaxAge,
+		MaxBytes:    t.LoginsMaxBytes,
+		Discard:     jetstream.DiscardNew,
+		Duplicates:  t.DuplicateWindow,
+	}, {
+		Name:        StreamUsers,
+		Description: "jitprov user events (user.created, user.updated) for every interested service",
+		Subjects:    []string{events.SubjectUsers},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    t.Replicas,
+		MaxAge:      t.EventsMaxAge,
+		Discard:     jetstream.DiscardOld,
+		Duplicates:  t.DuplicateWindow,
+	}, {
+		Name:        StreamAlerts,
+		Description: "jitprov alerts for admins (seats.exhausted, role-review.requested)",
+		Subjects:    []string{events.SubjectAlerts},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    t.Replicas,
+		MaxAge:      t.EventsMaxAge,
+		Discard:     jetstream.DiscardOld,
+		Duplicates:  t.DuplicateWindow,
+	}}
+}
+
+// ProvisionerConsumer is the configuration of the provisioners' shared
+// durable consumer. Redeliveries after a missed ack (a crashed replica)
+// back off; explicit Naks choose their own delay.
+func (t Topology) ProvisionerConsumer() jetstream.ConsumerConfig {
+	backoff := make([]time.Duration, 0, t.MaxDeliver-1)
+	for i, d := 0, t.AckWait; i < t.MaxDeliver-1; i++ {
+		backoff = append(backoff, d)
+		d = min(2*d, 5*time.Minute)
+	}
+	return jetstream.ConsumerConfig{
+		Durable:       ConsumerProvisioner,
+		Description:   "jitprov provisioners: one decision per login",
+		FilterSubject: events.SubjectLoginFirstSeenAll,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckWait:       t.AckWait,
+		MaxDeliver:    t.MaxDeliver,
+		BackOff:       backoff,
+		MaxAckPending: t.MaxAckPending,
+		Replicas:      t.Replicas,
+	}
+}
+
+// Ensure creates or updates the streams and the provisioner consumer. It is
+// idempotent and safe to run from every replica at start-up.
+func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
+	if err := t.Validate(); err != nil {
+		return fmt.Errorf("bus: %w", err)
+	}
+	for _, cfg := range t.Streams() {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("bus: create or update stream %s (subjects %v, %d replicas): %w", cfg.Name, cfg.Subjects, cfg.Replicas, err)
+		}
+	}
+	cc := t.ProvisionerConsumer()
+	if _, err := js.CreateOrUpdateConsumer(ctx, StreamLogins, cc); err != nil {
+		return fmt.Errorf("bus: create or update consumer %s on %s: %w", cc.Durable, StreamLogins, err)
+	}
+	return nil
+}

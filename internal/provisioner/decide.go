@@ -1,0 +1,311 @@
+package provisioner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/store"
+)
+
+// Source is the CloudEvents source of every event the provisioner emits.
+const Source = "/jitprov/provisioner"
+
+// maxAttempts bounds how often a decision is retried after losing a race
+// (a concurrent login of the same person, a duplicate delivery).
+const maxAttempts = 8
+
+// Decider makes provisioning decisions, one transaction each.
+type Decider struct {
+	store store.Store
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// NewDecider returns a Decider on s.
+func NewDecider(s store.Store, log *slog.Logger) *Decider {
+	return &Decider{store: s, log: log, now: func() time.Time { return time.Now().UTC() }}
+}
+
+// Decide provisions the identity of login loginID and returns the outcome.
+// It is idempotent: deciding the same login again returns the first
+// decision and changes nothing. Refusals and rejections are outcomes, not
+// errors; an error means nothing was decided and the login may be retried
+// (errors.Is(err, store.ErrUnavailable) when the database is unreachable).
+func (d *Decider) Decide(ctx context.Context, loginID string, id events.Identity) (events.ProvisioningResult, error) {
+	var lastErr error
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		var res events.ProvisioningResult
+		err := d.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+			var err error
+			res, err = d.decide(ctx, tx, loginID, id)
+			return err
+		})
+		if err == nil {
+			return res, nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return res, err
+		}
+		// Lost a race: a concurrent transaction created this person or
+		// decided this login. The next attempt sees its result.
+		lastErr = err
+		d.log.DebugContext(ctx, "decision lost a race, retrying", "login_id", loginID, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(time.Duration(rand.IntN(5*attempt)+1) * time.Millisecond):
+		}
+	}
+	return events.ProvisioningResult{}, fmt.Errorf("provisioner: login %s: still conflicting after %d attempts: %w", loginID, maxAttempts, lastErr)
+}
+
+// decision accumulates what one transaction decided.
+type decision struct {
+	res    events.ProvisioningResult
+	outbox []store.OutboxMessage
+}
+
+func (d *Decider) decide(ctx context.Context, tx store.Tx, loginID string, id events.Identity) (events.ProvisioningResult, error) {
+	if prev, err := tx.Decision(ctx, loginID); err == nil {
+		var res events.ProvisioningResult
+		if err := json.Unmarshal(prev.Result, &res); err != nil {
+			return res, fmt.Errorf("provisioner: stored decision for login %s is unreadable: %w", loginID, err)
+		}
+		return res, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return events.ProvisioningResult{}, err
+	}
+
+	dec := &decision{res: events.ProvisioningResult{LoginID: loginID, DecidedAt: d.now()}}
+	if err := d.provision(ctx, tx, dec, loginID, id); err != nil {
+		return events.ProvisioningResult{}, err
+	}
+	if err := tx.AppendOutbox(ctx, dec.outbox...); err != nil {
+		return events.ProvisioningResult{}, err
+	}
+	raw, err := json.Marshal(dec.res)
+	if err != nil {
+		return events.ProvisioningResult{}, fmt.Errorf("provisioner: encode decision: %w", err)
+	}
+	var userID string
+	if dec.res.User != nil {
+		userID = dec.res.User.ID
+	}
+	err = tx.RecordDecision(ctx, store.Decision{
+		LoginID: loginID, OrganizationID: id.OrganizationID, ConnectionID: id.ConnectionID,
+		ExternalID: id.ExternalID, Outcome: string(dec.res.Outcome), Reason: string(dec.res.Reason),
+		UserID: userID, Result: raw, DecidedAt: dec.res.DecidedAt,
+	})
+	return dec.res, err
+}
+
+func (dec *decision) refuse(o events.Outcome, r events.Reason, msg string, args ...any) {
+	dec.res.Outcome, dec.res.Reason, dec.res.Message = o, r, fmt.Sprintf(msg, args...)
+}
+
+// provision is the policy: lookup, link, update or create.
+func (d *Decider) provision(ctx context.Context, tx store.Tx, dec *decision, loginID string, id events.Identity) error {
+	org, err := tx.Organization(ctx, id.OrganizationID)
+	if errors.Is(err, store.ErrNotFound) {
+		dec.refuse(events.OutcomeRefused, events.ReasonUnknownOrganization,
+			"organisation %q is not configured", id.OrganizationID)
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if _, err := tx.Connection(ctx, org.ID, id.ConnectionID); errors.Is(err, store.ErrNotFound) {
+		dec.refuse(events.OutcomeRefused, events.ReasonUnknownConnection,
+			"connection %q is not configured for organisation %q", id.ConnectionID, org.ID)
+		return nil
+	} else if err != nil {
+		return err
+	}
+
+	user, err := tx.UserByExternalID(ctx, org.ID, id.ConnectionID, id.ExternalID)
+	linked := false
+	switch {
+	case errors.Is(err, store.ErrNotFound) && id.Email != "":
+		user, err = tx.UserByEmail(ctx, org.ID, id.Email)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			// A new person.
+		case err != nil:
+			return err
+		case user.ExternalID != "":
+			dec.refuse(events.OutcomeRefused, events.ReasonIdentityConflict,
+				"the email is already used by user %s, who signs in through connection %q with another identity",
+				user.ID, user.ConnectionID)
+			return nil
+		case !mayLinkByEmail(org, id):
+			dec.refuse(events.OutcomeRefused, events.ReasonEmailInUse,
+				"the email belongs to existing user %s; linking requires link_by_email=verified-domains, "+
+					"an IdP-verified email and a verified domain (policy %q, email verified %t, domain %q)",
+				user.ID, org.LinkByEmail, id.EmailVerified, emailDomain(id.Email))
+			return nil
+		default:
+			linked = true
+		}
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	if user.ID == "" {
+		return d.create(ctx, tx, dec, org, loginID, id)
+	}
+	return d.update(ctx, tx, dec, org, user, linked, loginID, id)
+}
+
+func (d *Decider) create(ctx context.Context, tx store.Tx, dec *decision, org store.Organization, loginID string, id events.Identity) error {
+	seated, err := tx.TakeSeat(ctx, org.ID)
+	if errors.Is(err, store.ErrSeatsExhausted) {
+		dec.refuse(events.OutcomeRejected, events.ReasonSeatsExhausted,
+			"organisation %q uses all of its %d seats", org.ID, org.MaxSeats)
+		return d.emit(ctx, dec, events.TypeSeatsExhausted, org.ID, org.ID, events.SeatsExhausted{
+			OrganizationID: org.ID, MaxSeats: org.MaxSeats, SeatsUsed: seated.SeatsUsed,
+			ConnectionID: id.ConnectionID, ExternalID: id.ExternalID, Email: id.Email, LoginID: loginID,
+		})
+	} else if err != nil {
+		return err
+	}
+	role := decideRole(org, org.UpdatePolicy, id.Roles, "")
+	user, err := tx.CreateUser(ctx, store.User{
+		ID: uuid.NewString(), OrganizationID: org.ID, ConnectionID: id.ConnectionID, ExternalID: id.ExternalID,
+		Email: id.Email, GivenName: id.GivenName, FamilyName: id.FamilyName, DisplayName: id.DisplayName,
+		Groups: normalize(id.Groups), Role: role.Role, Status: store.StatusActive, Attributes: id.Attributes,
+		CreatedBy: store.CreatedByJIT,
+	})
+	if err != nil {
+		return err // ErrConflict: a concurrent login created this person; retry
+	}
+	dec.res.Outcome = events.OutcomeCreated
+	dec.res.User = userRef(user)
+	if err := d.emit(ctx, dec, events.TypeUserCreated, org.ID, user.ID, events.UserCreated{User: userEvent(user), LoginID: loginID}); err != nil {
+		return err
+	}
+	return d.review(ctx, tx, dec, user, role.Review, loginID)
+}
+
+func (d *Decider) update(ctx context.Context, tx store.Tx, dec *decision, org store.Organization, user store.User, linked bool, loginID string, id events.Identity) error {
+	switch user.Status {
+	case store.StatusSuspended:
+		dec.refuse(events.OutcomeRefused, events.ReasonSuspended, "user %s is suspended", user.ID)
+		dec.res.User = userRef(user)
+		return nil
+	case store.StatusDeprovisioned:
+		dec.refuse(events.OutcomeRefused, events.ReasonDeprovisioned, "user %s is deprovisioned and is not re-created by JIT", user.ID)
+		dec.res.User = userRef(user)
+		return nil
+	}
+	merged, changed := mergeProfile(org.UpdatePolicy, user, id)
+	if linked {
+		merged.ConnectionID, merged.ExternalID = id.ConnectionID, id.ExternalID
+		changed = append(changed, fieldIdentity)
+	}
+	if merged.Email != user.Email {
+		// Never take another user's email: keep the current one.
+		if other, err := tx.UserByEmail(ctx, org.ID, merged.Email); err == nil && other.ID != user.ID {
+			d.log.WarnContext(ctx, "IdP email belongs to another user; keeping the current email",
+				"user_id", user.ID, "other_user_id", other.ID, "login_id", loginID)
+			merged.Email = user.Email
+			changed = without(changed, fieldEmail)
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	role := decideRole(org, org.UpdatePolicy, id.Roles, user.Role)
+	if role.Role != user.Role {
+		merged.Role = role.Role
+		changed = append(changed, fieldRole)
+	}
+	dec.res.Outcome = events.OutcomeExisting
+	if len(changed) > 0 {
+		updated, err := tx.UpdateUser(ctx, merged)
+		if err != nil {
+			return err
+		}
+		ev := events.UserUpdated{User: userEvent(updated), Changed: changed, LoginID: loginID}
+		if updated.Role != user.Role {
+			ev.PreviousRole = user.Role
+		}
+		if err := d.emit(ctx, dec, events.TypeUserUpdated, org.ID, updated.ID, ev); err != nil {
+			return err
+		}
+		user = updated
+	}
+	dec.res.User = userRef(user)
+	return d.review(ctx, tx, dec, user, role.Review, loginID)
+}
+
+// review opens a role review for a claimed role above the ceiling, unless
+// one is already pending for that user and role.
+func (d *Decider) review(ctx context.Context, tx store.Tx, dec *decision, user store.User, role, loginID string) error {
+	if role == "" {
+		return nil
+	}
+	if r, err := tx.PendingRoleReview(ctx, user.ID, role); err == nil {
+		dec.res.RoleReview = &events.RoleReviewRef{ID: r.ID, RequestedRole: r.RequestedRole}
+		return nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	r, err := tx.CreateRoleReview(ctx, store.RoleReview{
+		ID: uuid.NewString(), OrganizationID: user.OrganizationID, UserID: user.ID,
+		CurrentRole: user.Role, RequestedRole: role, LoginID: loginID,
+	})
+	if err != nil {
+		return err
+	}
+	dec.res.RoleReview = &events.RoleReviewRef{ID: r.ID, RequestedRole: r.RequestedRole}
+	return d.emit(ctx, dec, events.TypeRoleReviewRequested, user.OrganizationID, r.ID, events.RoleReviewRequested{
+		ReviewID: r.ID, OrganizationID: user.OrganizationID, UserID: user.ID, Email: user.Email,
+		CurrentRole: user.Role, RequestedRole: role, LoginID: loginID,
+	})
+}
+
+// emit renders an event for the outbox; the relay publishes it after commit.
+func (d *Decider) emit(ctx context.Context, dec *decision, t events.Type, org, subject string, data any) error {
+	ev, err := events.New(t, Source, subject, data)
+	if err != nil {
+		return err
+	}
+	subj, err := events.Subject(t, org)
+	if err != nil {
+		return err
+	}
+	msg, err := events.Encode(ctx, ev, subj)
+	if err != nil {
+		return err
+	}
+	dec.outbox = append(dec.outbox, store.OutboxMessage{EventID: ev.ID(), Subject: subj, Header: msg.Header, Data: msg.Data})
+	return nil
+}
+
+func userRef(u store.User) *events.UserRef {
+	return &events.UserRef{ID: u.ID, Role: u.Role, Status: u.Status, Email: u.Email}
+}
+
+func userEvent(u store.User) events.User {
+	return events.User{
+		ID: u.ID, OrganizationID: u.OrganizationID, ConnectionID: u.ConnectionID, ExternalID: u.ExternalID,
+		Email: u.Email, GivenName: u.GivenName, FamilyName: u.FamilyName, DisplayName: u.DisplayName,
+		Groups: u.Groups, Role: u.Role, Status: u.Status, Attributes: u.Attributes, CreatedBy: u.CreatedBy,
+		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
+	}
+}
+
+func without(list []string, s string) []string {
+	out := list[:0]
+	for _, v := range list {
+		if v != s {
+			out = append(out, v)
+		}
+	}
+	return out
+}

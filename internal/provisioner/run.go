@@ -1,0 +1,127 @@
+package provisioner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/jitprov/jitprov/internal/bus"
+	"github.com/jitprov/jitprov/internal/store"
+)
+
+// Config is what Run needs to know.
+type Config struct {
+	Workers         int
+	DecisionTimeout time.Duration
+	DrainTimeout    time.Duration
+	Topology        bus.Topology
+	// HealthAddr serves /healthz and /readyz; "" serves nothing.
+	HealthAddr string
+}
+
+// Deps are the provisioner's connections, opened by the caller (the
+// provisioner binary, or development mode running everything in one
+// process) and closed by it after Run returns.
+type Deps struct {
+	Store  store.Store
+	NATS   *nats.Conn
+	Logger *slog.Logger
+	Tracer trace.TracerProvider
+	Meter  metric.MeterProvider
+}
+
+// Run applies the JetStream topology, then consumes logins and relays the
+// outbox until ctx is done, and drains before it returns.
+func Run(ctx context.Context, cfg Config, deps Deps) error {
+	log := deps.Logger
+	js, err := jetstream.New(deps.NATS)
+	if err != nil {
+		return fmt.Errorf("provisioner: jetstream: %w", err)
+	}
+	setup, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := bus.Ensure(setup, js, cfg.Topology); err != nil {
+		return fmt.Errorf("provisioner: %w", err)
+	}
+	if cfg.Topology.Replicas == 1 {
+		log.WarnContext(ctx, "streams have a single replica: run nats-server with `jetstream { sync_interval: always }`, "+
+			"or a power loss can lose logins and events JetStream already acknowledged; use 3 replicas in a cluster")
+	}
+	cons, err := js.Consumer(setup, bus.StreamLogins, bus.ConsumerProvisioner)
+	if err != nil {
+		return fmt.Errorf("provisioner: consumer %s: %w", bus.ConsumerProvisioner, err)
+	}
+
+	relay := bus.NewRelay(deps.Store, js, log.With("component", "outbox-relay"))
+	svc, err := NewService(NewDecider(deps.Store, log), deps.NATS, cons, Options{
+		Workers: cfg.Workers, DecisionTimeout: cfg.DecisionTimeout, DrainTimeout: cfg.DrainTimeout,
+		Logger: log, Meter: deps.Meter.Meter("github.com/jitprov/jitprov/internal/provisioner"),
+		Tracer: deps.Tracer.Tracer("github.com/jitprov/jitprov/internal/provisioner"), OnDecided: relay.Wake,
+	})
+	if err != nil {
+		return err
+	}
+
+	// The relay must outlive the consumer so that events decided during
+	// the drain still leave: it stops only once the consumer has stopped.
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRelay()
+	g, gctx := errgroup.WithContext(ctx)
+	relayDone := make(chan error, 1)
+	go func() { relayDone <- relay.Run(relayCtx) }()
+	g.Go(func() error {
+		err := svc.Run(gctx)
+		stopRelay()
+		return errors.Join(err, <-relayDone)
+	})
+	if cfg.HealthAddr != "" {
+		srv := &http.Server{Addr: cfg.HealthAddr, Handler: healthHandler(deps), ReadHeaderTimeout: 5 * time.Second,
+			BaseContext: func(net.Listener) context.Context { return gctx }}
+		g.Go(func() error {
+			if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("provisioner: health server on %s: %w", cfg.HealthAddr, err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		})
+	}
+	return g.Wait()
+}
+
+// healthHandler serves /healthz (the process runs) and /readyz (the
+// database and NATS answer).
+func healthHandler(deps Deps) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := deps.Store.Ping(ctx); err != nil {
+			http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		if !deps.NATS.IsConnected() {
+			http.Error(w, "nats: "+deps.NATS.Status().String(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	return mux
+}

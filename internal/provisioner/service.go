@@ -1,0 +1,252 @@
+// Package provisioner turns login.first-seen events into users: the
+// decision policy (lookup, link, update, seat check, role ceiling), and the
+// JetStream consumer that runs it and answers each login.
+package provisioner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/bus"
+	"github.com/jitprov/jitprov/internal/store"
+)
+
+// Options configure a Service.
+type Options struct {
+	// Workers is how many logins one replica decides at once.
+	Workers int
+	// DecisionTimeout bounds one decision, database included.
+	DecisionTimeout time.Duration
+	// DrainTimeout bounds shutdown: in-flight decisions get this long to
+	// finish; what remains unacked is redelivered to another replica.
+	DrainTimeout time.Duration
+	Logger       *slog.Logger
+	Meter        metric.Meter
+	Tracer       trace.Tracer
+	// OnDecided, when set, runs after each login is decided and acked; the
+	// relay uses it to publish the new events at once.
+	OnDecided func()
+}
+
+// Service consumes logins from the provisioner consumer and decides them.
+type Service struct {
+	decider *Decider
+	nc      *nats.Conn
+	cons    jetstream.Consumer
+	opts    Options
+	log     *slog.Logger
+	m       metrics
+}
+
+type metrics struct {
+	decisions metric.Int64Counter
+	invalid   metric.Int64Counter
+	retries   metric.Int64Counter
+	latency   metric.Float64Histogram
+}
+
+func newMetrics(m metric.Meter) (metrics, error) {
+	var out metrics
+	var errs [4]error
+	out.decisions, errs[0] = m.Int64Counter("jitprov.provisioner.decisions",
+		metric.WithDescription("Logins decided, by outcome and reason."))
+	out.invalid, errs[1] = m.Int64Counter("jitprov.provisioner.invalid_events",
+		metric.WithDescription("Login messages terminated because they break the event contract."))
+	out.retries, errs[2] = m.Int64Counter("jitprov.provisioner.retries",
+		metric.WithDescription("Logins handed back for a later try after a transient failure."))
+	out.latency, errs[3] = m.Float64Histogram("jitprov.provisioner.decision.duration",
+		metric.WithUnit("s"), metric.WithDescription("Time from delivery to ack of one login."))
+	return out, errors.Join(errs[:]...)
+}
+
+// NewService returns a Service consuming from cons (the provisioner
+// consumer) with decisions made by d and answers sent on nc.
+func NewService(d *Decider, nc *nats.Conn, cons jetstream.Consumer, opts Options) (*Service, error) {
+	if opts.Workers <= 0 {
+		opts.Workers = 16
+	}
+	if opts.DecisionTimeout <= 0 {
+		opts.DecisionTimeout = 10 * time.Second
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 25 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Meter == nil || opts.Tracer == nil {
+		return nil, errors.New("provisioner: options need a Meter and a Tracer (use the noop ones when not exporting)")
+	}
+	m, err := newMetrics(opts.Meter)
+	if err != nil {
+		return nil, fmt.Errorf("provisioner: metrics: %w", err)
+	}
+	return &Service{decider: d, nc: nc, cons: cons, opts: opts, log: opts.Logger, m: m}, nil
+}
+
+// Run consumes until ctx is done, then drains: it stops fetching, finishes
+// the logins in hand (up to DrainTimeout) and returns.
+func (s *Service) Run(ctx context.Context) error {
+	maxDeliver := s.cons.CachedInfo().Config.MaxDeliver
+	work := make(chan jetstream.Msg)
+	var wg sync.WaitGroup
+	for range s.opts.Workers {
+		wg.Go(func() {
+			for msg := range work {
+				s.handle(ctx, msg, maxDeliver)
+			}
+		})
+	}
+	cc, err := s.cons.Consume(func(msg jetstream.Msg) { work <- msg },
+		jetstream.PullMaxMessages(2*s.opts.Workers),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			s.log.WarnContext(ctx, "login consumer trouble; retrying", "err", err)
+		}))
+	if err != nil {
+		close(work)
+		wg.Wait()
+		return fmt.Errorf("provisioner: consume logins: %w", err)
+	}
+	s.log.InfoContext(ctx, "provisioner consuming logins", "workers", s.opts.Workers, "max_deliver", maxDeliver)
+	<-ctx.Done()
+
+	s.log.InfoContext(ctx, "provisioner draining", "timeout", s.opts.DrainTimeout)
+	cc.Drain()
+	select {
+	case <-cc.Closed():
+	case <-time.After(s.opts.DrainTimeout):
+		cc.Stop()
+		s.log.WarnContext(ctx, "drain timed out; unfinished logins will be redelivered")
+	}
+	close(work)
+	wg.Wait()
+	s.log.InfoContext(ctx, "provisioner drained")
+	return nil
+}
+
+// handle decides one login. In-flight work is not cut by shutdown: it runs
+// on a context detached from ctx's cancellation, bounded by DecisionTimeout.
+func (s *Service) handle(ctx context.Context, msg jetstream.Msg, maxDeliver int) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.DecisionTimeout)
+	defer cancel()
+	ctx = events.ExtractTrace(ctx, msg.Headers())
+	ctx, span := s.opts.Tracer.Start(ctx, "provision login", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("messaging.destination.name", msg.Subject())))
+	defer span.End()
+
+	raw := &nats.Msg{Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data()}
+	ev, id, err := decodeLogin(raw)
+	if err != nil {
+		s.m.invalid.Add(ctx, 1)
+		span.SetStatus(codes.Error, "invalid login event")
+		s.log.ErrorContext(ctx, "login message breaks the event contract; terminated, it will not be retried",
+			"subject", msg.Subject(), "ce_id", msg.Headers().Get("ce-id"), "err", err)
+		if err := msg.TermWithReason("invalid event: " + truncate(err.Error(), 200)); err != nil {
+			s.log.WarnContext(ctx, "term failed", "err", err)
+		}
+		return
+	}
+	log := s.log.With("login_id", ev.ID(), "org", id.OrganizationID, "connection", id.ConnectionID)
+	span.SetAttributes(attribute.String("jitprov.login_id", ev.ID()), attribute.String("jitprov.org", id.OrganizationID))
+
+	res, err := s.decider.Decide(ctx, ev.ID(), id)
+	if err != nil {
+		s.retryOrFail(ctx, log, msg, ev, maxDeliver, err)
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "decision failed")
+		return
+	}
+	// The decision is committed; ack before answering. If the ack is lost
+	// the login is redelivered and answered again from the stored decision.
+	if err := msg.DoubleAck(ctx); err != nil {
+		log.WarnContext(ctx, "ack failed after commit; the redelivery will be answered from the stored decision", "err", err)
+	}
+	if err := bus.Reply(ctx, s.nc, msg.Headers(), res, Source); err != nil {
+		log.WarnContext(ctx, "could not answer the login", "err", err)
+	}
+	if s.opts.OnDecided != nil {
+		s.opts.OnDecided()
+	}
+	s.m.decisions.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", string(res.Outcome)), attribute.String("reason", string(res.Reason))))
+	s.m.latency.Record(ctx, time.Since(start).Seconds())
+	span.SetAttributes(attribute.String("jitprov.outcome", string(res.Outcome)))
+	log.InfoContext(ctx, "login decided", "outcome", res.Outcome, "reason", res.Reason, "message", res.Message)
+}
+
+// retryOrFail hands a login back with a backoff delay after a transient
+// failure, or, on its last delivery, answers "failed" and terminates it.
+func (s *Service) retryOrFail(ctx context.Context, log *slog.Logger, msg jetstream.Msg, ev events.Event, maxDeliver int, cause error) {
+	delivered := uint64(1)
+	if md, err := msg.Metadata(); err == nil {
+		delivered = md.NumDelivered
+	}
+	if maxDeliver > 0 && delivered >= uint64(maxDeliver) {
+		log.ErrorContext(ctx, "login failed on its last delivery; giving up", "deliveries", delivered, "err", cause)
+		res := events.ProvisioningResult{LoginID: ev.ID(), Outcome: events.OutcomeFailed, Reason: events.ReasonInternalError,
+			Message: "provisioning failed after every retry; see the provisioner's logs", DecidedAt: time.Now().UTC()}
+		if err := bus.Reply(ctx, s.nc, msg.Headers(), res, Source); err != nil {
+			log.WarnContext(ctx, "could not answer the login", "err", err)
+		}
+		s.m.decisions.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", string(res.Outcome)), attribute.String("reason", string(res.Reason))))
+		if err := msg.TermWithReason("failed after " + fmt.Sprint(delivered) + " deliveries"); err != nil {
+			log.WarnContext(ctx, "term failed", "err", err)
+		}
+		return
+	}
+	delay := backoff(delivered)
+	s.m.retries.Add(ctx, 1)
+	level := slog.LevelWarn
+	if errors.Is(cause, store.ErrUnavailable) {
+		level = slog.LevelError
+	}
+	log.Log(ctx, level, "login not decided; will retry", "delivery", delivered, "retry_in", delay, "err", cause)
+	if err := msg.NakWithDelay(delay); err != nil {
+		log.WarnContext(ctx, "nak failed; the login is redelivered after the ack wait", "err", err)
+	}
+}
+
+// backoff is the delay before the next try after delivery n: 1s, 2s, 4s…
+// up to 30s, with jitter so that replicas do not retry in step.
+func backoff(n uint64) time.Duration {
+	d := time.Second << min(n-1, 5)
+	d = min(d, 30*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+func decodeLogin(m *nats.Msg) (events.Event, events.Identity, error) {
+	ev, err := events.Decode(m)
+	if err != nil {
+		return ev, events.Identity{}, err
+	}
+	id, err := events.DataAs[events.Identity](ev, events.TypeLoginFirstSeen)
+	if err != nil {
+		return ev, id, err
+	}
+	want, err := events.Subject(events.TypeLoginFirstSeen, id.OrganizationID)
+	if err != nil || want != m.Subject {
+		return ev, id, fmt.Errorf("%w: login for organisation %q arrived on subject %q", events.ErrInvalid, id.OrganizationID, m.Subject)
+	}
+	return ev, id, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}

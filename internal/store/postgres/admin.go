@@ -1,0 +1,122 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/jitprov/jitprov/internal/store"
+)
+
+// ApplyOrganizations upserts organisations and connections in one
+// transaction; seats_used is never touched, so applying a file twice or
+// while people sign in is safe.
+func (s *Store) ApplyOrganizations(ctx context.Context, orgs []store.Organization, conns []store.Connection) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(t pgx.Tx) error {
+		for _, o := range orgs {
+			_, err := t.Exec(ctx, `INSERT INTO organizations
+				(id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+				ON CONFLICT (id) DO UPDATE SET name = excluded.name, max_seats = excluded.max_seats,
+					roles = excluded.roles, default_role = excluded.default_role,
+					jit_role_ceiling = excluded.jit_role_ceiling, update_policy = excluded.update_policy,
+					link_by_email = excluded.link_by_email, verified_domains = excluded.verified_domains,
+					updated_at = now()`,
+				o.ID, o.Name, o.MaxSeats, o.Roles, o.DefaultRole, o.JITRoleCeiling, string(o.UpdatePolicy),
+				string(o.LinkByEmail), nonNil(o.VerifiedDomains))
+			if err != nil {
+				return fmt.Errorf("organisation %q: %w", o.ID, mapErr(err))
+			}
+		}
+		for _, c := range conns {
+			settings := c.Settings
+			if len(settings) == 0 {
+				settings = []byte("{}")
+			}
+			_, err := t.Exec(ctx, `INSERT INTO connections (org_id, id, protocol, settings)
+				VALUES ($1, $2, $3, $4::jsonb)
+				ON CONFLICT (org_id, id) DO UPDATE SET protocol = excluded.protocol,
+					settings = excluded.settings, updated_at = now()`,
+				c.OrganizationID, c.ID, c.Protocol, string(settings))
+			if err != nil {
+				return fmt.Errorf("connection %q of organisation %q: %w", c.ID, c.OrganizationID, mapErr(err))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: apply organisations: %w", err)
+	}
+	return nil
+}
+
+// outboxLock keys the advisory lock that makes one relay at a time publish:
+// events then leave in outbox order, and no two relays hold the same rows.
+const outboxLock = 0x6a6974_6f7574 // "jitout"
+
+// RelayOutbox implements store.Store. The transaction holds the outbox
+// lock while publish runs; if this process dies, Postgres ends the session,
+// releases the lock and the rows stay unsent for the next relay, which
+// publishes them again under the same Nats-Msg-Id.
+func (s *Store) RelayOutbox(ctx context.Context, limit int, publish func(context.Context, []store.OutboxMessage) (int, error)) (int, error) {
+	t, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: relay: begin: %w", mapErr(err))
+	}
+	defer func() { _ = t.Rollback(context.WithoutCancel(ctx)) }()
+	// A relay that hangs mid-batch must not hold the outbox forever.
+	if _, err := t.Exec(ctx, `SET LOCAL idle_in_transaction_session_timeout = '30s'`); err != nil {
+		return 0, fmt.Errorf("postgres: relay: %w", mapErr(err))
+	}
+	var locked bool
+	if err := t.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, int64(outboxLock)).Scan(&locked); err != nil {
+		return 0, fmt.Errorf("postgres: relay: lock the outbox: %w", mapErr(err))
+	}
+	if !locked {
+		return 0, nil
+	}
+	rows, err := t.Query(ctx, `SELECT seq, event_id, subject, header, data FROM outbox
+		WHERE sent_at IS NULL ORDER BY seq LIMIT $1`, limit)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: relay: read the outbox: %w", mapErr(err))
+	}
+	msgs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.OutboxMessage, error) {
+		var m store.OutboxMessage
+		err := r.Scan(&m.Seq, &m.EventID, &m.Subject, &m.Header, &m.Data)
+		return m, err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: relay: read the outbox: %w", mapErr(err))
+	}
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	sent, pubErr := publish(ctx, msgs)
+	if sent > 0 {
+		// Mark exactly the rows published: a row with a lower seq whose
+		// transaction commits only now must stay unsent.
+		seqs := make([]int64, sent)
+		for i := range seqs {
+			seqs[i] = msgs[i].Seq
+		}
+		if _, err := t.Exec(ctx, `UPDATE outbox SET sent_at = now() WHERE seq = ANY($1)`, seqs); err != nil {
+			return 0, fmt.Errorf("postgres: relay: mark %d events sent: %w", sent, mapErr(err))
+		}
+		if err := t.Commit(ctx); err != nil {
+			return 0, fmt.Errorf("postgres: relay: commit: %w", mapErr(err))
+		}
+	}
+	return sent, pubErr
+}
+
+// PruneOutbox deletes events sent before the given age, keeping the outbox
+// small. It returns how many rows it deleted.
+func (s *Store) PruneOutbox(ctx context.Context, age time.Duration) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM outbox WHERE sent_at < now() - make_interval(secs => $1)`, age.Seconds())
+	if err != nil {
+		return 0, fmt.Errorf("postgres: prune the outbox: %w", mapErr(err))
+	}
+	return tag.RowsAffected(), nil
+}

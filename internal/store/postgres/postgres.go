@@ -1,0 +1,132 @@
+// Package postgres is the production Store, on PostgreSQL through pgx/v5.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jitprov/jitprov/internal/store"
+)
+
+// Store is a store.Store on a pgx connection pool.
+type Store struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+}
+
+var (
+	_ store.Store = (*Store)(nil)
+	_ store.Tx    = (*tx)(nil)
+)
+
+// Options tune the pool.
+type Options struct {
+	// MaxConns bounds the pool (0: pgx's default, max(4, CPUs)).
+	MaxConns int32
+	Logger   *slog.Logger
+}
+
+// Open connects to the database at url (a postgres:// URL or key=value DSN)
+// and checks that it answers. It does not migrate; see Migrate.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx redacts the password in this message.
+		return nil, fmt.Errorf("postgres: the database URL is not valid (want postgres://user@host:port/db?sslmode=...): %w", err)
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "jitprov"
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", mapErr(err))
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{pool: pool, log: log}
+	if err := s.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Pool exposes the pool, for tests and benchmarks.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		h := s.pool.Config().ConnConfig
+		return fmt.Errorf("postgres: cannot reach the database at %s:%d (db %q, user %q): %w",
+			h.Host, h.Port, h.Database, h.User, mapErr(err))
+	}
+	return nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() { s.pool.Close() }
+
+// InTx runs fn in a READ COMMITTED transaction. Races that matter are
+// settled by row locks (TakeSeat) and unique indexes (ErrConflict).
+func (s *Store) InTx(ctx context.Context, fn func(context.Context, store.Tx) error) error {
+	t, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return fmt.Errorf("postgres: begin: %w", mapErr(err))
+	}
+	defer func() { _ = t.Rollback(context.WithoutCancel(ctx)) }()
+	if err := fn(ctx, &tx{t: t}); err != nil {
+		return err
+	}
+	if err := t.Commit(ctx); err != nil {
+		return fmt.Errorf("postgres: commit: %w", mapErr(err))
+	}
+	return nil
+}
+
+// mapErr wraps pgx errors with the store's sentinels so callers can decide
+// with errors.Is: ErrNotFound, ErrConflict (unique violation, serialization
+// failure, deadlock) and ErrUnavailable (connection trouble, shutdown,
+// timeouts).
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "23505":
+			return fmt.Errorf("%w: %s (%s)", store.ErrConflict, pgErr.ConstraintName, pgErr.Message)
+		case pgErr.Code == "40001" || pgErr.Code == "40P01":
+			return fmt.Errorf("%w: %s", store.ErrConflict, pgErr.Message)
+		case pgErr.Code[:2] == "08" || pgErr.Code[:2] == "53" || pgErr.Code[:2] == "57":
+			return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+		}
+		return err
+	}
+	var netErr net.Error
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) || errors.As(err, &netErr) || pgconn.Timeout(err) || pgconn.SafeToRetry(err) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	return err
+}

@@ -1,0 +1,199 @@
+// Package store defines what jitprov keeps: organisations and their
+// connections, users, role reviews, the outbox of events to publish and the
+// audit log of provisioning decisions. Backends implement Store; one
+// conformance suite (storetest) holds every backend to the same behaviour.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them; callers match with errors.Is.
+var (
+	// ErrNotFound: no such record.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a uniqueness constraint refused the write (a duplicate
+	// user, email or decision). Inside a decision this usually means a
+	// concurrent transaction won the race: retry the whole transaction.
+	ErrConflict = errors.New("store: conflict")
+	// ErrSeatsExhausted: the organisation has no seat left.
+	ErrSeatsExhausted = errors.New("store: seats exhausted")
+	// ErrUnavailable: the backend cannot be reached or failed transiently;
+	// the operation may succeed later.
+	ErrUnavailable = errors.New("store: unavailable")
+)
+
+// UpdatePolicy decides whose data wins when a returning identity's claims
+// differ from the stored user.
+type UpdatePolicy string
+
+// Update policies.
+const (
+	// PreferIdP overwrites mapped attributes with the IdP's values.
+	PreferIdP UpdatePolicy = "prefer-idp"
+	// PreferApp only fills attributes that are empty in the application.
+	PreferApp UpdatePolicy = "prefer-app"
+)
+
+// LinkPolicy decides whether a login may be linked to an existing user found
+// by email.
+type LinkPolicy string
+
+// Link policies.
+const (
+	// LinkNever never links by email.
+	LinkNever LinkPolicy = "never"
+	// LinkVerifiedDomains links by email when the IdP vouches for the email
+	// and its domain is one of the organisation's verified domains.
+	LinkVerifiedDomains LinkPolicy = "verified-domains"
+)
+
+// Organization is a tenant: a seat limit, its roles and its JIT policies.
+type Organization struct {
+	ID        string
+	Name      string
+	MaxSeats  int
+	SeatsUsed int
+	// Roles are ordered from least to most privileged; the last one is the
+	// organisation admin, which JIT never grants.
+	Roles           []string
+	DefaultRole     string
+	JITRoleCeiling  string
+	UpdatePolicy    UpdatePolicy
+	LinkByEmail     LinkPolicy
+	VerifiedDomains []string
+}
+
+// Connection is an organisation's link to one identity provider. Its IdP
+// settings are opaque to the store.
+type Connection struct {
+	OrganizationID string
+	ID             string
+	Protocol       string
+	Settings       []byte // JSON
+}
+
+// User statuses.
+const (
+	StatusActive        = "active"
+	StatusSuspended     = "suspended"
+	StatusDeprovisioned = "deprovisioned"
+)
+
+// Creators of users.
+const (
+	CreatedByJIT   = "jit"
+	CreatedByAdmin = "admin"
+	CreatedByApp   = "app"
+)
+
+// User is a person's account in an organisation. ConnectionID and
+// ExternalID are both empty for a user not yet linked to an IdP identity.
+type User struct {
+	ID             string
+	OrganizationID string
+	ConnectionID   string
+	ExternalID     string
+	Email          string
+	GivenName      string
+	FamilyName     string
+	DisplayName    string
+	Groups         []string
+	Role           string
+	Status         string
+	Attributes     map[string][]string
+	CreatedBy      string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	LastLoginAt    time.Time
+}
+
+// Role review statuses.
+const (
+	ReviewPending  = "pending"
+	ReviewApproved = "approved"
+	ReviewDenied   = "denied"
+)
+
+// RoleReview is a claimed role above the JIT ceiling, waiting for an admin.
+type RoleReview struct {
+	ID             string
+	OrganizationID string
+	UserID         string
+	CurrentRole    string
+	RequestedRole  string
+	Status         string
+	LoginID        string
+	CreatedAt      time.Time
+}
+
+// OutboxMessage is an event rendered for NATS, written in the transaction
+// that decided it and published later by the outbox relay.
+type OutboxMessage struct {
+	Seq     int64  // assigned by the store, increasing in insert order
+	EventID string // the CloudEvent id, used as Nats-Msg-Id
+	Subject string
+	Header  map[string][]string
+	Data    []byte
+}
+
+// Decision is the audit record of one provisioning decision, keyed by the
+// login event's id. It also makes decisions idempotent: a redelivered login
+// finds its decision and gets the same answer.
+type Decision struct {
+	LoginID        string
+	OrganizationID string
+	ConnectionID   string
+	ExternalID     string
+	Outcome        string
+	Reason         string
+	UserID         string
+	Result         []byte // the provisioning.result data, JSON
+	DecidedAt      time.Time
+}
+
+// Store is a backend.
+type Store interface {
+	// InTx runs fn in one transaction, committed when fn returns nil and
+	// rolled back otherwise. fn may run again only if the caller retries.
+	InTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	// ApplyOrganizations creates or updates organisations and their
+	// connections in one transaction. Seats already used are kept.
+	ApplyOrganizations(ctx context.Context, orgs []Organization, conns []Connection) error
+	// RelayOutbox hands up to limit unsent outbox messages, in Seq order, to
+	// publish, and marks those publish returns as sent, all while holding the
+	// outbox exclusively: concurrent relays never hold the same messages.
+	// It returns how many were marked sent; 0 with a nil error means
+	// nothing was pending or another relay holds the outbox.
+	RelayOutbox(ctx context.Context, limit int, publish func(context.Context, []OutboxMessage) (sent int, err error)) (int, error)
+	// PruneOutbox deletes messages sent longer ago than age.
+	PruneOutbox(ctx context.Context, age time.Duration) (int64, error)
+	// Ping checks that the backend answers.
+	Ping(ctx context.Context) error
+	Close()
+}
+
+// Tx is the work a provisioning decision does in one transaction.
+type Tx interface {
+	Decision(ctx context.Context, loginID string) (Decision, error)
+	RecordDecision(ctx context.Context, d Decision) error
+	Organization(ctx context.Context, id string) (Organization, error)
+	Connection(ctx context.Context, orgID, id string) (Connection, error)
+	UserByExternalID(ctx context.Context, orgID, connID, externalID string) (User, error)
+	UserByEmail(ctx context.Context, orgID, email string) (User, error)
+	// TakeSeat atomically takes one seat of the organisation, or fails with
+	// ErrSeatsExhausted. It returns the organisation as updated.
+	TakeSeat(ctx context.Context, orgID string) (Organization, error)
+	// CreateUser inserts u (u.ID set by the caller); ErrConflict when the
+	// external id or email is taken.
+	CreateUser(ctx context.Context, u User) (User, error)
+	// UpdateUser writes u's mutable fields; ErrConflict when the new email
+	// is taken.
+	UpdateUser(ctx context.Context, u User) (User, error)
+	// PendingRoleReview finds the pending review of userID for role.
+	PendingRoleReview(ctx context.Context, userID, role string) (RoleReview, error)
+	CreateRoleReview(ctx context.Context, r RoleReview) (RoleReview, error)
+	AppendOutbox(ctx context.Context, msgs ...OutboxMessage) error
+}
