@@ -75,9 +75,11 @@ func (c *Client) Provision(ctx context.Context, id events.Identity) (events.Prov
 }
 
 // ProvisionEvent is Provision for an event already built. Publishing the
-// same event again (same id) after ErrPending or ErrNotAccepted is safe:
-// JetStream drops the duplicate, and the provisioner answers each delivery
-// with the decision it already made.
+// same event again (same id) after ErrNotAccepted is safe: JetStream drops
+// a duplicate within its duplicate window, and a login is decided once.
+// A duplicate is not answered a second time, so after ErrPending asking
+// again with the same event does not bring the answer back: the decision
+// is made all the same, and the returning-login path finds the user.
 func (c *Client) ProvisionEvent(ctx context.Context, ev events.Event) (events.ProvisioningResult, error) {
 	var zero events.ProvisioningResult
 	id, err := events.DataAs[events.Identity](ev, events.TypeLoginFirstSeen)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -43,7 +44,7 @@ type Topology struct {
 	// drop a re-published event; it covers an outbox relay's crash and
 	// restart, and an edge retrying a publish.
 	DuplicateWindow time.Duration
-	// AckWait, MaxDeliver and BackOff shape the provisioner consumer.
+	// AckWait, MaxDeliver and MaxAckPending shape the provisioner consumer.
 	AckWait       time.Duration
 	MaxDeliver    int
 	MaxAckPending int
@@ -70,6 +71,8 @@ func (t Topology) Validate() error {
 		return fmt.Errorf("stream replicas must be 1, 3 or 5, got %d", t.Replicas)
 	case t.LoginsMaxAge <= 0 || t.EventsMaxAge <= 0:
 		return errors.New("stream max ages must be positive")
+	case t.LoginsMaxBytes <= 0:
+		return fmt.Errorf("logins max bytes must be positive (an unbounded LOGINS stream could fill the disk), got %d", t.LoginsMaxBytes)
 	case t.DuplicateWindow <= 0 || t.DuplicateWindow > t.EventsMaxAge || t.DuplicateWindow > t.LoginsMaxAge:
 		return fmt.Errorf("duplicate window %s must be positive and no longer than the streams' max age", t.DuplicateWindow)
 	case t.AckWait < time.Second:
@@ -119,14 +122,11 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 }
 
 // ProvisionerConsumer is the configuration of the provisioners' shared
-// durable consumer. Redeliveries after a missed ack (a crashed replica)
-// back off; explicit Naks choose their own delay.
+// durable consumer. A delivery not acked within AckWait (a crashed
+// replica) is redelivered; a transient failure is Nak'ed with the
+// provisioner's own backoff delay. The consumer sets no BackOff list on
+// purpose: the server would add it to every Nak delay.
 func (t Topology) ProvisionerConsumer() jetstream.ConsumerConfig {
-	backoff := make([]time.Duration, 0, t.MaxDeliver-1)
-	for i, d := 0, t.AckWait; i < t.MaxDeliver-1; i++ {
-		backoff = append(backoff, d)
-		d = min(2*d, 5*time.Minute)
-	}
 	return jetstream.ConsumerConfig{
 		Durable:       ConsumerProvisioner,
 		Description:   "jitprov provisioners: one decision per login",
@@ -135,7 +135,6 @@ func (t Topology) ProvisionerConsumer() jetstream.ConsumerConfig {
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckWait:       t.AckWait,
 		MaxDeliver:    t.MaxDeliver,
-		BackOff:       backoff,
 		MaxAckPending: t.MaxAckPending,
 		Replicas:      t.Replicas,
 	}
@@ -148,6 +147,11 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
 		return fmt.Errorf("bus: %w", err)
 	}
 	for _, cfg := range t.Streams() {
+		// Replicas starting together would all update the streams; skip
+		// the update when nothing changed.
+		if s, err := js.Stream(ctx, cfg.Name); err == nil && streamMatches(s.CachedInfo().Config, cfg) {
+			continue
+		}
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("bus: create or update stream %s (subjects %v, %d replicas): %w", cfg.Name, cfg.Subjects, cfg.Replicas, err)
 		}
@@ -157,4 +161,17 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
 		return fmt.Errorf("bus: create or update consumer %s on %s: %w", cc.Durable, StreamLogins, err)
 	}
 	return nil
+}
+
+// streamMatches reports whether the server's stream config already has
+// every setting this topology declares.
+func streamMatches(have, want jetstream.StreamConfig) bool {
+	maxBytes := want.MaxBytes
+	if maxBytes == 0 {
+		maxBytes = -1
+	}
+	return slices.Equal(have.Subjects, want.Subjects) && have.Retention == want.Retention &&
+		have.Storage == want.Storage && have.Replicas == want.Replicas && have.MaxAge == want.MaxAge &&
+		have.MaxBytes == maxBytes && have.Discard == want.Discard && have.Duplicates == want.Duplicates &&
+		have.Description == want.Description
 }

@@ -22,6 +22,11 @@ const Source = "/jitprov/provisioner"
 // (a concurrent login of the same person, a duplicate delivery).
 const maxAttempts = 8
 
+// ErrLoginIDReused marks a login whose id was already decided for another
+// identity: a forged or broken publisher. It is never retried, and the
+// stored decision is not disclosed.
+var ErrLoginIDReused = errors.New("provisioner: login id reused")
+
 // Decider makes provisioning decisions, one transaction each.
 type Decider struct {
 	store store.Store
@@ -75,6 +80,9 @@ type decision struct {
 
 func (d *Decider) decide(ctx context.Context, tx store.Tx, loginID string, id events.Identity) (events.ProvisioningResult, error) {
 	if prev, err := tx.Decision(ctx, loginID); err == nil {
+		if prev.OrganizationID != id.OrganizationID || prev.ConnectionID != id.ConnectionID || prev.ExternalID != id.ExternalID {
+			return events.ProvisioningResult{}, fmt.Errorf("%w: login id %s was already decided for another identity", ErrLoginIDReused, loginID)
+		}
 		var res events.ProvisioningResult
 		if err := json.Unmarshal(prev.Result, &res); err != nil {
 			return res, fmt.Errorf("provisioner: stored decision for login %s is unreadable: %w", loginID, err)
@@ -139,6 +147,9 @@ func (d *Decider) provision(ctx context.Context, tx store.Tx, dec *decision, log
 			// A new person.
 		case err != nil:
 			return err
+		case user.ConnectionID == id.ConnectionID && user.ExternalID == id.ExternalID:
+			// The same person, created by a concurrent login that committed
+			// between the two lookups.
 		case user.ExternalID != "":
 			dec.refuse(events.OutcomeRefused, events.ReasonIdentityConflict,
 				"the email is already used by user %s, who signs in through connection %q with another identity",

@@ -102,23 +102,40 @@ func NewService(d *Decider, nc *nats.Conn, cons jetstream.Consumer, opts Options
 // the logins in hand (up to DrainTimeout) and returns.
 func (s *Service) Run(ctx context.Context) error {
 	maxDeliver := s.cons.CachedInfo().Config.MaxDeliver
-	work := make(chan jetstream.Msg)
+	// Deliveries go from the consumer's callback to the workers over work;
+	// quit ends both sides. work is never closed, so a callback still
+	// running after a timed-out drain cannot panic: it gives up on quit
+	// and its message, unacked, is redelivered.
+	work, quit := make(chan jetstream.Msg), make(chan struct{})
 	var wg sync.WaitGroup
 	for range s.opts.Workers {
 		wg.Go(func() {
-			for msg := range work {
-				s.handle(ctx, msg, maxDeliver)
+			for {
+				select {
+				case msg := <-work:
+					s.handle(ctx, msg, maxDeliver)
+				case <-quit:
+					return
+				}
 			}
 		})
 	}
-	cc, err := s.cons.Consume(func(msg jetstream.Msg) { work <- msg },
+	stop := func() {
+		close(quit)
+		wg.Wait()
+	}
+	cc, err := s.cons.Consume(func(msg jetstream.Msg) {
+		select {
+		case work <- msg:
+		case <-quit:
+		}
+	},
 		jetstream.PullMaxMessages(2*s.opts.Workers),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			s.log.WarnContext(ctx, "login consumer trouble; retrying", "err", err)
 		}))
 	if err != nil {
-		close(work)
-		wg.Wait()
+		stop()
 		return fmt.Errorf("provisioner: consume logins: %w", err)
 	}
 	s.log.InfoContext(ctx, "provisioner consuming logins", "workers", s.opts.Workers, "max_deliver", maxDeliver)
@@ -132,8 +149,7 @@ func (s *Service) Run(ctx context.Context) error {
 		cc.Stop()
 		s.log.WarnContext(ctx, "drain timed out; unfinished logins will be redelivered")
 	}
-	close(work)
-	wg.Wait()
+	stop()
 	s.log.InfoContext(ctx, "provisioner drained")
 	return nil
 }
@@ -165,6 +181,15 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg, maxDeliver int)
 	span.SetAttributes(attribute.String("jitprov.login_id", ev.ID()), attribute.String("jitprov.org", id.OrganizationID))
 
 	res, err := s.decider.Decide(ctx, ev.ID(), id)
+	if errors.Is(err, ErrLoginIDReused) {
+		s.m.invalid.Add(ctx, 1)
+		span.SetStatus(codes.Error, "login id reused")
+		log.ErrorContext(ctx, "login id reused for another identity; terminated without an answer", "err", err)
+		if err := msg.TermWithReason("login id reused"); err != nil {
+			log.WarnContext(ctx, "term failed", "err", err)
+		}
+		return
+	}
 	if err != nil {
 		s.retryOrFail(ctx, log, msg, ev, maxDeliver, err)
 		span.RecordError(err)
@@ -228,10 +253,16 @@ func backoff(n uint64) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
+// maxLoginIDLen is the longest login id the answer and the audit log take.
+const maxLoginIDLen = 256
+
 func decodeLogin(m *nats.Msg) (events.Event, events.Identity, error) {
 	ev, err := events.Decode(m)
 	if err != nil {
 		return ev, events.Identity{}, err
+	}
+	if len(ev.ID()) > maxLoginIDLen {
+		return ev, events.Identity{}, fmt.Errorf("%w: login id of %d characters exceeds %d", events.ErrInvalid, len(ev.ID()), maxLoginIDLen)
 	}
 	id, err := events.DataAs[events.Identity](ev, events.TypeLoginFirstSeen)
 	if err != nil {

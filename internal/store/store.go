@@ -181,6 +181,9 @@ type Tx interface {
 	RecordDecision(ctx context.Context, d Decision) error
 	Organization(ctx context.Context, id string) (Organization, error)
 	Connection(ctx context.Context, orgID, id string) (Connection, error)
+	// UserByExternalID and UserByEmail lock the user they find until the
+	// transaction ends, so concurrent logins of one person update it in
+	// turn rather than overwriting each other.
 	UserByExternalID(ctx context.Context, orgID, connID, externalID string) (User, error)
 	UserByEmail(ctx context.Context, orgID, email string) (User, error)
 	// TakeSeat atomically takes one seat of the organisation, or fails with

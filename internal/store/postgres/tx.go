@@ -83,7 +83,7 @@ func (x *tx) Connection(ctx context.Context, orgID, id string) (store.Connection
 
 func (x *tx) UserByExternalID(ctx context.Context, orgID, connID, externalID string) (store.User, error) {
 	u, err := scanUser(x.t.QueryRow(ctx, `SELECT `+userColumns+` FROM users
-		WHERE org_id = $1 AND connection_id = $2 AND external_id = $3`, orgID, connID, externalID))
+		WHERE org_id = $1 AND connection_id = $2 AND external_id = $3 FOR UPDATE`, orgID, connID, externalID))
 	if err != nil {
 		return u, fmt.Errorf("postgres: user %q of connection %q in %q: %w", externalID, connID, orgID, mapErr(err))
 	}
@@ -92,7 +92,7 @@ func (x *tx) UserByExternalID(ctx context.Context, orgID, connID, externalID str
 
 func (x *tx) UserByEmail(ctx context.Context, orgID, email string) (store.User, error) {
 	u, err := scanUser(x.t.QueryRow(ctx, `SELECT `+userColumns+` FROM users
-		WHERE org_id = $1 AND lower(email) = lower($2)`, orgID, email))
+		WHERE org_id = $1 AND lower(email) = lower($2) FOR UPDATE`, orgID, email))
 	if err != nil {
 		return u, fmt.Errorf("postgres: user by email in %q: %w", orgID, mapErr(err))
 	}

@@ -1,0 +1,296 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/jitprov/jitprov/internal/store"
+)
+
+func TestLoadOrganizations(t *testing.T) {
+	mapping := `"attribute_mapping":{"email":"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress","groups":"groups"}`
+	tests := []struct {
+		file      string
+		wantOrgs  []store.Organization
+		wantConns []store.Connection
+	}{{
+		file: "testdata/organizations-full.yaml",
+		wantOrgs: []store.Organization{{
+			ID:              "acme",
+			Name:            "Acme Corp",
+			MaxSeats:        50,
+			Roles:           []string{"viewer", "member", "manager", "admin"},
+			DefaultRole:     "member",
+			JITRoleCeiling:  "manager",
+			UpdatePolicy:    store.PreferApp,
+			LinkByEmail:     store.LinkVerifiedDomains,
+			VerifiedDomains: []string{"acme.com", "acme.co.uk"},
+		}, {
+			ID:             "globex-7",
+			Name:           "Globex: Research",
+			MaxSeats:       0,
+			Roles:          []string{"viewer", "member", "admin"},
+			DefaultRole:    "viewer",
+			JITRoleCeiling: "viewer",
+			UpdatePolicy:   store.PreferIdP,
+			LinkByEmail:    store.LinkNever,
+		}},
+		wantConns: []store.Connection{{
+			OrganizationID: "acme",
+			ID:             "okta",
+			Protocol:       "saml",
+			Settings:       []byte(`{"allow_idp_initiated":false,` + mapping + `,"metadata_url":"https://acme.okta.com/app/exk1/sso/saml/metadata"}`),
+		}, {
+			OrganizationID: "acme",
+			ID:             "google_workspace",
+			Protocol:       "oidc",
+			Settings:       []byte(`{` + mapping + `,"client_id":"1234567890.apps.googleusercontent.com","issuer":"https://accounts.google.com","max_age_seconds":3600,"scopes":["openid","email","profile"]}`),
+		}, {
+			OrganizationID: "globex-7",
+			ID:             "entra",
+			Protocol:       "oidc",
+			Settings:       []byte(`{}`),
+		}},
+	}, {
+		file: "testdata/organizations-minimal.yaml",
+		wantOrgs: []store.Organization{{
+			ID:             "initech",
+			Name:           "Initech",
+			MaxSeats:       10,
+			Roles:          []string{"viewer", "member", "admin"},
+			DefaultRole:    "viewer",
+			JITRoleCeiling: "viewer",
+			UpdatePolicy:   store.PreferIdP,
+			LinkByEmail:    store.LinkNever,
+		}},
+	}}
+	for _, tt := range tests {
+		t.Run(filepath.Base(tt.file), func(t *testing.T) {
+			orgs, conns, err := LoadOrganizations(tt.file)
+			if err != nil {
+				t.Fatalf("LoadOrganizations: %v", err)
+			}
+			if !reflect.DeepEqual(orgs, tt.wantOrgs) {
+				t.Errorf("organisations:\n got %+v\nwant %+v", orgs, tt.wantOrgs)
+			}
+			if len(conns) != len(tt.wantConns) {
+				t.Fatalf("got %d connections, want %d: %+v", len(conns), len(tt.wantConns), conns)
+			}
+			for i := range conns {
+				got, want := conns[i], tt.wantConns[i]
+				if got.OrganizationID != want.OrganizationID || got.ID != want.ID || got.Protocol != want.Protocol ||
+					string(got.Settings) != string(want.Settings) {
+					t.Errorf("connection %d:\n got %+v settings %s\nwant %+v settings %s", i, got, got.Settings, want, want.Settings)
+				}
+			}
+		})
+	}
+}
+
+// base is a valid organisation on lines 1 to 4; lines given to org follow
+// from line 5.
+const base = `organizations:
+  - id: acme
+    name: Acme
+    max_seats: 5
+`
+
+func org(lines ...string) string {
+	if len(lines) == 0 {
+		return base
+	}
+	return base + strings.Join(lines, "\n") + "\n"
+}
+
+func TestParseOrganizationsErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // each must appear in the error, in this order
+	}{
+		// The file as a whole.
+		{"empty file", "", []string{`orgs.yaml: the file is empty`}},
+		{"only comments", "# nothing yet\n", []string{`orgs.yaml: the file is empty`}},
+		{"no organizations key", "other: 1\n", []string{`orgs.yaml:1: unknown field "other"`, `orgs.yaml:1: organizations: no organisations`}},
+		{"empty organizations", "organizations: []\n", []string{`orgs.yaml:1: organizations: no organisations`}},
+		{"organizations not a list", "organizations:\n  id: acme\n", []string{`orgs.yaml:1: organizations: expected a list of organisations, got a mapping`}},
+		{"entry not a mapping", org("  - acme"), []string{`orgs.yaml:5: organizations[1]: expected a mapping of organisation fields, got "acme"`}},
+		{"syntax error", org("    roles: [viewer, admin", "    default_role: viewer"), []string{`orgs.yaml:5: invalid YAML: did not find expected ',' or ']'`}},
+		{"syntax error on line 1", "organizations: a: b\n", []string{`orgs.yaml:1: invalid YAML: mapping values are not allowed`}},
+		{"tab indentation", org("\tupdate_policy: prefer-app"), []string{`orgs.yaml:5: invalid YAML: found a tab character that violates indentation (YAML indents with spaces, not tabs)`}},
+		{"second document", org("---", "organizations: []"), []string{`orgs.yaml:5: a second YAML document starts here`}},
+		{"unknown anchor", org("    name: *nope"), []string{`orgs.yaml:5: invalid YAML: alias *nope refers to no anchor`}},
+
+		// Unknown and repeated keys.
+		{"unknown top-level field", "organisations: []\n", []string{`orgs.yaml:1: unknown field "organisations"; did you mean "organizations"? (known fields: organizations)`}},
+		{"unknown organisation field", org("    seats: 5"), []string{`orgs.yaml:5: organizations[0]: unknown field "seats" (known fields: id, name, max_seats, roles,`}},
+		{"unknown connection field", org("    connections:", "      - id: okta", "        protocol: saml", "        protcol: saml"),
+			[]string{`orgs.yaml:8: organizations[0].connections[0]: unknown field "protcol"; did you mean "protocol"? (known fields: id, protocol, settings)`}},
+		{"repeated key", org("    name: Acme again"), []string{`orgs.yaml:5: organizations[0]: key "name" is given twice (first on line 3)`}},
+
+		// Organisation fields.
+		{"id missing", "organizations:\n  - name: Acme\n    max_seats: 5\n", []string{`orgs.yaml:2: organizations[0].id: required`}},
+		{"id invalid", strings.Replace(base, "id: acme", "id: Acme Corp", 1), []string{`orgs.yaml:2: organizations[0].id: "Acme Corp" is not a valid organisation id`}},
+		{"id upper case", strings.Replace(base, "id: acme", "id: ACME", 1), []string{`orgs.yaml:2: organizations[0].id: "ACME" is not a valid organisation id: use 1 to 63 characters of a-z, 0-9, '-' and '_', starting with a letter or digit (did you mean "acme"?)`}},
+		{"duplicate organisation id", org("  - id: acme", "    name: Acme 2", "    max_seats: 1"),
+			[]string{`orgs.yaml:5: organizations[1].id: "acme" is already the id of organizations[0] (line 2); organisation ids must be unique in the file`}},
+		{"name missing", "organizations:\n  - id: acme\n    max_seats: 5\n", []string{`orgs.yaml:2: organizations[0].name: required`}},
+		{"name blank", strings.Replace(base, "name: Acme", `name: "  "`, 1), []string{`orgs.yaml:3: organizations[0].name: required`}},
+		{"max_seats missing", "organizations:\n  - id: acme\n    name: Acme\n", []string{`orgs.yaml:2: organizations[0].max_seats: required`}},
+		{"max_seats negative", strings.Replace(base, "max_seats: 5", "max_seats: -1", 1), []string{`orgs.yaml:4: organizations[0].max_seats: -1 is negative`}},
+		{"max_seats not a number", strings.Replace(base, "max_seats: 5", "max_seats: fifty", 1), []string{`orgs.yaml:4: organizations[0].max_seats: expected a whole number, got "fifty"`}},
+		{"max_seats fraction", strings.Replace(base, "max_seats: 5", "max_seats: 1.5", 1), []string{`orgs.yaml:4: organizations[0].max_seats: expected a whole number, got 1.5`}},
+		{"max_seats too large", strings.Replace(base, "max_seats: 5", "max_seats: 3000000000", 1), []string{`orgs.yaml:4: organizations[0].max_seats: 3000000000 is more than the largest seat limit`}},
+
+		// Roles.
+		{"one role", org("    roles: [admin]"), []string{`orgs.yaml:5: organizations[0].roles: list at least 2 roles`}},
+		{"no roles", org("    roles: []"), []string{`orgs.yaml:5: organizations[0].roles: list at least 2 roles`}},
+		{"empty role", org("    roles:", "      - viewer", `      - ""`, "      - admin"), []string{`orgs.yaml:7: organizations[0].roles[1]: a role name must not be empty`}},
+		{"repeated role", org("    roles: [viewer, member, viewer, admin]"), []string{`orgs.yaml:5: organizations[0].roles[2]: role "viewer" is listed twice (also roles[0])`}},
+		{"roles not a list", org("    roles: admin"), []string{`orgs.yaml:5: organizations[0].roles: expected a list of strings, got "admin"`}},
+		{"default_role unknown", org("    default_role: owner"), []string{`orgs.yaml:5: organizations[0].default_role: "owner" is not one of roles (viewer, member, admin)`}},
+		{"default_role admin", org("    default_role: admin"), []string{`orgs.yaml:5: organizations[0].default_role: "admin" is the organisation admin role (the last of roles), which JIT never grants; choose a lower role`}},
+		{"jit_role_ceiling unknown", org("    jit_role_ceiling: owner"), []string{`orgs.yaml:5: organizations[0].jit_role_ceiling: "owner" is not one of roles (viewer, member, admin)`}},
+		{"jit_role_ceiling admin", org("    roles: [viewer, member, manager, admin]", "    default_role: member", "    jit_role_ceiling: admin"),
+			[]string{`orgs.yaml:7: organizations[0].jit_role_ceiling: "admin" is the organisation admin role (the last of roles), which JIT never grants; choose a lower role`}},
+		{"jit_role_ceiling below default_role", org("    default_role: member", "    jit_role_ceiling: viewer"),
+			[]string{`orgs.yaml:6: organizations[0].jit_role_ceiling: "viewer" ranks below default_role "member"`}},
+
+		// Policies and domains.
+		{"update_policy unknown", org("    update_policy: prefer_idp"), []string{`orgs.yaml:5: organizations[0].update_policy: "prefer_idp" is not an update policy; use prefer-idp`}},
+		{"link_by_email unknown", org("    link_by_email: always"), []string{`orgs.yaml:5: organizations[0].link_by_email: "always" is not a link policy; use never or verified-domains`}},
+		{"verified-domains without domains", org("    link_by_email: verified-domains"),
+			[]string{`orgs.yaml:5: organizations[0].link_by_email: verified-domains links a login to an existing user only when the email's domain is in verified_domains, and verified_domains is empty, so it would never link`}},
+		{"domain without a dot", org("    verified_domains: [localhost]"), []string{`orgs.yaml:5: organizations[0].verified_domains[0]: "localhost" is not a domain name`}},
+		{"domain with a mailbox", org("    verified_domains:", "      - acme.com", "      - jane@acme.org"), []string{`orgs.yaml:7: organizations[0].verified_domains[1]: "jane@acme.org" is not a domain name; write the domain only, without a mailbox`}},
+		{"domain as a URL", org("    verified_domains: [https://acme.com]"), []string{`orgs.yaml:5: organizations[0].verified_domains[0]: "https://acme.com" is not a domain name; write the domain only, not a URL`}},
+		{"domain with a bad label", org("    verified_domains: [-acme.com]"), []string{`organizations[0].verified_domains[0]: "-acme.com" is not a domain name`}},
+		{"duplicate domain", org("    verified_domains: [acme.com, ACME.com]"), []string{`orgs.yaml:5: organizations[0].verified_domains[1]: "acme.com" is listed twice (also verified_domains[0])`}},
+
+		// Connections.
+		{"connection id missing", org("    connections:", "      - protocol: saml"), []string{`orgs.yaml:6: organizations[0].connections[0].id: required`}},
+		{"connection id invalid", org("    connections:", "      - id: Okta SSO", "        protocol: saml"), []string{`orgs.yaml:6: organizations[0].connections[0].id: "Okta SSO" is not a valid connection id`}},
+		{"duplicate connection id", org("    connections:", "      - id: okta", "        protocol: saml", "      - id: okta", "        protocol: oidc"),
+			[]string{`orgs.yaml:8: organizations[0].connections[1].id: "okta" is already the id of organizations[0].connections[0] (line 6); connection ids must be unique within an organisation`}},
+		{"protocol missing", org("    connections:", "      - id: okta"), []string{`orgs.yaml:6: organizations[0].connections[0].protocol: required: saml or oidc`}},
+		{"protocol unknown", org("    connections:", "      - id: okta", "        protocol: ldap"), []string{`orgs.yaml:7: organizations[0].connections[0].protocol: "ldap" is not a protocol; use saml or oidc`}},
+		{"settings not a mapping", org("    connections:", "      - id: okta", "        protocol: saml", "        settings: [a, b]"),
+			[]string{`orgs.yaml:8: organizations[0].connections[0].settings: expected a mapping of the connection's IdP settings, got a list`}},
+		{"settings value not JSON", org("    connections:", "      - id: okta", "        protocol: saml", "        settings:", "          skew: .inf"),
+			[]string{`orgs.yaml:9: organizations[0].connections[0].settings.skew: .inf cannot be stored in JSON`}},
+		{"settings alias cycle", org("    connections:", "      - id: okta", "        protocol: saml", "        settings: &s", "          again: *s"),
+			[]string{`orgs.yaml:9: organizations[0].connections[0].settings.again: alias *s refers to a value that contains it`}},
+		{"settings repeated key", org("    connections:", "      - id: okta", "        protocol: saml", "        settings:", "          a: 1", "          a: 2"),
+			[]string{`orgs.yaml:10: organizations[0].connections[0].settings.a: key "a" is given twice (first on line 9)`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			orgs, conns, err := ParseOrganizations("orgs.yaml", []byte(tt.yaml))
+			if err == nil {
+				t.Fatalf("no error; got %+v %+v", orgs, conns)
+			}
+			if orgs != nil || conns != nil {
+				t.Errorf("got values with the error: %+v %+v", orgs, conns)
+			}
+			msg := err.Error()
+			rest := msg
+			for _, w := range tt.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("error does not contain (in order)\n  %s\ngot:\n%s", w, msg)
+				}
+				rest = rest[i+len(w):]
+			}
+		})
+	}
+}
+
+// TestParseOrganizationsAllErrors checks that every problem is reported at
+// once, one per line, in line order, and that a value of the wrong type is
+// not reported a second time by the checks of its value.
+func TestParseOrganizationsAllErrors(t *testing.T) {
+	data := `organizations:
+  - id: acme
+    name: Acme
+    max_seats: lots
+    jit_role_ceiling: admin
+    connections:
+      - id: okta
+        protocol: saml
+      - id: okta
+        protocol: cas
+  - id: acme
+    max_seats: 1
+    colour: red
+`
+	_, _, err := ParseOrganizations("orgs.yaml", []byte(data))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	want := []string{
+		`orgs.yaml:4: organizations[0].max_seats: expected a whole number, got "lots"`,
+		`orgs.yaml:5: organizations[0].jit_role_ceiling: "admin" is the organisation admin role (the last of roles), which JIT never grants; choose a lower role`,
+		`orgs.yaml:9: organizations[0].connections[1].id: "okta" is already the id of organizations[0].connections[0] (line 7); connection ids must be unique within an organisation`,
+		`orgs.yaml:10: organizations[0].connections[1].protocol: "cas" is not a protocol; use saml or oidc`,
+		`orgs.yaml:11: organizations[1].name: required: the organisation's display name, e.g. name: Acme Corp`,
+		`orgs.yaml:11: organizations[1].id: "acme" is already the id of organizations[0] (line 2); organisation ids must be unique in the file`,
+		`orgs.yaml:13: organizations[1]: unknown field "colour" (known fields: id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains, connections)`,
+	}
+	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestParseOrganizationsSettings(t *testing.T) {
+	data := org(
+		"    connections:",
+		"      - id: okta",
+		"        protocol: saml",
+		"        settings:",
+		"          base: &base {skew: 30s, certs: [a, b]}",
+		"          merged:",
+		"            <<: *base",
+		"            skew: 1m",
+		"          when: 2024-01-02",
+		"          n: 1.5",
+		"          empty: ~",
+		"      - id: google",
+		"        protocol: oidc",
+		"        settings: ~",
+	)
+	_, conns, err := ParseOrganizations("orgs.yaml", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"base":{"certs":["a","b"],"skew":"30s"},"empty":null,"merged":{"certs":["a","b"],"skew":"1m"},"n":1.5,"when":"2024-01-02"}`
+	if got := string(conns[0].Settings); got != want {
+		t.Errorf("settings:\n got %s\nwant %s", got, want)
+	}
+	if got := string(conns[1].Settings); got != "{}" {
+		t.Errorf("null settings: got %s, want {}", got)
+	}
+}
+
+func TestLoadOrganizationsMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nope.yaml")
+	_, _, err := LoadOrganizations(path)
+	if err == nil || !strings.Contains(err.Error(), path) || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("got %v, want a not-found error naming %s", err, path)
+	}
+}
+
+func TestLoadOrganizationsNamesThePath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "orgs.yaml")
+	if err := os.WriteFile(path, []byte(org("    max_seats: 6")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := LoadOrganizations(path)
+	if want := path + `:5: organizations[0]: key "max_seats" is given twice`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("got %v, want it to contain %s", err, want)
+	}
+}

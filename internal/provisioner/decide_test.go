@@ -1,0 +1,356 @@
+package provisioner
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/store"
+	"github.com/jitprov/jitprov/internal/store/postgres"
+	"github.com/jitprov/jitprov/internal/testenv"
+)
+
+// seedUser creates a user directly, as an admin or the app would.
+func seedUser(t *testing.T, s store.Store, u store.User) store.User {
+	t.Helper()
+	if u.ID == "" {
+		u.ID = uuid.NewString()
+	}
+	if u.Status == "" {
+		u.Status = store.StatusActive
+	}
+	if u.CreatedBy == "" {
+		u.CreatedBy = store.CreatedByAdmin
+	}
+	if u.Role == "" {
+		u.Role = "member"
+	}
+	var out store.User
+	err := s.InTx(context.Background(), func(ctx context.Context, tx store.Tx) error {
+		if _, err := tx.TakeSeat(ctx, u.OrganizationID); err != nil {
+			return err
+		}
+		var err error
+		out, err = tx.CreateUser(ctx, u)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("seed user: %v", err)
+	}
+	return out
+}
+
+// outboxTypes lists the ce-type of every outbox row, in order.
+func outboxTypes(t *testing.T, s *postgres.Store) []string {
+	t.Helper()
+	rows, err := s.Pool().Query(context.Background(), `SELECT header->'ce-type'->>0 FROM outbox ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func baseOrg() store.Organization {
+	return store.Organization{
+		ID: "acme", Name: "Acme", MaxSeats: 10,
+		Roles: []string{"viewer", "member", "manager", "admin"}, DefaultRole: "member", JITRoleCeiling: "manager",
+		UpdatePolicy: store.PreferIdP, LinkByEmail: store.LinkVerifiedDomains, VerifiedDomains: []string{"acme.com"},
+	}
+}
+
+func login(ext, email string) events.Identity {
+	return events.Identity{OrganizationID: "acme", ConnectionID: "okta", Protocol: events.ProtocolSAML,
+		ExternalID: ext, Email: email, EmailVerified: true, GivenName: "Given", AuthenticatedAt: time.Now().UTC()}
+}
+
+func TestDecidePolicy(t *testing.T) {
+	tests := []struct {
+		name        string
+		org         func(*store.Organization)
+		seed        []store.User
+		login       func(*events.Identity)
+		wantOutcome events.Outcome
+		wantReason  events.Reason
+		wantUser    func(t *testing.T, u store.User) // the user after the decision, looked up by external id
+		wantEvents  []events.Type
+		wantSeats   int
+	}{
+		{
+			name:        "new person is created with the default role",
+			wantOutcome: events.OutcomeCreated,
+			wantEvents:  []events.Type{events.TypeUserCreated},
+			wantSeats:   1,
+			wantUser: func(t *testing.T, u store.User) {
+				if u.Role != "member" || u.CreatedBy != store.CreatedByJIT || u.Status != store.StatusActive {
+					t.Errorf("got %+v", u)
+				}
+			},
+		},
+		{
+			name:        "existing identity found by external id first, even with another email",
+			seed:        []store.User{{ConnectionID: "okta", ExternalID: "ext-1", Email: "old@acme.com"}},
+			login:       func(id *events.Identity) { id.Email = "new@acme.com" },
+			wantOutcome: events.OutcomeExisting,
+			wantEvents:  []events.Type{events.TypeUserUpdated},
+			wantSeats:   1,
+			wantUser: func(t *testing.T, u store.User) {
+				if u.Email != "new@acme.com" {
+					t.Errorf("prefer-idp: email = %q, want the IdP's new@acme.com", u.Email)
+				}
+			},
+		},
+		{
+			name:        "link by verified email on a verified domain",
+			seed:        []store.User{{Email: "ann@acme.com", GivenName: "Ann"}},
+			login:       func(id *events.Identity) { id.Email = "Ann@acme.com" },
+			wantOutcome: events.OutcomeExisting,
+			wantEvents:  []events.Type{events.TypeUserUpdated},
+			wantSeats:   1,
+			wantUser: func(t *testing.T, u store.User) {
+				if u.ConnectionID != "okta" || u.ExternalID != "ext-1" || u.CreatedBy != store.CreatedByAdmin {
+					t.Errorf("the admin-made user was not linked: %+v", u)
+				}
+			},
+		},
+		{
+			name:        "no link when the org's policy is never",
+			org:         func(o *store.Organization) { o.LinkByEmail = store.LinkNever },
+			seed:        []store.User{{Email: "ann@acme.com"}},
+			login:       func(id *events.Identity) { id.Email = "ann@acme.com" },
+			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonEmailInUse, wantSeats: 1,
+		},
+		{
+			name:        "no link when the IdP does not verify the email",
+			seed:        []store.User{{Email: "ann@acme.com"}},
+			login:       func(id *events.Identity) { id.Email, id.EmailVerified = "ann@acme.com", false },
+			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonEmailInUse, wantSeats: 1,
+		},
+		{
+			name:        "no link when the domain is not verified for the org",
+			org:         func(o *store.Organization) { o.VerifiedDomains = []string{"acme.org"} },
+			seed:        []store.User{{Email: "ann@acme.com"}},
+			login:       func(id *events.Identity) { id.Email = "ann@acme.com" },
+			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonEmailInUse, wantSeats: 1,
+		},
+		{
+			name:        "no link to a user who has another IdP identity",
+			seed:        []store.User{{ConnectionID: "okta", ExternalID: "someone-else", Email: "ann@acme.com"}},
+			login:       func(id *events.Identity) { id.Email = "ann@acme.com" },
+			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonIdentityConflict, wantSeats: 1,
+		},
+		{
+			name:        "prefer-app keeps the app's data and fills only empty fields",
+			org:         func(o *store.Organization) { o.UpdatePolicy = store.PreferApp },
+			seed:        []store.User{{ConnectionID: "okta", ExternalID: "ext-1", Email: "app@acme.com", GivenName: "App"}},
+			login:       func(id *events.Identity) { id.Email, id.GivenName, id.FamilyName = "idp@acme.com", "IdP", "Family" },
+			wantOutcome: events.OutcomeExisting,
+			wantEvents:  []events.Type{events.TypeUserUpdated},
+			wantSeats:   1,
+			wantUser: func(t *testing.T, u store.User) {
+				if u.Email != "app@acme.com" || u.GivenName != "App" || u.FamilyName != "Family" {
+					t.Errorf("got %+v", u)
+				}
+			},
+		},
+		{
+			name:        "unchanged claims emit nothing",
+			seed:        []store.User{{ConnectionID: "okta", ExternalID: "ext-1", Email: "e@acme.com", GivenName: "Given"}},
+			wantOutcome: events.OutcomeExisting,
+			wantSeats:   1,
+		},
+		{
+			name:        "role claim within the ceiling is granted",
+			login:       func(id *events.Identity) { id.Roles = []string{"manager"} },
+			wantOutcome: events.OutcomeCreated,
+			wantEvents:  []events.Type{events.TypeUserCreated},
+			wantSeats:   1,
+			wantUser:    func(t *testing.T, u store.User) { assertRole(t, u, "manager") },
+		},
+		{
+			name:        "org admin claim is never granted: review",
+			login:       func(id *events.Identity) { id.Roles = []string{"admin"} },
+			wantOutcome: events.OutcomeCreated,
+			wantEvents:  []events.Type{events.TypeUserCreated, events.TypeRoleReviewRequested},
+			wantSeats:   1,
+			wantUser:    func(t *testing.T, u store.User) { assertRole(t, u, "member") },
+		},
+		{
+			name:        "claim above a lower ceiling becomes a review",
+			org:         func(o *store.Organization) { o.JITRoleCeiling = "member" },
+			login:       func(id *events.Identity) { id.Roles = []string{"manager"} },
+			wantOutcome: events.OutcomeCreated,
+			wantEvents:  []events.Type{events.TypeUserCreated, events.TypeRoleReviewRequested},
+			wantSeats:   1,
+			wantUser:    func(t *testing.T, u store.User) { assertRole(t, u, "member") },
+		},
+		{
+			name:        "suspended user is refused and not re-created",
+			seed:        []store.User{{ConnectionID: "okta", ExternalID: "ext-1", Email: "e@acme.com", Status: store.StatusSuspended}},
+			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonSuspended, wantSeats: 1,
+		},
+		{
+			name:        "deprovisioned user is refused and not re-created",
+			seed:        []store.User{{ConnectionID: "okta", ExternalID: "ext-1", Email: "e@acme.com", Status: store.StatusDeprovisioned}},
+			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonDeprovisioned, wantSeats: 1,
+		},
+		{
+			name:        "no seat left: rejected, nothing created, seats.exhausted emitted",
+			org:         func(o *store.Organization) { o.MaxSeats = 1 },
+			seed:        []store.User{{Email: "first@acme.com"}},
+			wantOutcome: events.OutcomeRejected, wantReason: events.ReasonSeatsExhausted,
+			wantEvents: []events.Type{events.TypeSeatsExhausted},
+			wantSeats:  1,
+		},
+		{
+			name:        "a returning person needs no seat",
+			org:         func(o *store.Organization) { o.MaxSeats = 1 },
+			seed:        []store.User{{ConnectionID: "okta", ExternalID: "ext-1", Email: "e@acme.com", GivenName: "Given"}},
+			wantOutcome: events.OutcomeExisting, wantSeats: 1,
+		},
+		{
+			name:        "unknown organisation is refused",
+			login:       func(id *events.Identity) { id.OrganizationID = "nope" },
+			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonUnknownOrganization,
+		},
+		{
+			name:        "unknown connection is refused",
+			login:       func(id *events.Identity) { id.ConnectionID = "other" },
+			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonUnknownConnection,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, _ := testenv.Store(t)
+			ctx := context.Background()
+			o := baseOrg()
+			if tt.org != nil {
+				tt.org(&o)
+			}
+			if err := s.ApplyOrganizations(ctx, []store.Organization{o},
+				[]store.Connection{{OrganizationID: "acme", ID: "okta", Protocol: "saml"}}); err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range tt.seed {
+				u.OrganizationID = "acme"
+				seedUser(t, s, u)
+			}
+			id := login("ext-1", "e@acme.com")
+			if tt.login != nil {
+				tt.login(&id)
+			}
+			d := NewDecider(s, testenv.Logger(t))
+			loginID := uuid.NewString()
+			res, err := d.Decide(ctx, loginID, id)
+			if err != nil {
+				t.Fatalf("Decide: %v", err)
+			}
+			if res.Outcome != tt.wantOutcome || res.Reason != tt.wantReason {
+				t.Fatalf("got %s/%s (%s), want %s/%s", res.Outcome, res.Reason, res.Message, tt.wantOutcome, tt.wantReason)
+			}
+			if res.LoginID != loginID {
+				t.Errorf("login id %q, want %q", res.LoginID, loginID)
+			}
+			var want []string
+			for _, ty := range tt.wantEvents {
+				want = append(want, string(ty))
+			}
+			if got := outboxTypes(t, s); !slices.Equal(got, want) {
+				t.Errorf("outbox = %v, want %v", got, want)
+			}
+			var seats, users int
+			_ = s.Pool().QueryRow(ctx, `SELECT coalesce((SELECT seats_used FROM organizations WHERE id='acme'),0),
+				(SELECT count(*) FROM users)`).Scan(&seats, &users)
+			if seats != tt.wantSeats || users != tt.wantSeats {
+				t.Errorf("seats_used = %d, users = %d, want %d", seats, users, tt.wantSeats)
+			}
+			var decisions int
+			_ = s.Pool().QueryRow(ctx, `SELECT count(*) FROM provisioning_decisions WHERE login_id = $1 AND outcome = $2`,
+				loginID, string(res.Outcome)).Scan(&decisions)
+			if decisions != 1 {
+				t.Errorf("audit log has %d decisions for the login, want 1", decisions)
+			}
+			if tt.wantUser != nil {
+				err := s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+					u, err := tx.UserByExternalID(ctx, "acme", "okta", "ext-1")
+					if err != nil {
+						return err
+					}
+					tt.wantUser(t, u)
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func assertRole(t *testing.T, u store.User, want string) {
+	t.Helper()
+	if u.Role != want {
+		t.Errorf("role = %q, want %q", u.Role, want)
+	}
+}
+
+func TestDecideIsIdempotentPerLogin(t *testing.T) {
+	s, _ := testenv.Store(t)
+	ctx := context.Background()
+	if err := s.ApplyOrganizations(ctx, []store.Organization{baseOrg()},
+		[]store.Connection{{OrganizationID: "acme", ID: "okta", Protocol: "saml"}}); err != nil {
+		t.Fatal(err)
+	}
+	d := NewDecider(s, testenv.Logger(t))
+	loginID := uuid.NewString()
+	id := login("ext-1", "e@acme.com")
+	id.Roles = []string{"admin"}
+
+	// The same login decided five times at once, as redeliveries racing
+	// each other would.
+	var wg sync.WaitGroup
+	results := make([]events.ProvisioningResult, 5)
+	errs := make([]error, 5)
+	for i := range 5 {
+		wg.Go(func() { results[i], errs[i] = d.Decide(ctx, loginID, id) })
+	}
+	wg.Wait()
+	for i := range 5 {
+		if errs[i] != nil {
+			t.Fatalf("decision %d: %v", i, errs[i])
+		}
+		a, _ := json.Marshal(results[i])
+		b, _ := json.Marshal(results[0])
+		if string(a) != string(b) {
+			t.Errorf("decision %d = %s, want the first decision %s", i, a, b)
+		}
+	}
+	if results[0].Outcome != events.OutcomeCreated || results[0].RoleReview == nil {
+		t.Fatalf("got %+v, want created with a role review", results[0])
+	}
+	got := outboxTypes(t, s)
+	want := []string{string(events.TypeUserCreated), string(events.TypeRoleReviewRequested)}
+	if !slices.Equal(got, want) {
+		t.Errorf("outbox = %v, want one of each: %v", got, want)
+	}
+	var seats int
+	_ = s.Pool().QueryRow(ctx, `SELECT seats_used FROM organizations`).Scan(&seats)
+	if seats != 1 {
+		t.Errorf("seats_used = %d, want 1", seats)
+	}
+}
