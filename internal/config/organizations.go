@@ -47,8 +47,6 @@ type connEntry struct {
 	Settings yaml.Node `yaml:"settings"`
 }
 
-func init() { registerFields(orgFile{}, orgEntry{}, connEntry{}, Provisioner{}, Streams{}) }
-
 // defaultRoles are an organisation's roles when its entry names none.
 var defaultRoles = []string{"viewer", "member", "admin"}
 

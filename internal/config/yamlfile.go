@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -291,7 +292,7 @@ func (d *document) decodeProblem(msg string) {
 			}
 		}
 		text := fmt.Sprintf("unknown field %q", name)
-		if known := knownFields[typ]; len(known) > 0 {
+		if known := knownFields()[typ]; len(known) > 0 {
 			if s := suggest(name, known); s != "" {
 				text += fmt.Sprintf("; did you mean %q?", s)
 			}
@@ -412,11 +413,10 @@ var typeNames = map[string]string{
 }
 
 // knownFields lists the YAML keys of each decoded struct type, by the type
-// name yaml.v3 reports.
-var knownFields = map[string][]string{}
-
-func registerFields(vs ...any) {
-	for _, v := range vs {
+// name yaml.v3 reports. It is computed once and never changes.
+var knownFields = sync.OnceValue(func() map[string][]string {
+	out := map[string][]string{}
+	for _, v := range []any{orgFile{}, orgEntry{}, connEntry{}, Provisioner{}, Streams{}} {
 		t := reflect.TypeOf(v)
 		var names []string
 		for i := range t.NumField() {
@@ -425,9 +425,10 @@ func registerFields(vs ...any) {
 				names = append(names, name)
 			}
 		}
-		knownFields[t.String()] = names
+		out[t.String()] = names
 	}
-}
+	return out
+})
 
 // suggest returns the known name closest to name when it is a likely typo.
 func suggest(name string, known []string) string {

@@ -6,6 +6,7 @@ package integration
 import (
 	"context"
 	"errors"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
 	noopmetric "go.opentelemetry.io/otel/metric/noop"
 	nooptrace "go.opentelemetry.io/otel/trace/noop"
 
@@ -85,15 +87,29 @@ type proc struct {
 
 // startProvisioner runs provisioner.Run as a replica would.
 func (e *env) startProvisioner(workers int) *proc {
+	return e.run(e.store, workers, noopmetric.NewMeterProvider())
+}
+
+// startProvisionerOn runs a provisioner on another store (e.g. through a proxy).
+func (e *env) startProvisionerOn(s store.Store, workers int) *proc {
+	return e.run(s, workers, noopmetric.NewMeterProvider())
+}
+
+// startProvisionerWith runs a provisioner reporting to mp.
+func (e *env) startProvisionerWith(workers int, mp metric.MeterProvider) *proc {
+	return e.run(e.store, workers, mp)
+}
+
+func (e *env) run(s store.Store, workers int, mp metric.MeterProvider) *proc {
 	e.t.Helper()
 	nc := testenv.Connect(e.t, e.ns)
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &proc{cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		p.done <- provisioner.Run(ctx, provisioner.Config{
-			Workers: workers, DecisionTimeout: 10 * time.Second, DrainTimeout: 10 * time.Second, Topology: e.topo,
-		}, provisioner.Deps{Store: e.store, NATS: nc, Logger: testenv.Logger(e.t),
-			Tracer: nooptrace.NewTracerProvider(), Meter: noopmetric.NewMeterProvider()})
+			Workers: workers, DecisionTimeout: 5 * time.Second, DrainTimeout: 10 * time.Second, Topology: e.topo,
+		}, provisioner.Deps{Store: s, NATS: nc, Logger: testenv.Logger(e.t),
+			Tracer: nooptrace.NewTracerProvider(), Meter: mp})
 	}()
 	e.mu.Lock()
 	e.procs = append(e.procs, p)
@@ -182,3 +198,13 @@ func mustf(t *testing.T, cond bool, format string, args ...any) {
 	}
 }
 
+
+// pgHostPort splits the host and port out of a postgres:// URL.
+func pgHostPort(t *testing.T, raw string) (string, string) {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Hostname(), u.Port()
+}

@@ -1,0 +1,216 @@
+// Command provisioner decides first logins: it consumes login.first-seen
+// events from JetStream, creates or updates users in Postgres inside each
+// organisation's seat limit, answers each login, and relays user and alert
+// events.
+//
+//	provisioner [serve] [-config FILE]   run the service (default)
+//	provisioner migrate [-config FILE]   apply the database migrations
+//	provisioner apply -f FILE            create or update organisations
+//	provisioner check -f FILE            validate an organisations file
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/jitprov/jitprov/internal/config"
+	"github.com/jitprov/jitprov/internal/provisioner"
+	"github.com/jitprov/jitprov/internal/store"
+	"github.com/jitprov/jitprov/internal/store/postgres"
+	"github.com/jitprov/jitprov/internal/telemetry"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "provisioner:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  provisioner [serve] [-config FILE]   run the service (default)
+  provisioner migrate [-config FILE]   apply the database migrations
+  provisioner apply -f FILE [-config FILE]
+                                       create or update the organisations in FILE
+  provisioner check -f FILE            validate an organisations file, touching nothing
+
+Settings come from the optional -config YAML file and JITPROV_* environment
+variables (see docs/config.md); JITPROV_DATABASE_URL is required.`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("provisioner "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, usage) }
+	cfgPath := fs.String("config", "", "YAML configuration file (optional)")
+	orgsPath := fs.String("f", "", "organisations file (apply, check)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q\n%s", fs.Arg(0), usage)
+	}
+
+	switch cmd {
+	case "serve", "migrate", "apply", "check":
+	default:
+		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+	}
+	if cmd == "check" {
+		orgs, conns, err := loadOrgs(*orgsPath)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: %d organisations, %d connections: valid\n", *orgsPath, len(orgs), len(conns))
+		return nil
+	}
+	cfg, err := config.LoadProvisioner(*cfgPath, os.Getenv)
+	if err != nil {
+		return err
+	}
+	log, err := telemetry.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, log)
+	case "migrate":
+		return withStore(ctx, cfg, log, func(s *postgres.Store) error {
+			applied, err := s.Migrate(ctx)
+			if err != nil {
+				return err
+			}
+			v, err := s.SchemaVersion(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "applied %d migrations; the schema is at version %d\n", len(applied), v)
+			return nil
+		})
+	case "apply":
+		orgs, conns, err := loadOrgs(*orgsPath)
+		if err != nil {
+			return err
+		}
+		return withStore(ctx, cfg, log, func(s *postgres.Store) error {
+			if err := requireSchema(ctx, s); err != nil {
+				return err
+			}
+			if err := s.ApplyOrganizations(ctx, orgs, conns); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "applied %d organisations and %d connections from %s\n", len(orgs), len(conns), *orgsPath)
+			return nil
+		})
+	default:
+		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+	}
+}
+
+func loadOrgs(path string) ([]store.Organization, []store.Connection, error) {
+	if path == "" {
+		return nil, nil, errors.New("name the organisations file with -f FILE")
+	}
+	return config.LoadOrganizations(path)
+}
+
+func withStore(ctx context.Context, cfg config.Provisioner, log *slog.Logger, fn func(*postgres.Store) error) error {
+	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return fn(s)
+}
+
+// requireSchema refuses to run against a database that was not migrated
+// to this binary's schema, with the command that fixes it.
+func requireSchema(ctx context.Context, s *postgres.Store) error {
+	have, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	all, err := postgres.Migrations()
+	if err != nil {
+		return err
+	}
+	if have < len(all) {
+		return fmt.Errorf("the database schema is at version %d, this binary needs %d: run `provisioner migrate` first", have, len(all))
+	}
+	return nil
+}
+
+func serve(ctx context.Context, cfg config.Provisioner, log *slog.Logger) error {
+	log.InfoContext(ctx, "starting provisioner", "config", cfg.String())
+	tel, err := telemetry.Setup(ctx, "jitprov-provisioner")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(sctx); err != nil {
+			log.Warn("telemetry shutdown", "err", err)
+		}
+	}()
+	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log, MaxConns: int32(cfg.Workers + 4)})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := requireSchema(ctx, s); err != nil {
+		return err
+	}
+	nc, err := connectNATS(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+
+	err = provisioner.Run(ctx, provisioner.Config{
+		Workers: cfg.Workers, DecisionTimeout: time.Duration(cfg.DecisionTimeout),
+		DrainTimeout: time.Duration(cfg.DrainTimeout), Topology: cfg.Streams.Topology(), HealthAddr: cfg.HealthAddr,
+	}, provisioner.Deps{Store: s, NATS: nc, Logger: log, Tracer: tel.Tracer, Meter: tel.Meter})
+	if err != nil {
+		return err
+	}
+	// Flush what the drain published before closing the connection.
+	if err := nc.Drain(); err != nil {
+		log.Warn("nats drain", "err", err)
+	}
+	log.Info("provisioner stopped")
+	return nil
+}
+
+func connectNATS(cfg config.Provisioner, log *slog.Logger) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name("jitprov-provisioner"),
+		nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "server", nc.ConnectedUrlRedacted()) }),
+	}
+	if cfg.NATSCredentials != "" {
+		opts = append(opts, nats.UserCredentials(cfg.NATSCredentials))
+	}
+	nc, err := nats.Connect(cfg.NATSURL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot connect to NATS (nats_url, JITPROV_NATS_URL): %w", err)
+	}
+	return nc, nil
+}
