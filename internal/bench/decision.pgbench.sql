@@ -1,0 +1,36 @@
+-- The provisioner's transaction for a first-seen login that creates a user
+-- (internal/provisioner/decide.go over internal/store/postgres/tx.go),
+-- statement for statement, for pgbench: the database's own limit for this
+-- work on this machine. Variables: :norgs (pgbench -D norgs=N).
+\set ext random(1, 9000000000000000000)
+\set org random(0, :norgs - 1)
+BEGIN;
+SELECT login_id, org_id, connection_id, external_id, outcome, reason, coalesce(user_id::text, ''), result, decided_at
+  FROM provisioning_decisions WHERE login_id = 'pgb-' || :ext;
+SELECT id, name, max_seats, seats_used, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains
+  FROM organizations WHERE id = 'bench-' || :org;
+SELECT org_id, id, protocol, settings::text FROM connections WHERE org_id = 'bench-' || :org AND id = 'idp';
+SELECT id::text, org_id, coalesce(connection_id, ''), coalesce(external_id, ''), coalesce(email, ''), given_name, family_name,
+       display_name, groups, role, status, attributes, created_by, created_at, updated_at, last_login_at
+  FROM users WHERE org_id = 'bench-' || :org AND connection_id = 'idp' AND external_id = 'pgb-' || :ext FOR UPDATE;
+SELECT id::text, org_id, coalesce(connection_id, ''), coalesce(external_id, ''), coalesce(email, ''), given_name, family_name,
+       display_name, groups, role, status, attributes, created_by, created_at, updated_at, last_login_at
+  FROM users WHERE org_id = 'bench-' || :org AND lower(email) = lower('pgb-' || :ext || '@bench.example') FOR UPDATE;
+UPDATE organizations SET seats_used = seats_used + 1, updated_at = now()
+  WHERE id = 'bench-' || :org AND seats_used < max_seats
+  RETURNING id, name, max_seats, seats_used, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains;
+INSERT INTO users (id, org_id, connection_id, external_id, email, given_name, family_name, display_name,
+                   groups, role, status, attributes, created_by, last_login_at)
+  VALUES (gen_random_uuid(), 'bench-' || :org, 'idp', 'pgb-' || :ext, 'pgb-' || :ext || '@bench.example', 'Bench', '', '',
+          '{}', 'member', 'active', '{}', 'jit', now())
+  RETURNING id::text, org_id, coalesce(connection_id, ''), coalesce(external_id, ''), coalesce(email, ''), given_name,
+            family_name, display_name, groups, role, status, attributes, created_by, created_at, updated_at, last_login_at;
+INSERT INTO outbox (event_id, subject, header, data)
+  VALUES (gen_random_uuid()::text, 'jit.user.created.bench-' || :org,
+          '{"ce-id": ["019a0000-0000-7000-8000-000000000000"], "ce-time": ["2026-11-22T12:00:00.000000000Z"], "ce-type": ["io.jitprov.user.created.v1"], "ce-source": ["/jitprov/provisioner"], "ce-subject": ["00000000-0000-4000-8000-000000000000"], "content-type": ["application/json"], "ce-dataschema": ["https://jitprov.io/schemas/user.created/v1.json"], "ce-specversion": ["1.0"], "traceparent": ["00-00000000000000000000000000000000-0000000000000000-01"]}',
+          convert_to('{"user":{"id":"00000000-0000-4000-8000-000000000000","organization_id":"bench-0","connection_id":"idp","external_id":"pgb-0000000000000000000","email":"pgb-0000000000000000000@bench.example","given_name":"Bench","role":"member","status":"active","created_by":"jit","created_at":"2026-11-22T12:00:00.000000Z","updated_at":"2026-11-22T12:00:00.000000Z"},"login_id":"019a0000-0000-7000-8000-000000000000"}', 'UTF8'));
+INSERT INTO provisioning_decisions (login_id, org_id, connection_id, external_id, outcome, reason, user_id, result, decided_at)
+  VALUES ('pgb-' || :ext, 'bench-' || :org, 'idp', 'pgb-' || :ext, 'created', '', gen_random_uuid(),
+          '{"login_id":"019a0000-0000-7000-8000-000000000000","outcome":"created","user":{"id":"00000000-0000-4000-8000-000000000000","role":"member","status":"active","email":"pgb-0000000000000000000@bench.example"},"decided_at":"2026-11-22T12:00:00.000000Z"}',
+          now());
+COMMIT;
