@@ -235,4 +235,3 @@ func waitForWithin(t *testing.T, d time.Duration, cond func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-

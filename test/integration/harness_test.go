@@ -198,7 +198,6 @@ func mustf(t *testing.T, cond bool, format string, args ...any) {
 	}
 }
 
-
 // pgHostPort splits the host and port out of a postgres:// URL.
 func pgHostPort(t *testing.T, raw string) (string, string) {
 	t.Helper()

@@ -58,7 +58,9 @@ func TestSameEventFiveTimes(t *testing.T) {
 	if _, err := c.ProvisionEvent(short, ev); !errors.Is(err, bus.ErrPending) {
 		t.Errorf("republished login: got %v, want ErrPending", err)
 	}
-	waitFor(t, func() bool { return e.count(`SELECT count(*) FROM provisioning_decisions`) == 1 && e.pendingLogins() == 0 })
+	waitFor(t, func() bool {
+		return e.count(`SELECT count(*) FROM provisioning_decisions`) == 1 && e.pendingLogins() == 0
+	})
 	if got := e.count(`SELECT count(*) FROM users`); got != 1 {
 		t.Errorf("users = %d, want 1", got)
 	}
