@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/metric"
 	noopmetric "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 	nooptrace "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/jitprov/jitprov/events"
@@ -87,20 +88,25 @@ type proc struct {
 
 // startProvisioner runs provisioner.Run as a replica would.
 func (e *env) startProvisioner(workers int) *proc {
-	return e.run(e.store, workers, noopmetric.NewMeterProvider())
+	return e.run(e.store, workers, noopmetric.NewMeterProvider(), nooptrace.NewTracerProvider())
 }
 
 // startProvisionerOn runs a provisioner on another store (e.g. through a proxy).
 func (e *env) startProvisionerOn(s store.Store, workers int) *proc {
-	return e.run(s, workers, noopmetric.NewMeterProvider())
+	return e.run(s, workers, noopmetric.NewMeterProvider(), nooptrace.NewTracerProvider())
 }
 
 // startProvisionerWith runs a provisioner reporting to mp.
 func (e *env) startProvisionerWith(workers int, mp metric.MeterProvider) *proc {
-	return e.run(e.store, workers, mp)
+	return e.run(e.store, workers, mp, nooptrace.NewTracerProvider())
 }
 
-func (e *env) run(s store.Store, workers int, mp metric.MeterProvider) *proc {
+// startProvisionerTraced runs a provisioner recording spans with tp.
+func (e *env) startProvisionerTraced(workers int, tp trace.TracerProvider) *proc {
+	return e.run(e.store, workers, noopmetric.NewMeterProvider(), tp)
+}
+
+func (e *env) run(s store.Store, workers int, mp metric.MeterProvider, tp trace.TracerProvider) *proc {
 	e.t.Helper()
 	nc := testenv.Connect(e.t, e.ns)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -109,7 +115,7 @@ func (e *env) run(s store.Store, workers int, mp metric.MeterProvider) *proc {
 		p.done <- provisioner.Run(ctx, provisioner.Config{
 			Workers: workers, DecisionTimeout: 5 * time.Second, DrainTimeout: 10 * time.Second, Topology: e.topo,
 		}, provisioner.Deps{Store: s, NATS: nc, Logger: testenv.Logger(e.t),
-			Tracer: nooptrace.NewTracerProvider(), Meter: mp})
+			Tracer: tp, Meter: mp})
 	}()
 	e.mu.Lock()
 	e.procs = append(e.procs, p)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,7 +30,8 @@ var (
 
 // Options tune the pool.
 type Options struct {
-	// MaxConns bounds the pool (0: pgx's default, max(4, CPUs)).
+	// MaxConns bounds the pool (0: pgx's default, max(4, CPUs)) unless
+	// the URL sets pool_max_conns.
 	MaxConns int32
 	Logger   *slog.Logger
 }
@@ -42,7 +44,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		// pgx redacts the password in this message.
 		return nil, fmt.Errorf("postgres: the database URL is not valid (want postgres://user@host:port/db?sslmode=...): %w", err)
 	}
-	if opts.MaxConns > 0 {
+	// pool_max_conns in the URL is the operator's word and wins.
+	if opts.MaxConns > 0 && !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = opts.MaxConns
 	}
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
