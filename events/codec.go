@@ -55,10 +55,15 @@ func NewWithID(id string, t Type, source, subject string, at time.Time, data any
 	if at.IsZero() {
 		return Event{}, fmt.Errorf("events: %w: %s has no time", ErrInvalid, t)
 	}
-	raw, err := json.Marshal(data)
-	if err != nil {
+	// No HTML escaping: it would grow "<", ">" and "&" sixfold and break
+	// the size limit for data that fits it.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(data); err != nil {
 		return Event{}, fmt.Errorf("events: encode %s data: %w", t, err)
 	}
+	raw := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if len(raw) > MaxDataBytes {
 		return Event{}, fmt.Errorf("events: %w: %s data of %d bytes exceeds %d", ErrInvalid, t, len(raw), MaxDataBytes)
 	}

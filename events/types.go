@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/jitprov/jitprov/schemas"
 )
 
 // Type is a CloudEvents "type" attribute. Each type names a versioned
@@ -67,18 +69,18 @@ func (t Type) SchemaPath() string {
 func (t Type) SchemaURL() string { return SchemaBaseURL + t.SchemaPath() }
 
 // SchemaBaseURL prefixes every schema's $id.
-const SchemaBaseURL = "https://jitprov.io/schemas/"
+const SchemaBaseURL = schemas.BaseURL
 
 // Known reports whether t is a type of this contract.
 func (t Type) Known() bool { _, ok := specs[t]; return ok }
 
 // Subject prefixes and stream filters.
 const (
-	SubjectLogins = "jit.login.>" // stream LOGINS
-	SubjectUsers  = "jit.user.>"  // stream USERS
-	SubjectAlerts = "jit.alert.>" // stream ALERTS
+	SubjectLogins = "jit.login.first-seen.*" // stream LOGINS: one subject per organisation
+	SubjectUsers  = "jit.user.>"             // stream USERS
+	SubjectAlerts = "jit.alert.>"            // stream ALERTS
 	// SubjectLoginFirstSeenAll filters every organisation's first-seen logins.
-	SubjectLoginFirstSeenAll = "jit.login.first-seen.>"
+	SubjectLoginFirstSeenAll = "jit.login.first-seen.*"
 )
 
 // HeaderReplyTo names the core NATS subject on which the provisioner answers
@@ -199,6 +201,7 @@ type User struct {
 	ConnectionID   string              `json:"connection_id,omitempty"`
 	ExternalID     string              `json:"external_id,omitempty"`
 	Email          string              `json:"email,omitempty"`
+	EmailVerified  bool                `json:"email_verified"`
 	GivenName      string              `json:"given_name,omitempty"`
 	FamilyName     string              `json:"family_name,omitempty"`
 	DisplayName    string              `json:"display_name,omitempty"`

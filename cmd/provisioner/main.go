@@ -33,7 +33,9 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); errors.Is(err, flag.ErrHelp) {
+		return
+	} else if err != nil {
 		fmt.Fprintln(os.Stderr, "provisioner:", err)
 		os.Exit(1)
 	}
@@ -189,10 +191,6 @@ func serve(ctx context.Context, cfg config.Provisioner, log *slog.Logger) error 
 	}, provisioner.Deps{Store: s, NATS: nc, Logger: log, Tracer: tel.Tracer, Meter: tel.Meter})
 	if err != nil {
 		return err
-	}
-	// Flush what the drain published before closing the connection.
-	if err := nc.Drain(); err != nil {
-		log.Warn("nats drain", "err", err)
 	}
 	log.Info("provisioner stopped")
 	return nil

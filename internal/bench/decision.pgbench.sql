@@ -10,20 +10,20 @@ SELECT login_id, org_id, connection_id, external_id, outcome, reason, coalesce(u
 SELECT id, name, max_seats, seats_used, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains
   FROM organizations WHERE id = 'bench-' || :org;
 SELECT org_id, id, protocol, settings::text FROM connections WHERE org_id = 'bench-' || :org AND id = 'idp';
-SELECT id::text, org_id, coalesce(connection_id, ''), coalesce(external_id, ''), coalesce(email, ''), given_name, family_name,
+SELECT id::text, org_id, coalesce(connection_id, ''), coalesce(external_id, ''), coalesce(email, ''), email_verified, given_name, family_name,
        display_name, groups, role, status, attributes, created_by, created_at, updated_at, last_login_at
   FROM users WHERE org_id = 'bench-' || :org AND connection_id = 'idp' AND external_id = 'pgb-' || :ext FOR UPDATE;
-SELECT id::text, org_id, coalesce(connection_id, ''), coalesce(external_id, ''), coalesce(email, ''), given_name, family_name,
+SELECT id::text, org_id, coalesce(connection_id, ''), coalesce(external_id, ''), coalesce(email, ''), email_verified, given_name, family_name,
        display_name, groups, role, status, attributes, created_by, created_at, updated_at, last_login_at
   FROM users WHERE org_id = 'bench-' || :org AND lower(email) = lower('pgb-' || :ext || '@bench.example') FOR UPDATE;
 UPDATE organizations SET seats_used = seats_used + 1, updated_at = now()
   WHERE id = 'bench-' || :org AND seats_used < max_seats
   RETURNING id, name, max_seats, seats_used, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains;
 INSERT INTO users (id, org_id, connection_id, external_id, email, given_name, family_name, display_name,
-                   groups, role, status, attributes, created_by, last_login_at)
+                   groups, role, status, attributes, created_by, email_verified, last_login_at)
   VALUES (gen_random_uuid(), 'bench-' || :org, 'idp', 'pgb-' || :ext, 'pgb-' || :ext || '@bench.example', 'Bench', '', '',
-          '{}', 'member', 'active', '{}', 'jit', now())
-  RETURNING id::text, org_id, coalesce(connection_id, ''), coalesce(external_id, ''), coalesce(email, ''), given_name,
+          '{}', 'member', 'active', '{}', 'jit', true, now())
+  RETURNING id::text, org_id, coalesce(connection_id, ''), coalesce(external_id, ''), coalesce(email, ''), email_verified, given_name,
             family_name, display_name, groups, role, status, attributes, created_by, created_at, updated_at, last_login_at;
 INSERT INTO outbox (event_id, subject, header, data)
   VALUES (gen_random_uuid()::text, 'jit.user.created.bench-' || :org,

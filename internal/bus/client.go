@@ -15,13 +15,13 @@ import (
 
 // Errors of Provision. Match with errors.Is.
 var (
-	// ErrNotAccepted: the login was not durably stored in JetStream (NATS
-	// unreachable, stream missing or full). Nothing will happen; the
+	// ErrNotAccepted: JetStream refused the login (NATS unreachable, no
+	// LOGINS stream, stream or organisation full). Nothing will happen; the
 	// caller may retry.
 	ErrNotAccepted = errors.New("login not accepted by the pipeline")
-	// ErrPending: the login is durably stored but its answer did not come
-	// before the deadline. The provisioner will still decide it when it
-	// catches up; the caller may ask again later.
+	// ErrPending: no answer before the deadline. The login is durably
+	// stored (or, when even the PubAck did not come in time, may be) and
+	// the provisioner will decide it when it catches up.
 	ErrPending = errors.New("login accepted, answer still pending")
 )
 
@@ -86,6 +86,9 @@ func (c *Client) ProvisionEvent(ctx context.Context, ev events.Event) (events.Pr
 	if err != nil {
 		return zero, fmt.Errorf("bus: %w", err)
 	}
+	if strings.ContainsAny(ev.ID(), ". \t\r\n*>") || len(ev.ID()) > 256 {
+		return zero, fmt.Errorf("bus: login id %q must be one NATS subject token of at most 256 characters (use events.New)", ev.ID())
+	}
 	subject, err := events.Subject(events.TypeLoginFirstSeen, id.OrganizationID)
 	if err != nil {
 		return zero, fmt.Errorf("bus: %w", err)
@@ -107,6 +110,11 @@ func (c *Client) ProvisionEvent(ctx context.Context, ev events.Event) (events.Pr
 	}()
 
 	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ev.ID()), jetstream.WithExpectStream(StreamLogins)); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+			// No PubAck in time: the login may or may not be stored. Treat
+			// it as pending: it may still be decided.
+			return zero, fmt.Errorf("bus: login %s: %w (no PubAck before the deadline; it may not have been stored): %w", ev.ID(), ErrPending, err)
+		}
 		return zero, fmt.Errorf("bus: publish login %s to %s: %w: %w", ev.ID(), subject, ErrNotAccepted, err)
 	}
 	select {

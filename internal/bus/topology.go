@@ -44,7 +44,13 @@ type Topology struct {
 	// drop a re-published event; it covers an outbox relay's crash and
 	// restart, and an edge retrying a publish.
 	DuplicateWindow time.Duration
+	// LoginsMaxPerOrg bounds the logins waiting for one organisation, so
+	// that a flood for one cannot fill the stream for all.
+	LoginsMaxPerOrg int64
 	// AckWait, MaxDeliver and MaxAckPending shape the provisioner consumer.
+	// MaxDeliver is the hard bound on deliveries of one login; with the
+	// provisioner's backoff capped at 30 s, 240 lets logins wait out a
+	// database outage of about two hours.
 	AckWait       time.Duration
 	MaxDeliver    int
 	MaxAckPending int
@@ -56,10 +62,11 @@ func DefaultTopology() Topology {
 		Replicas:        1,
 		LoginsMaxAge:    24 * time.Hour,
 		LoginsMaxBytes:  1 << 30,
+		LoginsMaxPerOrg: 100_000,
 		EventsMaxAge:    7 * 24 * time.Hour,
 		DuplicateWindow: 2 * time.Hour,
 		AckWait:         30 * time.Second,
-		MaxDeliver:      8,
+		MaxDeliver:      240,
 		MaxAckPending:   2048,
 	}
 }
@@ -71,6 +78,8 @@ func (t Topology) Validate() error {
 		return fmt.Errorf("stream replicas must be 1, 3 or 5, got %d", t.Replicas)
 	case t.LoginsMaxAge <= 0 || t.EventsMaxAge <= 0:
 		return errors.New("stream max ages must be positive")
+	case t.LoginsMaxPerOrg <= 0:
+		return fmt.Errorf("logins max per organisation must be positive, got %d", t.LoginsMaxPerOrg)
 	case t.LoginsMaxBytes <= 0:
 		return fmt.Errorf("logins max bytes must be positive (an unbounded LOGINS stream could fill the disk), got %d", t.LoginsMaxBytes)
 	case t.DuplicateWindow <= 0 || t.DuplicateWindow > t.EventsMaxAge || t.DuplicateWindow > t.LoginsMaxAge:
@@ -96,8 +105,12 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 		Replicas:    t.Replicas,
 		MaxAge:      t.LoginsMaxAge,
 		MaxBytes:    t.LoginsMaxBytes,
-		Discard:     jetstream.DiscardNew,
-		Duplicates:  t.DuplicateWindow,
+		// Each organisation's logins are one subject: a full organisation
+		// refuses its new logins, the others go on.
+		MaxMsgsPerSubject:    t.LoginsMaxPerOrg,
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: true,
+		Duplicates:           t.DuplicateWindow,
 	}, {
 		Name:        StreamUsers,
 		Description: "jitprov user events (user.created, user.updated) for every interested service",
@@ -173,5 +186,13 @@ func streamMatches(have, want jetstream.StreamConfig) bool {
 	return slices.Equal(have.Subjects, want.Subjects) && have.Retention == want.Retention &&
 		have.Storage == want.Storage && have.Replicas == want.Replicas && have.MaxAge == want.MaxAge &&
 		have.MaxBytes == maxBytes && have.Discard == want.Discard && have.Duplicates == want.Duplicates &&
+		have.MaxMsgsPerSubject == cmpOr(want.MaxMsgsPerSubject, -1) && have.DiscardNewPerSubject == want.DiscardNewPerSubject &&
 		have.Description == want.Description
+}
+
+func cmpOr(v, def int64) int64 {
+	if v == 0 {
+		return def
+	}
+	return v
 }

@@ -235,6 +235,9 @@ func (d *document) roles(p string, o orgEntry, org *store.Organization) {
 			case r != strings.TrimSpace(r):
 				d.errorf(rp, "role %q has leading or trailing spaces", r)
 				ok = false
+			case len(r) > maxRoleLen:
+				d.errorf(rp, "role name of %d characters is longer than %d, the most events carry", len(r), maxRoleLen)
+				ok = false
 			case dup:
 				d.errorf(rp, "role %q is listed twice (also roles[%d]); list each role once", r, j)
 				ok = false
@@ -279,6 +282,9 @@ func (d *document) roles(p string, o orgEntry, org *store.Organization) {
 		}
 	}
 }
+
+// maxRoleLen is the longest role name the event schemas accept.
+const maxRoleLen = 128
 
 // validDomain reports whether s is a plausible lower-case DNS name with at
 // least two labels.

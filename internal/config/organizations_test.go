@@ -151,6 +151,7 @@ func TestParseOrganizationsErrors(t *testing.T) {
 		{"one role", org("    roles: [admin]"), []string{`orgs.yaml:5: organizations[0].roles: list at least 2 roles`}},
 		{"no roles", org("    roles: []"), []string{`orgs.yaml:5: organizations[0].roles: list at least 2 roles`}},
 		{"empty role", org("    roles:", "      - viewer", `      - ""`, "      - admin"), []string{`orgs.yaml:7: organizations[0].roles[1]: a role name must not be empty`}},
+		{"role name too long", org("    roles:", "      - viewer", "      - "+strings.Repeat("r", 129), "      - admin"), []string{`orgs.yaml:7: organizations[0].roles[1]: role name of 129 characters is longer than 128`}},
 		{"repeated role", org("    roles: [viewer, member, viewer, admin]"), []string{`orgs.yaml:5: organizations[0].roles[2]: role "viewer" is listed twice (also roles[0])`}},
 		{"roles not a list", org("    roles: admin"), []string{`orgs.yaml:5: organizations[0].roles: expected a list of strings, got "admin"`}},
 		{"default_role unknown", org("    default_role: owner"), []string{`orgs.yaml:5: organizations[0].default_role: "owner" is not one of roles (viewer, member, admin)`}},

@@ -57,6 +57,7 @@ type Streams struct {
 	Replicas        int      `yaml:"replicas"`
 	LoginsMaxAge    Duration `yaml:"logins_max_age"`
 	LoginsMaxBytes  int64    `yaml:"logins_max_bytes"`
+	LoginsMaxPerOrg int64    `yaml:"logins_max_per_org"`
 	EventsMaxAge    Duration `yaml:"events_max_age"`
 	DuplicateWindow Duration `yaml:"duplicate_window"`
 	AckWait         Duration `yaml:"ack_wait"`
@@ -104,6 +105,9 @@ func (s Streams) Topology() bus.Topology {
 	if s.LoginsMaxBytes != 0 {
 		t.LoginsMaxBytes = s.LoginsMaxBytes
 	}
+	if s.LoginsMaxPerOrg != 0 {
+		t.LoginsMaxPerOrg = s.LoginsMaxPerOrg
+	}
 	set(&t.EventsMaxAge, s.EventsMaxAge)
 	set(&t.DuplicateWindow, s.DuplicateWindow)
 	set(&t.AckWait, s.AckWait)
@@ -121,6 +125,7 @@ func streamsOf(t bus.Topology) Streams {
 		Replicas:        t.Replicas,
 		LoginsMaxAge:    Duration(t.LoginsMaxAge),
 		LoginsMaxBytes:  t.LoginsMaxBytes,
+		LoginsMaxPerOrg: t.LoginsMaxPerOrg,
 		EventsMaxAge:    Duration(t.EventsMaxAge),
 		DuplicateWindow: Duration(t.DuplicateWindow),
 		AckWait:         Duration(t.AckWait),
@@ -189,7 +194,7 @@ func LoadProvisioner(path string, getenv func(string) string) (Provisioner, erro
 		}
 		if d.root != nil {
 			d.decode(data, &p)
-			for _, key := range []string{"workers", "streams.replicas", "streams.logins_max_bytes", "streams.max_deliver", "streams.max_ack_pending"} {
+			for _, key := range []string{"workers", "streams.replicas", "streams.logins_max_bytes", "streams.logins_max_per_org", "streams.max_deliver", "streams.max_ack_pending"} {
 				d.requireInt(key)
 			}
 			if err := joinSorted(d.errs); err != nil {
@@ -397,6 +402,9 @@ func (s Streams) problems() []*problem {
 	if s.LoginsMaxBytes < 0 {
 		add("logins_max_bytes", "must be positive, got %d", s.LoginsMaxBytes)
 	}
+	if s.LoginsMaxPerOrg < 0 {
+		add("logins_max_per_org", "must be positive, got %d", s.LoginsMaxPerOrg)
+	}
 	if s.AckWait > 0 && s.AckWait < Duration(time.Second) {
 		add("ack_wait", "must be at least 1s, got %s", time.Duration(s.AckWait))
 	}
@@ -447,6 +455,7 @@ func (p Provisioner) String() string {
 	kv("streams.replicas", s.Replicas)
 	kv("streams.logins_max_age", time.Duration(s.LoginsMaxAge))
 	kv("streams.logins_max_bytes", s.LoginsMaxBytes)
+	kv("streams.logins_max_per_org", s.LoginsMaxPerOrg)
 	kv("streams.events_max_age", time.Duration(s.EventsMaxAge))
 	kv("streams.duplicate_window", time.Duration(s.DuplicateWindow))
 	kv("streams.ack_wait", time.Duration(s.AckWait))

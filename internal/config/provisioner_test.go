@@ -44,10 +44,11 @@ func TestLoadProvisionerDefaults(t *testing.T) {
 			Replicas:        1,
 			LoginsMaxAge:    Duration(24 * time.Hour),
 			LoginsMaxBytes:  1 << 30,
+			LoginsMaxPerOrg: 100_000,
 			EventsMaxAge:    Duration(7 * 24 * time.Hour),
 			DuplicateWindow: Duration(2 * time.Hour),
 			AckWait:         Duration(30 * time.Second),
-			MaxDeliver:      8,
+			MaxDeliver:      240,
 			MaxAckPending:   2048,
 		},
 	}
@@ -82,6 +83,7 @@ var fullFile = Provisioner{
 		Replicas:        3,
 		LoginsMaxAge:    Duration(12 * time.Hour),
 		LoginsMaxBytes:  512 << 20,
+		LoginsMaxPerOrg: 5000,
 		EventsMaxAge:    Duration(14 * 24 * time.Hour),
 		DuplicateWindow: Duration(time.Hour),
 		AckWait:         Duration(20 * time.Second),
@@ -98,7 +100,7 @@ func TestLoadProvisionerFile(t *testing.T) {
 	if got != fullFile {
 		t.Errorf("got  %+v\nwant %+v", got, fullFile)
 	}
-	wantTopology := bus.Topology{Replicas: 3, LoginsMaxAge: 12 * time.Hour, LoginsMaxBytes: 512 << 20,
+	wantTopology := bus.Topology{Replicas: 3, LoginsMaxAge: 12 * time.Hour, LoginsMaxBytes: 512 << 20, LoginsMaxPerOrg: 5000,
 		EventsMaxAge: 14 * 24 * time.Hour, DuplicateWindow: time.Hour, AckWait: 20 * time.Second, MaxDeliver: 5, MaxAckPending: 512}
 	if got.Streams.Topology() != wantTopology {
 		t.Errorf("topology %+v, want %+v", got.Streams.Topology(), wantTopology)

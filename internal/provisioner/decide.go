@@ -155,6 +155,11 @@ func (d *Decider) provision(ctx context.Context, tx store.Tx, dec *decision, log
 				"the email is already used by user %s, who signs in through connection %q with another identity",
 				user.ID, user.ConnectionID)
 			return nil
+		case roleRank(org, user.Role) > roleRank(org, org.JITRoleCeiling):
+			dec.refuse(events.OutcomeRefused, events.ReasonEmailInUse,
+				"the email belongs to existing user %s whose role %q is above the JIT ceiling %q; "+
+					"linking would hand that role to an IdP identity, so an admin must link it", user.ID, user.Role, org.JITRoleCeiling)
+			return nil
 		case !mayLinkByEmail(org, id):
 			dec.refuse(events.OutcomeRefused, events.ReasonEmailInUse,
 				"the email belongs to existing user %s; linking requires link_by_email=verified-domains, "+
@@ -176,6 +181,15 @@ func (d *Decider) provision(ctx context.Context, tx store.Tx, dec *decision, log
 func (d *Decider) create(ctx context.Context, tx store.Tx, dec *decision, org store.Organization, loginID string, id events.Identity) error {
 	seated, err := tx.TakeSeat(ctx, org.ID)
 	if errors.Is(err, store.ErrSeatsExhausted) {
+		// A concurrent login of this same person may have taken the last
+		// seat while this one waited on the organisation's row: look again
+		// (a new statement sees what committed since) before turning them
+		// away.
+		if _, err := tx.UserByExternalID(ctx, org.ID, id.ConnectionID, id.ExternalID); err == nil {
+			return fmt.Errorf("provisioner: login %s: %w: the person was created concurrently", loginID, store.ErrConflict)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
 		dec.refuse(events.OutcomeRejected, events.ReasonSeatsExhausted,
 			"organisation %q uses all of its %d seats", org.ID, org.MaxSeats)
 		return d.emit(ctx, dec, events.TypeSeatsExhausted, org.ID, org.ID, events.SeatsExhausted{
@@ -188,7 +202,7 @@ func (d *Decider) create(ctx context.Context, tx store.Tx, dec *decision, org st
 	role := decideRole(org, org.UpdatePolicy, id.Roles, "")
 	user, err := tx.CreateUser(ctx, store.User{
 		ID: uuid.NewString(), OrganizationID: org.ID, ConnectionID: id.ConnectionID, ExternalID: id.ExternalID,
-		Email: id.Email, GivenName: id.GivenName, FamilyName: id.FamilyName, DisplayName: id.DisplayName,
+		Email: id.Email, EmailVerified: id.Email != "" && id.EmailVerified, GivenName: id.GivenName, FamilyName: id.FamilyName, DisplayName: id.DisplayName,
 		Groups: normalize(id.Groups), Role: role.Role, Status: store.StatusActive, Attributes: id.Attributes,
 		CreatedBy: store.CreatedByJIT,
 	})
@@ -305,8 +319,8 @@ func userRef(u store.User) *events.UserRef {
 func userEvent(u store.User) events.User {
 	return events.User{
 		ID: u.ID, OrganizationID: u.OrganizationID, ConnectionID: u.ConnectionID, ExternalID: u.ExternalID,
-		Email: u.Email, GivenName: u.GivenName, FamilyName: u.FamilyName, DisplayName: u.DisplayName,
-		Groups: u.Groups, Role: u.Role, Status: u.Status, Attributes: u.Attributes, CreatedBy: u.CreatedBy,
+		Email: u.Email, EmailVerified: u.EmailVerified, GivenName: u.GivenName, FamilyName: u.FamilyName,
+		DisplayName: u.DisplayName, Groups: u.Groups, Role: u.Role, Status: u.Status, Attributes: u.Attributes, CreatedBy: u.CreatedBy,
 		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
 	}
 }

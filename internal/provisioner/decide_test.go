@@ -128,6 +128,12 @@ func TestDecidePolicy(t *testing.T) {
 			},
 		},
 		{
+			name:        "no link to a user whose role is above the JIT ceiling",
+			seed:        []store.User{{Email: "boss@acme.com", Role: "admin"}},
+			login:       func(id *events.Identity) { id.Email = "boss@acme.com" },
+			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonEmailInUse, wantSeats: 1,
+		},
+		{
 			name:        "no link when the org's policy is never",
 			org:         func(o *store.Organization) { o.LinkByEmail = store.LinkNever },
 			seed:        []store.User{{Email: "ann@acme.com"}},
@@ -169,7 +175,7 @@ func TestDecidePolicy(t *testing.T) {
 		},
 		{
 			name:        "unchanged claims emit nothing",
-			seed:        []store.User{{ConnectionID: "okta", ExternalID: "ext-1", Email: "e@acme.com", GivenName: "Given"}},
+			seed:        []store.User{{ConnectionID: "okta", ExternalID: "ext-1", Email: "e@acme.com", EmailVerified: true, GivenName: "Given"}},
 			wantOutcome: events.OutcomeExisting,
 			wantSeats:   1,
 		},
@@ -219,7 +225,7 @@ func TestDecidePolicy(t *testing.T) {
 		{
 			name:        "a returning person needs no seat",
 			org:         func(o *store.Organization) { o.MaxSeats = 1 },
-			seed:        []store.User{{ConnectionID: "okta", ExternalID: "ext-1", Email: "e@acme.com", GivenName: "Given"}},
+			seed:        []store.User{{ConnectionID: "okta", ExternalID: "ext-1", Email: "e@acme.com", EmailVerified: true, GivenName: "Given"}},
 			wantOutcome: events.OutcomeExisting, wantSeats: 1,
 		},
 		{
@@ -306,6 +312,40 @@ func assertRole(t *testing.T, u store.User, want string) {
 	t.Helper()
 	if u.Role != want {
 		t.Errorf("role = %q, want %q", u.Role, want)
+	}
+}
+
+// The same person signs in five times at once for an organisation's last
+// seat: one is created, the others are told "existing", none "rejected".
+func TestDecideLastSeatSamePerson(t *testing.T) {
+	s, _ := testenv.Store(t)
+	ctx := context.Background()
+	o := baseOrg()
+	o.MaxSeats = 1
+	if err := s.ApplyOrganizations(ctx, []store.Organization{o},
+		[]store.Connection{{OrganizationID: "acme", ID: "okta", Protocol: "saml"}}); err != nil {
+		t.Fatal(err)
+	}
+	d := NewDecider(s, testenv.Logger(t))
+	var wg sync.WaitGroup
+	results := make([]events.ProvisioningResult, 5)
+	errs := make([]error, 5)
+	for i := range 5 {
+		wg.Go(func() { results[i], errs[i] = d.Decide(ctx, uuid.NewString(), login("ext-1", "e@acme.com")) })
+	}
+	wg.Wait()
+	got := map[events.Outcome]int{}
+	for i := range 5 {
+		if errs[i] != nil {
+			t.Fatalf("decision %d: %v", i, errs[i])
+		}
+		got[results[i].Outcome]++
+	}
+	if got[events.OutcomeCreated] != 1 || got[events.OutcomeExisting] != 4 {
+		t.Errorf("outcomes %v, want 1 created and 4 existing", got)
+	}
+	if types := outboxTypes(t, s); slices.Contains(types, string(events.TypeSeatsExhausted)) {
+		t.Errorf("a false seats.exhausted alert was emitted: %v", types)
 	}
 }
 

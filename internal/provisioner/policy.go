@@ -24,14 +24,18 @@ type roleDecision struct {
 // decideRole applies the organisation's role policy to the roles the IdP
 // claims. current is the user's role, "" for a new user.
 //
-//   - JIT grants the highest claimed role at or below the JIT ceiling, or the
-//     default role when nothing of the organisation's is claimed. Claims the
-//     organisation does not know are ignored.
-//   - A claimed role above the ceiling is never granted: it becomes a review.
-//   - For an existing user under prefer-idp the IdP is authoritative: the
-//     role follows the claims, so a role removed at the IdP is removed now.
-//     A role above the ceiling (granted by an admin) is kept while the IdP
-//     still claims it or more.
+//   - A new user gets the highest claimed role at or below the JIT ceiling,
+//     or the default role when none is claimed. Claims the organisation
+//     does not know are ignored.
+//   - A claimed role above the ceiling is never granted: it becomes a
+//     review for an admin.
+//   - JIT never grants the organisation admin role (the last), and never
+//     takes it away either: admins manage admins.
+//   - For an existing user under prefer-idp the IdP decides the role when it
+//     claims one the organisation knows, so a role lowered at the IdP is
+//     lowered now. A login that claims no known role keeps the user's role
+//     (most connections map no roles at all). A role above the ceiling
+//     (approved by an admin) is kept while the IdP claims it or more.
 //   - Under prefer-app an existing user's role is the application's.
 func decideRole(org store.Organization, policy store.UpdatePolicy, claimed []string, current string) roleDecision {
 	ceiling := roleRank(org, org.JITRoleCeiling)
@@ -43,20 +47,23 @@ func decideRole(org store.Organization, policy store.UpdatePolicy, claimed []str
 			highestWithin = max(highestWithin, k)
 		}
 	}
-	granted := org.DefaultRole
-	if highestWithin >= 0 {
-		granted = org.Roles[highestWithin]
-	}
+	cur := roleRank(org, current)
 	var d roleDecision
 	switch {
+	case current == "" && highestWithin >= 0:
+		d.Role = org.Roles[highestWithin]
 	case current == "":
-		d.Role = granted
-	case policy == store.PreferApp:
+		d.Role = org.DefaultRole
+	case policy == store.PreferApp, cur == len(org.Roles)-1, highest < 0:
 		d.Role = current
-	case roleRank(org, current) > ceiling && highest >= roleRank(org, current):
-		d.Role = current
+	case cur > ceiling && highest >= cur:
+		d.Role = current // an admin-approved role the IdP still claims
+	case highestWithin >= 0:
+		d.Role = org.Roles[highestWithin]
+	case cur > ceiling:
+		d.Role = org.JITRoleCeiling // claims fell below the approved role
 	default:
-		d.Role = granted
+		d.Role = current // only claims above the ceiling: they go to review
 	}
 	if highest > ceiling && highest > roleRank(org, d.Role) {
 		d.Review = org.Roles[highest]
@@ -66,14 +73,15 @@ func decideRole(org store.Organization, policy store.UpdatePolicy, claimed []str
 
 // Profile fields a login may change, as named in user.updated's "changed".
 const (
-	fieldEmail       = "email"
-	fieldGivenName   = "given_name"
-	fieldFamilyName  = "family_name"
-	fieldDisplayName = "display_name"
-	fieldGroups      = "groups"
-	fieldAttributes  = "attributes"
-	fieldRole        = "role"
-	fieldIdentity    = "identity"
+	fieldEmail         = "email"
+	fieldEmailVerified = "email_verified"
+	fieldGivenName     = "given_name"
+	fieldFamilyName    = "family_name"
+	fieldDisplayName   = "display_name"
+	fieldGroups        = "groups"
+	fieldAttributes    = "attributes"
+	fieldRole          = "role"
+	fieldIdentity      = "identity"
 )
 
 // mergeProfile applies the update policy to u with the IdP's view id and
@@ -90,6 +98,12 @@ func mergeProfile(policy store.UpdatePolicy, u store.User, id events.Identity) (
 		changed = append(changed, field)
 	}
 	str(fieldEmail, &u.Email, id.Email)
+	// Whether the email is verified is the IdP's word about the email it
+	// sent, so it follows that email whatever the update policy.
+	if id.Email != "" && strings.EqualFold(u.Email, id.Email) && u.EmailVerified != id.EmailVerified {
+		u.EmailVerified = id.EmailVerified
+		changed = append(changed, fieldEmailVerified)
+	}
 	str(fieldGivenName, &u.GivenName, id.GivenName)
 	str(fieldFamilyName, &u.FamilyName, id.FamilyName)
 	str(fieldDisplayName, &u.DisplayName, id.DisplayName)

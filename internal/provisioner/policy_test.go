@@ -34,9 +34,12 @@ func TestDecideRole(t *testing.T) {
 		{"new, prefer-app still grants within ceiling", store.PreferApp, []string{"manager"}, "", "manager", ""},
 		{"existing prefer-idp, role follows claims up", store.PreferIdP, []string{"manager"}, "member", "manager", ""},
 		{"existing prefer-idp, role removed at IdP is removed", store.PreferIdP, []string{"viewer"}, "manager", "viewer", ""},
-		{"existing prefer-idp, no claims: default", store.PreferIdP, nil, "manager", "member", ""},
-		{"existing prefer-idp, approved admin kept while claimed", store.PreferIdP, []string{"admin"}, "admin", "admin", ""},
-		{"existing prefer-idp, approved admin dropped when unclaimed", store.PreferIdP, []string{"manager"}, "admin", "manager", ""},
+		{"existing prefer-idp, no claims: role kept", store.PreferIdP, nil, "manager", "manager", ""},
+		{"existing prefer-idp, only unknown claims: role kept", store.PreferIdP, []string{"root"}, "viewer", "viewer", ""},
+		{"existing prefer-idp, only an admin claim: role kept, review", store.PreferIdP, []string{"admin"}, "manager", "manager", "admin"},
+		{"org admin is never taken away by JIT", store.PreferIdP, []string{"viewer"}, "admin", "admin", ""},
+		{"existing prefer-idp, org admin kept while claimed", store.PreferIdP, []string{"admin"}, "admin", "admin", ""},
+
 		{"existing prefer-idp, admin claim: review", store.PreferIdP, []string{"admin"}, "member", "member", "admin"},
 		{"existing prefer-app, role is the app's", store.PreferApp, []string{"viewer"}, "manager", "manager", ""},
 		{"existing prefer-app, admin claim still reviewed", store.PreferApp, []string{"admin"}, "member", "member", "admin"},
@@ -45,6 +48,31 @@ func TestDecideRole(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := decideRole(ladder(), tt.policy, tt.claimed, tt.current)
+			if got.Role != tt.wantRole || got.Review != tt.wantReview {
+				t.Errorf("got role %q review %q, want role %q review %q", got.Role, got.Review, tt.wantRole, tt.wantReview)
+			}
+		})
+	}
+}
+
+// An organisation whose JIT ceiling sits below a role an admin may approve.
+func TestDecideRoleApprovedAboveCeiling(t *testing.T) {
+	org := store.Organization{Roles: []string{"viewer", "member", "manager", "director", "admin"},
+		DefaultRole: "viewer", JITRoleCeiling: "member"}
+	tests := []struct {
+		name                 string
+		claimed              []string
+		current              string
+		wantRole, wantReview string
+	}{
+		{"approved role kept while claimed", []string{"director"}, "director", "director", ""},
+		{"approved role kept while more is claimed", []string{"admin"}, "director", "director", "admin"},
+		{"claims within the ceiling replace an approved role", []string{"member"}, "director", "member", ""},
+		{"claims between ceiling and approved role: capped, reviewed", []string{"manager"}, "director", "member", "manager"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := decideRole(org, store.PreferIdP, tt.claimed, tt.current)
 			if got.Role != tt.wantRole || got.Review != tt.wantReview {
 				t.Errorf("got role %q review %q, want role %q review %q", got.Role, got.Review, tt.wantRole, tt.wantReview)
 			}

@@ -114,7 +114,8 @@ func healthHandler(deps Deps) http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := deps.Store.Ping(ctx); err != nil {
-			http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)
+			deps.Logger.WarnContext(ctx, "not ready: the database does not answer", "err", err)
+			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
 			return
 		}
 		if !deps.NATS.IsConnected() {

@@ -34,9 +34,13 @@ type Options struct {
 	// DrainTimeout bounds shutdown: in-flight decisions get this long to
 	// finish; what remains unacked is redelivered to another replica.
 	DrainTimeout time.Duration
-	Logger       *slog.Logger
-	Meter        metric.Meter
-	Tracer       trace.Tracer
+	// MaxAttempts bounds the tries of a login that fails for a reason other
+	// than an unreachable database (default 8). Outages do not spend it:
+	// those logins wait, up to the consumer's MaxDeliver, for the database.
+	MaxAttempts int
+	Logger      *slog.Logger
+	Meter       metric.Meter
+	Tracer      trace.Tracer
 	// OnDecided, when set, runs after each login is decided and acked; the
 	// relay uses it to publish the new events at once.
 	OnDecided func()
@@ -85,6 +89,9 @@ func NewService(d *Decider, nc *nats.Conn, cons jetstream.Consumer, opts Options
 	if opts.DrainTimeout <= 0 {
 		opts.DrainTimeout = 25 * time.Second
 	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 8
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -130,7 +137,9 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-quit:
 		}
 	},
-		jetstream.PullMaxMessages(2*s.opts.Workers),
+		// Pull no more than the workers can start at once: a delivery
+		// waiting in a client buffer still runs down its ack wait.
+		jetstream.PullMaxMessages(s.opts.Workers),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			s.log.WarnContext(ctx, "login consumer trouble; retrying", "err", err)
 		}))
@@ -139,7 +148,15 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("provisioner: consume logins: %w", err)
 	}
 	s.log.InfoContext(ctx, "provisioner consuming logins", "workers", s.opts.Workers, "max_deliver", maxDeliver)
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-cc.Closed():
+		// The server ended the consumption (the consumer was deleted or
+		// re-created): carrying on would look healthy and consume nothing.
+		stop()
+		return fmt.Errorf("provisioner: the login consumer %q stopped while running (deleted or re-created?); "+
+			"exiting so that the next start re-creates it", s.cons.CachedInfo().Name)
+	}
 
 	s.log.InfoContext(ctx, "provisioner draining", "timeout", s.opts.DrainTimeout)
 	cc.Drain()
@@ -172,7 +189,7 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg, maxDeliver int)
 		span.SetStatus(codes.Error, "invalid login event")
 		s.log.ErrorContext(ctx, "login message breaks the event contract; terminated, it will not be retried",
 			"subject", msg.Subject(), "ce_id", msg.Headers().Get("ce-id"), "err", err)
-		if err := msg.TermWithReason("invalid event: " + truncate(err.Error(), 200)); err != nil {
+		if err := msg.TermWithReason("invalid event: " + truncate(err.Error(), 1000)); err != nil {
 			s.log.WarnContext(ctx, "term failed", "err", err)
 		}
 		return
@@ -213,22 +230,35 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg, maxDeliver int)
 	log.InfoContext(ctx, "login decided", "outcome", res.Outcome, "reason", res.Reason, "message", res.Message)
 }
 
-// retryOrFail hands a login back with a backoff delay after a transient
-// failure, or, on its last delivery, answers "failed" and terminates it.
+// retryOrFail hands a login back with a backoff delay after a failure, or
+// answers "failed" and terminates it when trying again cannot help: the
+// failure is permanent (the login cannot be turned into valid events), it
+// has had MaxAttempts tries, or — for an unreachable database, which does
+// not spend the attempts — it reached the consumer's MaxDeliver.
 func (s *Service) retryOrFail(ctx context.Context, log *slog.Logger, msg jetstream.Msg, ev events.Event, maxDeliver int, cause error) {
 	delivered := uint64(1)
 	if md, err := msg.Metadata(); err == nil {
 		delivered = md.NumDelivered
 	}
-	if maxDeliver > 0 && delivered >= uint64(maxDeliver) {
-		log.ErrorContext(ctx, "login failed on its last delivery; giving up", "deliveries", delivered, "err", cause)
+	outage := errors.Is(cause, store.ErrUnavailable) || errors.Is(cause, context.DeadlineExceeded)
+	giveUp := ""
+	switch {
+	case errors.Is(cause, events.ErrInvalid):
+		giveUp = "the login cannot be provisioned as sent"
+	case !outage && delivered >= uint64(s.opts.MaxAttempts):
+		giveUp = fmt.Sprintf("failed %d times", delivered)
+	case maxDeliver > 0 && delivered >= uint64(maxDeliver):
+		giveUp = fmt.Sprintf("still failing after %d deliveries", delivered)
+	}
+	if giveUp != "" {
+		log.ErrorContext(ctx, "giving up on login: "+giveUp, "deliveries", delivered, "err", cause)
 		res := events.ProvisioningResult{LoginID: ev.ID(), Outcome: events.OutcomeFailed, Reason: events.ReasonInternalError,
-			Message: "provisioning failed after every retry; see the provisioner's logs", DecidedAt: time.Now().UTC()}
+			Message: "provisioning failed (" + giveUp + "); see the provisioner's logs", DecidedAt: time.Now().UTC()}
 		if err := bus.Reply(ctx, s.nc, msg.Headers(), res, Source); err != nil {
 			log.WarnContext(ctx, "could not answer the login", "err", err)
 		}
 		s.m.decisions.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", string(res.Outcome)), attribute.String("reason", string(res.Reason))))
-		if err := msg.TermWithReason("failed after " + fmt.Sprint(delivered) + " deliveries"); err != nil {
+		if err := msg.TermWithReason(giveUp); err != nil {
 			log.WarnContext(ctx, "term failed", "err", err)
 		}
 		return
@@ -236,7 +266,7 @@ func (s *Service) retryOrFail(ctx context.Context, log *slog.Logger, msg jetstre
 	delay := backoff(delivered)
 	s.m.retries.Add(ctx, 1)
 	level := slog.LevelWarn
-	if errors.Is(cause, store.ErrUnavailable) {
+	if outage {
 		level = slog.LevelError
 	}
 	log.Log(ctx, level, "login not decided; will retry", "delivery", delivered, "retry_in", delay, "err", cause)

@@ -97,6 +97,7 @@ type User struct {
 	ConnectionID   string
 	ExternalID     string
 	Email          string
+	EmailVerified  bool // the IdP vouched for Email
 	GivenName      string
 	FamilyName     string
 	DisplayName    string

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
@@ -42,25 +43,48 @@ func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("log format %q: want json or text", format)
 	}
-	return slog.New(traceHandler{h}), nil
+	return slog.New(newTraceHandler(h)), nil
 }
 
-// traceHandler copies the trace context of each record's context into it.
-type traceHandler struct{ slog.Handler }
+// traceHandler copies the trace context of each record's context into it,
+// at the top level even below WithGroup: it keeps the handler without
+// groups and replays the groups (and attributes added inside them) after
+// adding the ids.
+type traceHandler struct {
+	base slog.Handler                      // before any group
+	ops  []func(slog.Handler) slog.Handler // WithGroup/WithAttrs since the first group
+	h    slog.Handler                      // base with ops applied
+}
 
-func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+func newTraceHandler(h slog.Handler) traceHandler { return traceHandler{base: h, h: h} }
+
+func (t traceHandler) Enabled(ctx context.Context, l slog.Level) bool { return t.h.Enabled(ctx, l) }
+
+func (t traceHandler) Handle(ctx context.Context, r slog.Record) error {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return t.h.Handle(ctx, r)
 	}
-	return h.Handler.Handle(ctx, r)
+	h := t.base.WithAttrs([]slog.Attr{slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String())})
+	for _, op := range t.ops {
+		h = op(h)
+	}
+	return h.Handle(ctx, r)
 }
 
-func (h traceHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return traceHandler{h.Handler.WithAttrs(as)}
+func (t traceHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	if len(t.ops) == 0 {
+		return newTraceHandler(t.base.WithAttrs(as))
+	}
+	return t.with(func(h slog.Handler) slog.Handler { return h.WithAttrs(as) })
 }
 
-func (h traceHandler) WithGroup(name string) slog.Handler {
-	return traceHandler{h.Handler.WithGroup(name)}
+func (t traceHandler) WithGroup(name string) slog.Handler {
+	return t.with(func(h slog.Handler) slog.Handler { return h.WithGroup(name) })
+}
+
+func (t traceHandler) with(op func(slog.Handler) slog.Handler) traceHandler {
+	return traceHandler{base: t.base, ops: append(slices.Clip(t.ops), op), h: op(t.h)}
 }
 
 // Providers are a service's tracer and meter providers.
@@ -85,7 +109,10 @@ func (p *Providers) Shutdown(ctx context.Context) error {
 // metrics likewise with OTEL_EXPORTER_OTLP_METRICS_ENDPOINT. The exporters
 // read the other standard OTEL_* variables themselves.
 func Setup(ctx context.Context, service string) (*Providers, error) {
-	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName(service)))
+	// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over the default
+	// service name.
+	res, err := resource.New(ctx, resource.WithAttributes(semconv.ServiceName(service)),
+		resource.WithFromEnv(), resource.WithTelemetrySDK(), resource.WithHost())
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: resource: %w", err)
 	}
@@ -105,6 +132,7 @@ func Setup(ctx context.Context, service string) (*Providers, error) {
 	if env("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
 		exp, err := otlpmetrichttp.New(ctx)
 		if err != nil {
+			_ = p.Shutdown(ctx)
 			return nil, fmt.Errorf("telemetry: OTLP metric exporter: %w", err)
 		}
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)))

@@ -235,3 +235,36 @@ func waitForWithin(t *testing.T, d time.Duration, cond func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// An operator deletes the provisioners' consumer: a replica must not stay
+// up looking healthy while consuming nothing. It exits with an error, and
+// its next start re-creates the consumer.
+func TestDeletedConsumerStopsTheProvisioner(t *testing.T) {
+	e := newEnv(t)
+	e.apply(org("acme", 10))
+	p := e.startProvisioner(2)
+	c := e.client()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.Provision(ctx, identity("acme", "judy")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.js.DeleteConsumer(ctx, bus.StreamLogins, bus.ConsumerProvisioner); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err == nil || !strings.Contains(err.Error(), "stopped while running") {
+			t.Fatalf("provisioner returned %v, want an error saying its consumer stopped", err)
+		}
+		p.done <- nil
+	case <-time.After(20 * time.Second):
+		t.Fatal("the provisioner kept running without its consumer")
+	}
+	// A restart re-creates the consumer and serves again.
+	e.startProvisioner(2)
+	res, err := c.Provision(ctx, identity("acme", "kim"))
+	if err != nil || res.Outcome != events.OutcomeCreated {
+		t.Fatalf("after restart: %+v, %v", res, err)
+	}
+}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 //go:embed migrations/*.sql
@@ -117,6 +119,10 @@ func (s *Store) MigrateTo(ctx context.Context, target int) ([]int, error) {
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
 	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // no schema_migrations: never migrated
+		return 0, nil
+	}
 	if err != nil {
 		return 0, fmt.Errorf("postgres: read the schema version (has `provisioner migrate` run?): %w", mapErr(err))
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	neturl "net/url"
 	"strings"
 	"time"
 
@@ -45,7 +46,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("postgres: the database URL is not valid (want postgres://user@host:port/db?sslmode=...): %w", err)
 	}
 	// pool_max_conns in the URL is the operator's word and wins.
-	if opts.MaxConns > 0 && !strings.Contains(url, "pool_max_conns") {
+	if opts.MaxConns > 0 && !setsPoolMaxConns(url) {
 		cfg.MaxConns = opts.MaxConns
 	}
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
@@ -132,4 +133,18 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	}
 	return err
+}
+
+// setsPoolMaxConns reports whether a connection string (URL or key=value
+// form) sets pool_max_conns.
+func setsPoolMaxConns(conn string) bool {
+	if u, err := neturl.Parse(conn); err == nil && u.Scheme != "" {
+		return u.Query().Has("pool_max_conns")
+	}
+	for _, f := range strings.Fields(conn) {
+		if strings.HasPrefix(f, "pool_max_conns=") {
+			return true
+		}
+	}
+	return false
 }

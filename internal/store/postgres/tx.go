@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,13 +24,13 @@ func scanOrg(row pgx.Row) (store.Organization, error) {
 }
 
 const userColumns = `id::text, org_id, coalesce(connection_id, ''), coalesce(external_id, ''),
-	coalesce(email, ''), given_name, family_name, display_name, groups, role, status, attributes,
+	coalesce(email, ''), email_verified, given_name, family_name, display_name, groups, role, status, attributes,
 	created_by, created_at, updated_at, last_login_at`
 
 func scanUser(row pgx.Row) (store.User, error) {
 	var u store.User
 	var lastLogin *time.Time
-	err := row.Scan(&u.ID, &u.OrganizationID, &u.ConnectionID, &u.ExternalID, &u.Email,
+	err := row.Scan(&u.ID, &u.OrganizationID, &u.ConnectionID, &u.ExternalID, &u.Email, &u.EmailVerified,
 		&u.GivenName, &u.FamilyName, &u.DisplayName, &u.Groups, &u.Role, &u.Status, &u.Attributes,
 		&u.CreatedBy, &u.CreatedAt, &u.UpdatedAt, &lastLogin)
 	if lastLogin != nil {
@@ -109,7 +110,7 @@ func (x *tx) TakeSeat(ctx context.Context, orgID string) (store.Organization, er
 	if err == nil {
 		return o, nil
 	}
-	if err := mapErr(err); err != store.ErrNotFound {
+	if err := mapErr(err); !errors.Is(err, store.ErrNotFound) {
 		return o, fmt.Errorf("postgres: take a seat in %q: %w", orgID, err)
 	}
 	o, err = x.Organization(ctx, orgID)
@@ -122,12 +123,12 @@ func (x *tx) TakeSeat(ctx context.Context, orgID string) (store.Organization, er
 func (x *tx) CreateUser(ctx context.Context, u store.User) (store.User, error) {
 	out, err := scanUser(x.t.QueryRow(ctx, `INSERT INTO users
 		(id, org_id, connection_id, external_id, email, given_name, family_name, display_name,
-		 groups, role, status, attributes, created_by, last_login_at)
+		 groups, role, status, attributes, created_by, email_verified, last_login_at)
 		VALUES ($1::uuid, $2, NULLIF($3, ''), NULLIF($4, ''), NULLIF($5, ''), $6, $7, $8,
-		 $9, $10, $11, $12, $13, now())
+		 $9, $10, $11, $12, $13, $14, now())
 		RETURNING `+userColumns,
 		u.ID, u.OrganizationID, u.ConnectionID, u.ExternalID, u.Email, u.GivenName, u.FamilyName,
-		u.DisplayName, nonNil(u.Groups), u.Role, u.Status, nonNilMap(u.Attributes), u.CreatedBy))
+		u.DisplayName, nonNil(u.Groups), u.Role, u.Status, nonNilMap(u.Attributes), u.CreatedBy, u.EmailVerified))
 	if err != nil {
 		return out, fmt.Errorf("postgres: create user in %q: %w", u.OrganizationID, mapErr(err))
 	}
@@ -138,11 +139,11 @@ func (x *tx) UpdateUser(ctx context.Context, u store.User) (store.User, error) {
 	out, err := scanUser(x.t.QueryRow(ctx, `UPDATE users SET
 		connection_id = NULLIF($2, ''), external_id = NULLIF($3, ''), email = NULLIF($4, ''),
 		given_name = $5, family_name = $6, display_name = $7, groups = $8, role = $9,
-		attributes = $10, updated_at = now(), last_login_at = now()
+		attributes = $10, email_verified = $11, updated_at = now(), last_login_at = now()
 		WHERE id = $1::uuid
 		RETURNING `+userColumns,
 		u.ID, u.ConnectionID, u.ExternalID, u.Email, u.GivenName, u.FamilyName, u.DisplayName,
-		nonNil(u.Groups), u.Role, nonNilMap(u.Attributes)))
+		nonNil(u.Groups), u.Role, nonNilMap(u.Attributes), u.EmailVerified))
 	if err != nil {
 		return out, fmt.Errorf("postgres: update user %s: %w", u.ID, mapErr(err))
 	}
