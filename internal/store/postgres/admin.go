@@ -94,17 +94,22 @@ func (s *Store) RelayOutbox(ctx context.Context, limit int, publish func(context
 		return 0, nil
 	}
 	sent, pubErr := publish(ctx, msgs)
+	sent = min(max(sent, 0), len(msgs))
 	if sent > 0 {
+		// What was published is marked even when ctx ends now (shutdown):
+		// otherwise it would all be published again.
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
 		// Mark exactly the rows published: a row with a lower seq whose
 		// transaction commits only now must stay unsent.
 		seqs := make([]int64, sent)
 		for i := range seqs {
 			seqs[i] = msgs[i].Seq
 		}
-		if _, err := t.Exec(ctx, `UPDATE outbox SET sent_at = now() WHERE seq = ANY($1)`, seqs); err != nil {
+		if _, err := t.Exec(mctx, `UPDATE outbox SET sent_at = now() WHERE seq = ANY($1)`, seqs); err != nil {
 			return 0, fmt.Errorf("postgres: relay: mark %d events sent: %w", sent, mapErr(err))
 		}
-		if err := t.Commit(ctx); err != nil {
+		if err := t.Commit(mctx); err != nil {
 			return 0, fmt.Errorf("postgres: relay: commit: %w", mapErr(err))
 		}
 	}

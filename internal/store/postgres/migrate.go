@@ -74,6 +74,9 @@ func (s *Store) MigrateTo(ctx context.Context, target int) ([]int, error) {
 	if target == 0 {
 		target = len(all)
 	}
+	if target < 0 || target > len(all) {
+		return nil, fmt.Errorf("postgres: migrate: there is no schema version %d (this binary knows 1 to %d)", target, len(all))
+	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: migrate: %w", mapErr(err))
@@ -98,6 +101,9 @@ func (s *Store) MigrateTo(ctx context.Context, target int) ([]int, error) {
 		return nil, fmt.Errorf("postgres: the database schema is at version %d but this binary knows only %d: upgrade jitprov", current, len(all))
 	}
 	var applied []int
+	if target <= current {
+		return nil, nil
+	}
 	for _, m := range all[current:target] {
 		err := pgx.BeginFunc(ctx, conn, func(t pgx.Tx) error {
 			if _, err := t.Exec(ctx, m.SQL); err != nil {

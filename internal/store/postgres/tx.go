@@ -55,9 +55,9 @@ func (x *tx) Decision(ctx context.Context, loginID string) (store.Decision, erro
 func (x *tx) RecordDecision(ctx context.Context, d store.Decision) error {
 	_, err := x.t.Exec(ctx, `INSERT INTO provisioning_decisions
 		(login_id, org_id, connection_id, external_id, outcome, reason, user_id, result, decided_at)
-		VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, '')::uuid, $8, $9)`,
+		VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, '')::uuid, $8, coalesce($9, now()))`,
 		d.LoginID, d.OrganizationID, d.ConnectionID, d.ExternalID, d.Outcome, d.Reason, d.UserID,
-		string(d.Result), d.DecidedAt)
+		string(d.Result), nullTime(d.DecidedAt))
 	if err != nil {
 		return fmt.Errorf("postgres: record decision for login %s: %w", d.LoginID, mapErr(err))
 	}
@@ -175,8 +175,15 @@ func (x *tx) CreateRoleReview(ctx context.Context, r store.RoleReview) (store.Ro
 
 func (x *tx) AppendOutbox(ctx context.Context, msgs ...store.OutboxMessage) error {
 	for _, m := range msgs {
+		header, data := m.Header, m.Data
+		if header == nil {
+			header = map[string][]string{}
+		}
+		if data == nil {
+			data = []byte{}
+		}
 		if _, err := x.t.Exec(ctx, `INSERT INTO outbox (event_id, subject, header, data) VALUES ($1, $2, $3, $4)`,
-			m.EventID, m.Subject, m.Header, m.Data); err != nil {
+			m.EventID, m.Subject, header, data); err != nil {
 			return fmt.Errorf("postgres: append event %s to the outbox: %w", m.EventID, mapErr(err))
 		}
 	}
@@ -195,4 +202,12 @@ func nonNilMap(m map[string][]string) map[string][]string {
 		return map[string][]string{}
 	}
 	return m
+}
+
+// nullTime is nil for the zero time, so that the column's default applies.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }

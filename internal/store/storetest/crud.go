@@ -1,0 +1,445 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/jitprov/jitprov/internal/store"
+)
+
+var crudTests = []subTest{
+	{"Organizations", testOrganizations},
+	{"ReapplyOrganizationsKeepsSeats", testReapplyOrganizations},
+	{"ApplyOrganizationsIsAtomic", testApplyOrganizationsAtomic},
+	{"CreateAndGetUser", testCreateAndGetUser},
+	{"UsersWithoutIdentity", testUsersWithoutIdentity},
+	{"UpdateUser", testUpdateUser},
+	{"RoleReviews", testRoleReviews},
+	{"Decisions", testDecisions},
+	{"AppendOutbox", testAppendOutbox},
+}
+
+func testOrganizations(t *testing.T, s store.Store) {
+	a := org(orgA, 5)
+	b := org(orgB, 0)
+	b.UpdatePolicy, b.LinkByEmail, b.VerifiedDomains = store.PreferApp, store.LinkNever, nil
+	b.Roles = []string{"member", "owner"}
+	b.DefaultRole, b.JITRoleCeiling = "member", "member"
+	conns := append(connections(orgA), store.Connection{OrganizationID: orgB, ID: connS, Protocol: "saml"})
+	if err := s.ApplyOrganizations(t.Context(), []store.Organization{a, b}, conns); err != nil {
+		t.Fatalf("ApplyOrganizations: %v", err)
+	}
+
+	for _, want := range []store.Organization{a, b} {
+		got := getOrg(t, s, want.ID)
+		if !reflect.DeepEqual(normOrg(got), normOrg(want)) {
+			t.Errorf("Organization(%q): got %+v, want %+v", want.ID, got, want)
+		}
+	}
+	for _, want := range connections(orgA) {
+		got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.Connection, error) {
+			return tx.Connection(ctx, want.OrganizationID, want.ID)
+		})
+		if err != nil {
+			t.Fatalf("Connection(%q, %q): %v", want.OrganizationID, want.ID, err)
+		}
+		if got.OrganizationID != want.OrganizationID || got.ID != want.ID || got.Protocol != want.Protocol ||
+			!jsonEqual(t, got.Settings, want.Settings) {
+			t.Errorf("Connection(%q, %q): got %+v (settings %s), want %+v (settings %s)",
+				want.OrganizationID, want.ID, got, got.Settings, want, want.Settings)
+		}
+	}
+	// A connection applied without settings reads back as an empty object.
+	got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.Connection, error) {
+		return tx.Connection(ctx, orgB, connS)
+	})
+	if err != nil {
+		t.Fatalf("Connection(%q, %q): %v", orgB, connS, err)
+	}
+	if len(got.Settings) != 0 && !jsonEqual(t, got.Settings, []byte(`{}`)) {
+		t.Errorf("Connection(%q, %q) applied without settings: got settings %s, want {} or none", orgB, connS, got.Settings)
+	}
+	// Connections are per organisation.
+	_, err = read(t, s, func(ctx context.Context, tx store.Tx) (store.Connection, error) {
+		return tx.Connection(ctx, orgB, connO)
+	})
+	wantErr(t, "Connection of another organisation", err, store.ErrNotFound)
+}
+
+func testReapplyOrganizations(t *testing.T, s store.Store) {
+	seed(t, s, 5)
+	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+		for range 2 {
+			if _, err := tx.TakeSeat(ctx, orgA); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+
+	// The same file again changes nothing, seats included.
+	seed(t, s, 5)
+	want := org(orgA, 5)
+	want.SeatsUsed = 2
+	if got := getOrg(t, s, orgA); !reflect.DeepEqual(normOrg(got), normOrg(want)) {
+		t.Errorf("after re-applying the same organisations: got %+v, want %+v", got, want)
+	}
+
+	// A changed file updates the organisation and its connections, and
+	// still keeps the seats used.
+	changed := org(orgA, 3)
+	changed.Name = "Acme Corporation"
+	changed.Roles = []string{"guest", "viewer", "editor", "admin"}
+	changed.DefaultRole, changed.JITRoleCeiling = "guest", "viewer"
+	changed.UpdatePolicy, changed.LinkByEmail = store.PreferApp, store.LinkNever
+	changed.VerifiedDomains = []string{"acme.example"}
+	conn := store.Connection{OrganizationID: orgA, ID: connS, Protocol: "oidc", Settings: []byte(`{"issuer":"https://new.example"}`)}
+	if err := s.ApplyOrganizations(t.Context(), []store.Organization{changed}, []store.Connection{conn}); err != nil {
+		t.Fatalf("ApplyOrganizations (changed): %v", err)
+	}
+	want = changed
+	want.SeatsUsed = 2
+	if got := getOrg(t, s, orgA); !reflect.DeepEqual(normOrg(got), normOrg(want)) {
+		t.Errorf("after applying a changed organisation: got %+v, want %+v", got, want)
+	}
+	gotConn, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.Connection, error) {
+		return tx.Connection(ctx, orgA, connS)
+	})
+	if err != nil {
+		t.Fatalf("Connection: %v", err)
+	}
+	if gotConn.Protocol != conn.Protocol || !jsonEqual(t, gotConn.Settings, conn.Settings) {
+		t.Errorf("after applying a changed connection: got %+v (settings %s), want %+v (settings %s)",
+			gotConn, gotConn.Settings, conn, conn.Settings)
+	}
+	// Other organisations are untouched.
+	if got := getOrg(t, s, orgB); !reflect.DeepEqual(normOrg(got), normOrg(org(orgB, 5))) {
+		t.Errorf("organisation %q not in the second apply: got %+v, want it unchanged", orgB, got)
+	}
+
+	// Lowering max_seats below the seats used keeps them and stops new
+	// seats.
+	if err := s.ApplyOrganizations(t.Context(), []store.Organization{org(orgA, 1)}, nil); err != nil {
+		t.Fatalf("ApplyOrganizations (max_seats 1): %v", err)
+	}
+	o, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.Organization, error) {
+		return tx.TakeSeat(ctx, orgA)
+	})
+	wantErr(t, "TakeSeat with max_seats lowered below seats used", err, store.ErrSeatsExhausted)
+	if o.SeatsUsed != 2 || o.MaxSeats != 1 {
+		t.Errorf("TakeSeat with max_seats lowered: got seats %d/%d, want 2/1", o.SeatsUsed, o.MaxSeats)
+	}
+}
+
+func testApplyOrganizationsAtomic(t *testing.T, s store.Store) {
+	if err := s.ApplyOrganizations(t.Context(), nil, nil); err != nil {
+		t.Errorf("ApplyOrganizations with nothing: %v", err)
+	}
+	// The connection names an organisation that does not exist: nothing of
+	// the apply may remain.
+	bad := store.Connection{OrganizationID: "no-such-org", ID: connS, Protocol: "saml"}
+	err := s.ApplyOrganizations(t.Context(), []store.Organization{org(orgA, 5)}, []store.Connection{bad})
+	if err == nil {
+		t.Fatalf("ApplyOrganizations with a connection of an unknown organisation: got nil error, want one")
+	}
+	_, err = read(t, s, func(ctx context.Context, tx store.Tx) (store.Organization, error) {
+		return tx.Organization(ctx, orgA)
+	})
+	wantErr(t, "organisation of a failed apply", err, store.ErrNotFound)
+}
+
+func testCreateAndGetUser(t *testing.T, s store.Store) {
+	seed(t, s, 10)
+	want := user(orgA, connS, "ada@idp", "Ada.Lovelace@Acme.Example")
+	var created store.User
+	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		created, err = tx.CreateUser(ctx, want)
+		if err != nil {
+			return err
+		}
+		checkUser(t, "CreateUser", created, want)
+		// A transaction reads its own writes.
+		got, err := tx.UserByExternalID(ctx, orgA, connS, "ada@idp")
+		if err != nil {
+			return err
+		}
+		checkUser(t, "UserByExternalID in the creating transaction", got, want)
+		return nil
+	})
+
+	got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
+		return tx.UserByExternalID(ctx, orgA, connS, "ada@idp")
+	})
+	if err != nil {
+		t.Fatalf("UserByExternalID: %v", err)
+	}
+	checkUser(t, "UserByExternalID", got, want)
+	if !got.CreatedAt.Equal(created.CreatedAt) {
+		t.Errorf("UserByExternalID: got CreatedAt %v, want %v as CreateUser returned", got.CreatedAt, created.CreatedAt)
+	}
+
+	for _, email := range []string{"Ada.Lovelace@Acme.Example", "ada.lovelace@acme.example", "ADA.LOVELACE@ACME.EXAMPLE"} {
+		got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
+			return tx.UserByEmail(ctx, orgA, email)
+		})
+		if err != nil {
+			t.Errorf("UserByEmail(%q): %v", email, err)
+			continue
+		}
+		// The email keeps the case it was stored with.
+		checkUser(t, "UserByEmail("+email+")", got, want)
+	}
+
+	// Lookups are scoped to the organisation and the connection.
+	_, err = read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
+		return tx.UserByExternalID(ctx, orgA, connO, "ada@idp")
+	})
+	wantErr(t, "UserByExternalID on another connection", err, store.ErrNotFound)
+	_, err = read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
+		return tx.UserByExternalID(ctx, orgB, connS, "ada@idp")
+	})
+	wantErr(t, "UserByExternalID in another organisation", err, store.ErrNotFound)
+	_, err = read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
+		return tx.UserByEmail(ctx, orgB, "ada.lovelace@acme.example")
+	})
+	wantErr(t, "UserByEmail in another organisation", err, store.ErrNotFound)
+
+	// Empty groups and attributes are fine.
+	bare := user(orgA, connO, "bare", "bare@acme.example")
+	bare.Groups, bare.Attributes, bare.GivenName, bare.FamilyName, bare.DisplayName = nil, nil, "", "", ""
+	bare.EmailVerified = false
+	checkUser(t, "CreateUser without groups or attributes", createUser(t, s, bare), bare)
+}
+
+func testUsersWithoutIdentity(t *testing.T, s store.Store) {
+	seed(t, s, 10)
+	// Users created by an admin are not linked to an IdP identity yet; any
+	// number of them may exist.
+	first := user(orgA, "", "", "first@acme.example")
+	first.CreatedBy, first.EmailVerified = store.CreatedByAdmin, false
+	second := user(orgA, "", "", "second@acme.example")
+	second.CreatedBy = store.CreatedByApp
+	checkUser(t, "CreateUser without identity", createUser(t, s, first), first)
+	checkUser(t, "second CreateUser without identity", createUser(t, s, second), second)
+
+	got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
+		return tx.UserByEmail(ctx, orgA, "FIRST@acme.example")
+	})
+	if err != nil {
+		t.Fatalf("UserByEmail: %v", err)
+	}
+	checkUser(t, "UserByEmail of an unlinked user", got, first)
+
+	// Linking: the first login through an IdP sets the identity, and the
+	// IdP vouches for the email.
+	got.ConnectionID, got.ExternalID, got.EmailVerified = connS, "first@idp", true
+	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+		_, err := tx.UpdateUser(ctx, got)
+		return err
+	})
+	linked, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
+		return tx.UserByExternalID(ctx, orgA, connS, "first@idp")
+	})
+	if err != nil {
+		t.Fatalf("UserByExternalID after linking: %v", err)
+	}
+	want := first
+	want.ConnectionID, want.ExternalID, want.EmailVerified = connS, "first@idp", true
+	checkUser(t, "UserByExternalID after linking", linked, want)
+}
+
+func testUpdateUser(t *testing.T, s store.Store) {
+	seed(t, s, 10)
+	created := createUser(t, s, user(orgA, connS, "grace@idp", "grace@acme.example"))
+
+	changed := created
+	changed.Email = "Grace.Hopper@Acme.Example"
+	changed.EmailVerified = false
+	changed.GivenName, changed.FamilyName, changed.DisplayName = "Grace", "Hopper", "Grace Hopper"
+	changed.Groups = []string{"navy"}
+	changed.Role = "editor"
+	changed.Attributes = map[string][]string{"rank": {"rear admiral"}}
+	var updated store.User
+	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+		if _, err := tx.UserByExternalID(ctx, orgA, connS, "grace@idp"); err != nil {
+			return err
+		}
+		var err error
+		updated, err = tx.UpdateUser(ctx, changed)
+		return err
+	})
+	checkUser(t, "UpdateUser", updated, changed)
+	if !updated.CreatedAt.Equal(created.CreatedAt) {
+		t.Errorf("UpdateUser: got CreatedAt %v, want it unchanged (%v)", updated.CreatedAt, created.CreatedAt)
+	}
+	if updated.UpdatedAt.Before(created.UpdatedAt) {
+		t.Errorf("UpdateUser: got UpdatedAt %v, before the previous %v", updated.UpdatedAt, created.UpdatedAt)
+	}
+
+	got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
+		return tx.UserByExternalID(ctx, orgA, connS, "grace@idp")
+	})
+	if err != nil {
+		t.Fatalf("UserByExternalID after update: %v", err)
+	}
+	checkUser(t, "UserByExternalID after update", got, changed)
+	got, err = read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
+		return tx.UserByEmail(ctx, orgA, "grace.hopper@acme.example")
+	})
+	if err != nil {
+		t.Fatalf("UserByEmail(new email): %v", err)
+	}
+	checkUser(t, "UserByEmail(new email)", got, changed)
+	_, err = read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
+		return tx.UserByEmail(ctx, orgA, "grace@acme.example")
+	})
+	wantErr(t, "UserByEmail(old email)", err, store.ErrNotFound)
+
+	// Changing only the case of one's own email is not a conflict.
+	changed.Email = "grace.hopper@acme.example"
+	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+		_, err := tx.UpdateUser(ctx, changed)
+		return err
+	})
+}
+
+func testRoleReviews(t *testing.T, s store.Store) {
+	seed(t, s, 10)
+	u := createUser(t, s, user(orgA, connS, "linus@idp", "linus@acme.example"))
+
+	_, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.RoleReview, error) {
+		return tx.PendingRoleReview(ctx, u.ID, "editor")
+	})
+	wantErr(t, "PendingRoleReview before any review", err, store.ErrNotFound)
+
+	want := store.RoleReview{ID: uuid.NewString(), OrganizationID: orgA, UserID: u.ID,
+		CurrentRole: "viewer", RequestedRole: "editor", LoginID: "login-1"}
+	created, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.RoleReview, error) {
+		return tx.CreateRoleReview(ctx, want)
+	})
+	if err != nil {
+		t.Fatalf("CreateRoleReview: %v", err)
+	}
+	want.Status = store.ReviewPending
+	checkReview := func(what string, got store.RoleReview) {
+		t.Helper()
+		w := want
+		w.CreatedAt = got.CreatedAt
+		if got != w {
+			t.Errorf("%s: got %+v, want %+v", what, got, w)
+		}
+		if got.CreatedAt.IsZero() {
+			t.Errorf("%s: CreatedAt not set", what)
+		}
+	}
+	checkReview("CreateRoleReview", created)
+
+	got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.RoleReview, error) {
+		return tx.PendingRoleReview(ctx, u.ID, "editor")
+	})
+	if err != nil {
+		t.Fatalf("PendingRoleReview: %v", err)
+	}
+	checkReview("PendingRoleReview", got)
+	if !got.CreatedAt.Equal(created.CreatedAt) {
+		t.Errorf("PendingRoleReview: got CreatedAt %v, want %v", got.CreatedAt, created.CreatedAt)
+	}
+	_, err = read(t, s, func(ctx context.Context, tx store.Tx) (store.RoleReview, error) {
+		return tx.PendingRoleReview(ctx, u.ID, "admin")
+	})
+	wantErr(t, "PendingRoleReview for another role", err, store.ErrNotFound)
+
+	// One pending review per user and role.
+	dup := store.RoleReview{ID: uuid.NewString(), OrganizationID: orgA, UserID: u.ID,
+		CurrentRole: "viewer", RequestedRole: "editor", LoginID: "login-2"}
+	_, err = read(t, s, func(ctx context.Context, tx store.Tx) (store.RoleReview, error) {
+		return tx.CreateRoleReview(ctx, dup)
+	})
+	wantErr(t, "second pending review for the same user and role", err, store.ErrConflict)
+
+	// Another role, or another user, is a review of its own.
+	other := dup
+	other.RequestedRole = "admin"
+	if _, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.RoleReview, error) {
+		return tx.CreateRoleReview(ctx, other)
+	}); err != nil {
+		t.Errorf("CreateRoleReview for another role: %v", err)
+	}
+	v := createUser(t, s, user(orgA, connS, "ken@idp", "ken@acme.example"))
+	forV := store.RoleReview{ID: uuid.NewString(), OrganizationID: orgA, UserID: v.ID,
+		CurrentRole: "viewer", RequestedRole: "editor", LoginID: "login-3"}
+	if _, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.RoleReview, error) {
+		return tx.CreateRoleReview(ctx, forV)
+	}); err != nil {
+		t.Errorf("CreateRoleReview for another user: %v", err)
+	}
+}
+
+func testDecisions(t *testing.T, s store.Store) {
+	seed(t, s, 10)
+	u := createUser(t, s, user(orgA, connS, "alan@idp", "alan@acme.example"))
+	result, _ := json.Marshal(map[string]any{"login_id": "login-1", "outcome": "created", "user": map[string]any{"id": u.ID}})
+	created := store.Decision{LoginID: "login-1", OrganizationID: orgA, ConnectionID: connS, ExternalID: "alan@idp",
+		Outcome: "created", UserID: u.ID, Result: result, DecidedAt: timestamp()}
+	refused := store.Decision{LoginID: "login-2", OrganizationID: "unknown-org", ConnectionID: connS, ExternalID: "eve@idp",
+		Outcome: "refused", Reason: "unknown-organization", Result: []byte(`{"login_id":"login-2","outcome":"refused"}`),
+		DecidedAt: timestamp()}
+	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+		if err := tx.RecordDecision(ctx, created); err != nil {
+			return err
+		}
+		return tx.RecordDecision(ctx, refused)
+	})
+
+	for _, want := range []store.Decision{created, refused} {
+		got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.Decision, error) {
+			return tx.Decision(ctx, want.LoginID)
+		})
+		if err != nil {
+			t.Errorf("Decision(%q): %v", want.LoginID, err)
+			continue
+		}
+		if !jsonEqual(t, got.Result, want.Result) {
+			t.Errorf("Decision(%q): got result %s, want %s", want.LoginID, got.Result, want.Result)
+		}
+		if !got.DecidedAt.Equal(want.DecidedAt) {
+			t.Errorf("Decision(%q): got DecidedAt %v, want %v", want.LoginID, got.DecidedAt, want.DecidedAt)
+		}
+		got.Result, want.Result = nil, nil
+		got.DecidedAt, want.DecidedAt = time.Time{}, time.Time{}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Decision(%q): got %+v, want %+v", want.LoginID, got, want)
+		}
+	}
+
+	// A login is decided once.
+	again := created
+	again.Outcome, again.Result = "updated", []byte(`{}`)
+	err := s.InTx(t.Context(), func(ctx context.Context, tx store.Tx) error { return tx.RecordDecision(ctx, again) })
+	wantErr(t, "RecordDecision for a decided login", err, store.ErrConflict)
+	got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.Decision, error) {
+		return tx.Decision(ctx, created.LoginID)
+	})
+	if err != nil {
+		t.Fatalf("Decision after a refused duplicate: %v", err)
+	}
+	if got.Outcome != created.Outcome {
+		t.Errorf("Decision after a refused duplicate: got outcome %q, want the first %q", got.Outcome, created.Outcome)
+	}
+}
+
+func testAppendOutbox(t *testing.T, s store.Store) {
+	if err := s.InTx(t.Context(), func(ctx context.Context, tx store.Tx) error { return tx.AppendOutbox(ctx) }); err != nil {
+		t.Errorf("AppendOutbox with no messages: %v", err)
+	}
+	a, b, c := msg("evt-a"), msg("evt-b"), msg("evt-c")
+	appendOutbox(t, s, a, b)
+	appendOutbox(t, s, c)
+	checkMessages(t, "relayed after AppendOutbox", relay(t, s, 100), []store.OutboxMessage{a, b, c})
+}
