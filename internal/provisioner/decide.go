@@ -238,8 +238,8 @@ func (d *Decider) update(ctx context.Context, tx store.Tx, dec *decision, org st
 		if other, err := tx.UserByEmail(ctx, org.ID, merged.Email); err == nil && other.ID != user.ID {
 			d.log.WarnContext(ctx, "IdP email belongs to another user; keeping the current email",
 				"user_id", user.ID, "other_user_id", other.ID, "login_id", loginID)
-			merged.Email = user.Email
-			changed = without(changed, fieldEmail)
+			merged.Email, merged.EmailVerified = user.Email, user.EmailVerified
+			changed = without(without(changed, fieldEmail), fieldEmailVerified)
 		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}

@@ -115,6 +115,21 @@ func TestDecidePolicy(t *testing.T) {
 			},
 		},
 		{
+			name: "an IdP email that belongs to another user is not taken, nor its verification",
+			seed: []store.User{
+				{ConnectionID: "okta", ExternalID: "ext-1", Email: "mine@acme.com", GivenName: "Given"},
+				{Email: "taken@acme.com"},
+			},
+			login:       func(id *events.Identity) { id.Email = "taken@acme.com" },
+			wantOutcome: events.OutcomeExisting,
+			wantSeats:   2,
+			wantUser: func(t *testing.T, u store.User) {
+				if u.Email != "mine@acme.com" || u.EmailVerified {
+					t.Errorf("got email %q verified %t, want mine@acme.com unverified", u.Email, u.EmailVerified)
+				}
+			},
+		},
+		{
 			name:        "link by verified email on a verified domain",
 			seed:        []store.User{{Email: "ann@acme.com", GivenName: "Ann"}},
 			login:       func(id *events.Identity) { id.Email = "Ann@acme.com" },

@@ -35,8 +35,10 @@ type Options struct {
 	// finish; what remains unacked is redelivered to another replica.
 	DrainTimeout time.Duration
 	// MaxAttempts bounds the tries of a login that fails for a reason other
-	// than an unreachable database (default 8). Outages do not spend it:
-	// those logins wait, up to the consumer's MaxDeliver, for the database.
+	// than an unreachable database (default 8): such a failure on delivery
+	// MaxAttempts or later gives up. A failure because the database is
+	// unreachable never gives up before the consumer's MaxDeliver, so
+	// logins wait out an outage.
 	MaxAttempts int
 	Logger      *slog.Logger
 	Meter       metric.Meter
