@@ -111,27 +111,26 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 		Discard:              jetstream.DiscardNew,
 		DiscardNewPerSubject: true,
 		Duplicates:           t.DuplicateWindow,
-	}, {
-		Name:        StreamUsers,
-		Description: "jitprov user events (user.created, user.updated) for every interested service",
-		Subjects:    []string{events.SubjectUsers},
+	},
+		t.eventStream(StreamUsers, events.SubjectUsers, "jitprov user events (user.created, user.updated) for every interested service"),
+		t.eventStream(StreamAlerts, events.SubjectAlerts, "jitprov alerts for admins (seats.exhausted, role-review.requested)"),
+	}
+}
+
+// eventStream is a stream of published events: kept for EventsMaxAge for
+// any number of consumers, oldest dropped first.
+func (t Topology) eventStream(name, subject, description string) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        name,
+		Description: description,
+		Subjects:    []string{subject},
 		Retention:   jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,
 		Replicas:    t.Replicas,
 		MaxAge:      t.EventsMaxAge,
 		Discard:     jetstream.DiscardOld,
 		Duplicates:  t.DuplicateWindow,
-	}, {
-		Name:        StreamAlerts,
-		Description: "jitprov alerts for admins (seats.exhausted, role-review.requested)",
-		Subjects:    []string{events.SubjectAlerts},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    t.Replicas,
-		MaxAge:      t.EventsMaxAge,
-		Discard:     jetstream.DiscardOld,
-		Duplicates:  t.DuplicateWindow,
-	}}
+	}
 }
 
 // ProvisionerConsumer is the configuration of the provisioners' shared

@@ -63,15 +63,7 @@ func TestSameEventFiveTimes(t *testing.T) {
 	waitFor(t, func() bool {
 		return e.count(`SELECT count(*) FROM provisioning_decisions`) == 1 && e.pendingLogins() == 0
 	})
-	if got := e.count(`SELECT count(*) FROM users`); got != 1 {
-		t.Errorf("users = %d, want 1", got)
-	}
-	if got := e.count(`SELECT seats_used FROM organizations`); got != 1 {
-		t.Errorf("seats_used = %d, want 1", got)
-	}
-	if got := e.collect(bus.StreamUsers, "jit.user.created.>", 1, 10*time.Second); len(got) != 1 {
-		t.Errorf("user.created published %d times, want 1", len(got))
-	}
+	e.assertOnePerson()
 }
 
 // The same person arrives in five different login events at once (five
@@ -107,15 +99,7 @@ func TestSamePersonFiveLoginsAtOnce(t *testing.T) {
 	if created != 1 {
 		t.Errorf("%d logins answered created, want 1", created)
 	}
-	if got := e.count(`SELECT count(*) FROM users`); got != 1 {
-		t.Errorf("users = %d, want 1", got)
-	}
-	if got := e.count(`SELECT seats_used FROM organizations`); got != 1 {
-		t.Errorf("seats_used = %d, want 1", got)
-	}
-	if got := e.collect(bus.StreamUsers, "jit.user.created.>", 1, 10*time.Second); len(got) != 1 {
-		t.Errorf("user.created published %d times, want 1", len(got))
-	}
+	e.assertOnePerson()
 }
 
 // A provisioner commits its decision and dies before acking: the login is
@@ -144,15 +128,7 @@ func TestCrashAfterCommitBeforeAck(t *testing.T) {
 		t.Errorf("redelivery answered %+v, want the stored decision (created)", res)
 	}
 	waitFor(t, func() bool { return e.pendingLogins() == 0 })
-	if got := e.count(`SELECT count(*) FROM users`); got != 1 {
-		t.Errorf("users = %d, want 1", got)
-	}
-	if got := e.count(`SELECT seats_used FROM organizations`); got != 1 {
-		t.Errorf("seats_used = %d, want 1", got)
-	}
-	if got := e.collect(bus.StreamUsers, "jit.user.created.>", 1, 10*time.Second); len(got) != 1 {
-		t.Errorf("user.created published %d times, want 1", len(got))
-	}
+	e.assertOnePerson()
 }
 
 // crashAfterCommit is a store whose first committed decision kills the
@@ -234,5 +210,20 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 20s")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// assertOnePerson checks the end state of every idempotency test: one user,
+// one seat, one user.created.
+func (e *env) assertOnePerson() {
+	e.t.Helper()
+	if got := e.count(`SELECT count(*) FROM users`); got != 1 {
+		e.t.Errorf("users = %d, want 1", got)
+	}
+	if got := e.count(`SELECT seats_used FROM organizations`); got != 1 {
+		e.t.Errorf("seats_used = %d, want 1", got)
+	}
+	if got := e.collect(bus.StreamUsers, "jit.user.created.>", 1, 10*time.Second); len(got) != 1 {
+		e.t.Errorf("user.created published %d times, want 1", len(got))
 	}
 }
