@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure what the tests need is here: Go modules, pgbench, and a
+# Makes sure what the tests need is here: Go modules, xmlsec1, and a
 # PostgreSQL server that answers. JITPROV_TEST_DATABASE_URL, when set, names
 # the server to use; otherwise the local one at 127.0.0.1:5432 is used,
 # started (and installed from Debian's packages) if it does not answer. NATS
@@ -8,6 +8,14 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 go mod download
+
+# xmlsec1 is the independent XML-DSig signer the SAML tests sign with.
+if ! command -v xmlsec1 >/dev/null 2>&1; then
+  log "installing xmlsec1 from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq xmlsec1 >/dev/null
+fi
 
 if [ -n "${JITPROV_TEST_DATABASE_URL:-}" ]; then
   log "using JITPROV_TEST_DATABASE_URL"
