@@ -92,7 +92,7 @@ organizations:
       - id: okta
         protocol: saml
         settings:
-          metadata_url: https://acme.okta.com/app/exk1/sso/saml/metadata
+          idp_metadata_url: https://acme.okta.com/app/exk1/sso/saml/metadata
       - id: google
         protocol: oidc
   - id: initech
@@ -101,6 +101,8 @@ organizations:
     connections:
       - id: idp
         protocol: saml
+        settings:
+          idp_metadata_file: /etc/jitprov/initech-idp.xml
 `
 
 func TestRunRejectsUnknownCommands(t *testing.T) {

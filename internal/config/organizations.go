@@ -10,6 +10,7 @@ package config
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/connection"
 	"github.com/jitprov/jitprov/internal/store"
 )
 
@@ -205,14 +207,34 @@ func (d *document) organization(p string, o orgEntry) (store.Organization, []sto
 		default:
 			d.errorf(cp+".protocol", "%q is not a protocol; use saml or oidc", c.Protocol)
 		}
+		settings := d.settings(cp+".settings", &c.Settings)
+		if c.Protocol == string(events.ProtocolSAML) && settings != nil {
+			d.samlSettings(cp+".settings", settings, org.Roles)
+		}
 		conns = append(conns, store.Connection{
 			OrganizationID: o.ID,
 			ID:             c.ID,
 			Protocol:       c.Protocol,
-			Settings:       d.settings(cp+".settings", &c.Settings),
+			Settings:       settings,
 		})
 	}
 	return org, conns
+}
+
+// samlSettings validates a SAML connection's settings at path.
+func (d *document) samlSettings(path string, settings []byte, roles []string) {
+	s, err := connection.DecodeSAML(settings)
+	var p connection.Problem
+	if errors.As(err, &p) {
+		d.errorf(joinPath(path, p.Field), "%s", p.Msg)
+		return
+	} else if err != nil {
+		d.errorf(path, "%v", err)
+		return
+	}
+	for _, p := range s.Problems(roles) {
+		d.errorf(joinPath(path, p.Field), "%s", p.Msg)
+	}
 }
 
 // roles validates the role ladder, the default role and the JIT ceiling.

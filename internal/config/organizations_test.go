@@ -13,7 +13,8 @@ import (
 )
 
 func TestLoadOrganizations(t *testing.T) {
-	mapping := `"attribute_mapping":{"email":"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress","groups":"groups"}`
+	mapping := `"attributes":{"email":"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress","groups":"groups"}`
+	oidcMapping := `"attribute_mapping":{"email":"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress","groups":"groups"}`
 	tests := []struct {
 		file      string
 		wantOrgs  []store.Organization
@@ -44,12 +45,13 @@ func TestLoadOrganizations(t *testing.T) {
 			OrganizationID: "acme",
 			ID:             "okta",
 			Protocol:       "saml",
-			Settings:       []byte(`{"allow_idp_initiated":false,` + mapping + `,"metadata_url":"https://acme.okta.com/app/exk1/sso/saml/metadata"}`),
+			Settings: []byte(`{"allow_idp_initiated":false,` + mapping + `,"group_roles":[{"group":"acme-managers","role":"manager"}],` +
+				`"idp_metadata_url":"https://acme.okta.com/app/exk1/sso/saml/metadata"}`),
 		}, {
 			OrganizationID: "acme",
 			ID:             "google_workspace",
 			Protocol:       "oidc",
-			Settings:       []byte(`{` + mapping + `,"client_id":"1234567890.apps.googleusercontent.com","issuer":"https://accounts.google.com","max_age_seconds":3600,"scopes":["openid","email","profile"]}`),
+			Settings:       []byte(`{` + oidcMapping + `,"client_id":"1234567890.apps.googleusercontent.com","issuer":"https://accounts.google.com","max_age_seconds":3600,"scopes":["openid","email","profile"]}`),
 		}, {
 			OrganizationID: "globex-7",
 			ID:             "entra",
@@ -236,6 +238,7 @@ func TestParseOrganizationsAllErrors(t *testing.T) {
 	want := []string{
 		`orgs.yaml:4: organizations[0].max_seats: expected a whole number, got "lots"`,
 		`orgs.yaml:5: organizations[0].jit_role_ceiling: "admin" is the organisation admin role (the last of roles), which JIT never grants; choose a lower role`,
+		`orgs.yaml:7: organizations[0].connections[0].settings.idp_metadata_url: required: the IdP's metadata, as idp_metadata_url, idp_metadata_file or idp_metadata_xml`,
 		`orgs.yaml:9: organizations[0].connections[1].id: "okta" is already the id of organizations[0].connections[0] (line 7); connection ids must be unique within an organisation`,
 		`orgs.yaml:10: organizations[0].connections[1].protocol: "cas" is not a protocol; use saml or oidc`,
 		`orgs.yaml:11: organizations[1].name: required: the organisation's display name, e.g. name: Acme Corp`,
@@ -251,7 +254,7 @@ func TestParseOrganizationsSettings(t *testing.T) {
 	data := org(
 		"    connections:",
 		"      - id: okta",
-		"        protocol: saml",
+		"        protocol: oidc",
 		"        settings:",
 		"          base: &base {skew: 30s, certs: [a, b]}",
 		"          merged:",
@@ -293,5 +296,45 @@ func TestLoadOrganizationsNamesThePath(t *testing.T) {
 	_, _, err := LoadOrganizations(path)
 	if want := path + `:5: organizations[0]: key "max_seats" is given twice`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("got %v, want it to contain %s", err, want)
+	}
+}
+
+// A SAML connection's settings are typed: each mistake names its line and
+// setting.
+func TestParseOrganizationsSAMLSettings(t *testing.T) {
+	conn := func(settings ...string) string {
+		return org(append([]string{"    connections:", "      - id: okta", "        protocol: saml", "        settings:"}, settings...)...)
+	}
+	tests := []struct {
+		name string
+		data string
+		want string
+	}{
+		{"unknown setting", conn("          idp_metadata_url: https://idp.example/md", "          allow_idp_initated: true"),
+			`orgs.yaml:10: organizations[0].connections[0].settings.allow_idp_initated: unknown setting`},
+		{"no metadata", conn("          allow_sha1: false"),
+			`organizations[0].connections[0].settings.idp_metadata_url: required`},
+		{"two metadata sources", conn("          idp_metadata_url: https://idp.example/md", "          idp_metadata_file: /md.xml"),
+			`settings.idp_metadata_url: give the IdP's metadata once`},
+		{"plain http metadata", conn("          idp_metadata_url: http://idp.example/md"),
+			`orgs.yaml:9: organizations[0].connections[0].settings.idp_metadata_url: "http://idp.example/md" must be an https:// URL`},
+		{"key without certificate", conn("          idp_metadata_url: https://idp.example/md", "          sp_key_file: /k.pem"),
+			`settings.sp_key_file: give sp_key_file and sp_cert_file together`},
+		{"clock skew too large", conn("          idp_metadata_url: https://idp.example/md", "          clock_skew: 1h"),
+			`orgs.yaml:10: organizations[0].connections[0].settings.clock_skew: 1h0m0s is out of range`},
+		{"clock skew not a duration", conn("          idp_metadata_url: https://idp.example/md", "          clock_skew: soon"),
+			`orgs.yaml:10: organizations[0].connections[0].settings.clock_skew: "soon" is not a duration`},
+		{"group role unknown", conn("          idp_metadata_url: https://idp.example/md", "          group_roles:", "            - {group: g, role: owner}"),
+			`orgs.yaml:11: organizations[0].connections[0].settings.group_roles[0].role: "owner" is not one of the organisation's roles`},
+		{"wrong type", conn("          idp_metadata_url: https://idp.example/md", "          allow_idp_initiated: sometimes"),
+			`settings.allow_idp_initiated: want bool`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := ParseOrganizations("orgs.yaml", []byte(tt.data))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v\nwant an error containing %s", err, tt.want)
+			}
+		})
 	}
 }

@@ -1,0 +1,196 @@
+// Package connection holds the typed settings of an organisation's IdP
+// connections, as declared under `settings:` in the organisations file and
+// stored as JSON with the connection. The config package validates them
+// when a file is applied; sso-edge decodes them when it serves a login.
+package connection
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Problem is one invalid setting: Field is its path below `settings`
+// (e.g. "attributes.email"), Msg says what is wrong for an operator.
+type Problem struct {
+	Field string
+	Msg   string
+}
+
+func (p Problem) Error() string { return p.Field + ": " + p.Msg }
+
+// SAML is a SAML 2.0 connection: where the IdP's metadata comes from, the
+// service provider's identity, how assertions map to an identity, and how
+// strict validation is.
+type SAML struct {
+	// Exactly one of the IdP metadata sources.
+	IDPMetadataURL  string `json:"idp_metadata_url,omitempty"`
+	IDPMetadataFile string `json:"idp_metadata_file,omitempty"`
+	IDPMetadataXML  string `json:"idp_metadata_xml,omitempty"`
+	// SPEntityID defaults to the edge's metadata URL of the connection.
+	SPEntityID string `json:"sp_entity_id,omitempty"`
+	// SPKeyFile and SPCertFile (PEM) sign AuthnRequests and decrypt
+	// encrypted assertions; both or neither. Keys live in files (a
+	// mounted secret), never in the organisations file.
+	SPKeyFile  string `json:"sp_key_file,omitempty"`
+	SPCertFile string `json:"sp_cert_file,omitempty"`
+	// AllowIDPInitiated accepts unsolicited responses (default false).
+	AllowIDPInitiated bool `json:"allow_idp_initiated,omitempty"`
+	// RequireSignedAssertion requires the assertion itself to be signed,
+	// not only the response around it (default true).
+	RequireSignedAssertion *bool `json:"require_signed_assertion,omitempty"`
+	// AllowSHA1 accepts RSA-SHA1 signatures and SHA-1 digests (default
+	// false: SHA-1 is broken for signatures).
+	AllowSHA1 bool `json:"allow_sha1,omitempty"`
+	// ClockSkew tolerated on NotBefore/NotOnOrAfter, e.g. "90s" (default
+	// 90s, at most 5m).
+	ClockSkew string `json:"clock_skew,omitempty"`
+	// ExternalID says where the person's stable id comes from.
+	ExternalID ExternalID `json:"external_id,omitzero"`
+	// Attributes maps identity fields to SAML attribute names.
+	Attributes Attributes `json:"attributes,omitzero"`
+	// EmailVerified trusts the IdP's email as verified. SAML has no
+	// standard claim for it; turn it on only for an IdP that owns the
+	// organisation's mailboxes.
+	EmailVerified bool `json:"email_verified,omitempty"`
+	// GroupRoles turn IdP groups into claimed roles.
+	GroupRoles []GroupRole `json:"group_roles,omitempty"`
+}
+
+// ExternalID picks the source of the external id: the NameID (which must
+// be persistent) or an attribute such as an immutable employee id.
+type ExternalID struct {
+	Attribute string `json:"attribute,omitempty"`
+}
+
+// Attributes names the SAML attributes that carry each identity field.
+type Attributes struct {
+	Email       string `json:"email,omitempty"`
+	GivenName   string `json:"given_name,omitempty"`
+	FamilyName  string `json:"family_name,omitempty"`
+	DisplayName string `json:"display_name,omitempty"`
+	Groups      string `json:"groups,omitempty"`
+	Roles       string `json:"roles,omitempty"`
+}
+
+// GroupRole claims Role for members of Group.
+type GroupRole struct {
+	Group string `json:"group"`
+	Role  string `json:"role"`
+}
+
+// Defaults.
+const (
+	DefaultClockSkew = 90 * time.Second
+	MaxClockSkew     = 5 * time.Minute
+)
+
+// SignedAssertionRequired reports the effective require_signed_assertion.
+func (s SAML) SignedAssertionRequired() bool {
+	return s.RequireSignedAssertion == nil || *s.RequireSignedAssertion
+}
+
+// Skew is the effective clock skew (settings that passed Problems).
+func (s SAML) Skew() time.Duration {
+	d, err := time.ParseDuration(s.ClockSkew)
+	if s.ClockSkew == "" || err != nil {
+		return DefaultClockSkew
+	}
+	return d
+}
+
+// DecodeSAML reads stored settings. Unknown keys are an error: a typo must
+// not silently weaken a check.
+func DecodeSAML(settings []byte) (SAML, error) {
+	var s SAML
+	if len(bytes.TrimSpace(settings)) == 0 {
+		return s, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(settings))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return s, decodeProblem(err)
+	}
+	return s, nil
+}
+
+// decodeProblem turns encoding/json's errors into a Problem naming the
+// field.
+func decodeProblem(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return Problem{Field: te.Field, Msg: fmt.Sprintf("want %s, got a JSON %s", te.Type, te.Value)}
+	}
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return Problem{Field: strings.Trim(f, `"`), Msg: "unknown setting; see docs/config.md for the SAML connection settings"}
+	}
+	return Problem{Field: "", Msg: msg}
+}
+
+// Problems lists every invalid setting. roles are the organisation's
+// roles, which group_roles must name.
+func (s SAML) Problems(roles []string) []Problem {
+	var out []Problem
+	add := func(field, format string, args ...any) {
+		out = append(out, Problem{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	sources := 0
+	for _, v := range []string{s.IDPMetadataURL, s.IDPMetadataFile, s.IDPMetadataXML} {
+		if v != "" {
+			sources++
+		}
+	}
+	switch {
+	case sources == 0:
+		add("idp_metadata_url", "required: the IdP's metadata, as idp_metadata_url, idp_metadata_file or idp_metadata_xml")
+	case sources > 1:
+		add("idp_metadata_url", "give the IdP's metadata once: idp_metadata_url, idp_metadata_file or idp_metadata_xml, not several")
+	}
+	if s.IDPMetadataURL != "" {
+		if u, err := url.Parse(s.IDPMetadataURL); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+			add("idp_metadata_url", "%q must be an https:// URL (http:// only for localhost): the metadata carries the certificate every signature is checked with", s.IDPMetadataURL)
+		}
+	}
+	if (s.SPKeyFile == "") != (s.SPCertFile == "") {
+		add("sp_key_file", "give sp_key_file and sp_cert_file together (the SP's key pair), or neither")
+	}
+	if s.ClockSkew != "" {
+		if d, err := time.ParseDuration(s.ClockSkew); err != nil {
+			add("clock_skew", `%q is not a duration such as "90s" or "2m"`, s.ClockSkew)
+		} else if d < 0 || d > MaxClockSkew {
+			add("clock_skew", "%s is out of range: 0 to %s (default %s)", d, MaxClockSkew, DefaultClockSkew)
+		}
+	}
+	attrs := map[string]string{"email": s.Attributes.Email, "given_name": s.Attributes.GivenName,
+		"family_name": s.Attributes.FamilyName, "display_name": s.Attributes.DisplayName,
+		"groups": s.Attributes.Groups, "roles": s.Attributes.Roles}
+	for _, k := range slices.Sorted(maps.Keys(attrs)) {
+		if v := attrs[k]; v != "" && strings.TrimSpace(v) != v {
+			add("attributes."+k, "%q has leading or trailing spaces", v)
+		}
+	}
+	if a := s.ExternalID.Attribute; a != "" && strings.TrimSpace(a) != a {
+		add("external_id.attribute", "%q has leading or trailing spaces", a)
+	}
+	for i, gr := range s.GroupRoles {
+		f := fmt.Sprintf("group_roles[%d]", i)
+		if gr.Group == "" {
+			add(f+".group", "required: the IdP group whose members claim the role")
+		}
+		if !slices.Contains(roles, gr.Role) {
+			add(f+".role", "%q is not one of the organisation's roles (%s)", gr.Role, strings.Join(roles, ", "))
+		}
+	}
+	return out
+}
+
+func isLoopback(host string) bool {
+	return host == "localhost" || host == "127.0.0.1" || host == "::1"
+}
