@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/jitprov/jitprov/internal/bus"
+	"github.com/jitprov/jitprov/internal/known"
 	"github.com/jitprov/jitprov/internal/store"
 )
 
@@ -62,11 +63,16 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		return fmt.Errorf("provisioner: consumer %s: %w", bus.ConsumerProvisioner, err)
 	}
 
+	knownIDs, err := known.New(setup, js, known.Config{Replicas: cfg.Topology.Replicas})
+	if err != nil {
+		return fmt.Errorf("provisioner: %w", err)
+	}
 	relay := bus.NewRelay(deps.Store, js, log.With("component", "outbox-relay"))
 	svc, err := NewService(NewDecider(deps.Store, log), deps.NATS, cons, Options{
 		Workers: cfg.Workers, DecisionTimeout: cfg.DecisionTimeout, DrainTimeout: cfg.DrainTimeout,
 		Logger: log, Meter: deps.Meter.Meter("github.com/jitprov/jitprov/internal/provisioner"),
 		Tracer: deps.Tracer.Tracer("github.com/jitprov/jitprov/internal/provisioner"), OnDecided: relay.Wake,
+		Known: knownIDs,
 	})
 	if err != nil {
 		return err

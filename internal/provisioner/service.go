@@ -22,6 +22,7 @@ import (
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/bus"
+	"github.com/jitprov/jitprov/internal/known"
 	"github.com/jitprov/jitprov/internal/store"
 )
 
@@ -46,6 +47,15 @@ type Options struct {
 	// OnDecided, when set, runs after each login is decided and acked; the
 	// relay uses it to publish the new events at once.
 	OnDecided func()
+	// Known, when set, records each decided identity for sso-edge's
+	// returning-login fast path.
+	Known KnownIdentities
+}
+
+// KnownIdentities is where decided identities are recorded (the
+// known-identities bucket).
+type KnownIdentities interface {
+	Put(ctx context.Context, rec known.Record) error
 }
 
 // Service consumes logins from the provisioner consumer and decides them.
@@ -223,6 +233,7 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg, maxDeliver int)
 	if err := bus.Reply(ctx, s.nc, msg.Headers(), res, Source); err != nil {
 		log.WarnContext(ctx, "could not answer the login", "err", err)
 	}
+	s.remember(ctx, log, id, res)
 	if s.opts.OnDecided != nil {
 		s.opts.OnDecided()
 	}
@@ -230,6 +241,23 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg, maxDeliver int)
 	s.m.latency.Record(ctx, time.Since(start).Seconds())
 	span.SetAttributes(attribute.String("jitprov.outcome", string(res.Outcome)))
 	log.InfoContext(ctx, "login decided", "outcome", res.Outcome, "reason", res.Reason, "message", res.Message)
+}
+
+// remember records the user a decision names in the known-identities
+// bucket, so that the edge signs a returning person with unchanged claims
+// in without a round trip. A failure only costs that person the fast path.
+func (s *Service) remember(ctx context.Context, log *slog.Logger, id events.Identity, res events.ProvisioningResult) {
+	if s.opts.Known == nil || res.User == nil {
+		return
+	}
+	err := s.opts.Known.Put(ctx, known.Record{
+		UserID: res.User.ID, OrganizationID: id.OrganizationID, ConnectionID: id.ConnectionID,
+		ExternalID: id.ExternalID, Role: res.User.Role, Status: res.User.Status,
+		ClaimsDigest: known.Digest(id), UpdatedAt: res.DecidedAt,
+	})
+	if err != nil {
+		log.WarnContext(ctx, "could not record the known identity; the next login takes the slow path", "err", err)
+	}
 }
 
 // retryOrFail hands a login back with a backoff delay after a failure, or

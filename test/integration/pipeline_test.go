@@ -7,6 +7,7 @@ import (
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/bus"
+	"github.com/jitprov/jitprov/internal/known"
 )
 
 func TestFirstLoginCreatesUserAndAnnouncesIt(t *testing.T) {
@@ -40,5 +41,54 @@ func TestFirstLoginCreatesUserAndAnnouncesIt(t *testing.T) {
 	}
 	if got := msgs[0].Headers().Get("Nats-Msg-Id"); got != msgs[0].Headers().Get("ce-id") {
 		t.Errorf("Nats-Msg-Id %q differs from ce-id %q", got, msgs[0].Headers().Get("ce-id"))
+	}
+}
+
+// Every decision about a user is recorded in the known-identities bucket,
+// which sso-edge reads to sign returning people in without a round trip:
+// fresh while the claims and the user are unchanged, stale otherwise.
+func TestDecisionsFeedTheKnownIdentities(t *testing.T) {
+	e := newEnv(t)
+	e.apply(org("acme", 10))
+	e.startProvisioner(2)
+	c := e.client()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	id := identity("acme", "lena")
+	res, err := c.Provision(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, err := known.Open(ctx, e.js, "JITPROV_KNOWN", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := cache.Get(ctx, "acme", "idp", "lena")
+	if err != nil {
+		t.Fatalf("no known record after the first login: %v", err)
+	}
+	if rec.UserID != res.User.ID || !known.Fresh(rec, id) {
+		t.Errorf("record %+v is not fresh for the identity just provisioned", rec)
+	}
+	changed := id
+	changed.Groups = []string{"new-team"}
+	if known.Fresh(rec, changed) {
+		t.Error("changed claims still look fresh")
+	}
+
+	// Suspended by an admin: the next login is refused and the record
+	// stops being fresh, so the edge takes the synchronous path.
+	if _, err := e.store.Pool().Exec(ctx, `UPDATE users SET status = 'suspended'`); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.Provision(ctx, id); err != nil || res.Reason != events.ReasonSuspended {
+		t.Fatalf("login of a suspended user: %+v, %v", res, err)
+	}
+	rec, err = cache.Get(ctx, "acme", "idp", "lena")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Status != "suspended" || known.Fresh(rec, id) {
+		t.Errorf("after suspension the record is %+v, want suspended and not fresh", rec)
 	}
 }

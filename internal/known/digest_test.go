@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/jitprov/jitprov/events"
-	"github.com/jitprov/jitprov/internal/edge/known"
+	"github.com/jitprov/jitprov/internal/known"
 )
 
 func ada() events.Identity {

@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jitprov/jitprov/events"
-	"github.com/jitprov/jitprov/internal/edge/known"
+	"github.com/jitprov/jitprov/internal/known"
 	"github.com/jitprov/jitprov/internal/testenv"
 )
 
