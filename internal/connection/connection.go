@@ -67,6 +67,9 @@ type SAML struct {
 // be persistent) or an attribute such as an immutable employee id.
 type ExternalID struct {
 	Attribute string `json:"attribute,omitempty"`
+	// AllowUnspecifiedNameID accepts a NameID of unspecified format, for an
+	// IdP known to send a stable value in it.
+	AllowUnspecifiedNameID bool `json:"allow_unspecified_name_id,omitempty"`
 }
 
 // Attributes names the SAML attributes that carry each identity field.

@@ -23,11 +23,12 @@ const KeySize = 32
 type purpose string
 
 const (
-	purposeSession purpose = "session"
-	purposePending purpose = "pending-login"
+	purposeSession  purpose = "session"
+	purposePending  purpose = "pending-login"
+	purposeAwaiting purpose = "awaiting-account"
 )
 
-var purposes = []purpose{purposeSession, purposePending}
+var purposes = []purpose{purposeSession, purposePending, purposeAwaiting}
 
 // formatVersion is the first byte of every sealed value, so that the format
 // can change without old cookies being misread.

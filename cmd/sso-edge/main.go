@@ -1,0 +1,107 @@
+// Command sso-edge is jitprov's front door: a SAML service provider that
+// validates what a person's identity provider says, gets their account
+// from the provisioner (created on the spot the first time), and signs
+// them in; ingresses put applications behind its /auth/verify.
+//
+// Settings come from JITPROV_* environment variables (docs/config.md).
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/jitprov/jitprov/internal/config"
+	"github.com/jitprov/jitprov/internal/edge"
+	"github.com/jitprov/jitprov/internal/edge/session"
+	"github.com/jitprov/jitprov/internal/store/postgres"
+	"github.com/jitprov/jitprov/internal/telemetry"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "sso-edge:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := config.LoadEdge(getenv)
+	if err != nil {
+		return err
+	}
+	log, err := telemetry.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "starting sso-edge", "config", cfg.String())
+	tel, err := telemetry.Setup(ctx, "jitprov-sso-edge")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	}()
+
+	sessions, err := sessionManager(cfg)
+	if err != nil {
+		return err
+	}
+	var spKey *tls.Certificate
+	if cfg.SPKeyFile != "" {
+		pair, err := tls.LoadX509KeyPair(cfg.SPCertFile, cfg.SPKeyFile)
+		if err != nil {
+			return fmt.Errorf("JITPROV_EDGE_SP_KEY_FILE/JITPROV_EDGE_SP_CERT_FILE: %w", err)
+		}
+		spKey = &pair
+	}
+	public, _ := url.Parse(cfg.PublicURL) // validated by LoadEdge
+
+	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	opts := []nats.Option{nats.Name("jitprov-sso-edge"), nats.MaxReconnects(-1)}
+	if cfg.NATSCredentials != "" {
+		opts = append(opts, nats.UserCredentials(cfg.NATSCredentials))
+	}
+	nc, err := nats.Connect(cfg.NATSURL, opts...)
+	if err != nil {
+		return fmt.Errorf("cannot connect to NATS (JITPROV_NATS_URL): %w", err)
+	}
+	defer nc.Close()
+
+	return edge.Run(ctx, edge.Config{
+		Addr: cfg.Addr, PublicURL: *public, AllowedReturnOrigins: cfg.ReturnOrigins,
+		ProvisionTimeout: cfg.ProvisionTimeout, SPKeyPair: spKey, Replicas: cfg.Replicas,
+	}, edge.Deps{Store: s, NATS: nc, Sessions: sessions, Logger: log, Tracer: tel.Tracer})
+}
+
+func sessionManager(cfg config.Edge) (*session.Manager, error) {
+	secrets := make([][]byte, len(cfg.SessionKeys))
+	for i, k := range cfg.SessionKeys {
+		b, err := session.DecodeKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("session key %d: %w", i+1, err)
+		}
+		secrets[i] = b
+	}
+	keys, err := session.NewKeys(secrets[0], secrets[1:]...)
+	if err != nil {
+		return nil, err
+	}
+	return session.NewManager(keys, session.Options{Insecure: cfg.InsecureCookies})
+}

@@ -1,0 +1,156 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Edge is sso-edge's configuration, read from JITPROV_* environment
+// variables by LoadEdge and validated once. Secrets (session keys) come
+// from a file or a variable, never from the organisations file.
+type Edge struct {
+	DatabaseURL     string // JITPROV_DATABASE_URL, required
+	NATSURL         string // JITPROV_NATS_URL, default nats://127.0.0.1:4222
+	NATSCredentials string // JITPROV_NATS_CREDENTIALS
+	// Addr is the listen address (JITPROV_EDGE_ADDR, default ":8080").
+	Addr string
+	// PublicURL is the edge's address as browsers and IdPs reach it
+	// (JITPROV_EDGE_PUBLIC_URL, required).
+	PublicURL string
+	// SessionKeys are 32-byte secrets, hex or base64, the first current and
+	// the rest previous (rotation): JITPROV_SESSION_KEYS_FILE (one per
+	// line) or JITPROV_SESSION_KEYS (comma-separated).
+	SessionKeys []string
+	// InsecureCookies drops Secure from cookies, for plain-http development
+	// only (JITPROV_EDGE_INSECURE_COOKIES=true).
+	InsecureCookies bool
+	// ReturnOrigins are the origins a login may return to besides the
+	// edge's own paths (JITPROV_EDGE_RETURN_ORIGINS, comma-separated).
+	ReturnOrigins []string
+	// ProvisionTimeout is how long a first login waits for its account
+	// (JITPROV_EDGE_PROVISION_TIMEOUT, default 5s).
+	ProvisionTimeout time.Duration
+	// SPKeyFile and SPCertFile are the default SP key pair (PEM) for SAML
+	// connections without their own (JITPROV_EDGE_SP_KEY_FILE,
+	// JITPROV_EDGE_SP_CERT_FILE).
+	SPKeyFile, SPCertFile string
+	// Replicas of the edge's KV buckets (JITPROV_STREAM_REPLICAS, default 1).
+	Replicas  int
+	LogLevel  string // JITPROV_LOG_LEVEL, default info
+	LogFormat string // JITPROV_LOG_FORMAT, default json
+}
+
+// LoadEdge reads the edge's settings through getenv and validates them.
+func LoadEdge(getenv func(string) string) (Edge, error) {
+	e := Edge{NATSURL: "nats://127.0.0.1:4222", Addr: ":8080", ProvisionTimeout: 5 * time.Second,
+		Replicas: 1, LogLevel: "info", LogFormat: "json"}
+	get := func(name string) string { return strings.TrimSpace(getenv(name)) }
+	var errs []error
+	set := func(name string, dst *string) {
+		if v := get(name); v != "" {
+			*dst = v
+		}
+	}
+	set("JITPROV_DATABASE_URL", &e.DatabaseURL)
+	set("JITPROV_NATS_URL", &e.NATSURL)
+	set("JITPROV_NATS_CREDENTIALS", &e.NATSCredentials)
+	set("JITPROV_EDGE_ADDR", &e.Addr)
+	set("JITPROV_EDGE_PUBLIC_URL", &e.PublicURL)
+	set("JITPROV_EDGE_SP_KEY_FILE", &e.SPKeyFile)
+	set("JITPROV_EDGE_SP_CERT_FILE", &e.SPCertFile)
+	set("JITPROV_LOG_LEVEL", &e.LogLevel)
+	set("JITPROV_LOG_FORMAT", &e.LogFormat)
+	e.ReturnOrigins = list(get("JITPROV_EDGE_RETURN_ORIGINS"))
+	if v := get("JITPROV_EDGE_INSECURE_COOKIES"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("JITPROV_EDGE_INSECURE_COOKIES=%q: want true or false", v))
+		}
+		e.InsecureCookies = b
+	}
+	if v := get("JITPROV_EDGE_PROVISION_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("JITPROV_EDGE_PROVISION_TIMEOUT=%q: want a positive duration such as 5s", v))
+		}
+		e.ProvisionTimeout = d
+	}
+	if v := get("JITPROV_STREAM_REPLICAS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("JITPROV_STREAM_REPLICAS=%q: not a whole number", v))
+		}
+		e.Replicas = n
+	}
+	switch file, inline := get("JITPROV_SESSION_KEYS_FILE"), get("JITPROV_SESSION_KEYS"); {
+	case file != "" && inline != "":
+		errs = append(errs, errors.New("JITPROV_SESSION_KEYS_FILE and JITPROV_SESSION_KEYS are both set; use one"))
+	case file != "":
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("JITPROV_SESSION_KEYS_FILE: %w", err))
+		}
+		for _, line := range strings.Split(string(raw), "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				e.SessionKeys = append(e.SessionKeys, line)
+			}
+		}
+	case inline != "":
+		e.SessionKeys = list(inline)
+	}
+	if len(errs) > 0 {
+		return e, errors.Join(errs...)
+	}
+	return e, e.Validate()
+}
+
+func list(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Validate reports every setting that cannot work.
+func (e Edge) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if e.DatabaseURL == "" {
+		add("JITPROV_DATABASE_URL: required: the Postgres connection URL, e.g. postgres://jitprov:PASSWORD@db:5432/jitprov")
+	}
+	if u, err := url.Parse(e.PublicURL); e.PublicURL == "" || err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		add("JITPROV_EDGE_PUBLIC_URL=%q: required: the edge's address as browsers and IdPs reach it, e.g. https://sso.example.com", e.PublicURL)
+	} else if u.Scheme == "http" && !e.InsecureCookies {
+		add("JITPROV_EDGE_PUBLIC_URL=%q is plain http, where browsers drop Secure cookies: use https, or set JITPROV_EDGE_INSECURE_COOKIES=true for development", e.PublicURL)
+	}
+	if len(e.SessionKeys) == 0 {
+		add("JITPROV_SESSION_KEYS_FILE or JITPROV_SESSION_KEYS: required: at least one 32-byte session key (hex or base64), e.g. from `openssl rand -hex 32`")
+	}
+	if (e.SPKeyFile == "") != (e.SPCertFile == "") {
+		add("JITPROV_EDGE_SP_KEY_FILE and JITPROV_EDGE_SP_CERT_FILE go together")
+	}
+	for _, o := range e.ReturnOrigins {
+		if u, err := url.Parse(o); err != nil || u.Host == "" || u.Path != "" || (u.Scheme != "https" && u.Scheme != "http") {
+			add("JITPROV_EDGE_RETURN_ORIGINS: %q is not an origin such as https://app.example.com", o)
+		}
+	}
+	if e.Replicas != 1 && e.Replicas != 3 && e.Replicas != 5 {
+		add("JITPROV_STREAM_REPLICAS=%d: want 1, 3 or 5", e.Replicas)
+	}
+	return errors.Join(errs...)
+}
+
+// String is safe to log: no secrets.
+func (e Edge) String() string {
+	return fmt.Sprintf("database_url=%q nats_url=%q addr=%q public_url=%q session_keys=%d insecure_cookies=%t return_origins=%v provision_timeout=%s sp_key_file=%q replicas=%d",
+		redactDatabaseURL(e.DatabaseURL), redactNATSList(e.NATSURL), e.Addr, e.PublicURL, len(e.SessionKeys), e.InsecureCookies,
+		e.ReturnOrigins, e.ProvisionTimeout, e.SPKeyFile, e.Replicas)
+}

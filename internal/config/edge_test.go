@@ -1,0 +1,65 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoadEdge(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(keyFile, []byte("# TEST KEYS\n"+strings.Repeat("ab", 32)+"\n"+strings.Repeat("cd", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := map[string]string{
+		"JITPROV_DATABASE_URL":    "postgres://jitprov:s3cret@db/jitprov",
+		"JITPROV_EDGE_PUBLIC_URL": "https://sso.example.com",
+		"JITPROV_SESSION_KEYS":    strings.Repeat("ab", 32),
+	}
+	with := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	e, err := LoadEdge(with())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Addr != ":8080" || e.ProvisionTimeout.String() != "5s" || e.Replicas != 1 || len(e.SessionKeys) != 1 {
+		t.Errorf("defaults: %+v", e)
+	}
+	if strings.Contains(e.String(), "s3cret") || strings.Contains(e.String(), strings.Repeat("ab", 32)) {
+		t.Errorf("String leaks a secret: %s", e)
+	}
+	e, err = LoadEdge(with("JITPROV_SESSION_KEYS", "", "JITPROV_SESSION_KEYS_FILE", keyFile))
+	if err != nil || len(e.SessionKeys) != 2 {
+		t.Errorf("keys file: %v %d keys", err, len(e.SessionKeys))
+	}
+	tests := []struct {
+		name string
+		env  func(string) string
+		want string
+	}{
+		{"no public URL", with("JITPROV_EDGE_PUBLIC_URL", ""), "JITPROV_EDGE_PUBLIC_URL"},
+		{"plain http without insecure cookies", with("JITPROV_EDGE_PUBLIC_URL", "http://sso.local"), "plain http"},
+		{"no session key", with("JITPROV_SESSION_KEYS", ""), "JITPROV_SESSION_KEYS_FILE or JITPROV_SESSION_KEYS: required"},
+		{"both key sources", with("JITPROV_SESSION_KEYS_FILE", keyFile), "both set"},
+		{"bad timeout", with("JITPROV_EDGE_PROVISION_TIMEOUT", "soon"), "JITPROV_EDGE_PROVISION_TIMEOUT"},
+		{"bad origin", with("JITPROV_EDGE_RETURN_ORIGINS", "https://app.example.com/path"), "not an origin"},
+		{"key without cert", with("JITPROV_EDGE_SP_KEY_FILE", "/k.pem"), "go together"},
+		{"no database", with("JITPROV_DATABASE_URL", ""), "JITPROV_DATABASE_URL: required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := LoadEdge(tt.env); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}

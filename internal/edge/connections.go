@@ -1,0 +1,211 @@
+package edge
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/crewjam/saml"
+
+	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/connection"
+	"github.com/jitprov/jitprov/internal/edge/samlsp"
+	"github.com/jitprov/jitprov/internal/store"
+)
+
+// errUnknownConnection: no such organisation or SAML connection.
+var errUnknownConnection = errors.New("unknown connection")
+
+// maxMetadataBytes bounds an IdP metadata document.
+const maxMetadataBytes = 1 << 20
+
+// samlConn is a SAML connection ready to serve: its settings, its
+// organisation and its service provider.
+type samlConn struct {
+	org      store.Organization
+	id       string
+	settings connection.SAML
+	sp       *samlsp.SP
+	loaded   time.Time
+}
+
+// registry builds each connection's service provider from the store and
+// keeps it for refresh; when a metadata refresh fails, the last good
+// service provider goes on serving.
+type registry struct {
+	store     store.Store
+	spKey     *tls.Certificate // used by connections without a key pair of their own
+	publicURL url.URL
+	client    *http.Client
+	refresh   time.Duration
+	log       *slog.Logger
+
+	mu    sync.Mutex
+	conns map[string]*samlConn
+}
+
+func newRegistry(s store.Store, spKey *tls.Certificate, publicURL url.URL, metadataTimeout, refresh time.Duration, log *slog.Logger) *registry {
+	return &registry{
+		store: s, spKey: spKey, publicURL: publicURL, refresh: refresh, log: log, conns: map[string]*samlConn{},
+		// Never http.DefaultClient: a metadata fetch must time out.
+		client: &http.Client{Timeout: metadataTimeout},
+	}
+}
+
+func connKey(org, conn string) string { return org + "/" + conn }
+
+// get returns the connection, loading or refreshing it when due.
+func (r *registry) get(ctx context.Context, org, conn string) (*samlConn, error) {
+	key := connKey(org, conn)
+	r.mu.Lock()
+	cached := r.conns[key]
+	r.mu.Unlock()
+	if cached != nil && time.Since(cached.loaded) < r.refresh {
+		return cached, nil
+	}
+	fresh, err := r.load(ctx, org, conn)
+	if err != nil {
+		if cached != nil && !errors.Is(err, errUnknownConnection) {
+			r.log.WarnContext(ctx, "refreshing the SAML connection failed; serving the last good copy",
+				"org", org, "connection", conn, "err", err)
+			return cached, nil
+		}
+		return nil, err
+	}
+	r.mu.Lock()
+	r.conns[key] = fresh
+	r.mu.Unlock()
+	return fresh, nil
+}
+
+func (r *registry) load(ctx context.Context, orgID, connID string) (*samlConn, error) {
+	if !events.ValidOrganizationID(orgID) {
+		return nil, errUnknownConnection
+	}
+	var org store.Organization
+	var c store.Connection
+	err := r.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		if org, err = tx.Organization(ctx, orgID); err != nil {
+			return err
+		}
+		c, err = tx.Connection(ctx, orgID, connID)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errUnknownConnection
+	} else if err != nil {
+		return nil, err
+	}
+	if c.Protocol != string(events.ProtocolSAML) {
+		return nil, errUnknownConnection
+	}
+	settings, err := connection.DecodeSAML(c.Settings)
+	if err != nil {
+		return nil, fmt.Errorf("connection %s/%s: settings: %w", orgID, connID, err)
+	}
+	if p := settings.Problems(org.Roles); len(p) > 0 {
+		return nil, fmt.Errorf("connection %s/%s: settings: %w", orgID, connID, errors.Join(problemErrs(p)...))
+	}
+	md, err := r.metadata(ctx, settings)
+	if err != nil {
+		return nil, fmt.Errorf("connection %s/%s: IdP metadata: %w", orgID, connID, err)
+	}
+	base := r.publicURL.JoinPath("saml", orgID, connID)
+	cfg := samlsp.Config{
+		EntityID:               settings.SPEntityID,
+		ACSURL:                 *base.JoinPath("acs"),
+		MetadataURL:            *base.JoinPath("metadata"),
+		IDPMetadata:            md,
+		AllowIDPInitiated:      settings.AllowIDPInitiated,
+		AllowUnsignedAssertion: !settings.SignedAssertionRequired(),
+		AllowSHA1:              settings.AllowSHA1,
+		ClockSkew:              settings.Skew(),
+	}
+	if cfg.EntityID == "" {
+		cfg.EntityID = cfg.MetadataURL.String()
+	}
+	pair := r.spKey
+	if settings.SPKeyFile != "" {
+		own, err := tls.LoadX509KeyPair(settings.SPCertFile, settings.SPKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("connection %s/%s: SP key pair: %w", orgID, connID, err)
+		}
+		pair = &own
+	}
+	if pair == nil {
+		return nil, fmt.Errorf("connection %s/%s: no SP key pair: set sp_key_file and sp_cert_file, or the edge's default (JITPROV_EDGE_SP_KEY_FILE, JITPROV_EDGE_SP_CERT_FILE)", orgID, connID)
+	}
+	signer, ok := pair.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("connection %s/%s: the SP key is not a signing key", orgID, connID)
+	}
+	cfg.Key, cfg.Certificate = signer, pair.Leaf
+	sp, err := samlsp.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connection %s/%s: %w", orgID, connID, err)
+	}
+	return &samlConn{org: org, id: connID, settings: settings, sp: sp, loaded: time.Now()}, nil
+}
+
+func problemErrs(ps []connection.Problem) []error {
+	out := make([]error, len(ps))
+	for i, p := range ps {
+		out[i] = p
+	}
+	return out
+}
+
+// metadata reads the IdP's metadata from the configured source.
+func (r *registry) metadata(ctx context.Context, s connection.SAML) (*saml.EntityDescriptor, error) {
+	var raw []byte
+	switch {
+	case s.IDPMetadataXML != "":
+		raw = []byte(s.IDPMetadataXML)
+	case s.IDPMetadataFile != "":
+		b, err := os.ReadFile(s.IDPMetadataFile)
+		if err != nil {
+			return nil, err
+		}
+		raw = b
+	default:
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.IDPMetadataURL, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := r.client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("GET %s: %s", s.IDPMetadataURL, resp.Status)
+		}
+		b, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadataBytes+1))
+		if err != nil {
+			return nil, fmt.Errorf("GET %s: %w", s.IDPMetadataURL, err)
+		}
+		if len(b) > maxMetadataBytes {
+			return nil, fmt.Errorf("GET %s: metadata larger than %d bytes", s.IDPMetadataURL, maxMetadataBytes)
+		}
+		raw = b
+	}
+	var md saml.EntityDescriptor
+	if err := xml.Unmarshal(raw, &md); err != nil {
+		return nil, fmt.Errorf("not SAML metadata (an EntityDescriptor): %w", err)
+	}
+	if len(md.IDPSSODescriptors) == 0 {
+		return nil, errors.New("the metadata describes no identity provider (no IDPSSODescriptor)")
+	}
+	return &md, nil
+}

@@ -1,0 +1,429 @@
+package edge_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"html"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crewjam/saml"
+	dsig "github.com/russellhaering/goxmldsig"
+	noopmetric "go.opentelemetry.io/otel/metric/noop"
+	nooptrace "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/jitprov/jitprov/internal/bus"
+	"github.com/jitprov/jitprov/internal/edge"
+	"github.com/jitprov/jitprov/internal/edge/session"
+	"github.com/jitprov/jitprov/internal/provisioner"
+	"github.com/jitprov/jitprov/internal/store"
+	"github.com/jitprov/jitprov/internal/store/postgres"
+	"github.com/jitprov/jitprov/internal/testenv"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// world is one test's deployment: Postgres, NATS, a provisioner, a SAML
+// IdP (crewjam/saml's, keys generated now) and sso-edge.
+type world struct {
+	t        *testing.T
+	store    *postgres.Store
+	ns       *server.Server
+	idp      *testIdP
+	edgeURL  string
+	stopProv context.CancelFunc
+	provDone chan error
+}
+
+type testIdP struct {
+	idp *saml.IdentityProvider
+	srv *httptest.Server
+
+	mu   sync.Mutex
+	next *saml.Session // who signs in next
+}
+
+func (p *testIdP) GetSession(w http.ResponseWriter, r *http.Request, req *saml.IdpAuthnRequest) *saml.Session {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := *p.next
+	s.ID, s.CreateTime, s.ExpireTime, s.Index = fmt.Sprint(time.Now().UnixNano()), time.Now(), time.Now().Add(time.Hour), "idx"
+	return &s
+}
+
+func (p *testIdP) signsIn(s saml.Session) {
+	p.mu.Lock()
+	p.next = &s
+	p.mu.Unlock()
+}
+
+// GetServiceProvider fetches the SP's metadata from sso-edge, as an IdP
+// configured with the metadata URL does.
+type spByMetadataURL struct{}
+
+func (spByMetadataURL) GetServiceProvider(_ *http.Request, id string) (*saml.EntityDescriptor, error) {
+	resp, err := http.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var md saml.EntityDescriptor
+	if err := xml.NewDecoder(resp.Body).Decode(&md); err != nil {
+		return nil, err
+	}
+	return &md, nil
+}
+
+func newKeyPair(t *testing.T, cn string) (*rsa.PrivateKey, *x509.Certificate) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, cert
+}
+
+func newIdP(t *testing.T) *testIdP {
+	key, cert := newKeyPair(t, "test-idp")
+	p := &testIdP{}
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.idp.ServeSSO(w, r) }))
+	t.Cleanup(p.srv.Close)
+	base, _ := url.Parse(p.srv.URL)
+	p.idp = &saml.IdentityProvider{
+		Key: key, Certificate: cert, SignatureMethod: dsig.RSASHA256SignatureMethod,
+		MetadataURL: *base.JoinPath("metadata"), SSOURL: *base.JoinPath("sso"),
+		ServiceProviderProvider: spByMetadataURL{}, SessionProvider: p,
+	}
+	return p
+}
+
+func (p *testIdP) metadataXML(t *testing.T) string {
+	out, err := xml.Marshal(p.idp.Metadata())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+func newWorld(t *testing.T, seats int, startProvisioner bool) *world {
+	t.Helper()
+	s, _ := testenv.Store(t)
+	ns := testenv.NATS(t)
+	w := &world{t: t, store: s, ns: ns, idp: newIdP(t)}
+	settings, _ := json.Marshal(map[string]any{
+		"idp_metadata_xml": w.idp.metadataXML(t),
+		"attributes":       map[string]string{"email": "email", "given_name": "givenName", "groups": "groups"},
+		"email_verified":   true,
+		"group_roles":      []map[string]string{{"group": "eng-leads", "role": "manager"}},
+	})
+	err := s.ApplyOrganizations(context.Background(), []store.Organization{{
+		ID: "acme", Name: "Acme", MaxSeats: seats, Roles: []string{"viewer", "member", "manager", "admin"},
+		DefaultRole: "member", JITRoleCeiling: "manager", UpdatePolicy: store.PreferIdP, LinkByEmail: store.LinkNever,
+	}}, []store.Connection{{OrganizationID: "acme", ID: "idp", Protocol: "saml", Settings: settings}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if startProvisioner {
+		w.startProvisioner()
+	}
+	w.edgeURL = w.startEdge()
+	return w
+}
+
+func (w *world) startProvisioner() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	nc := testenv.Connect(w.t, w.ns)
+	go func() {
+		done <- provisioner.Run(ctx, provisioner.Config{Workers: 4, Topology: bus.DefaultTopology()},
+			provisioner.Deps{Store: w.store, NATS: nc, Logger: testenv.Logger(w.t),
+				Tracer: nooptrace.NewTracerProvider(), Meter: noopmetric.NewMeterProvider()})
+	}()
+	w.stopProv, w.provDone = cancel, done
+	w.t.Cleanup(w.stopProvisioner)
+	// Wait until its consumer exists, so logins are not published into
+	// a stream nobody set up.
+	js, err := jetstream.New(nc)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	waitUntil(w.t, func() bool {
+		_, err := js.Consumer(context.Background(), bus.StreamLogins, bus.ConsumerProvisioner)
+		return err == nil
+	})
+}
+
+func (w *world) stopProvisioner() {
+	if w.stopProv == nil {
+		return
+	}
+	w.stopProv()
+	<-w.provDone
+	w.stopProv = nil
+}
+
+// startEdge serves sso-edge on a test server; several may share the world.
+func (w *world) startEdge() string {
+	w.t.Helper()
+	var h http.Handler
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { h.ServeHTTP(rw, r) }))
+	w.t.Cleanup(srv.Close)
+	public, _ := url.Parse(srv.URL)
+	keys, err := session.NewKeys(make([]byte, 32)) // TEST KEY: all zeros
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	sessions, err := session.NewManager(keys, session.Options{Insecure: true})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	key, cert := newKeyPair(w.t, "test-sp")
+	pair := &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
+	s, ready, err := edge.New(context.Background(), edge.Config{PublicURL: *public, ProvisionTimeout: 5 * time.Second, SPKeyPair: pair},
+		edge.Deps{Store: w.store, NATS: testenv.Connect(w.t, w.ns), Sessions: sessions,
+			Logger: testenv.Logger(w.t), Tracer: nooptrace.NewTracerProvider()})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	h = s.Handler(ready)
+	return srv.URL
+}
+
+// browser is a person's browser: cookies, and no automatic redirects so
+// that each hop can be checked.
+type browser struct {
+	t *testing.T
+	c *http.Client
+}
+
+func newBrowser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, c: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+var formField = regexp.MustCompile(`<input type="hidden" name="(\w+)" value="([^"]*)"`)
+var formAction = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
+
+// login runs an SP-initiated login at edgeURL: start, IdP, back to the ACS.
+// It returns the ACS response and the form the IdP posted.
+func (b *browser) login(edgeURL, returnTo string) (*http.Response, url.Values) {
+	b.t.Helper()
+	resp, err := b.c.Get(edgeURL + "/saml/acme/idp/login?return_to=" + url.QueryEscape(returnTo))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		b.t.Fatalf("login start: status %d, want 302 to the IdP", resp.StatusCode)
+	}
+	idpResp, err := b.c.Get(resp.Header.Get("Location"))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	body, _ := io.ReadAll(idpResp.Body)
+	idpResp.Body.Close()
+	form := url.Values{}
+	for _, m := range formField.FindAllStringSubmatch(string(body), -1) {
+		form.Set(m[1], html.UnescapeString(m[2]))
+	}
+	action := formAction.FindStringSubmatch(string(body))
+	if action == nil || form.Get("SAMLResponse") == "" {
+		b.t.Fatalf("the IdP did not answer with a response form: %s", body)
+	}
+	return b.post(html.UnescapeString(action[1]), form), form
+}
+
+func (b *browser) post(u string, form url.Values) *http.Response {
+	b.t.Helper()
+	resp, err := b.c.PostForm(u, form)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return resp
+}
+
+func (b *browser) verify(edgeURL string) (*http.Response, string) {
+	b.t.Helper()
+	resp, err := b.c.Get(edgeURL + "/auth/verify")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp, resp.Header.Get("X-Jitprov-User-Id")
+}
+
+func bodyOf(t *testing.T, r *http.Response) string {
+	t.Helper()
+	b, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	return string(b)
+}
+
+func person(id, email string, groups ...string) saml.Session {
+	return saml.Session{NameID: id, NameIDFormat: string(saml.PersistentNameIDFormat), CustomAttributes: []saml.Attribute{
+		{Name: "email", Values: []saml.AttributeValue{{Type: "xs:string", Value: email}}},
+		{Name: "givenName", Values: []saml.AttributeValue{{Type: "xs:string", Value: "Given"}}},
+		{Name: "groups", Values: values(groups)},
+	}}
+}
+
+func values(vs []string) []saml.AttributeValue {
+	out := []saml.AttributeValue{}
+	for _, v := range vs {
+		out = append(out, saml.AttributeValue{Type: "xs:string", Value: v})
+	}
+	return out
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 20s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func countUsers(t *testing.T, s *postgres.Store) int {
+	var n int
+	if err := s.Pool().QueryRow(context.Background(), `SELECT count(*) FROM users`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A first login through the IdP ends with a user in Postgres, a session,
+// and /auth/verify naming them; the role follows the group rules.
+func TestSPInitiatedFirstLogin(t *testing.T) {
+	w := newWorld(t, 10, true)
+	w.idp.signsIn(person("00u-alice", "alice@acme.example", "eng-leads"))
+	b := newBrowser(t)
+	resp, _ := b.login(w.edgeURL, "/app/home")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/app/home" {
+		t.Fatalf("ACS: status %d location %q body %s, want 303 to /app/home", resp.StatusCode, resp.Header.Get("Location"), bodyOf(t, resp))
+	}
+	resp.Body.Close()
+	v, userID := b.verify(w.edgeURL)
+	if v.StatusCode != http.StatusOK || userID == "" || v.Header.Get("X-Jitprov-Role") != "manager" {
+		t.Fatalf("verify: %d user %q role %q, want 200, a user and role manager", v.StatusCode, userID, v.Header.Get("X-Jitprov-Role"))
+	}
+	var email, ext string
+	if err := w.store.Pool().QueryRow(context.Background(), `SELECT email, external_id FROM users WHERE id = $1`, userID).Scan(&email, &ext); err != nil {
+		t.Fatalf("the user named by /auth/verify is not in Postgres: %v", err)
+	}
+	if email != "alice@acme.example" || ext != "00u-alice" {
+		t.Errorf("stored email %q external id %q", email, ext)
+	}
+	if v, _ := newBrowser(t).verify(w.edgeURL); v.StatusCode != http.StatusUnauthorized {
+		t.Errorf("verify without a session: %d, want 401", v.StatusCode)
+	}
+}
+
+// The same SAMLResponse posted again — to this edge or another replica —
+// is refused, and provisions nothing more.
+func TestReplayedResponseIsRefusedAcrossEdges(t *testing.T) {
+	w := newWorld(t, 10, true)
+	w.idp.signsIn(person("00u-bob", "bob@acme.example"))
+	b := newBrowser(t)
+	resp, form := b.login(w.edgeURL, "/")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first login: %d", resp.StatusCode)
+	}
+	other := w.startEdge()
+	for _, target := range []string{w.edgeURL, other} {
+		again := newBrowser(t).post(target+"/saml/acme/idp/acs", form)
+		if got := bodyOf(t, again); again.StatusCode != http.StatusForbidden || !strings.Contains(got, "Sign-in failed") {
+			t.Errorf("replay to %s: status %d, want 403 sign-in failed", target, again.StatusCode)
+		}
+	}
+	if n := countUsers(t, w.store); n != 1 {
+		t.Errorf("%d users, want 1", n)
+	}
+}
+
+// An organisation without a free seat shows the seat page.
+func TestSeatsExhaustedPage(t *testing.T) {
+	w := newWorld(t, 1, true)
+	w.idp.signsIn(person("00u-first", "first@acme.example"))
+	if resp, _ := newBrowser(t).login(w.edgeURL, "/"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first person: %d", resp.StatusCode)
+	}
+	w.idp.signsIn(person("00u-second", "second@acme.example"))
+	resp, _ := newBrowser(t).login(w.edgeURL, "/")
+	body := bodyOf(t, resp)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "No seat available") {
+		t.Fatalf("second person: %d %s, want the seat page", resp.StatusCode, body)
+	}
+	if n := countUsers(t, w.store); n != 1 {
+		t.Errorf("%d users, want 1", n)
+	}
+}
+
+// A returning person with unchanged claims is signed in even while no
+// provisioner runs: the known identities answer.
+func TestReturningPersonSignsInWithoutProvisioner(t *testing.T) {
+	w := newWorld(t, 10, true)
+	w.idp.signsIn(person("00u-carol", "carol@acme.example"))
+	if resp, _ := newBrowser(t).login(w.edgeURL, "/"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first login: %d", resp.StatusCode)
+	}
+	w.stopProvisioner()
+	b := newBrowser(t)
+	resp, _ := b.login(w.edgeURL, "/again")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/again" {
+		t.Fatalf("returning login with the provisioner stopped: %d %s", resp.StatusCode, bodyOf(t, resp))
+	}
+	if v, id := b.verify(w.edgeURL); v.StatusCode != http.StatusOK || id == "" {
+		t.Errorf("verify: %d %q", v.StatusCode, id)
+	}
+	// Changed claims need the provisioner: the person waits, and is told so.
+	w.idp.signsIn(person("00u-carol", "carol@acme.example", "new-group"))
+	resp, _ = newBrowser(t).login(w.edgeURL, "/")
+	if body := bodyOf(t, resp); resp.StatusCode != http.StatusAccepted || !strings.Contains(body, "Setting up your account") {
+		t.Fatalf("changed claims without a provisioner: %d %s", resp.StatusCode, body)
+	}
+}
+
+// A response nobody asked for is refused while IdP-initiated login is off.
+func TestUnsolicitedResponseRefused(t *testing.T) {
+	w := newWorld(t, 10, true)
+	w.idp.signsIn(person("00u-dave", "dave@acme.example"))
+	_, form := newBrowser(t).login(w.edgeURL, "/")
+	// Another browser, which started no login, posts a response.
+	resp := newBrowser(t).post(w.edgeURL+"/saml/acme/idp/acs", form)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("unsolicited response: %d, want 403", resp.StatusCode)
+	}
+	resp.Body.Close()
+}

@@ -1,0 +1,75 @@
+package edge
+
+import (
+	"bytes"
+	"embed"
+	"html/template"
+	"log/slog"
+	"net/http"
+
+	"go.opentelemetry.io/otel/trace"
+)
+
+//go:embed pages/*.html
+var pageFiles embed.FS
+
+var pageTemplate = template.Must(template.ParseFS(pageFiles, "pages/*.html"))
+
+// page is what a person sees when a sign-in does not simply succeed. It
+// never carries internal errors: those go to the log, under the trace id
+// shown as Ref.
+type page struct {
+	Status   int
+	Title    string
+	Message  string
+	Link     string
+	LinkText string
+	Refresh  string // meta refresh, e.g. "3;url=/login/continue?t=..."
+	Ref      string
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, p page) {
+	if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {
+		p.Ref = sc.TraceID().String()
+	}
+	var buf bytes.Buffer
+	if err := pageTemplate.ExecuteTemplate(&buf, "layout", p); err != nil {
+		s.log.ErrorContext(r.Context(), "render page", "err", err)
+		http.Error(w, http.StatusText(p.Status), p.Status)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	w.WriteHeader(p.Status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// Pages of the outcomes a person can meet.
+var (
+	pageSignInFailed = page{Status: http.StatusForbidden, Title: "Sign-in failed",
+		Message: "Your identity provider's answer could not be accepted. Please start the sign-in again; if it keeps failing, tell your administrator."}
+	pageSeatsExhausted = page{Status: http.StatusForbidden, Title: "No seat available",
+		Message: "Your organisation has used all of its seats, so no account could be created for you. Its administrators have been told."}
+	pageSuspended = page{Status: http.StatusForbidden, Title: "Account suspended",
+		Message: "Your account is suspended. Please contact your organisation's administrator."}
+	pageRefused = page{Status: http.StatusForbidden, Title: "Account not available",
+		Message: "An account could not be set up for you automatically. Please contact your organisation's administrator."}
+	pageUnavailable = page{Status: http.StatusServiceUnavailable, Title: "Sign-in is unavailable",
+		Message: "We cannot set up accounts right now. Please try again in a few minutes."}
+	pageUnknownConnection = page{Status: http.StatusNotFound, Title: "Unknown sign-in link",
+		Message: "This sign-in link does not match any configured organisation. Please check the address."}
+	pageSignedOut = page{Status: http.StatusOK, Title: "Signed out", Message: "You are signed out.", Link: "/", LinkText: "Back"}
+)
+
+// logPage logs why a page is shown, at a level that fits.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, p page, msg string, args ...any) {
+	level := slog.LevelWarn
+	if p.Status >= 500 {
+		level = slog.LevelError
+	}
+	s.log.Log(r.Context(), level, msg, args...)
+	s.render(w, r, p)
+}

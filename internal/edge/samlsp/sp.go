@@ -1,0 +1,100 @@
+package samlsp
+
+import (
+	"fmt"
+	"net/url"
+
+	"github.com/crewjam/saml"
+)
+
+// SP is the service provider of one SAML connection. It is immutable after
+// New and safe for concurrent use.
+type SP struct {
+	s       settings
+	key     any // *rsa.PrivateKey or *ecdsa.PrivateKey
+	crewjam *saml.ServiceProvider
+}
+
+// New validates cfg and returns the SP. cfg.IDPMetadata is kept by
+// reference and must not be modified afterwards: build a new SP when the
+// IdP's metadata changes.
+func New(cfg Config) (*SP, error) {
+	s, err := cfg.settings()
+	if err != nil {
+		return nil, fmt.Errorf("samlsp: invalid configuration: %w", err)
+	}
+	sp := &SP{s: s, key: cfg.Key}
+	sp.crewjam = &saml.ServiceProvider{
+		EntityID:          s.entityID,
+		Key:               cfg.Key,
+		Certificate:       cfg.Certificate,
+		MetadataURL:       cfg.MetadataURL,
+		AcsURL:            cfg.ACSURL,
+		IDPMetadata:       cfg.IDPMetadata,
+		AuthnNameIDFormat: s.nameIDFormat,
+		// crewjam's InResponseTo checks are switched off here and done in
+		// checkInResponseTo, after the signature is verified, with two
+		// distinct reasons (unsolicited, in_response_to) and one rule for
+		// the Response and the assertion. Ours is strictly stricter:
+		// crewjam skips the assertion's InResponseTo entirely when
+		// IdP-initiated login is allowed.
+		AllowIDPInitiated: true,
+		ValidateRequestID: func(saml.Response, []string) error { return nil },
+		// crewjam models AudienceRestriction with a single Audience (the
+		// last one wins) and accepts an assertion with no restriction at
+		// all; checkAudience does it right, on the verified element.
+		ValidateAudienceRestriction: func(*saml.Assertion) error { return nil },
+	}
+	if s.signRequests {
+		sp.crewjam.SignatureMethod = s.requestSigAlg
+	}
+	return sp, nil
+}
+
+// Metadata returns our SP metadata: one ACS with the HTTP-POST binding (we
+// do not support the artifact binding crewjam also announces), our
+// certificate for signing (when we sign requests) and encryption, the
+// NameID format we want, and WantAssertionsSigned per the configuration.
+// The result is a fresh value on each call.
+func (sp *SP) Metadata() *saml.EntityDescriptor {
+	md := sp.crewjam.Metadata()
+	for i := range md.SPSSODescriptors {
+		d := &md.SPSSODescriptors[i]
+		var acs []saml.IndexedEndpoint
+		for _, e := range d.AssertionConsumerServices {
+			if e.Binding == saml.HTTPPostBinding {
+				e.Index = 1
+				acs = append(acs, e)
+			}
+		}
+		d.AssertionConsumerServices = acs
+		want := sp.s.requireSignedAssertion
+		d.WantAssertionsSigned = &want
+	}
+	return md
+}
+
+// AuthnRequestURL starts an SP-initiated login: it returns the IdP URL to
+// redirect the browser to (HTTP-Redirect binding, signed when the IdP's
+// metadata says WantAuthnRequestsSigned) and the request's ID, which the
+// caller must bind to this browser (for example in a SameSite=None; Secure
+// tracking cookie) and pass back to ParseResponse in possibleRequestIDs.
+//
+// relayState is sent as is (URL-escaped) and must be at most 80 bytes, as
+// the SAML bindings require: pass an opaque handle, not a return URL.
+func (sp *SP) AuthnRequestURL(relayState string) (redirect *url.URL, requestID string, err error) {
+	if len(relayState) > MaxRelayStateBytes {
+		return nil, "", fmt.Errorf("samlsp: relay state is %d bytes, more than the %d the SAML bindings allow", len(relayState), MaxRelayStateBytes)
+	}
+	req, err := sp.crewjam.MakeAuthenticationRequest(sp.s.idpSSOURL, saml.HTTPRedirectBinding, saml.HTTPPostBinding)
+	if err != nil {
+		return nil, "", fmt.Errorf("samlsp: building AuthnRequest: %w", err)
+	}
+	// crewjam appends RelayState to the query without escaping it; escape
+	// it here so that the signed query string is well-formed.
+	u, err := req.Redirect(url.QueryEscape(relayState), sp.crewjam)
+	if err != nil {
+		return nil, "", fmt.Errorf("samlsp: encoding AuthnRequest: %w", err)
+	}
+	return u, req.ID, nil
+}

@@ -1,0 +1,324 @@
+// Package edge is sso-edge: the SAML service provider in front of
+// jitprov. It validates what a person's identity provider says
+// (samlsp), asks the provisioner for their account (the request-reply
+// client of package bus) or finds it in the known identities, and signs
+// them in with a sealed session cookie; ingresses ask /auth/verify.
+package edge
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/bus"
+	"github.com/jitprov/jitprov/internal/edge/replay"
+	"github.com/jitprov/jitprov/internal/edge/samlsp"
+	"github.com/jitprov/jitprov/internal/edge/session"
+	"github.com/jitprov/jitprov/internal/known"
+)
+
+// Provisioner answers a login with the provisioner's decision.
+type Provisioner interface {
+	Provision(ctx context.Context, id events.Identity) (events.ProvisioningResult, error)
+}
+
+// Replays claims each assertion id once across all edge replicas.
+type Replays interface {
+	Claim(ctx context.Context, issuer, assertionID string, notOnOrAfter time.Time) error
+}
+
+// KnownIdentities looks up what the provisioner last decided about an
+// identity.
+type KnownIdentities interface {
+	Get(ctx context.Context, org, conn, externalID string) (known.Record, error)
+}
+
+// Server serves the edge's HTTP endpoints.
+type Server struct {
+	cfg      Config
+	reg      *registry
+	sessions *session.Manager
+	replays  Replays
+	known    KnownIdentities
+	prov     Provisioner
+	tracer   trace.Tracer
+	log      *slog.Logger
+}
+
+// Handler routes the edge's endpoints.
+func (s *Server) Handler(ready func(context.Context) error) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := ready(ctx); err != nil {
+			s.log.WarnContext(ctx, "not ready", "err", err)
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.HandleFunc("GET /saml/{org}/{conn}/metadata", s.metadata)
+	mux.HandleFunc("GET /saml/{org}/{conn}/login", s.startLogin)
+	mux.HandleFunc("POST /saml/{org}/{conn}/acs", s.acs)
+	mux.HandleFunc("GET /login/continue", s.continueLogin)
+	mux.HandleFunc("GET /auth/verify", s.verify)
+	mux.HandleFunc("GET /logout", s.logout)
+	mux.HandleFunc("POST /logout", s.logout)
+	return s.traced(mux)
+}
+
+// traced runs each request in a span, so its logs carry a trace id and the
+// login it publishes continues the same trace.
+func (s *Server) traced(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, span := s.tracer.Start(r.Context(), r.Method+" "+r.URL.Path, trace.WithSpanKind(trace.SpanKindServer))
+		defer span.End()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func (s *Server) conn(w http.ResponseWriter, r *http.Request) (*samlConn, bool) {
+	c, err := s.reg.get(r.Context(), r.PathValue("org"), r.PathValue("conn"))
+	switch {
+	case errors.Is(err, errUnknownConnection):
+		s.render(w, r, pageUnknownConnection)
+		return nil, false
+	case err != nil:
+		s.fail(w, r, pageUnavailable, "cannot load the SAML connection", "org", r.PathValue("org"), "connection", r.PathValue("conn"), "err", err)
+		return nil, false
+	}
+	return c, true
+}
+
+func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.conn(w, r)
+	if !ok {
+		return
+	}
+	out, err := xml.MarshalIndent(c.sp.Metadata(), "", "  ")
+	if err != nil {
+		s.fail(w, r, pageUnavailable, "render SP metadata", "err", err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/samlmetadata+xml")
+	_, _ = w.Write(append([]byte(xml.Header), out...))
+}
+
+// startLogin sends the browser to the IdP with an AuthnRequest, and binds
+// the request to this browser with the pending-login cookie.
+func (s *Server) startLogin(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.conn(w, r)
+	if !ok {
+		return
+	}
+	returnTo := session.SafeReturnTo(r.URL.Query().Get("return_to"), s.cfg.AllowedReturnOrigins, s.cfg.DefaultReturnTo)
+	redirect, requestID, err := c.sp.AuthnRequestURL("")
+	if err != nil {
+		s.fail(w, r, pageUnavailable, "build the AuthnRequest", "err", err)
+		return
+	}
+	if err := s.sessions.IssuePending(w, r, session.PendingLogin{
+		RequestID: requestID, ConnectionKey: connKey(c.org.ID, c.id), ReturnTo: returnTo,
+	}); err != nil {
+		s.fail(w, r, pageUnavailable, "issue the pending-login cookie", "err", err)
+		return
+	}
+	http.Redirect(w, r, redirect.String(), http.StatusFound)
+}
+
+// acs receives the IdP's response (HTTP-POST binding). No CSRF guard may
+// sit in front of it: the POST is cross-site by design, and the response's
+// InResponseTo, bound to this browser's pending-login cookie, is the guard.
+func (s *Server) acs(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	c, ok := s.conn(w, r)
+	if !ok {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	if err := r.ParseForm(); err != nil {
+		s.fail(w, r, page{Status: http.StatusRequestEntityTooLarge, Title: pageSignInFailed.Title, Message: pageSignInFailed.Message},
+			"unreadable ACS form", "org", c.org.ID, "connection", c.id, "err", err)
+		return
+	}
+	key := connKey(c.org.ID, c.id)
+	a, err := c.sp.ParseResponse(ctx, r.PostForm.Get("SAMLResponse"), s.sessions.PendingRequestIDs(r, key))
+	if err != nil {
+		s.fail(w, r, pageSignInFailed, "SAML response rejected", "org", c.org.ID, "connection", c.id,
+			"reason", samlsp.ReasonOf(err), "err", err)
+		return
+	}
+	switch err := s.replays.Claim(ctx, a.Issuer, a.ID, a.ReplayUntil); {
+	case errors.Is(err, replay.ErrReplayed):
+		s.fail(w, r, pageSignInFailed, "SAML assertion replayed", "org", c.org.ID, "connection", c.id, "assertion_id", a.ID)
+		return
+	case err != nil:
+		s.fail(w, r, pageUnavailable, "cannot check the assertion for replay; refusing it", "err", err)
+		return
+	}
+	returnTo := s.cfg.DefaultReturnTo
+	if a.InResponseTo != "" {
+		p, err := s.sessions.TakePending(w, r, key, a.InResponseTo)
+		if err != nil {
+			s.fail(w, r, pageSignInFailed, "no pending login for the response", "err", err)
+			return
+		}
+		returnTo = p.ReturnTo
+	} else if rs := r.PostForm.Get("RelayState"); rs != "" {
+		returnTo = session.SafeReturnTo(rs, s.cfg.AllowedReturnOrigins, s.cfg.DefaultReturnTo)
+	}
+	id, err := samlIdentity(c, a, s.log)
+	if err != nil {
+		s.fail(w, r, pageSignInFailed, "cannot map the assertion to an identity", "org", c.org.ID, "connection", c.id,
+			"reason", samlsp.ReasonOf(err), "err", err)
+		return
+	}
+	s.signIn(w, r, id, returnTo)
+}
+
+// signIn finds or provisions the account of id and starts its session.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request, id events.Identity, returnTo string) {
+	ctx := r.Context()
+	span := trace.SpanFromContext(ctx)
+	span.SetAttributes(attribute.String("jitprov.org", id.OrganizationID), attribute.String("jitprov.connection", id.ConnectionID))
+
+	// Returning person, unchanged claims, active account: no round trip.
+	if rec, err := s.known.Get(ctx, id.OrganizationID, id.ConnectionID, id.ExternalID); err == nil && known.Fresh(rec, id) {
+		span.SetAttributes(attribute.Bool("jitprov.fast_path", true))
+		s.startSession(w, r, session.Session{UserID: rec.UserID, OrganizationID: id.OrganizationID,
+			ConnectionID: id.ConnectionID, Role: rec.Role, Email: id.Email}, returnTo)
+		return
+	} else if err != nil && !errors.Is(err, known.ErrNotFound) {
+		s.log.WarnContext(ctx, "known identities unavailable; taking the slow path", "err", err)
+	}
+
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.ProvisionTimeout)
+	defer cancel()
+	res, err := s.prov.Provision(pctx, id)
+	switch {
+	case errors.Is(err, bus.ErrPending):
+		s.awaiting(w, r, id, returnTo)
+		return
+	case err != nil:
+		s.fail(w, r, pageUnavailable, "the provisioning pipeline did not take the login", "err", err)
+		return
+	}
+	log := s.log.With("login_id", res.LoginID, "org", id.OrganizationID, "outcome", res.Outcome, "reason", res.Reason)
+	switch res.Outcome {
+	case events.OutcomeCreated, events.OutcomeExisting:
+		if res.User.Status != "active" {
+			s.fail(w, r, pageRefused, "user not active", "login_id", res.LoginID, "status", res.User.Status)
+			return
+		}
+		log.InfoContext(ctx, "signed in")
+		s.startSession(w, r, session.Session{UserID: res.User.ID, OrganizationID: id.OrganizationID,
+			ConnectionID: id.ConnectionID, Role: res.User.Role, Email: res.User.Email}, returnTo)
+	case events.OutcomeRejected:
+		log.WarnContext(ctx, "login rejected", "message", res.Message)
+		s.render(w, r, pageSeatsExhausted)
+	case events.OutcomeRefused:
+		log.WarnContext(ctx, "login refused", "message", res.Message)
+		if res.Reason == events.ReasonSuspended || res.Reason == events.ReasonDeprovisioned {
+			s.render(w, r, pageSuspended)
+			return
+		}
+		s.render(w, r, pageRefused)
+	default:
+		log.ErrorContext(ctx, "provisioning failed", "message", res.Message)
+		s.render(w, r, pageUnavailable)
+	}
+}
+
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, sess session.Session, returnTo string) {
+	if err := s.sessions.Issue(w, sess); err != nil {
+		s.fail(w, r, pageUnavailable, "issue the session cookie", "err", err)
+		return
+	}
+	http.Redirect(w, r, returnTo, http.StatusSeeOther)
+}
+
+// awaiting shows "setting up your account", which retries by itself: the
+// login is durable and will be decided; the retry finds the decision in
+// the known identities.
+func (s *Server) awaiting(w http.ResponseWriter, r *http.Request, id events.Identity, returnTo string) {
+	tok, err := s.sessions.SealAwaiting(session.Awaiting{OrganizationID: id.OrganizationID, ConnectionID: id.ConnectionID,
+		ExternalID: id.ExternalID, ClaimsDigest: known.Digest(id), Email: id.Email, ReturnTo: returnTo})
+	if err != nil {
+		s.fail(w, r, pageUnavailable, "seal the awaiting token", "err", err)
+		return
+	}
+	next := "/login/continue?t=" + url.QueryEscape(tok)
+	s.log.WarnContext(r.Context(), "no answer from the provisioner in time; the person waits", "org", id.OrganizationID)
+	s.render(w, r, page{Status: http.StatusAccepted, Title: "Setting up your account",
+		Message: "Your account is being set up. This page will continue by itself in a few seconds.",
+		Refresh: "3;url=" + next, Link: next, LinkText: "Continue"})
+}
+
+// continueLogin resumes a login that was still being set up.
+func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	a, err := s.sessions.OpenAwaiting(r.URL.Query().Get("t"))
+	if err != nil {
+		s.fail(w, r, pageSignInFailed, "awaiting token refused", "err", err)
+		return
+	}
+	rec, err := s.known.Get(ctx, a.OrganizationID, a.ConnectionID, a.ExternalID)
+	switch {
+	case errors.Is(err, known.ErrNotFound):
+		next := "/login/continue?t=" + url.QueryEscape(r.URL.Query().Get("t"))
+		s.render(w, r, page{Status: http.StatusAccepted, Title: "Setting up your account",
+			Message: "Your account is being set up. This page will continue by itself in a few seconds.",
+			Refresh: "3;url=" + next, Link: next, LinkText: "Continue"})
+		return
+	case err != nil:
+		s.fail(w, r, pageUnavailable, "known identities unavailable", "err", err)
+		return
+	}
+	if rec.Status != "active" {
+		s.render(w, r, pageSuspended)
+		return
+	}
+	if rec.ClaimsDigest != a.ClaimsDigest {
+		// Decided on other claims (a newer login): start again.
+		s.render(w, r, pageSignInFailed)
+		return
+	}
+	s.startSession(w, r, session.Session{UserID: rec.UserID, OrganizationID: a.OrganizationID,
+		ConnectionID: a.ConnectionID, Role: rec.Role, Email: a.Email}, a.ReturnTo)
+}
+
+// verify answers an ingress's forward-auth request: 200 with the identity
+// in headers, or 401.
+func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.sessions.Read(r)
+	if err != nil {
+		if !errors.Is(err, session.ErrNoSession) {
+			s.log.InfoContext(r.Context(), "session refused", "err", err)
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		http.Error(w, "unauthenticated", http.StatusUnauthorized)
+		return
+	}
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Jitprov-User-Id", sess.UserID)
+	h.Set("X-Jitprov-Organization", sess.OrganizationID)
+	h.Set("X-Jitprov-Role", sess.Role)
+	h.Set("X-Jitprov-Email", sess.Email)
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	s.sessions.Clear(w)
+	s.render(w, r, pageSignedOut)
+}
