@@ -90,11 +90,21 @@ func samples() []sample {
 		Email: "ada@acme.example", CurrentRole: "member", RequestedRole: "admin", LoginID: result.LoginID,
 	}
 
+	seen := events.LoginSeen{OrganizationID: "acme", ConnectionID: "okta-main", ExternalID: "00u1a2b3c4d5e6f7g8h9",
+		UserID: user.ID, AuthenticatedAt: at}
+
 	return []sample{
 		{
 			typ: events.TypeLoginFirstSeen, subject: "okta-main/00u1a2b3c4d5e6f7g8h9",
 			data: identity, invalid: noExternalID,
 			checkData: dataIs(events.TypeLoginFirstSeen, identity, func(v *events.Identity) []*time.Time {
+				return []*time.Time{&v.AuthenticatedAt}
+			}),
+		},
+		{
+			typ: events.TypeLoginSeen, subject: user.ID,
+			data: seen, invalid: events.LoginSeen{OrganizationID: "acme", ConnectionID: "c", ExternalID: "e", UserID: "not-a-uuid", AuthenticatedAt: at},
+			checkData: dataIs(events.TypeLoginSeen, seen, func(v *events.LoginSeen) []*time.Time {
 				return []*time.Time{&v.AuthenticatedAt}
 			}),
 		},
@@ -384,6 +394,7 @@ func TestSubject(t *testing.T) {
 		want string
 	}{
 		{events.TypeLoginFirstSeen, "acme", "jit.login.first-seen.acme"},
+		{events.TypeLoginSeen, "acme", "jit.login.seen.acme"},
 		{events.TypeUserCreated, "acme", "jit.user.created.acme"},
 		{events.TypeUserUpdated, "acme", "jit.user.updated.acme"},
 		{events.TypeSeatsExhausted, "acme", "jit.alert.seats.exhausted.acme"},
@@ -484,12 +495,13 @@ func TestOrganizationIDAgreesWithSchemas(t *testing.T) {
 // TestSubjectsFallInStreams checks that every published subject is captured
 // by the filter of its stream, and by no other stream's.
 func TestSubjectsFallInStreams(t *testing.T) {
-	streams := []string{events.SubjectLogins, events.SubjectUsers, events.SubjectAlerts}
+	streams := append(events.LoginSubjects(), events.SubjectUsers, events.SubjectAlerts)
 	for _, tc := range []struct {
 		typ     events.Type
 		filters []string
 	}{
-		{events.TypeLoginFirstSeen, []string{events.SubjectLogins, events.SubjectLoginFirstSeenAll}},
+		{events.TypeLoginFirstSeen, []string{events.SubjectLoginFirstSeenAll}},
+		{events.TypeLoginSeen, []string{events.SubjectLoginSeenAll}},
 		{events.TypeUserCreated, []string{events.SubjectUsers}},
 		{events.TypeUserUpdated, []string{events.SubjectUsers}},
 		{events.TypeSeatsExhausted, []string{events.SubjectAlerts}},

@@ -18,6 +18,10 @@ const (
 	// TypeLoginFirstSeen asks the provisioner to provision an identity. It is
 	// published by sso-edge on subject jit.login.first-seen.<org>.
 	TypeLoginFirstSeen Type = "io.jitprov.login.first-seen.v1"
+	// TypeLoginSeen tells that a known person signed in again with
+	// unchanged claims (sso-edge's fast path); the provisioner records the
+	// time. Published on jit.login.seen.<org>, never answered.
+	TypeLoginSeen Type = "io.jitprov.login.seen.v1"
 	// TypeProvisioningResult is the provisioner's reply to a login, sent on
 	// core NATS to the inbox named in the login's Jitprov-Reply-To header.
 	TypeProvisioningResult Type = "io.jitprov.provisioning.result.v1"
@@ -42,6 +46,7 @@ type spec struct {
 
 var specs = map[Type]spec{
 	TypeLoginFirstSeen:      {"login.first-seen", "jit.login.first-seen", "v1"},
+	TypeLoginSeen:           {"login.seen", "jit.login.seen", "v1"},
 	TypeProvisioningResult:  {"provisioning.result", "", "v1"},
 	TypeUserCreated:         {"user.created", "jit.user.created", "v1"},
 	TypeUserUpdated:         {"user.updated", "jit.user.updated", "v1"},
@@ -51,7 +56,7 @@ var specs = map[Type]spec{
 
 // Types lists every event type of the contract.
 func Types() []Type {
-	return []Type{TypeLoginFirstSeen, TypeProvisioningResult, TypeUserCreated,
+	return []Type{TypeLoginFirstSeen, TypeLoginSeen, TypeProvisioningResult, TypeUserCreated,
 		TypeUserUpdated, TypeSeatsExhausted, TypeRoleReviewRequested}
 }
 
@@ -76,12 +81,17 @@ func (t Type) Known() bool { _, ok := specs[t]; return ok }
 
 // Subject prefixes and stream filters.
 const (
-	SubjectLogins = "jit.login.first-seen.*" // stream LOGINS: one subject per organisation
-	SubjectUsers  = "jit.user.>"             // stream USERS
-	SubjectAlerts = "jit.alert.>"            // stream ALERTS
-	// SubjectLoginFirstSeenAll filters every organisation's first-seen logins.
+	SubjectUsers  = "jit.user.>"  // stream USERS
+	SubjectAlerts = "jit.alert.>" // stream ALERTS
+	// SubjectLoginFirstSeenAll filters every organisation's first-seen
+	// logins; SubjectLoginSeenAll their returning logins. Both are stream
+	// LOGINS, one subject per organisation each.
 	SubjectLoginFirstSeenAll = "jit.login.first-seen.*"
+	SubjectLoginSeenAll      = "jit.login.seen.*"
 )
+
+// LoginSubjects are the subjects of stream LOGINS.
+func LoginSubjects() []string { return []string{SubjectLoginFirstSeenAll, SubjectLoginSeenAll} }
 
 // HeaderReplyTo names the core NATS subject on which the provisioner answers
 // a login with a provisioning.result event.
@@ -137,6 +147,15 @@ type Identity struct {
 	Roles           []string            `json:"roles,omitempty"`
 	Attributes      map[string][]string `json:"attributes,omitempty"`
 	AuthenticatedAt time.Time           `json:"authenticated_at"`
+}
+
+// LoginSeen is the data of login.seen.
+type LoginSeen struct {
+	OrganizationID  string    `json:"organization_id"`
+	ConnectionID    string    `json:"connection_id"`
+	ExternalID      string    `json:"external_id"`
+	UserID          string    `json:"user_id"`
+	AuthenticatedAt time.Time `json:"authenticated_at"`
 }
 
 // Outcome is the provisioner's decision about a login.

@@ -235,6 +235,10 @@ var invalidFixtures = map[string]string{
 	"login.first-seen/invalid-org-id-uppercase.json":           "/properties/organization_id/pattern at /organization_id",
 	"login.first-seen/invalid-protocol-enum.json":              "/properties/protocol/enum at /protocol",
 
+	"login.seen/invalid-user-id-not-uuid.json": "/properties/user_id/format at /user_id",
+	"login.seen/invalid-missing-user-id.json":  "/required at /: user_id",
+	"login.seen/invalid-extra-property.json":   "/additionalProperties at /: claims",
+
 	"provisioning.result/invalid-created-without-user.json":               "/allOf/0/then/required at /: user",
 	"provisioning.result/invalid-decided-at-date-time.json":               "/properties/decided_at/format at /decided_at",
 	"provisioning.result/invalid-existing-without-user.json":              "/allOf/0/then/required at /: user",

@@ -136,6 +136,27 @@ func (c *Client) ProvisionEvent(ctx context.Context, ev events.Event) (events.Pr
 	}
 }
 
+// Seen publishes a login.seen event: a known person signed in again with
+// unchanged claims. It waits for the PubAck; nothing answers it.
+func (c *Client) Seen(ctx context.Context, seen events.LoginSeen) error {
+	ev, err := events.New(events.TypeLoginSeen, c.source, seen.UserID, seen)
+	if err != nil {
+		return fmt.Errorf("bus: %w", err)
+	}
+	subject, err := events.Subject(events.TypeLoginSeen, seen.OrganizationID)
+	if err != nil {
+		return fmt.Errorf("bus: %w", err)
+	}
+	msg, err := events.Encode(ctx, ev, subject)
+	if err != nil {
+		return fmt.Errorf("bus: %w", err)
+	}
+	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ev.ID()), jetstream.WithExpectStream(StreamLogins)); err != nil {
+		return fmt.Errorf("bus: publish login.seen to %s: %w", subject, err)
+	}
+	return nil
+}
+
 // Reply sends res to the inbox a login named in its Jitprov-Reply-To
 // header. Only subjects under _INBOX. are answered, so that a forged login
 // cannot make the provisioner publish into arbitrary subjects.

@@ -23,6 +23,8 @@ const (
 	// ConsumerProvisioner is the durable pull consumer all provisioner
 	// replicas share.
 	ConsumerProvisioner = "provisioner"
+	// ConsumerSeen records returning logins (login.seen).
+	ConsumerSeen = "provisioner-seen"
 )
 
 // Topology sizes the streams. The zero value is not valid; start from
@@ -99,7 +101,7 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 	return []jetstream.StreamConfig{{
 		Name:        StreamLogins,
 		Description: "jitprov logins waiting to be provisioned (work queue: a login is removed once a provisioner acks it)",
-		Subjects:    []string{events.SubjectLogins},
+		Subjects:    events.LoginSubjects(),
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
 		Replicas:    t.Replicas,
@@ -152,6 +154,23 @@ func (t Topology) ProvisionerConsumer() jetstream.ConsumerConfig {
 	}
 }
 
+// SeenConsumer is the configuration of the consumer that records
+// returning logins. Losing one costs only a less precise last-login time,
+// so it gives up sooner than the provisioner consumer.
+func (t Topology) SeenConsumer() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       ConsumerSeen,
+		Description:   "jitprov provisioners: record returning logins",
+		FilterSubject: events.SubjectLoginSeenAll,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckWait:       t.AckWait,
+		MaxDeliver:    20,
+		MaxAckPending: t.MaxAckPending,
+		Replicas:      t.Replicas,
+	}
+}
+
 // Ensure creates or updates the streams and the provisioner consumer. It is
 // idempotent and safe to run from every replica at start-up.
 func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
@@ -168,9 +187,10 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
 			return fmt.Errorf("bus: create or update stream %s (subjects %v, %d replicas): %w", cfg.Name, cfg.Subjects, cfg.Replicas, err)
 		}
 	}
-	cc := t.ProvisionerConsumer()
-	if _, err := js.CreateOrUpdateConsumer(ctx, StreamLogins, cc); err != nil {
-		return fmt.Errorf("bus: create or update consumer %s on %s: %w", cc.Durable, StreamLogins, err)
+	for _, cc := range []jetstream.ConsumerConfig{t.ProvisionerConsumer(), t.SeenConsumer()} {
+		if _, err := js.CreateOrUpdateConsumer(ctx, StreamLogins, cc); err != nil {
+			return fmt.Errorf("bus: create or update consumer %s on %s: %w", cc.Durable, StreamLogins, err)
+		}
 	}
 	return nil
 }

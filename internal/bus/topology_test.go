@@ -150,7 +150,7 @@ type wantStream struct {
 
 func wantStreams(topo bus.Topology) []wantStream {
 	return []wantStream{
-		{bus.StreamLogins, []string{events.SubjectLogins}, jetstream.WorkQueuePolicy, topo.LoginsMaxAge, topo.LoginsMaxBytes, jetstream.DiscardNew, topo.DuplicateWindow, topo.LoginsMaxPerOrg},
+		{bus.StreamLogins, events.LoginSubjects(), jetstream.WorkQueuePolicy, topo.LoginsMaxAge, topo.LoginsMaxBytes, jetstream.DiscardNew, topo.DuplicateWindow, topo.LoginsMaxPerOrg},
 		{bus.StreamUsers, []string{events.SubjectUsers}, jetstream.LimitsPolicy, topo.EventsMaxAge, -1, jetstream.DiscardOld, topo.DuplicateWindow, -1},
 		{bus.StreamAlerts, []string{events.SubjectAlerts}, jetstream.LimitsPolicy, topo.EventsMaxAge, -1, jetstream.DiscardOld, topo.DuplicateWindow, -1},
 	}

@@ -407,6 +407,19 @@ func TestReturningPersonSignsInWithoutProvisioner(t *testing.T) {
 	if v, id := b.verify(w.edgeURL); v.StatusCode != http.StatusOK || id == "" {
 		t.Errorf("verify: %d %q", v.StatusCode, id)
 	}
+	// The fast path told the pipeline: once a provisioner runs again, the
+	// returning login is recorded as the user's last login.
+	var before time.Time
+	if err := w.store.Pool().QueryRow(context.Background(), `SELECT last_login_at FROM users`).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	w.startProvisioner()
+	waitUntil(t, func() bool {
+		var after time.Time
+		_ = w.store.Pool().QueryRow(context.Background(), `SELECT last_login_at FROM users`).Scan(&after)
+		return after.After(before)
+	})
+	w.stopProvisioner()
 	// Changed claims need the provisioner: the person waits, and is told so.
 	w.idp.signsIn(person("00u-carol", "carol@acme.example", "new-group"))
 	resp, _ = newBrowser(t).login(w.edgeURL, "/")

@@ -25,9 +25,11 @@ import (
 	"github.com/jitprov/jitprov/internal/known"
 )
 
-// Provisioner answers a login with the provisioner's decision.
+// Provisioner answers a login with the provisioner's decision, and hears
+// of returning logins.
 type Provisioner interface {
 	Provision(ctx context.Context, id events.Identity) (events.ProvisioningResult, error)
+	Seen(ctx context.Context, seen events.LoginSeen) error
 }
 
 // Replays claims each assertion id once across all edge replicas.
@@ -195,6 +197,8 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, id events.Identi
 	// Returning person, unchanged claims, active account: no round trip.
 	if rec, err := s.known.Get(ctx, id.OrganizationID, id.ConnectionID, id.ExternalID); err == nil && known.Fresh(rec, id) {
 		span.SetAttributes(attribute.Bool("jitprov.fast_path", true))
+		s.tellSeen(ctx, events.LoginSeen{OrganizationID: id.OrganizationID, ConnectionID: id.ConnectionID,
+			ExternalID: id.ExternalID, UserID: rec.UserID, AuthenticatedAt: id.AuthenticatedAt})
 		s.startSession(w, r, session.Session{UserID: rec.UserID, OrganizationID: id.OrganizationID,
 			ConnectionID: id.ConnectionID, Role: rec.Role, Email: id.Email}, returnTo)
 		return
@@ -237,6 +241,18 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, id events.Identi
 		log.ErrorContext(ctx, "provisioning failed", "message", res.Message)
 		s.render(w, r, pageUnavailable)
 	}
+}
+
+// tellSeen publishes login.seen in the background: the person does not
+// wait for it, and losing it only costs a less precise last-login time.
+func (s *Server) tellSeen(ctx context.Context, seen events.LoginSeen) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	go func() {
+		defer cancel()
+		if err := s.prov.Seen(ctx, seen); err != nil {
+			s.log.WarnContext(ctx, "could not publish login.seen", "err", err)
+		}
+	}()
 }
 
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, sess session.Session, returnTo string) {

@@ -62,6 +62,10 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	if err != nil {
 		return fmt.Errorf("provisioner: consumer %s: %w", bus.ConsumerProvisioner, err)
 	}
+	seenCons, err := js.Consumer(setup, bus.StreamLogins, bus.ConsumerSeen)
+	if err != nil {
+		return fmt.Errorf("provisioner: consumer %s: %w", bus.ConsumerSeen, err)
+	}
 
 	knownIDs, err := known.New(setup, js, known.Config{Replicas: cfg.Topology.Replicas})
 	if err != nil {
@@ -90,6 +94,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		stopRelay()
 		return errors.Join(err, <-relayDone)
 	})
+	g.Go(func() error { return recordSeen(gctx, seenCons, deps.Store, log.With("component", "login-seen")) })
 	if cfg.HealthAddr != "" {
 		srv := &http.Server{Addr: cfg.HealthAddr, Handler: healthHandler(deps), ReadHeaderTimeout: 5 * time.Second,
 			BaseContext: func(net.Listener) context.Context { return gctx }}

@@ -63,10 +63,12 @@ func TestDecisionsFeedTheKnownIdentities(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := cache.Get(ctx, "acme", "idp", "lena")
-	if err != nil {
-		t.Fatalf("no known record after the first login: %v", err)
-	}
+	// The provisioner records the identity just after answering.
+	var rec known.Record
+	waitFor(t, func() bool {
+		rec, err = cache.Get(ctx, "acme", "idp", "lena")
+		return err == nil
+	})
 	if rec.UserID != res.User.ID || !known.Fresh(rec, id) {
 		t.Errorf("record %+v is not fresh for the identity just provisioned", rec)
 	}
@@ -84,10 +86,10 @@ func TestDecisionsFeedTheKnownIdentities(t *testing.T) {
 	if res, err := c.Provision(ctx, id); err != nil || res.Reason != events.ReasonSuspended {
 		t.Fatalf("login of a suspended user: %+v, %v", res, err)
 	}
-	rec, err = cache.Get(ctx, "acme", "idp", "lena")
-	if err != nil {
-		t.Fatal(err)
-	}
+	waitFor(t, func() bool {
+		rec, err = cache.Get(ctx, "acme", "idp", "lena")
+		return err == nil && rec.Status == "suspended"
+	})
 	if rec.Status != "suspended" || known.Fresh(rec, id) {
 		t.Errorf("after suspension the record is %+v, want suspended and not fresh", rec)
 	}

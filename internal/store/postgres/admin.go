@@ -125,3 +125,21 @@ func (s *Store) PruneOutbox(ctx context.Context, age time.Duration) (int64, erro
 	}
 	return tag.RowsAffected(), nil
 }
+
+// RecordLogin implements store.Store.
+func (s *Store) RecordLogin(ctx context.Context, orgID, userID string, at time.Time) error {
+	var found bool
+	err := s.pool.QueryRow(ctx, `WITH u AS (
+			UPDATE users SET last_login_at = $3
+			WHERE id = $2::uuid AND org_id = $1 AND (last_login_at IS NULL OR last_login_at < $3)
+			RETURNING 1)
+		SELECT EXISTS (SELECT 1 FROM u) OR EXISTS (SELECT 1 FROM users WHERE id = $2::uuid AND org_id = $1)`,
+		orgID, userID, at).Scan(&found)
+	if err != nil {
+		return fmt.Errorf("postgres: record the login of user %s: %w", userID, mapErr(err))
+	}
+	if !found {
+		return fmt.Errorf("postgres: user %s in %q: %w", userID, orgID, store.ErrNotFound)
+	}
+	return nil
+}

@@ -22,6 +22,37 @@ var crudTests = []subTest{
 	{"RoleReviews", testRoleReviews},
 	{"Decisions", testDecisions},
 	{"AppendOutbox", testAppendOutbox},
+	{"RecordLogin", testRecordLogin},
+}
+
+// RecordLogin keeps the latest login time and never goes back.
+func testRecordLogin(t *testing.T, s store.Store) {
+	seed(t, s, 5)
+	u := createUser(t, s, user(orgA, connS, "ext-login", "login@acme.example"))
+	lastLogin := func() time.Time {
+		got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
+			return tx.UserByExternalID(ctx, orgA, connS, "ext-login")
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.LastLoginAt
+	}
+	later := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
+	if err := s.RecordLogin(t.Context(), orgA, u.ID, later); err != nil {
+		t.Fatalf("RecordLogin: %v", err)
+	}
+	if got := lastLogin(); !got.Equal(later) {
+		t.Errorf("last login %s, want %s", got, later)
+	}
+	if err := s.RecordLogin(t.Context(), orgA, u.ID, later.Add(-time.Minute)); err != nil {
+		t.Fatalf("RecordLogin of an older login: %v", err)
+	}
+	if got := lastLogin(); !got.Equal(later) {
+		t.Errorf("an older login moved the last login back to %s", got)
+	}
+	wantErr(t, "RecordLogin in another organisation", s.RecordLogin(t.Context(), orgB, u.ID, later), store.ErrNotFound)
+	wantErr(t, "RecordLogin of an unknown user", s.RecordLogin(t.Context(), orgA, uuid.NewString(), later), store.ErrNotFound)
 }
 
 func testOrganizations(t *testing.T, s store.Store) {
