@@ -146,6 +146,7 @@ func newWorld(t *testing.T, seats int, startProvisioner bool) *world {
 	err := s.ApplyOrganizations(context.Background(), []store.Organization{{
 		ID: "acme", Name: "Acme", MaxSeats: seats, Roles: []string{"viewer", "member", "manager", "admin"},
 		DefaultRole: "member", JITRoleCeiling: "manager", UpdatePolicy: store.PreferIdP, LinkByEmail: store.LinkNever,
+		VerifiedDomains: []string{"acme.example"},
 	}}, []store.Connection{{OrganizationID: "acme", ID: "idp", Protocol: "saml", Settings: settings}})
 	if err != nil {
 		t.Fatal(err)
@@ -439,4 +440,34 @@ func TestUnsolicitedResponseRefused(t *testing.T) {
 		t.Errorf("unsolicited response: %d, want 403", resp.StatusCode)
 	}
 	resp.Body.Close()
+}
+
+// Home-realm discovery: the email's verified domain picks the connection.
+func TestHomeRealmDiscovery(t *testing.T) {
+	w := newWorld(t, 10, false)
+	b := newBrowser(t)
+	tests := []struct {
+		email      string
+		wantStatus int
+		wantIn     string // in Location or body
+	}{
+		{"alice@ACME.example", http.StatusSeeOther, "/saml/acme/idp/login?return_to=%2Fapp"},
+		{"mallory@evil.example", http.StatusNotFound, "Single sign-on is not set up for evil.example"},
+		{"not an email", http.StatusBadRequest, "Please enter your work email address"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.email, func(t *testing.T) {
+			resp := b.post(w.edgeURL+"/login", url.Values{"email": {tt.email}, "return_to": {"/app"}})
+			got := resp.Header.Get("Location") + bodyOf(t, resp)
+			if resp.StatusCode != tt.wantStatus || !strings.Contains(got, tt.wantIn) {
+				t.Errorf("got %d %q, want %d containing %q", resp.StatusCode, got, tt.wantStatus, tt.wantIn)
+			}
+		})
+	}
+	// An open redirect through return_to is not possible.
+	resp := b.post(w.edgeURL+"/login", url.Values{"email": {"a@acme.example"}, "return_to": {"//evil.example"}})
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); !strings.HasSuffix(loc, "return_to=%2F") {
+		t.Errorf("return_to //evil.example became %q, want the default /", loc)
+	}
 }

@@ -69,6 +69,8 @@ func (s *Server) Handler(ready func(context.Context) error) http.Handler {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	mux.HandleFunc("GET /login", s.loginForm)
+	mux.HandleFunc("POST /login", s.discover)
 	mux.HandleFunc("GET /saml/{org}/{conn}/metadata", s.metadata)
 	mux.HandleFunc("GET /saml/{org}/{conn}/login", s.startLogin)
 	mux.HandleFunc("POST /saml/{org}/{conn}/acs", s.acs)

@@ -169,6 +169,9 @@ type Store interface {
 	// It returns how many were marked sent; 0 with a nil error means
 	// nothing was pending or another relay holds the outbox.
 	RelayOutbox(ctx context.Context, limit int, publish func(context.Context, []OutboxMessage) (sent int, err error)) (int, error)
+	// ConnectionsByDomain lists the connections of the organisations that
+	// verified domain (lower-case), for home-realm discovery.
+	ConnectionsByDomain(ctx context.Context, domain string) ([]Connection, error)
 	// RecordLogin sets the user's last login to at, unless a later one is
 	// recorded already. ErrNotFound when the user is not in orgID.
 	RecordLogin(ctx context.Context, orgID, userID string, at time.Time) error

@@ -143,3 +143,22 @@ func (s *Store) RecordLogin(ctx context.Context, orgID, userID string, at time.T
 	}
 	return nil
 }
+
+// ConnectionsByDomain implements store.Store.
+func (s *Store) ConnectionsByDomain(ctx context.Context, domain string) ([]store.Connection, error) {
+	rows, err := s.pool.Query(ctx, `SELECT c.org_id, c.id, c.protocol, c.settings::text
+		FROM connections c JOIN organizations o ON o.id = c.org_id
+		WHERE lower($1) = ANY (o.verified_domains) ORDER BY c.org_id, c.id`, domain)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connections for domain %q: %w", domain, mapErr(err))
+	}
+	conns, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Connection, error) {
+		var c store.Connection
+		err := r.Scan(&c.OrganizationID, &c.ID, &c.Protocol, &c.Settings)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connections for domain %q: %w", domain, mapErr(err))
+	}
+	return conns, nil
+}

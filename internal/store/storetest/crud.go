@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,6 +24,33 @@ var crudTests = []subTest{
 	{"Decisions", testDecisions},
 	{"AppendOutbox", testAppendOutbox},
 	{"RecordLogin", testRecordLogin},
+	{"ConnectionsByDomain", testConnectionsByDomain},
+}
+
+// Home-realm discovery finds an organisation's connections by one of its
+// verified domains, and nothing by any other domain.
+func testConnectionsByDomain(t *testing.T, s store.Store) {
+	seed(t, s, 5)
+	a := org(orgA, 5)
+	if len(a.VerifiedDomains) == 0 {
+		t.Fatal("fixture organisation has no verified domain")
+	}
+	got, err := s.ConnectionsByDomain(t.Context(), strings.ToUpper(a.VerifiedDomains[0]))
+	if err != nil {
+		t.Fatalf("ConnectionsByDomain: %v", err)
+	}
+	if len(got) != len(connections(orgA)) {
+		t.Fatalf("got %d connections, want %d: %+v", len(got), len(connections(orgA)), got)
+	}
+	for _, c := range got {
+		if c.OrganizationID != orgA {
+			t.Errorf("connection %s of organisation %s found by %s's domain", c.ID, c.OrganizationID, orgA)
+		}
+	}
+	none, err := s.ConnectionsByDomain(t.Context(), "unverified.example")
+	if err != nil || len(none) != 0 {
+		t.Errorf("unverified domain: got %v, %v; want none", none, err)
+	}
 }
 
 // RecordLogin keeps the latest login time and never goes back.

@@ -1,0 +1,84 @@
+package edge
+
+import (
+	"bytes"
+	"net/http"
+	"net/mail"
+	"net/url"
+	"strings"
+
+	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/edge/session"
+)
+
+// loginPage is the home-realm discovery form: a person types their work
+// email, and the domain, verified for an organisation, picks its SAML
+// connection.
+type loginPage struct {
+	Email, ReturnTo, Error string
+	Choices                []choice
+}
+
+type choice struct{ Name, URL string }
+
+func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
+	s.renderLogin(w, r, http.StatusOK, loginPage{
+		ReturnTo: session.SafeReturnTo(r.URL.Query().Get("return_to"), s.cfg.AllowedReturnOrigins, s.cfg.DefaultReturnTo)})
+}
+
+// discover sends the person to their organisation's connection, chosen by
+// the domain of their email among the organisations' verified domains.
+func (s *Server) discover(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		s.renderLogin(w, r, http.StatusBadRequest, loginPage{Error: "The form could not be read; please try again."})
+		return
+	}
+	returnTo := session.SafeReturnTo(r.PostForm.Get("return_to"), s.cfg.AllowedReturnOrigins, s.cfg.DefaultReturnTo)
+	email := strings.TrimSpace(r.PostForm.Get("email"))
+	p := loginPage{Email: email, ReturnTo: returnTo}
+	addr, err := mail.ParseAddress(email)
+	at := strings.LastIndexByte(email, '@')
+	if err != nil || addr.Address != email || at < 0 {
+		p.Error = "Please enter your work email address."
+		s.renderLogin(w, r, http.StatusBadRequest, p)
+		return
+	}
+	conns, err := s.reg.store.ConnectionsByDomain(r.Context(), strings.ToLower(email[at+1:]))
+	if err != nil {
+		s.fail(w, r, pageUnavailable, "home-realm discovery", "err", err)
+		return
+	}
+	for _, c := range conns {
+		if c.Protocol != string(events.ProtocolSAML) {
+			continue
+		}
+		p.Choices = append(p.Choices, choice{Name: c.OrganizationID + " · " + c.ID,
+			URL: "/saml/" + url.PathEscape(c.OrganizationID) + "/" + url.PathEscape(c.ID) + "/login?return_to=" + url.QueryEscape(returnTo)})
+	}
+	switch len(p.Choices) {
+	case 0:
+		p.Error = "Single sign-on is not set up for " + email[at+1:] + ". Please check the address, or ask your administrator."
+		s.renderLogin(w, r, http.StatusNotFound, p)
+	case 1:
+		http.Redirect(w, r, p.Choices[0].URL, http.StatusSeeOther)
+	default:
+		s.renderLogin(w, r, http.StatusOK, p)
+	}
+}
+
+func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, p loginPage) {
+	var buf bytes.Buffer
+	if err := pageTemplate.ExecuteTemplate(&buf, "login", p); err != nil {
+		s.log.ErrorContext(r.Context(), "render the login page", "err", err)
+		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
