@@ -113,7 +113,13 @@ func newKeyPair(t *testing.T, cn string) (*rsa.PrivateKey, *x509.Certificate) {
 func newIdP(t *testing.T) *testIdP {
 	key, cert := newKeyPair(t, "test-idp")
 	p := &testIdP{}
-	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.idp.ServeSSO(w, r) }))
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sp := r.URL.Query().Get("idp_initiated_for"); sp != "" {
+			p.idp.ServeIDPInitiated(w, r, sp, r.URL.Query().Get("relay_state"))
+			return
+		}
+		p.idp.ServeSSO(w, r)
+	}))
 	t.Cleanup(p.srv.Close)
 	base, _ := url.Parse(p.srv.URL)
 	p.idp = &saml.IdentityProvider{
@@ -143,11 +149,16 @@ func newWorld(t *testing.T, seats int, startProvisioner bool) *world {
 		"email_verified":   true,
 		"group_roles":      []map[string]string{{"group": "eng-leads", "role": "manager"}},
 	})
+	var idpInit map[string]any
+	_ = json.Unmarshal(settings, &idpInit)
+	idpInit["allow_idp_initiated"] = true
+	idpInitSettings, _ := json.Marshal(idpInit)
 	err := s.ApplyOrganizations(context.Background(), []store.Organization{{
 		ID: "acme", Name: "Acme", MaxSeats: seats, Roles: []string{"viewer", "member", "manager", "admin"},
 		DefaultRole: "member", JITRoleCeiling: "manager", UpdatePolicy: store.PreferIdP, LinkByEmail: store.LinkNever,
 		VerifiedDomains: []string{"acme.example"},
-	}}, []store.Connection{{OrganizationID: "acme", ID: "idp", Protocol: "saml", Settings: settings}})
+	}}, []store.Connection{{OrganizationID: "acme", ID: "idp", Protocol: "saml", Settings: settings},
+		{OrganizationID: "acme", ID: "idp-init", Protocol: "saml", Settings: idpInitSettings}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,5 +480,55 @@ func TestHomeRealmDiscovery(t *testing.T) {
 	resp.Body.Close()
 	if loc := resp.Header.Get("Location"); !strings.HasSuffix(loc, "return_to=%2F") {
 		t.Errorf("return_to //evil.example became %q, want the default /", loc)
+	}
+}
+
+// IdP-initiated login works on a connection that allows it (RelayState
+// still checked against the allow-list) and is refused on one that does
+// not.
+func TestIdPInitiatedLogin(t *testing.T) {
+	w := newWorld(t, 10, true)
+	w.idp.signsIn(person("00u-erin", "erin@acme.example"))
+	idpInitiated := func(conn, relayState string) (string, url.Values) {
+		t.Helper()
+		sp := w.edgeURL + "/saml/acme/" + conn + "/metadata"
+		resp, err := http.Get(w.idp.srv.URL + "/sso?idp_initiated_for=" + url.QueryEscape(sp) + "&relay_state=" + url.QueryEscape(relayState))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := bodyOf(t, resp)
+		form := url.Values{}
+		for _, m := range formField.FindAllStringSubmatch(body, -1) {
+			form.Set(m[1], html.UnescapeString(m[2]))
+		}
+		action := formAction.FindStringSubmatch(body)
+		if action == nil || form.Get("SAMLResponse") == "" {
+			t.Fatalf("the IdP made no response form: %s", body)
+		}
+		return html.UnescapeString(action[1]), form
+	}
+
+	acs, form := idpInitiated("idp-init", "/welcome")
+	b := newBrowser(t)
+	resp := b.post(acs, form)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/welcome" {
+		t.Fatalf("IdP-initiated login where allowed: %d to %q, want 303 to /welcome", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if v, id := b.verify(w.edgeURL); v.StatusCode != http.StatusOK || id == "" {
+		t.Errorf("verify after IdP-initiated login: %d %q", v.StatusCode, id)
+	}
+
+	acs, form = idpInitiated("idp-init", "https://evil.example/steal")
+	resp = newBrowser(t).post(acs, form)
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); loc != "/" {
+		t.Errorf("RelayState https://evil.example/steal led to %q, want the default /", loc)
+	}
+
+	acs, form = idpInitiated("idp", "/")
+	resp = newBrowser(t).post(acs, form)
+	if body := bodyOf(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Sign-in failed") {
+		t.Errorf("IdP-initiated login where not allowed: %d, want 403", resp.StatusCode)
 	}
 }
