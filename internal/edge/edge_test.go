@@ -462,7 +462,8 @@ func TestHomeRealmDiscovery(t *testing.T) {
 		wantStatus int
 		wantIn     string // in Location or body
 	}{
-		{"alice@ACME.example", http.StatusSeeOther, "/saml/acme/idp/login?return_to=%2Fapp"},
+		// acme has two SAML connections: the person chooses.
+		{"alice@ACME.example", http.StatusOK, `href="/saml/acme/idp-init/login?return_to=%2Fapp"`},
 		{"mallory@evil.example", http.StatusNotFound, "Single sign-on is not set up for evil.example"},
 		{"not an email", http.StatusBadRequest, "Please enter your work email address"},
 	}
@@ -477,9 +478,21 @@ func TestHomeRealmDiscovery(t *testing.T) {
 	}
 	// An open redirect through return_to is not possible.
 	resp := b.post(w.edgeURL+"/login", url.Values{"email": {"a@acme.example"}, "return_to": {"//evil.example"}})
+	if body := bodyOf(t, resp); !strings.Contains(body, `/saml/acme/idp/login?return_to=%2F"`) || strings.Contains(body, "evil") {
+		t.Errorf("return_to //evil.example was not replaced by the default /: %s", body)
+	}
+}
+
+// With a single SAML connection, discovery goes straight to it.
+func TestHomeRealmDiscoverySingleConnection(t *testing.T) {
+	w := newWorld(t, 10, false)
+	if _, err := w.store.Pool().Exec(context.Background(), `DELETE FROM connections WHERE id = 'idp-init'`); err != nil {
+		t.Fatal(err)
+	}
+	resp := newBrowser(t).post(w.edgeURL+"/login", url.Values{"email": {"alice@acme.example"}, "return_to": {"/app"}})
 	resp.Body.Close()
-	if loc := resp.Header.Get("Location"); !strings.HasSuffix(loc, "return_to=%2F") {
-		t.Errorf("return_to //evil.example became %q, want the default /", loc)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/saml/acme/idp/login?return_to=%2Fapp" {
+		t.Errorf("got %d to %q, want 303 to the connection's login", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
 
