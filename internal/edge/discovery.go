@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"bytes"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -68,17 +67,5 @@ func (s *Server) discover(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, p loginPage) {
-	var buf bytes.Buffer
-	if err := pageTemplate.ExecuteTemplate(&buf, "login", p); err != nil {
-		s.log.ErrorContext(r.Context(), "render the login page", "err", err)
-		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	s.writeHTML(w, r, status, "login", p)
 }

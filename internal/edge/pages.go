@@ -32,10 +32,16 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, p page) {
 	if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {
 		p.Ref = sc.TraceID().String()
 	}
+	s.writeHTML(w, r, p.Status, "layout", p)
+}
+
+// writeHTML renders template name into w with the headers every page of
+// the edge carries: no caching, no sniffing, no framing, no scripts.
+func (s *Server) writeHTML(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
 	var buf bytes.Buffer
-	if err := pageTemplate.ExecuteTemplate(&buf, "layout", p); err != nil {
-		s.log.ErrorContext(r.Context(), "render page", "err", err)
-		http.Error(w, http.StatusText(p.Status), p.Status)
+	if err := pageTemplate.ExecuteTemplate(&buf, name, data); err != nil {
+		s.log.ErrorContext(r.Context(), "render page", "template", name, "err", err)
+		http.Error(w, http.StatusText(status), status)
 		return
 	}
 	h := w.Header()
@@ -43,7 +49,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, p page) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	w.WriteHeader(p.Status)
+	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
 
