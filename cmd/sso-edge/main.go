@@ -3,12 +3,15 @@
 // from the provisioner (created on the spot the first time), and signs
 // them in; ingresses put applications behind its /auth/verify.
 //
-// Settings come from JITPROV_* environment variables (docs/config.md).
+// Settings come from an optional -config YAML file and JITPROV_* environment
+// variables, which win (docs/config.md).
 package main
 
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -29,14 +32,22 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Getenv, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); errors.Is(err, flag.ErrHelp) {
+		return
+	} else if err != nil {
 		fmt.Fprintln(os.Stderr, "sso-edge:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
-	cfg, err := config.LoadEdge(getenv)
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sso-edge", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "YAML configuration file (optional; JITPROV_* variables win)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.LoadEdge(*cfgPath, getenv)
 	if err != nil {
 		return err
 	}
@@ -86,7 +97,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 
 	return edge.Run(ctx, edge.Config{
 		Addr: cfg.Addr, PublicURL: *public, AllowedReturnOrigins: cfg.ReturnOrigins,
-		ProvisionTimeout: cfg.ProvisionTimeout, SPKeyPair: spKey, Replicas: cfg.Replicas,
+		ProvisionTimeout: time.Duration(cfg.ProvisionTimeout), SPKeyPair: spKey, Replicas: cfg.Replicas,
 	}, edge.Deps{Store: s, NATS: nc, Sessions: sessions, Logger: log, Tracer: tel.Tracer})
 }
 

@@ -10,45 +10,71 @@ import (
 	"time"
 )
 
-// Edge is sso-edge's configuration, read from JITPROV_* environment
-// variables by LoadEdge and validated once. Secrets (session keys) come
-// from a file or a variable, never from the organisations file.
+// Edge is sso-edge's configuration: an optional YAML file (unknown keys
+// rejected, errors with file and line), then JITPROV_* environment
+// variables, validated once by LoadEdge. Session keys come from a file or
+// a variable, never from the configuration file itself.
 type Edge struct {
-	DatabaseURL     string // JITPROV_DATABASE_URL, required
-	NATSURL         string // JITPROV_NATS_URL, default nats://127.0.0.1:4222
-	NATSCredentials string // JITPROV_NATS_CREDENTIALS
+	DatabaseURL     string `yaml:"database_url"`     // JITPROV_DATABASE_URL, required
+	NATSURL         string `yaml:"nats_url"`         // JITPROV_NATS_URL, default nats://127.0.0.1:4222
+	NATSCredentials string `yaml:"nats_credentials"` // JITPROV_NATS_CREDENTIALS
 	// Addr is the listen address (JITPROV_EDGE_ADDR, default ":8080").
-	Addr string
+	Addr string `yaml:"addr"`
 	// PublicURL is the edge's address as browsers and IdPs reach it
 	// (JITPROV_EDGE_PUBLIC_URL, required).
-	PublicURL string
-	// SessionKeys are 32-byte secrets, hex or base64, the first current and
-	// the rest previous (rotation): JITPROV_SESSION_KEYS_FILE (one per
-	// line) or JITPROV_SESSION_KEYS (comma-separated).
-	SessionKeys []string
+	PublicURL string `yaml:"public_url"`
+	// SessionKeysFile holds 32-byte secrets, hex or base64, one per line,
+	// the first current and the rest previous (rotation):
+	// JITPROV_SESSION_KEYS_FILE, or the keys themselves in
+	// JITPROV_SESSION_KEYS (comma-separated).
+	SessionKeysFile string `yaml:"session_keys_file"`
+	// SessionKeys are the keys read from either source.
+	SessionKeys []string `yaml:"-"`
 	// InsecureCookies drops Secure from cookies, for plain-http development
 	// only (JITPROV_EDGE_INSECURE_COOKIES=true).
-	InsecureCookies bool
+	InsecureCookies bool `yaml:"insecure_cookies"`
 	// ReturnOrigins are the origins a login may return to besides the
 	// edge's own paths (JITPROV_EDGE_RETURN_ORIGINS, comma-separated).
-	ReturnOrigins []string
+	ReturnOrigins []string `yaml:"return_origins"`
 	// ProvisionTimeout is how long a first login waits for its account
 	// (JITPROV_EDGE_PROVISION_TIMEOUT, default 5s).
-	ProvisionTimeout time.Duration
+	ProvisionTimeout Duration `yaml:"provision_timeout"`
 	// SPKeyFile and SPCertFile are the default SP key pair (PEM) for SAML
 	// connections without their own (JITPROV_EDGE_SP_KEY_FILE,
 	// JITPROV_EDGE_SP_CERT_FILE).
-	SPKeyFile, SPCertFile string
+	SPKeyFile  string `yaml:"sp_key_file"`
+	SPCertFile string `yaml:"sp_cert_file"`
 	// Replicas of the edge's KV buckets (JITPROV_STREAM_REPLICAS, default 1).
-	Replicas  int
-	LogLevel  string // JITPROV_LOG_LEVEL, default info
-	LogFormat string // JITPROV_LOG_FORMAT, default json
+	Replicas  int    `yaml:"replicas"`
+	LogLevel  string `yaml:"log_level"`  // JITPROV_LOG_LEVEL, default info
+	LogFormat string `yaml:"log_format"` // JITPROV_LOG_FORMAT, default json
 }
 
-// LoadEdge reads the edge's settings through getenv and validates them.
-func LoadEdge(getenv func(string) string) (Edge, error) {
-	e := Edge{NATSURL: "nats://127.0.0.1:4222", Addr: ":8080", ProvisionTimeout: 5 * time.Second,
+// LoadEdge reads the optional YAML file at path ("" for none), then the
+// variables through getenv, which win, and validates the result.
+func LoadEdge(path string, getenv func(string) string) (Edge, error) {
+	e := Edge{NATSURL: "nats://127.0.0.1:4222", Addr: ":8080", ProvisionTimeout: Duration(5 * time.Second),
 		Replicas: 1, LogLevel: "info", LogFormat: "json"}
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return e, fmt.Errorf("read the sso-edge configuration: %w", err)
+		}
+		d, err := parseDocument(path, data)
+		if err != nil {
+			return e, err
+		}
+		if d.root != nil {
+			d.decode(data, &e)
+			d.requireInt("replicas")
+			if err := joinSorted(d.errs); err != nil {
+				return e, err
+			}
+		}
+	}
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
 	get := func(name string) string { return strings.TrimSpace(getenv(name)) }
 	var errs []error
 	set := func(name string, dst *string) {
@@ -65,7 +91,9 @@ func LoadEdge(getenv func(string) string) (Edge, error) {
 	set("JITPROV_EDGE_SP_CERT_FILE", &e.SPCertFile)
 	set("JITPROV_LOG_LEVEL", &e.LogLevel)
 	set("JITPROV_LOG_FORMAT", &e.LogFormat)
-	e.ReturnOrigins = list(get("JITPROV_EDGE_RETURN_ORIGINS"))
+	if v := list(get("JITPROV_EDGE_RETURN_ORIGINS")); v != nil {
+		e.ReturnOrigins = v
+	}
 	if v := get("JITPROV_EDGE_INSECURE_COOKIES"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -78,7 +106,7 @@ func LoadEdge(getenv func(string) string) (Edge, error) {
 		if err != nil || d <= 0 {
 			errs = append(errs, fmt.Errorf("JITPROV_EDGE_PROVISION_TIMEOUT=%q: want a positive duration such as 5s", v))
 		}
-		e.ProvisionTimeout = d
+		e.ProvisionTimeout = Duration(d)
 	}
 	if v := get("JITPROV_STREAM_REPLICAS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -87,13 +115,14 @@ func LoadEdge(getenv func(string) string) (Edge, error) {
 		}
 		e.Replicas = n
 	}
-	switch file, inline := get("JITPROV_SESSION_KEYS_FILE"), get("JITPROV_SESSION_KEYS"); {
+	set("JITPROV_SESSION_KEYS_FILE", &e.SessionKeysFile)
+	switch file, inline := e.SessionKeysFile, get("JITPROV_SESSION_KEYS"); {
 	case file != "" && inline != "":
-		errs = append(errs, errors.New("JITPROV_SESSION_KEYS_FILE and JITPROV_SESSION_KEYS are both set; use one"))
+		errs = append(errs, errors.New("a session keys file (session_keys_file, JITPROV_SESSION_KEYS_FILE) and JITPROV_SESSION_KEYS are both set; use one"))
 	case file != "":
 		raw, err := os.ReadFile(file)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("JITPROV_SESSION_KEYS_FILE: %w", err))
+			errs = append(errs, fmt.Errorf("session keys file: %w", err))
 		}
 		for _, line := range strings.Split(string(raw), "\n") {
 			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
@@ -134,6 +163,9 @@ func (e Edge) Validate() error {
 	if len(e.SessionKeys) == 0 {
 		add("JITPROV_SESSION_KEYS_FILE or JITPROV_SESSION_KEYS: required: at least one 32-byte session key (hex or base64), e.g. from `openssl rand -hex 32`")
 	}
+	if e.ProvisionTimeout <= 0 {
+		add("provision_timeout: must be positive")
+	}
 	if (e.SPKeyFile == "") != (e.SPCertFile == "") {
 		add("JITPROV_EDGE_SP_KEY_FILE and JITPROV_EDGE_SP_CERT_FILE go together")
 	}
@@ -152,5 +184,5 @@ func (e Edge) Validate() error {
 func (e Edge) String() string {
 	return fmt.Sprintf("database_url=%q nats_url=%q addr=%q public_url=%q session_keys=%d insecure_cookies=%t return_origins=%v provision_timeout=%s sp_key_file=%q replicas=%d",
 		redactDatabaseURL(e.DatabaseURL), redactNATSList(e.NATSURL), e.Addr, e.PublicURL, len(e.SessionKeys), e.InsecureCookies,
-		e.ReturnOrigins, e.ProvisionTimeout, e.SPKeyFile, e.Replicas)
+		e.ReturnOrigins, time.Duration(e.ProvisionTimeout), e.SPKeyFile, e.Replicas)
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoadEdge(t *testing.T) {
@@ -27,17 +28,17 @@ func TestLoadEdge(t *testing.T) {
 		}
 		return func(k string) string { return m[k] }
 	}
-	e, err := LoadEdge(with())
+	e, err := LoadEdge("", with())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Addr != ":8080" || e.ProvisionTimeout.String() != "5s" || e.Replicas != 1 || len(e.SessionKeys) != 1 {
+	if e.Addr != ":8080" || time.Duration(e.ProvisionTimeout) != 5*time.Second || e.Replicas != 1 || len(e.SessionKeys) != 1 {
 		t.Errorf("defaults: %+v", e)
 	}
 	if strings.Contains(e.String(), "s3cret") || strings.Contains(e.String(), strings.Repeat("ab", 32)) {
 		t.Errorf("String leaks a secret: %s", e)
 	}
-	e, err = LoadEdge(with("JITPROV_SESSION_KEYS", "", "JITPROV_SESSION_KEYS_FILE", keyFile))
+	e, err = LoadEdge("", with("JITPROV_SESSION_KEYS", "", "JITPROV_SESSION_KEYS_FILE", keyFile))
 	if err != nil || len(e.SessionKeys) != 2 {
 		t.Errorf("keys file: %v %d keys", err, len(e.SessionKeys))
 	}
@@ -57,9 +58,44 @@ func TestLoadEdge(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := LoadEdge(tt.env); err == nil || !strings.Contains(err.Error(), tt.want) {
+			if _, err := LoadEdge("", tt.env); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("got %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// The file is read first and the variables win; mistakes in the file name
+// their line.
+func TestLoadEdgeFile(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	if err := os.WriteFile(keys, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil { // TEST KEY
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "edge.yaml")
+	write := func(body string) {
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("database_url: postgres://db/jitprov\npublic_url: https://sso.example.com\nsession_keys_file: " + keys +
+		"\nprovision_timeout: 3s\nreturn_origins: [https://app.example.com]\n")
+	e, err := LoadEdge(file, func(k string) string {
+		if k == "JITPROV_EDGE_ADDR" {
+			return ":9090"
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Addr != ":9090" || time.Duration(e.ProvisionTimeout) != 3*time.Second || len(e.SessionKeys) != 1 ||
+		len(e.ReturnOrigins) != 1 || e.PublicURL != "https://sso.example.com" {
+		t.Errorf("got %+v", e)
+	}
+	write("database_url: postgres://db/jitprov\npublic_url: https://sso.example.com\nsession_key: x\n")
+	if _, err := LoadEdge(file, nil); err == nil || !strings.Contains(err.Error(), "edge.yaml:3") || !strings.Contains(err.Error(), "session_key") {
+		t.Errorf("unknown key: got %v, want an error naming edge.yaml:3 and the key", err)
 	}
 }

@@ -416,7 +416,7 @@ var typeNames = map[string]string{
 // name yaml.v3 reports. It is computed once and never changes.
 var knownFields = sync.OnceValue(func() map[string][]string {
 	out := map[string][]string{}
-	for _, v := range []any{orgFile{}, orgEntry{}, connEntry{}, Provisioner{}, Streams{}} {
+	for _, v := range []any{orgFile{}, orgEntry{}, connEntry{}, Provisioner{}, Streams{}, Edge{}} {
 		t := reflect.TypeOf(v)
 		var names []string
 		for i := range t.NumField() {
