@@ -61,6 +61,15 @@ type SAML struct {
 	EmailVerified bool `json:"email_verified,omitempty"`
 	// GroupRoles turn IdP groups into claimed roles.
 	GroupRoles []GroupRole `json:"group_roles,omitempty"`
+	// Constants are added to every identity of the connection, e.g. a
+	// group naming the IdP or a role every person of it claims.
+	Constants Constants `json:"constants,omitzero"`
+}
+
+// Constants are claims every login of a connection carries.
+type Constants struct {
+	Groups []string `json:"groups,omitempty"`
+	Roles  []string `json:"roles,omitempty"`
 }
 
 // ExternalID picks the source of the external id: the NameID (which must
@@ -72,7 +81,12 @@ type ExternalID struct {
 	AllowUnspecifiedNameID bool `json:"allow_unspecified_name_id,omitempty"`
 }
 
-// Attributes names the SAML attributes that carry each identity field.
+// NameIDSource, as an attribute name in Attributes, takes the value from
+// the assertion's NameID (e.g. an email-format NameID as the email).
+const NameIDSource = "$nameid"
+
+// Attributes names the SAML attributes that carry each identity field
+// (or NameIDSource).
 type Attributes struct {
 	Email       string `json:"email,omitempty"`
 	GivenName   string `json:"given_name,omitempty"`
@@ -181,6 +195,11 @@ func (s SAML) Problems(roles []string) []Problem {
 	}
 	if a := s.ExternalID.Attribute; a != "" && strings.TrimSpace(a) != a {
 		add("external_id.attribute", "%q has leading or trailing spaces", a)
+	}
+	for i, r := range s.Constants.Roles {
+		if !slices.Contains(roles, r) {
+			add(fmt.Sprintf("constants.roles[%d]", i), "%q is not one of the organisation's roles (%s)", r, strings.Join(roles, ", "))
+		}
 	}
 	for i, gr := range s.GroupRoles {
 		f := fmt.Sprintf("group_roles[%d]", i)

@@ -69,3 +69,11 @@ func TestSAMLProblems(t *testing.T) {
 		})
 	}
 }
+
+func TestSAMLConstantRoles(t *testing.T) {
+	s := SAML{IDPMetadataURL: "https://idp.example/md", Constants: Constants{Roles: []string{"member", "root"}}}
+	got := s.Problems([]string{"viewer", "member", "admin"})
+	if len(got) != 1 || got[0].Field != "constants.roles[1]" {
+		t.Errorf("got %v, want one problem on constants.roles[1]", got)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/connection"
 	"github.com/jitprov/jitprov/internal/edge/samlsp"
 )
 
@@ -29,7 +30,10 @@ func samlIdentity(c *samlConn, a *samlsp.Assertion, log *slog.Logger) (events.Id
 		return events.Identity{}, err
 	}
 	first := func(name string) string {
-		if name == "" || len(a.Attributes[name]) == 0 {
+		switch {
+		case name == connection.NameIDSource:
+			return a.NameID
+		case name == "" || len(a.Attributes[name]) == 0:
 			return ""
 		}
 		return a.Attributes[name][0]
@@ -54,6 +58,16 @@ func samlIdentity(c *samlConn, a *samlsp.Assertion, log *slog.Logger) (events.Id
 	}
 	if s.Attributes.Roles != "" {
 		id.Roles = slices.Clone(a.Attributes[s.Attributes.Roles])
+	}
+	for _, g := range s.Constants.Groups {
+		if !slices.Contains(id.Groups, g) {
+			id.Groups = append(id.Groups, g)
+		}
+	}
+	for _, r := range s.Constants.Roles {
+		if !slices.Contains(id.Roles, r) {
+			id.Roles = append(id.Roles, r)
+		}
 	}
 	for _, gr := range s.GroupRoles {
 		if slices.Contains(id.Groups, gr.Group) && !slices.Contains(id.Roles, gr.Role) {
