@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/cookiejar"
@@ -28,6 +29,7 @@ import (
 	noopmetric "go.opentelemetry.io/otel/metric/noop"
 	nooptrace "go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/bus"
 	"github.com/jitprov/jitprov/internal/edge"
 	"github.com/jitprov/jitprov/internal/edge/session"
@@ -37,19 +39,31 @@ import (
 	"github.com/jitprov/jitprov/internal/testenv"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// world is one test's deployment: Postgres, NATS, a provisioner, a SAML
-// IdP (crewjam/saml's, keys generated now) and sso-edge.
+// world is one test's (or benchmark's) deployment: Postgres, NATS, a
+// provisioner, a SAML IdP (crewjam/saml's, keys generated now) and
+// sso-edge.
 type world struct {
-	t        *testing.T
+	tb       testing.TB
+	log      *slog.Logger // of Postgres, the provisioner and every edge
 	store    *postgres.Store
 	ns       *server.Server
 	idp      *testIdP
 	edgeURL  string
 	stopProv context.CancelFunc
 	provDone chan error
+}
+
+// worldOption changes how newWorld assembles a world.
+type worldOption func(*world)
+
+// withLogger sends the logs of the world's parts to log instead of
+// through t.Log (testenv.Logger, the default).
+func withLogger(log *slog.Logger) worldOption {
+	return func(w *world) { w.log = log }
 }
 
 type testIdP struct {
@@ -91,27 +105,27 @@ func (spByMetadataURL) GetServiceProvider(_ *http.Request, id string) (*saml.Ent
 	return &md, nil
 }
 
-func newKeyPair(t *testing.T, cn string) (*rsa.PrivateKey, *x509.Certificate) {
-	t.Helper()
+func newKeyPair(tb testing.TB, cn string) (*rsa.PrivateKey, *x509.Certificate) {
+	tb.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return key, cert
 }
 
-func newIdP(t *testing.T) *testIdP {
-	key, cert := newKeyPair(t, "test-idp")
+func newIdP(tb testing.TB) *testIdP {
+	key, cert := newKeyPair(tb, "test-idp")
 	p := &testIdP{}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if sp := r.URL.Query().Get("idp_initiated_for"); sp != "" {
@@ -120,7 +134,7 @@ func newIdP(t *testing.T) *testIdP {
 		}
 		p.idp.ServeSSO(w, r)
 	}))
-	t.Cleanup(p.srv.Close)
+	tb.Cleanup(p.srv.Close)
 	base, _ := url.Parse(p.srv.URL)
 	p.idp = &saml.IdentityProvider{
 		Key: key, Certificate: cert, SignatureMethod: dsig.RSASHA256SignatureMethod,
@@ -130,21 +144,36 @@ func newIdP(t *testing.T) *testIdP {
 	return p
 }
 
-func (p *testIdP) metadataXML(t *testing.T) string {
+func (p *testIdP) metadataXML(tb testing.TB) string {
 	out, err := xml.Marshal(p.idp.Metadata())
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return string(out)
 }
 
-func newWorld(t *testing.T, seats int, startProvisioner bool) *world {
-	t.Helper()
-	s, _ := testenv.Store(t)
-	ns := testenv.NATS(t)
-	w := &world{t: t, store: s, ns: ns, idp: newIdP(t)}
+func newWorld(tb testing.TB, seats int, startProvisioner bool, opts ...worldOption) *world {
+	tb.Helper()
+	w := &world{tb: tb}
+	for _, o := range opts {
+		o(w)
+	}
+	if w.log == nil {
+		w.log = testenv.Logger(tb)
+	}
+	// testenv.Store, with the world's logger.
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, testenv.NewDatabase(tb), postgres.Options{MaxConns: 20, Logger: w.log})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Close)
+	if _, err := s.Migrate(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	w.store, w.ns, w.idp = s, testenv.NATS(tb), newIdP(tb)
 	settings, _ := json.Marshal(map[string]any{
-		"idp_metadata_xml": w.idp.metadataXML(t),
+		"idp_metadata_xml": w.idp.metadataXML(tb),
 		"attributes":       map[string]string{"email": "email", "given_name": "givenName", "groups": "groups"},
 		"email_verified":   true,
 		"group_roles":      []map[string]string{{"group": "eng-leads", "role": "manager"}},
@@ -153,14 +182,14 @@ func newWorld(t *testing.T, seats int, startProvisioner bool) *world {
 	_ = json.Unmarshal(settings, &idpInit)
 	idpInit["allow_idp_initiated"] = true
 	idpInitSettings, _ := json.Marshal(idpInit)
-	err := s.ApplyOrganizations(context.Background(), []store.Organization{{
+	err = s.ApplyOrganizations(ctx, []store.Organization{{
 		ID: "acme", Name: "Acme", MaxSeats: seats, Roles: []string{"viewer", "member", "manager", "admin"},
 		DefaultRole: "member", JITRoleCeiling: "manager", UpdatePolicy: store.PreferIdP, LinkByEmail: store.LinkNever,
 		VerifiedDomains: []string{"acme.example"},
 	}}, []store.Connection{{OrganizationID: "acme", ID: "idp", Protocol: "saml", Settings: settings},
 		{OrganizationID: "acme", ID: "idp-init", Protocol: "saml", Settings: idpInitSettings}})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if startProvisioner {
 		w.startProvisioner()
@@ -170,23 +199,24 @@ func newWorld(t *testing.T, seats int, startProvisioner bool) *world {
 }
 
 func (w *world) startProvisioner() {
+	w.tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	nc := testenv.Connect(w.t, w.ns)
+	nc := testenv.Connect(w.tb, w.ns)
 	go func() {
 		done <- provisioner.Run(ctx, provisioner.Config{Workers: 4, Topology: bus.DefaultTopology()},
-			provisioner.Deps{Store: w.store, NATS: nc, Logger: testenv.Logger(w.t),
+			provisioner.Deps{Store: w.store, NATS: nc, Logger: w.log,
 				Tracer: nooptrace.NewTracerProvider(), Meter: noopmetric.NewMeterProvider()})
 	}()
 	w.stopProv, w.provDone = cancel, done
-	w.t.Cleanup(w.stopProvisioner)
+	w.tb.Cleanup(w.stopProvisioner)
 	// Wait until its consumer exists, so logins are not published into
 	// a stream nobody set up.
 	js, err := jetstream.New(nc)
 	if err != nil {
-		w.t.Fatal(err)
+		w.tb.Fatal(err)
 	}
-	waitUntil(w.t, func() bool {
+	waitUntil(w.tb, func() bool {
 		_, err := js.Consumer(context.Background(), bus.StreamLogins, bus.ConsumerProvisioner)
 		return err == nil
 	})
@@ -203,26 +233,26 @@ func (w *world) stopProvisioner() {
 
 // startEdge serves sso-edge on a test server; several may share the world.
 func (w *world) startEdge() string {
-	w.t.Helper()
+	w.tb.Helper()
 	var h http.Handler
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { h.ServeHTTP(rw, r) }))
-	w.t.Cleanup(srv.Close)
+	w.tb.Cleanup(srv.Close)
 	public, _ := url.Parse(srv.URL)
 	keys, err := session.NewKeys(make([]byte, 32)) // TEST KEY: all zeros
 	if err != nil {
-		w.t.Fatal(err)
+		w.tb.Fatal(err)
 	}
 	sessions, err := session.NewManager(keys, session.Options{Insecure: true})
 	if err != nil {
-		w.t.Fatal(err)
+		w.tb.Fatal(err)
 	}
-	key, cert := newKeyPair(w.t, "test-sp")
+	key, cert := newKeyPair(w.tb, "test-sp")
 	pair := &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
 	s, ready, err := edge.New(context.Background(), edge.Config{PublicURL: *public, ProvisionTimeout: 5 * time.Second, SPKeyPair: pair},
-		edge.Deps{Store: w.store, NATS: testenv.Connect(w.t, w.ns), Sessions: sessions,
-			Logger: testenv.Logger(w.t), Tracer: nooptrace.NewTracerProvider()})
+		edge.Deps{Store: w.store, NATS: testenv.Connect(w.tb, w.ns), Sessions: sessions,
+			Logger: w.log, Tracer: nooptrace.NewTracerProvider()})
 	if err != nil {
-		w.t.Fatal(err)
+		w.tb.Fatal(err)
 	}
 	h = s.Handler(ready)
 	return srv.URL
@@ -231,13 +261,13 @@ func (w *world) startEdge() string {
 // browser is a person's browser: cookies, and no automatic redirects so
 // that each hop can be checked.
 type browser struct {
-	t *testing.T
-	c *http.Client
+	tb testing.TB
+	c  *http.Client
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(tb testing.TB) *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, c: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+	return &browser{tb: tb, c: &http.Client{Jar: jar, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
@@ -247,18 +277,27 @@ var formAction = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
 // login runs an SP-initiated login at edgeURL: start, IdP, back to the ACS.
 // It returns the ACS response and the form the IdP posted.
 func (b *browser) login(edgeURL, returnTo string) (*http.Response, url.Values) {
-	b.t.Helper()
+	b.tb.Helper()
+	action, form := b.startLogin(edgeURL, returnTo)
+	return b.post(action, form), form
+}
+
+// startLogin runs an SP-initiated login at edgeURL up to the IdP's answer:
+// the ACS URL and the response form the browser is to post there.
+func (b *browser) startLogin(edgeURL, returnTo string) (string, url.Values) {
+	b.tb.Helper()
 	resp, err := b.c.Get(edgeURL + "/saml/acme/idp/login?return_to=" + url.QueryEscape(returnTo))
 	if err != nil {
-		b.t.Fatal(err)
+		b.tb.Fatal(err)
 	}
+	io.Copy(io.Discard, resp.Body) // so that the connection is reused
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusFound {
-		b.t.Fatalf("login start: status %d, want 302 to the IdP", resp.StatusCode)
+		b.tb.Fatalf("login start: status %d, want 302 to the IdP", resp.StatusCode)
 	}
 	idpResp, err := b.c.Get(resp.Header.Get("Location"))
 	if err != nil {
-		b.t.Fatal(err)
+		b.tb.Fatal(err)
 	}
 	body, _ := io.ReadAll(idpResp.Body)
 	idpResp.Body.Close()
@@ -268,32 +307,32 @@ func (b *browser) login(edgeURL, returnTo string) (*http.Response, url.Values) {
 	}
 	action := formAction.FindStringSubmatch(string(body))
 	if action == nil || form.Get("SAMLResponse") == "" {
-		b.t.Fatalf("the IdP did not answer with a response form: %s", body)
+		b.tb.Fatalf("the IdP did not answer with a response form: %s", body)
 	}
-	return b.post(html.UnescapeString(action[1]), form), form
+	return html.UnescapeString(action[1]), form
 }
 
 func (b *browser) post(u string, form url.Values) *http.Response {
-	b.t.Helper()
+	b.tb.Helper()
 	resp, err := b.c.PostForm(u, form)
 	if err != nil {
-		b.t.Fatal(err)
+		b.tb.Fatal(err)
 	}
 	return resp
 }
 
 func (b *browser) verify(edgeURL string) (*http.Response, string) {
-	b.t.Helper()
+	b.tb.Helper()
 	resp, err := b.c.Get(edgeURL + "/auth/verify")
 	if err != nil {
-		b.t.Fatal(err)
+		b.tb.Fatal(err)
 	}
 	resp.Body.Close()
 	return resp, resp.Header.Get("X-Jitprov-User-Id")
 }
 
-func bodyOf(t *testing.T, r *http.Response) string {
-	t.Helper()
+func bodyOf(tb testing.TB, r *http.Response) string {
+	tb.Helper()
 	b, _ := io.ReadAll(r.Body)
 	r.Body.Close()
 	return string(b)
@@ -315,21 +354,28 @@ func values(vs []string) []saml.AttributeValue {
 	return out
 }
 
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+// waitUntil polls cond until it holds, for at most 20s.
+func waitUntil(tb testing.TB, cond func() bool) {
+	tb.Helper()
+	waitWithin(tb, 20*time.Second, cond)
+}
+
+func waitWithin(tb testing.TB, limit time.Duration, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 20s")
+			tb.Fatalf("condition not met within %s", limit)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-func countUsers(t *testing.T, s *postgres.Store) int {
+func countUsers(tb testing.TB, s *postgres.Store) int {
+	tb.Helper()
 	var n int
 	if err := s.Pool().QueryRow(context.Background(), `SELECT count(*) FROM users`).Scan(&n); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return n
 }
@@ -399,6 +445,63 @@ func TestSeatsExhaustedPage(t *testing.T) {
 	}
 	if n := countUsers(t, w.store); n != 1 {
 		t.Errorf("%d users, want 1", n)
+	}
+	// The organisation's admins are told: a seats.exhausted event naming
+	// the person turned away reaches the ALERTS stream.
+	js, err := jetstream.New(testenv.Connect(t, w.ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := js.OrderedConsumer(ctx, bus.StreamAlerts, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"jit.alert.seats.exhausted.acme"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.Next(jetstream.FetchMaxWait(15 * time.Second))
+	if err != nil {
+		t.Fatalf("no seats.exhausted event: %v", err)
+	}
+	ev, err := events.Decode(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seats, err := events.DataAs[events.SeatsExhausted](ev, events.TypeSeatsExhausted)
+	if err != nil || seats.ExternalID != "00u-second" || seats.MaxSeats != 1 {
+		t.Errorf("seats.exhausted %+v, %v; want the second person and 1 seat", seats, err)
+	}
+}
+
+// With NATS gone, a first login gets the outage page, never an error dump.
+func TestPipelineDownShowsOutagePage(t *testing.T) {
+	w := newWorld(t, 10, true)
+	w.stopProvisioner()
+	w.idp.signsIn(person("00u-frank", "frank@acme.example"))
+	b := newBrowser(t)
+	resp, err := b.c.Get(w.edgeURL + "/saml/acme/idp/login?return_to=/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	idpResp, err := b.c.Get(resp.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := bodyOf(t, idpResp)
+	form := url.Values{}
+	for _, m := range formField.FindAllStringSubmatch(body, -1) {
+		form.Set(m[1], html.UnescapeString(m[2]))
+	}
+	action := html.UnescapeString(formAction.FindStringSubmatch(body)[1])
+	w.ns.Shutdown() // NATS goes away between the IdP and the ACS
+	w.ns.WaitForShutdown()
+	acs := b.post(action, form)
+	got := bodyOf(t, acs)
+	if acs.StatusCode != http.StatusServiceUnavailable || !strings.Contains(got, "Sign-in is unavailable") {
+		t.Fatalf("ACS with NATS down: %d %s, want the 503 outage page", acs.StatusCode, got)
+	}
+	if strings.Contains(got, "nats:") || strings.Contains(got, "goroutine") {
+		t.Errorf("the outage page leaks internals: %s", got)
 	}
 }
 
