@@ -23,6 +23,10 @@ verify:
 
 lint: verify
 
+## run: run the system on this machine (local PostgreSQL and NATS; see README).
+run:
+	./scripts/run.sh
+
 build:
 	$(GO) build -o bin/ ./cmd/...
 

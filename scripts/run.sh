@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs the provisioner on this machine against the local PostgreSQL and NATS
+# Runs jitprov on this machine against the local PostgreSQL and NATS
 # (JetStream) servers: creates the database "jitprov" if needed, migrates
-# it, applies examples/organizations.yaml and serves until Ctrl-C.
-# JITPROV_DATABASE_URL and JITPROV_NATS_URL point it elsewhere.
+# it, applies examples/organizations.yaml, and serves the provisioner and
+# sso-edge (http://localhost:8080, development keys made in .data/) until
+# Ctrl-C. JITPROV_DATABASE_URL and JITPROV_NATS_URL point it elsewhere.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
@@ -18,9 +19,23 @@ fi
 export JITPROV_NATS_URL="${JITPROV_NATS_URL:-nats://127.0.0.1:4222}"
 export JITPROV_LOG_FORMAT="${JITPROV_LOG_FORMAT:-text}"
 
-mkdir -p bin
-go build -o bin/ ./cmd/provisioner ./cmd/jitprov-login
+mkdir -p bin .data
+go build -o bin/ ./cmd/provisioner ./cmd/sso-edge ./cmd/jitprov-login
 bin/provisioner migrate
 bin/provisioner apply -f examples/organizations.yaml
-log "provisioner starting; in another shell try: bin/jitprov-login -org acme -connection okta -id alice -email alice@acme.example"
-exec bin/provisioner serve
+
+# Development secrets, made once and kept in .data/ (git-ignored).
+[ -s .data/session-keys ] || openssl rand -hex 32 > .data/session-keys
+if [ ! -s .data/sp.key ]; then
+  openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj "/CN=jitprov-dev-sp" \
+    -keyout .data/sp.key -out .data/sp.crt 2>/dev/null
+fi
+export JITPROV_SESSION_KEYS_FILE=.data/session-keys JITPROV_EDGE_SP_KEY_FILE=.data/sp.key JITPROV_EDGE_SP_CERT_FILE=.data/sp.crt
+export JITPROV_EDGE_PUBLIC_URL="${JITPROV_EDGE_PUBLIC_URL:-http://localhost:8080}" JITPROV_EDGE_INSECURE_COOKIES=true
+
+bin/provisioner serve &
+provisioner=$!
+trap 'kill "$provisioner" 2>/dev/null; wait "$provisioner" 2>/dev/null' EXIT
+log "sso-edge on $JITPROV_EDGE_PUBLIC_URL (try $JITPROV_EDGE_PUBLIC_URL/login); in another shell:"
+log "  bin/jitprov-login -org acme -connection okta -id alice -email alice@acme.example"
+bin/sso-edge

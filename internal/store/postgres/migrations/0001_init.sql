@@ -39,8 +39,6 @@ CREATE TABLE users (
     connection_id text,
     external_id   text,
     email         text,
-    -- The IdP vouched for the email; an unverified one is never used to link.
-    email_verified boolean NOT NULL DEFAULT false,
     given_name    text NOT NULL DEFAULT '',
     family_name   text NOT NULL DEFAULT '',
     display_name  text NOT NULL DEFAULT '',
