@@ -114,5 +114,5 @@ func sessionManager(cfg config.Edge) (*session.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return session.NewManager(keys, session.Options{Insecure: cfg.InsecureCookies})
+	return session.NewManager(keys, session.Options{Insecure: cfg.InsecureCookies, Domain: cfg.CookieDomain})
 }

@@ -33,6 +33,11 @@ type Edge struct {
 	// InsecureCookies drops Secure from cookies, for plain-http development
 	// only (JITPROV_EDGE_INSECURE_COOKIES=true).
 	InsecureCookies bool `yaml:"insecure_cookies"`
+	// CookieDomain sends the session cookie to every host of a domain, so
+	// that applications on other hosts can use /auth/verify
+	// (JITPROV_EDGE_COOKIE_DOMAIN, e.g. example.com). Default: the edge's
+	// host only.
+	CookieDomain string `yaml:"cookie_domain"`
 	// ReturnOrigins are the origins a login may return to besides the
 	// edge's own paths (JITPROV_EDGE_RETURN_ORIGINS, comma-separated).
 	ReturnOrigins []string `yaml:"return_origins"`
@@ -88,6 +93,7 @@ func LoadEdge(path string, getenv func(string) string) (Edge, error) {
 	set("JITPROV_EDGE_ADDR", &e.Addr)
 	set("JITPROV_EDGE_PUBLIC_URL", &e.PublicURL)
 	set("JITPROV_EDGE_SP_KEY_FILE", &e.SPKeyFile)
+	set("JITPROV_EDGE_COOKIE_DOMAIN", &e.CookieDomain)
 	set("JITPROV_EDGE_SP_CERT_FILE", &e.SPCertFile)
 	set("JITPROV_LOG_LEVEL", &e.LogLevel)
 	set("JITPROV_LOG_FORMAT", &e.LogFormat)
@@ -166,6 +172,14 @@ func (e Edge) Validate() error {
 	if e.ProvisionTimeout <= 0 {
 		add("provision_timeout: must be positive")
 	}
+	if e.CookieDomain != "" {
+		if u, err := url.Parse(e.PublicURL); err == nil && u.Host != "" {
+			host, d := strings.ToLower(u.Hostname()), strings.TrimPrefix(strings.ToLower(e.CookieDomain), ".")
+			if host != d && !strings.HasSuffix(host, "."+d) {
+				add("JITPROV_EDGE_COOKIE_DOMAIN=%q: the edge's host %q is not in it, so browsers would refuse the cookie", e.CookieDomain, host)
+			}
+		}
+	}
 	if (e.SPKeyFile == "") != (e.SPCertFile == "") {
 		add("JITPROV_EDGE_SP_KEY_FILE and JITPROV_EDGE_SP_CERT_FILE go together")
 	}
@@ -182,7 +196,7 @@ func (e Edge) Validate() error {
 
 // String is safe to log: no secrets.
 func (e Edge) String() string {
-	return fmt.Sprintf("database_url=%q nats_url=%q addr=%q public_url=%q session_keys=%d insecure_cookies=%t return_origins=%v provision_timeout=%s sp_key_file=%q replicas=%d",
-		redactDatabaseURL(e.DatabaseURL), redactNATSList(e.NATSURL), e.Addr, e.PublicURL, len(e.SessionKeys), e.InsecureCookies,
+	return fmt.Sprintf("database_url=%q nats_url=%q addr=%q public_url=%q session_keys=%d insecure_cookies=%t cookie_domain=%q return_origins=%v provision_timeout=%s sp_key_file=%q replicas=%d",
+		redactDatabaseURL(e.DatabaseURL), redactNATSList(e.NATSURL), e.Addr, e.PublicURL, len(e.SessionKeys), e.InsecureCookies, e.CookieDomain,
 		e.ReturnOrigins, time.Duration(e.ProvisionTimeout), e.SPKeyFile, e.Replicas)
 }

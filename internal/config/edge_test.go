@@ -55,6 +55,7 @@ func TestLoadEdge(t *testing.T) {
 		{"bad origin", with("JITPROV_EDGE_RETURN_ORIGINS", "https://app.example.com/path"), "not an origin"},
 		{"key without cert", with("JITPROV_EDGE_SP_KEY_FILE", "/k.pem"), "go together"},
 		{"no database", with("JITPROV_DATABASE_URL", ""), "JITPROV_DATABASE_URL: required"},
+		{"cookie domain not covering the edge", with("JITPROV_EDGE_COOKIE_DOMAIN", "other.com"), "is not in it"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -339,9 +339,18 @@ func TestDocsExamples(t *testing.T) {
 		block, _, _ := strings.Cut(part, "```")
 		blocks = append(blocks, block)
 	}
-	var orgs, prov int
+	var orgs, prov, edge int
 	for _, b := range blocks {
 		switch {
+		case strings.Contains(b, "public_url:"):
+			edge++
+			// The example's key files exist only in production: check the
+			// file's keys and values, with a keys variable standing in.
+			e, err := LoadEdge(writeFile(t, strings.Replace(b, "session_keys_file:", "# session_keys_file:", 1)),
+				env(map[string]string{"JITPROV_SESSION_KEYS": strings.Repeat("ab", 32)}))
+			if err != nil || e.Replicas != 3 {
+				t.Errorf("sso-edge example: %v %+v", err, e)
+			}
 		case strings.Contains(b, "organizations:"):
 			orgs++
 			if _, _, err := ParseOrganizations("docs/config.md", []byte(b)); err != nil {
@@ -360,7 +369,7 @@ func TestDocsExamples(t *testing.T) {
 			}
 		}
 	}
-	if orgs == 0 || prov == 0 {
-		t.Errorf("found %d organisations and %d provisioner examples, want both", orgs, prov)
+	if orgs == 0 || prov == 0 || edge == 0 {
+		t.Errorf("found %d organisations, %d provisioner and %d sso-edge examples, want each", orgs, prov, edge)
 	}
 }

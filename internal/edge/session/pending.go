@@ -147,7 +147,7 @@ func (m *Manager) TakePending(w http.ResponseWriter, r *http.Request, connection
 
 // ClearPending removes the pending-login cookie.
 func (m *Manager) ClearPending(w http.ResponseWriter) {
-	clearCookie(w, m.pendingName, m.secure, m.pendingSameSite())
+	clearCookie(w, m.pendingName, "", m.secure, m.pendingSameSite())
 }
 
 func (m *Manager) pendingSameSite() http.SameSite {

@@ -35,6 +35,7 @@ var (
 // Defaults of Options.
 const (
 	DefaultCookieName         = "__Host-jitprov"
+	DefaultDomainCookieName   = "__Secure-jitprov"
 	DefaultInsecureCookieName = "jitprov"
 	DefaultTTL                = 8 * time.Hour
 )
@@ -79,6 +80,13 @@ type Options struct {
 	// Secure, Path=/ and no Domain, which is what the Manager sets: it
 	// cannot be overwritten from a sibling subdomain.
 	CookieName string
+	// Domain, when set (e.g. "example.com"), sends the session cookie to
+	// every host of that domain, so that forward-auth works for
+	// applications on other hosts than the edge's. The default name is then
+	// "__Secure-jitprov" ("__Host-" names cannot carry a Domain). Every
+	// host of the domain receives the session: use it only for hosts you
+	// trust.
+	Domain string
 	// TTL is the longest a session lives. Default 8h. Lowering it also
 	// shortens sessions already issued.
 	TTL time.Duration
@@ -105,6 +113,7 @@ type Options struct {
 type Manager struct {
 	keys        *Keys
 	name        string
+	domain      string
 	ttl         time.Duration
 	secure      bool
 	sameSite    http.SameSite
@@ -121,6 +130,7 @@ func NewManager(keys *Keys, opts Options) (*Manager, error) {
 	m := &Manager{
 		keys:        keys,
 		name:        opts.CookieName,
+		domain:      strings.TrimPrefix(strings.ToLower(opts.Domain), "."),
 		ttl:         opts.TTL,
 		secure:      !opts.Insecure,
 		sameSite:    opts.SameSite,
@@ -129,10 +139,17 @@ func NewManager(keys *Keys, opts Options) (*Manager, error) {
 		now:         opts.Now,
 	}
 	if m.name == "" {
-		m.name = DefaultCookieName
-		if !m.secure {
+		switch {
+		case !m.secure:
 			m.name = DefaultInsecureCookieName
+		case m.domain != "":
+			m.name = DefaultDomainCookieName
+		default:
+			m.name = DefaultCookieName
 		}
+	}
+	if m.domain != "" && strings.HasPrefix(m.name, "__Host-") {
+		return nil, fmt.Errorf("session: cookie %q cannot carry Domain %q: browsers refuse a __Host- cookie with a Domain", m.name, m.domain)
 	}
 	if m.pendingName == "" {
 		m.pendingName = DefaultPendingCookieName
@@ -205,6 +222,7 @@ func (m *Manager) Issue(w http.ResponseWriter, s Session) error {
 		Name:     m.name,
 		Value:    value,
 		Path:     "/",
+		Domain:   m.domain,
 		MaxAge:   maxAge(s.ExpiresAt.Sub(now)),
 		Secure:   m.secure,
 		HttpOnly: true,
@@ -263,14 +281,15 @@ func (m *Manager) decode(value string) (Session, error) {
 // Clear removes the session cookie (logout). The removal carries the same
 // Path and Secure attributes as the cookie, as browsers require.
 func (m *Manager) Clear(w http.ResponseWriter) {
-	clearCookie(w, m.name, m.secure, m.sameSite)
+	clearCookie(w, m.name, m.domain, m.secure, m.sameSite)
 }
 
-func clearCookie(w http.ResponseWriter, name string, secure bool, sameSite http.SameSite) {
+func clearCookie(w http.ResponseWriter, name, domain string, secure bool, sameSite http.SameSite) {
 	w.Header().Add("Set-Cookie", (&http.Cookie{
 		Name:     name,
 		Value:    "",
 		Path:     "/",
+		Domain:   domain,
 		MaxAge:   -1,
 		Secure:   secure,
 		HttpOnly: true,

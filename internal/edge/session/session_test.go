@@ -329,3 +329,31 @@ func TestNewManagerRejects(t *testing.T) {
 		})
 	}
 }
+
+// A cookie domain lets forward-auth work for applications on other hosts.
+func TestSessionCookieDomain(t *testing.T) {
+	keys, err := session.NewKeys(make([]byte, 32)) // TEST KEY
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := session.NewManager(keys, session.Options{Domain: ".Example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	if err := m.Issue(rec, session.Session{UserID: "u", OrganizationID: "o"}); err != nil {
+		t.Fatal(err)
+	}
+	c := rec.Result().Cookies()[0]
+	if c.Name != "__Secure-jitprov" || c.Domain != "example.com" || !c.Secure {
+		t.Errorf("got cookie %s domain %q secure %t, want __Secure-jitprov for example.com, Secure", c.Name, c.Domain, c.Secure)
+	}
+	rec = httptest.NewRecorder()
+	m.Clear(rec)
+	if cl := rec.Result().Cookies()[0]; cl.Domain != "example.com" {
+		t.Errorf("logout clears domain %q, want example.com (or the browser keeps the cookie)", cl.Domain)
+	}
+	if _, err := session.NewManager(keys, session.Options{Domain: "example.com", CookieName: "__Host-x"}); err == nil {
+		t.Error("accepted a __Host- cookie with a Domain, which browsers drop")
+	}
+}
