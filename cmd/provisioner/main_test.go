@@ -22,6 +22,7 @@ import (
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/bus"
+	"github.com/jitprov/jitprov/internal/store/postgres"
 	"github.com/jitprov/jitprov/internal/testenv"
 )
 
@@ -287,12 +288,13 @@ func TestMigrateThenApply(t *testing.T) {
 	t.Setenv("JITPROV_DATABASE_URL", dbURL)
 	orgs := writeFile(t, "orgs.yaml", validOrgs)
 
+	latest := latestSchema(t)
 	steps := []struct {
 		args    []string
 		wantOut []string
 	}{
-		{[]string{"migrate"}, []string{"applied 1 migrations", "schema is at version 1"}},
-		{[]string{"migrate"}, []string{"applied 0 migrations", "schema is at version 1"}},
+		{[]string{"migrate"}, []string{fmt.Sprintf("applied %d migrations", latest), fmt.Sprintf("schema is at version %d", latest)}},
+		{[]string{"migrate"}, []string{"applied 0 migrations", fmt.Sprintf("schema is at version %d", latest)}},
 		{[]string{"apply", "-f", orgs}, []string{"applied 2 organisations and 3 connections from " + orgs}},
 		// Applying again is idempotent.
 		{[]string{"apply", "-f", orgs}, []string{"applied 2 organisations and 3 connections"}},
@@ -369,8 +371,8 @@ func TestMigrateWithConfigFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("migrate = %v\nstderr: %s", err, stderr)
 	}
-	if !strings.Contains(stdout, "schema is at version 1") {
-		t.Errorf("stdout = %q", stdout)
+	if want := fmt.Sprintf("schema is at version %d", latestSchema(t)); !strings.Contains(stdout, want) {
+		t.Errorf("stdout = %q, want %q", stdout, want)
 	}
 	if !strings.Contains(stderr, "level=INFO") || !strings.Contains(stderr, "applied migration") {
 		t.Errorf("stderr = %q, want text log lines about the migration", stderr)
@@ -572,4 +574,14 @@ func TestServeFailsWithoutNATS(t *testing.T) {
 	if !strings.Contains(err.Error(), "NATS") || errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("serve = %q, want an error about NATS", err)
 	}
+}
+
+// latestSchema is the newest migration this binary carries.
+func latestSchema(t *testing.T) int {
+	t.Helper()
+	all, err := postgres.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all[len(all)-1].Version
 }
