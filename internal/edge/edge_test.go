@@ -537,9 +537,34 @@ func TestReturningPersonSignsInWithoutProvisioner(t *testing.T) {
 	w.stopProvisioner()
 	// Changed claims need the provisioner: the person waits, and is told so.
 	w.idp.signsIn(person("00u-carol", "carol@acme.example", "new-group"))
-	resp, _ = newBrowser(t).login(w.edgeURL, "/")
-	if body := bodyOf(t, resp); resp.StatusCode != http.StatusAccepted || !strings.Contains(body, "Setting up your account") {
+	waiting := newBrowser(t)
+	resp, _ = waiting.login(w.edgeURL, "/later")
+	body := bodyOf(t, resp)
+	if resp.StatusCode != http.StatusAccepted || !strings.Contains(body, "Setting up your account") {
 		t.Fatalf("changed claims without a provisioner: %d %s", resp.StatusCode, body)
+	}
+	// The page continues by itself; once a provisioner has decided, the
+	// continuation signs the person in where they were going.
+	next := regexp.MustCompile(`url=(/login/continue\?t=[^"]+)"`).FindStringSubmatch(body)
+	if next == nil {
+		t.Fatalf("the waiting page does not continue by itself: %s", body)
+	}
+	w.startProvisioner()
+	var final *http.Response
+	waitUntil(t, func() bool {
+		r, err := waiting.c.Get(w.edgeURL + html.UnescapeString(next[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		final = r
+		return r.StatusCode != http.StatusAccepted
+	})
+	if final.StatusCode != http.StatusSeeOther || final.Header.Get("Location") != "/later" {
+		t.Fatalf("continuation: %d to %q, want 303 to /later", final.StatusCode, final.Header.Get("Location"))
+	}
+	if v, id := waiting.verify(w.edgeURL); v.StatusCode != http.StatusOK || id == "" {
+		t.Errorf("verify after the continuation: %d %q", v.StatusCode, id)
 	}
 }
 

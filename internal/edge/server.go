@@ -275,8 +275,13 @@ func (s *Server) awaiting(w http.ResponseWriter, r *http.Request, id events.Iden
 		s.fail(w, r, pageUnavailable, "seal the awaiting token", "err", err)
 		return
 	}
-	next := "/login/continue?t=" + url.QueryEscape(tok)
 	s.log.WarnContext(r.Context(), "no answer from the provisioner in time; the person waits", "org", id.OrganizationID)
+	s.renderWaiting(w, r, tok)
+}
+
+// renderWaiting shows "setting up your account", continuing by itself.
+func (s *Server) renderWaiting(w http.ResponseWriter, r *http.Request, token string) {
+	next := "/login/continue?t=" + url.QueryEscape(token)
 	s.render(w, r, page{Status: http.StatusAccepted, Title: "Setting up your account",
 		Message: "Your account is being set up. This page will continue by itself in a few seconds.",
 		Refresh: "3;url=" + next, Link: next, LinkText: "Continue"})
@@ -292,23 +297,22 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	rec, err := s.known.Get(ctx, a.OrganizationID, a.ConnectionID, a.ExternalID)
 	switch {
-	case errors.Is(err, known.ErrNotFound):
-		next := "/login/continue?t=" + url.QueryEscape(r.URL.Query().Get("t"))
-		s.render(w, r, page{Status: http.StatusAccepted, Title: "Setting up your account",
-			Message: "Your account is being set up. This page will continue by itself in a few seconds.",
-			Refresh: "3;url=" + next, Link: next, LinkText: "Continue"})
+	case errors.Is(err, known.ErrNotFound),
+		err == nil && rec.ClaimsDigest != a.ClaimsDigest && rec.UpdatedAt.Before(a.Since):
+		// Not decided yet (no record, or only one from an earlier login).
+		s.renderWaiting(w, r, r.URL.Query().Get("t"))
 		return
 	case err != nil:
 		s.fail(w, r, pageUnavailable, "known identities unavailable", "err", err)
 		return
 	}
-	if rec.Status != "active" {
-		s.render(w, r, pageSuspended)
+	if rec.ClaimsDigest != a.ClaimsDigest {
+		// Decided since, on other claims (a newer login): start again.
+		s.render(w, r, pageSignInFailed)
 		return
 	}
-	if rec.ClaimsDigest != a.ClaimsDigest {
-		// Decided on other claims (a newer login): start again.
-		s.render(w, r, pageSignInFailed)
+	if rec.Status != "active" {
+		s.render(w, r, pageSuspended)
 		return
 	}
 	s.startSession(w, r, session.Session{UserID: rec.UserID, OrganizationID: a.OrganizationID,

@@ -10,13 +10,16 @@ import (
 // stopped waiting: the "setting up your account" page carries it, sealed,
 // and retries with it until the provisioner's decision is known.
 type Awaiting struct {
-	OrganizationID string    `json:"org"`
-	ConnectionID   string    `json:"con"`
-	ExternalID     string    `json:"ext"`
-	ClaimsDigest   string    `json:"dig"`
-	Email          string    `json:"eml,omitempty"`
-	ReturnTo       string    `json:"ret,omitempty"`
-	ExpiresAt      time.Time `json:"exp"`
+	OrganizationID string `json:"org"`
+	ConnectionID   string `json:"con"`
+	ExternalID     string `json:"ext"`
+	ClaimsDigest   string `json:"dig"`
+	Email          string `json:"eml,omitempty"`
+	ReturnTo       string `json:"ret,omitempty"`
+	// Since is when the edge started waiting: a decision older than that
+	// is about an earlier login.
+	Since     time.Time `json:"since"`
+	ExpiresAt time.Time `json:"exp"`
 }
 
 // awaitingName binds the sealed value to its use, as a cookie name does.
@@ -25,7 +28,8 @@ const awaitingName = "awaiting"
 // SealAwaiting seals a into an opaque token for a URL. It expires after
 // the pending-login TTL.
 func (m *Manager) SealAwaiting(a Awaiting) (string, error) {
-	a.ExpiresAt = m.now().Add(m.pendingTTL).UTC()
+	a.Since = m.now().UTC()
+	a.ExpiresAt = a.Since.Add(m.pendingTTL)
 	raw, err := json.Marshal(a)
 	if err != nil {
 		return "", fmt.Errorf("session: %w", err)
