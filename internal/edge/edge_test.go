@@ -549,6 +549,15 @@ func TestReturningPersonSignsInWithoutProvisioner(t *testing.T) {
 	if next == nil {
 		t.Fatalf("the waiting page does not continue by itself: %s", body)
 	}
+	// The link signs in only the browser that waited.
+	stolen, err := newBrowser(t).c.Get(w.edgeURL + html.UnescapeString(next[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stolen.Body.Close()
+	if stolen.StatusCode != http.StatusForbidden {
+		t.Errorf("continuation link from another browser: %d, want 403", stolen.StatusCode)
+	}
 	w.startProvisioner()
 	var final *http.Response
 	waitUntil(t, func() bool {
@@ -671,5 +680,34 @@ func TestIdPInitiatedLogin(t *testing.T) {
 	resp = newBrowser(t).post(acs, form)
 	if body := bodyOf(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Sign-in failed") {
 		t.Errorf("IdP-initiated login where not allowed: %d, want 403", resp.StatusCode)
+	}
+}
+
+// The session's email is the one stored for the user, never one an IdP
+// just claimed: an IdP sending another user's email cannot make apps see
+// that user, on the slow path or the fast one.
+func TestSessionCarriesTheStoredEmail(t *testing.T) {
+	w := newWorld(t, 10, true)
+	w.idp.signsIn(person("00u-alice", "alice@acme.example"))
+	if resp, _ := newBrowser(t).login(w.edgeURL, "/"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("alice: %d", resp.StatusCode)
+	}
+	w.idp.signsIn(person("00u-mallory", "mallory@acme.example"))
+	if resp, _ := newBrowser(t).login(w.edgeURL, "/"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("mallory: %d", resp.StatusCode)
+	}
+	// Mallory's IdP profile now claims alice's email.
+	w.idp.signsIn(person("00u-mallory", "alice@acme.example"))
+	for i, path := range []string{"slow", "fast"} {
+		b := newBrowser(t)
+		if resp, _ := b.login(w.edgeURL, "/"); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("%s path login %d: %d", path, i, resp.StatusCode)
+		}
+		v, _ := b.verify(w.edgeURL)
+		if got := v.Header.Get("X-Jitprov-Email"); got != "mallory@acme.example" {
+			t.Errorf("%s path: /auth/verify says %q, want mallory's stored email", path, got)
+		}
+		// Let the provisioner record the decision before the fast path.
+		time.Sleep(300 * time.Millisecond)
 	}
 }

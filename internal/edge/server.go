@@ -202,7 +202,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, id events.Identi
 		s.tellSeen(ctx, events.LoginSeen{OrganizationID: id.OrganizationID, ConnectionID: id.ConnectionID,
 			ExternalID: id.ExternalID, UserID: rec.UserID, AuthenticatedAt: id.AuthenticatedAt})
 		s.startSession(w, r, session.Session{UserID: rec.UserID, OrganizationID: id.OrganizationID,
-			ConnectionID: id.ConnectionID, Role: rec.Role, Email: id.Email}, returnTo)
+			ConnectionID: id.ConnectionID, Role: rec.Role, Email: rec.Email}, returnTo)
 		return
 	} else if err != nil && !errors.Is(err, known.ErrNotFound) {
 		s.log.WarnContext(ctx, "known identities unavailable; taking the slow path", "err", err)
@@ -269,8 +269,8 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, sess sessi
 // login is durable and will be decided; the retry finds the decision in
 // the known identities.
 func (s *Server) awaiting(w http.ResponseWriter, r *http.Request, id events.Identity, returnTo string) {
-	tok, err := s.sessions.SealAwaiting(session.Awaiting{OrganizationID: id.OrganizationID, ConnectionID: id.ConnectionID,
-		ExternalID: id.ExternalID, ClaimsDigest: known.Digest(id), Email: id.Email, ReturnTo: returnTo})
+	tok, err := s.sessions.SealAwaiting(w, session.Awaiting{OrganizationID: id.OrganizationID, ConnectionID: id.ConnectionID,
+		ExternalID: id.ExternalID, ClaimsDigest: known.Digest(id), ReturnTo: returnTo})
 	if err != nil {
 		s.fail(w, r, pageUnavailable, "seal the awaiting token", "err", err)
 		return
@@ -290,7 +290,7 @@ func (s *Server) renderWaiting(w http.ResponseWriter, r *http.Request, token str
 // continueLogin resumes a login that was still being set up.
 func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	a, err := s.sessions.OpenAwaiting(r.URL.Query().Get("t"))
+	a, err := s.sessions.OpenAwaiting(r, r.URL.Query().Get("t"))
 	if err != nil {
 		s.fail(w, r, pageSignInFailed, "awaiting token refused", "err", err)
 		return
@@ -315,8 +315,9 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, pageSuspended)
 		return
 	}
+	s.sessions.ClearAwaiting(w)
 	s.startSession(w, r, session.Session{UserID: rec.UserID, OrganizationID: a.OrganizationID,
-		ConnectionID: a.ConnectionID, Role: rec.Role, Email: a.Email}, a.ReturnTo)
+		ConnectionID: a.ConnectionID, Role: rec.Role, Email: rec.Email}, a.ReturnTo)
 }
 
 // verify answers an ingress's forward-auth request: 200 with the identity

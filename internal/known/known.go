@@ -59,6 +59,9 @@ type Record struct {
 	ExternalID     string `json:"external_id"`
 	Role           string `json:"role"`
 	Status         string `json:"status"`
+	// Email is the user's stored email (not what an IdP last sent): the
+	// edge puts it in the session.
+	Email string `json:"email,omitempty"`
 	// ClaimsDigest is Digest of the identity the decision was made on.
 	ClaimsDigest string `json:"claims_digest"`
 	// UpdatedAt orders decisions: Put never replaces a record with an

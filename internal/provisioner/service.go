@@ -252,7 +252,7 @@ func (s *Service) remember(ctx context.Context, log *slog.Logger, id events.Iden
 	}
 	err := s.opts.Known.Put(ctx, known.Record{
 		UserID: res.User.ID, OrganizationID: id.OrganizationID, ConnectionID: id.ConnectionID,
-		ExternalID: id.ExternalID, Role: res.User.Role, Status: res.User.Status,
+		ExternalID: id.ExternalID, Role: res.User.Role, Status: res.User.Status, Email: res.User.Email,
 		ClaimsDigest: known.Digest(id), UpdatedAt: res.DecidedAt,
 	})
 	if err != nil {

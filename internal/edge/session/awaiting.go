@@ -1,55 +1,92 @@
 package session
 
 import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"time"
 )
 
 // Awaiting is a login whose account was still being set up when the edge
 // stopped waiting: the "setting up your account" page carries it, sealed,
 // and retries with it until the provisioner's decision is known.
+//
+// The token is bound to the browser that waits: a random value sealed in
+// it must match a cookie set on that browser, so a continuation link that
+// leaks (logs, history, a link sent to someone) signs nobody else in.
 type Awaiting struct {
 	OrganizationID string `json:"org"`
 	ConnectionID   string `json:"con"`
 	ExternalID     string `json:"ext"`
 	ClaimsDigest   string `json:"dig"`
-	Email          string `json:"eml,omitempty"`
 	ReturnTo       string `json:"ret,omitempty"`
 	// Since is when the edge started waiting: a decision older than that
 	// is about an earlier login.
 	Since     time.Time `json:"since"`
 	ExpiresAt time.Time `json:"exp"`
+	Binding   string    `json:"bnd"`
 }
 
 // awaitingName binds the sealed value to its use, as a cookie name does.
 const awaitingName = "awaiting"
 
-// SealAwaiting seals a into an opaque token for a URL. It expires after
-// the pending-login TTL.
-func (m *Manager) SealAwaiting(a Awaiting) (string, error) {
+func (m *Manager) awaitingCookie() string {
+	if m.secure {
+		return "__Host-jitprov-wait"
+	}
+	return "jitprov-wait"
+}
+
+// SealAwaiting seals a into an opaque token for a URL and binds it to this
+// browser with a cookie. It expires after the pending-login TTL.
+func (m *Manager) SealAwaiting(w http.ResponseWriter, a Awaiting) (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("session: %w", err)
+	}
+	a.Binding = hex.EncodeToString(b)
 	a.Since = m.now().UTC()
 	a.ExpiresAt = a.Since.Add(m.pendingTTL)
 	raw, err := json.Marshal(a)
 	if err != nil {
 		return "", fmt.Errorf("session: %w", err)
 	}
-	return m.keys.seal(purposeAwaiting, awaitingName, raw)
+	tok, err := m.keys.seal(purposeAwaiting, awaitingName, raw)
+	if err != nil {
+		return "", err
+	}
+	err = setCookie(w, &http.Cookie{Name: m.awaitingCookie(), Value: a.Binding, Path: "/",
+		MaxAge: maxAge(m.pendingTTL), Secure: m.secure, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	return tok, err
 }
 
-// OpenAwaiting opens a token from SealAwaiting: ErrInvalid when it was
-// tampered with or sealed for another purpose, ErrExpired when too old.
-func (m *Manager) OpenAwaiting(token string) (Awaiting, error) {
+// OpenAwaiting opens a token from SealAwaiting presented by r: ErrInvalid
+// when it was tampered with, sealed for another purpose, or presented by
+// another browser; ErrExpired when too old.
+func (m *Manager) OpenAwaiting(r *http.Request, token string) (Awaiting, error) {
 	var a Awaiting
 	raw, err := m.keys.open(purposeAwaiting, awaitingName, token)
 	if err != nil {
 		return a, ErrInvalid
 	}
-	if err := json.Unmarshal(raw, &a); err != nil {
+	if err := json.Unmarshal(raw, &a); err != nil || a.Binding == "" {
 		return a, ErrInvalid
+	}
+	c, err := r.Cookie(m.awaitingCookie())
+	if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(a.Binding)) != 1 {
+		return a, fmt.Errorf("%w: the token belongs to another browser", ErrInvalid)
 	}
 	if !m.now().Before(a.ExpiresAt) {
 		return a, ErrExpired
 	}
 	return a, nil
+}
+
+// ClearAwaiting ends the wait: the token cannot be used again by this
+// browser.
+func (m *Manager) ClearAwaiting(w http.ResponseWriter) {
+	clearCookie(w, m.awaitingCookie(), "", m.secure, http.SameSiteLaxMode)
 }

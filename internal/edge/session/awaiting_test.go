@@ -2,13 +2,15 @@ package session
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
 
 func TestAwaitingToken(t *testing.T) {
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	keys, err := NewKeys(make([]byte, 32))
+	keys, err := NewKeys(make([]byte, 32)) // TEST KEY
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -16,33 +18,42 @@ func TestAwaitingToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := Awaiting{OrganizationID: "acme", ConnectionID: "okta", ExternalID: "e1", ClaimsDigest: "d", ReturnTo: "/app"}
-	tok, err := m.SealAwaiting(in)
+	rec := httptest.NewRecorder()
+	tok, err := m.SealAwaiting(rec, Awaiting{OrganizationID: "acme", ConnectionID: "okta", ExternalID: "e1", ClaimsDigest: "d", ReturnTo: "/app"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := m.OpenAwaiting(tok)
-	if err != nil || out.ExternalID != "e1" || out.ReturnTo != "/app" {
+	cookie := rec.Result().Cookies()[0]
+	if !cookie.HttpOnly || !cookie.Secure || cookie.Name != "__Host-jitprov-wait" {
+		t.Errorf("binding cookie %+v", cookie)
+	}
+	same := httptest.NewRequest(http.MethodGet, "/", nil)
+	same.AddCookie(cookie)
+	out, err := m.OpenAwaiting(same, tok)
+	if err != nil || out.ExternalID != "e1" || out.ReturnTo != "/app" || !out.Since.Equal(now) {
 		t.Fatalf("got %+v, %v", out, err)
 	}
-	if _, err := m.OpenAwaiting(tok[:len(tok)-2] + "AA"); !errors.Is(err, ErrInvalid) {
+	// Another browser (no cookie, or another wait's cookie) cannot use it.
+	if _, err := m.OpenAwaiting(httptest.NewRequest(http.MethodGet, "/", nil), tok); !errors.Is(err, ErrInvalid) {
+		t.Errorf("token from another browser: got %v, want ErrInvalid", err)
+	}
+	other := httptest.NewRequest(http.MethodGet, "/", nil)
+	other.AddCookie(&http.Cookie{Name: cookie.Name, Value: "00112233445566778899aabbccddeeff"})
+	if _, err := m.OpenAwaiting(other, tok); !errors.Is(err, ErrInvalid) {
+		t.Errorf("token with another browser's binding: got %v, want ErrInvalid", err)
+	}
+	if _, err := m.OpenAwaiting(same, tok[:len(tok)-2]+"AA"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("tampered token: got %v, want ErrInvalid", err)
 	}
-	// A session cookie value is not an awaiting token.
-	if _, err := m.OpenAwaiting(mustSeal(t, keys, purposeSession, m.CookieName())); !errors.Is(err, ErrInvalid) {
+	sess, err := keys.seal(purposeSession, m.CookieName(), []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.OpenAwaiting(same, sess); !errors.Is(err, ErrInvalid) {
 		t.Errorf("session value as token: got %v, want ErrInvalid", err)
 	}
 	now = now.Add(DefaultPendingTTL + time.Second)
-	if _, err := m.OpenAwaiting(tok); !errors.Is(err, ErrExpired) {
+	if _, err := m.OpenAwaiting(same, tok); !errors.Is(err, ErrExpired) {
 		t.Errorf("old token: got %v, want ErrExpired", err)
 	}
-}
-
-func mustSeal(t *testing.T, k *Keys, p purpose, name string) string {
-	t.Helper()
-	v, err := k.seal(p, name, []byte(`{}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
 }
