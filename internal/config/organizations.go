@@ -85,10 +85,19 @@ func ParseOrganizations(name string, data []byte) ([]store.Organization, []store
 		conns []store.Connection
 		ids   = map[string]int{}
 	)
+	domains := map[string]string{} // verified domain → path of the organisation that claims it
 	for i, o := range f.Organizations {
 		p := fmt.Sprintf("organizations[%d]", i)
 		d.requireInt(p + ".max_seats")
 		org, oc := d.organization(p, o)
+		for j, dom := range org.VerifiedDomains {
+			if first, dup := domains[dom]; dup && first != p {
+				d.errorf(fmt.Sprintf("%s.verified_domains[%d]", p, j), "%q is already verified for %s (line %d); a domain belongs to one organisation, or its people could be sent to another's IdP",
+					dom, first, d.lineOf(first))
+			} else {
+				domains[dom] = p
+			}
+		}
 		if org.ID != "" {
 			if j, dup := ids[org.ID]; dup {
 				first := fmt.Sprintf("organizations[%d]", j)

@@ -338,3 +338,21 @@ func TestParseOrganizationsSAMLSettings(t *testing.T) {
 		})
 	}
 }
+
+func TestParseOrganizationsDomainOfTwoOrganisations(t *testing.T) {
+	data := `organizations:
+  - id: acme
+    name: Acme
+    max_seats: 1
+    verified_domains: [acme.example]
+  - id: globex
+    name: Globex
+    max_seats: 1
+    verified_domains: [globex.example, Acme.example]
+`
+	_, _, err := ParseOrganizations("orgs.yaml", []byte(data))
+	want := `orgs.yaml:9: organizations[1].verified_domains[1]: "acme.example" is already verified for organizations[0] (line 2)`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("got %v, want %s", err, want)
+	}
+}

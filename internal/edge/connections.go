@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"sync"
 	"time"
 
@@ -50,15 +51,36 @@ type registry struct {
 	refresh   time.Duration
 	log       *slog.Logger
 
-	mu    sync.Mutex
-	conns map[string]*samlConn
+	mu      sync.Mutex
+	conns   map[string]*samlConn
+	unknown map[string]time.Time // keys recently found unknown
 }
+
+// Retry bounds: a connection whose refresh failed is retried after
+// refreshRetry, not at every request; an unknown connection is looked up
+// again after unknownTTL.
+const (
+	refreshRetry = time.Minute
+	unknownTTL   = 30 * time.Second
+)
+
+var connIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,127}$`)
 
 func newRegistry(s store.Store, spKey *tls.Certificate, publicURL url.URL, metadataTimeout, refresh time.Duration, log *slog.Logger) *registry {
 	return &registry{
-		store: s, spKey: spKey, publicURL: publicURL, refresh: refresh, log: log, conns: map[string]*samlConn{},
-		// Never http.DefaultClient: a metadata fetch must time out.
-		client: &http.Client{Timeout: metadataTimeout},
+		store: s, spKey: spKey, publicURL: publicURL, refresh: refresh, log: log,
+		conns: map[string]*samlConn{}, unknown: map[string]time.Time{},
+		// Never http.DefaultClient: a metadata fetch must time out, and may
+		// follow only a few redirects, all to https.
+		client: &http.Client{Timeout: metadataTimeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 3 {
+				return errors.New("too many redirects")
+			}
+			if req.URL.Scheme != "https" {
+				return fmt.Errorf("redirect to %s refused: IdP metadata is fetched over https only", req.URL.Redacted())
+			}
+			return nil
+		}},
 	}
 }
 
@@ -66,32 +88,44 @@ func connKey(org, conn string) string { return org + "/" + conn }
 
 // get returns the connection, loading or refreshing it when due.
 func (r *registry) get(ctx context.Context, org, conn string) (*samlConn, error) {
+	if !events.ValidOrganizationID(org) || !connIDPattern.MatchString(conn) {
+		return nil, errUnknownConnection
+	}
 	key := connKey(org, conn)
 	r.mu.Lock()
 	cached := r.conns[key]
+	unknownAt, isUnknown := r.unknown[key]
 	r.mu.Unlock()
 	if cached != nil && time.Since(cached.loaded) < r.refresh {
 		return cached, nil
 	}
+	if isUnknown && time.Since(unknownAt) < unknownTTL {
+		return nil, errUnknownConnection
+	}
 	fresh, err := r.load(ctx, org, conn)
-	if err != nil {
-		if cached != nil && !errors.Is(err, errUnknownConnection) {
-			r.log.WarnContext(ctx, "refreshing the SAML connection failed; serving the last good copy",
-				"org", org, "connection", conn, "err", err)
-			return cached, nil
-		}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case errors.Is(err, errUnknownConnection):
+		delete(r.conns, key) // removed from the store: stop serving it
+		r.unknown[key] = time.Now()
+		return nil, err
+	case err != nil && cached != nil:
+		r.log.WarnContext(ctx, "refreshing the SAML connection failed; serving the last good copy, retrying in a minute",
+			"org", org, "connection", conn, "err", err)
+		retry := *cached
+		retry.loaded = time.Now().Add(refreshRetry - r.refresh)
+		r.conns[key] = &retry
+		return &retry, nil
+	case err != nil:
 		return nil, err
 	}
-	r.mu.Lock()
+	delete(r.unknown, key)
 	r.conns[key] = fresh
-	r.mu.Unlock()
 	return fresh, nil
 }
 
 func (r *registry) load(ctx context.Context, orgID, connID string) (*samlConn, error) {
-	if !events.ValidOrganizationID(orgID) {
-		return nil, errUnknownConnection
-	}
 	var org store.Organization
 	var c store.Connection
 	err := r.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {

@@ -54,11 +54,20 @@ func TestRegistryMetadataURL(t *testing.T) {
 	}
 	failing.Store(true)
 	again, err := r.get(ctx, "acme", "okta")
-	if err != nil || again != first {
+	if err != nil || again.sp != first.sp {
 		t.Errorf("refresh failure: got %v, %v; want the last good copy", again, err)
 	}
-	if fetches.Load() < 2 {
-		t.Errorf("metadata fetched %d times, want a refresh attempt", fetches.Load())
+	if fetches.Load() != 2 {
+		t.Errorf("metadata fetched %d times, want 2 (the load and one refresh attempt)", fetches.Load())
+	}
+	// A failed refresh is retried after a pause, not at every request.
+	for range 5 {
+		if _, err := r.get(ctx, "acme", "okta"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fetches.Load() != 2 {
+		t.Errorf("metadata fetched %d times after a failed refresh, want no more until the retry", fetches.Load())
 	}
 	if _, err := r.get(ctx, "acme", "nope"); !errors.Is(err, errUnknownConnection) {
 		t.Errorf("unknown connection: %v", err)

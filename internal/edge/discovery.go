@@ -48,12 +48,22 @@ func (s *Server) discover(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, pageUnavailable, "home-realm discovery", "err", err)
 		return
 	}
+	orgs := map[string]bool{}
 	for _, c := range conns {
 		if c.Protocol != string(events.ProtocolSAML) {
 			continue
 		}
+		orgs[c.OrganizationID] = true
 		p.Choices = append(p.Choices, choice{Name: c.OrganizationID + " · " + c.ID,
 			URL: "/saml/" + url.PathEscape(c.OrganizationID) + "/" + url.PathEscape(c.ID) + "/login?return_to=" + url.QueryEscape(returnTo)})
+	}
+	if len(orgs) > 1 {
+		// A domain verified for several organisations must not send one's
+		// people to another's IdP.
+		s.log.ErrorContext(r.Context(), "domain verified for several organisations; discovery refused", "domain", email[at+1:], "organisations", len(orgs))
+		p.Choices, p.Error = nil, "Single sign-on for "+email[at+1:]+" is not set up unambiguously. Please ask your administrator."
+		s.renderLogin(w, r, http.StatusConflict, p)
+		return
 	}
 	switch len(p.Choices) {
 	case 0:

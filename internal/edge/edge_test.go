@@ -711,3 +711,20 @@ func TestSessionCarriesTheStoredEmail(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	}
 }
+
+// A domain verified for two organisations sends nobody anywhere.
+func TestHomeRealmDiscoveryRefusesAmbiguousDomain(t *testing.T) {
+	w := newWorld(t, 10, false)
+	err := w.store.ApplyOrganizations(context.Background(), []store.Organization{{
+		ID: "globex", Name: "Globex", MaxSeats: 1, Roles: []string{"member", "admin"}, DefaultRole: "member",
+		JITRoleCeiling: "member", UpdatePolicy: store.PreferIdP, LinkByEmail: store.LinkNever,
+		VerifiedDomains: []string{"acme.example"},
+	}}, []store.Connection{{OrganizationID: "globex", ID: "idp", Protocol: "saml", Settings: []byte(`{}`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := newBrowser(t).post(w.edgeURL+"/login", url.Values{"email": {"alice@acme.example"}})
+	if body := bodyOf(t, resp); resp.StatusCode != http.StatusConflict || strings.Contains(body, "/saml/") {
+		t.Errorf("ambiguous domain: %d %s, want 409 and no way to any IdP", resp.StatusCode, body)
+	}
+}
