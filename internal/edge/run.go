@@ -70,7 +70,7 @@ func (c *Config) defaults() error {
 		c.MetadataTimeout = 10 * time.Second
 	}
 	if c.MetadataRefresh <= 0 {
-		c.MetadataRefresh = time.Hour
+		c.MetadataRefresh = 5 * time.Minute
 	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
