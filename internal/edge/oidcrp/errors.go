@@ -1,0 +1,113 @@
+package oidcrp
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrInvalid matches every refusal of a login: errors.Is(err, ErrInvalid) is
+// true for any *RejectError.
+var ErrInvalid = errors.New("oidcrp: invalid OpenID Connect login")
+
+// Reason is a short, stable code saying why a login was refused. The edge logs
+// it and counts it (one metric label value per Reason).
+type Reason string
+
+// Reasons, in roughly the order the checks run.
+const (
+	// ReasonOPError: the provider redirected back with an error parameter
+	// (access_denied, login_required, ...); the Detail names it.
+	ReasonOPError Reason = "op_error"
+	// ReasonPending: the browser-bound pending login (state, nonce,
+	// verifier) is missing or incomplete.
+	ReasonPending Reason = "pending"
+	// ReasonState: the callback's state is missing or is not the one bound
+	// to this browser (CSRF, or a login started elsewhere).
+	ReasonState Reason = "state"
+	// ReasonNoCode: the callback carries no authorization code.
+	ReasonNoCode Reason = "no_code"
+	// ReasonExchange: the token endpoint refused the code (reused, expired,
+	// wrong PKCE verifier, bad client credentials) or could not be reached.
+	ReasonExchange Reason = "exchange"
+	// ReasonNoIDToken: the token response carries no id_token.
+	ReasonNoIDToken Reason = "no_id_token"
+	// ReasonMalformed: not a compact JWS, too large, or an unreadable
+	// header or payload.
+	ReasonMalformed Reason = "malformed"
+	// ReasonAlg: the header's alg is not in Config.AllowedAlgs (none, HS*,
+	// or an asymmetric algorithm that was not allowed).
+	ReasonAlg Reason = "alg"
+	// ReasonSignature: the signature does not verify with any key of the
+	// provider's JWKS (after at most one rate-limited refresh).
+	ReasonSignature Reason = "signature"
+	// ReasonIssuer: iss is not the configured issuer, or the callback's iss
+	// parameter (RFC 9207) names another provider.
+	ReasonIssuer Reason = "issuer"
+	// ReasonAudience: aud does not contain our client id.
+	ReasonAudience Reason = "audience"
+	// ReasonAZP: azp is present and is not our client id, or aud has several
+	// values and azp is missing.
+	ReasonAZP Reason = "azp"
+	// ReasonExpired: exp is missing or in the past (beyond ClockSkew).
+	ReasonExpired Reason = "expired"
+	// ReasonNotYetValid: nbf is in the future.
+	ReasonNotYetValid Reason = "not_yet_valid"
+	// ReasonNoIAT: iat is missing.
+	ReasonNoIAT Reason = "no_iat"
+	// ReasonIATFuture: iat is in the future beyond ClockSkew.
+	ReasonIATFuture Reason = "iat_future"
+	// ReasonNonce: the nonce is missing or not the one bound to this browser.
+	ReasonNonce Reason = "nonce"
+	// ReasonNoSub: sub is missing, not a string, or empty.
+	ReasonNoSub Reason = "no_sub"
+	// ReasonAtHash: at_hash is present and does not match the access token.
+	ReasonAtHash Reason = "at_hash"
+	// ReasonRejected: go-oidc refused the token for a reason this package
+	// does not recognise; the Detail carries its message.
+	ReasonRejected Reason = "rejected"
+)
+
+// RejectError is a refused login. Reason is for metrics and logs; Detail is
+// for operators' logs. Neither ever contains the authorization code, the
+// PKCE verifier or a token. Show the browser a generic page.
+type RejectError struct {
+	Reason Reason
+	Detail string
+	cause  error
+}
+
+func reject(reason Reason, format string, args ...any) *RejectError {
+	return &RejectError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+}
+
+func (e *RejectError) Error() string {
+	if e.Detail == "" {
+		return "oidcrp: invalid OpenID Connect login: " + string(e.Reason)
+	}
+	return "oidcrp: invalid OpenID Connect login: " + string(e.Reason) + ": " + e.Detail
+}
+
+// Is reports whether target is ErrInvalid, or a *RejectError with the same
+// Reason and an empty Detail.
+func (e *RejectError) Is(target error) bool {
+	if target == ErrInvalid {
+		return true
+	}
+	var t *RejectError
+	if errors.As(target, &t) {
+		return t.Detail == "" && t.Reason == e.Reason
+	}
+	return false
+}
+
+// Unwrap returns the underlying library error, if any.
+func (e *RejectError) Unwrap() error { return e.cause }
+
+// ReasonOf returns the Reason of a *RejectError in err's chain, or "".
+func ReasonOf(err error) Reason {
+	var re *RejectError
+	if errors.As(err, &re) {
+		return re.Reason
+	}
+	return ""
+}
