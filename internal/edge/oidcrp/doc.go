@@ -64,17 +64,12 @@
 //
 // # Tests and their provider
 //
-// The tests run a provider in the test process (harness_test.go):
-// discovery, JWKS, an authorization endpoint that logs "id1" in, and a token
-// endpoint with client authentication, single-use codes, exact
-// redirect_uri and PKCE S256. It is hand-made: zitadel/oidc v3.45.0's
-// pkg/op does not compile in this module because go.sum lacks its
-// dependencies (github.com/muhlemmer/gu, go-chi/chi, zitadel/schema, ...),
-// and this package may not change go.mod or go.sum. Replacing it with
-// zitadel's op needs `go get github.com/zitadel/oidc/v3/pkg/op@v3.45.0`;
-// the tests only use newTestOP, login, rotate, currentKey, setTamper and
-// jwksHits. Attacks on the ID token run the whole flow: the provider's
-// token endpoint returns a changed token, re-signed with its own key.
+// The tests run a real OpenID provider in the test process: zitadel/oidc
+// v3.45.0's pkg/op with its example in-memory storage (harness_test.go),
+// wrapped to choose the signing keys (key rotation), count JWKS requests,
+// and, for the attacks on the ID token, rewrite the id_token of the real
+// token endpoint's answer as a man in the middle would. Code reuse and PKCE
+// failures are refused by zitadel itself; the rest by this package.
 //
 // # Left to the caller (the edge)
 //

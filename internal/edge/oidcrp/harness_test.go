@@ -7,10 +7,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -21,13 +21,19 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/example/server/storage"
+	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
 const (
 	testClientID     = "edge"
 	testClientSecret = "edge-secret"
 	testRedirect     = "http://edge.test/oidc/callback"
+	testUsername     = "test-user"
 	testPassword     = "verysecure"
+	// testLoginPath is the provider's login UI (the example storage's
+	// clients send the browser to /login/username?authRequestID=...).
+	testLoginPath = "/login/username"
 )
 
 // testKey is a signing key of the test provider.
@@ -55,24 +61,99 @@ func newECKey(t testing.TB, id string) *testKey {
 	return &testKey{id: id, alg: jose.ES256, priv: k}
 }
 
-// authCode is an issued authorization code.
-type authCode struct {
-	clientID, redirectURI, nonce, challenge, sub string
-	used                                         bool
+// opSigningKey is a testKey as zitadel's op.SigningKey.
+type opSigningKey struct{ k *testKey }
+
+func (s opSigningKey) SignatureAlgorithm() jose.SignatureAlgorithm { return s.k.alg }
+func (s opSigningKey) Key() any                                    { return s.k.priv }
+func (s opSigningKey) ID() string                                  { return s.k.id }
+
+// opPublicKey is a testKey as zitadel's op.Key (published in the JWKS).
+type opPublicKey struct{ k *testKey }
+
+func (p opPublicKey) ID() string                         { return p.k.id }
+func (p opPublicKey) Algorithm() jose.SignatureAlgorithm { return p.k.alg }
+func (p opPublicKey) Use() string                        { return "sig" }
+func (p opPublicKey) Key() any                           { return p.k.priv.Public() }
+
+// opStorage is zitadel's example in-memory storage with the test's keys
+// (so that the test can rotate them) and a client that gets the userinfo
+// claims (email, email_verified, ...) in its ID token.
+type opStorage struct {
+	*storage.Storage
+	o *testOP
 }
 
-// testOP is an OpenID provider in the test process: discovery, JWKS,
-// authorization endpoint (the user is already signed in as "id1") and token
-// endpoint (client_secret_basic or _post, single-use codes, exact
-// redirect_uri, PKCE S256 required), on a plain-http httptest server.
+func (s *opStorage) SigningKey(context.Context) (op.SigningKey, error) {
+	return opSigningKey{s.o.currentKey()}, nil
+}
+
+func (s *opStorage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
+	s.o.mu.Lock()
+	defer s.o.mu.Unlock()
+	var algs []jose.SignatureAlgorithm
+	for _, k := range s.o.published {
+		algs = append(algs, k.alg)
+	}
+	return algs, nil
+}
+
+func (s *opStorage) KeySet(context.Context) ([]op.Key, error) {
+	s.o.mu.Lock()
+	defer s.o.mu.Unlock()
+	keys := make([]op.Key, 0, len(s.o.published))
+	for _, k := range s.o.published {
+		keys = append(keys, opPublicKey{k})
+	}
+	return keys, nil
+}
+
+func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
+	c, err := s.Storage.GetClientByClientID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return userinfoInIDToken{c}, nil
+}
+
+// userinfoInIDToken asserts the scopes' userinfo claims in the ID token
+// even though an access token is issued too, as most providers do.
+type userinfoInIDToken struct{ op.Client }
+
+func (userinfoInIDToken) IDTokenUserinfoClaimsAssertion() bool { return true }
+
+// testUsers is the provider's user store: "id1", verified email.
+type testUsers map[string]*storage.User
+
+func (u testUsers) GetUserByID(id string) *storage.User { return u[id] }
+func (u testUsers) ExampleClientID() string             { return storage.ServiceUserID }
+func (u testUsers) GetUserByUsername(name string) *storage.User {
+	for _, user := range u {
+		if user.Username == name {
+			return user
+		}
+	}
+	return nil
+}
+
+// testOP is a real OpenID provider in the test process: zitadel/oidc
+// v3.45.0's pkg/op over its example in-memory storage (example/server/
+// storage), on a plain-http httptest server (op.WithAllowInsecure). The
+// client "edge" is a web client (client_secret_basic; zitadel also accepts
+// client_secret_post, AuthMethodPost), PKCE S256 enabled; the user "id1"
+// (test-user / verysecure) has a verified email. Codes are single-use,
+// redirect_uri exact and the code_verifier checked by zitadel.
 //
-// It is hand-made because zitadel/oidc's pkg/op cannot be compiled here:
-// go.sum lacks its dependencies (github.com/muhlemmer/gu, go-chi/chi,
-// zitadel/schema, ...) and this package may not change go.sum.
+// The test controls only the signing keys (rotate) and, through a handler
+// wrapper, counts JWKS requests and can rewrite the id_token of the token
+// endpoint's answers (setTamper) — a man in the middle on the real
+// provider's response.
 type testOP struct {
 	t        testing.TB
 	srv      *httptest.Server
 	issuer   string
+	provider *op.Provider
+	store    *storage.Storage
 	jwksHits atomic.Int64
 	// tamper, if set, rewrites the id_token in token endpoint responses.
 	tamper atomic.Pointer[func(string) string]
@@ -80,27 +161,92 @@ type testOP struct {
 	mu        sync.Mutex
 	signing   *testKey
 	published []*testKey
-	codes     map[string]*authCode
-	sub       string
-	extra     map[string]any // extra ID token claims
 }
 
 func newTestOP(t testing.TB) *testOP {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
-	o := &testOP{t: t, srv: srv, issuer: "http://" + srv.Listener.Addr().String(),
-		codes: map[string]*authCode{}, sub: "id1",
-		extra: map[string]any{"email": "test-user@example.com", "email_verified": true}}
+	o := &testOP{t: t, srv: srv, issuer: "http://" + srv.Listener.Addr().String()}
 	o.rotate(newRSAKey(t, "k1"), true)
+
+	users := testUsers{"id1": {
+		ID: "id1", Username: testUsername, Password: testPassword,
+		FirstName: "Test", LastName: "User",
+		Email: "test-user@example.com", EmailVerified: true,
+	}}
+	clients := map[string]*storage.Client{
+		testClientID: storage.WebClient(testClientID, testClientSecret, testRedirect),
+	}
+	o.store = storage.NewStorageWithClients(users, clients)
+	var cryptoKey [32]byte
+	if _, err := rand.Read(cryptoKey[:]); err != nil {
+		t.Fatal(err)
+	}
+	provider, err := op.NewProvider(&op.Config{
+		CryptoKey:      cryptoKey,
+		CodeMethodS256: true,
+		AuthMethodPost: true,
+	}, &opStorage{Storage: o.store, o: o}, op.StaticIssuer(o.issuer),
+		op.WithAllowInsecure(), // http issuer on 127.0.0.1
+		op.WithLogger(slog.New(slog.DiscardHandler)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.provider = provider
+
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/openid-configuration", o.discovery)
-	mux.HandleFunc("GET /keys", o.keys)
-	mux.HandleFunc("GET /authorize", o.authorize)
-	mux.HandleFunc("POST /oauth/token", o.token)
+	// The login UI, as in zitadel's example server (exampleop/login.go):
+	// check the credentials against the storage, which marks the auth
+	// request done, then back to the provider's /authorize/callback?id=.
+	mux.Handle("POST "+testLoginPath, op.NewIssuerInterceptor(provider.IssuerFromRequest).HandlerFunc(
+		func(w http.ResponseWriter, r *http.Request) {
+			id := r.FormValue("id")
+			if err := o.store.CheckUsernamePassword(r.FormValue("username"), r.FormValue("password"), id); err != nil {
+				http.Error(w, err.Error(), http.StatusUnauthorized)
+				return
+			}
+			http.Redirect(w, r, op.AuthCallbackURL(provider)(r.Context(), id), http.StatusFound)
+		}))
+	mux.Handle("/", o.intercept(provider))
 	srv.Config.Handler = mux
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return o
+}
+
+// intercept counts JWKS requests and applies tamper to the id_token of the
+// token endpoint's successful answers.
+func (o *testOP) intercept(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == o.provider.KeysEndpoint().Relative() {
+			o.jwksHits.Add(1)
+		}
+		f := o.tamper.Load()
+		if f == nil || r.URL.Path != o.provider.TokenEndpoint().Relative() {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		if rec.Code == http.StatusOK {
+			var m map[string]any
+			if err := json.Unmarshal(body, &m); err != nil {
+				o.t.Errorf("token response: %v", err)
+			} else if idt, ok := m["id_token"].(string); ok {
+				m["id_token"] = (*f)(idt)
+				body = mustJSON(m)
+			}
+		}
+		for k, v := range rec.Header() {
+			if k != "Content-Length" {
+				w.Header()[k] = v
+			}
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(body)
+	})
 }
 
 // rotate publishes k and signs with it from now on; old keys stay published
@@ -121,121 +267,6 @@ func (o *testOP) currentKey() *testKey {
 	return o.signing
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func (o *testOP) discovery(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, 200, map[string]any{
-		"issuer":                                o.issuer,
-		"authorization_endpoint":                o.issuer + "/authorize",
-		"token_endpoint":                        o.issuer + "/oauth/token",
-		"jwks_uri":                              o.issuer + "/keys",
-		"response_types_supported":              []string{"code"},
-		"subject_types_supported":               []string{"public"},
-		"id_token_signing_alg_values_supported": []string{"RS256", "ES256"},
-		"code_challenge_methods_supported":      []string{"S256"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
-	})
-}
-
-func (o *testOP) keys(w http.ResponseWriter, _ *http.Request) {
-	o.jwksHits.Add(1)
-	o.mu.Lock()
-	var set jose.JSONWebKeySet
-	for _, k := range o.published {
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.priv.Public(), KeyID: k.id, Algorithm: string(k.alg), Use: "sig"})
-	}
-	o.mu.Unlock()
-	writeJSON(w, 200, set)
-}
-
-func oauthError(w http.ResponseWriter, code int, e, desc string) {
-	writeJSON(w, code, map[string]string{"error": e, "error_description": desc})
-}
-
-func (o *testOP) authorize(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if q.Get("client_id") != testClientID || q.Get("redirect_uri") != testRedirect {
-		http.Error(w, "unknown client or redirect_uri", http.StatusBadRequest)
-		return
-	}
-	if q.Get("response_type") != "code" || q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" ||
-		!strings.Contains(" "+q.Get("scope")+" ", " openid ") {
-		http.Error(w, "bad request", http.StatusBadRequest)
-		return
-	}
-	code := rand.Text()
-	o.mu.Lock()
-	o.codes[code] = &authCode{clientID: testClientID, redirectURI: testRedirect, nonce: q.Get("nonce"),
-		challenge: q.Get("code_challenge"), sub: o.sub}
-	o.mu.Unlock()
-	v := url.Values{"code": {code}, "state": {q.Get("state")}}
-	http.Redirect(w, r, testRedirect+"?"+v.Encode(), http.StatusFound)
-}
-
-func (o *testOP) token(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		oauthError(w, 400, "invalid_request", "form")
-		return
-	}
-	id, secret, ok := r.BasicAuth()
-	if ok {
-		id, _ = url.QueryUnescape(id)
-		secret, _ = url.QueryUnescape(secret)
-	} else {
-		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-	}
-	if id != testClientID || secret != testClientSecret {
-		oauthError(w, 401, "invalid_client", "bad client credentials")
-		return
-	}
-	if r.PostForm.Get("grant_type") != "authorization_code" {
-		oauthError(w, 400, "unsupported_grant_type", "")
-		return
-	}
-	o.mu.Lock()
-	ac := o.codes[r.PostForm.Get("code")]
-	if ac == nil || ac.used {
-		o.mu.Unlock()
-		oauthError(w, 400, "invalid_grant", "code invalid or already used")
-		return
-	}
-	ac.used = true // single use, even if the rest of the request fails
-	key := o.signing
-	extra := o.extra
-	o.mu.Unlock()
-	if r.PostForm.Get("redirect_uri") != ac.redirectURI {
-		oauthError(w, 400, "invalid_grant", "redirect_uri")
-		return
-	}
-	verifier := r.PostForm.Get("code_verifier")
-	sum := sha256.Sum256([]byte(verifier))
-	if verifier == "" || base64.RawURLEncoding.EncodeToString(sum[:]) != ac.challenge {
-		oauthError(w, 400, "invalid_grant", "PKCE verification failed")
-		return
-	}
-	access := rand.Text()
-	ah := sha256.Sum256([]byte(access))
-	now := time.Now()
-	claims := map[string]any{
-		"iss": o.issuer, "sub": ac.sub, "aud": ac.clientID, "azp": ac.clientID,
-		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "auth_time": now.Unix(),
-		"nonce": ac.nonce, "at_hash": base64.RawURLEncoding.EncodeToString(ah[:16]),
-	}
-	for k, v := range extra {
-		claims[k] = v
-	}
-	idt := sign(o.t, key, claims)
-	if f := o.tamper.Load(); f != nil {
-		idt = (*f)(idt)
-	}
-	writeJSON(w, 200, map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": 3600, "id_token": idt})
-}
-
 func (o *testOP) setTamper(f func(string) string) {
 	o.tamper.Store(&f)
 }
@@ -252,10 +283,15 @@ func location(t testing.TB, u string) *url.URL {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return redirectOf(t, resp)
+}
+
+func redirectOf(t testing.TB, resp *http.Response) *url.URL {
+	t.Helper()
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("GET %s: %d %s", u, resp.StatusCode, body)
+		t.Fatalf("%s %s: %d %s", resp.Request.Method, resp.Request.URL, resp.StatusCode, body)
 	}
 	loc, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
 	if err != nil {
@@ -264,12 +300,23 @@ func location(t testing.TB, u string) *url.URL {
 	return loc
 }
 
-// login plays the browser: it follows the authorization URL to the
-// provider, which redirects back to our redirect URI with code and state.
-// It returns that query.
+// login plays the browser: it follows the authorization URL to zitadel,
+// which sends it to the login UI; there it signs in as test-user, is sent
+// to /authorize/callback?id=..., and zitadel redirects back to our redirect
+// URI with code and state. It returns that query.
 func (o *testOP) login(t testing.TB, authURL string) url.Values {
 	t.Helper()
-	cb := location(t, authURL)
+	loginURL := location(t, authURL)
+	id := loginURL.Query().Get("authRequestID")
+	if loginURL.Path != testLoginPath || id == "" {
+		t.Fatalf("authorization endpoint redirected to %s, want the login UI", loginURL)
+	}
+	resp, err := noRedirect.PostForm(o.issuer+testLoginPath,
+		url.Values{"id": {id}, "username": {testUsername}, "password": {testPassword}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb := location(t, redirectOf(t, resp).String()) // /authorize/callback?id=
 	if got := cb.Scheme + "://" + cb.Host + cb.Path; got != testRedirect {
 		t.Fatalf("redirected to %s, want %s", got, testRedirect)
 	}
