@@ -96,6 +96,10 @@ organizations:
           idp_metadata_url: https://acme.okta.com/app/exk1/sso/saml/metadata
       - id: google
         protocol: oidc
+        settings:
+          issuer: https://accounts.google.com
+          client_id: acme-google
+          client_secret_env: ACME_GOOGLE_SECRET
   - id: initech
     name: Initech
     max_seats: 10

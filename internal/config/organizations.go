@@ -217,8 +217,13 @@ func (d *document) organization(p string, o orgEntry) (store.Organization, []sto
 			d.errorf(cp+".protocol", "%q is not a protocol; use saml or oidc", c.Protocol)
 		}
 		settings := d.settings(cp+".settings", &c.Settings)
-		if c.Protocol == string(events.ProtocolSAML) && settings != nil {
-			d.samlSettings(cp+".settings", settings, org.Roles)
+		if settings != nil {
+			switch c.Protocol {
+			case string(events.ProtocolSAML):
+				d.samlSettings(cp+".settings", settings, org.Roles)
+			case string(events.ProtocolOIDC):
+				d.oidcSettings(cp+".settings", settings, org.Roles)
+			}
 		}
 		conns = append(conns, store.Connection{
 			OrganizationID: o.ID,
@@ -233,6 +238,22 @@ func (d *document) organization(p string, o orgEntry) (store.Organization, []sto
 // samlSettings validates a SAML connection's settings at path.
 func (d *document) samlSettings(path string, settings []byte, roles []string) {
 	s, err := connection.DecodeSAML(settings)
+	var p connection.Problem
+	if errors.As(err, &p) {
+		d.errorf(joinPath(path, p.Field), "%s", p.Msg)
+		return
+	} else if err != nil {
+		d.errorf(path, "%v", err)
+		return
+	}
+	for _, p := range s.Problems(roles) {
+		d.errorf(joinPath(path, p.Field), "%s", p.Msg)
+	}
+}
+
+// oidcSettings validates an OIDC connection's settings at path.
+func (d *document) oidcSettings(path string, settings []byte, roles []string) {
+	s, err := connection.DecodeOIDC(settings)
 	var p connection.Problem
 	if errors.As(err, &p) {
 		d.errorf(joinPath(path, p.Field), "%s", p.Msg)

@@ -14,7 +14,6 @@ import (
 
 func TestLoadOrganizations(t *testing.T) {
 	mapping := `"attributes":{"email":"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress","groups":"groups"}`
-	oidcMapping := `"attribute_mapping":{"email":"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress","groups":"groups"}`
 	tests := []struct {
 		file      string
 		wantOrgs  []store.Organization
@@ -51,12 +50,13 @@ func TestLoadOrganizations(t *testing.T) {
 			OrganizationID: "acme",
 			ID:             "google_workspace",
 			Protocol:       "oidc",
-			Settings:       []byte(`{` + oidcMapping + `,"client_id":"1234567890.apps.googleusercontent.com","issuer":"https://accounts.google.com","max_age_seconds":3600,"scopes":["openid","email","profile"]}`),
+			Settings: []byte(`{"claims":{"groups":"groups"},"client_id":"1234567890.apps.googleusercontent.com",` +
+				`"client_secret_file":"/run/secrets/google-client-secret","issuer":"https://accounts.google.com","scopes":["openid","email","profile"]}`),
 		}, {
 			OrganizationID: "globex-7",
 			ID:             "entra",
 			Protocol:       "oidc",
-			Settings:       []byte(`{}`),
+			Settings:       []byte(`{"client_id":"entra-client","client_secret_env":"GLOBEX_ENTRA_SECRET","issuer":"https://login.microsoftonline.com/0000-tenant/v2.0"}`),
 		}},
 	}, {
 		file: "testdata/organizations-minimal.yaml",
@@ -251,32 +251,33 @@ func TestParseOrganizationsAllErrors(t *testing.T) {
 }
 
 func TestParseOrganizationsSettings(t *testing.T) {
+	// Settings are stored as JSON; YAML anchors and merge keys work.
 	data := org(
 		"    connections:",
 		"      - id: okta",
-		"        protocol: oidc",
+		"        protocol: saml",
+		"        settings: &base",
+		"          idp_metadata_url: https://idp.example/md",
+		"          attributes: {email: mail}",
+		"          clock_skew: 30s",
+		"      - id: okta2",
+		"        protocol: saml",
 		"        settings:",
-		"          base: &base {skew: 30s, certs: [a, b]}",
-		"          merged:",
-		"            <<: *base",
-		"            skew: 1m",
-		"          when: 2024-01-02",
-		"          n: 1.5",
-		"          empty: ~",
-		"      - id: google",
-		"        protocol: oidc",
-		"        settings: ~",
+		"          <<: *base",
+		"          clock_skew: 1m",
 	)
 	_, conns, err := ParseOrganizations("orgs.yaml", []byte(data))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"base":{"certs":["a","b"],"skew":"30s"},"empty":null,"merged":{"certs":["a","b"],"skew":"1m"},"n":1.5,"when":"2024-01-02"}`
-	if got := string(conns[0].Settings); got != want {
-		t.Errorf("settings:\n got %s\nwant %s", got, want)
+	want := []string{
+		`{"attributes":{"email":"mail"},"clock_skew":"30s","idp_metadata_url":"https://idp.example/md"}`,
+		`{"attributes":{"email":"mail"},"clock_skew":"1m","idp_metadata_url":"https://idp.example/md"}`,
 	}
-	if got := string(conns[1].Settings); got != "{}" {
-		t.Errorf("null settings: got %s, want {}", got)
+	for i, w := range want {
+		if got := string(conns[i].Settings); got != w {
+			t.Errorf("settings %d:\n got %s\nwant %s", i, got, w)
+		}
 	}
 }
 
@@ -354,5 +355,24 @@ func TestParseOrganizationsDomainOfTwoOrganisations(t *testing.T) {
 	want := `orgs.yaml:9: organizations[1].verified_domains[1]: "acme.example" is already verified for organizations[0] (line 2)`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("got %v, want %s", err, want)
+	}
+}
+
+// An OIDC connection's settings are typed too; the client secret itself is
+// refused.
+func TestParseOrganizationsOIDCSettings(t *testing.T) {
+	data := org(
+		"    connections:",
+		"      - id: google",
+		"        protocol: oidc",
+		"        settings:",
+		"          issuer: https://accounts.google.com",
+		"          client_id: x",
+		"          client_secret: s3cret",
+	)
+	_, _, err := ParseOrganizations("orgs.yaml", []byte(data))
+	want := "orgs.yaml:11: organizations[0].connections[0].settings.client_secret: unknown setting"
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("got %v, want %q without the secret", err, want)
 	}
 }

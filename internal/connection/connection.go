@@ -146,7 +146,7 @@ func decodeProblem(err error) error {
 	}
 	msg := err.Error()
 	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return Problem{Field: strings.Trim(f, `"`), Msg: "unknown setting; see docs/config.md for the SAML connection settings"}
+		return Problem{Field: strings.Trim(f, `"`), Msg: "unknown setting; see docs/config.md for the connection settings of this protocol"}
 	}
 	return Problem{Field: "", Msg: msg}
 }
