@@ -15,7 +15,9 @@ func TestOIDCProblems(t *testing.T) {
 	}{
 		{"valid", func(*OIDC) {}, ""},
 		{"secret from env", func(s *OIDC) { s.ClientSecretFile, s.ClientSecretEnv = "", "ACME_OIDC_SECRET" }, ""},
-		{"private_key_jwt", func(s *OIDC) { s.TokenEndpointAuth, s.ClientSecretFile, s.PrivateKeyFile = AuthPrivateKeyJWT, "", "/k.pem" }, ""},
+		{"private_key_jwt", func(s *OIDC) {
+			s.TokenEndpointAuth, s.ClientSecretFile, s.PrivateKeyFile = AuthPrivateKeyJWT, "", "/k.pem"
+		}, ""},
 		{"localhost http issuer", func(s *OIDC) { s.Issuer = "http://127.0.0.1:9000" }, ""},
 		{"no issuer", func(s *OIDC) { s.Issuer = "" }, "issuer"},
 		{"http issuer", func(s *OIDC) { s.Issuer = "http://accounts.example.com" }, "issuer"},
