@@ -30,14 +30,19 @@ var errUnknownConnection = errors.New("unknown connection")
 // maxMetadataBytes bounds an IdP metadata document.
 const maxMetadataBytes = 1 << 20
 
-// samlConn is a SAML connection ready to serve: its settings, its
-// organisation and its service provider.
-type samlConn struct {
-	org      store.Organization
-	id       string
+// conn is a connection ready to serve: its organisation, and the
+// settings and relying party of its protocol.
+type conn struct {
+	org    store.Organization
+	id     string
+	loaded time.Time
+	saml   *samlSide // for protocol saml
+	oidc   *oidcSide // for protocol oidc
+}
+
+type samlSide struct {
 	settings connection.SAML
 	sp       *samlsp.SP
-	loaded   time.Time
 }
 
 // registry builds each connection's service provider from the store and
@@ -52,7 +57,7 @@ type registry struct {
 	log       *slog.Logger
 
 	mu      sync.Mutex
-	conns   map[string]*samlConn
+	conns   map[string]*conn
 	unknown map[string]time.Time // keys recently found unknown
 }
 
@@ -69,7 +74,7 @@ var connIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,127}$`)
 func newRegistry(s store.Store, spKey *tls.Certificate, publicURL url.URL, metadataTimeout, refresh time.Duration, log *slog.Logger) *registry {
 	return &registry{
 		store: s, spKey: spKey, publicURL: publicURL, refresh: refresh, log: log,
-		conns: map[string]*samlConn{}, unknown: map[string]time.Time{},
+		conns: map[string]*conn{}, unknown: map[string]time.Time{},
 		// Never http.DefaultClient: a metadata fetch must time out, and may
 		// follow only a few redirects, all to https.
 		client: &http.Client{Timeout: metadataTimeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -87,11 +92,11 @@ func newRegistry(s store.Store, spKey *tls.Certificate, publicURL url.URL, metad
 func connKey(org, conn string) string { return org + "/" + conn }
 
 // get returns the connection, loading or refreshing it when due.
-func (r *registry) get(ctx context.Context, org, conn string) (*samlConn, error) {
-	if !events.ValidOrganizationID(org) || !connIDPattern.MatchString(conn) {
+func (r *registry) get(ctx context.Context, org, connID string) (*conn, error) {
+	if !events.ValidOrganizationID(org) || !connIDPattern.MatchString(connID) {
 		return nil, errUnknownConnection
 	}
-	key := connKey(org, conn)
+	key := connKey(org, connID)
 	r.mu.Lock()
 	cached := r.conns[key]
 	unknownAt, isUnknown := r.unknown[key]
@@ -102,7 +107,7 @@ func (r *registry) get(ctx context.Context, org, conn string) (*samlConn, error)
 	if isUnknown && time.Since(unknownAt) < unknownTTL {
 		return nil, errUnknownConnection
 	}
-	fresh, err := r.load(ctx, org, conn)
+	fresh, err := r.load(ctx, org, connID)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
@@ -111,8 +116,8 @@ func (r *registry) get(ctx context.Context, org, conn string) (*samlConn, error)
 		r.unknown[key] = time.Now()
 		return nil, err
 	case err != nil && cached != nil:
-		r.log.WarnContext(ctx, "refreshing the SAML connection failed; serving the last good copy, retrying in a minute",
-			"org", org, "connection", conn, "err", err)
+		r.log.WarnContext(ctx, "refreshing the connection failed; serving the last good copy, retrying in a minute",
+			"org", org, "connection", connID, "err", err)
 		retry := *cached
 		retry.loaded = time.Now().Add(refreshRetry - r.refresh)
 		r.conns[key] = &retry
@@ -125,7 +130,7 @@ func (r *registry) get(ctx context.Context, org, conn string) (*samlConn, error)
 	return fresh, nil
 }
 
-func (r *registry) load(ctx context.Context, orgID, connID string) (*samlConn, error) {
+func (r *registry) load(ctx context.Context, orgID, connID string) (*conn, error) {
 	var org store.Organization
 	var c store.Connection
 	err := r.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
@@ -141,9 +146,17 @@ func (r *registry) load(ctx context.Context, orgID, connID string) (*samlConn, e
 	} else if err != nil {
 		return nil, err
 	}
-	if c.Protocol != string(events.ProtocolSAML) {
-		return nil, errUnknownConnection
+	switch c.Protocol {
+	case string(events.ProtocolSAML):
+		return r.loadSAML(ctx, org, c)
+	case string(events.ProtocolOIDC):
+		return r.loadOIDC(ctx, org, c)
 	}
+	return nil, errUnknownConnection
+}
+
+func (r *registry) loadSAML(ctx context.Context, org store.Organization, c store.Connection) (*conn, error) {
+	orgID, connID := org.ID, c.ID
 	settings, err := connection.DecodeSAML(c.Settings)
 	if err != nil {
 		return nil, fmt.Errorf("connection %s/%s: settings: %w", orgID, connID, err)
@@ -189,7 +202,7 @@ func (r *registry) load(ctx context.Context, orgID, connID string) (*samlConn, e
 	if err != nil {
 		return nil, fmt.Errorf("connection %s/%s: %w", orgID, connID, err)
 	}
-	return &samlConn{org: org, id: connID, settings: settings, sp: sp, loaded: time.Now()}, nil
+	return &conn{org: org, id: connID, loaded: time.Now(), saml: &samlSide{settings: settings, sp: sp}}, nil
 }
 
 func problemErrs(ps []connection.Problem) []error {

@@ -49,12 +49,12 @@ func TestRegistryMetadataURL(t *testing.T) {
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
-	if got := first.sp.Metadata().SPSSODescriptors[0].AssertionConsumerServices[0].Location; got != "https://sso.example.com/saml/acme/okta/acs" {
+	if got := first.saml.sp.Metadata().SPSSODescriptors[0].AssertionConsumerServices[0].Location; got != "https://sso.example.com/saml/acme/okta/acs" {
 		t.Errorf("ACS URL %q", got)
 	}
 	failing.Store(true)
 	again, err := r.get(ctx, "acme", "okta")
-	if err != nil || again.sp != first.sp {
+	if err != nil || again.saml.sp != first.saml.sp {
 		t.Errorf("refresh failure: got %v, %v; want the last good copy", again, err)
 	}
 	if fetches.Load() != 2 {

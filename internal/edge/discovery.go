@@ -11,8 +11,8 @@ import (
 )
 
 // loginPage is the home-realm discovery form: a person types their work
-// email, and the domain, verified for an organisation, picks its SAML
-// connection.
+// email, and the domain, verified for an organisation, picks its
+// connection (SAML or OIDC).
 type loginPage struct {
 	Email, ReturnTo, Error string
 	Choices                []choice
@@ -50,12 +50,12 @@ func (s *Server) discover(w http.ResponseWriter, r *http.Request) {
 	}
 	orgs := map[string]bool{}
 	for _, c := range conns {
-		if c.Protocol != string(events.ProtocolSAML) {
+		if c.Protocol != string(events.ProtocolSAML) && c.Protocol != string(events.ProtocolOIDC) {
 			continue
 		}
 		orgs[c.OrganizationID] = true
 		p.Choices = append(p.Choices, choice{Name: c.OrganizationID + " · " + c.ID,
-			URL: "/saml/" + url.PathEscape(c.OrganizationID) + "/" + url.PathEscape(c.ID) + "/login?return_to=" + url.QueryEscape(returnTo)})
+			URL: "/" + c.Protocol + "/" + url.PathEscape(c.OrganizationID) + "/" + url.PathEscape(c.ID) + "/login?return_to=" + url.QueryEscape(returnTo)})
 	}
 	if len(orgs) > 1 {
 		// A domain verified for several organisations must not send one's

@@ -21,8 +21,8 @@ const (
 
 // samlIdentity maps a verified assertion to the identity the provisioner
 // decides on, by the connection's settings.
-func samlIdentity(c *samlConn, a *samlsp.Assertion, log *slog.Logger) (events.Identity, error) {
-	s := c.settings
+func samlIdentity(c *conn, a *samlsp.Assertion, log *slog.Logger) (events.Identity, error) {
+	s := c.saml.settings
 	ext, err := samlsp.ExternalID(a, samlsp.ExternalIDRule{
 		Attribute: s.ExternalID.Attribute, AllowUnspecifiedNameID: s.ExternalID.AllowUnspecifiedNameID,
 	})
@@ -47,7 +47,7 @@ func samlIdentity(c *samlConn, a *samlsp.Assertion, log *slog.Logger) (events.Id
 		id.AuthenticatedAt = time.Now().UTC()
 	}
 	if email := first(s.Attributes.Email); email != "" {
-		if addr, err := mail.ParseAddress(email); err == nil && addr.Address == email {
+		if validEmail(email) {
 			id.Email, id.EmailVerified = email, s.EmailVerified
 		} else {
 			log.Warn("the IdP's email attribute is not an email address; ignored", "attribute", s.Attributes.Email)
@@ -59,23 +59,15 @@ func samlIdentity(c *samlConn, a *samlsp.Assertion, log *slog.Logger) (events.Id
 	if s.Attributes.Roles != "" {
 		id.Roles = slices.Clone(a.Attributes[s.Attributes.Roles])
 	}
-	for _, g := range s.Constants.Groups {
-		if !slices.Contains(id.Groups, g) {
-			id.Groups = append(id.Groups, g)
-		}
-	}
-	for _, r := range s.Constants.Roles {
-		if !slices.Contains(id.Roles, r) {
-			id.Roles = append(id.Roles, r)
-		}
-	}
-	for _, gr := range s.GroupRoles {
-		if slices.Contains(id.Groups, gr.Group) && !slices.Contains(id.Roles, gr.Role) {
-			id.Roles = append(id.Roles, gr.Role)
-		}
-	}
+	applyClaimRules(&id, s.GroupRoles, s.Constants)
 	id.Attributes = boundedAttributes(a.Attributes, log)
 	return id, nil
+}
+
+// validEmail reports whether s is a bare email address.
+func validEmail(s string) bool {
+	addr, err := mail.ParseAddress(s)
+	return err == nil && addr.Address == s
 }
 
 // boundedAttributes keeps the raw attributes that fit the login schema,

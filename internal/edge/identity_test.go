@@ -10,23 +10,24 @@ import (
 	"github.com/crewjam/saml"
 
 	"github.com/jitprov/jitprov/internal/connection"
+	"github.com/jitprov/jitprov/internal/edge/oidcrp"
 	"github.com/jitprov/jitprov/internal/edge/samlsp"
 	"github.com/jitprov/jitprov/internal/store"
 )
 
 func TestSAMLIdentityMapping(t *testing.T) {
-	conn := &samlConn{org: store.Organization{ID: "acme"}, id: "okta", settings: connection.SAML{
+	c := &conn{org: store.Organization{ID: "acme"}, id: "okta", saml: &samlSide{settings: connection.SAML{
 		Attributes: connection.Attributes{Email: connection.NameIDSource, GivenName: "givenName", Groups: "groups", Roles: "role"},
 		ExternalID: connection.ExternalID{Attribute: "employeeNumber"}, EmailVerified: true,
 		GroupRoles: []connection.GroupRole{{Group: "leads", Role: "manager"}},
 		Constants:  connection.Constants{Groups: []string{"from-okta"}, Roles: []string{"member"}},
-	}}
+	}}}
 	a := &samlsp.Assertion{NameID: "ann@acme.example", NameIDFormat: string(saml.EmailAddressNameIDFormat), AuthnInstant: time.Now(),
 		Attributes: map[string][]string{
 			"employeeNumber": {"E-1"}, "givenName": {"Ann"}, "groups": {"leads", "eng"}, "role": {"viewer"},
 			"huge": {strings.Repeat("x", maxValueLen+1)},
 		}}
-	id, err := samlIdentity(conn, a, slog.New(slog.DiscardHandler))
+	id, err := samlIdentity(c, a, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,13 +45,44 @@ func TestSAMLIdentityMapping(t *testing.T) {
 	}
 
 	// An email that is not an address is dropped, not passed on.
-	conn.settings.Attributes.Email = "givenName"
-	if id, _ := samlIdentity(conn, a, slog.New(slog.DiscardHandler)); id.Email != "" || id.EmailVerified {
+	c.saml.settings.Attributes.Email = "givenName"
+	if id, _ := samlIdentity(c, a, slog.New(slog.DiscardHandler)); id.Email != "" || id.EmailVerified {
 		t.Errorf("email %q verified %t from a non-address", id.Email, id.EmailVerified)
 	}
 	// Without the configured id attribute there is no identity.
 	delete(a.Attributes, "employeeNumber")
-	if _, err := samlIdentity(conn, a, slog.New(slog.DiscardHandler)); err == nil {
+	if _, err := samlIdentity(c, a, slog.New(slog.DiscardHandler)); err == nil {
 		t.Error("mapped an assertion without its external id attribute")
+	}
+}
+
+func TestOIDCIdentityMapping(t *testing.T) {
+	c := &conn{org: store.Organization{ID: "acme"}, id: "kc", oidc: &oidcSide{settings: connection.OIDC{
+		Claims:     connection.Claims{Roles: "realm_access.roles", Groups: "groups", DisplayName: "preferred_username"},
+		GroupRoles: []connection.GroupRole{{Group: "leads", Role: "manager"}},
+		Constants:  connection.Constants{Roles: []string{"member"}},
+	}}}
+	cl := &oidcrp.Claims{Subject: "sub-1", Email: "ann@acme.example", EmailVerified: true, Raw: map[string]any{
+		"given_name": "Ann", "preferred_username": "ann", "groups": []any{"leads", "eng"},
+		"realm_access": map[string]any{"roles": []any{"viewer"}},
+	}}
+	id := oidcIdentity(c, cl, slog.New(slog.DiscardHandler))
+	if id.ExternalID != "sub-1" || id.Protocol != "oidc" || id.Email != "ann@acme.example" || !id.EmailVerified ||
+		id.GivenName != "Ann" || id.DisplayName != "ann" {
+		t.Errorf("got %+v", id)
+	}
+	if !slices.Equal(id.Roles, []string{"viewer", "member", "manager"}) || !slices.Equal(id.Groups, []string{"leads", "eng"}) {
+		t.Errorf("roles %v groups %v", id.Roles, id.Groups)
+	}
+	// An email_verified claim mapped elsewhere, and a provider calling a
+	// non-address an email.
+	c.oidc.settings.Claims.EmailVerified = "mail_ok"
+	cl.Raw["mail_ok"] = false
+	if id := oidcIdentity(c, cl, slog.New(slog.DiscardHandler)); id.EmailVerified {
+		t.Error("email_verified did not follow the mapped claim")
+	}
+	cl.Email = "not an address"
+	if id := oidcIdentity(c, cl, slog.New(slog.DiscardHandler)); id.Email != "" {
+		t.Errorf("kept email %q", id.Email)
 	}
 }

@@ -74,6 +74,8 @@ func (s *Server) Handler(ready func(context.Context) error) http.Handler {
 	mux.HandleFunc("GET /saml/{org}/{conn}/metadata", s.metadata)
 	mux.HandleFunc("GET /saml/{org}/{conn}/login", s.startLogin)
 	mux.HandleFunc("POST /saml/{org}/{conn}/acs", s.acs)
+	mux.HandleFunc("GET /oidc/{org}/{conn}/login", s.startOIDC)
+	mux.HandleFunc("GET /oidc/{org}/{conn}/callback", s.oidcCallback)
 	mux.HandleFunc("GET /login/continue", s.continueLogin)
 	mux.HandleFunc("GET /auth/verify", s.verify)
 	mux.HandleFunc("GET /logout", s.logout)
@@ -91,10 +93,12 @@ func (s *Server) traced(next http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) conn(w http.ResponseWriter, r *http.Request) (*samlConn, bool) {
+// conn finds the path's connection of protocol p, or answers with a page.
+func (s *Server) conn(w http.ResponseWriter, r *http.Request, p events.Protocol) (*conn, bool) {
 	c, err := s.reg.get(r.Context(), r.PathValue("org"), r.PathValue("conn"))
 	switch {
-	case errors.Is(err, errUnknownConnection):
+	case errors.Is(err, errUnknownConnection),
+		err == nil && (p == events.ProtocolSAML) != (c.saml != nil):
 		s.render(w, r, pageUnknownConnection)
 		return nil, false
 	case err != nil:
@@ -105,11 +109,11 @@ func (s *Server) conn(w http.ResponseWriter, r *http.Request) (*samlConn, bool) 
 }
 
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.conn(w, r)
+	c, ok := s.conn(w, r, events.ProtocolSAML)
 	if !ok {
 		return
 	}
-	out, err := xml.MarshalIndent(c.sp.Metadata(), "", "  ")
+	out, err := xml.MarshalIndent(c.saml.sp.Metadata(), "", "  ")
 	if err != nil {
 		s.fail(w, r, pageUnavailable, "render SP metadata", "err", err)
 		return
@@ -121,12 +125,12 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 // startLogin sends the browser to the IdP with an AuthnRequest, and binds
 // the request to this browser with the pending-login cookie.
 func (s *Server) startLogin(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.conn(w, r)
+	c, ok := s.conn(w, r, events.ProtocolSAML)
 	if !ok {
 		return
 	}
 	returnTo := session.SafeReturnTo(r.URL.Query().Get("return_to"), s.cfg.AllowedReturnOrigins, s.cfg.DefaultReturnTo)
-	redirect, requestID, err := c.sp.AuthnRequestURL("")
+	redirect, requestID, err := c.saml.sp.AuthnRequestURL("")
 	if err != nil {
 		s.fail(w, r, pageUnavailable, "build the AuthnRequest", "err", err)
 		return
@@ -145,7 +149,7 @@ func (s *Server) startLogin(w http.ResponseWriter, r *http.Request) {
 // InResponseTo, bound to this browser's pending-login cookie, is the guard.
 func (s *Server) acs(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	c, ok := s.conn(w, r)
+	c, ok := s.conn(w, r, events.ProtocolSAML)
 	if !ok {
 		return
 	}
@@ -156,7 +160,7 @@ func (s *Server) acs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := connKey(c.org.ID, c.id)
-	a, err := c.sp.ParseResponse(ctx, r.PostForm.Get("SAMLResponse"), s.sessions.PendingRequestIDs(r, key))
+	a, err := c.saml.sp.ParseResponse(ctx, r.PostForm.Get("SAMLResponse"), s.sessions.PendingRequestIDs(r, key))
 	if err != nil {
 		s.fail(w, r, pageSignInFailed, "SAML response rejected", "org", c.org.ID, "connection", c.id,
 			"reason", samlsp.ReasonOf(err), "err", err)

@@ -1,0 +1,195 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/connection"
+	"github.com/jitprov/jitprov/internal/edge/oidcrp"
+	"github.com/jitprov/jitprov/internal/edge/session"
+	"github.com/jitprov/jitprov/internal/store"
+)
+
+type oidcSide struct {
+	settings connection.OIDC
+	rp       *oidcrp.RP
+}
+
+// loadOIDC builds an OIDC connection's relying party: discovery, client
+// secret from its file or variable, callback on the edge's public URL.
+func (r *registry) loadOIDC(ctx context.Context, org store.Organization, c store.Connection) (*conn, error) {
+	settings, err := connection.DecodeOIDC(c.Settings)
+	if err != nil {
+		return nil, fmt.Errorf("connection %s/%s: settings: %w", org.ID, c.ID, err)
+	}
+	if p := settings.Problems(org.Roles); len(p) > 0 {
+		return nil, fmt.Errorf("connection %s/%s: settings: %w", org.ID, c.ID, errors.Join(problemErrs(p)...))
+	}
+	if settings.TokenEndpointAuth == connection.AuthPrivateKeyJWT {
+		return nil, fmt.Errorf("connection %s/%s: private_key_jwt is not supported yet; use client_secret_basic or client_secret_post", org.ID, c.ID)
+	}
+	secret, err := clientSecret(settings)
+	if err != nil {
+		return nil, fmt.Errorf("connection %s/%s: %w", org.ID, c.ID, err)
+	}
+	issuer, _ := url.Parse(settings.Issuer) // checked by Problems
+	rp, err := oidcrp.New(ctx, oidcrp.Config{
+		Issuer: settings.Issuer, ClientID: settings.ClientID, ClientSecret: secret,
+		RedirectURL: r.publicURL.JoinPath("oidc", org.ID, c.ID, "callback").String(),
+		Scopes:      settings.Scopes, AllowedAlgs: settings.AllowedAlgs,
+		TokenAuth:     oidcrp.TokenAuth(settings.TokenEndpointAuth),
+		HTTPClient:    &http.Client{Timeout: r.client.Timeout},
+		AllowInsecure: issuer.Scheme == "http", // Problems allows http only on loopback
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connection %s/%s: %w", org.ID, c.ID, err)
+	}
+	return &conn{org: org, id: c.ID, loaded: time.Now(), oidc: &oidcSide{settings: settings, rp: rp}}, nil
+}
+
+// clientSecret reads the client secret from where the settings say.
+func clientSecret(s connection.OIDC) (string, error) {
+	if s.ClientSecretFile != "" {
+		b, err := os.ReadFile(s.ClientSecretFile)
+		if err != nil {
+			return "", fmt.Errorf("client secret: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	v := strings.TrimSpace(os.Getenv(s.ClientSecretEnv))
+	if v == "" {
+		return "", fmt.Errorf("client secret: variable %s is empty or unset", s.ClientSecretEnv)
+	}
+	return v, nil
+}
+
+// startOIDC sends the browser to the provider: authorization code with
+// PKCE, state and nonce bound to this browser's pending-login cookie.
+func (s *Server) startOIDC(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.conn(w, r, events.ProtocolOIDC)
+	if !ok {
+		return
+	}
+	returnTo := session.SafeReturnTo(r.URL.Query().Get("return_to"), s.cfg.AllowedReturnOrigins, s.cfg.DefaultReturnTo)
+	start, err := c.oidc.rp.Begin()
+	if err != nil {
+		s.fail(w, r, pageUnavailable, "begin the OIDC login", "err", err)
+		return
+	}
+	if err := s.sessions.IssuePending(w, r, session.PendingLogin{RequestID: start.State, ConnectionKey: connKey(c.org.ID, c.id),
+		ReturnTo: returnTo, Nonce: start.Nonce, PKCEVerifier: start.Verifier}); err != nil {
+		s.fail(w, r, pageUnavailable, "issue the pending-login cookie", "err", err)
+		return
+	}
+	http.Redirect(w, r, start.URL, http.StatusFound)
+}
+
+// oidcCallback finishes the login: the state must match a pending login
+// of this browser (used once), then code exchange and ID-token checks.
+func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.conn(w, r, events.ProtocolOIDC)
+	if !ok {
+		return
+	}
+	p, err := s.sessions.TakePending(w, r, connKey(c.org.ID, c.id), r.URL.Query().Get("state"))
+	if err != nil {
+		s.fail(w, r, pageSignInFailed, "OIDC callback without a pending login of this browser", "org", c.org.ID, "connection", c.id, "err", err)
+		return
+	}
+	claims, err := c.oidc.rp.Finish(r.Context(), oidcrp.Pending{State: p.RequestID, Nonce: p.Nonce, Verifier: p.PKCEVerifier}, r.URL.Query())
+	if err != nil {
+		s.fail(w, r, pageSignInFailed, "OIDC login rejected", "org", c.org.ID, "connection", c.id,
+			"reason", oidcrp.ReasonOf(err), "err", err)
+		return
+	}
+	s.signIn(w, r, oidcIdentity(c, claims, s.log), p.ReturnTo)
+}
+
+// oidcIdentity maps verified claims to the identity the provisioner
+// decides on. The external id is the subject (the connection fixes the
+// issuer).
+func oidcIdentity(c *conn, cl *oidcrp.Claims, log *slog.Logger) events.Identity {
+	m := c.oidc.settings.Claims
+	str := func(path, def string) string {
+		if path == "" {
+			path = def
+		}
+		if v, ok := oidcrp.Lookup(cl.Raw, path); ok {
+			if s, ok := v.(string); ok {
+				return s
+			}
+		}
+		return ""
+	}
+	list := func(path string) []string {
+		if path == "" {
+			return nil
+		}
+		v, _ := oidcrp.Lookup(cl.Raw, path)
+		switch t := v.(type) {
+		case string:
+			return []string{t}
+		case []any:
+			var out []string
+			for _, e := range t {
+				if s, ok := e.(string); ok {
+					out = append(out, s)
+				}
+			}
+			return out
+		}
+		return nil
+	}
+	id := events.Identity{
+		OrganizationID: c.org.ID, ConnectionID: c.id, Protocol: events.ProtocolOIDC, ExternalID: cl.Subject,
+		GivenName: str(m.GivenName, "given_name"), FamilyName: str(m.FamilyName, "family_name"),
+		DisplayName: str(m.DisplayName, "name"), Groups: list(m.Groups), Roles: list(m.Roles),
+		AuthenticatedAt: time.Now().UTC(),
+	}
+	email, verified := cl.Email, cl.EmailVerified
+	if m.Email != "" {
+		email = str(m.Email, "")
+	}
+	if m.EmailVerified != "" {
+		v, _ := oidcrp.Lookup(cl.Raw, m.EmailVerified)
+		verified, _ = v.(bool)
+	}
+	if email != "" {
+		if validEmail(email) {
+			id.Email, id.EmailVerified = email, verified
+		} else {
+			log.Warn("the provider's email claim is not an email address; ignored", "connection", c.id)
+		}
+	}
+	applyClaimRules(&id, c.oidc.settings.GroupRoles, c.oidc.settings.Constants)
+	return id
+}
+
+// applyClaimRules adds a connection's constant groups and roles, then the
+// roles its group rules give (SAML and OIDC alike).
+func applyClaimRules(id *events.Identity, groupRoles []connection.GroupRole, constants connection.Constants) {
+	for _, g := range constants.Groups {
+		if !slices.Contains(id.Groups, g) {
+			id.Groups = append(id.Groups, g)
+		}
+	}
+	for _, r := range constants.Roles {
+		if !slices.Contains(id.Roles, r) {
+			id.Roles = append(id.Roles, r)
+		}
+	}
+	for _, gr := range groupRoles {
+		if slices.Contains(id.Groups, gr.Group) && !slices.Contains(id.Roles, gr.Role) {
+			id.Roles = append(id.Roles, gr.Role)
+		}
+	}
+}

@@ -1,0 +1,299 @@
+package edge_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/zitadel/oidc/v3/example/server/storage"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/jitprov/jitprov/internal/store"
+)
+
+// The zitadel test provider's client and person.
+const (
+	zitClientID     = "jitprov-edge"
+	zitClientSecret = "jitprov-edge-secret"
+	zitUsername     = "alice"
+	zitPassword     = "verysecure"
+	zitSubject      = "zitadel-user-7" // the sub of the ID tokens
+	zitEmail        = "alice@acme.example"
+	// zitLoginPath is the provider's login UI: the example storage's
+	// clients send the browser to /login/username?authRequestID=...
+	zitLoginPath = "/login/username"
+)
+
+// zitOP is a real OpenID provider in the test process: zitadel/oidc
+// v3.45.0's pkg/op over its example in-memory storage, on a plain-http
+// httptest server (op.WithAllowInsecure). Its client zitClientID is a web
+// client (client_secret_basic, or _post) whose only redirect URI is the
+// edge's callback of acme/zitadel; PKCE S256 is enabled, codes are single
+// use, redirect_uri is compared exactly. The one user signs in with
+// zitUsername / zitPassword and has sub zitSubject and a verified email.
+// (A trimmed copy of internal/edge/oidcrp/harness_test.go's provider.)
+type zitOP struct {
+	issuer string
+	store  *storage.Storage
+}
+
+// zitStorage is the example storage whose clients put the userinfo claims
+// (email, email_verified, names) into the ID token, as most providers do.
+type zitStorage struct{ *storage.Storage }
+
+func (s zitStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
+	c, err := s.Storage.GetClientByClientID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return zitUserinfoInIDToken{c}, nil
+}
+
+type zitUserinfoInIDToken struct{ op.Client }
+
+func (zitUserinfoInIDToken) IDTokenUserinfoClaimsAssertion() bool { return true }
+
+// zitUsers is the provider's user store.
+type zitUsers map[string]*storage.User
+
+func (u zitUsers) GetUserByID(id string) *storage.User { return u[id] }
+func (u zitUsers) ExampleClientID() string             { return storage.ServiceUserID }
+func (u zitUsers) GetUserByUsername(name string) *storage.User {
+	for _, user := range u {
+		if user.Username == name {
+			return user
+		}
+	}
+	return nil
+}
+
+// newZitOP starts the provider with its client's redirect URI redirectURI.
+func newZitOP(tb testing.TB, redirectURI string) *zitOP {
+	tb.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	o := &zitOP{issuer: "http://" + srv.Listener.Addr().String()}
+	users := zitUsers{zitSubject: {
+		ID: zitSubject, Username: zitUsername, Password: zitPassword,
+		FirstName: "Alice", LastName: "Zitadel",
+		Email: zitEmail, EmailVerified: true,
+	}}
+	o.store = storage.NewStorageWithClients(users, map[string]*storage.Client{
+		zitClientID: storage.WebClient(zitClientID, zitClientSecret, redirectURI),
+	})
+	var cryptoKey [32]byte
+	if _, err := rand.Read(cryptoKey[:]); err != nil {
+		tb.Fatal(err)
+	}
+	provider, err := op.NewProvider(&op.Config{CryptoKey: cryptoKey, CodeMethodS256: true, AuthMethodPost: true},
+		zitStorage{o.store}, op.StaticIssuer(o.issuer),
+		op.WithAllowInsecure(), // http issuer on 127.0.0.1
+		op.WithLogger(slog.New(slog.DiscardHandler)),
+	)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	// The login UI, as in zitadel's example server: check the credentials
+	// against the storage, which marks the auth request done, then back to
+	// the provider's /authorize/callback?id=.
+	mux.Handle("POST "+zitLoginPath, op.NewIssuerInterceptor(provider.IssuerFromRequest).HandlerFunc(
+		func(w http.ResponseWriter, r *http.Request) {
+			id := r.FormValue("id")
+			if err := o.store.CheckUsernamePassword(r.FormValue("username"), r.FormValue("password"), id); err != nil {
+				http.Error(w, err.Error(), http.StatusUnauthorized)
+				return
+			}
+			http.Redirect(w, r, op.AuthCallbackURL(provider)(r.Context(), id), http.StatusFound)
+		}))
+	mux.Handle("/", provider)
+	srv.Config.Handler = mux
+	srv.Start()
+	tb.Cleanup(srv.Close)
+	return o
+}
+
+// oidcCallbackPath is the acme/zitadel connection's redirect URI on the edge.
+const oidcCallbackPath = "/oidc/acme/zitadel/callback"
+
+// addZitadelConnection starts the provider and adds the OIDC connection
+// acme/zitadel to the world's store, its secret in a file.
+func addZitadelConnection(tb testing.TB, w *world) *zitOP {
+	tb.Helper()
+	o := newZitOP(tb, w.edgeURL+oidcCallbackPath)
+	secretFile := filepath.Join(tb.TempDir(), "zitadel-client-secret")
+	if err := os.WriteFile(secretFile, []byte(zitClientSecret), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	settings, err := json.Marshal(map[string]any{
+		"issuer":             o.issuer,
+		"client_id":          zitClientID,
+		"client_secret_file": secretFile,
+		"claims":             map[string]string{},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// Upserts the connection alone; acme and its SAML connections stay as
+	// newWorld made them.
+	if err := w.store.ApplyOrganizations(context.Background(), nil, []store.Connection{
+		{OrganizationID: "acme", ID: "zitadel", Protocol: "oidc", Settings: settings},
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	return o
+}
+
+// redirectTarget reads a redirect's Location, resolved against the request.
+func redirectTarget(tb testing.TB, resp *http.Response, what string) *url.URL {
+	tb.Helper()
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
+		tb.Fatalf("%s: %s %s: status %d, want a redirect; body %s", what, resp.Request.Method, resp.Request.URL, resp.StatusCode, body)
+	}
+	loc, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		tb.Fatalf("%s: Location %q: %v", what, resp.Header.Get("Location"), err)
+	}
+	return loc
+}
+
+func (b *browser) get(u string) *http.Response {
+	b.tb.Helper()
+	resp, err := b.c.Get(u)
+	if err != nil {
+		b.tb.Fatal(err)
+	}
+	return resp
+}
+
+// oidcStartLogin runs a login at the edge's acme/zitadel connection up to
+// the provider's answer: it starts at the edge, checks the authorization
+// request, signs in at the provider's login UI and returns the URL the
+// provider sends the browser back to (the edge's callback with code and
+// state), without following it.
+func (b *browser) oidcStartLogin(w *world, o *zitOP, returnTo string) string {
+	b.tb.Helper()
+	auth := redirectTarget(b.tb, b.get(w.edgeURL+"/oidc/acme/zitadel/login?return_to="+url.QueryEscape(returnTo)), "edge login start")
+	if got := auth.Scheme + "://" + auth.Host; got != o.issuer {
+		b.tb.Fatalf("login start redirected to %s, want the provider %s", auth, o.issuer)
+	}
+	q := auth.Query()
+	for k, want := range map[string]string{
+		"client_id": zitClientID, "redirect_uri": w.edgeURL + oidcCallbackPath,
+		"response_type": "code", "code_challenge_method": "S256",
+	} {
+		if q.Get(k) != want {
+			b.tb.Errorf("authorization request %s = %q, want %q", k, q.Get(k), want)
+		}
+	}
+	for _, k := range []string{"state", "nonce", "code_challenge"} {
+		if q.Get(k) == "" {
+			b.tb.Errorf("authorization request without %s: %s", k, auth)
+		}
+	}
+	if !strings.Contains(" "+q.Get("scope")+" ", " openid ") {
+		b.tb.Errorf("authorization request scope %q lacks openid", q.Get("scope"))
+	}
+	loginUI := redirectTarget(b.tb, b.get(auth.String()), "provider authorize")
+	id := loginUI.Query().Get("authRequestID")
+	if loginUI.Path != zitLoginPath || id == "" {
+		b.tb.Fatalf("the provider sent the browser to %s, want its login UI", loginUI)
+	}
+	resp, err := b.c.PostForm(o.issuer+zitLoginPath, url.Values{"id": {id}, "username": {zitUsername}, "password": {zitPassword}})
+	if err != nil {
+		b.tb.Fatal(err)
+	}
+	authCallback := redirectTarget(b.tb, resp, "provider login")                  // /authorize/callback?id=
+	cb := redirectTarget(b.tb, b.get(authCallback.String()), "provider callback") // the edge's callback
+	if got := cb.Scheme + "://" + cb.Host + cb.Path; got != w.edgeURL+oidcCallbackPath {
+		b.tb.Fatalf("the provider redirected to %s, want %s", cb, w.edgeURL+oidcCallbackPath)
+	}
+	if cb.Query().Get("code") == "" || cb.Query().Get("state") != q.Get("state") {
+		b.tb.Fatalf("the provider's redirect %s lacks the code or the state %q", cb, q.Get("state"))
+	}
+	return cb.String()
+}
+
+// A first login through a real OpenID provider ends with a session for a
+// user stored with the provider's sub as external id.
+func TestOIDCFirstLogin(t *testing.T) {
+	w := newWorld(t, 10, true)
+	o := addZitadelConnection(t, w)
+	b := newBrowser(t)
+	resp := b.get(b.oidcStartLogin(w, o, "/app"))
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/app" {
+		t.Fatalf("callback: status %d location %q body %s, want 303 to /app", resp.StatusCode, resp.Header.Get("Location"), bodyOf(t, resp))
+	}
+	resp.Body.Close()
+	v, userID := b.verify(w.edgeURL)
+	if v.StatusCode != http.StatusOK || userID == "" {
+		t.Fatalf("verify: %d user %q, want 200 and a user", v.StatusCode, userID)
+	}
+	if n := countUsers(t, w.store); n != 1 {
+		t.Fatalf("%d users, want 1", n)
+	}
+	var ext, conn, email string
+	err := w.store.Pool().QueryRow(context.Background(),
+		`SELECT external_id, connection_id, coalesce(email, '') FROM users WHERE id = $1`, userID).Scan(&ext, &conn, &email)
+	if err != nil {
+		t.Fatalf("the user named by /auth/verify is not in Postgres: %v", err)
+	}
+	if ext != zitSubject || conn != "zitadel" {
+		t.Errorf("stored external id %q connection %q, want %q and zitadel", ext, conn, zitSubject)
+	}
+	if email != zitEmail {
+		t.Errorf("stored email %q, want %q", email, zitEmail)
+	}
+}
+
+// The provider's redirect, carried to another browser (which started no
+// login), signs nobody in.
+func TestOIDCStateFromAnotherBrowser(t *testing.T) {
+	w := newWorld(t, 10, true)
+	o := addZitadelConnection(t, w)
+	callback := newBrowser(t).oidcStartLogin(w, o, "/app")
+	other := newBrowser(t)
+	resp := other.get(callback)
+	if body := bodyOf(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Sign-in failed") {
+		t.Errorf("callback in another browser: status %d location %q, want 403 sign-in failed; body %s",
+			resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	if v, id := other.verify(w.edgeURL); v.StatusCode != http.StatusUnauthorized {
+		t.Errorf("verify in the other browser: %d user %q, want 401", v.StatusCode, id)
+	}
+	if n := countUsers(t, w.store); n != 0 {
+		t.Errorf("%d users, want none", n)
+	}
+}
+
+// The provider's redirect is good for one sign-in: replayed by the same
+// browser after it succeeded, it is refused and provisions nothing more.
+func TestOIDCCodeReplay(t *testing.T) {
+	w := newWorld(t, 10, true)
+	o := addZitadelConnection(t, w)
+	b := newBrowser(t)
+	callback := b.oidcStartLogin(w, o, "/app")
+	resp := b.get(callback)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first callback: %d %s, want 303", resp.StatusCode, bodyOf(t, resp))
+	}
+	resp.Body.Close()
+	again := b.get(callback)
+	if body := bodyOf(t, again); again.StatusCode != http.StatusForbidden || !strings.Contains(body, "Sign-in failed") {
+		t.Errorf("replayed callback: status %d location %q, want 403 sign-in failed; body %s",
+			again.StatusCode, again.Header.Get("Location"), body)
+	}
+	if n := countUsers(t, w.store); n != 1 {
+		t.Errorf("%d users, want 1", n)
+	}
+}
