@@ -49,6 +49,7 @@ func (r *registry) loadOIDC(ctx context.Context, org store.Organization, c store
 		TokenAuth:     oidcrp.TokenAuth(settings.TokenEndpointAuth),
 		HTTPClient:    &http.Client{Timeout: r.client.Timeout},
 		AllowInsecure: issuer.Scheme == "http", // Problems allows http only on loopback
+		Userinfo:      settings.Userinfo,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connection %s/%s: %w", org.ID, c.ID, err)

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -48,12 +49,17 @@ type zitOP struct {
 
 // zitStorage is the example storage whose clients put the userinfo claims
 // (email, email_verified, names) into the ID token, as most providers do.
-type zitStorage struct{ *storage.Storage }
+// With plain, the example storage's clients are left as they are: their ID
+// token carries no userinfo claims (no email), only the userinfo endpoint.
+type zitStorage struct {
+	*storage.Storage
+	plain bool
+}
 
 func (s zitStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
 	c, err := s.Storage.GetClientByClientID(ctx, id)
-	if err != nil {
-		return nil, err
+	if err != nil || s.plain {
+		return c, err
 	}
 	return zitUserinfoInIDToken{c}, nil
 }
@@ -76,8 +82,9 @@ func (u zitUsers) GetUserByUsername(name string) *storage.User {
 	return nil
 }
 
-// newZitOP starts the provider with its client's redirect URI redirectURI.
-func newZitOP(tb testing.TB, redirectURI string) *zitOP {
+// newZitOP starts the provider with its client's redirect URI redirectURI;
+// plain: see zitStorage.
+func newZitOP(tb testing.TB, redirectURI string, plain bool) *zitOP {
 	tb.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	o := &zitOP{issuer: "http://" + srv.Listener.Addr().String()}
@@ -94,7 +101,7 @@ func newZitOP(tb testing.TB, redirectURI string) *zitOP {
 		tb.Fatal(err)
 	}
 	provider, err := op.NewProvider(&op.Config{CryptoKey: cryptoKey, CodeMethodS256: true, AuthMethodPost: true},
-		zitStorage{o.store}, op.StaticIssuer(o.issuer),
+		zitStorage{Storage: o.store, plain: plain}, op.StaticIssuer(o.issuer),
 		op.WithAllowInsecure(), // http issuer on 127.0.0.1
 		op.WithLogger(slog.New(slog.DiscardHandler)),
 	)
@@ -128,7 +135,15 @@ const oidcCallbackPath = "/oidc/acme/zitadel/callback"
 // acme/zitadel to the world's store, its secret in a file.
 func addZitadelConnection(tb testing.TB, w *world) *zitOP {
 	tb.Helper()
-	o := newZitOP(tb, w.edgeURL+oidcCallbackPath)
+	return addZitadelConnectionWith(tb, w, false, false)
+}
+
+// addZitadelConnectionWith is addZitadelConnection with the provider's
+// client plain (no email in its ID token, see zitStorage) and the
+// connection's userinfo setting.
+func addZitadelConnectionWith(tb testing.TB, w *world, plain, userinfo bool) *zitOP {
+	tb.Helper()
+	o := newZitOP(tb, w.edgeURL+oidcCallbackPath, plain)
 	secretFile := filepath.Join(tb.TempDir(), "zitadel-client-secret")
 	if err := os.WriteFile(secretFile, []byte(zitClientSecret), 0o600); err != nil {
 		tb.Fatal(err)
@@ -138,6 +153,7 @@ func addZitadelConnection(tb testing.TB, w *world) *zitOP {
 		"client_id":          zitClientID,
 		"client_secret_file": secretFile,
 		"claims":             map[string]string{},
+		"userinfo":           userinfo,
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -295,5 +311,38 @@ func TestOIDCCodeReplay(t *testing.T) {
 	}
 	if n := countUsers(t, w.store); n != 1 {
 		t.Errorf("%d users, want 1", n)
+	}
+}
+
+// With the connection's userinfo setting, the email the provider gives only
+// at its userinfo endpoint is stored; without it, none is.
+func TestOIDCUserinfo(t *testing.T) {
+	for _, userinfo := range []bool{false, true} {
+		t.Run("userinfo="+strconv.FormatBool(userinfo), func(t *testing.T) {
+			w := newWorld(t, 10, true)
+			o := addZitadelConnectionWith(t, w, true, userinfo)
+			b := newBrowser(t)
+			resp := b.get(b.oidcStartLogin(w, o, "/app"))
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("callback: status %d body %s, want 303", resp.StatusCode, bodyOf(t, resp))
+			}
+			resp.Body.Close()
+			v, userID := b.verify(w.edgeURL)
+			if v.StatusCode != http.StatusOK || userID == "" {
+				t.Fatalf("verify: %d user %q, want 200 and a user", v.StatusCode, userID)
+			}
+			var email string
+			if err := w.store.Pool().QueryRow(context.Background(),
+				`SELECT coalesce(email, '') FROM users WHERE id = $1`, userID).Scan(&email); err != nil {
+				t.Fatal(err)
+			}
+			want := ""
+			if userinfo {
+				want = zitEmail
+			}
+			if email != want {
+				t.Errorf("stored email %q, want %q", email, want)
+			}
+		})
 	}
 }

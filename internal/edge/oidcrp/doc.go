@@ -71,11 +71,23 @@
 // token endpoint's answer as a man in the middle would. Code reuse and PKCE
 // failures are refused by zitadel itself; the rest by this package.
 //
+// # Userinfo
+//
+// With Config.Userinfo, Finish calls the provider's userinfo endpoint after
+// the ID token's checks, with the access token of the exchange and through
+// the same https-only client. The userinfo sub must equal the ID token's
+// (ReasonUserinfoSub); any other failure is ReasonUserinfo. Userinfo claims
+// are added to Claims.Raw only where the ID token has no claim of that name
+// (the ID token wins), and Email and EmailVerified are taken from the merged
+// claims when the ID token had no email. Tested against zitadel with a
+// client whose ID token carries no email, and with the userinfo answer's
+// sub rewritten by the harness.
+//
 // # Left to the caller (the edge)
 //
 // Binding Pending to the browser across replicas (signed short-lived
 // cookie), single use of that binding, claim mapping and group rules over
-// Claims.Raw with Lookup, userinfo merge, private_key_jwt, external id =
+// Claims.Raw with Lookup, private_key_jwt, external id =
 // (issuer, sub), linking by email only when EmailVerified and the domain is
 // verified, and never logging codes or tokens.
 package oidcrp

@@ -28,9 +28,13 @@ import (
 const (
 	testClientID     = "edge"
 	testClientSecret = "edge-secret"
-	testRedirect     = "http://edge.test/oidc/callback"
-	testUsername     = "test-user"
-	testPassword     = "verysecure"
+	// testPlainClientID is a second client, as zitadel's example storage
+	// makes it: its ID token carries no userinfo claims (no email) because
+	// an access token is issued too; they are at the userinfo endpoint.
+	testPlainClientID = "edge-plain"
+	testRedirect      = "http://edge.test/oidc/callback"
+	testUsername      = "test-user"
+	testPassword      = "verysecure"
 	// testLoginPath is the provider's login UI (the example storage's
 	// clients send the browser to /login/username?authRequestID=...).
 	testLoginPath = "/login/username"
@@ -113,6 +117,9 @@ func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Clie
 	if err != nil {
 		return nil, err
 	}
+	if id == testPlainClientID {
+		return c, nil
+	}
 	return userinfoInIDToken{c}, nil
 }
 
@@ -147,7 +154,9 @@ func (u testUsers) GetUserByUsername(name string) *storage.User {
 // The test controls only the signing keys (rotate) and, through a handler
 // wrapper, counts JWKS requests and can rewrite the id_token of the token
 // endpoint's answers (setTamper) — a man in the middle on the real
-// provider's response.
+// provider's response. It can likewise rewrite the userinfo endpoint's
+// claims (setUserinfoTamper) or make it answer 401 (userinfoDown). A second
+// client, testPlainClientID, gets no userinfo claims in its ID token.
 type testOP struct {
 	t        testing.TB
 	srv      *httptest.Server
@@ -157,6 +166,10 @@ type testOP struct {
 	jwksHits atomic.Int64
 	// tamper, if set, rewrites the id_token in token endpoint responses.
 	tamper atomic.Pointer[func(string) string]
+	// userinfoTamper, if set, edits the claims of userinfo responses.
+	userinfoTamper atomic.Pointer[func(map[string]any)]
+	// userinfoDown, if set, answers userinfo requests 401.
+	userinfoDown atomic.Bool
 
 	mu        sync.Mutex
 	signing   *testKey
@@ -175,7 +188,8 @@ func newTestOP(t testing.TB) *testOP {
 		Email: "test-user@example.com", EmailVerified: true,
 	}}
 	clients := map[string]*storage.Client{
-		testClientID: storage.WebClient(testClientID, testClientSecret, testRedirect),
+		testClientID:      storage.WebClient(testClientID, testClientSecret, testRedirect),
+		testPlainClientID: storage.WebClient(testPlainClientID, testClientSecret, testRedirect),
 	}
 	o.store = storage.NewStorageWithClients(users, clients)
 	var cryptoKey [32]byte
@@ -222,6 +236,27 @@ func (o *testOP) intercept(next http.Handler) http.Handler {
 		if r.URL.Path == o.provider.KeysEndpoint().Relative() {
 			o.jwksHits.Add(1)
 		}
+		if o.userinfoDown.Load() && r.URL.Path == o.provider.UserinfoEndpoint().Relative() {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			http.Error(w, `{"error":"invalid_token"}`, http.StatusUnauthorized)
+			return
+		}
+		if u := o.userinfoTamper.Load(); u != nil && r.URL.Path == o.provider.UserinfoEndpoint().Relative() {
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			body := rec.Body.Bytes()
+			if rec.Code == http.StatusOK {
+				var m map[string]any
+				if err := json.Unmarshal(body, &m); err != nil {
+					o.t.Errorf("userinfo response: %v", err)
+				} else {
+					(*u)(m)
+					body = mustJSON(m)
+				}
+			}
+			copyResponse(w, rec, body)
+			return
+		}
 		f := o.tamper.Load()
 		if f == nil || r.URL.Path != o.provider.TokenEndpoint().Relative() {
 			next.ServeHTTP(w, r)
@@ -239,14 +274,27 @@ func (o *testOP) intercept(next http.Handler) http.Handler {
 				body = mustJSON(m)
 			}
 		}
-		for k, v := range rec.Header() {
-			if k != "Content-Length" {
-				w.Header()[k] = v
-			}
-		}
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(body)
+		copyResponse(w, rec, body)
 	})
+}
+
+// copyResponse writes rec's status and headers with body instead of its own.
+func copyResponse(w http.ResponseWriter, rec *httptest.ResponseRecorder, body []byte) {
+	for k, v := range rec.Header() {
+		if k != "Content-Length" {
+			w.Header()[k] = v
+		}
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(body)
+}
+
+func (o *testOP) setUserinfoTamper(f func(map[string]any)) {
+	if f == nil {
+		o.userinfoTamper.Store(nil)
+		return
+	}
+	o.userinfoTamper.Store(&f)
 }
 
 // rotate publishes k and signs with it from now on; old keys stay published

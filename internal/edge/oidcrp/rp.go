@@ -92,6 +92,12 @@ type Config struct {
 	// until the interval has passed: providers publish new keys before they
 	// sign with them, so this only matters if they do not.
 	JWKSRefreshInterval time.Duration
+	// Userinfo: Finish also calls the provider's userinfo endpoint with
+	// the access token, requires its sub to be the ID token's, and merges
+	// its claims into Claims.Raw where the ID token has none (the ID token
+	// wins on conflicts). New then requires a userinfo_endpoint in the
+	// discovery document.
+	Userinfo bool
 	// Now defaults to time.Now; for tests.
 	Now func() time.Time
 }
@@ -109,6 +115,9 @@ type RP struct {
 	verifier    *oidc.IDTokenVerifier
 	jwks        *jwksThrottle
 	requireIss  bool // the provider sends iss on the callback (RFC 9207)
+	// provider is set when Config.Userinfo: Finish calls its userinfo
+	// endpoint.
+	provider *oidc.Provider
 }
 
 // New validates cfg and fetches the provider's discovery document (within
@@ -211,6 +220,16 @@ func New(ctx context.Context, cfg Config) (*RP, error) {
 	}
 	if len(disc.PKCEMethods) > 0 && !slices.Contains(disc.PKCEMethods, "S256") {
 		return nil, errors.New("oidcrp: discovery: provider does not support PKCE S256")
+	}
+	if cfg.Userinfo {
+		ui := provider.UserInfoEndpoint()
+		if ui == "" {
+			return nil, errors.New("oidcrp: discovery: provider has no userinfo_endpoint")
+		}
+		if err := checkURL("discovery userinfo_endpoint", ui, cfg.AllowInsecure); err != nil {
+			return nil, err
+		}
+		rp.provider = provider
 	}
 	rp.requireIss = disc.IssParameter
 	ep.AuthStyle = style
@@ -329,7 +348,8 @@ type Claims struct {
 // bound to this browser. It checks the provider's error parameter, the
 // state (constant time), the RFC 9207 iss parameter, exchanges the code with
 // the PKCE verifier and verifies the ID token (see Verify), and at_hash when
-// present.
+// present. With Config.Userinfo it then fetches the userinfo endpoint's
+// claims (see Config.Userinfo).
 func (rp *RP) Finish(ctx context.Context, pending Pending, callback url.Values) (*Claims, error) {
 	if e := callback.Get("error"); e != "" {
 		return nil, reject(ReasonOPError, "provider returned error %q", truncate(e, 64))
@@ -366,7 +386,66 @@ func (rp *RP) Finish(ctx context.Context, pending Pending, callback url.Values) 
 			return nil, &RejectError{Reason: ReasonAtHash, Detail: "at_hash does not match the access token", cause: err}
 		}
 	}
+	if rp.provider != nil {
+		if err := rp.mergeUserinfo(ctx, tok, claims); err != nil {
+			return nil, err
+		}
+	}
 	return claims, nil
+}
+
+// Reasons of the userinfo step (Config.Userinfo).
+const (
+	// ReasonUserinfo: the userinfo endpoint failed or answered with no
+	// JSON object.
+	ReasonUserinfo Reason = "userinfo"
+	// ReasonUserinfoSub: the userinfo sub is missing or is not the ID
+	// token's sub.
+	ReasonUserinfoSub Reason = "userinfo_sub"
+)
+
+// mergeUserinfo fetches the userinfo endpoint's claims with tok's access
+// token (through the https-only client), requires its sub to be the ID
+// token's and adds to c.Raw the claims the ID token lacks.
+func (rp *RP) mergeUserinfo(ctx context.Context, tok *oauth2.Token, c *Claims) error {
+	if tok.AccessToken == "" {
+		return reject(ReasonUserinfo, "token response has no access_token")
+	}
+	ctx, cancel := context.WithTimeout(ctx, rp.timeout)
+	defer cancel()
+	// Only the access token: never the refresh token, so go-oidc cannot
+	// trigger a refresh.
+	ts := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok.AccessToken, TokenType: tok.TokenType})
+	ui, err := rp.provider.UserInfo(oidc.ClientContext(ctx, rp.client), ts)
+	if err != nil {
+		// Not wrapped: go-oidc's message may carry the provider's raw answer.
+		return reject(ReasonUserinfo, "userinfo endpoint: %s", truncate(err.Error(), 300))
+	}
+	var rawClaims json.RawMessage
+	if err := ui.Claims(&rawClaims); err != nil {
+		return reject(ReasonUserinfo, "userinfo response is not JSON")
+	}
+	dec := json.NewDecoder(bytes.NewReader(rawClaims))
+	dec.UseNumber()
+	var extra map[string]any
+	if err := dec.Decode(&extra); err != nil || extra == nil {
+		return reject(ReasonUserinfo, "userinfo response is not a JSON object")
+	}
+	sub, _ := extra["sub"].(string)
+	if sub == "" || !equal(sub, c.Subject) {
+		return reject(ReasonUserinfoSub, "userinfo sub %q is not the ID token's", truncate(fmt.Sprint(extra["sub"]), 128))
+	}
+	_, hadEmail := c.Raw["email"]
+	for k, v := range extra {
+		if _, ok := c.Raw[k]; !ok {
+			c.Raw[k] = v
+		}
+	}
+	if !hadEmail {
+		c.Email, _ = c.Raw["email"].(string)
+		c.EmailVerified, _ = c.Raw["email_verified"].(bool)
+	}
+	return nil
 }
 
 func (rp *RP) exchange(ctx context.Context, code string, opts ...oauth2.AuthCodeOption) (*oauth2.Token, error) {
