@@ -27,6 +27,9 @@ type OIDC struct {
 	// client_secret_post or private_key_jwt (with PrivateKeyFile).
 	TokenEndpointAuth string `json:"token_endpoint_auth,omitempty"`
 	PrivateKeyFile    string `json:"private_key_file,omitempty"`
+	// PrivateKeyID is the kid of the client assertion, as the provider
+	// registered the key; optional, private_key_jwt only.
+	PrivateKeyID string `json:"private_key_id,omitempty"`
 	// Scopes requested; default openid, email, profile ("openid" is always
 	// requested).
 	Scopes []string `json:"scopes,omitempty"`
@@ -106,6 +109,9 @@ func (s OIDC) Problems(roles []string) []Problem {
 		}
 		if s.PrivateKeyFile != "" {
 			add("private_key_file", "only for token_endpoint_auth: private_key_jwt")
+		}
+		if s.PrivateKeyID != "" {
+			add("private_key_id", "only for token_endpoint_auth: private_key_jwt")
 		}
 	case AuthPrivateKeyJWT:
 		if s.PrivateKeyFile == "" {

@@ -2,6 +2,9 @@ package edge
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,10 +37,13 @@ func (r *registry) loadOIDC(ctx context.Context, org store.Organization, c store
 	if p := settings.Problems(org.Roles); len(p) > 0 {
 		return nil, fmt.Errorf("connection %s/%s: settings: %w", org.ID, c.ID, errors.Join(problemErrs(p)...))
 	}
+	var secret string
+	var key crypto.Signer
 	if settings.TokenEndpointAuth == connection.AuthPrivateKeyJWT {
-		return nil, fmt.Errorf("connection %s/%s: private_key_jwt is not supported yet; use client_secret_basic or client_secret_post", org.ID, c.ID)
+		key, err = loadPrivateKey(settings.PrivateKeyFile)
+	} else {
+		secret, err = clientSecret(settings)
 	}
-	secret, err := clientSecret(settings)
 	if err != nil {
 		return nil, fmt.Errorf("connection %s/%s: %w", org.ID, c.ID, err)
 	}
@@ -47,6 +53,8 @@ func (r *registry) loadOIDC(ctx context.Context, org store.Organization, c store
 		RedirectURL: r.publicURL.JoinPath("oidc", org.ID, c.ID, "callback").String(),
 		Scopes:      settings.Scopes, AllowedAlgs: settings.AllowedAlgs,
 		TokenAuth:     oidcrp.TokenAuth(settings.TokenEndpointAuth),
+		PrivateKey:    key,
+		PrivateKeyID:  settings.PrivateKeyID,
 		HTTPClient:    &http.Client{Timeout: r.client.Timeout},
 		AllowInsecure: issuer.Scheme == "http", // Problems allows http only on loopback
 		Userinfo:      settings.Userinfo,
@@ -71,6 +79,39 @@ func clientSecret(s connection.OIDC) (string, error) {
 		return "", fmt.Errorf("client secret: variable %s is empty or unset", s.ClientSecretEnv)
 	}
 	return v, nil
+}
+
+// loadPrivateKey reads the PEM key that signs private_key_jwt client
+// assertions: PKCS#8 ("PRIVATE KEY"), PKCS#1 ("RSA PRIVATE KEY") or SEC 1
+// ("EC PRIVATE KEY"). oidcrp.New checks its type and size.
+func loadPrivateKey(path string) (crypto.Signer, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("private key: %w", err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, fmt.Errorf("private key %s: no PEM block", path)
+	}
+	var key any
+	switch block.Type {
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(block.Bytes)
+	default:
+		return nil, fmt.Errorf("private key %s: PEM block %q is not a private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)", path, block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("private key %s: %w", path, err)
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("private key %s: unsupported key type %T", path, key)
+	}
+	return signer, nil
 }
 
 // startOIDC sends the browser to the provider: authorization code with

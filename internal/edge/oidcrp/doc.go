@@ -2,7 +2,8 @@
 // around github.com/coreos/go-oidc/v3 (v3.21.0) and golang.org/x/oauth2 that
 // closes what go-oidc leaves to the caller (issue 4). Signatures, iss, aud
 // and exp are verified by go-oidc with go-jose v4; this package adds no
-// cryptography of its own.
+// cryptography of its own (private_key_jwt client assertions are signed
+// with go-jose v4 too).
 //
 // # API
 //
@@ -20,8 +21,8 @@
 // verifier) and the whole callback query instead of (code, verifier,
 // nonce), so that the state comparison, the provider's error parameter and
 // the RFC 9207 iss parameter cannot be forgotten by the caller. Start embeds
-// Pending (start.State etc. still work). Config gains TokenAuth, HTTPTimeout
-// and JWKSRefreshInterval.
+// Pending (start.State etc. still work). Config gains TokenAuth (with
+// PrivateKey and PrivateKeyID), HTTPTimeout and JWKSRefreshInterval.
 //
 // # What Finish and Verify check
 //
@@ -29,9 +30,13 @@
 //     state equal in constant time (state), iss equal to the issuer when
 //     present or when discovery says the provider sends it (issuer), a code
 //     (no_code);
-//   - exchange with the PKCE verifier, client_secret_basic or _post; any
-//     refusal by the token endpoint (reused code, wrong or missing verifier)
-//     is "exchange"; no id_token is "no_id_token";
+//   - exchange with the PKCE verifier, client_secret_basic, _post or
+//     private_key_jwt (an RFC 7523 client assertion signed with
+//     Config.PrivateKey, RS256 or ES256: iss = sub = client id, aud = the
+//     token endpoint URL and the issuer, random jti, valid one minute; no
+//     secret is sent); any refusal by the token endpoint (reused code,
+//     wrong or missing verifier, a key the provider does not know) is
+//     "exchange"; no id_token is "no_id_token";
 //   - before go-oidc: at most 64 KiB, a compact JWS (JWE is refused), and
 //     the header alg in AllowedAlgs ("alg": none, HS*, anything not allowed
 //     — checked before any key lookup, so it costs no JWKS fetch);

@@ -312,7 +312,8 @@ func TestNewRefuses(t *testing.T) {
 		"none allowed":       func(c *Config) { c.AllowedAlgs = []string{"RS256", "none"} },
 		"no client id":       func(c *Config) { c.ClientID = "" },
 		"wrong issuer":       func(c *Config) { c.Issuer = o.issuer + "/x" },
-		"unknown token auth": func(c *Config) { c.TokenAuth = "private_key_jwt" },
+		"unknown token auth": func(c *Config) { c.TokenAuth = "tls_client_auth" },
+		"jwt without key":    func(c *Config) { c.TokenAuth = PrivateKeyJWT },
 	} {
 		cfg := Config{Issuer: o.issuer, ClientID: testClientID, RedirectURL: testRedirect,
 			HTTPClient: &http.Client{}, AllowInsecure: true}

@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/example/server/storage"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
@@ -32,9 +34,12 @@ const (
 	// makes it: its ID token carries no userinfo claims (no email) because
 	// an access token is issued too; they are at the userinfo endpoint.
 	testPlainClientID = "edge-plain"
-	testRedirect      = "http://edge.test/oidc/callback"
-	testUsername      = "test-user"
-	testPassword      = "verysecure"
+	// testJWTClientID is a client that authenticates with private_key_jwt
+	// (RFC 7523): its public keys are testOP.clientKeys.
+	testJWTClientID = "edge-jwt"
+	testRedirect    = "http://edge.test/oidc/callback"
+	testUsername    = "test-user"
+	testPassword    = "verysecure"
 	// testLoginPath is the provider's login UI (the example storage's
 	// clients send the browser to /login/username?authRequestID=...).
 	testLoginPath = "/login/username"
@@ -117,11 +122,31 @@ func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Clie
 	if err != nil {
 		return nil, err
 	}
-	if id == testPlainClientID {
+	switch id {
+	case testPlainClientID:
 		return c, nil
+	case testJWTClientID:
+		return privateKeyJWTClient{userinfoInIDToken{c}}, nil
 	}
 	return userinfoInIDToken{c}, nil
 }
+
+// GetKeyByIDAndClientID serves the public keys registered for
+// testJWTClientID (the example storage keeps keys for service users only).
+func (s *opStorage) GetKeyByIDAndClientID(_ context.Context, keyID, clientID string) (*jose.JSONWebKey, error) {
+	s.o.mu.Lock()
+	defer s.o.mu.Unlock()
+	k, ok := s.o.clientKeys[keyID]
+	if clientID != testJWTClientID || !ok {
+		return nil, errors.New("key not found")
+	}
+	return &jose.JSONWebKey{KeyID: keyID, Use: "sig", Key: k.Public()}, nil
+}
+
+// privateKeyJWTClient is a client registered for private_key_jwt.
+type privateKeyJWTClient struct{ op.Client }
+
+func (privateKeyJWTClient) AuthMethod() oidc.AuthMethod { return oidc.AuthMethodPrivateKeyJWT }
 
 // userinfoInIDToken asserts the scopes' userinfo claims in the ID token
 // even though an access token is issued too, as most providers do.
@@ -174,12 +199,14 @@ type testOP struct {
 	mu        sync.Mutex
 	signing   *testKey
 	published []*testKey
+	// clientKeys are testJWTClientID's registered public keys, by kid.
+	clientKeys map[string]crypto.Signer
 }
 
 func newTestOP(t testing.TB) *testOP {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
-	o := &testOP{t: t, srv: srv, issuer: "http://" + srv.Listener.Addr().String()}
+	o := &testOP{t: t, srv: srv, issuer: "http://" + srv.Listener.Addr().String(), clientKeys: map[string]crypto.Signer{}}
 	o.rotate(newRSAKey(t, "k1"), true)
 
 	users := testUsers{"id1": {
@@ -190,6 +217,7 @@ func newTestOP(t testing.TB) *testOP {
 	clients := map[string]*storage.Client{
 		testClientID:      storage.WebClient(testClientID, testClientSecret, testRedirect),
 		testPlainClientID: storage.WebClient(testPlainClientID, testClientSecret, testRedirect),
+		testJWTClientID:   storage.WebClient(testJWTClientID, "", testRedirect),
 	}
 	o.store = storage.NewStorageWithClients(users, clients)
 	var cryptoKey [32]byte
@@ -197,9 +225,10 @@ func newTestOP(t testing.TB) *testOP {
 		t.Fatal(err)
 	}
 	provider, err := op.NewProvider(&op.Config{
-		CryptoKey:      cryptoKey,
-		CodeMethodS256: true,
-		AuthMethodPost: true,
+		CryptoKey:               cryptoKey,
+		CodeMethodS256:          true,
+		AuthMethodPost:          true,
+		AuthMethodPrivateKeyJWT: true,
 	}, &opStorage{Storage: o.store, o: o}, op.StaticIssuer(o.issuer),
 		op.WithAllowInsecure(), // http issuer on 127.0.0.1
 		op.WithLogger(slog.New(slog.DiscardHandler)),
@@ -307,6 +336,13 @@ func (o *testOP) rotate(k *testKey, dropOld bool) {
 	}
 	o.published = append(o.published, k)
 	o.signing = k
+}
+
+// registerClientKey registers k's public key under kid for testJWTClientID.
+func (o *testOP) registerClientKey(kid string, k crypto.Signer) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.clientKeys[kid] = k
 }
 
 func (o *testOP) currentKey() *testKey {

@@ -3,7 +3,11 @@ package oidcrp
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -16,6 +20,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
 )
 
@@ -54,7 +60,16 @@ type TokenAuth string
 const (
 	ClientSecretBasic TokenAuth = "client_secret_basic" // the default
 	ClientSecretPost  TokenAuth = "client_secret_post"
+	// PrivateKeyJWT authenticates with an RFC 7523 client assertion signed
+	// with Config.PrivateKey; no client secret is sent.
+	PrivateKeyJWT TokenAuth = "private_key_jwt"
 )
+
+// ClientAssertionType is the client_assertion_type of PrivateKeyJWT.
+const ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// clientAssertionLifetime is how long a client assertion is valid.
+const clientAssertionLifetime = time.Minute
 
 // Config configures one OIDC connection.
 type Config struct {
@@ -73,6 +88,14 @@ type Config struct {
 	AllowedAlgs []string
 	// TokenAuth defaults to ClientSecretBasic.
 	TokenAuth TokenAuth
+	// PrivateKey signs the client assertion when TokenAuth is
+	// PrivateKeyJWT (required then, refused otherwise): an *rsa.PrivateKey
+	// (RS256, at least 2048 bits) or an *ecdsa.PrivateKey on P-256 (ES256).
+	// ClientSecret must be empty then.
+	PrivateKey crypto.Signer
+	// PrivateKeyID is the kid of the assertion's header, as registered at
+	// the provider; optional.
+	PrivateKeyID string
 	// HTTPClient is required and must not be http.DefaultClient. New copies
 	// it and adds: a transport that refuses non-https requests (unless
 	// AllowInsecure), a redirect policy that refuses redirects to non-https
@@ -118,6 +141,8 @@ type RP struct {
 	// provider is set when Config.Userinfo: Finish calls its userinfo
 	// endpoint.
 	provider *oidc.Provider
+	// assertion is set for PrivateKeyJWT: it signs client assertions.
+	assertion jose.Signer
 }
 
 // New validates cfg and fetches the provider's discovery document (within
@@ -152,13 +177,27 @@ func New(ctx context.Context, cfg Config) (*RP, error) {
 		scopes = append([]string{oidc.ScopeOpenID}, scopes...)
 	}
 	var style oauth2.AuthStyle
+	var assertion jose.Signer
 	switch cfg.TokenAuth {
 	case "", ClientSecretBasic:
 		style = oauth2.AuthStyleInHeader
 	case ClientSecretPost:
 		style = oauth2.AuthStyleInParams
+	case PrivateKeyJWT:
+		style = oauth2.AuthStyleInParams
+		if cfg.ClientSecret != "" {
+			return nil, errors.New("oidcrp: private_key_jwt sends no client secret; ClientSecret must be empty")
+		}
+		s, err := assertionSigner(cfg.PrivateKey, cfg.PrivateKeyID)
+		if err != nil {
+			return nil, err
+		}
+		assertion = s
 	default:
 		return nil, fmt.Errorf("oidcrp: token endpoint auth %q is not supported", cfg.TokenAuth)
+	}
+	if cfg.TokenAuth != PrivateKeyJWT && cfg.PrivateKey != nil {
+		return nil, fmt.Errorf("oidcrp: PrivateKey is only for token endpoint auth %q", PrivateKeyJWT)
 	}
 	rp := &RP{
 		issuer:      cfg.Issuer,
@@ -167,6 +206,7 @@ func New(ctx context.Context, cfg Config) (*RP, error) {
 		skew:        cfg.ClockSkew,
 		timeout:     cfg.HTTPTimeout,
 		now:         cfg.Now,
+		assertion:   assertion,
 	}
 	if rp.skew <= 0 {
 		rp.skew = DefaultClockSkew
@@ -448,7 +488,66 @@ func (rp *RP) mergeUserinfo(ctx context.Context, tok *oauth2.Token, c *Claims) e
 	return nil
 }
 
+// assertionSigner checks a private_key_jwt key and makes its signer.
+func assertionSigner(key crypto.Signer, kid string) (jose.Signer, error) {
+	var alg jose.SignatureAlgorithm
+	switch k := key.(type) {
+	case nil:
+		return nil, fmt.Errorf("oidcrp: token endpoint auth %q requires PrivateKey", PrivateKeyJWT)
+	case *rsa.PrivateKey:
+		if k.N.BitLen() < 2048 {
+			return nil, fmt.Errorf("oidcrp: private_key_jwt RSA key has %d bits, at least 2048 are required", k.N.BitLen())
+		}
+		alg = jose.RS256
+	case *ecdsa.PrivateKey:
+		if k.Curve != elliptic.P256() {
+			return nil, errors.New("oidcrp: private_key_jwt ECDSA key must be on P-256 (ES256)")
+		}
+		alg = jose.ES256
+	default:
+		return nil, fmt.Errorf("oidcrp: private_key_jwt key type %T is not supported (RSA or ECDSA P-256)", key)
+	}
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return nil, fmt.Errorf("oidcrp: private_key_jwt signer: %w", err)
+	}
+	return s, nil
+}
+
+// clientAssertion signs a fresh RFC 7523 client assertion: iss and sub
+// our client id, aud the token endpoint URL and the issuer (providers
+// differ in which they require, e.g. zitadel the issuer), a random jti,
+// iat now and exp a minute later.
+func (rp *RP) clientAssertion() (string, error) {
+	jti, err := randomString()
+	if err != nil {
+		return "", err
+	}
+	now := rp.now()
+	aud := jwt.Audience{rp.oauth.Endpoint.TokenURL}
+	if rp.issuer != rp.oauth.Endpoint.TokenURL {
+		aud = append(aud, rp.issuer)
+	}
+	raw, err := jwt.Signed(rp.assertion).Claims(jwt.Claims{
+		Issuer: rp.clientID, Subject: rp.clientID, Audience: aud, ID: jti,
+		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(clientAssertionLifetime)),
+	}).Serialize()
+	if err != nil {
+		return "", reject(ReasonExchange, "sign the client assertion: %s", truncate(err.Error(), 200))
+	}
+	return raw, nil
+}
+
 func (rp *RP) exchange(ctx context.Context, code string, opts ...oauth2.AuthCodeOption) (*oauth2.Token, error) {
+	if rp.assertion != nil {
+		a, err := rp.clientAssertion()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, oauth2.SetAuthURLParam("client_assertion_type", ClientAssertionType),
+			oauth2.SetAuthURLParam("client_assertion", a))
+	}
 	ctx, cancel := context.WithTimeout(ctx, rp.timeout)
 	defer cancel()
 	tok, err := rp.oauth.Exchange(oidc.ClientContext(ctx, rp.client), code, opts...)
