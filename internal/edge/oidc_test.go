@@ -2,8 +2,15 @@ package edge_test
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,8 +20,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/google/uuid"
 	"github.com/zitadel/oidc/v3/example/server/storage"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -45,6 +56,10 @@ const (
 type zitOP struct {
 	issuer string
 	store  *storage.Storage
+	// tamper, if set, rewrites the id_token of the token endpoint's
+	// successful answers: a man in the middle between the edge and the
+	// provider (as setTamper in internal/edge/oidcrp/harness_test.go).
+	tamper atomic.Pointer[func(string) string]
 }
 
 // zitStorage is the example storage whose clients put the userinfo claims
@@ -122,10 +137,60 @@ func newZitOP(tb testing.TB, redirectURI string, plain bool) *zitOP {
 			http.Redirect(w, r, op.AuthCallbackURL(provider)(r.Context(), id), http.StatusFound)
 		}))
 	mux.Handle("/", provider)
-	srv.Config.Handler = mux
+	srv.Config.Handler = o.intercept(mux, provider.TokenEndpoint().Relative())
 	srv.Start()
 	tb.Cleanup(srv.Close)
 	return o
+}
+
+// intercept applies o.tamper, when set, to the id_token of the token
+// endpoint's (at tokenPath) successful answers.
+func (o *zitOP) intercept(next http.Handler, tokenPath string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f := o.tamper.Load()
+		if f == nil || r.Method != http.MethodPost || r.URL.Path != tokenPath {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		if rec.Code == http.StatusOK {
+			var m map[string]any
+			if err := json.Unmarshal(body, &m); err == nil {
+				if idt, ok := m["id_token"].(string); ok {
+					m["id_token"] = (*f)(idt)
+					if b, err := json.Marshal(m); err == nil {
+						body = b
+					}
+				}
+			}
+		}
+		for k, v := range rec.Header() {
+			if k != "Content-Length" {
+				w.Header()[k] = v
+			}
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(body)
+	})
+}
+
+// setTamper makes the man in the middle rewrite ID tokens with f.
+func (o *zitOP) setTamper(f func(string) string) { o.tamper.Store(&f) }
+
+// signingKey is the provider's RSA signing key and its kid.
+func (o *zitOP) signingKey(tb testing.TB) (*rsa.PrivateKey, string) {
+	tb.Helper()
+	k, err := o.store.SigningKey(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	priv, ok := k.Key().(*rsa.PrivateKey)
+	if !ok {
+		tb.Fatalf("the provider's signing key is a %T, want *rsa.PrivateKey", k.Key())
+	}
+	return priv, k.ID()
 }
 
 // oidcCallbackPath is the acme/zitadel connection's redirect URI on the edge.
@@ -345,4 +410,221 @@ func TestOIDCUserinfo(t *testing.T) {
 			}
 		})
 	}
+}
+
+// zitClaims decodes an ID token's payload without verification.
+func zitClaims(tb testing.TB, raw string) map[string]any {
+	tb.Helper()
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		tb.Fatalf("ID token %q is not a compact JWS", raw)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
+
+// zitSign mints a compact JWS over claims, alg RS256, with key and kid.
+func zitSign(tb testing.TB, key *rsa.PrivateKey, kid string, claims map[string]any) string {
+	tb.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := jws.CompactSerialize()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// zitRawJWT builds header.payload.signature with an arbitrary header and
+// signature: what no honest signer makes.
+func zitRawJWT(tb testing.TB, header, claims map[string]any, sign func(signingInput string) []byte) string {
+	tb.Helper()
+	h, err := json.Marshal(header)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p, err := json.Marshal(claims)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	input := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(p)
+	return input + "." + base64.RawURLEncoding.EncodeToString(sign(input))
+}
+
+// Each forged ID token — put by a man in the middle into the provider's
+// real token response to a real login — is refused at the callback with the
+// sign-in failed page, and nobody is provisioned.
+func TestOIDCAttacksProvisionNothing(t *testing.T) {
+	attackerKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// resign: the real token's claims, changed by edit, signed again with
+	// the provider's own key: only the claims are wrong.
+	resign := func(t *testing.T, o *zitOP, edit func(map[string]any)) func(string) string {
+		key, kid := o.signingKey(t)
+		return func(idt string) string {
+			m := zitClaims(t, idt)
+			edit(m)
+			return zitSign(t, key, kid, m)
+		}
+	}
+	for _, tt := range []struct {
+		name   string
+		tamper func(t *testing.T, o *zitOP) func(string) string
+	}{
+		{"alg none", func(t *testing.T, o *zitOP) func(string) string {
+			_, kid := o.signingKey(t)
+			return func(idt string) string {
+				return zitRawJWT(t, map[string]any{"alg": "none", "typ": "JWT", "kid": kid}, zitClaims(t, idt),
+					func(string) []byte { return nil })
+			}
+		}},
+		{"HS256 keyed with the provider's public key", func(t *testing.T, o *zitOP) func(string) string {
+			key, kid := o.signingKey(t)
+			der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			secret := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+			return func(idt string) string {
+				return zitRawJWT(t, map[string]any{"alg": "HS256", "typ": "JWT", "kid": kid}, zitClaims(t, idt),
+					func(input string) []byte {
+						mac := hmac.New(sha256.New, secret)
+						mac.Write([]byte(input))
+						return mac.Sum(nil)
+					})
+			}
+		}},
+		{"wrong audience", func(t *testing.T, o *zitOP) func(string) string {
+			return resign(t, o, func(m map[string]any) { m["aud"] = []string{"another-client"}; m["azp"] = "another-client" })
+		}},
+		{"wrong issuer", func(t *testing.T, o *zitOP) func(string) string {
+			return resign(t, o, func(m map[string]any) { m["iss"] = "https://evil.example" })
+		}},
+		{"expired", func(t *testing.T, o *zitOP) func(string) string {
+			return resign(t, o, func(m map[string]any) {
+				now := time.Now()
+				m["iat"] = now.Add(-2 * time.Hour).Unix()
+				m["auth_time"] = now.Add(-2 * time.Hour).Unix()
+				m["exp"] = now.Add(-time.Hour).Unix()
+			})
+		}},
+		{"nonce changed", func(t *testing.T, o *zitOP) func(string) string {
+			return resign(t, o, func(m map[string]any) { m["nonce"] = "attacker-chosen-nonce" })
+		}},
+		{"signed by another key", func(t *testing.T, o *zitOP) func(string) string {
+			_, kid := o.signingKey(t) // the provider's kid, the attacker's key
+			return func(idt string) string { return zitSign(t, attackerKey, kid, zitClaims(t, idt)) }
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, 10, true)
+			o := addZitadelConnection(t, w)
+			forge := tt.tamper(t, o)
+			var forged atomic.Int32
+			o.setTamper(func(idt string) string { forged.Add(1); return forge(idt) })
+			b := newBrowser(t)
+			resp := b.get(b.oidcStartLogin(w, o, "/app"))
+			if n := forged.Load(); n != 1 {
+				t.Errorf("%d ID tokens forged, want 1: the attack did not happen", n)
+			}
+			if body := bodyOf(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Sign-in failed") {
+				t.Errorf("callback: status %d location %q, want 403 sign-in failed; body %s",
+					resp.StatusCode, resp.Header.Get("Location"), body)
+			}
+			if v, id := b.verify(w.edgeURL); v.StatusCode != http.StatusUnauthorized {
+				t.Errorf("verify: %d user %q, want 401", v.StatusCode, id)
+			}
+			if n := countUsers(t, w.store); n != 0 {
+				t.Errorf("%d users, want none", n)
+			}
+		})
+	}
+
+	// The control: the man in the middle re-signing the real claims
+	// unchanged with the provider's key is accepted, so each refusal above
+	// is the forgery's alone.
+	t.Run("control: re-signed unchanged", func(t *testing.T) {
+		w := newWorld(t, 10, true)
+		o := addZitadelConnection(t, w)
+		o.setTamper(resign(t, o, func(map[string]any) {}))
+		b := newBrowser(t)
+		resp := b.get(b.oidcStartLogin(w, o, "/app"))
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/app" {
+			t.Fatalf("callback: status %d location %q body %s, want 303 to /app", resp.StatusCode, resp.Header.Get("Location"), bodyOf(t, resp))
+		}
+		resp.Body.Close()
+		if n := countUsers(t, w.store); n != 1 {
+			t.Errorf("%d users, want 1", n)
+		}
+	})
+
+	// Policy: the provider's verified email belongs to an existing user with
+	// no external identity, and acme's link_by_email is never: the login is
+	// refused, and that user is neither linked nor joined by a new one.
+	t.Run("email of an unlinked user, link_by_email never", func(t *testing.T) {
+		w := newWorld(t, 10, true)
+		o := addZitadelConnection(t, w)
+		ctx := context.Background()
+		existing := uuid.NewString()
+		err := w.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+			org, err := tx.Organization(ctx, "acme")
+			if err != nil {
+				return err
+			}
+			if org.LinkByEmail != store.LinkNever {
+				return fmt.Errorf("acme's link_by_email is %q, want never", org.LinkByEmail)
+			}
+			if _, err := tx.TakeSeat(ctx, "acme"); err != nil {
+				return err
+			}
+			_, err = tx.CreateUser(ctx, store.User{
+				ID: existing, OrganizationID: "acme", Email: zitEmail, EmailVerified: true,
+				Role: "member", Status: store.StatusActive, CreatedBy: store.CreatedByAdmin,
+			})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := newBrowser(t)
+		resp := b.get(b.oidcStartLogin(w, o, "/app"))
+		if body := bodyOf(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Account not available") {
+			t.Errorf("callback: status %d location %q, want 403 account not available; body %s",
+				resp.StatusCode, resp.Header.Get("Location"), body)
+		}
+		if v, id := b.verify(w.edgeURL); v.StatusCode != http.StatusUnauthorized {
+			t.Errorf("verify: %d user %q, want 401", v.StatusCode, id)
+		}
+		if n := countUsers(t, w.store); n != 1 {
+			t.Errorf("%d users, want only the existing one", n)
+		}
+		var conn, ext string
+		if err := w.store.Pool().QueryRow(ctx,
+			`SELECT coalesce(connection_id, ''), coalesce(external_id, '') FROM users WHERE id = $1`, existing).Scan(&conn, &ext); err != nil {
+			t.Fatal(err)
+		}
+		if conn != "" || ext != "" {
+			t.Errorf("the existing user was linked to connection %q external id %q, want no identity", conn, ext)
+		}
+	})
 }
