@@ -21,22 +21,15 @@ package edge_test
 // fails the benchmark. The provider's token endpoint shares the machine
 // with everything else, so its share of the latency is included.
 //
-// This file keeps its own provider, connection and login walk rather than
-// reusing oidc_test.go's helpers, which have one user only.
+// The provider, the connection and the login walk are oidc_test.go's
+// (zitOP, addOIDCConnection, oidcStartLoginAs), given the benchmark's
+// people and its own connection, acme/benchOIDCConnection.
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -44,21 +37,11 @@ import (
 	"time"
 
 	"github.com/zitadel/oidc/v3/example/server/storage"
-	"github.com/zitadel/oidc/v3/pkg/op"
-
-	"github.com/jitprov/jitprov/internal/store"
 )
 
-const (
-	benchOPClientID     = "jitprov-edge-bench"
-	benchOPClientSecret = "jitprov-edge-bench-secret"
-	benchOPPassword     = "verysecure"
-	benchOPLoginPath    = "/login/username"
-	// benchOIDCConnection is the acme connection the benchmarks sign in
-	// through; its redirect URI is benchOIDCCallbackPath.
-	benchOIDCConnection   = "zitbench"
-	benchOIDCCallbackPath = "/oidc/acme/" + benchOIDCConnection + "/callback"
-)
+// benchOIDCConnection is the acme connection the benchmarks sign in
+// through.
+const benchOIDCConnection = "zitbench"
 
 // BenchmarkOIDCFirstLogin: each iteration is the first login of a new
 // person (a distinct provider user, so a distinct sub) through OIDC: code
@@ -68,7 +51,7 @@ const (
 func BenchmarkOIDCFirstLogin(b *testing.B) {
 	w := newBenchWorld(b)
 	users := benchOIDCPeople("first", b.N)
-	o := addBenchOIDCConnection(b, w.world, users)
+	o := addOIDCConnection(b, w.world, zitOPConfig{conn: benchOIDCConnection, users: users})
 
 	b.ResetTimer()
 	lat, elapsed := w.timedOIDCLogins(b, o, users)
@@ -87,7 +70,7 @@ func BenchmarkOIDCFirstLogin(b *testing.B) {
 func BenchmarkOIDCReturningLogin(b *testing.B) {
 	w := newBenchWorld(b)
 	users := benchOIDCPeople("back", b.N)
-	o := addBenchOIDCConnection(b, w.world, users)
+	o := addOIDCConnection(b, w.world, zitOPConfig{conn: benchOIDCConnection, users: users})
 
 	// Untimed: everyone's first login, then wait until the provisioner has
 	// recorded them all as known.
@@ -113,7 +96,7 @@ func BenchmarkOIDCReturningLogin(b *testing.B) {
 		b.Fatalf("%d users in Postgres, want %d", n, b.N)
 	}
 	br := w.newBrowser()
-	res, err := br.c.Get(benchOIDCStart(b, br, w.world, o, users[0].Username))
+	res, err := br.c.Get(br.oidcStartLoginAs(w.world, o, users[0].Username, benchReturnTo))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -129,7 +112,7 @@ func BenchmarkOIDCReturningLogin(b *testing.B) {
 
 // timedOIDCLogins signs users in, batch by batch: the callback URLs of a
 // batch are obtained with the timer stopped, then fetched with it running.
-func (w *benchWorld) timedOIDCLogins(b *testing.B, o *benchOP, users []*storage.User) ([]time.Duration, time.Duration) {
+func (w *benchWorld) timedOIDCLogins(b *testing.B, o *zitOP, users []*storage.User) ([]time.Duration, time.Duration) {
 	var lat []time.Duration
 	var elapsed time.Duration
 	for batch := range slices.Chunk(users, benchBatch) {
@@ -155,12 +138,12 @@ type oidcCallback struct {
 
 // prepareOIDC runs each user's login, in a new browser, up to the
 // provider's redirect to the edge.
-func (w *benchWorld) prepareOIDC(tb testing.TB, o *benchOP, users []*storage.User) []oidcCallback {
+func (w *benchWorld) prepareOIDC(tb testing.TB, o *zitOP, users []*storage.User) []oidcCallback {
 	tb.Helper()
 	out := make([]oidcCallback, len(users))
 	for i, u := range users {
 		br := w.newBrowser()
-		out[i] = oidcCallback{browser: br, url: benchOIDCStart(tb, br, w.world, o, u.Username)}
+		out[i] = oidcCallback{browser: br, url: br.oidcStartLoginAs(w.world, o, u.Username, benchReturnTo)}
 	}
 	return out
 }
@@ -217,160 +200,16 @@ func getAll(gets []oidcCallback, workers int) ([]time.Duration, time.Duration, e
 }
 
 // benchOIDCPeople are n provider users with distinct subs and verified
-// emails, all with password benchOPPassword.
+// emails, all with password zitPassword.
 func benchOIDCPeople(prefix string, n int) []*storage.User {
 	out := make([]*storage.User, n)
 	for i := range out {
 		out[i] = &storage.User{
 			ID:       fmt.Sprintf("zit-%s-%07d", prefix, i),
 			Username: fmt.Sprintf("%s-%07d", prefix, i),
-			Password: benchOPPassword, FirstName: "Bench", LastName: fmt.Sprintf("%s %d", prefix, i),
+			Password: zitPassword, FirstName: "Bench", LastName: fmt.Sprintf("%s %d", prefix, i),
 			Email: fmt.Sprintf("%s-%07d@acme.example", prefix, i), EmailVerified: true,
 		}
 	}
 	return out
-}
-
-// benchOPUsers is the provider's user store, indexed both ways.
-type benchOPUsers struct {
-	byID, byName map[string]*storage.User
-}
-
-func (u benchOPUsers) GetUserByID(id string) *storage.User         { return u.byID[id] }
-func (u benchOPUsers) GetUserByUsername(name string) *storage.User { return u.byName[name] }
-func (benchOPUsers) ExampleClientID() string                       { return storage.ServiceUserID }
-
-// benchOPStorage makes the example clients put the userinfo claims in the
-// ID token, as most providers do.
-type benchOPStorage struct{ *storage.Storage }
-
-func (s benchOPStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
-	c, err := s.Storage.GetClientByClientID(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return benchOPClient{c}, nil
-}
-
-type benchOPClient struct{ op.Client }
-
-func (benchOPClient) IDTokenUserinfoClaimsAssertion() bool { return true }
-
-// benchOP is the provider: zitadel/oidc's op on plain http, one web client
-// (PKCE S256, client_secret_basic or _post) whose only redirect URI is the
-// edge's callback of acme/benchOIDCConnection.
-type benchOP struct {
-	issuer string
-	store  *storage.Storage
-}
-
-func newBenchOP(tb testing.TB, redirectURI string, users []*storage.User) *benchOP {
-	tb.Helper()
-	us := benchOPUsers{byID: map[string]*storage.User{}, byName: map[string]*storage.User{}}
-	for _, u := range users {
-		us.byID[u.ID], us.byName[u.Username] = u, u
-	}
-	srv := httptest.NewUnstartedServer(nil)
-	o := &benchOP{issuer: "http://" + srv.Listener.Addr().String()}
-	o.store = storage.NewStorageWithClients(us, map[string]*storage.Client{
-		benchOPClientID: storage.WebClient(benchOPClientID, benchOPClientSecret, redirectURI),
-	})
-	var cryptoKey [32]byte
-	if _, err := rand.Read(cryptoKey[:]); err != nil {
-		tb.Fatal(err)
-	}
-	provider, err := op.NewProvider(&op.Config{CryptoKey: cryptoKey, CodeMethodS256: true, AuthMethodPost: true},
-		benchOPStorage{o.store}, op.StaticIssuer(o.issuer),
-		op.WithAllowInsecure(),
-		op.WithLogger(slog.New(slog.DiscardHandler)),
-	)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("POST "+benchOPLoginPath, op.NewIssuerInterceptor(provider.IssuerFromRequest).HandlerFunc(
-		func(w http.ResponseWriter, r *http.Request) {
-			id := r.FormValue("id")
-			if err := o.store.CheckUsernamePassword(r.FormValue("username"), r.FormValue("password"), id); err != nil {
-				http.Error(w, err.Error(), http.StatusUnauthorized)
-				return
-			}
-			http.Redirect(w, r, op.AuthCallbackURL(provider)(r.Context(), id), http.StatusFound)
-		}))
-	mux.Handle("/", provider)
-	srv.Config.Handler = mux
-	srv.Start()
-	tb.Cleanup(srv.Close)
-	return o
-}
-
-// addBenchOIDCConnection starts the provider with these users and adds the
-// OIDC connection acme/benchOIDCConnection, its secret in a file.
-func addBenchOIDCConnection(tb testing.TB, w *world, users []*storage.User) *benchOP {
-	tb.Helper()
-	o := newBenchOP(tb, w.edgeURL+benchOIDCCallbackPath, users)
-	secretFile := filepath.Join(tb.TempDir(), "bench-oidc-client-secret")
-	if err := os.WriteFile(secretFile, []byte(benchOPClientSecret), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	settings, err := json.Marshal(map[string]any{
-		"issuer":             o.issuer,
-		"client_id":          benchOPClientID,
-		"client_secret_file": secretFile,
-		"claims":             map[string]string{},
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := w.store.ApplyOrganizations(context.Background(), nil, []store.Connection{
-		{OrganizationID: "acme", ID: benchOIDCConnection, Protocol: "oidc", Settings: settings},
-	}); err != nil {
-		tb.Fatal(err)
-	}
-	return o
-}
-
-// benchOIDCStart walks a login from the edge to the provider and through
-// its login UI as username, and returns the URL the provider redirects the
-// browser to (the edge's callback with code and state), not followed.
-func benchOIDCStart(tb testing.TB, br *browser, w *world, o *benchOP, username string) string {
-	tb.Helper()
-	follow := func(what string, resp *http.Response, err error) *url.URL {
-		tb.Helper()
-		if err != nil {
-			tb.Fatalf("%s: %v", what, err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
-			tb.Fatalf("%s: %s %s: status %d, want a redirect; body %.300s", what, resp.Request.Method, resp.Request.URL, resp.StatusCode, body)
-		}
-		loc, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
-		if err != nil {
-			tb.Fatalf("%s: Location %q: %v", what, resp.Header.Get("Location"), err)
-		}
-		return loc
-	}
-	resp, err := br.c.Get(w.edgeURL + "/oidc/acme/" + benchOIDCConnection + "/login?return_to=" + url.QueryEscape(benchReturnTo))
-	auth := follow("edge login start", resp, err)
-	if got := auth.Scheme + "://" + auth.Host; got != o.issuer {
-		tb.Fatalf("login start redirected to %s, want the provider %s", auth, o.issuer)
-	}
-	resp, err = br.c.Get(auth.String())
-	loginUI := follow("provider authorize", resp, err)
-	id := loginUI.Query().Get("authRequestID")
-	if loginUI.Path != benchOPLoginPath || id == "" {
-		tb.Fatalf("the provider sent the browser to %s, want its login UI", loginUI)
-	}
-	resp, err = br.c.PostForm(o.issuer+benchOPLoginPath, url.Values{"id": {id}, "username": {username}, "password": {benchOPPassword}})
-	authCallback := follow("provider login", resp, err)
-	resp, err = br.c.Get(authCallback.String())
-	cb := follow("provider callback", resp, err)
-	if got := cb.Scheme + "://" + cb.Host + cb.Path; got != w.edgeURL+benchOIDCCallbackPath {
-		tb.Fatalf("the provider redirected to %s, want %s", cb, w.edgeURL+benchOIDCCallbackPath)
-	}
-	if cb.Query().Get("code") == "" || cb.Query().Get("state") != auth.Query().Get("state") {
-		tb.Fatalf("the provider's redirect %s lacks the code or the state", cb)
-	}
-	return cb.String()
 }

@@ -49,13 +49,17 @@ const (
 // v3.45.0's pkg/op over its example in-memory storage, on a plain-http
 // httptest server (op.WithAllowInsecure). Its client zitClientID is a web
 // client (client_secret_basic, or _post) whose only redirect URI is the
-// edge's callback of acme/zitadel; PKCE S256 is enabled, codes are single
-// use, redirect_uri is compared exactly. The one user signs in with
-// zitUsername / zitPassword and has sub zitSubject and a verified email.
-// (A trimmed copy of internal/edge/oidcrp/harness_test.go's provider.)
+// edge's callback of its connection (acme/zitadel unless told otherwise);
+// PKCE S256 is enabled, codes are single use, redirect_uri is compared
+// exactly. By default its one user signs in with zitUsername / zitPassword
+// and has sub zitSubject and a verified email; the benchmarks give it many
+// (see zitOPConfig). (A trimmed copy of
+// internal/edge/oidcrp/harness_test.go's provider.)
 type zitOP struct {
 	issuer string
 	store  *storage.Storage
+	// conn is the id of the acme connection the provider serves.
+	conn string
 	// tamper, if set, rewrites the id_token of the token endpoint's
 	// successful answers: a man in the middle between the edge and the
 	// provider (as setTamper in internal/edge/oidcrp/harness_test.go).
@@ -83,40 +87,61 @@ type zitUserinfoInIDToken struct{ op.Client }
 
 func (zitUserinfoInIDToken) IDTokenUserinfoClaimsAssertion() bool { return true }
 
-// zitUsers is the provider's user store.
-type zitUsers map[string]*storage.User
-
-func (u zitUsers) GetUserByID(id string) *storage.User { return u[id] }
-func (u zitUsers) ExampleClientID() string             { return storage.ServiceUserID }
-func (u zitUsers) GetUserByUsername(name string) *storage.User {
-	for _, user := range u {
-		if user.Username == name {
-			return user
-		}
-	}
-	return nil
+// zitUsers is the provider's user store, indexed both ways.
+type zitUsers struct {
+	byID, byName map[string]*storage.User
 }
 
-// newZitOP starts the provider with its client's redirect URI redirectURI;
-// plain: see zitStorage.
-func newZitOP(tb testing.TB, redirectURI string, plain bool) *zitOP {
+func newZitUsers(users []*storage.User) zitUsers {
+	u := zitUsers{byID: map[string]*storage.User{}, byName: map[string]*storage.User{}}
+	for _, user := range users {
+		u.byID[user.ID], u.byName[user.Username] = user, user
+	}
+	return u
+}
+
+func (u zitUsers) GetUserByID(id string) *storage.User         { return u.byID[id] }
+func (u zitUsers) GetUserByUsername(name string) *storage.User { return u.byName[name] }
+func (zitUsers) ExampleClientID() string                       { return storage.ServiceUserID }
+
+// zitOPConfig is how a test or benchmark wants its provider and connection;
+// the zero value is the tests' usual one.
+type zitOPConfig struct {
+	// conn is the id of the acme connection; "" is "zitadel".
+	conn string
+	// plain: see zitStorage.
+	plain bool
+	// userinfo is the connection's userinfo setting.
+	userinfo bool
+	// users are the provider's users; nil is the one test user, zitUsername.
+	users []*storage.User
+}
+
+// newZitOP starts the provider for cfg's connection (whose callback on the
+// edge at edgeURL is its client's redirect URI), with cfg's users.
+func newZitOP(tb testing.TB, edgeURL string, cfg zitOPConfig) *zitOP {
 	tb.Helper()
+	if cfg.conn == "" {
+		cfg.conn = "zitadel"
+	}
+	if cfg.users == nil {
+		cfg.users = []*storage.User{{
+			ID: zitSubject, Username: zitUsername, Password: zitPassword,
+			FirstName: "Alice", LastName: "Zitadel",
+			Email: zitEmail, EmailVerified: true,
+		}}
+	}
 	srv := httptest.NewUnstartedServer(nil)
-	o := &zitOP{issuer: "http://" + srv.Listener.Addr().String()}
-	users := zitUsers{zitSubject: {
-		ID: zitSubject, Username: zitUsername, Password: zitPassword,
-		FirstName: "Alice", LastName: "Zitadel",
-		Email: zitEmail, EmailVerified: true,
-	}}
-	o.store = storage.NewStorageWithClients(users, map[string]*storage.Client{
-		zitClientID: storage.WebClient(zitClientID, zitClientSecret, redirectURI),
+	o := &zitOP{issuer: "http://" + srv.Listener.Addr().String(), conn: cfg.conn}
+	o.store = storage.NewStorageWithClients(newZitUsers(cfg.users), map[string]*storage.Client{
+		zitClientID: storage.WebClient(zitClientID, zitClientSecret, edgeURL+o.callbackPath()),
 	})
 	var cryptoKey [32]byte
 	if _, err := rand.Read(cryptoKey[:]); err != nil {
 		tb.Fatal(err)
 	}
 	provider, err := op.NewProvider(&op.Config{CryptoKey: cryptoKey, CodeMethodS256: true, AuthMethodPost: true},
-		zitStorage{Storage: o.store, plain: plain}, op.StaticIssuer(o.issuer),
+		zitStorage{Storage: o.store, plain: cfg.plain}, op.StaticIssuer(o.issuer),
 		op.WithAllowInsecure(), // http issuer on 127.0.0.1
 		op.WithLogger(slog.New(slog.DiscardHandler)),
 	)
@@ -176,6 +201,9 @@ func (o *zitOP) intercept(next http.Handler, tokenPath string) http.Handler {
 	})
 }
 
+// callbackPath is the redirect URI on the edge of the provider's connection.
+func (o *zitOP) callbackPath() string { return "/oidc/acme/" + o.conn + "/callback" }
+
 // setTamper makes the man in the middle rewrite ID tokens with f.
 func (o *zitOP) setTamper(f func(string) string) { o.tamper.Store(&f) }
 
@@ -193,9 +221,6 @@ func (o *zitOP) signingKey(tb testing.TB) (*rsa.PrivateKey, string) {
 	return priv, k.ID()
 }
 
-// oidcCallbackPath is the acme/zitadel connection's redirect URI on the edge.
-const oidcCallbackPath = "/oidc/acme/zitadel/callback"
-
 // addZitadelConnection starts the provider and adds the OIDC connection
 // acme/zitadel to the world's store, its secret in a file.
 func addZitadelConnection(tb testing.TB, w *world) *zitOP {
@@ -208,7 +233,14 @@ func addZitadelConnection(tb testing.TB, w *world) *zitOP {
 // connection's userinfo setting.
 func addZitadelConnectionWith(tb testing.TB, w *world, plain, userinfo bool) *zitOP {
 	tb.Helper()
-	o := newZitOP(tb, w.edgeURL+oidcCallbackPath, plain)
+	return addOIDCConnection(tb, w, zitOPConfig{plain: plain, userinfo: userinfo})
+}
+
+// addOIDCConnection starts the provider as cfg says and adds its OIDC
+// connection acme/cfg.conn to the world's store, its secret in a file.
+func addOIDCConnection(tb testing.TB, w *world, cfg zitOPConfig) *zitOP {
+	tb.Helper()
+	o := newZitOP(tb, w.edgeURL, cfg)
 	secretFile := filepath.Join(tb.TempDir(), "zitadel-client-secret")
 	if err := os.WriteFile(secretFile, []byte(zitClientSecret), 0o600); err != nil {
 		tb.Fatal(err)
@@ -218,7 +250,7 @@ func addZitadelConnectionWith(tb testing.TB, w *world, plain, userinfo bool) *zi
 		"client_id":          zitClientID,
 		"client_secret_file": secretFile,
 		"claims":             map[string]string{},
-		"userinfo":           userinfo,
+		"userinfo":           cfg.userinfo,
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -226,7 +258,7 @@ func addZitadelConnectionWith(tb testing.TB, w *world, plain, userinfo bool) *zi
 	// Upserts the connection alone; acme and its SAML connections stay as
 	// newWorld made them.
 	if err := w.store.ApplyOrganizations(context.Background(), nil, []store.Connection{
-		{OrganizationID: "acme", ID: "zitadel", Protocol: "oidc", Settings: settings},
+		{OrganizationID: "acme", ID: o.conn, Protocol: "oidc", Settings: settings},
 	}); err != nil {
 		tb.Fatal(err)
 	}
@@ -257,20 +289,27 @@ func (b *browser) get(u string) *http.Response {
 	return resp
 }
 
-// oidcStartLogin runs a login at the edge's acme/zitadel connection up to
-// the provider's answer: it starts at the edge, checks the authorization
-// request, signs in at the provider's login UI and returns the URL the
-// provider sends the browser back to (the edge's callback with code and
-// state), without following it.
+// oidcStartLogin runs a login of zitUsername at the edge's connection to
+// the provider o up to the provider's answer: it starts at the edge, checks
+// the authorization request, signs in at the provider's login UI and
+// returns the URL the provider sends the browser back to (the edge's
+// callback with code and state), without following it.
 func (b *browser) oidcStartLogin(w *world, o *zitOP, returnTo string) string {
 	b.tb.Helper()
-	auth := redirectTarget(b.tb, b.get(w.edgeURL+"/oidc/acme/zitadel/login?return_to="+url.QueryEscape(returnTo)), "edge login start")
+	return b.oidcStartLoginAs(w, o, zitUsername, returnTo)
+}
+
+// oidcStartLoginAs is oidcStartLogin signing in as username (password
+// zitPassword).
+func (b *browser) oidcStartLoginAs(w *world, o *zitOP, username, returnTo string) string {
+	b.tb.Helper()
+	auth := redirectTarget(b.tb, b.get(w.edgeURL+"/oidc/acme/"+o.conn+"/login?return_to="+url.QueryEscape(returnTo)), "edge login start")
 	if got := auth.Scheme + "://" + auth.Host; got != o.issuer {
 		b.tb.Fatalf("login start redirected to %s, want the provider %s", auth, o.issuer)
 	}
 	q := auth.Query()
 	for k, want := range map[string]string{
-		"client_id": zitClientID, "redirect_uri": w.edgeURL + oidcCallbackPath,
+		"client_id": zitClientID, "redirect_uri": w.edgeURL + o.callbackPath(),
 		"response_type": "code", "code_challenge_method": "S256",
 	} {
 		if q.Get(k) != want {
@@ -290,14 +329,14 @@ func (b *browser) oidcStartLogin(w *world, o *zitOP, returnTo string) string {
 	if loginUI.Path != zitLoginPath || id == "" {
 		b.tb.Fatalf("the provider sent the browser to %s, want its login UI", loginUI)
 	}
-	resp, err := b.c.PostForm(o.issuer+zitLoginPath, url.Values{"id": {id}, "username": {zitUsername}, "password": {zitPassword}})
+	resp, err := b.c.PostForm(o.issuer+zitLoginPath, url.Values{"id": {id}, "username": {username}, "password": {zitPassword}})
 	if err != nil {
 		b.tb.Fatal(err)
 	}
 	authCallback := redirectTarget(b.tb, resp, "provider login")                  // /authorize/callback?id=
 	cb := redirectTarget(b.tb, b.get(authCallback.String()), "provider callback") // the edge's callback
-	if got := cb.Scheme + "://" + cb.Host + cb.Path; got != w.edgeURL+oidcCallbackPath {
-		b.tb.Fatalf("the provider redirected to %s, want %s", cb, w.edgeURL+oidcCallbackPath)
+	if got := cb.Scheme + "://" + cb.Host + cb.Path; got != w.edgeURL+o.callbackPath() {
+		b.tb.Fatalf("the provider redirected to %s, want %s", cb, w.edgeURL+o.callbackPath())
 	}
 	if cb.Query().Get("code") == "" || cb.Query().Get("state") != q.Get("state") {
 		b.tb.Fatalf("the provider's redirect %s lacks the code or the state %q", cb, q.Get("state"))
