@@ -196,12 +196,22 @@ func (s SAML) Problems(roles []string) []Problem {
 	if a := s.ExternalID.Attribute; a != "" && strings.TrimSpace(a) != a {
 		add("external_id.attribute", "%q has leading or trailing spaces", a)
 	}
-	for i, r := range s.Constants.Roles {
+	return append(out, claimRuleProblems(s.GroupRoles, s.Constants, roles)...)
+}
+
+// claimRuleProblems checks a connection's group rules and constants (SAML
+// and OIDC alike) against the organisation's roles.
+func claimRuleProblems(groupRoles []GroupRole, constants Constants, roles []string) []Problem {
+	var out []Problem
+	add := func(field, format string, args ...any) {
+		out = append(out, Problem{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	for i, r := range constants.Roles {
 		if !slices.Contains(roles, r) {
 			add(fmt.Sprintf("constants.roles[%d]", i), "%q is not one of the organisation's roles (%s)", r, strings.Join(roles, ", "))
 		}
 	}
-	for i, gr := range s.GroupRoles {
+	for i, gr := range groupRoles {
 		f := fmt.Sprintf("group_roles[%d]", i)
 		if gr.Group == "" {
 			add(f+".group", "required: the IdP group whose members claim the role")

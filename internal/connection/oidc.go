@@ -125,19 +125,5 @@ func (s OIDC) Problems(roles []string) []Problem {
 			add(fmt.Sprintf("allowed_algs[%d]", i), "%q is not an asymmetric JWS algorithm jitprov accepts (%s)", alg, strings.Join(defaultAllowedAlgs, ", "))
 		}
 	}
-	for i, r := range s.Constants.Roles {
-		if !slices.Contains(roles, r) {
-			add(fmt.Sprintf("constants.roles[%d]", i), "%q is not one of the organisation's roles (%s)", r, strings.Join(roles, ", "))
-		}
-	}
-	for i, gr := range s.GroupRoles {
-		f := fmt.Sprintf("group_roles[%d]", i)
-		if gr.Group == "" {
-			add(f+".group", "required: the IdP group whose members claim the role")
-		}
-		if !slices.Contains(roles, gr.Role) {
-			add(f+".role", "%q is not one of the organisation's roles (%s)", gr.Role, strings.Join(roles, ", "))
-		}
-	}
-	return out
+	return append(out, claimRuleProblems(s.GroupRoles, s.Constants, roles)...)
 }

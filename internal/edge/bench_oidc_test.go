@@ -26,13 +26,10 @@ package edge_test
 // people and its own connection, acme/benchOIDCConnection.
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,55 +145,11 @@ func (w *benchWorld) prepareOIDC(tb testing.TB, o *zitOP, users []*storage.User)
 	return out
 }
 
-// getAll fetches every callback from `workers` goroutines, as postAll
-// posts: latencies in the order of gets, the wall-clock time of the whole,
-// and an error if any answer is not a 303 to benchReturnTo.
+// getAll fetches every callback from `workers` goroutines (see runAll).
 func getAll(gets []oidcCallback, workers int) ([]time.Duration, time.Duration, error) {
-	lat := make([]time.Duration, len(gets))
-	var (
-		next     atomic.Int64
-		mu       sync.Mutex
-		failures []error
-		failed   int
-		wg       sync.WaitGroup
-	)
-	fail := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if failed++; len(failures) < 5 {
-			failures = append(failures, err)
-		}
-	}
-	start := time.Now()
-	for range min(workers, len(gets)) {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(gets) {
-					return
-				}
-				g := gets[i]
-				t0 := time.Now()
-				resp, err := g.browser.c.Get(g.url)
-				if err != nil {
-					fail(err)
-					continue
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				lat[i] = time.Since(t0)
-				if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != benchReturnTo {
-					fail(fmt.Errorf("OIDC callback answered %d (Location %q), want 303 to %s: %.300s", resp.StatusCode, loc, benchReturnTo, body))
-				}
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	if failed > 0 {
-		return nil, 0, fmt.Errorf("%d of %d OIDC sign-ins failed; the first: %w", failed, len(gets), errors.Join(failures...))
-	}
-	return lat, elapsed, nil
+	return runAll(len(gets), workers, "OIDC callback", func(i int) (*http.Response, error) {
+		return gets[i].browser.c.Get(gets[i].url)
+	})
 }
 
 // benchOIDCPeople are n provider users with distinct subs and verified

@@ -225,12 +225,20 @@ func (w *benchWorld) prepare(tb testing.TB, people []saml.Session) []acsPost {
 	return posts
 }
 
-// postAll posts every form from `workers` goroutines and returns each
-// POST's latency (in the order of posts) and the wall-clock time of the
-// whole. An answer other than 303 to benchReturnTo is an error. (Not
+// postAll posts every form from `workers` goroutines (see runAll). (Not
 // browser.post: it would call Fatal from a goroutine of its own.)
 func postAll(posts []acsPost, workers int) ([]time.Duration, time.Duration, error) {
-	lat := make([]time.Duration, len(posts))
+	return runAll(len(posts), workers, "ACS", func(i int) (*http.Response, error) {
+		return posts[i].browser.c.PostForm(posts[i].action, posts[i].form)
+	})
+}
+
+// runAll makes n requests from `workers` goroutines and returns each one's
+// latency (in request order) and the wall-clock time of the whole. An
+// answer other than 303 to benchReturnTo is an error: the figures count
+// successful sign-ins only.
+func runAll(n, workers int, what string, do func(i int) (*http.Response, error)) ([]time.Duration, time.Duration, error) {
+	lat := make([]time.Duration, n)
 	var (
 		next     atomic.Int64
 		mu       sync.Mutex
@@ -246,16 +254,15 @@ func postAll(posts []acsPost, workers int) ([]time.Duration, time.Duration, erro
 		}
 	}
 	start := time.Now()
-	for range min(workers, len(posts)) {
+	for range min(workers, n) {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(posts) {
+				if i >= n {
 					return
 				}
-				p := posts[i]
 				t0 := time.Now()
-				resp, err := p.browser.c.PostForm(p.action, p.form)
+				resp, err := do(i)
 				if err != nil {
 					fail(err)
 					continue
@@ -264,7 +271,7 @@ func postAll(posts []acsPost, workers int) ([]time.Duration, time.Duration, erro
 				resp.Body.Close()
 				lat[i] = time.Since(t0)
 				if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != benchReturnTo {
-					fail(fmt.Errorf("ACS answered %d (Location %q), want 303 to %s: %.300s", resp.StatusCode, loc, benchReturnTo, body))
+					fail(fmt.Errorf("%s answered %d (Location %q), want 303 to %s: %.300s", what, resp.StatusCode, loc, benchReturnTo, body))
 				}
 			}
 		})
@@ -272,7 +279,7 @@ func postAll(posts []acsPost, workers int) ([]time.Duration, time.Duration, erro
 	wg.Wait()
 	elapsed := time.Since(start)
 	if failed > 0 {
-		return nil, 0, fmt.Errorf("%d of %d sign-ins failed; the first: %w", failed, len(posts), errors.Join(failures...))
+		return nil, 0, fmt.Errorf("%d of %d sign-ins failed; the first: %w", failed, n, errors.Join(failures...))
 	}
 	return lat, elapsed, nil
 }
