@@ -64,6 +64,17 @@ type Organization struct {
 	UpdatePolicy    UpdatePolicy
 	LinkByEmail     LinkPolicy
 	VerifiedDomains []string
+	// SeatWarningPercent is the share of MaxSeats (0 to 100) whose taking
+	// warns the admins that seats run out; 0 warns never.
+	SeatWarningPercent int
+}
+
+// AdminRole is the organisation's most privileged role, the last of Roles.
+func (o Organization) AdminRole() string {
+	if len(o.Roles) == 0 {
+		return ""
+	}
+	return o.Roles[len(o.Roles)-1]
 }
 
 // Connection is an organisation's link to one identity provider. Its IdP
@@ -175,6 +186,10 @@ type Store interface {
 	// RecordLogin sets the user's last login to at, unless a later one is
 	// recorded already. ErrNotFound when the user is not in orgID.
 	RecordLogin(ctx context.Context, orgID, userID string, at time.Time) error
+	// OrganizationAdmins lists the active users of orgID holding its admin
+	// role (Organization.AdminRole), ordered by email; ErrNotFound when the
+	// organisation does not exist.
+	OrganizationAdmins(ctx context.Context, orgID string) ([]User, error)
 	// PruneOutbox deletes messages sent longer ago than age.
 	PruneOutbox(ctx context.Context, age time.Duration) (int64, error)
 	// Ping checks that the backend answers.

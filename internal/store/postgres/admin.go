@@ -17,15 +17,16 @@ func (s *Store) ApplyOrganizations(ctx context.Context, orgs []store.Organizatio
 	err := pgx.BeginFunc(ctx, s.pool, func(t pgx.Tx) error {
 		for _, o := range orgs {
 			_, err := t.Exec(ctx, `INSERT INTO organizations
-				(id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+				(id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains,
+				 seat_warning_percent)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 				ON CONFLICT (id) DO UPDATE SET name = excluded.name, max_seats = excluded.max_seats,
 					roles = excluded.roles, default_role = excluded.default_role,
 					jit_role_ceiling = excluded.jit_role_ceiling, update_policy = excluded.update_policy,
 					link_by_email = excluded.link_by_email, verified_domains = excluded.verified_domains,
-					updated_at = now()`,
+					seat_warning_percent = excluded.seat_warning_percent, updated_at = now()`,
 				o.ID, o.Name, o.MaxSeats, o.Roles, o.DefaultRole, o.JITRoleCeiling, string(o.UpdatePolicy),
-				string(o.LinkByEmail), nonNil(o.VerifiedDomains))
+				string(o.LinkByEmail), nonNil(o.VerifiedDomains), o.SeatWarningPercent)
 			if err != nil {
 				return fmt.Errorf("organisation %q: %w", o.ID, mapErr(err))
 			}
@@ -161,4 +162,27 @@ func (s *Store) ConnectionsByDomain(ctx context.Context, domain string) ([]store
 		return nil, fmt.Errorf("postgres: connections for domain %q: %w", domain, mapErr(err))
 	}
 	return conns, nil
+}
+
+// OrganizationAdmins implements store.Store.
+func (s *Store) OrganizationAdmins(ctx context.Context, orgID string) ([]store.User, error) {
+	var exists bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1)`, orgID).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("postgres: admins of %q: %w", orgID, mapErr(err))
+	}
+	if !exists {
+		return nil, fmt.Errorf("postgres: admins of %q: %w", orgID, store.ErrNotFound)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users u
+		WHERE org_id = $1 AND status = 'active'
+		  AND role = (SELECT roles[array_length(roles, 1)] FROM organizations WHERE id = $1)
+		ORDER BY lower(coalesce(email, '')), id`, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: admins of %q: %w", orgID, mapErr(err))
+	}
+	admins, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.User, error) { return scanUser(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: admins of %q: %w", orgID, mapErr(err))
+	}
+	return admins, nil
 }

@@ -25,6 +25,42 @@ var crudTests = []subTest{
 	{"AppendOutbox", testAppendOutbox},
 	{"RecordLogin", testRecordLogin},
 	{"ConnectionsByDomain", testConnectionsByDomain},
+	{"OrganizationAdmins", testOrganizationAdmins},
+}
+
+// The notifier writes to an organisation's admins: its active users with
+// the organisation's last (most privileged) role, and nobody else's.
+func testOrganizationAdmins(t *testing.T, s store.Store) {
+	seed(t, s, 10)
+	admin := func(u store.User, status string) store.User {
+		u.Role, u.Status = "admin", status
+		return u
+	}
+	createUser(t, s, user(orgA, connS, "ext-member", "member@acme.example"))
+	createUser(t, s, admin(user(orgA, connS, "ext-zed", "Zed@acme.example"), store.StatusActive))
+	createUser(t, s, admin(user(orgA, connO, "ext-amy", "amy@acme.example"), store.StatusActive))
+	createUser(t, s, admin(user(orgA, connO, "ext-gone", "gone@acme.example"), store.StatusSuspended))
+	createUser(t, s, admin(user(orgB, connS, "ext-other", "boss@globex.example"), store.StatusActive))
+
+	got, err := s.OrganizationAdmins(t.Context(), orgA)
+	if err != nil {
+		t.Fatalf("OrganizationAdmins: %v", err)
+	}
+	var emails []string
+	for _, u := range got {
+		emails = append(emails, u.Email)
+	}
+	if want := []string{"amy@acme.example", "Zed@acme.example"}; !reflect.DeepEqual(emails, want) {
+		t.Errorf("OrganizationAdmins(%q): got %q, want %q (active admins, by email)", orgA, emails, want)
+	}
+
+	// Each organisation lists its own; an unknown organisation is an error.
+	other, err := s.OrganizationAdmins(t.Context(), orgB)
+	if err != nil || len(other) != 1 || other[0].Email != "boss@globex.example" {
+		t.Errorf("OrganizationAdmins(%q): got %+v, err %v; want boss@globex.example alone", orgB, other, err)
+	}
+	_, err = s.OrganizationAdmins(t.Context(), "initech")
+	wantErr(t, "OrganizationAdmins of an unknown organisation", err, store.ErrNotFound)
 }
 
 // Home-realm discovery finds an organisation's connections by one of its

@@ -81,6 +81,8 @@ func org(id string, maxSeats int) store.Organization {
 		UpdatePolicy:    store.PreferIdP,
 		LinkByEmail:     store.LinkVerifiedDomains,
 		VerifiedDomains: []string{id + ".example", "mail." + id + ".example"},
+
+		SeatWarningPercent: 80,
 	}
 }
 
