@@ -89,6 +89,12 @@ func samples() []sample {
 		ReviewID: "0192f3a4-5b6c-7d8e-9f01-23456789abce", OrganizationID: "acme", UserID: user.ID,
 		Email: "ada@acme.example", CurrentRole: "member", RequestedRole: "admin", LoginID: result.LoginID,
 	}
+	threshold := events.SeatsThresholdReached{OrganizationID: "acme", MaxSeats: 10, SeatsUsed: 9, ThresholdPercent: 90,
+		UserID: user.ID, LoginID: result.LoginID}
+	cert := events.IdPCertificateExpiring{OrganizationID: "acme", ConnectionID: "okta-main", Subject: "CN=acme.okta.com",
+		FingerprintSHA256: strings.Repeat("ab", 32), NotAfter: at.Add(6 * 24 * time.Hour), DaysLeft: 6, ThresholdDays: 7}
+	failed := events.ProvisioningFailed{LoginID: result.LoginID, OrganizationID: "acme", ConnectionID: "okta-main",
+		ExternalID: "00u1a2b3c4d5e6f7g8h9", Email: "ada@acme.example", Reason: "failed 8 times", Deliveries: 8, FailedAt: at}
 
 	seen := events.LoginSeen{OrganizationID: "acme", ConnectionID: "okta-main", ExternalID: "00u1a2b3c4d5e6f7g8h9",
 		UserID: user.ID, AuthenticatedAt: at}
@@ -138,6 +144,24 @@ func samples() []sample {
 			typ: events.TypeRoleReviewRequested, subject: review.ReviewID,
 			data: review, invalid: events.RoleReviewRequested{ReviewID: "review-1", OrganizationID: "acme", UserID: user.ID, CurrentRole: "member", RequestedRole: "admin", LoginID: "l"},
 			checkData: dataIs(events.TypeRoleReviewRequested, review, func(*events.RoleReviewRequested) []*time.Time { return nil }),
+		},
+		{
+			typ: events.TypeSeatsThresholdReached, subject: "acme",
+			data:      threshold,
+			invalid:   events.SeatsThresholdReached{OrganizationID: "acme", MaxSeats: 10, SeatsUsed: 9, ThresholdPercent: 0, UserID: user.ID, LoginID: "l"},
+			checkData: dataIs(events.TypeSeatsThresholdReached, threshold, func(*events.SeatsThresholdReached) []*time.Time { return nil }),
+		},
+		{
+			typ: events.TypeIdPCertificateExpiring, subject: "okta",
+			data:      cert,
+			invalid:   events.IdPCertificateExpiring{OrganizationID: "acme", ConnectionID: "okta", FingerprintSHA256: "not hex", NotAfter: at, ThresholdDays: 7},
+			checkData: dataIs(events.TypeIdPCertificateExpiring, cert, func(c *events.IdPCertificateExpiring) []*time.Time { return []*time.Time{&c.NotAfter} }),
+		},
+		{
+			typ: events.TypeProvisioningFailed, subject: "login-1",
+			data:      failed,
+			invalid:   events.ProvisioningFailed{LoginID: "login-1", OrganizationID: "acme", ConnectionID: "okta", ExternalID: "00u1", Reason: "", Deliveries: 8, FailedAt: at},
+			checkData: dataIs(events.TypeProvisioningFailed, failed, func(f *events.ProvisioningFailed) []*time.Time { return []*time.Time{&f.FailedAt} }),
 		},
 	}
 }
@@ -399,6 +423,9 @@ func TestSubject(t *testing.T) {
 		{events.TypeUserUpdated, "acme", "jit.user.updated.acme"},
 		{events.TypeSeatsExhausted, "acme", "jit.alert.seats.exhausted.acme"},
 		{events.TypeRoleReviewRequested, "acme", "jit.alert.role-review.requested.acme"},
+		{events.TypeSeatsThresholdReached, "acme", "jit.alert.seats.threshold-reached.acme"},
+		{events.TypeIdPCertificateExpiring, "acme", "jit.alert.idp-certificate.expiring.acme"},
+		{events.TypeProvisioningFailed, "acme", "jit.alert.provisioning.failed.acme"},
 		{events.TypeLoginFirstSeen, "a", "jit.login.first-seen.a"},
 		{events.TypeLoginFirstSeen, "0", "jit.login.first-seen.0"},
 		{events.TypeLoginFirstSeen, "acme-corp_2", "jit.login.first-seen.acme-corp_2"},
@@ -506,6 +533,9 @@ func TestSubjectsFallInStreams(t *testing.T) {
 		{events.TypeUserUpdated, []string{events.SubjectUsers}},
 		{events.TypeSeatsExhausted, []string{events.SubjectAlerts}},
 		{events.TypeRoleReviewRequested, []string{events.SubjectAlerts}},
+		{events.TypeSeatsThresholdReached, []string{events.SubjectAlerts}},
+		{events.TypeIdPCertificateExpiring, []string{events.SubjectAlerts}},
+		{events.TypeProvisioningFailed, []string{events.SubjectAlerts}},
 	} {
 		t.Run(string(tc.typ), func(t *testing.T) {
 			subj, err := events.Subject(tc.typ, "acme")

@@ -35,6 +35,18 @@ const (
 	// TypeRoleReviewRequested tells that an identity claimed a role above its
 	// organisation's JIT ceiling and an admin must approve or deny it.
 	TypeRoleReviewRequested Type = "io.jitprov.role-review.requested.v1"
+	// TypeSeatsThresholdReached warns that an organisation's seats run out:
+	// a first login took the seat that reached its warning share of
+	// max_seats. Emitted by the provisioner, once per crossing.
+	TypeSeatsThresholdReached Type = "io.jitprov.seats.threshold-reached.v1"
+	// TypeIdPCertificateExpiring warns that a connection's IdP signing
+	// certificate expires soon: 30, 7 and 1 days before. Emitted by
+	// sso-edge's daily certificate check, once per certificate and step.
+	TypeIdPCertificateExpiring Type = "io.jitprov.idp-certificate.expiring.v1"
+	// TypeProvisioningFailed tells that the provisioner gave up on a login
+	// (the dead-letter path): the person got an error page and nothing was
+	// provisioned.
+	TypeProvisioningFailed Type = "io.jitprov.provisioning.failed.v1"
 )
 
 // spec describes where a type is published and which schema its data has.
@@ -52,12 +64,37 @@ var specs = map[Type]spec{
 	TypeUserUpdated:         {"user.updated", "jit.user.updated", "v1"},
 	TypeSeatsExhausted:      {"seats.exhausted", "jit.alert.seats.exhausted", "v1"},
 	TypeRoleReviewRequested: {"role-review.requested", "jit.alert.role-review.requested", "v1"},
+
+	TypeSeatsThresholdReached:  {"seats.threshold-reached", "jit.alert.seats.threshold-reached", "v1"},
+	TypeIdPCertificateExpiring: {"idp-certificate.expiring", "jit.alert.idp-certificate.expiring", "v1"},
+	TypeProvisioningFailed:     {"provisioning.failed", "jit.alert.provisioning.failed", "v1"},
 }
 
 // Types lists every event type of the contract.
 func Types() []Type {
 	return []Type{TypeLoginFirstSeen, TypeLoginSeen, TypeProvisioningResult, TypeUserCreated,
-		TypeUserUpdated, TypeSeatsExhausted, TypeRoleReviewRequested}
+		TypeUserUpdated, TypeSeatsExhausted, TypeRoleReviewRequested, TypeSeatsThresholdReached,
+		TypeIdPCertificateExpiring, TypeProvisioningFailed}
+}
+
+// AlertTypes lists the types published on stream ALERTS, for the notifier.
+func AlertTypes() []Type {
+	return []Type{TypeSeatsExhausted, TypeSeatsThresholdReached, TypeRoleReviewRequested,
+		TypeIdPCertificateExpiring, TypeProvisioningFailed}
+}
+
+// Short is the type's short name, e.g. "seats.exhausted": the name of its
+// schema folder and, in the organisations file, of the alert.
+func (t Type) Short() string { return specs[t].short }
+
+// TypeFromShort finds the type whose short name is short.
+func TypeFromShort(short string) (Type, bool) {
+	for t, s := range specs {
+		if s.short == short {
+			return t, true
+		}
+	}
+	return "", false
 }
 
 // SchemaPath is the path of the type's data schema inside package schemas,
@@ -270,4 +307,44 @@ type RoleReviewRequested struct {
 	CurrentRole    string `json:"current_role"`
 	RequestedRole  string `json:"requested_role"`
 	LoginID        string `json:"login_id"`
+}
+
+// SeatsThresholdReached is the data of seats.threshold-reached.
+type SeatsThresholdReached struct {
+	OrganizationID string `json:"organization_id"`
+	MaxSeats       int    `json:"max_seats"`
+	SeatsUsed      int    `json:"seats_used"`
+	// ThresholdPercent is the organisation's seat_warning_percent.
+	ThresholdPercent int    `json:"threshold_percent"`
+	UserID           string `json:"user_id"`
+	LoginID          string `json:"login_id"`
+}
+
+// IdPCertificateExpiring is the data of idp-certificate.expiring.
+type IdPCertificateExpiring struct {
+	OrganizationID string `json:"organization_id"`
+	ConnectionID   string `json:"connection_id"`
+	// Subject is the certificate's subject, e.g. "CN=accounts.example.com".
+	Subject string `json:"subject"`
+	// FingerprintSHA256 is the hex SHA-256 of the DER certificate.
+	FingerprintSHA256 string    `json:"fingerprint_sha256"`
+	NotAfter          time.Time `json:"not_after"`
+	// DaysLeft is the whole days left at the check (0 once expired);
+	// ThresholdDays the step that fired: 30, 7 or 1.
+	DaysLeft      int  `json:"days_left"`
+	ThresholdDays int  `json:"threshold_days"`
+	Expired       bool `json:"expired"`
+}
+
+// ProvisioningFailed is the data of provisioning.failed.
+type ProvisioningFailed struct {
+	LoginID        string `json:"login_id"`
+	OrganizationID string `json:"organization_id"`
+	ConnectionID   string `json:"connection_id"`
+	ExternalID     string `json:"external_id"`
+	Email          string `json:"email,omitempty"`
+	// Reason says why the provisioner gave up, for an operator.
+	Reason     string    `json:"reason"`
+	Deliveries int       `json:"deliveries"`
+	FailedAt   time.Time `json:"failed_at"`
 }

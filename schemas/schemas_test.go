@@ -223,6 +223,17 @@ func TestValidateRejectsNonJSON(t *testing.T) {
 // offending property names for required and additionalProperties. A fixture
 // that fails for another reason than its own is a broken fixture.
 var invalidFixtures = map[string]string{
+	"seats.threshold-reached/invalid-missing-threshold.json": "/required at /: threshold_percent",
+	"seats.threshold-reached/invalid-percent-above-100.json": "/properties/threshold_percent/maximum at /threshold_percent",
+
+	"idp-certificate.expiring/invalid-fingerprint-uppercase.json": "/properties/fingerprint_sha256/pattern at /fingerprint_sha256",
+	"idp-certificate.expiring/invalid-threshold-enum.json":        "/properties/threshold_days/enum at /threshold_days",
+	"idp-certificate.expiring/invalid-not-after-date-time.json":   "/properties/not_after/format at /not_after",
+
+	"provisioning.failed/invalid-missing-reason.json":  "/required at /: reason",
+	"provisioning.failed/invalid-deliveries-zero.json": "/properties/deliveries/minimum at /deliveries",
+	"provisioning.failed/invalid-extra-property.json":  "/additionalProperties at /: stack",
+
 	"login.first-seen/invalid-attribute-not-array.json":        "/properties/attributes/additionalProperties/type at /attributes/department",
 	"login.first-seen/invalid-authenticated-at-date-time.json": "/properties/authenticated_at/format at /authenticated_at",
 	"login.first-seen/invalid-email-format.json":               "/properties/email/format at /email",

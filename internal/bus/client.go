@@ -143,18 +143,7 @@ func (c *Client) Seen(ctx context.Context, seen events.LoginSeen) error {
 	if err != nil {
 		return fmt.Errorf("bus: %w", err)
 	}
-	subject, err := events.Subject(events.TypeLoginSeen, seen.OrganizationID)
-	if err != nil {
-		return fmt.Errorf("bus: %w", err)
-	}
-	msg, err := events.Encode(ctx, ev, subject)
-	if err != nil {
-		return fmt.Errorf("bus: %w", err)
-	}
-	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ev.ID()), jetstream.WithExpectStream(StreamLogins)); err != nil {
-		return fmt.Errorf("bus: publish login.seen to %s: %w", subject, err)
-	}
-	return nil
+	return Publish(ctx, c.js, ev, seen.OrganizationID)
 }
 
 // Reply sends res to the inbox a login named in its Jitprov-Reply-To

@@ -22,6 +22,7 @@ import (
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/connection"
+	"github.com/jitprov/jitprov/internal/notify"
 	"github.com/jitprov/jitprov/internal/store"
 )
 
@@ -41,6 +42,38 @@ type orgEntry struct {
 	LinkByEmail     string      `yaml:"link_by_email"`
 	VerifiedDomains []string    `yaml:"verified_domains"`
 	Connections     []connEntry `yaml:"connections"`
+
+	SeatWarningPercent *int         `yaml:"seat_warning_percent"`
+	Notifications      *notifyEntry `yaml:"notifications"`
+}
+
+type notifyEntry struct {
+	Admins         *bool          `yaml:"admins"`
+	Emails         []string       `yaml:"emails"`
+	Webhooks       []webhookEntry `yaml:"webhooks"`
+	SeatCooldown   *Duration      `yaml:"seat_cooldown"`
+	SeatDelay      *Duration      `yaml:"seat_delay"`
+	RoleReviews    string         `yaml:"role_reviews"`
+	DigestInterval *Duration      `yaml:"digest_interval"`
+}
+
+type webhookEntry struct {
+	ID         string   `yaml:"id"`
+	URL        string   `yaml:"url"`
+	Format     string   `yaml:"format"`
+	Secret     string   `yaml:"secret"`
+	SecretEnv  string   `yaml:"secret_env"`
+	SecretFile string   `yaml:"secret_file"`
+	Alerts     []string `yaml:"alerts"`
+}
+
+// OrgFile is what an organisations file declares.
+type OrgFile struct {
+	Organizations []store.Organization
+	Connections   []store.Connection
+	// Notifications holds every organisation's notification settings,
+	// defaults filled, by organisation id.
+	Notifications map[string]notify.Settings
 }
 
 type connEntry struct {
@@ -56,11 +89,17 @@ var connIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,127}$`)
 
 // LoadOrganizations reads and validates the organisations file at path.
 func LoadOrganizations(path string) ([]store.Organization, []store.Connection, error) {
+	f, err := LoadOrgFile(path)
+	return f.Organizations, f.Connections, err
+}
+
+// LoadOrgFile reads and validates the organisations file at path.
+func LoadOrgFile(path string) (OrgFile, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read the organisations file: %w", err)
+		return OrgFile{}, fmt.Errorf("read the organisations file: %w", err)
 	}
-	return ParseOrganizations(path, data)
+	return ParseOrgFile(path, data)
 }
 
 // ParseOrganizations parses and validates an organisations file; name
@@ -68,12 +107,18 @@ func LoadOrganizations(path string) ([]store.Organization, []store.Connection, e
 // filled and their connections, in file order, or an error listing every
 // problem of the file, one per line.
 func ParseOrganizations(name string, data []byte) ([]store.Organization, []store.Connection, error) {
+	f, err := ParseOrgFile(name, data)
+	return f.Organizations, f.Connections, err
+}
+
+// ParseOrgFile is ParseOrganizations with the notification settings.
+func ParseOrgFile(name string, data []byte) (OrgFile, error) {
 	d, err := parseDocument(name, data)
 	if err != nil {
-		return nil, nil, err
+		return OrgFile{}, err
 	}
 	if d.root == nil {
-		return nil, nil, &fieldError{file: name, msg: "the file is empty; list organisations under the key \"organizations:\""}
+		return OrgFile{}, &fieldError{file: name, msg: "the file is empty; list organisations under the key \"organizations:\""}
 	}
 	var f orgFile
 	d.decode(data, &f)
@@ -81,9 +126,10 @@ func ParseOrganizations(name string, data []byte) ([]store.Organization, []store
 		d.errorf("organizations", "no organisations: list at least one under the key \"organizations:\"")
 	}
 	var (
-		orgs  []store.Organization
-		conns []store.Connection
-		ids   = map[string]int{}
+		orgs   []store.Organization
+		conns  []store.Connection
+		ids    = map[string]int{}
+		notify = map[string]notify.Settings{}
 	)
 	domains := map[string]string{} // verified domain → path of the organisation that claims it
 	for i, o := range f.Organizations {
@@ -108,11 +154,12 @@ func ParseOrganizations(name string, data []byte) ([]store.Organization, []store
 		}
 		orgs = append(orgs, org)
 		conns = append(conns, oc...)
+		notify[org.ID] = d.notifications(p+".notifications", o.Notifications)
 	}
 	if err := joinSorted(d.errs); err != nil {
-		return nil, nil, err
+		return OrgFile{}, err
 	}
-	return orgs, conns, nil
+	return OrgFile{Organizations: orgs, Connections: conns, Notifications: notify}, nil
 }
 
 // organization validates one entry at path p and fills its defaults.
@@ -144,6 +191,15 @@ func (d *document) organization(p string, o orgEntry) (store.Organization, []sto
 	}
 
 	d.roles(p, o, &org)
+
+	org.SeatWarningPercent = 90
+	if v := o.SeatWarningPercent; v != nil {
+		if *v < 0 || *v > 100 {
+			d.errorf(p+".seat_warning_percent", "%d is not a share of max_seats; give 1 to 100, or 0 for no warning", *v)
+		} else {
+			org.SeatWarningPercent = *v
+		}
+	}
 
 	org.UpdatePolicy = store.PreferIdP
 	if d.present(p + ".update_policy") {

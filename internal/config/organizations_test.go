@@ -8,16 +8,19 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/jitprov/jitprov/internal/notify"
 	"github.com/jitprov/jitprov/internal/store"
 )
 
 func TestLoadOrganizations(t *testing.T) {
 	mapping := `"attributes":{"email":"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress","groups":"groups"}`
 	tests := []struct {
-		file      string
-		wantOrgs  []store.Organization
-		wantConns []store.Connection
+		file       string
+		wantOrgs   []store.Organization
+		wantConns  []store.Connection
+		wantNotify map[string]notify.Settings
 	}{{
 		file: "testdata/organizations-full.yaml",
 		wantOrgs: []store.Organization{{
@@ -30,6 +33,8 @@ func TestLoadOrganizations(t *testing.T) {
 			UpdatePolicy:    store.PreferApp,
 			LinkByEmail:     store.LinkVerifiedDomains,
 			VerifiedDomains: []string{"acme.com", "acme.co.uk"},
+
+			SeatWarningPercent: 80,
 		}, {
 			ID:             "globex-7",
 			Name:           "Globex: Research",
@@ -39,7 +44,21 @@ func TestLoadOrganizations(t *testing.T) {
 			JITRoleCeiling: "viewer",
 			UpdatePolicy:   store.PreferIdP,
 			LinkByEmail:    store.LinkNever,
+
+			SeatWarningPercent: 90,
 		}},
+		wantNotify: map[string]notify.Settings{
+			"acme": {
+				Admins: false, Emails: []string{"it-alerts@acme.com", "Security@acme.com"},
+				Webhooks: []notify.Webhook{
+					{ID: "ops", URL: "https://hooks.acme.com/jitprov", Format: notify.FormatCloudEvents, SecretEnv: "ACME_WEBHOOK_SECRET"},
+					{ID: "webhook-2", URL: "https://hooks.slack.com/services/T000/B000/XXXX", Format: notify.FormatSlack,
+						SecretFile: "/run/secrets/acme-slack", Alerts: []string{"seats.exhausted", "seats.threshold-reached"}},
+				},
+				SeatCooldown: 30 * time.Minute, SeatDelay: 0, RoleReviews: notify.ReviewsDigest, DigestInterval: 4 * time.Hour,
+			},
+			"globex-7": notify.DefaultSettings(),
+		},
 		wantConns: []store.Connection{{
 			OrganizationID: "acme",
 			ID:             "okta",
@@ -69,13 +88,20 @@ func TestLoadOrganizations(t *testing.T) {
 			JITRoleCeiling: "viewer",
 			UpdatePolicy:   store.PreferIdP,
 			LinkByEmail:    store.LinkNever,
+
+			SeatWarningPercent: 90,
 		}},
+		wantNotify: map[string]notify.Settings{"initech": notify.DefaultSettings()},
 	}}
 	for _, tt := range tests {
 		t.Run(filepath.Base(tt.file), func(t *testing.T) {
-			orgs, conns, err := LoadOrganizations(tt.file)
+			f, err := LoadOrgFile(tt.file)
 			if err != nil {
-				t.Fatalf("LoadOrganizations: %v", err)
+				t.Fatalf("LoadOrgFile: %v", err)
+			}
+			orgs, conns := f.Organizations, f.Connections
+			if !reflect.DeepEqual(f.Notifications, tt.wantNotify) {
+				t.Errorf("notifications:\n got %+v\nwant %+v", f.Notifications, tt.wantNotify)
 			}
 			if !reflect.DeepEqual(orgs, tt.wantOrgs) {
 				t.Errorf("organisations:\n got %+v\nwant %+v", orgs, tt.wantOrgs)
@@ -134,6 +160,24 @@ func TestParseOrganizationsErrors(t *testing.T) {
 		{"unknown connection field", org("    connections:", "      - id: okta", "        protocol: saml", "        protcol: saml"),
 			[]string{`orgs.yaml:8: organizations[0].connections[0]: unknown field "protcol"; did you mean "protocol"? (known fields: id, protocol, settings)`}},
 		{"repeated key", org("    name: Acme again"), []string{`orgs.yaml:5: organizations[0]: key "name" is given twice (first on line 3)`}},
+
+		// Notification settings.
+		{"seat warning above 100", org("    seat_warning_percent: 120"), []string{`orgs.yaml:5: organizations[0].seat_warning_percent: 120 is not a share of max_seats; give 1 to 100, or 0 for no warning`}},
+		{"notification email invalid", org("    notifications:", "      emails: [Ops <ops@acme.com>, nope]"),
+			[]string{`orgs.yaml:6: organizations[0].notifications.emails[0]: "Ops <ops@acme.com>" is not an email address`, `orgs.yaml:6: organizations[0].notifications.emails[1]: "nope" is not an email address`}},
+		{"webhook without url or secret", org("    notifications:", "      webhooks:", "        - id: ops"),
+			[]string{`orgs.yaml:7: organizations[0].notifications.webhooks[0].url: required`, `orgs.yaml:7: organizations[0].notifications.webhooks[0].secret_env: required: where the shared secret`}},
+		{"webhook url not http", org("    notifications:", "      webhooks:", "        - url: ftp://hooks.acme.com/x", "          secret_env: S"),
+			[]string{`orgs.yaml:7: organizations[0].notifications.webhooks[0].url: "ftp://hooks.acme.com/x" is not an http(s) URL`}},
+		{"webhook two secrets", org("    notifications:", "      webhooks:", "        - url: https://h.acme.com/", "          secret_env: S", "          secret_file: /f"),
+			[]string{`orgs.yaml:8: organizations[0].notifications.webhooks[0].secret_env: give one of secret, secret_env and secret_file`}},
+		{"webhook unknown format and alert", org("    notifications:", "      webhooks:", "        - url: https://h.acme.com/", "          secret_env: S", "          format: teams", "          alerts: [user.created]"),
+			[]string{`orgs.yaml:9: organizations[0].notifications.webhooks[0].format: "teams" is not a webhook format; use cloudevents or slack`,
+				`orgs.yaml:10: organizations[0].notifications.webhooks[0].alerts[0]: "user.created" is not an alert; use seats.exhausted, seats.threshold-reached, role-review.requested, idp-certificate.expiring, provisioning.failed`}},
+		{"duplicate webhook id", org("    notifications:", "      webhooks:", "        - {id: ops, url: https://a.acme.com/, secret_env: A}", "        - {id: ops, url: https://b.acme.com/, secret_env: B}"),
+			[]string{`orgs.yaml:8: organizations[0].notifications.webhooks[1].id: "ops" is already the id of webhooks[0]`}},
+		{"role review mode and cooldown", org("    notifications:", "      role_reviews: weekly", "      seat_cooldown: 0s"),
+			[]string{`orgs.yaml:6: organizations[0].notifications.role_reviews: "weekly" is not a mode`, `orgs.yaml:7: organizations[0].notifications.seat_cooldown: must be positive`}},
 
 		// Organisation fields.
 		{"id missing", "organizations:\n  - name: Acme\n    max_seats: 5\n", []string{`orgs.yaml:2: organizations[0].id: required`}},
@@ -243,7 +287,7 @@ func TestParseOrganizationsAllErrors(t *testing.T) {
 		`orgs.yaml:10: organizations[0].connections[1].protocol: "cas" is not a protocol; use saml or oidc`,
 		`orgs.yaml:11: organizations[1].name: required: the organisation's display name, e.g. name: Acme Corp`,
 		`orgs.yaml:11: organizations[1].id: "acme" is already the id of organizations[0] (line 2); organisation ids must be unique in the file`,
-		`orgs.yaml:13: organizations[1]: unknown field "colour" (known fields: id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains, connections)`,
+		`orgs.yaml:13: organizations[1]: unknown field "colour" (known fields: id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains, connections, seat_warning_percent, notifications)`,
 	}
 	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
 		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

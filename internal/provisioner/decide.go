@@ -214,6 +214,17 @@ func (d *Decider) create(ctx context.Context, tx store.Tx, dec *decision, org st
 	if err := d.emit(ctx, dec, events.TypeUserCreated, org.ID, user.ID, events.UserCreated{User: userEvent(user), LoginID: loginID}); err != nil {
 		return err
 	}
+	if n := seatWarningAt(seated); n > 0 && seated.SeatsUsed == n {
+		// The counter moves one seat at a time, so exactly one login takes
+		// the seat that reaches the share: one warning per crossing.
+		err := d.emit(ctx, dec, events.TypeSeatsThresholdReached, org.ID, org.ID, events.SeatsThresholdReached{
+			OrganizationID: org.ID, MaxSeats: seated.MaxSeats, SeatsUsed: seated.SeatsUsed,
+			ThresholdPercent: seated.SeatWarningPercent, UserID: user.ID, LoginID: loginID,
+		})
+		if err != nil {
+			return err
+		}
+	}
 	return d.review(ctx, tx, dec, user, role.Review, loginID)
 }
 
@@ -310,6 +321,15 @@ func (d *Decider) emit(ctx context.Context, dec *decision, t events.Type, org, s
 	}
 	dec.outbox = append(dec.outbox, store.OutboxMessage{EventID: ev.ID(), Subject: subj, Header: msg.Header, Data: msg.Data})
 	return nil
+}
+
+// seatWarningAt is the seat count whose taking warns that seats run out:
+// SeatWarningPercent of MaxSeats, rounded up; 0 when there is no warning.
+func seatWarningAt(o store.Organization) int {
+	if o.SeatWarningPercent <= 0 || o.MaxSeats <= 0 {
+		return 0
+	}
+	return max(1, (o.MaxSeats*o.SeatWarningPercent+99)/100)
 }
 
 func userRef(u store.User) *events.UserRef {

@@ -3,6 +3,7 @@ package provisioner
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -407,5 +408,73 @@ func TestDecideIsIdempotentPerLogin(t *testing.T) {
 	_ = s.Pool().QueryRow(ctx, `SELECT seats_used FROM organizations`).Scan(&seats)
 	if seats != 1 {
 		t.Errorf("seats_used = %d, want 1", seats)
+	}
+}
+
+// The seat warning fires once, on the login that takes the seat reaching
+// seat_warning_percent of max_seats (rounded up), however many logins race.
+func TestSeatWarningOncePerCrossing(t *testing.T) {
+	tests := []struct {
+		name     string
+		maxSeats int
+		percent  int
+		logins   int
+		wantAt   int // the seats_used the warning reports; 0 for none
+	}{
+		{"90% of 10 at the 9th", 10, 90, 20, 9},
+		{"90% of 3 rounds up to the 3rd", 3, 90, 5, 3},
+		{"1% of 10 at the first", 10, 1, 3, 1},
+		{"off", 10, 0, 12, 0},
+		{"not reached", 10, 90, 8, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := testenv.Store(t)
+			ctx := context.Background()
+			o := baseOrg()
+			o.MaxSeats, o.SeatWarningPercent = tt.maxSeats, tt.percent
+			if err := s.ApplyOrganizations(ctx, []store.Organization{o},
+				[]store.Connection{{OrganizationID: "acme", ID: "okta", Protocol: "saml"}}); err != nil {
+				t.Fatal(err)
+			}
+			d := NewDecider(s, testenv.Logger(t))
+			var wg sync.WaitGroup
+			for i := range tt.logins {
+				wg.Go(func() {
+					if _, err := d.Decide(ctx, uuid.NewString(), login(fmt.Sprintf("ext-%d", i), fmt.Sprintf("p%d@acme.com", i))); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			rows, err := s.Pool().Query(ctx, `SELECT data FROM outbox WHERE header->'ce-type'->>0 = $1`, string(events.TypeSeatsThresholdReached))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []events.SeatsThresholdReached
+			for rows.Next() {
+				var raw []byte
+				var w events.SeatsThresholdReached
+				if err := rows.Scan(&raw); err != nil {
+					t.Fatal(err)
+				}
+				if err := json.Unmarshal(raw, &w); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, w)
+			}
+			if tt.wantAt == 0 {
+				if len(got) != 0 {
+					t.Fatalf("got warnings %+v, want none", got)
+				}
+				return
+			}
+			if len(got) != 1 {
+				t.Fatalf("got %d warnings (%+v), want exactly 1", len(got), got)
+			}
+			if w := got[0]; w.SeatsUsed != tt.wantAt || w.MaxSeats != tt.maxSeats || w.ThresholdPercent != tt.percent || w.UserID == "" {
+				t.Errorf("warning %+v, want seats_used %d of %d at %d%%", w, tt.wantAt, tt.maxSeats, tt.percent)
+			}
+		})
 	}
 }

@@ -25,7 +25,10 @@ type Config struct {
 	Workers         int
 	DecisionTimeout time.Duration
 	DrainTimeout    time.Duration
-	Topology        bus.Topology
+	// MaxAttempts bounds the tries of a login failing for another reason
+	// than an unreachable database (Options.MaxAttempts; default 8).
+	MaxAttempts int
+	Topology    bus.Topology
 	// HealthAddr serves /healthz and /readyz; "" serves nothing.
 	HealthAddr string
 }
@@ -73,7 +76,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	}
 	relay := bus.NewRelay(deps.Store, js, log.With("component", "outbox-relay"))
 	svc, err := NewService(NewDecider(deps.Store, log), deps.NATS, cons, Options{
-		Workers: cfg.Workers, DecisionTimeout: cfg.DecisionTimeout, DrainTimeout: cfg.DrainTimeout,
+		Workers: cfg.Workers, DecisionTimeout: cfg.DecisionTimeout, DrainTimeout: cfg.DrainTimeout, MaxAttempts: cfg.MaxAttempts,
 		Logger: log, Meter: deps.Meter.Meter("github.com/jitprov/jitprov/internal/provisioner"),
 		Tracer: deps.Tracer.Tracer("github.com/jitprov/jitprov/internal/provisioner"), OnDecided: relay.Wake,
 		Known: knownIDs,

@@ -64,6 +64,7 @@ type Service struct {
 	nc      *nats.Conn
 	cons    jetstream.Consumer
 	opts    Options
+	js      jetstream.JetStream
 	log     *slog.Logger
 	m       metrics
 }
@@ -114,7 +115,11 @@ func NewService(d *Decider, nc *nats.Conn, cons jetstream.Consumer, opts Options
 	if err != nil {
 		return nil, fmt.Errorf("provisioner: metrics: %w", err)
 	}
-	return &Service{decider: d, nc: nc, cons: cons, opts: opts, log: opts.Logger, m: m}, nil
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("provisioner: jetstream: %w", err)
+	}
+	return &Service{decider: d, nc: nc, cons: cons, opts: opts, js: js, log: opts.Logger, m: m}, nil
 }
 
 // Run consumes until ctx is done, then drains: it stops fetching, finishes
@@ -220,7 +225,7 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg, maxDeliver int)
 		return
 	}
 	if err != nil {
-		s.retryOrFail(ctx, log, msg, ev, maxDeliver, err)
+		s.retryOrFail(ctx, log, msg, ev, id, maxDeliver, err)
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "decision failed")
 		return
@@ -265,7 +270,7 @@ func (s *Service) remember(ctx context.Context, log *slog.Logger, id events.Iden
 // failure is permanent (the login cannot be turned into valid events), it
 // has had MaxAttempts tries, or — for an unreachable database, which does
 // not spend the attempts — it reached the consumer's MaxDeliver.
-func (s *Service) retryOrFail(ctx context.Context, log *slog.Logger, msg jetstream.Msg, ev events.Event, maxDeliver int, cause error) {
+func (s *Service) retryOrFail(ctx context.Context, log *slog.Logger, msg jetstream.Msg, ev events.Event, id events.Identity, maxDeliver int, cause error) {
 	delivered := uint64(1)
 	if md, err := msg.Metadata(); err == nil {
 		delivered = md.NumDelivered
@@ -288,6 +293,7 @@ func (s *Service) retryOrFail(ctx context.Context, log *slog.Logger, msg jetstre
 			log.WarnContext(ctx, "could not answer the login", "err", err)
 		}
 		s.m.decisions.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", string(res.Outcome)), attribute.String("reason", string(res.Reason))))
+		s.alertFailed(ctx, log, ev.ID(), id, giveUp, delivered)
 		if err := msg.TermWithReason(giveUp); err != nil {
 			log.WarnContext(ctx, "term failed", "err", err)
 		}
@@ -302,6 +308,27 @@ func (s *Service) retryOrFail(ctx context.Context, log *slog.Logger, msg jetstre
 	log.Log(ctx, level, "login not decided; will retry", "delivery", delivered, "retry_in", delay, "err", cause)
 	if err := msg.NakWithDelay(delay); err != nil {
 		log.WarnContext(ctx, "nak failed; the login is redelivered after the ack wait", "err", err)
+	}
+}
+
+// alertFailed publishes provisioning.failed for a login given up on, so
+// that the organisation's admins hear of it. It goes straight to stream
+// ALERTS (the database may be what failed), with the login id in its
+// Nats-Msg-Id so that a redelivered give-up alerts once.
+func (s *Service) alertFailed(ctx context.Context, log *slog.Logger, loginID string, id events.Identity, reason string, deliveries uint64) {
+	if s.js == nil {
+		return
+	}
+	ev, err := events.New(events.TypeProvisioningFailed, Source, loginID, events.ProvisioningFailed{
+		LoginID: loginID, OrganizationID: id.OrganizationID, ConnectionID: id.ConnectionID, ExternalID: id.ExternalID,
+		Email: id.Email, Reason: reason, Deliveries: int(max(deliveries, 1)), FailedAt: time.Now().UTC(),
+	})
+	if err == nil {
+		ev.SetID("failed-" + loginID)
+		err = bus.Publish(ctx, s.js, ev, id.OrganizationID)
+	}
+	if err != nil {
+		log.ErrorContext(ctx, "could not publish provisioning.failed; the admins will not hear of this login", "err", err)
 	}
 }
 

@@ -36,6 +36,8 @@ type env struct {
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	topo  bus.Topology
+	// maxAttempts, when set, is the provisioners' Config.MaxAttempts.
+	maxAttempts int
 
 	mu    sync.Mutex
 	procs []*proc
@@ -114,6 +116,7 @@ func (e *env) run(s store.Store, workers int, mp metric.MeterProvider, tp trace.
 	go func() {
 		p.done <- provisioner.Run(ctx, provisioner.Config{
 			Workers: workers, DecisionTimeout: 5 * time.Second, DrainTimeout: 10 * time.Second, Topology: e.topo,
+			MaxAttempts: e.maxAttempts,
 		}, provisioner.Deps{Store: s, NATS: nc, Logger: testenv.Logger(e.t),
 			Tracer: tp, Meter: mp})
 	}()
