@@ -1,0 +1,399 @@
+package notify_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/mail"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	noopmetric "go.opentelemetry.io/otel/metric/noop"
+	nooptrace "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/events/webhooksig"
+	"github.com/jitprov/jitprov/internal/bus"
+	"github.com/jitprov/jitprov/internal/notify"
+	"github.com/jitprov/jitprov/internal/store"
+	"github.com/jitprov/jitprov/internal/store/postgres"
+	"github.com/jitprov/jitprov/internal/testenv"
+)
+
+// harness is one test's notifier world: a real Postgres (the admins), an
+// embedded NATS server, a real SMTP server in the test process, and
+// webhook receivers.
+type harness struct {
+	t     *testing.T
+	store *postgres.Store
+	ns    *server.Server
+	js    jetstream.JetStream
+	mail  *mailSink
+	cfg   notify.Config
+	orgs  []store.Organization
+	set   map[string]notify.Settings
+	env   map[string]string
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	s, _ := testenv.Store(t)
+	ns := testenv.NATS(t)
+	js, err := jetstream.New(testenv.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := bus.Ensure(ctx, js, bus.DefaultTopology()); err != nil {
+		t.Fatal(err)
+	}
+	sink := startMailSink(t)
+	topo := notify.DefaultTopology()
+	topo.AckWait = 4 * time.Second // quick redelivery after a kill
+	return &harness{
+		t: t, store: s, ns: ns, js: js, mail: sink, set: map[string]notify.Settings{}, env: map[string]string{},
+		cfg: notify.Config{
+			Topology: topo, Workers: 8, PerOrg: 2, MaxAttempts: 4,
+			BackoffMin: 300 * time.Millisecond, BackoffMax: 2 * time.Second,
+			WebhookTimeout: time.Second, MailTimeout: 2 * time.Second,
+			FlushInterval: 100 * time.Millisecond, DrainTimeout: 3 * time.Second,
+			SMTP:  &notify.SMTPConfig{Addr: sink.addr, TLS: notify.SMTPPlain, From: "jitprov <noreply@jitprov.test>"},
+			Links: notify.Links{Seats: "https://app.test/orgs/{org}/seats", RoleReviews: "https://app.test/orgs/{org}/reviews"},
+		},
+	}
+}
+
+// org declares an organisation with its notification settings.
+func (h *harness) org(id string, s notify.Settings) {
+	h.t.Helper()
+	o := store.Organization{ID: id, Name: "Org " + strings.ToUpper(id), MaxSeats: 50,
+		Roles: []string{"member", "admin"}, DefaultRole: "member", JITRoleCeiling: "member",
+		UpdatePolicy: store.PreferIdP, LinkByEmail: store.LinkNever}
+	if err := h.store.ApplyOrganizations(context.Background(), []store.Organization{o}, nil); err != nil {
+		h.t.Fatal(err)
+	}
+	h.orgs = append(h.orgs, o)
+	h.set[id] = s
+}
+
+// admin creates an active user with the organisation's admin role.
+func (h *harness) admin(org, email, role string) {
+	h.t.Helper()
+	err := h.store.InTx(context.Background(), func(ctx context.Context, tx store.Tx) error {
+		_, err := tx.CreateUser(ctx, store.User{ID: uuid.NewString(), OrganizationID: org, Email: email,
+			Role: role, Status: store.StatusActive, CreatedBy: store.CreatedByAdmin})
+		return err
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// notifier is one running notifier process.
+type notifier struct {
+	cancel context.CancelFunc
+	nc     *nats.Conn
+	done   chan error
+}
+
+func (h *harness) start() *notifier {
+	h.t.Helper()
+	dir, err := notify.NewDirectory(h.orgs, h.set, func(k string) string { return h.env[k] })
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	nc, err := nats.Connect(h.ns.ClientURL())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &notifier{cancel: cancel, nc: nc, done: make(chan error, 1)}
+	go func() {
+		n.done <- notify.Run(ctx, h.cfg, notify.Deps{NATS: nc, Admins: h.store, Directory: dir,
+			Logger: testenv.Logger(h.t), Tracer: nooptrace.NewTracerProvider(), Meter: noopmetric.NewMeterProvider()})
+	}()
+	h.t.Cleanup(func() { n.stop(h.t) })
+	return n
+}
+
+// stop shuts the notifier down gracefully.
+func (n *notifier) stop(t *testing.T) {
+	n.cancel()
+	select {
+	case err := <-n.done:
+		if err != nil {
+			t.Errorf("notifier stopped with: %v", err)
+		}
+		n.done <- nil
+	case <-time.After(15 * time.Second):
+		t.Errorf("notifier did not stop within 15s")
+	}
+	n.nc.Close()
+}
+
+// kill cuts the notifier off at once, as a crash would: its connection
+// closes with deliveries in hand, unacked.
+func (n *notifier) kill(t *testing.T) {
+	n.nc.Close()
+	n.cancel()
+	select {
+	case <-n.done: // a crash reports what it likes
+		n.done <- nil
+	case <-time.After(15 * time.Second):
+		t.Errorf("killed notifier did not return within 15s")
+	}
+}
+
+// publish emits an alert as its producer would.
+func (h *harness) publish(t events.Type, org string, data any) events.Event {
+	h.t.Helper()
+	ev, err := events.New(t, "/jitprov/test", org, data)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := bus.Publish(ctx, h.js, ev, org); err != nil {
+		h.t.Fatal(err)
+	}
+	return ev
+}
+
+func seatsExhausted(org string, i int) events.SeatsExhausted {
+	return events.SeatsExhausted{OrganizationID: org, MaxSeats: 50, SeatsUsed: 50, ConnectionID: "okta",
+		ExternalID: "ext-" + uuid.NewString()[:8], Email: "person" + string(rune('a'+i%26)) + "@" + org + ".example", LoginID: uuid.NewString()}
+}
+
+func roleReview(org, email string) events.RoleReviewRequested {
+	return events.RoleReviewRequested{ReviewID: uuid.NewString(), OrganizationID: org, UserID: uuid.NewString(),
+		Email: email, CurrentRole: "member", RequestedRole: "admin", LoginID: uuid.NewString()}
+}
+
+// eventually polls cond until it holds or within passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// --- SMTP ---
+
+// mailSink is a real SMTP server (emersion/go-smtp) that keeps every mail.
+type mailSink struct {
+	addr string
+	mu   sync.Mutex
+	msgs []sentMail
+}
+
+type sentMail struct {
+	From string
+	To   []string
+	Raw  []byte
+}
+
+func startMailSink(t *testing.T) *mailSink {
+	t.Helper()
+	sink := &mailSink{}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &mailSession{sink: sink}, nil }))
+	srv.Domain = "mail.test"
+	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink.addr = ln.Addr().String()
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return sink
+}
+
+func (s *mailSink) all() []sentMail {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]sentMail(nil), s.msgs...)
+}
+
+type mailSession struct {
+	sink *mailSink
+	cur  sentMail
+}
+
+func (m *mailSession) Reset()        { m.cur = sentMail{} }
+func (m *mailSession) Logout() error { return nil }
+func (m *mailSession) Mail(from string, _ *smtp.MailOptions) error {
+	m.cur.From = from
+	return nil
+}
+func (m *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	m.cur.To = append(m.cur.To, to)
+	return nil
+}
+func (m *mailSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	m.cur.Raw = b
+	m.sink.mu.Lock()
+	m.sink.msgs = append(m.sink.msgs, m.cur)
+	m.sink.mu.Unlock()
+	return nil
+}
+
+// parsed is a mail read back: its subject and its text and HTML parts.
+type parsed struct {
+	Subject, Text, HTML string
+	Header              mail.Header
+}
+
+func parseMail(t *testing.T, raw []byte) parsed {
+	t.Helper()
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("mail does not parse: %v", err)
+	}
+	var dec mime.WordDecoder
+	subject, err := dec.DecodeHeader(msg.Header.Get("Subject"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := parsed{Subject: subject, Header: msg.Header}
+	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/alternative" {
+		t.Fatalf("content type %q (%v), want multipart/alternative", msg.Header.Get("Content-Type"), err)
+	}
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart() // decodes quoted-printable
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(p)
+		switch ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); ct {
+		case "text/plain":
+			out.Text = string(b)
+		case "text/html":
+			out.HTML = string(b)
+		}
+	}
+	return out
+}
+
+// --- webhooks ---
+
+// hook is a webhook receiver that fails its first failures requests
+// with 503, or hangs while hang is set, and records every request.
+type hook struct {
+	t        *testing.T
+	srv      *httptest.Server
+	secret   []byte
+	mu       sync.Mutex
+	reqs     []hookReq
+	failures int
+	status   int // answer after the failures; default 204
+	hang     chan struct{}
+	arrived  int // requests received, answered or not
+	inflight int
+	peak     int // most requests in progress at once
+}
+
+type hookReq struct {
+	At       time.Time
+	Body     []byte
+	Header   http.Header
+	Answered int
+	SigErr   error
+}
+
+func newHook(t *testing.T, secret string, failures int) *hook {
+	h := &hook{t: t, secret: []byte(secret), failures: failures, status: http.StatusNoContent}
+	h.srv = httptest.NewServer(http.HandlerFunc(h.serve))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+func (h *hook) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	h.mu.Lock()
+	hang := h.hang
+	h.arrived++
+	h.inflight++
+	h.peak = max(h.peak, h.inflight)
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		h.inflight--
+		h.mu.Unlock()
+	}()
+	if hang != nil {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+			h.record(r, body, 0) // the sender gave up (timeout or crash)
+			return
+		}
+	}
+	h.mu.Lock()
+	status := h.status
+	if h.failures > 0 {
+		h.failures--
+		status = http.StatusServiceUnavailable
+	}
+	h.mu.Unlock()
+	h.record(r, body, status)
+	w.WriteHeader(status)
+}
+
+func (h *hook) record(r *http.Request, body []byte, status int) {
+	err := webhooksig.Verify(h.secret, body, r.Header.Get(webhooksig.HeaderSignature), time.Now(), 0)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.reqs = append(h.reqs, hookReq{At: time.Now(), Body: body, Header: r.Header.Clone(), Answered: status, SigErr: err})
+}
+
+func (h *hook) arrivals() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.arrived
+}
+
+func (h *hook) requests() []hookReq {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]hookReq(nil), h.reqs...)
+}
+
+// delivered are the requests answered 2xx.
+func (h *hook) delivered() []hookReq {
+	var out []hookReq
+	for _, r := range h.requests() {
+		if r.Answered >= 200 && r.Answered < 300 {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (h *hook) settings(id, format string) notify.Webhook {
+	return notify.Webhook{ID: id, URL: h.srv.URL + "/hook", Format: format, Secret: string(h.secret)}
+}

@@ -1,0 +1,438 @@
+package notify_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/events/webhooksig"
+	"github.com/jitprov/jitprov/internal/notify"
+)
+
+func settings(mod func(*notify.Settings)) notify.Settings {
+	s := notify.DefaultSettings()
+	if mod != nil {
+		mod(&s)
+	}
+	return s
+}
+
+// Admins (from the store) and the organisation's extra addresses get the
+// alert by mail through a real SMTP server: one mail each, with the
+// subject, a plain-text and an HTML body, and the link where they act.
+func TestMailGoesToAdminsAndAddresses(t *testing.T) {
+	h := newHarness(t)
+	h.org("acme", settings(func(s *notify.Settings) { s.Emails = []string{"ops@acme.example"} }))
+	h.org("globex", settings(nil))
+	h.admin("acme", "amy@acme.example", "admin")
+	h.admin("acme", "zed@acme.example", "admin")
+	h.admin("acme", "member@acme.example", "member") // not an admin
+	h.admin("globex", "boss@globex.example", "admin")
+	h.start()
+
+	h.publish(events.TypeSeatsThresholdReached, "acme", events.SeatsThresholdReached{OrganizationID: "acme", MaxSeats: 50, SeatsUsed: 45,
+		ThresholdPercent: 90, UserID: "5f0c6a2e-8a43-4e5b-9d1e-2b7f3c4d5e6f", LoginID: "login-1"})
+	eventually(t, 10*time.Second, "three mails", func() bool { return len(h.mail.all()) >= 3 })
+	time.Sleep(300 * time.Millisecond)
+
+	var to []string
+	for _, m := range h.mail.all() {
+		if m.From != "noreply@jitprov.test" {
+			t.Errorf("envelope sender %q, want noreply@jitprov.test", m.From)
+		}
+		to = append(to, m.To...)
+		p := parseMail(t, m.Raw)
+		if want := "Org ACME uses 45 of 50 seats"; p.Subject != want {
+			t.Errorf("subject %q, want %q", p.Subject, want)
+		}
+		if !strings.Contains(p.Text, "90% of its seats: 45 of 50") || !strings.Contains(p.Text, "Manage seats: https://app.test/orgs/acme/seats") {
+			t.Errorf("text body lacks the figures or the link:\n%s", p.Text)
+		}
+		if !strings.Contains(p.HTML, `<a href="https://app.test/orgs/acme/seats"`) {
+			t.Errorf("HTML body lacks the link:\n%s", p.HTML)
+		}
+		if got := p.Header.Get("Auto-Submitted"); got != "auto-generated" {
+			t.Errorf("Auto-Submitted = %q", got)
+		}
+	}
+	slices.Sort(to)
+	if want := []string{"amy@acme.example", "ops@acme.example", "zed@acme.example"}; !slices.Equal(to, want) {
+		t.Errorf("mailed %q, want %q (acme's admins and address, once each, nobody else)", to, want)
+	}
+}
+
+// A webhook that fails twice gets the alert on the third try, after a
+// backoff; every try is signed, and exactly one succeeds. A healthy
+// webhook of the same organisation gets it once, at once.
+func TestWebhookRetriedWithBackoffUntilDelivered(t *testing.T) {
+	h := newHarness(t)
+	flaky, healthy := newHook(t, "test-secret-flaky", 2), newHook(t, "test-secret-healthy", 0)
+	h.org("acme", settings(func(s *notify.Settings) {
+		s.Admins = false
+		s.Webhooks = []notify.Webhook{flaky.settings("flaky", notify.FormatCloudEvents), healthy.settings("healthy", notify.FormatCloudEvents)}
+	}))
+	h.start()
+	ev := h.publish(events.TypeProvisioningFailed, "acme", events.ProvisioningFailed{LoginID: "login-1", OrganizationID: "acme",
+		ConnectionID: "okta", ExternalID: "00u1", Email: "ada@acme.example", Reason: "failed 8 times", Deliveries: 8, FailedAt: time.Now().UTC()})
+
+	eventually(t, 15*time.Second, "the flaky webhook's delivery", func() bool { return len(flaky.delivered()) == 1 })
+	time.Sleep(500 * time.Millisecond)
+	reqs := flaky.requests()
+	if len(reqs) != 3 {
+		t.Fatalf("flaky webhook got %d requests, want 3 (2 failures, 1 success)", len(reqs))
+	}
+	for i, r := range reqs {
+		if r.SigErr != nil {
+			t.Errorf("try %d: signature does not verify: %v", i+1, r.SigErr)
+		}
+		if r.Header.Get(webhooksig.HeaderDelivery) != reqs[0].Header.Get(webhooksig.HeaderDelivery) {
+			t.Errorf("try %d has another delivery id than the first", i+1)
+		}
+		if i > 0 {
+			if gap := r.At.Sub(reqs[i-1].At); gap < h.cfg.BackoffMin/2 {
+				t.Errorf("try %d came %s after the previous one, want a backoff of at least %s", i+1, gap, h.cfg.BackoffMin/2)
+			}
+		}
+	}
+	if gap1, gap2 := reqs[1].At.Sub(reqs[0].At), reqs[2].At.Sub(reqs[1].At); gap2 < gap1/2 {
+		t.Errorf("backoff did not grow: %s then %s", gap1, gap2)
+	}
+	if n := len(healthy.requests()); n != 1 {
+		t.Errorf("healthy webhook got %d requests, want 1", n)
+	}
+	// The body is the alert itself, a structured-mode CloudEvent.
+	body := reqs[2]
+	if ct := body.Header.Get("Content-Type"); ct != "application/cloudevents+json" {
+		t.Errorf("content type %q", ct)
+	}
+	var got events.Event
+	if err := json.Unmarshal(body.Body, &got); err != nil {
+		t.Fatalf("body is not a CloudEvent: %v\n%s", err, body.Body)
+	}
+	if got.ID() != ev.ID() || got.Type() != string(events.TypeProvisioningFailed) {
+		t.Errorf("delivered event %s of type %s, want %s of type %s", got.ID(), got.Type(), ev.ID(), events.TypeProvisioningFailed)
+	}
+}
+
+// A webhook that never succeeds gets MaxAttempts tries, then the job is
+// parked in the dead-letter stream, where an operator lists it and, once
+// the receiver is fixed, replays it: delivered once.
+func TestFailingWebhookIsParkedThenReplayed(t *testing.T) {
+	h := newHarness(t)
+	broken := newHook(t, "test-secret", 1000)
+	h.org("acme", settings(func(s *notify.Settings) {
+		s.Admins = false
+		s.Webhooks = []notify.Webhook{broken.settings("ops", notify.FormatCloudEvents)}
+	}))
+	h.start()
+	h.publish(events.TypeRoleReviewRequested, "acme", roleReview("acme", "ada@acme.example"))
+
+	ctx := context.Background()
+	var parked []notify.Parked
+	eventually(t, 20*time.Second, "the job parked", func() bool {
+		var err error
+		parked, err = notify.ListParked(ctx, h.js, "acme")
+		return err == nil && len(parked) == 1
+	})
+	if n := len(broken.requests()); n != h.cfg.MaxAttempts {
+		t.Errorf("webhook got %d tries, want MaxAttempts = %d", n, h.cfg.MaxAttempts)
+	}
+	p := parked[0]
+	if p.Attempts != h.cfg.MaxAttempts || !strings.Contains(p.Error, "503") || p.Job.Recipient.Key() != "webhook:ops" || p.Job.Alert != "role-review.requested" {
+		t.Errorf("parked %+v, want the role review to webhook:ops after %d attempts with the 503", p, h.cfg.MaxAttempts)
+	}
+	if other, _ := notify.ListParked(ctx, h.js, "globex"); len(other) != 0 {
+		t.Errorf("listing another organisation shows %d parked jobs", len(other))
+	}
+
+	broken.mu.Lock()
+	broken.failures = 0
+	broken.mu.Unlock()
+	if _, err := notify.Replay(ctx, h.js, p.Seq); err != nil {
+		t.Fatalf("Replay: %v", err)
+	}
+	eventually(t, 10*time.Second, "the replayed delivery", func() bool { return len(broken.delivered()) == 1 })
+	if left, _ := notify.ListParked(ctx, h.js, ""); len(left) != 0 {
+		t.Errorf("%d jobs still parked after the replay", len(left))
+	}
+	if _, err := notify.Replay(ctx, h.js, p.Seq); err == nil {
+		t.Error("replaying the same parked job twice succeeded")
+	}
+	time.Sleep(time.Second)
+	if n := len(broken.delivered()); n != 1 {
+		t.Errorf("%d successful deliveries after the replay, want 1", n)
+	}
+}
+
+// A receiver that refuses the request as such (4xx) is not retried: the
+// job is parked at once.
+func TestRefusedDeliveryIsParkedAtOnce(t *testing.T) {
+	h := newHarness(t)
+	refusing := newHook(t, "test-secret", 0)
+	refusing.status = 401
+	h.org("acme", settings(func(s *notify.Settings) {
+		s.Admins = false
+		s.Webhooks = []notify.Webhook{refusing.settings("ops", notify.FormatCloudEvents)}
+	}))
+	h.start()
+	h.publish(events.TypeRoleReviewRequested, "acme", roleReview("acme", "ada@acme.example"))
+	eventually(t, 10*time.Second, "the job parked", func() bool {
+		p, err := notify.ListParked(context.Background(), h.js, "")
+		return err == nil && len(p) == 1 && p[0].Attempts == 1 && strings.Contains(p[0].Error, "401")
+	})
+	if n := len(refusing.requests()); n != 1 {
+		t.Errorf("refusing webhook got %d requests, want 1", n)
+	}
+}
+
+// 100 seats.exhausted alerts for one organisation inside its cool-down
+// make one message, which counts the 100 people turned away.
+func TestSeatExhaustionThrottledToOneMessagePerCooldown(t *testing.T) {
+	h := newHarness(t)
+	ops := newHook(t, "test-secret", 0)
+	h.org("acme", settings(func(s *notify.Settings) {
+		s.Emails = nil
+		s.Webhooks = []notify.Webhook{ops.settings("ops", notify.FormatCloudEvents)}
+		s.SeatDelay, s.SeatCooldown = 3*time.Second, time.Hour
+	}))
+	h.admin("acme", "amy@acme.example", "admin")
+	h.start()
+	start := time.Now()
+	for i := range 100 {
+		h.publish(events.TypeSeatsExhausted, "acme", seatsExhausted("acme", i))
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Logf("publishing took %s, close to the gathering delay", time.Since(start))
+	}
+	eventually(t, 15*time.Second, "the seat message", func() bool { return len(ops.delivered()) == 1 && len(h.mail.all()) == 1 })
+	// More turned-away people inside the cool-down: no new message.
+	h.publish(events.TypeSeatsExhausted, "acme", seatsExhausted("acme", 100))
+	time.Sleep(4 * time.Second)
+	if n, m := len(ops.requests()), len(h.mail.all()); n != 1 || m != 1 {
+		t.Fatalf("got %d webhook requests and %d mails, want one of each", n, m)
+	}
+
+	var got events.Event
+	if err := json.Unmarshal(ops.requests()[0].Body, &got); err != nil {
+		t.Fatalf("%v: %s", err, ops.requests()[0].Body)
+	}
+	if count := got.Extensions()["jitprovcount"]; count != int32(100) && count != "100" && count != float64(100) {
+		t.Errorf("jitprovcount = %v (%T), want 100", count, count)
+	}
+	p := parseMail(t, h.mail.all()[0].Raw)
+	if want := "Org ACME: 100 people could not sign in — all 50 seats are taken"; p.Subject != want {
+		t.Errorf("subject %q, want %q", p.Subject, want)
+	}
+}
+
+// Role reviews in digest mode: the first after a quiet spell goes at once,
+// those that follow within the interval make one digest listing them.
+func TestRoleReviewDigest(t *testing.T) {
+	h := newHarness(t)
+	ops := newHook(t, "test-secret", 0)
+	h.org("acme", settings(func(s *notify.Settings) {
+		s.Webhooks = []notify.Webhook{ops.settings("ops", notify.FormatCloudEvents)}
+		s.RoleReviews, s.DigestInterval = notify.ReviewsDigest, 3*time.Second
+	}))
+	h.admin("acme", "amy@acme.example", "admin")
+	h.start()
+	h.publish(events.TypeRoleReviewRequested, "acme", roleReview("acme", "first@acme.example"))
+	eventually(t, 10*time.Second, "the first review", func() bool { return len(ops.delivered()) == 1 })
+	for _, who := range []string{"b@acme.example", "c@acme.example", "d@acme.example"} {
+		h.publish(events.TypeRoleReviewRequested, "acme", roleReview("acme", who))
+	}
+	eventually(t, 15*time.Second, "the digest", func() bool { return len(ops.delivered()) == 2 && len(h.mail.all()) == 2 })
+
+	digest := ops.delivered()[1]
+	if ct := digest.Header.Get("Content-Type"); ct != "application/cloudevents-batch+json" {
+		t.Errorf("digest content type %q, want a CloudEvents batch", ct)
+	}
+	var batch []events.Event
+	if err := json.Unmarshal(digest.Body, &batch); err != nil || len(batch) != 3 {
+		t.Fatalf("digest body is not a batch of 3 events (%v): %s", err, digest.Body)
+	}
+	var subjects []string
+	for _, m := range h.mail.all() {
+		subjects = append(subjects, parseMail(t, m.Raw).Subject)
+	}
+	want := []string{"Org ACME: first@acme.example asks for role admin", "Org ACME: 3 role reviews waiting"}
+	if !slices.Equal(subjects, want) {
+		t.Errorf("mail subjects %q, want %q", subjects, want)
+	}
+	p := parseMail(t, h.mail.all()[1].Raw)
+	for _, who := range []string{"b@acme.example", "c@acme.example", "d@acme.example", "https://app.test/orgs/acme/reviews"} {
+		if !strings.Contains(p.Text, who) {
+			t.Errorf("digest text lacks %s:\n%s", who, p.Text)
+		}
+	}
+}
+
+// A notifier killed while a receiver hangs, then restarted: the hanging
+// receiver gets the alert after the restart, and those that had it are
+// not sent it again.
+func TestKilledMidDeliveryLosesNoneAndSendsNoneTwice(t *testing.T) {
+	h := newHarness(t)
+	a, b, slow := newHook(t, "test-secret-a", 0), newHook(t, "test-secret-b", 0), newHook(t, "test-secret-c", 0)
+	slow.hang = make(chan struct{})
+	h.cfg.WebhookTimeout = 2 * time.Second
+	h.org("acme", settings(func(s *notify.Settings) {
+		s.Webhooks = []notify.Webhook{a.settings("a", ""), b.settings("b", ""), slow.settings("slow", "")}
+	}))
+	h.admin("acme", "amy@acme.example", "admin")
+	n := h.start()
+	h.publish(events.TypeProvisioningFailed, "acme", events.ProvisioningFailed{LoginID: "login-1", OrganizationID: "acme",
+		ConnectionID: "okta", ExternalID: "00u1", Reason: "failed 8 times", Deliveries: 8, FailedAt: time.Now().UTC()})
+	eventually(t, 10*time.Second, "a, b and the mail delivered", func() bool {
+		return len(a.delivered()) == 1 && len(b.delivered()) == 1 && len(h.mail.all()) == 1
+	})
+	eventually(t, 10*time.Second, "the slow receiver reached", func() bool { return slow.arrivals() == 1 })
+	n.kill(t)
+	// The killed notifier's request ends without an answer; then the
+	// receiver recovers.
+	eventually(t, 10*time.Second, "the cut request", func() bool { return len(slow.requests()) >= 1 })
+	slow.mu.Lock()
+	close(slow.hang)
+	slow.hang = nil
+	slow.mu.Unlock()
+
+	h.start()
+	eventually(t, 20*time.Second, "the slow receiver's delivery after the restart", func() bool { return len(slow.delivered()) == 1 })
+	time.Sleep(h.cfg.Topology.AckWait + time.Second)
+	if na, nb, nm, ns := len(a.requests()), len(b.requests()), len(h.mail.all()), len(slow.delivered()); na != 1 || nb != 1 || nm != 1 || ns != 1 {
+		t.Errorf("requests: a %d, b %d, mails %d, slow delivered %d; want exactly 1 each", na, nb, nm, ns)
+	}
+}
+
+// A hanging receiver holds at most PerOrg deliveries; another
+// organisation's alerts go through meanwhile.
+func TestHangingReceiverDoesNotBlockOtherOrganisations(t *testing.T) {
+	h := newHarness(t)
+	stuck, fine := newHook(t, "test-secret-stuck", 0), newHook(t, "test-secret-fine", 0)
+	stuck.hang = make(chan struct{})
+	t.Cleanup(func() { close(stuck.hang) })
+	h.cfg.WebhookTimeout = 5 * time.Second
+	h.cfg.Topology.AckWait = 10 * time.Second
+	h.org("slow", settings(func(s *notify.Settings) {
+		s.Admins = false
+		s.Webhooks = []notify.Webhook{stuck.settings("stuck", "")}
+	}))
+	h.org("fast", settings(func(s *notify.Settings) {
+		s.Admins = false
+		s.Webhooks = []notify.Webhook{fine.settings("fine", "")}
+	}))
+	h.start()
+	for range 20 {
+		h.publish(events.TypeRoleReviewRequested, "slow", roleReview("slow", "x@slow.example"))
+	}
+	time.Sleep(500 * time.Millisecond) // the slow organisation's jobs are in hand
+	published := time.Now()
+	h.publish(events.TypeRoleReviewRequested, "fast", roleReview("fast", "y@fast.example"))
+	eventually(t, 3*time.Second, "the other organisation's alert", func() bool { return len(fine.delivered()) == 1 })
+	t.Logf("other organisation delivered %s after publishing, with the slow one's receiver hanging", time.Since(published).Round(time.Millisecond))
+	stuck.mu.Lock()
+	defer stuck.mu.Unlock()
+	if stuck.peak > h.cfg.PerOrg || stuck.peak == 0 {
+		t.Errorf("the hanging receiver held %d deliveries at once, want 1 to PerOrg = %d", stuck.peak, h.cfg.PerOrg)
+	}
+}
+
+// A job delivered, then delivered again by JetStream (its ack lost), is
+// not sent twice: the delivery record stops it.
+func TestRedeliveredJobIsNotSentTwice(t *testing.T) {
+	h := newHarness(t)
+	ops := newHook(t, "test-secret", 0)
+	h.org("acme", settings(func(s *notify.Settings) {
+		s.Admins = false
+		s.Webhooks = []notify.Webhook{ops.settings("ops", notify.FormatCloudEvents)}
+	}))
+	h.start()
+	ev := h.publish(events.TypeRoleReviewRequested, "acme", roleReview("acme", "ada@acme.example"))
+	eventually(t, 10*time.Second, "the delivery", func() bool { return len(ops.delivered()) == 1 })
+
+	// The same job again, past the stream's duplicate check.
+	raw, _ := json.Marshal(ev)
+	job := notify.Job{ID: ev.ID(), Org: "acme", Alert: "role-review.requested", Recipient: notify.Recipient{Kind: notify.KindWebhook, Address: "ops"},
+		Events: []json.RawMessage{raw}, Count: 1, Since: ev.Time()}
+	data, _ := json.Marshal(job)
+	if _, err := h.js.PublishMsg(context.Background(), &nats.Msg{Subject: "jit.notify.job.acme", Data: data}, jetstream.WithMsgID("another-id")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the job consumed", func() bool {
+		s, err := h.js.Stream(context.Background(), notify.StreamJobs)
+		if err != nil {
+			return false
+		}
+		info, err := s.Info(context.Background())
+		return err == nil && info.State.Msgs == 0
+	})
+	if n := len(ops.requests()); n != 1 {
+		t.Errorf("webhook got %d requests, want 1", n)
+	}
+}
+
+// The Slack format posts an incoming-webhook body, still signed.
+func TestSlackWebhookBody(t *testing.T) {
+	h := newHarness(t)
+	slack := newHook(t, "test-secret", 0)
+	h.org("acme", settings(func(s *notify.Settings) {
+		s.Admins = false
+		s.Webhooks = []notify.Webhook{slack.settings("slack", notify.FormatSlack)}
+	}))
+	h.start()
+	h.publish(events.TypeIdPCertificateExpiring, "acme", events.IdPCertificateExpiring{OrganizationID: "acme", ConnectionID: "okta",
+		Subject: "CN=<acme> & co", FingerprintSHA256: strings.Repeat("ab", 32), NotAfter: time.Now().Add(7 * 24 * time.Hour).UTC(),
+		DaysLeft: 7, ThresholdDays: 7})
+	eventually(t, 10*time.Second, "the Slack message", func() bool { return len(slack.delivered()) == 1 })
+	r := slack.delivered()[0]
+	if r.SigErr != nil {
+		t.Errorf("signature: %v", r.SigErr)
+	}
+	var body struct {
+		Text   string           `json:"text"`
+		Blocks []map[string]any `json:"blocks"`
+	}
+	if err := json.Unmarshal(r.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.Text != "Org ACME: the signing certificate of connection okta expires in 7 days" || len(body.Blocks) == 0 {
+		t.Errorf("Slack body %s", r.Body)
+	}
+	if !strings.Contains(string(r.Body), `CN=\u0026lt;acme\u0026gt; \u0026amp; co`) {
+		t.Errorf("Slack markup in the certificate subject was not escaped: %s", r.Body)
+	}
+}
+
+// An alert that breaks the contract is terminated, not retried, and
+// sends nothing.
+func TestInvalidAlertIsTerminated(t *testing.T) {
+	h := newHarness(t)
+	ops := newHook(t, "test-secret", 0)
+	h.org("acme", settings(func(s *notify.Settings) {
+		s.Admins = false
+		s.Webhooks = []notify.Webhook{ops.settings("ops", "")}
+	}))
+	h.start()
+	if _, err := h.js.Publish(context.Background(), "jit.alert.seats.exhausted.acme", []byte("not an event")); err != nil {
+		t.Fatal(err)
+	}
+	h.publish(events.TypeRoleReviewRequested, "acme", roleReview("acme", "ada@acme.example"))
+	eventually(t, 10*time.Second, "the valid alert", func() bool { return len(ops.delivered()) == 1 })
+	cons, err := h.js.Consumer(context.Background(), "ALERTS", notify.ConsumerPlanner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "nothing pending", func() bool {
+		info, err := cons.Info(context.Background())
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+	})
+	if n := len(ops.requests()); n != 1 {
+		t.Errorf("webhook got %d requests, want 1", n)
+	}
+}

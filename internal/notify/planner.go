@@ -1,0 +1,129 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/store"
+)
+
+// Admins lists an organisation's admins (the store).
+type Admins interface {
+	OrganizationAdmins(ctx context.Context, orgID string) ([]store.User, error)
+}
+
+// planner turns alerts into jobs or batches.
+type planner struct {
+	js      jetstream.JetStream
+	dir     *Directory
+	admins  Admins
+	batches *Batches
+	log     *slog.Logger
+}
+
+// errInvalidAlert marks an alert that can never be planned.
+var errInvalidAlert = errors.New("notify: invalid alert")
+
+// plan handles one alert. An error wrapping errInvalidAlert means the
+// message must be terminated; any other error is worth another try.
+func (p *planner) plan(ctx context.Context, m *nats.Msg) error {
+	ev, err := events.Decode(m)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errInvalidAlert, err)
+	}
+	t := events.Type(ev.Type())
+	org := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	if want, err := events.Subject(t, org); err != nil || want != m.Subject {
+		return fmt.Errorf("%w: %s event arrived on subject %q", errInvalidAlert, t, m.Subject)
+	}
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errInvalidAlert, err)
+	}
+	settings, _ := p.dir.Settings(org)
+	alert := t.Short()
+	switch {
+	case t == events.TypeSeatsExhausted:
+		return p.batches.add(ctx, alert, org, ev.ID(), raw, ev.Time(), settings.SeatDelay, settings.SeatCooldown)
+	case t == events.TypeRoleReviewRequested && settings.RoleReviews == ReviewsDigest:
+		return p.batches.add(ctx, alert, org, ev.ID(), raw, ev.Time(), 0, settings.DigestInterval)
+	}
+	return p.send(ctx, Job{ID: ev.ID(), Org: org, Alert: alert, Events: []json.RawMessage{raw}, Count: 1, Since: ev.Time()})
+}
+
+// send publishes one job per recipient of the message j (its Recipient
+// unset), each with a Nats-Msg-Id of its own, so that sending the same
+// message again within the duplicate window stores each job once.
+func (p *planner) send(ctx context.Context, j Job) error {
+	recipients, err := p.recipients(ctx, j.Org, j.Alert)
+	if err != nil {
+		return err
+	}
+	if len(recipients) == 0 {
+		p.log.WarnContext(ctx, "nobody to tell: the organisation has no active admin with an email and no notification settings for this alert",
+			"org", j.Org, "alert", j.Alert, "message", j.ID)
+		return nil
+	}
+	for _, r := range recipients {
+		job := j
+		job.Recipient = r
+		if err := p.publish(ctx, job); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *planner) publish(ctx context.Context, j Job) error {
+	data, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	subject := subjectJobs + "." + j.Org
+	if _, err := p.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data}, jetstream.WithMsgID(j.MsgID())); err != nil {
+		return fmt.Errorf("notify: queue job %s: %w", j.MsgID(), err)
+	}
+	return nil
+}
+
+// recipients are the organisation's admins (when its settings say so),
+// its extra addresses, and the webhooks that take this alert; each once.
+func (p *planner) recipients(ctx context.Context, org, alert string) ([]Recipient, error) {
+	settings, _ := p.dir.Settings(org)
+	var out []Recipient
+	seen := map[string]bool{}
+	add := func(r Recipient) {
+		if !seen[r.Key()] {
+			seen[r.Key()] = true
+			out = append(out, r)
+		}
+	}
+	if settings.Admins {
+		admins, err := p.admins.OrganizationAdmins(ctx, org)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("notify: admins of %s: %w", org, err)
+		}
+		for _, a := range admins {
+			if a.Email != "" {
+				add(Recipient{Kind: KindEmail, Address: a.Email})
+			}
+		}
+	}
+	for _, e := range settings.Emails {
+		add(Recipient{Kind: KindEmail, Address: e})
+	}
+	for _, w := range settings.Webhooks {
+		if w.Wants(alert) {
+			add(Recipient{Kind: KindWebhook, Address: w.ID})
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,269 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/bus"
+)
+
+// Config is what Run needs to know. Zero durations and counts take the
+// defaults named.
+type Config struct {
+	Topology Topology
+	// Workers deliver jobs at once (default 16); PerOrg bounds those for
+	// one organisation (default 4), so that a hanging receiver never holds
+	// the others' alerts.
+	Workers int
+	PerOrg  int
+	// MaxAttempts tries of one job before it is parked (default 8), with
+	// a backoff from BackoffMin (default 5s) doubling up to BackoffMax
+	// (default 10m).
+	MaxAttempts int
+	BackoffMin  time.Duration
+	BackoffMax  time.Duration
+	// WebhookTimeout (default 10s) and MailTimeout (default 30s) bound one
+	// delivery.
+	WebhookTimeout time.Duration
+	MailTimeout    time.Duration
+	// SMTP is the mail server; nil parks every email job with a clear
+	// error.
+	SMTP  *SMTPConfig
+	Links Links
+	// FlushInterval is how often due batches are looked for (default 1s).
+	FlushInterval time.Duration
+	// DrainTimeout bounds shutdown (default 25s).
+	DrainTimeout time.Duration
+	// HealthAddr serves /healthz and /readyz; "" serves nothing.
+	HealthAddr string
+}
+
+// Deps are the notifier's connections, opened and closed by the caller.
+type Deps struct {
+	NATS       *nats.Conn
+	Admins     Admins
+	Directory  *Directory
+	Logger     *slog.Logger
+	Tracer     trace.TracerProvider
+	Meter      metric.MeterProvider
+	HTTPClient *http.Client // default: a client with WebhookTimeout
+}
+
+func (c *Config) defaults() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	dur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.Workers, 16)
+	def(&c.PerOrg, 4)
+	def(&c.MaxAttempts, 8)
+	dur(&c.BackoffMin, 5*time.Second)
+	dur(&c.BackoffMax, 10*time.Minute)
+	dur(&c.WebhookTimeout, 10*time.Second)
+	dur(&c.MailTimeout, 30*time.Second)
+	dur(&c.FlushInterval, time.Second)
+	dur(&c.DrainTimeout, 25*time.Second)
+	if c.Topology.Replicas == 0 {
+		c.Topology = DefaultTopology()
+	}
+}
+
+// Run declares the notifier's streams, then plans alerts, flushes batches
+// and delivers jobs until ctx is done, and drains before it returns.
+func Run(ctx context.Context, cfg Config, deps Deps) error {
+	cfg.defaults()
+	log := deps.Logger
+	if cfg.Topology.AckWait <= cfg.WebhookTimeout || cfg.Topology.AckWait <= cfg.MailTimeout {
+		return fmt.Errorf("notify: the job ack wait (%s) must exceed the webhook and mail timeouts (%s, %s), or slow deliveries would be sent twice",
+			cfg.Topology.AckWait, cfg.WebhookTimeout, cfg.MailTimeout)
+	}
+	js, err := jetstream.New(deps.NATS)
+	if err != nil {
+		return fmt.Errorf("notify: jetstream: %w", err)
+	}
+	setup, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	batchKV, recordKV, err := Ensure(setup, js, cfg.Topology)
+	if err != nil {
+		return err
+	}
+	planCons, err := js.Consumer(setup, bus.StreamAlerts, ConsumerPlanner)
+	if err != nil {
+		return fmt.Errorf("notify: consumer %s: %w", ConsumerPlanner, err)
+	}
+	sendCons, err := js.Consumer(setup, StreamJobs, ConsumerSender)
+	if err != nil {
+		return fmt.Errorf("notify: consumer %s: %w", ConsumerSender, err)
+	}
+	var mailer *Mailer
+	if cfg.SMTP != nil {
+		if mailer, err = NewMailer(*cfg.SMTP); err != nil {
+			return err
+		}
+	} else {
+		log.WarnContext(ctx, "no SMTP server configured: email recipients (admins, notification emails) will be parked, not mailed")
+	}
+	client := deps.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: cfg.WebhookTimeout}
+	}
+	meter := deps.Meter.Meter("github.com/jitprov/jitprov/internal/notify")
+	tracer := deps.Tracer.Tracer("github.com/jitprov/jitprov/internal/notify")
+	sm, err := newSenderMetrics(meter)
+	if err != nil {
+		return fmt.Errorf("notify: metrics: %w", err)
+	}
+	planned, err := meter.Int64Counter("jitprov.notifier.alerts",
+		metric.WithDescription("Alerts read from stream ALERTS, by alert and result (planned, retry, invalid)."))
+	if err != nil {
+		return fmt.Errorf("notify: metrics: %w", err)
+	}
+
+	batches := &Batches{kv: batchKV, now: time.Now, log: log}
+	p := &planner{js: js, dir: deps.Directory, admins: deps.Admins, batches: batches, log: log.With("component", "planner")}
+	s := &sender{js: js, dir: deps.Directory, records: recordKV, webhook: &WebhookSender{Client: client}, mailer: mailer,
+		links: cfg.Links, log: log.With("component", "sender"), m: sm, inflight: map[string]int{},
+		opts: senderOptions{MaxAttempts: cfg.MaxAttempts, BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax,
+			PerOrg: cfg.PerOrg, WebhookTimeout: cfg.WebhookTimeout, MailTimeout: cfg.MailTimeout}}
+
+	planOne := func(ctx context.Context, msg jetstream.Msg) {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		ctx = events.ExtractTrace(ctx, msg.Headers())
+		ctx, span := tracer.Start(ctx, "plan alert", trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(attribute.String("messaging.destination.name", msg.Subject())))
+		defer span.End()
+		alert := attribute.String("alert", msg.Headers().Get("ce-type"))
+		err := p.plan(ctx, &nats.Msg{Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data()})
+		switch {
+		case errors.Is(err, errInvalidAlert):
+			planned.Add(ctx, 1, metric.WithAttributes(alert, attribute.String("result", "invalid")))
+			span.SetStatus(codes.Error, "invalid alert")
+			log.ErrorContext(ctx, "alert breaks the event contract; terminated", "subject", msg.Subject(), "err", err)
+			_ = msg.TermWithReason("invalid alert")
+		case err != nil:
+			planned.Add(ctx, 1, metric.WithAttributes(alert, attribute.String("result", "retry")))
+			n := uint64(1)
+			if md, err := msg.Metadata(); err == nil {
+				n = md.NumDelivered
+			}
+			delay := backoff(int(min(n, 20)), time.Second, time.Minute)
+			log.WarnContext(ctx, "alert not planned; will retry", "subject", msg.Subject(), "delivery", n, "retry_in", delay, "err", err)
+			span.RecordError(err)
+			_ = msg.NakWithDelay(delay)
+		default:
+			planned.Add(ctx, 1, metric.WithAttributes(alert, attribute.String("result", "planned")))
+			if err := msg.DoubleAck(ctx); err != nil {
+				log.WarnContext(ctx, "alert planned but the ack failed; the redelivery plans the same jobs, which are deduplicated", "err", err)
+			}
+		}
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return bus.Workers(gctx, planCons, 4, cfg.DrainTimeout, log, planOne)
+	})
+	g.Go(func() error {
+		return bus.Workers(gctx, sendCons, cfg.Workers, cfg.DrainTimeout, log, s.handle)
+	})
+	g.Go(func() error { return flushLoop(gctx, batches, p, cfg.FlushInterval, log.With("component", "flusher")) })
+	if cfg.HealthAddr != "" {
+		srv := &http.Server{Addr: cfg.HealthAddr, Handler: healthHandler(deps.NATS), ReadHeaderTimeout: 5 * time.Second,
+			BaseContext: func(net.Listener) context.Context { return gctx }}
+		g.Go(func() error {
+			if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("notify: health server on %s: %w", cfg.HealthAddr, err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		})
+	}
+	log.InfoContext(ctx, "notifier running", "workers", cfg.Workers, "per_org", cfg.PerOrg, "max_attempts", cfg.MaxAttempts)
+	err = g.Wait()
+	log.InfoContext(ctx, "notifier stopped")
+	return err
+}
+
+// flushLoop sends batches as they fall due.
+func flushLoop(ctx context.Context, b *Batches, p *planner, every time.Duration, log *slog.Logger) error {
+	var mu sync.Mutex
+	due := map[string]time.Time{}
+	wake := make(chan struct{}, 1)
+	watchErr := make(chan error, 1)
+	go func() {
+		watchErr <- b.watch(ctx, due, &mu, func() {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		})
+	}()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-watchErr:
+			if err != nil && ctx.Err() == nil {
+				return err
+			}
+			return nil
+		case <-t.C:
+		case <-wake:
+		}
+		now := b.now()
+		mu.Lock()
+		var ready []string
+		for k, d := range due {
+			if !now.Before(d) {
+				ready = append(ready, k)
+			}
+		}
+		mu.Unlock()
+		for _, k := range ready {
+			if err := b.flush(ctx, k, p.send); err != nil {
+				log.WarnContext(ctx, "batch not sent; will retry", "batch", k, "err", err)
+			}
+		}
+	}
+}
+
+func healthHandler(nc *nats.Conn) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !nc.IsConnected() {
+			http.Error(w, "nats: "+nc.Status().String(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	return mux
+}

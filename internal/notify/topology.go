@@ -1,0 +1,149 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/bus"
+)
+
+// Streams, consumers and buckets of the notifier.
+const (
+	StreamJobs = "NOTIFY"
+	StreamDead = "NOTIFY_DEAD"
+	// ConsumerPlanner reads alerts from stream ALERTS.
+	ConsumerPlanner = "notifier"
+	// ConsumerSender delivers jobs from stream NOTIFY.
+	ConsumerSender = "notifier-send"
+	BucketBatches  = "notifier_batches"
+	BucketRecords  = "notifier_deliveries"
+
+	subjectJobs = "jit.notify.job"  // .<org>
+	subjectDead = "jit.notify.dead" // .<org>
+)
+
+// Topology sizes what the notifier declares.
+type Topology struct {
+	Replicas int
+	// JobsMaxAge drops a job nobody could deliver for this long; it must
+	// outlast the retries.
+	JobsMaxAge time.Duration
+	// DeadMaxAge is how long parked jobs wait for an operator.
+	DeadMaxAge time.Duration
+	// DuplicateWindow covers a planner or flusher that crashes and
+	// publishes the same jobs again.
+	DuplicateWindow time.Duration
+	// RecordsTTL is how long delivery records are kept: longer than any
+	// job lives.
+	RecordsTTL time.Duration
+	// AckWait must exceed the slowest delivery (the channel timeouts).
+	AckWait time.Duration
+}
+
+// DefaultTopology suits a single server; set Replicas to 3 in a cluster.
+func DefaultTopology() Topology {
+	return Topology{Replicas: 1, JobsMaxAge: 7 * 24 * time.Hour, DeadMaxAge: 30 * 24 * time.Hour,
+		DuplicateWindow: 2 * time.Hour, RecordsTTL: 8 * 24 * time.Hour, AckWait: 2 * time.Minute}
+}
+
+func (t Topology) streams() []jetstream.StreamConfig {
+	return []jetstream.StreamConfig{{
+		Name:        StreamJobs,
+		Description: "jitprov notifier: delivery jobs, one per alert message and recipient (work queue)",
+		Subjects:    []string{subjectJobs + ".*"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    t.Replicas,
+		MaxAge:      t.JobsMaxAge,
+		MaxBytes:    1 << 30,
+		Discard:     jetstream.DiscardNew,
+		Duplicates:  t.DuplicateWindow,
+	}, {
+		Name:        StreamDead,
+		Description: "jitprov notifier: deliveries that failed for good, kept for `notifier dead list|replay`",
+		Subjects:    []string{subjectDead + ".*"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    t.Replicas,
+		MaxAge:      t.DeadMaxAge,
+		MaxBytes:    1 << 30,
+		// A full dead-letter stream refuses new entries rather than
+		// dropping parked ones; the sender then keeps the job and retries.
+		Discard:    jetstream.DiscardNew,
+		Duplicates: t.DuplicateWindow,
+	}}
+}
+
+// Ensure declares the notifier's streams, consumers and buckets. Stream
+// ALERTS belongs to the provisioner's topology; Ensure waits for it (up
+// to ctx) rather than declaring it with settings of its own.
+func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (jetstream.KeyValue, jetstream.KeyValue, error) {
+	for _, cfg := range t.streams() {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return nil, nil, fmt.Errorf("notify: create or update stream %s: %w", cfg.Name, err)
+		}
+	}
+	for {
+		_, err := js.Stream(ctx, bus.StreamAlerts)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, nil, fmt.Errorf("notify: stream %s: %w", bus.StreamAlerts, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("notify: stream %s does not exist; the provisioner creates it at start-up: %w", bus.StreamAlerts, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	consumers := []struct {
+		stream string
+		cfg    jetstream.ConsumerConfig
+	}{{bus.StreamAlerts, jetstream.ConsumerConfig{
+		Durable:       ConsumerPlanner,
+		Description:   "jitprov notifier: plans a message per alert",
+		FilterSubject: events.SubjectAlerts,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckWait:       30 * time.Second,
+		MaxDeliver:    -1, // the planner backs off and never gives up an alert
+		MaxAckPending: 1024,
+		Replicas:      t.Replicas,
+	}}, {StreamJobs, jetstream.ConsumerConfig{
+		Durable:       ConsumerSender,
+		Description:   "jitprov notifier: delivers one job at a time per recipient",
+		FilterSubject: subjectJobs + ".*",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckWait:       t.AckWait,
+		// The sender counts tries in its delivery records and parks a job
+		// itself; a server-side bound would strand it in the work queue.
+		MaxDeliver:    -1,
+		MaxAckPending: 4096,
+		Replicas:      t.Replicas,
+	}}}
+	for _, c := range consumers {
+		if _, err := js.CreateOrUpdateConsumer(ctx, c.stream, c.cfg); err != nil {
+			return nil, nil, fmt.Errorf("notify: create or update consumer %s on %s: %w", c.cfg.Durable, c.stream, err)
+		}
+	}
+	batches, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: BucketBatches,
+		Description: "jitprov notifier: throttled and digested alerts waiting to be sent", History: 1,
+		Storage: jetstream.FileStorage, Replicas: t.Replicas})
+	if err != nil {
+		return nil, nil, fmt.Errorf("notify: bucket %s: %w", BucketBatches, err)
+	}
+	records, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: BucketRecords,
+		Description: "jitprov notifier: one delivery record per job and recipient", History: 1,
+		TTL: t.RecordsTTL, Storage: jetstream.FileStorage, Replicas: t.Replicas})
+	if err != nil {
+		return nil, nil, fmt.Errorf("notify: bucket %s: %w", BucketRecords, err)
+	}
+	return batches, records, nil
+}
