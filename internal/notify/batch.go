@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -166,10 +167,7 @@ func (b *Batches) flush(ctx context.Context, key string, send func(context.Conte
 
 // watch keeps due up to date with the open batches until ctx ends, and
 // calls wake when one changes.
-func (b *Batches) watch(ctx context.Context, due map[string]time.Time, mu interface {
-	Lock()
-	Unlock()
-}, wake func()) error {
+func (b *Batches) watch(ctx context.Context, due map[string]time.Time, mu *sync.Mutex, wake func()) error {
 	w, err := b.kv.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("notify: watch batches: %w", err)
