@@ -35,10 +35,11 @@ func race(n int, fn func(i int) error) []error {
 	return errs
 }
 
-// 100 first logins of distinct people against 10 seats, each in its own
-// transaction: exactly 10 get in, and the counter matches the users.
+// A thousand simultaneous first logins of distinct people against fifty
+// seats, each in its own transaction: exactly fifty get in, and the
+// counter matches the users.
 func testSeatRace(t *testing.T, s store.Store) {
-	const people, seats = 100, 10
+	const people, seats = 1000, 50
 	seed(t, s, seats)
 	users := make([]store.User, people)
 	for i := range users {

@@ -1,0 +1,284 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jitprov/jitprov/internal/store"
+)
+
+// tx is a store.Tx on a write transaction. Every transaction holds the
+// database's write lock from its BEGIN IMMEDIATE to its end, so whatever it
+// reads stays as read until then: the lookups that lock a user in Postgres
+// (SELECT … FOR UPDATE) need nothing more here.
+type tx struct {
+	t   *sql.Tx
+	now time.Time // the transaction's now(), as in Postgres
+	// aborted is the first statement error; see errAborted.
+	aborted error
+}
+
+// check refuses work in an aborted transaction.
+func (x *tx) check() error {
+	if x.aborted != nil {
+		return fmt.Errorf("sqlite: %w (by: %s)", errAborted, x.aborted.Error())
+	}
+	return nil
+}
+
+// fail maps err to the store's sentinels and aborts the transaction, unless
+// err only says that no row matched (which is no error in SQL).
+func (x *tx) fail(err error) error {
+	if err != nil && !errors.Is(err, sql.ErrNoRows) && x.aborted == nil {
+		x.aborted = err
+	}
+	return mapErr(err)
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+const orgColumns = `id, name, max_seats, seats_used, roles, default_role, jit_role_ceiling,
+	update_policy, link_by_email, verified_domains, seat_warning_percent`
+
+func scanOrg(row scanner) (store.Organization, error) {
+	var o store.Organization
+	err := row.Scan(&o.ID, &o.Name, &o.MaxSeats, &o.SeatsUsed, jsonText{&o.Roles}, &o.DefaultRole,
+		&o.JITRoleCeiling, &o.UpdatePolicy, &o.LinkByEmail, jsonText{&o.VerifiedDomains}, &o.SeatWarningPercent)
+	return o, err
+}
+
+const userColumns = `id, org_id, coalesce(connection_id, ''), coalesce(external_id, ''),
+	coalesce(email, ''), email_verified, given_name, family_name, display_name, groups, role, status, attributes,
+	created_by, created_at, updated_at, last_login_at`
+
+func scanUser(row scanner) (store.User, error) {
+	var u store.User
+	err := row.Scan(&u.ID, &u.OrganizationID, &u.ConnectionID, &u.ExternalID, &u.Email, &u.EmailVerified,
+		&u.GivenName, &u.FamilyName, &u.DisplayName, jsonText{&u.Groups}, &u.Role, &u.Status, jsonText{&u.Attributes},
+		&u.CreatedBy, timeText{&u.CreatedAt}, timeText{&u.UpdatedAt}, timeText{&u.LastLoginAt})
+	return u, err
+}
+
+func (x *tx) Decision(ctx context.Context, loginID string) (store.Decision, error) {
+	var d store.Decision
+	if err := x.check(); err != nil {
+		return d, err
+	}
+	err := x.t.QueryRowContext(ctx, `SELECT login_id, org_id, connection_id, external_id, outcome, reason,
+		coalesce(user_id, ''), result, decided_at
+		FROM provisioning_decisions WHERE login_id = ?`, loginID).
+		Scan(&d.LoginID, &d.OrganizationID, &d.ConnectionID, &d.ExternalID, &d.Outcome, &d.Reason,
+			&d.UserID, &d.Result, timeText{&d.DecidedAt})
+	if err != nil {
+		return d, fmt.Errorf("sqlite: decision for login %s: %w", loginID, x.fail(err))
+	}
+	return d, nil
+}
+
+func (x *tx) RecordDecision(ctx context.Context, d store.Decision) error {
+	if err := x.check(); err != nil {
+		return err
+	}
+	userID, err := optionalUUID(d.UserID)
+	if err != nil {
+		return fmt.Errorf("sqlite: record decision for login %s: %w", d.LoginID, x.fail(err))
+	}
+	decided := d.DecidedAt
+	if decided.IsZero() {
+		decided = x.now
+	}
+	_, err = x.t.ExecContext(ctx, `INSERT INTO provisioning_decisions
+		(login_id, org_id, connection_id, external_id, outcome, reason, user_id, result, decided_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, json(?), ?)`,
+		d.LoginID, d.OrganizationID, d.ConnectionID, d.ExternalID, d.Outcome, d.Reason, userID,
+		string(d.Result), formatTime(decided))
+	if err != nil {
+		return fmt.Errorf("sqlite: record decision for login %s: %w", d.LoginID, x.fail(err))
+	}
+	return nil
+}
+
+func (x *tx) Organization(ctx context.Context, id string) (store.Organization, error) {
+	if err := x.check(); err != nil {
+		return store.Organization{}, err
+	}
+	o, err := scanOrg(x.t.QueryRowContext(ctx, `SELECT `+orgColumns+` FROM organizations WHERE id = ?`, id))
+	if err != nil {
+		return o, fmt.Errorf("sqlite: organisation %q: %w", id, x.fail(err))
+	}
+	return o, nil
+}
+
+func (x *tx) Connection(ctx context.Context, orgID, id string) (store.Connection, error) {
+	var c store.Connection
+	if err := x.check(); err != nil {
+		return c, err
+	}
+	err := x.t.QueryRowContext(ctx, `SELECT org_id, id, protocol, settings FROM connections
+		WHERE org_id = ? AND id = ?`, orgID, id).Scan(&c.OrganizationID, &c.ID, &c.Protocol, &c.Settings)
+	if err != nil {
+		return c, fmt.Errorf("sqlite: connection %q of organisation %q: %w", id, orgID, x.fail(err))
+	}
+	return c, nil
+}
+
+func (x *tx) UserByExternalID(ctx context.Context, orgID, connID, externalID string) (store.User, error) {
+	if err := x.check(); err != nil {
+		return store.User{}, err
+	}
+	u, err := scanUser(x.t.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users
+		WHERE org_id = ? AND connection_id = ? AND external_id = ?`, orgID, connID, externalID))
+	if err != nil {
+		return u, fmt.Errorf("sqlite: user %q of connection %q in %q: %w", externalID, connID, orgID, x.fail(err))
+	}
+	return u, nil
+}
+
+func (x *tx) UserByEmail(ctx context.Context, orgID, email string) (store.User, error) {
+	if err := x.check(); err != nil {
+		return store.User{}, err
+	}
+	u, err := scanUser(x.t.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users
+		WHERE org_id = ? AND email_lower = ?`, orgID, strings.ToLower(email)))
+	if err != nil {
+		return u, fmt.Errorf("sqlite: user by email in %q: %w", orgID, x.fail(err))
+	}
+	return u, nil
+}
+
+func (x *tx) TakeSeat(ctx context.Context, orgID string) (store.Organization, error) {
+	if err := x.check(); err != nil {
+		return store.Organization{}, err
+	}
+	// The conditional UPDATE is the seat check, and the only statement that
+	// moves seats_used up: it cannot pass max_seats.
+	o, err := scanOrg(x.t.QueryRowContext(ctx, `UPDATE organizations
+		SET seats_used = seats_used + 1, updated_at = ?
+		WHERE id = ? AND seats_used < max_seats
+		RETURNING `+orgColumns, formatTime(x.now), orgID))
+	if err == nil {
+		return o, nil
+	}
+	if err := x.fail(err); !errors.Is(err, store.ErrNotFound) {
+		return o, fmt.Errorf("sqlite: take a seat in %q: %w", orgID, err)
+	}
+	o, err = x.Organization(ctx, orgID)
+	if err != nil {
+		return o, err
+	}
+	return o, fmt.Errorf("sqlite: organisation %q uses %d of %d seats: %w", orgID, o.SeatsUsed, o.MaxSeats, store.ErrSeatsExhausted)
+}
+
+func (x *tx) CreateUser(ctx context.Context, u store.User) (store.User, error) {
+	if err := x.check(); err != nil {
+		return store.User{}, err
+	}
+	id, err := canonicalUUID(u.ID)
+	if err != nil {
+		return store.User{}, fmt.Errorf("sqlite: create user in %q: %w", u.OrganizationID, x.fail(err))
+	}
+	now := formatTime(x.now)
+	out, err := scanUser(x.t.QueryRowContext(ctx, `INSERT INTO users
+		(id, org_id, connection_id, external_id, email, email_lower, given_name, family_name, display_name,
+		 groups, role, status, attributes, created_by, email_verified, created_at, updated_at, last_login_at)
+		VALUES (?1, ?2, NULLIF(?3, ''), NULLIF(?4, ''), NULLIF(?5, ''), NULLIF(?6, ''), ?7, ?8, ?9,
+		 ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?16)
+		RETURNING `+userColumns,
+		id, u.OrganizationID, u.ConnectionID, u.ExternalID, u.Email, strings.ToLower(u.Email), u.GivenName,
+		u.FamilyName, u.DisplayName, jsonValue(nonNil(u.Groups)), u.Role, u.Status, jsonValue(nonNilMap(u.Attributes)),
+		u.CreatedBy, u.EmailVerified, now))
+	if err != nil {
+		return out, fmt.Errorf("sqlite: create user in %q: %w", u.OrganizationID, x.fail(err))
+	}
+	return out, nil
+}
+
+func (x *tx) UpdateUser(ctx context.Context, u store.User) (store.User, error) {
+	if err := x.check(); err != nil {
+		return store.User{}, err
+	}
+	id, err := canonicalUUID(u.ID)
+	if err != nil {
+		return store.User{}, fmt.Errorf("sqlite: update user %s: %w", u.ID, x.fail(err))
+	}
+	out, err := scanUser(x.t.QueryRowContext(ctx, `UPDATE users SET
+		connection_id = NULLIF(?2, ''), external_id = NULLIF(?3, ''), email = NULLIF(?4, ''),
+		email_lower = NULLIF(?5, ''), given_name = ?6, family_name = ?7, display_name = ?8, groups = ?9,
+		role = ?10, attributes = ?11, email_verified = ?12, updated_at = ?13, last_login_at = ?13
+		WHERE id = ?1
+		RETURNING `+userColumns,
+		id, u.ConnectionID, u.ExternalID, u.Email, strings.ToLower(u.Email), u.GivenName, u.FamilyName,
+		u.DisplayName, jsonValue(nonNil(u.Groups)), u.Role, jsonValue(nonNilMap(u.Attributes)), u.EmailVerified,
+		formatTime(x.now)))
+	if err != nil {
+		return out, fmt.Errorf("sqlite: update user %s: %w", u.ID, x.fail(err))
+	}
+	return out, nil
+}
+
+func (x *tx) PendingRoleReview(ctx context.Context, userID, role string) (store.RoleReview, error) {
+	var r store.RoleReview
+	if err := x.check(); err != nil {
+		return r, err
+	}
+	id, err := canonicalUUID(userID)
+	if err != nil {
+		return r, fmt.Errorf("sqlite: pending review of %s for %q: %w", userID, role, x.fail(err))
+	}
+	err = x.t.QueryRowContext(ctx, `SELECT id, org_id, user_id, held_role, requested_role,
+		status, login_id, created_at FROM role_reviews
+		WHERE user_id = ? AND requested_role = ? AND status = 'pending'`, id, role).
+		Scan(&r.ID, &r.OrganizationID, &r.UserID, &r.CurrentRole, &r.RequestedRole, &r.Status, &r.LoginID,
+			timeText{&r.CreatedAt})
+	if err != nil {
+		return r, fmt.Errorf("sqlite: pending review of %s for %q: %w", userID, role, x.fail(err))
+	}
+	return r, nil
+}
+
+func (x *tx) CreateRoleReview(ctx context.Context, r store.RoleReview) (store.RoleReview, error) {
+	if err := x.check(); err != nil {
+		return r, err
+	}
+	id, err := canonicalUUID(r.ID)
+	if err == nil {
+		r.ID = id
+		r.UserID, err = canonicalUUID(r.UserID)
+	}
+	if err != nil {
+		return r, fmt.Errorf("sqlite: create role review for %s: %w", r.UserID, x.fail(err))
+	}
+	err = x.t.QueryRowContext(ctx, `INSERT INTO role_reviews
+		(id, org_id, user_id, held_role, requested_role, status, login_id, created_at)
+		VALUES (?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING status, created_at`,
+		r.ID, r.OrganizationID, r.UserID, r.CurrentRole, r.RequestedRole, r.LoginID, formatTime(x.now)).
+		Scan(&r.Status, timeText{&r.CreatedAt})
+	if err != nil {
+		return r, fmt.Errorf("sqlite: create role review for %s: %w", r.UserID, x.fail(err))
+	}
+	return r, nil
+}
+
+func (x *tx) AppendOutbox(ctx context.Context, msgs ...store.OutboxMessage) error {
+	if err := x.check(); err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		header, data := m.Header, m.Data
+		if header == nil {
+			header = map[string][]string{}
+		}
+		if data == nil {
+			data = []byte{} // a nil []byte would be NULL
+		}
+		if _, err := x.t.ExecContext(ctx, `INSERT INTO outbox (event_id, subject, header, data, created_at)
+			VALUES (?, ?, ?, ?, ?)`, m.EventID, m.Subject, jsonValue(header), data, formatTime(x.now)); err != nil {
+			return fmt.Errorf("sqlite: append event %s to the outbox: %w", m.EventID, x.fail(err))
+		}
+	}
+	return nil
+}
