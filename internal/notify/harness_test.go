@@ -1,21 +1,15 @@
 package notify_test
 
 import (
-	"bytes"
 	"context"
 	"io"
-	"mime"
-	"mime/multipart"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/mail"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -40,7 +34,7 @@ type harness struct {
 	store *postgres.Store
 	ns    *server.Server
 	js    jetstream.JetStream
-	mail  *mailSink
+	mail  *testenv.MailSink
 	cfg   notify.Config
 	orgs  []store.Organization
 	set   map[string]notify.Settings
@@ -60,7 +54,7 @@ func newHarness(t *testing.T) *harness {
 	if err := bus.Ensure(ctx, js, bus.DefaultTopology()); err != nil {
 		t.Fatal(err)
 	}
-	sink := startMailSink(t)
+	sink := testenv.SMTP(t)
 	topo := notify.DefaultTopology()
 	topo.AckWait = 4 * time.Second // quick redelivery after a kill
 	return &harness{
@@ -70,7 +64,7 @@ func newHarness(t *testing.T) *harness {
 			BackoffMin: 300 * time.Millisecond, BackoffMax: 2 * time.Second,
 			WebhookTimeout: time.Second, MailTimeout: 2 * time.Second,
 			FlushInterval: 100 * time.Millisecond, DrainTimeout: 3 * time.Second,
-			SMTP:  &notify.SMTPConfig{Addr: sink.addr, TLS: notify.SMTPPlain, From: "jitprov <noreply@jitprov.test>"},
+			SMTP:  &notify.SMTPConfig{Addr: sink.Addr, TLS: notify.SMTPPlain, From: "jitprov <noreply@jitprov.test>"},
 			Links: notify.Links{Seats: "https://app.test/orgs/{org}/seats", RoleReviews: "https://app.test/orgs/{org}/reviews"},
 		},
 	}
@@ -192,111 +186,6 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// --- SMTP ---
-
-// mailSink is a real SMTP server (emersion/go-smtp) that keeps every mail.
-type mailSink struct {
-	addr string
-	mu   sync.Mutex
-	msgs []sentMail
-}
-
-type sentMail struct {
-	From string
-	To   []string
-	Raw  []byte
-}
-
-func startMailSink(t *testing.T) *mailSink {
-	t.Helper()
-	sink := &mailSink{}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &mailSession{sink: sink}, nil }))
-	srv.Domain = "mail.test"
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink.addr = ln.Addr().String()
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return sink
-}
-
-func (s *mailSink) all() []sentMail {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]sentMail(nil), s.msgs...)
-}
-
-type mailSession struct {
-	sink *mailSink
-	cur  sentMail
-}
-
-func (m *mailSession) Reset()        { m.cur = sentMail{} }
-func (m *mailSession) Logout() error { return nil }
-func (m *mailSession) Mail(from string, _ *smtp.MailOptions) error {
-	m.cur.From = from
-	return nil
-}
-func (m *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	m.cur.To = append(m.cur.To, to)
-	return nil
-}
-func (m *mailSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	m.cur.Raw = b
-	m.sink.mu.Lock()
-	m.sink.msgs = append(m.sink.msgs, m.cur)
-	m.sink.mu.Unlock()
-	return nil
-}
-
-// parsed is a mail read back: its subject and its text and HTML parts.
-type parsed struct {
-	Subject, Text, HTML string
-	Header              mail.Header
-}
-
-func parseMail(t *testing.T, raw []byte) parsed {
-	t.Helper()
-	msg, err := mail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatalf("mail does not parse: %v", err)
-	}
-	var dec mime.WordDecoder
-	subject, err := dec.DecodeHeader(msg.Header.Get("Subject"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := parsed{Subject: subject, Header: msg.Header}
-	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	if err != nil || mt != "multipart/alternative" {
-		t.Fatalf("content type %q (%v), want multipart/alternative", msg.Header.Get("Content-Type"), err)
-	}
-	mr := multipart.NewReader(msg.Body, params["boundary"])
-	for {
-		p, err := mr.NextPart() // decodes quoted-printable
-		if err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(p)
-		switch ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); ct {
-		case "text/plain":
-			out.Text = string(b)
-		case "text/html":
-			out.HTML = string(b)
-		}
-	}
-	return out
 }
 
 // --- webhooks ---

@@ -14,6 +14,7 @@ import (
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/events/webhooksig"
 	"github.com/jitprov/jitprov/internal/notify"
+	"github.com/jitprov/jitprov/internal/testenv"
 )
 
 func settings(mod func(*notify.Settings)) notify.Settings {
@@ -39,16 +40,16 @@ func TestMailGoesToAdminsAndAddresses(t *testing.T) {
 
 	h.publish(events.TypeSeatsThresholdReached, "acme", events.SeatsThresholdReached{OrganizationID: "acme", MaxSeats: 50, SeatsUsed: 45,
 		ThresholdPercent: 90, UserID: "5f0c6a2e-8a43-4e5b-9d1e-2b7f3c4d5e6f", LoginID: "login-1"})
-	eventually(t, 10*time.Second, "three mails", func() bool { return len(h.mail.all()) >= 3 })
+	eventually(t, 10*time.Second, "three mails", func() bool { return len(h.mail.Mails()) >= 3 })
 	time.Sleep(300 * time.Millisecond)
 
 	var to []string
-	for _, m := range h.mail.all() {
+	for _, m := range h.mail.Mails() {
 		if m.From != "noreply@jitprov.test" {
 			t.Errorf("envelope sender %q, want noreply@jitprov.test", m.From)
 		}
 		to = append(to, m.To...)
-		p := parseMail(t, m.Raw)
+		p := testenv.ParseMail(t, m.Raw)
 		if want := "Org ACME uses 45 of 50 seats"; p.Subject != want {
 			t.Errorf("subject %q, want %q", p.Subject, want)
 		}
@@ -211,11 +212,11 @@ func TestSeatExhaustionThrottledToOneMessagePerCooldown(t *testing.T) {
 	if time.Since(start) > 2*time.Second {
 		t.Logf("publishing took %s, close to the gathering delay", time.Since(start))
 	}
-	eventually(t, 15*time.Second, "the seat message", func() bool { return len(ops.delivered()) == 1 && len(h.mail.all()) == 1 })
+	eventually(t, 15*time.Second, "the seat message", func() bool { return len(ops.delivered()) == 1 && len(h.mail.Mails()) == 1 })
 	// More turned-away people inside the cool-down: no new message.
 	h.publish(events.TypeSeatsExhausted, "acme", seatsExhausted("acme", 100))
 	time.Sleep(4 * time.Second)
-	if n, m := len(ops.requests()), len(h.mail.all()); n != 1 || m != 1 {
+	if n, m := len(ops.requests()), len(h.mail.Mails()); n != 1 || m != 1 {
 		t.Fatalf("got %d webhook requests and %d mails, want one of each", n, m)
 	}
 
@@ -226,7 +227,7 @@ func TestSeatExhaustionThrottledToOneMessagePerCooldown(t *testing.T) {
 	if count := got.Extensions()["jitprovcount"]; count != int32(100) && count != "100" && count != float64(100) {
 		t.Errorf("jitprovcount = %v (%T), want 100", count, count)
 	}
-	p := parseMail(t, h.mail.all()[0].Raw)
+	p := testenv.ParseMail(t, h.mail.Mails()[0].Raw)
 	if want := "Org ACME: 100 people could not sign in — all 50 seats are taken"; p.Subject != want {
 		t.Errorf("subject %q, want %q", p.Subject, want)
 	}
@@ -248,7 +249,7 @@ func TestRoleReviewDigest(t *testing.T) {
 	for _, who := range []string{"b@acme.example", "c@acme.example", "d@acme.example"} {
 		h.publish(events.TypeRoleReviewRequested, "acme", roleReview("acme", who))
 	}
-	eventually(t, 15*time.Second, "the digest", func() bool { return len(ops.delivered()) == 2 && len(h.mail.all()) == 2 })
+	eventually(t, 15*time.Second, "the digest", func() bool { return len(ops.delivered()) == 2 && len(h.mail.Mails()) == 2 })
 
 	digest := ops.delivered()[1]
 	if ct := digest.Header.Get("Content-Type"); ct != "application/cloudevents-batch+json" {
@@ -259,14 +260,14 @@ func TestRoleReviewDigest(t *testing.T) {
 		t.Fatalf("digest body is not a batch of 3 events (%v): %s", err, digest.Body)
 	}
 	var subjects []string
-	for _, m := range h.mail.all() {
-		subjects = append(subjects, parseMail(t, m.Raw).Subject)
+	for _, m := range h.mail.Mails() {
+		subjects = append(subjects, testenv.ParseMail(t, m.Raw).Subject)
 	}
 	want := []string{"Org ACME: first@acme.example asks for role admin", "Org ACME: 3 role reviews waiting"}
 	if !slices.Equal(subjects, want) {
 		t.Errorf("mail subjects %q, want %q", subjects, want)
 	}
-	p := parseMail(t, h.mail.all()[1].Raw)
+	p := testenv.ParseMail(t, h.mail.Mails()[1].Raw)
 	for _, who := range []string{"b@acme.example", "c@acme.example", "d@acme.example", "https://app.test/orgs/acme/reviews"} {
 		if !strings.Contains(p.Text, who) {
 			t.Errorf("digest text lacks %s:\n%s", who, p.Text)
@@ -290,7 +291,7 @@ func TestKilledMidDeliveryLosesNoneAndSendsNoneTwice(t *testing.T) {
 	h.publish(events.TypeProvisioningFailed, "acme", events.ProvisioningFailed{LoginID: "login-1", OrganizationID: "acme",
 		ConnectionID: "okta", ExternalID: "00u1", Reason: "failed 8 times", Deliveries: 8, FailedAt: time.Now().UTC()})
 	eventually(t, 10*time.Second, "a, b and the mail delivered", func() bool {
-		return len(a.delivered()) == 1 && len(b.delivered()) == 1 && len(h.mail.all()) == 1
+		return len(a.delivered()) == 1 && len(b.delivered()) == 1 && len(h.mail.Mails()) == 1
 	})
 	eventually(t, 10*time.Second, "the slow receiver reached", func() bool { return slow.arrivals() == 1 })
 	n.kill(t)
@@ -305,7 +306,7 @@ func TestKilledMidDeliveryLosesNoneAndSendsNoneTwice(t *testing.T) {
 	h.start()
 	eventually(t, 20*time.Second, "the slow receiver's delivery after the restart", func() bool { return len(slow.delivered()) == 1 })
 	time.Sleep(h.cfg.Topology.AckWait + time.Second)
-	if na, nb, nm, ns := len(a.requests()), len(b.requests()), len(h.mail.all()), len(slow.delivered()); na != 1 || nb != 1 || nm != 1 || ns != 1 {
+	if na, nb, nm, ns := len(a.requests()), len(b.requests()), len(h.mail.Mails()), len(slow.delivered()); na != 1 || nb != 1 || nm != 1 || ns != 1 {
 		t.Errorf("requests: a %d, b %d, mails %d, slow delivered %d; want exactly 1 each", na, nb, nm, ns)
 	}
 }

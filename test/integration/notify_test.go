@@ -1,0 +1,105 @@
+package integration
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	noopmetric "go.opentelemetry.io/otel/metric/noop"
+	nooptrace "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/notify"
+	"github.com/jitprov/jitprov/internal/store"
+	"github.com/jitprov/jitprov/internal/testenv"
+)
+
+// From first logins to the admins' inbox: an organisation with 3 seats
+// and ten people signing in at once. The admin is mailed once that seats
+// run out (the seat reaching 66%, rounded up: the second) and once, after the gathering delay,
+// that 7 people were turned away.
+func TestSeatAlertsReachTheAdmins(t *testing.T) {
+	e := newEnv(t)
+	o := org("acme", 3)
+	o.SeatWarningPercent = 66
+	e.apply(o)
+	err := e.store.InTx(context.Background(), func(ctx context.Context, tx store.Tx) error {
+		_, err := tx.CreateUser(ctx, store.User{ID: uuid.NewString(), OrganizationID: "acme", Email: "boss@acme.example",
+			Role: "admin", Status: store.StatusActive, CreatedBy: store.CreatedByAdmin})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.startProvisioner(8)
+
+	sink := testenv.SMTP(t)
+	settings := notify.DefaultSettings()
+	settings.SeatDelay = 2 * time.Second
+	dir, err := notify.NewDirectory([]store.Organization{o}, map[string]notify.Settings{"acme": settings}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := testenv.Connect(t, e.ns) // closed after the notifier stops
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- notify.Run(ctx, notify.Config{
+			SMTP:  &notify.SMTPConfig{Addr: sink.Addr, TLS: notify.SMTPPlain, From: "jitprov <noreply@jitprov.test>"},
+			Links: notify.Links{Seats: "https://app.test/orgs/{org}/seats"}, FlushInterval: 100 * time.Millisecond,
+		}, notify.Deps{NATS: nc, Admins: e.store, Directory: dir, Logger: testenv.Logger(t),
+			Tracer: nooptrace.NewTracerProvider(), Meter: noopmetric.NewMeterProvider()})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("notifier: %v", err)
+		}
+	})
+
+	c := e.client()
+	var wg sync.WaitGroup
+	outcomes := make([]events.Outcome, 10)
+	for i := range 10 {
+		wg.Go(func() {
+			lctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			res, err := c.Provision(lctx, identity("acme", "person-"+string(rune('a'+i))))
+			if err != nil {
+				t.Errorf("login %d: %v", i, err)
+				return
+			}
+			outcomes[i] = res.Outcome
+		})
+	}
+	wg.Wait()
+	created := 0
+	for _, o := range outcomes {
+		if o == events.OutcomeCreated {
+			created++
+		}
+	}
+	mustf(t, created == 3, "%d created, want 3", created)
+
+	deadline := time.Now().Add(20 * time.Second)
+	for len(sink.Mails()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // anything more would be a duplicate
+	var subjects []string
+	for _, m := range sink.Mails() {
+		mustf(t, slices.Equal(m.To, []string{"boss@acme.example"}), "mail to %v, want the admin", m.To)
+		p := testenv.ParseMail(t, m.Raw)
+		subjects = append(subjects, p.Subject)
+		mustf(t, strings.Contains(p.Text, "https://app.test/orgs/acme/seats"), "mail lacks the seats link:\n%s", p.Text)
+	}
+	slices.Sort(subjects)
+	want := []string{"Org acme uses 2 of 3 seats", "Org acme: 7 people could not sign in — all 3 seats are taken"}
+	if !slices.Equal(subjects, want) {
+		t.Errorf("mails %q, want %q", subjects, want)
+	}
+}
