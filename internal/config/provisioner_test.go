@@ -339,9 +339,20 @@ func TestDocsExamples(t *testing.T) {
 		block, _, _ := strings.Cut(part, "```")
 		blocks = append(blocks, block)
 	}
-	var orgs, prov, edge int
+	var orgs, prov, edge, notifier, notifications int
 	for _, b := range blocks {
 		switch {
+		case strings.Contains(b, "organizations_file:"):
+			notifier++
+			n, err := LoadNotifier(writeFile(t, b), env(map[string]string{"JITPROV_DATABASE_URL": "postgres://db/jitprov", "JITPROV_SMTP_PASSWORD": "test-fixture"}))
+			if err != nil || n.Replicas != 3 || n.NotifyConfig().SMTP == nil {
+				t.Errorf("notifier example: %v %+v", err, n)
+			}
+		case strings.HasPrefix(b, "    seat_warning_percent:"):
+			notifications++
+			if _, _, err := ParseOrganizations("docs/config.md", []byte("organizations:\n  - id: acme\n    name: Acme\n    max_seats: 5\n"+b)); err != nil {
+				t.Errorf("notifications example: %v", err)
+			}
 		case strings.Contains(b, "public_url:"):
 			edge++
 			// The example's key files exist only in production: check the
@@ -369,7 +380,8 @@ func TestDocsExamples(t *testing.T) {
 			}
 		}
 	}
-	if orgs == 0 || prov == 0 || edge == 0 {
-		t.Errorf("found %d organisations, %d provisioner and %d sso-edge examples, want each", orgs, prov, edge)
+	if orgs == 0 || prov == 0 || edge == 0 || notifier == 0 || notifications == 0 {
+		t.Errorf("found %d organisations, %d provisioner, %d sso-edge, %d notifier and %d notifications examples, want each",
+			orgs, prov, edge, notifier, notifications)
 	}
 }
