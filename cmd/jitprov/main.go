@@ -1,0 +1,90 @@
+// Command jitprov runs jitprov on one machine.
+//
+//	jitprov dev [flags]   the whole pipeline in one process, with a built-in
+//	                      development IdP, a demo application and an inbox
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/jitprov/jitprov/internal/devmode"
+	"github.com/jitprov/jitprov/internal/telemetry"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); errors.Is(err, flag.ErrHelp) {
+		return
+	} else if err != nil {
+		fmt.Fprintln(os.Stderr, "jitprov:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  jitprov dev [flags]   run everything on this machine, for development and demos
+
+Flags of dev:
+  -data DIR         where the data and development keys live (default .jitprov-dev)
+  -host NAME        the host name in every URL (default localhost)
+  -edge-port N      sso-edge (default 8080)
+  -dev-port N       the tour, demo app, dev inbox and dev IdP (default 8090)
+  -nats-port N      the embedded NATS server (default 4223)
+  -database-url URL use this PostgreSQL instead of the embedded store
+                    (or DATABASE_URL / JITPROV_DATABASE_URL)
+  -nats-url URL     use this NATS server instead of the embedded one
+                    (or NATS_URL / JITPROV_NATS_URL)
+  -log-level LEVEL  debug, info, warn or error (default info)`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "dev" {
+		fmt.Fprintln(stderr, usage)
+		if len(args) == 0 {
+			return errors.New("name a command")
+		}
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+	fs := flag.NewFlagSet("jitprov dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, usage) }
+	var cfg devmode.Config
+	fs.StringVar(&cfg.DataDir, "data", ".jitprov-dev", "")
+	fs.StringVar(&cfg.Host, "host", "localhost", "")
+	fs.IntVar(&cfg.EdgePort, "edge-port", 8080, "")
+	fs.IntVar(&cfg.DevPort, "dev-port", 8090, "")
+	fs.IntVar(&cfg.NATSPort, "nats-port", 4223, "")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", cmp.Or(getenv("DATABASE_URL"), getenv("JITPROV_DATABASE_URL")), "")
+	fs.StringVar(&cfg.NATSURL, "nats-url", cmp.Or(getenv("NATS_URL"), getenv("JITPROV_NATS_URL")), "")
+	level := fs.String("log-level", "info", "")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q\n%s", fs.Arg(0), usage)
+	}
+	log, err := telemetry.NewLogger(stderr, *level, "text")
+	if err != nil {
+		return err
+	}
+	tel, err := telemetry.Setup(ctx, "jitprov-dev")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	}()
+	cfg.Out, cfg.Logger, cfg.Tracer, cfg.Meter = stdout, log, tel.Tracer, tel.Meter
+	return devmode.Run(ctx, cfg)
+}

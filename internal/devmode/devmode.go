@@ -1,0 +1,393 @@
+// Package devmode is `jitprov dev`: the whole pipeline in one process on a
+// laptop — an embedded NATS server with JetStream, the embedded SQLite
+// store, sso-edge, the provisioner and the notifier (through the same Run
+// functions their binaries use), with the built-in development IdP, a demo
+// application behind forward-auth and an inbox for the notifier's
+// messages. Development only: its keys and secrets live in the data folder,
+// its pages say so, and it listens on loopback.
+package devmode
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"text/template"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/jitprov/jitprov/internal/bus"
+	"github.com/jitprov/jitprov/internal/config"
+	"github.com/jitprov/jitprov/internal/devidp"
+	"github.com/jitprov/jitprov/internal/devinbox"
+	"github.com/jitprov/jitprov/internal/edge"
+	"github.com/jitprov/jitprov/internal/edge/session"
+	"github.com/jitprov/jitprov/internal/notify"
+	"github.com/jitprov/jitprov/internal/provisioner"
+	"github.com/jitprov/jitprov/internal/store"
+	"github.com/jitprov/jitprov/internal/store/postgres"
+	"github.com/jitprov/jitprov/internal/store/sqlite"
+)
+
+// Config is what `jitprov dev` is asked for.
+type Config struct {
+	// DataDir keeps everything between starts: the NATS store, the SQLite
+	// database, keys and secrets. Default ".jitprov-dev".
+	DataDir string
+	// Host is the host name in every URL; default "localhost". The edge,
+	// the IdP and the demo application must share it (cookies).
+	Host string
+	// EdgePort serves sso-edge (default 8080); DevPort the IdP, the demo
+	// application and the inbox (default 8090); NATSPort the embedded NATS
+	// server (default 4223: beside a system NATS on 4222).
+	EdgePort, DevPort, NATSPort int
+	// DatabaseURL, when set, uses that Postgres (migrated at start)
+	// instead of the embedded store; NATSURL that NATS server instead of
+	// the embedded one.
+	DatabaseURL string
+	NATSURL     string
+	// Out receives the banner with the URLs to open.
+	Out    io.Writer
+	Logger *slog.Logger
+	Tracer trace.TracerProvider
+	Meter  metric.MeterProvider
+}
+
+//go:embed organizations.yaml.tmpl
+var orgsTemplate string
+
+const clientID = "jitprov-dev"
+
+func (c *Config) defaults() {
+	if c.DataDir == "" {
+		c.DataDir = ".jitprov-dev"
+	}
+	if c.Host == "" {
+		c.Host = "localhost"
+	}
+	if c.EdgePort == 0 {
+		c.EdgePort = 8080
+	}
+	if c.DevPort == 0 {
+		c.DevPort = 8090
+	}
+	if c.NATSPort == 0 {
+		c.NATSPort = 4223
+	}
+	if c.Out == nil {
+		c.Out = io.Discard
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Run runs development mode until ctx is done, then shuts everything down.
+func Run(ctx context.Context, cfg Config) error {
+	cfg.defaults()
+	log := cfg.Logger
+	dir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "secrets"), 0o700); err != nil {
+		return fmt.Errorf("devmode: data folder: %w", err)
+	}
+	secrets := filepath.Join(dir, "secrets")
+	edgeURL := fmt.Sprintf("http://%s", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.EdgePort)))
+	devURL := fmt.Sprintf("http://%s", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.DevPort)))
+
+	// Listen first: a port in use is the most likely trouble, and it
+	// should be said before anything starts.
+	devLn, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.DevPort)))
+	if err != nil {
+		return fmt.Errorf("devmode: the demo port %d is taken (choose another with -dev-port): %w", cfg.DevPort, err)
+	}
+	defer devLn.Close()
+	if ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.EdgePort))); err != nil {
+		return fmt.Errorf("devmode: the edge port %d is taken (choose another with -edge-port): %w", cfg.EdgePort, err)
+	} else {
+		_ = ln.Close() // edge.Run listens itself
+	}
+	smtpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("devmode: inbox SMTP port: %w", err)
+	}
+	defer smtpLn.Close()
+
+	// NATS: embedded, with its data in the folder, unless one is named.
+	nc, stopNATS, natsDesc, err := startNATS(cfg, dir)
+	if err != nil {
+		return err
+	}
+	defer stopNATS()
+	defer nc.Close()
+
+	// The store: SQLite in the folder, unless a Postgres is named.
+	st, storeDesc, err := openStore(ctx, cfg, dir, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	// Secrets of development: made once, kept in the folder.
+	sessionKey, err := secretFile(filepath.Join(secrets, "session-key"), 32)
+	if err != nil {
+		return err
+	}
+	clientSecretFile := filepath.Join(secrets, "oidc-client-secret")
+	clientSecret, err := secretFile(clientSecretFile, 24)
+	if err != nil {
+		return err
+	}
+	webhookSecretFile := filepath.Join(secrets, "webhook-secret")
+	webhookSecret, err := secretFile(webhookSecretFile, 32)
+	if err != nil {
+		return err
+	}
+	spPair, err := spKeyPair(secrets)
+	if err != nil {
+		return fmt.Errorf("devmode: SP key pair: %w", err)
+	}
+
+	// The organisations, pointed at this run's URLs, applied to the store.
+	orgs, err := applyOrganizations(ctx, st, filepath.Join(dir, "organizations.yaml"), orgVars{
+		IdP: devURL + "/dev-idp", ClientID: clientID, ClientSecretFile: clientSecretFile,
+		InboxWebhook: devURL + "/inbox/webhook", WebhookSecretFile: webhookSecretFile,
+	})
+	if err != nil {
+		return err
+	}
+	directory, err := notify.NewDirectory(orgs.Organizations, orgs.Notifications, os.Getenv)
+	if err != nil {
+		return fmt.Errorf("devmode: %w", err)
+	}
+
+	idp, err := devidp.New(ctx, devidp.Config{
+		BaseURL: devURL + "/dev-idp", DataDir: filepath.Join(dir, "idp"), Logger: log.With("component", "dev-idp"),
+		SAMLServiceProviders: []devidp.ServiceProvider{
+			{MetadataURL: edgeURL + "/saml/demo/devidp-saml/metadata", Organization: devidp.OrgDemo},
+			{MetadataURL: edgeURL + "/saml/demo-small/devidp-saml/metadata", Organization: devidp.OrgDemoSmall},
+		},
+		OIDCClients: []devidp.Client{{ID: clientID, Secret: clientSecret,
+			RedirectURIs: []string{edgeURL + "/oidc/demo/devidp-oidc/callback"}, Organization: devidp.OrgDemo}},
+	})
+	if err != nil {
+		return fmt.Errorf("devmode: %w", err)
+	}
+	inbox := devinbox.New([]byte(webhookSecret))
+	defer inbox.Close()
+
+	key, err := session.DecodeKey(sessionKey)
+	if err != nil {
+		return err
+	}
+	keys, err := session.NewKeys(key)
+	if err != nil {
+		return err
+	}
+	sessions, err := session.NewManager(keys, session.Options{Insecure: true})
+	if err != nil {
+		return err
+	}
+
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	topo := bus.DefaultTopology()
+	setup, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	// The streams exist before the edge takes its first login.
+	if err := bus.Ensure(setup, js, topo); err != nil {
+		return fmt.Errorf("devmode: %w", err)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return provisioner.Run(gctx, provisioner.Config{Workers: 8, DecisionTimeout: 10 * time.Second,
+			DrainTimeout: 5 * time.Second, Topology: topo},
+			provisioner.Deps{Store: st, NATS: nc, Logger: log.With("service", "provisioner"), Tracer: cfg.Tracer, Meter: cfg.Meter})
+	})
+	g.Go(func() error {
+		return notify.Run(gctx, notify.Config{
+			SMTP:       &notify.SMTPConfig{Addr: smtpLn.Addr().String(), TLS: notify.SMTPPlain, From: "jitprov dev <notifier@jitprov.dev>"},
+			Links:      notify.Links{Seats: devURL + "/", RoleReviews: devURL + "/", Connections: devURL + "/", Logins: devURL + "/"},
+			BackoffMin: time.Second, BackoffMax: 30 * time.Second, DrainTimeout: 5 * time.Second,
+			WebhookTimeout: 5 * time.Second, MailTimeout: 5 * time.Second,
+		}, notify.Deps{NATS: nc, Admins: st, Directory: directory, Logger: log.With("service", "notifier"),
+			Tracer: cfg.Tracer, Meter: cfg.Meter})
+	})
+	g.Go(func() error {
+		public, _ := url.Parse(edgeURL)
+		return edge.Run(gctx, edge.Config{Addr: net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.EdgePort)), PublicURL: *public,
+			AllowedReturnOrigins: []string{devURL}, DefaultReturnTo: devURL + "/app", SPKeyPair: spPair,
+			MetadataRefresh: time.Minute, ShutdownTimeout: 5 * time.Second},
+			edge.Deps{Store: st, NATS: nc, Sessions: sessions, Logger: log.With("service", "sso-edge"), Tracer: cfg.Tracer})
+	})
+	g.Go(func() error { return inbox.ServeSMTP(smtpLn) })
+	dev := &http.Server{Handler: devHandler(edgeURL, devURL, idp, inbox), ReadHeaderTimeout: 5 * time.Second}
+	g.Go(func() error {
+		if err := dev.Serve(devLn); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		_ = inbox.Close()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
+		defer cancel()
+		return dev.Shutdown(sctx)
+	})
+	g.Go(func() error {
+		// The banner says "open this": only once the edge answers.
+		if err := waitReady(gctx, edgeURL+"/readyz"); err != nil {
+			if gctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		banner(cfg.Out, edgeURL, devURL, dir, natsDesc, storeDesc)
+		return nil
+	})
+	err = g.Wait()
+	log.Info("jitprov dev stopped")
+	return err
+}
+
+// waitReady polls url until it answers 200, for up to a minute.
+func waitReady(ctx context.Context, url string) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("devmode: %s did not answer within a minute", url)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func startNATS(cfg Config, dir string) (*nats.Conn, func(), string, error) {
+	if cfg.NATSURL != "" {
+		nc, err := nats.Connect(cfg.NATSURL, nats.Name("jitprov-dev"), nats.MaxReconnects(-1))
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("devmode: cannot connect to NATS at %s: %w", cfg.NATSURL, err)
+		}
+		return nc, func() {}, cfg.NATSURL, nil
+	}
+	ns, err := server.NewServer(&server.Options{
+		ServerName: "jitprov-dev", Host: "127.0.0.1", Port: cfg.NATSPort, JetStream: true,
+		StoreDir: filepath.Join(dir, "nats"), SyncAlways: true, NoSigs: true, NoLog: true,
+	})
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("devmode: embedded NATS: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(15 * time.Second) {
+		ns.Shutdown()
+		return nil, nil, "", fmt.Errorf("devmode: the embedded NATS server did not start on port %d (taken? choose another with -nats-port)", cfg.NATSPort)
+	}
+	nc, err := nats.Connect(ns.ClientURL(), nats.Name("jitprov-dev"))
+	if err != nil {
+		ns.Shutdown()
+		return nil, nil, "", fmt.Errorf("devmode: %w", err)
+	}
+	stop := func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	}
+	return nc, stop, ns.ClientURL() + " (embedded, data in " + filepath.Join(dir, "nats") + ")", nil
+}
+
+func openStore(ctx context.Context, cfg Config, dir string, log *slog.Logger) (store.Store, string, error) {
+	if cfg.DatabaseURL != "" {
+		s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log})
+		if err != nil {
+			return nil, "", err
+		}
+		if _, err := s.Migrate(ctx); err != nil {
+			s.Close()
+			return nil, "", err
+		}
+		return s, "PostgreSQL (DATABASE_URL)", nil
+	}
+	path := filepath.Join(dir, "jitprov.db")
+	s, err := sqlite.Open(ctx, path, sqlite.WithLogger(log))
+	if err != nil {
+		return nil, "", err
+	}
+	return s, "SQLite " + path, nil
+}
+
+type orgVars struct {
+	IdP, ClientID, ClientSecretFile, InboxWebhook, WebhookSecretFile string
+}
+
+// applyOrganizations renders the dev organisations, writes them to path
+// for people to read, and applies them.
+func applyOrganizations(ctx context.Context, st store.Store, path string, v orgVars) (config.OrgFile, error) {
+	var b bytes.Buffer
+	if err := template.Must(template.New("orgs").Parse(orgsTemplate)).Execute(&b, v); err != nil {
+		return config.OrgFile{}, err
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		return config.OrgFile{}, fmt.Errorf("devmode: %w", err)
+	}
+	f, err := config.ParseOrgFile(path, b.Bytes())
+	if err != nil {
+		return f, fmt.Errorf("devmode: the dev organisations: %w", err)
+	}
+	if err := st.ApplyOrganizations(ctx, f.Organizations, f.Connections); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+func banner(w io.Writer, edgeURL, devURL, dir, natsDesc, storeDesc string) {
+	fmt.Fprintf(w, `
+jitprov dev is running — development mode, not for production.
+
+  Start here:      %[2]s/            (what to click, and the demo people)
+  Demo app:        %[2]s/app         (behind forward-auth: "Sign in with SSO")
+  Dev inbox:       %[2]s/inbox/      (the notifier's mails and webhooks)
+  Dev IdP:         %[2]s/dev-idp/    (SAML IdP and OpenID provider)
+  sso-edge:        %[1]s/login
+
+  NATS:            %[4]s
+  Store:           %[5]s
+  Data:            %[3]s
+
+Press Ctrl-C to stop; a second start keeps the data.
+
+`, edgeURL, devURL, dir, natsDesc, storeDesc)
+}
