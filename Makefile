@@ -23,9 +23,9 @@ verify:
 
 lint: verify
 
-## run: run the system on this machine (local PostgreSQL and NATS; see README).
+## run: run the whole system on this machine (jitprov dev: embedded NATS and store, a development IdP; see README).
 run:
-	./scripts/run.sh
+	$(GO) run ./cmd/jitprov dev
 
 build:
 	$(GO) build -o bin/ ./cmd/...
