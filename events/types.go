@@ -40,8 +40,9 @@ const (
 	// max_seats. Emitted by the provisioner, once per crossing.
 	TypeSeatsThresholdReached Type = "io.jitprov.seats.threshold-reached.v1"
 	// TypeIdPCertificateExpiring warns that a connection's IdP signing
-	// certificate expires soon: 30, 7 and 1 days before. Emitted by
-	// sso-edge's daily certificate check, once per certificate and step.
+	// certificate expires soon — 30, 7 and 1 days before — or has expired.
+	// Emitted by sso-edge's daily certificate check, once per certificate
+	// and step.
 	TypeIdPCertificateExpiring Type = "io.jitprov.idp-certificate.expiring.v1"
 	// TypeProvisioningFailed tells that the provisioner gave up on a login
 	// (the dead-letter path): the person got an error page and nothing was

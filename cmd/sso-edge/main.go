@@ -98,6 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return edge.Run(ctx, edge.Config{
 		Addr: cfg.Addr, PublicURL: *public, AllowedReturnOrigins: cfg.ReturnOrigins,
 		ProvisionTimeout: time.Duration(cfg.ProvisionTimeout), SPKeyPair: spKey, Replicas: cfg.Replicas,
+		CertCheckInterval: time.Duration(cfg.CertCheckInterval), // negative when "off": the edge's convention too
 	}, edge.Deps{Store: s, NATS: nc, Sessions: sessions, Logger: log, Tracer: tel.Tracer})
 }
 

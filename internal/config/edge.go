@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Edge is sso-edge's configuration: an optional YAML file (unknown keys
@@ -49,6 +51,11 @@ type Edge struct {
 	// JITPROV_EDGE_SP_CERT_FILE).
 	SPKeyFile  string `yaml:"sp_key_file"`
 	SPCertFile string `yaml:"sp_cert_file"`
+	// CertCheckInterval is how often the SAML connections' IdP signing
+	// certificates are checked for expiry (idp-certificate.expiring
+	// alerts): a duration of at least a minute, or "off"
+	// (JITPROV_EDGE_CERT_CHECK_INTERVAL, default 24h).
+	CertCheckInterval DurationOrOff `yaml:"cert_check_interval"`
 	// Replicas of the edge's KV buckets (JITPROV_STREAM_REPLICAS, default 1).
 	Replicas  int    `yaml:"replicas"`
 	LogLevel  string `yaml:"log_level"`  // JITPROV_LOG_LEVEL, default info
@@ -59,7 +66,7 @@ type Edge struct {
 // variables through getenv, which win, and validates the result.
 func LoadEdge(path string, getenv func(string) string) (Edge, error) {
 	e := Edge{NATSURL: "nats://127.0.0.1:4222", Addr: ":8080", ProvisionTimeout: Duration(5 * time.Second),
-		Replicas: 1, LogLevel: "info", LogFormat: "json"}
+		CertCheckInterval: DurationOrOff(24 * time.Hour), Replicas: 1, LogLevel: "info", LogFormat: "json"}
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -113,6 +120,13 @@ func LoadEdge(path string, getenv func(string) string) (Edge, error) {
 			errs = append(errs, fmt.Errorf("JITPROV_EDGE_PROVISION_TIMEOUT=%q: want a positive duration such as 5s", v))
 		}
 		e.ProvisionTimeout = Duration(d)
+	}
+	if v := get("JITPROV_EDGE_CERT_CHECK_INTERVAL"); v != "" {
+		d, err := parseDurationOrOff(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("JITPROV_EDGE_CERT_CHECK_INTERVAL=%q: want a duration such as 24h or 6h, or off", v))
+		}
+		e.CertCheckInterval = d
 	}
 	if v := get("JITPROV_STREAM_REPLICAS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -172,6 +186,9 @@ func (e Edge) Validate() error {
 	if e.ProvisionTimeout <= 0 {
 		add("provision_timeout: must be positive")
 	}
+	if d := e.CertCheckInterval; !d.Off() && time.Duration(d) < time.Minute {
+		add("JITPROV_EDGE_CERT_CHECK_INTERVAL (cert_check_interval) is %s: want at least 1m, or off", time.Duration(d))
+	}
 	if e.CookieDomain != "" {
 		if u, err := url.Parse(e.PublicURL); err == nil && u.Host != "" {
 			host, d := strings.ToLower(u.Hostname()), strings.TrimPrefix(strings.ToLower(e.CookieDomain), ".")
@@ -196,7 +213,57 @@ func (e Edge) Validate() error {
 
 // String is safe to log: no secrets.
 func (e Edge) String() string {
-	return fmt.Sprintf("database_url=%q nats_url=%q addr=%q public_url=%q session_keys=%d insecure_cookies=%t cookie_domain=%q return_origins=%v provision_timeout=%s sp_key_file=%q replicas=%d",
+	return fmt.Sprintf("database_url=%q nats_url=%q addr=%q public_url=%q session_keys=%d insecure_cookies=%t cookie_domain=%q return_origins=%v provision_timeout=%s sp_key_file=%q cert_check_interval=%s replicas=%d",
 		redactDatabaseURL(e.DatabaseURL), redactNATSList(e.NATSURL), e.Addr, e.PublicURL, len(e.SessionKeys), e.InsecureCookies, e.CookieDomain,
-		e.ReturnOrigins, time.Duration(e.ProvisionTimeout), e.SPKeyFile, e.Replicas)
+		e.ReturnOrigins, time.Duration(e.ProvisionTimeout), e.SPKeyFile, e.CertCheckInterval, e.Replicas)
+}
+
+// DurationOrOff is a Duration that may also be "off", which it stores as a
+// negative value (the edge's convention for a check that never runs). It
+// is a type of its own rather than a Duration because YAML must accept
+// "off" too.
+type DurationOrOff time.Duration
+
+// Off reports whether d is "off".
+func (d DurationOrOff) Off() bool { return d < 0 }
+
+// String is "off" or the duration, e.g. "24h0m0s".
+func (d DurationOrOff) String() string {
+	if d.Off() {
+		return "off"
+	}
+	return time.Duration(d).String()
+}
+
+// UnmarshalYAML reads "off" or a Go duration string such as "24h"; any
+// other value is reported as Duration reports it.
+func (d *DurationOrOff) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && strings.EqualFold(strings.TrimSpace(n.Value), "off") {
+		*d = -1
+		return nil
+	}
+	var v Duration
+	if err := v.UnmarshalYAML(n); err != nil {
+		return err
+	}
+	if v < 0 {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: expected a duration such as \"24h\", or off, got %q", n.Line, n.Value)}}
+	}
+	*d = DurationOrOff(v)
+	return nil
+}
+
+// parseDurationOrOff reads "off" or a positive Go duration.
+func parseDurationOrOff(s string) (DurationOrOff, error) {
+	if strings.EqualFold(s, "off") {
+		return -1, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	if v <= 0 {
+		return 0, errors.New("not positive")
+	}
+	return DurationOrOff(v), nil
 }

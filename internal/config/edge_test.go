@@ -56,6 +56,9 @@ func TestLoadEdge(t *testing.T) {
 		{"key without cert", with("JITPROV_EDGE_SP_KEY_FILE", "/k.pem"), "go together"},
 		{"no database", with("JITPROV_DATABASE_URL", ""), "JITPROV_DATABASE_URL: required"},
 		{"cookie domain not covering the edge", with("JITPROV_EDGE_COOKIE_DOMAIN", "other.com"), "is not in it"},
+		{"cert check interval not a duration", with("JITPROV_EDGE_CERT_CHECK_INTERVAL", "daily"), "JITPROV_EDGE_CERT_CHECK_INTERVAL"},
+		{"cert check interval zero", with("JITPROV_EDGE_CERT_CHECK_INTERVAL", "0"), "JITPROV_EDGE_CERT_CHECK_INTERVAL"},
+		{"cert check interval too short", with("JITPROV_EDGE_CERT_CHECK_INTERVAL", "10s"), "at least 1m"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,5 +101,63 @@ func TestLoadEdgeFile(t *testing.T) {
 	write("database_url: postgres://db/jitprov\npublic_url: https://sso.example.com\nsession_key: x\n")
 	if _, err := LoadEdge(file, nil); err == nil || !strings.Contains(err.Error(), "edge.yaml:3") || !strings.Contains(err.Error(), "session_key") {
 		t.Errorf("unknown key: got %v, want an error naming edge.yaml:3 and the key", err)
+	}
+}
+
+// The certificate check runs daily by default, at another positive
+// interval, or not at all ("off"), from the file or the variable.
+func TestLoadEdgeCertCheckInterval(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "edge.yaml")
+	base := "database_url: postgres://db/jitprov\npublic_url: https://sso.example.com\n"
+	tests := []struct {
+		name    string
+		yaml    string // added to base
+		env     string // JITPROV_EDGE_CERT_CHECK_INTERVAL
+		want    time.Duration
+		wantOff bool
+		wantErr string // "" for no error
+	}{
+		{name: "default", want: 24 * time.Hour},
+		{name: "variable", env: "6h", want: 6 * time.Hour},
+		{name: "variable off", env: "off", wantOff: true},
+		{name: "variable OFF", env: "OFF", wantOff: true},
+		{name: "file", yaml: "cert_check_interval: 12h\n", want: 12 * time.Hour},
+		{name: "file off", yaml: "cert_check_interval: off\n", wantOff: true},
+		{name: "variable wins over the file", yaml: "cert_check_interval: off\n", env: "1h", want: time.Hour},
+		{name: "file not a duration", yaml: "cert_check_interval: daily\n", wantErr: "edge.yaml:3: cert_check_interval: expected a duration"},
+		{name: "file negative", yaml: "cert_check_interval: -5m\n", wantErr: "edge.yaml:3: expected a duration"},
+		{name: "file zero", yaml: "cert_check_interval: 0s\n", wantErr: "want at least 1m, or off"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.WriteFile(file, []byte(base+tt.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			e, err := LoadEdge(file, func(k string) string {
+				switch k {
+				case "JITPROV_SESSION_KEYS":
+					return strings.Repeat("ab", 32) // TEST KEY
+				case "JITPROV_EDGE_CERT_CHECK_INTERVAL":
+					return tt.env
+				}
+				return ""
+			})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("got %v, want an error containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := e.CertCheckInterval; got.Off() != tt.wantOff || (!tt.wantOff && time.Duration(got) != tt.want) {
+				t.Errorf("got %s, want %s (off: %t)", got, tt.want, tt.wantOff)
+			}
+			if tt.wantOff && !strings.Contains(e.String(), "cert_check_interval=off") {
+				t.Errorf("String: %s, want cert_check_interval=off", e)
+			}
+		})
 	}
 }

@@ -43,6 +43,7 @@ type conn struct {
 type samlSide struct {
 	settings connection.SAML
 	sp       *samlsp.SP
+	idp      *saml.EntityDescriptor // the IdP's metadata sp was built on; read-only
 }
 
 // registry builds each connection's service provider from the store and
@@ -202,7 +203,7 @@ func (r *registry) loadSAML(ctx context.Context, org store.Organization, c store
 	if err != nil {
 		return nil, fmt.Errorf("connection %s/%s: %w", orgID, connID, err)
 	}
-	return &conn{org: org, id: connID, loaded: time.Now(), saml: &samlSide{settings: settings, sp: sp}}, nil
+	return &conn{org: org, id: connID, loaded: time.Now(), saml: &samlSide{settings: settings, sp: sp, idp: md}}, nil
 }
 
 func problemErrs(ps []connection.Problem) []error {

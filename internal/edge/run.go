@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/jitprov/jitprov/internal/bus"
+	"github.com/jitprov/jitprov/internal/edge/certwatch"
 	"github.com/jitprov/jitprov/internal/edge/replay"
 	"github.com/jitprov/jitprov/internal/edge/session"
 	"github.com/jitprov/jitprov/internal/known"
@@ -49,6 +50,10 @@ type Config struct {
 	SPKeyPair *tls.Certificate
 	// Replicas of the edge's KV buckets: 1, or 3 in a cluster.
 	Replicas int
+	// CertCheckInterval is how often Run checks the SAML connections' IdP
+	// signing certificates and warns of their expiry (certwatch): 0 means
+	// every 24 hours, a negative value never.
+	CertCheckInterval time.Duration
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 }
@@ -74,6 +79,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
+	}
+	if c.CertCheckInterval == 0 {
+		c.CertCheckInterval = certwatch.DefaultInterval
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 15 * time.Second
@@ -146,7 +154,26 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	var certs *certwatch.Watcher
+	if cfg.CertCheckInterval > 0 {
+		js, err := jetstream.New(deps.NATS)
+		if err != nil {
+			return fmt.Errorf("edge: jetstream: %w", err)
+		}
+		certs, err = certwatch.New(s, js, certwatch.Config{Replicas: cfg.Replicas, Logger: deps.Logger})
+		if err != nil {
+			return fmt.Errorf("edge: %w", err)
+		}
+	} else {
+		deps.Logger.InfoContext(ctx, "IdP certificate check off")
+	}
 	g, gctx := errgroup.WithContext(ctx)
+	if certs != nil {
+		g.Go(func() error {
+			certs.Run(gctx, cfg.CertCheckInterval)
+			return nil
+		})
+	}
 	g.Go(func() error {
 		deps.Logger.InfoContext(ctx, "sso-edge listening", "addr", cfg.Addr, "public_url", cfg.PublicURL.String())
 		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {

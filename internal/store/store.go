@@ -183,6 +183,10 @@ type Store interface {
 	// ConnectionsByDomain lists the connections of the organisations that
 	// verified domain (lower-case), for home-realm discovery.
 	ConnectionsByDomain(ctx context.Context, domain string) ([]Connection, error)
+	// Connections lists every organisation's connections of protocol
+	// ("saml", "oidc"; "" for all), ordered by organisation and id: the
+	// edge's daily IdP certificate check.
+	Connections(ctx context.Context, protocol string) ([]Connection, error)
 	// RecordLogin sets the user's last login to at, unless a later one is
 	// recorded already. ErrNotFound when the user is not in orgID.
 	RecordLogin(ctx context.Context, orgID, userID string, at time.Time) error

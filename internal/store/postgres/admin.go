@@ -186,3 +186,21 @@ func (s *Store) OrganizationAdmins(ctx context.Context, orgID string) ([]store.U
 	}
 	return admins, nil
 }
+
+// Connections implements store.Store.
+func (s *Store) Connections(ctx context.Context, protocol string) ([]store.Connection, error) {
+	rows, err := s.pool.Query(ctx, `SELECT org_id, id, protocol, settings::text FROM connections
+		WHERE $1 = '' OR protocol = $1 ORDER BY org_id, id`, protocol)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list connections: %w", mapErr(err))
+	}
+	conns, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Connection, error) {
+		var c store.Connection
+		err := r.Scan(&c.OrganizationID, &c.ID, &c.Protocol, &c.Settings)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list connections: %w", mapErr(err))
+	}
+	return conns, nil
+}

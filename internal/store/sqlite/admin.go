@@ -287,3 +287,25 @@ func (s *Store) OrganizationAdmins(ctx context.Context, orgID string) ([]store.U
 	}
 	return admins, nil
 }
+
+// Connections implements store.Store.
+func (s *Store) Connections(ctx context.Context, protocol string) ([]store.Connection, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT org_id, id, protocol, settings FROM connections
+		WHERE ?1 = '' OR protocol = ?1 ORDER BY org_id, id`, protocol)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list connections: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var conns []store.Connection
+	for rows.Next() {
+		var c store.Connection
+		if err := rows.Scan(&c.OrganizationID, &c.ID, &c.Protocol, &c.Settings); err != nil {
+			return nil, fmt.Errorf("sqlite: list connections: %w", mapErr(err))
+		}
+		conns = append(conns, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list connections: %w", mapErr(err))
+	}
+	return conns, nil
+}

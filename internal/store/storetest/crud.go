@@ -26,6 +26,41 @@ var crudTests = []subTest{
 	{"RecordLogin", testRecordLogin},
 	{"ConnectionsByDomain", testConnectionsByDomain},
 	{"OrganizationAdmins", testOrganizationAdmins},
+	{"Connections", testConnections},
+}
+
+// Every organisation's connections are listed, by protocol when asked.
+func testConnections(t *testing.T, s store.Store) {
+	seed(t, s, 1)
+	key := func(cs []store.Connection) []string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.OrganizationID+"/"+c.ID+"/"+c.Protocol)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		protocol string
+		want     []string
+	}{
+		{"", []string{"acme/google/oidc", "acme/okta/saml", "globex/google/oidc", "globex/okta/saml"}},
+		{"saml", []string{"acme/okta/saml", "globex/okta/saml"}},
+		{"oidc", []string{"acme/google/oidc", "globex/google/oidc"}},
+		{"cas", nil},
+	} {
+		got, err := s.Connections(t.Context(), tc.protocol)
+		if err != nil {
+			t.Fatalf("Connections(%q): %v", tc.protocol, err)
+		}
+		if !reflect.DeepEqual(key(got), tc.want) {
+			t.Errorf("Connections(%q) = %v, want %v", tc.protocol, key(got), tc.want)
+		}
+		for _, c := range got {
+			if !json.Valid(c.Settings) {
+				t.Errorf("connection %s/%s settings are not JSON: %s", c.OrganizationID, c.ID, c.Settings)
+			}
+		}
+	}
 }
 
 // The notifier writes to an organisation's admins: its active users with

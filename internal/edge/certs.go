@@ -1,0 +1,97 @@
+package edge
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/crewjam/saml"
+
+	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/edge/certwatch"
+)
+
+var _ certwatch.Source = (*Server)(nil)
+
+// Certificates lists the IdP signing certificates of every SAML
+// connection in the store, for the certificate check (certwatch). Each
+// connection is loaded (or refreshed when due) as for a login, so a
+// rolled-over IdP certificate is seen as soon as the IdP publishes it.
+//
+// OIDC connections are skipped: their signing keys are JWKS keys, which
+// carry no expiry in general and rotate under the provider's control.
+func (s *Server) Certificates(ctx context.Context) ([]certwatch.Cert, error) {
+	return s.reg.certificates(ctx)
+}
+
+func (r *registry) certificates(ctx context.Context) ([]certwatch.Cert, error) {
+	all, err := r.store.Connections(ctx, string(events.ProtocolSAML))
+	if err != nil {
+		return nil, fmt.Errorf("edge: list the SAML connections: %w", err)
+	}
+	var out []certwatch.Cert
+	var errs []error
+	for _, sc := range all {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		c, err := r.get(ctx, sc.OrganizationID, sc.ID)
+		switch {
+		case errors.Is(err, errUnknownConnection):
+			continue // removed from the store since
+		case err != nil:
+			errs = append(errs, err)
+			continue
+		case c.saml == nil:
+			continue
+		}
+		certs, err := signingCertificates(c.saml.idp)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("connection %s/%s: IdP metadata: %w", c.org.ID, c.id, err))
+		}
+		for _, cert := range certs {
+			out = append(out, certwatch.Cert{OrganizationID: c.org.ID, ConnectionID: c.id, Cert: cert})
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// signingCertificates are the certificates the IdP signs with, as samlsp
+// reads them: those of its IDPSSODescriptors' KeyDescriptors with use
+// "signing" or none, each once.
+func signingCertificates(md *saml.EntityDescriptor) ([]*x509.Certificate, error) {
+	if md == nil {
+		return nil, nil
+	}
+	var out []*x509.Certificate
+	var errs []error
+	seen := map[string]bool{}
+	for _, d := range md.IDPSSODescriptors {
+		for _, kd := range d.KeyDescriptors {
+			if kd.Use != "" && kd.Use != "signing" {
+				continue
+			}
+			for _, xc := range kd.KeyInfo.X509Data.X509Certificates {
+				der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(xc.Data), ""))
+				if err != nil {
+					errs = append(errs, fmt.Errorf("signing certificate: %w", err))
+					continue
+				}
+				if seen[string(der)] {
+					continue
+				}
+				seen[string(der)] = true
+				cert, err := x509.ParseCertificate(der)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("signing certificate: %w", err))
+					continue
+				}
+				out = append(out, cert)
+			}
+		}
+	}
+	return out, errors.Join(errs...)
+}
