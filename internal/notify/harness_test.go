@@ -30,7 +30,7 @@ import (
 // embedded NATS server, a real SMTP server in the test process, and
 // webhook receivers.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	store *postgres.Store
 	ns    *server.Server
 	js    jetstream.JetStream
@@ -41,7 +41,7 @@ type harness struct {
 	env   map[string]string
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	s, _ := testenv.Store(t)
 	ns := testenv.NATS(t)
@@ -124,7 +124,7 @@ func (h *harness) start() *notifier {
 }
 
 // stop shuts the notifier down gracefully.
-func (n *notifier) stop(t *testing.T) {
+func (n *notifier) stop(t testing.TB) {
 	n.cancel()
 	select {
 	case err := <-n.done:
@@ -140,7 +140,7 @@ func (n *notifier) stop(t *testing.T) {
 
 // kill cuts the notifier off at once, as a crash would: its connection
 // closes with deliveries in hand, unacked.
-func (n *notifier) kill(t *testing.T) {
+func (n *notifier) kill(t testing.TB) {
 	n.nc.Close()
 	n.cancel()
 	select {
@@ -177,7 +177,7 @@ func roleReview(org, email string) events.RoleReviewRequested {
 }
 
 // eventually polls cond until it holds or within passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
@@ -193,7 +193,7 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 // hook is a webhook receiver that fails its first failures requests
 // with 503, or hangs while hang is set, and records every request.
 type hook struct {
-	t        *testing.T
+	t        testing.TB
 	srv      *httptest.Server
 	secret   []byte
 	mu       sync.Mutex
@@ -214,7 +214,7 @@ type hookReq struct {
 	SigErr   error
 }
 
-func newHook(t *testing.T, secret string, failures int) *hook {
+func newHook(t testing.TB, secret string, failures int) *hook {
 	h := &hook{t: t, secret: []byte(secret), failures: failures, status: http.StatusNoContent}
 	h.srv = httptest.NewServer(http.HandlerFunc(h.serve))
 	t.Cleanup(h.srv.Close)
