@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/bus"
+	"github.com/jitprov/jitprov/internal/health"
 )
 
 // Config is what Run needs to know. Zero durations and counts take the
@@ -189,19 +189,13 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	})
 	g.Go(func() error { return flushLoop(gctx, batches, p, cfg.FlushInterval, log.With("component", "flusher")) })
 	if cfg.HealthAddr != "" {
-		srv := &http.Server{Addr: cfg.HealthAddr, Handler: healthHandler(deps.NATS), ReadHeaderTimeout: 5 * time.Second,
-			BaseContext: func(net.Listener) context.Context { return gctx }}
 		g.Go(func() error {
-			if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("notify: health server on %s: %w", cfg.HealthAddr, err)
-			}
-			return nil
-		})
-		g.Go(func() error {
-			<-gctx.Done()
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
-			defer cancel()
-			return srv.Shutdown(sctx)
+			return health.Serve(gctx, cfg.HealthAddr, health.Handler(func(context.Context) error {
+				if !deps.NATS.IsConnected() {
+					return fmt.Errorf("nats: %s", deps.NATS.Status())
+				}
+				return nil
+			}))
 		})
 	}
 	log.InfoContext(ctx, "notifier running", "workers", cfg.Workers, "per_org", cfg.PerOrg, "max_attempts", cfg.MaxAttempts)
@@ -253,17 +247,4 @@ func flushLoop(ctx context.Context, b *Batches, p *planner, every time.Duration,
 			}
 		}
 	}
-}
-
-func healthHandler(nc *nats.Conn) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !nc.IsConnected() {
-			http.Error(w, "nats: "+nc.Status().String(), http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ready\n"))
-	})
-	return mux
 }

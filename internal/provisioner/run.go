@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/jitprov/jitprov/internal/bus"
+	"github.com/jitprov/jitprov/internal/health"
 	"github.com/jitprov/jitprov/internal/known"
 	"github.com/jitprov/jitprov/internal/store"
 )
@@ -99,44 +98,21 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	})
 	g.Go(func() error { return recordSeen(gctx, seenCons, deps.Store, log.With("component", "login-seen")) })
 	if cfg.HealthAddr != "" {
-		srv := &http.Server{Addr: cfg.HealthAddr, Handler: healthHandler(deps), ReadHeaderTimeout: 5 * time.Second,
-			BaseContext: func(net.Listener) context.Context { return gctx }}
-		g.Go(func() error {
-			if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("provisioner: health server on %s: %w", cfg.HealthAddr, err)
-			}
-			return nil
-		})
-		g.Go(func() error {
-			<-gctx.Done()
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
-			defer cancel()
-			return srv.Shutdown(sctx)
-		})
+		g.Go(func() error { return health.Serve(gctx, cfg.HealthAddr, health.Handler(ready(deps))) })
 	}
 	return g.Wait()
 }
 
-// healthHandler serves /healthz (the process runs) and /readyz (the
-// database and NATS answer).
-func healthHandler(deps Deps) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
+// ready reports whether the database and NATS answer, for /readyz.
+func ready(deps Deps) func(context.Context) error {
+	return func(ctx context.Context) error {
 		if err := deps.Store.Ping(ctx); err != nil {
 			deps.Logger.WarnContext(ctx, "not ready: the database does not answer", "err", err)
-			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
-			return
+			return errors.New("database unreachable")
 		}
 		if !deps.NATS.IsConnected() {
-			http.Error(w, "nats: "+deps.NATS.Status().String(), http.StatusServiceUnavailable)
-			return
+			return fmt.Errorf("nats: %s", deps.NATS.Status())
 		}
-		_, _ = w.Write([]byte("ready\n"))
-	})
-	return mux
+		return nil
+	}
 }

@@ -5,11 +5,9 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/jitprov/jitprov/internal/store"
 )
 
 // The SQLite schema has its own numbering, independent of the Postgres
@@ -19,39 +17,11 @@ import (
 var migrationFiles embed.FS
 
 // Migration is one numbered SQL file.
-type Migration struct {
-	Version int
-	Name    string
-	SQL     string
-}
+type Migration = store.Migration
 
 // Migrations lists the embedded migrations in order.
 func Migrations() ([]Migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []Migration
-	for _, e := range entries {
-		name := e.Name()
-		num, _, ok := strings.Cut(name, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("sqlite: migration file %q is not named NNNN_name.sql", name)
-		}
-		raw, err := migrationFiles.ReadFile("migrations/" + name)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, Migration{Version: v, Name: name, SQL: string(raw)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
-	for i := range out {
-		if out[i].Version != i+1 {
-			return nil, fmt.Errorf("sqlite: migration %s: versions must run 1, 2, 3… without gaps", out[i].Name)
-		}
-	}
-	return out, nil
+	return store.ReadMigrations(migrationFiles, "migrations", "sqlite")
 }
 
 // migrate applies every embedded migration the database lacks, each in its

@@ -1,0 +1,74 @@
+package health_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jitprov/jitprov/internal/health"
+)
+
+func TestServe(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var down atomic.Bool
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- health.Serve(ctx, addr, health.Handler(func(context.Context) error {
+			if down.Load() {
+				return errors.New("database unreachable")
+			}
+			return nil
+		}))
+	}()
+	get := func(path string) (int, string) {
+		var resp *http.Response
+		var err error
+		for range 50 {
+			if resp, err = http.Get("http://" + addr + path); err == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("/healthz: %d", code)
+	}
+	if code, _ := get("/readyz"); code != 200 {
+		t.Errorf("/readyz while ready: %d", code)
+	}
+	down.Store(true)
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "database unreachable") {
+		t.Errorf("/readyz while not ready: %d %q", code, body)
+	}
+	// A second server on the same address says why it cannot start.
+	if err := health.Serve(context.Background(), addr, http.NotFoundHandler()); err == nil || !strings.Contains(err.Error(), "health server on "+addr) {
+		t.Errorf("second Serve on %s: %v", addr, err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve after shutdown: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after ctx ended")
+	}
+}
