@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -84,59 +83,31 @@ func LoadEdge(path string, getenv func(string) string) (Edge, error) {
 			}
 		}
 	}
-	if getenv == nil {
-		getenv = func(string) string { return "" }
-	}
-	get := func(name string) string { return strings.TrimSpace(getenv(name)) }
-	var errs []error
-	set := func(name string, dst *string) {
-		if v := get(name); v != "" {
-			*dst = v
-		}
-	}
-	set("JITPROV_DATABASE_URL", &e.DatabaseURL)
-	set("JITPROV_NATS_URL", &e.NATSURL)
-	set("JITPROV_NATS_CREDENTIALS", &e.NATSCredentials)
-	set("JITPROV_EDGE_ADDR", &e.Addr)
-	set("JITPROV_EDGE_PUBLIC_URL", &e.PublicURL)
-	set("JITPROV_EDGE_SP_KEY_FILE", &e.SPKeyFile)
-	set("JITPROV_EDGE_COOKIE_DOMAIN", &e.CookieDomain)
-	set("JITPROV_EDGE_SP_CERT_FILE", &e.SPCertFile)
-	set("JITPROV_LOG_LEVEL", &e.LogLevel)
-	set("JITPROV_LOG_FORMAT", &e.LogFormat)
-	if v := list(get("JITPROV_EDGE_RETURN_ORIGINS")); v != nil {
-		e.ReturnOrigins = v
-	}
-	if v := get("JITPROV_EDGE_INSECURE_COOKIES"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("JITPROV_EDGE_INSECURE_COOKIES=%q: want true or false", v))
-		}
-		e.InsecureCookies = b
-	}
-	if v := get("JITPROV_EDGE_PROVISION_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("JITPROV_EDGE_PROVISION_TIMEOUT=%q: want a positive duration such as 5s", v))
-		}
-		e.ProvisionTimeout = Duration(d)
-	}
-	if v := get("JITPROV_EDGE_CERT_CHECK_INTERVAL"); v != "" {
+	env := newEnvReader(getenv)
+	env.str("JITPROV_DATABASE_URL", &e.DatabaseURL)
+	env.str("JITPROV_NATS_URL", &e.NATSURL)
+	env.str("JITPROV_NATS_CREDENTIALS", &e.NATSCredentials)
+	env.str("JITPROV_EDGE_ADDR", &e.Addr)
+	env.str("JITPROV_EDGE_PUBLIC_URL", &e.PublicURL)
+	env.str("JITPROV_EDGE_SP_KEY_FILE", &e.SPKeyFile)
+	env.str("JITPROV_EDGE_COOKIE_DOMAIN", &e.CookieDomain)
+	env.str("JITPROV_EDGE_SP_CERT_FILE", &e.SPCertFile)
+	env.str("JITPROV_LOG_LEVEL", &e.LogLevel)
+	env.str("JITPROV_LOG_FORMAT", &e.LogFormat)
+	env.list("JITPROV_EDGE_RETURN_ORIGINS", &e.ReturnOrigins)
+	env.bool("JITPROV_EDGE_INSECURE_COOKIES", &e.InsecureCookies)
+	env.duration("JITPROV_EDGE_PROVISION_TIMEOUT", "5s", &e.ProvisionTimeout)
+	if v := env.get("JITPROV_EDGE_CERT_CHECK_INTERVAL"); v != "" {
 		d, err := parseDurationOrOff(v)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("JITPROV_EDGE_CERT_CHECK_INTERVAL=%q: want a duration such as 24h or 6h, or off", v))
+			env.errs = append(env.errs, fmt.Errorf("JITPROV_EDGE_CERT_CHECK_INTERVAL=%q: want a duration such as 24h or 6h, or off", v))
 		}
 		e.CertCheckInterval = d
 	}
-	if v := get("JITPROV_STREAM_REPLICAS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("JITPROV_STREAM_REPLICAS=%q: not a whole number", v))
-		}
-		e.Replicas = n
-	}
-	set("JITPROV_SESSION_KEYS_FILE", &e.SessionKeysFile)
-	switch file, inline := e.SessionKeysFile, get("JITPROV_SESSION_KEYS"); {
+	env.int("JITPROV_STREAM_REPLICAS", &e.Replicas)
+	var errs []error
+	env.str("JITPROV_SESSION_KEYS_FILE", &e.SessionKeysFile)
+	switch file, inline := e.SessionKeysFile, env.get("JITPROV_SESSION_KEYS"); {
 	case file != "" && inline != "":
 		errs = append(errs, errors.New("a session keys file (session_keys_file, JITPROV_SESSION_KEYS_FILE) and JITPROV_SESSION_KEYS are both set; use one"))
 	case file != "":
@@ -152,8 +123,8 @@ func LoadEdge(path string, getenv func(string) string) (Edge, error) {
 	case inline != "":
 		e.SessionKeys = list(inline)
 	}
-	if len(errs) > 0 {
-		return e, errors.Join(errs...)
+	if err := errors.Join(env.err(), errors.Join(errs...)); err != nil {
+		return e, err
 	}
 	return e, e.Validate()
 }

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -101,44 +100,27 @@ func LoadNotifier(path string, getenv func(string) string) (Notifier, error) {
 			}
 		}
 	}
-	if getenv == nil {
-		getenv = func(string) string { return "" }
-	}
-	get := func(name string) string { return strings.TrimSpace(getenv(name)) }
-	var errs []error
-	set := func(name string, dst *string) {
-		if v := get(name); v != "" {
-			*dst = v
-		}
-	}
-	num := func(name string, dst *int) {
-		if v := get(name); v != "" {
-			i, err := strconv.Atoi(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: not a whole number", name, v))
-			}
-			*dst = i
-		}
-	}
-	set("JITPROV_DATABASE_URL", &n.DatabaseURL)
-	set("JITPROV_NATS_URL", &n.NATSURL)
-	set("JITPROV_NATS_CREDENTIALS", &n.NATSCredentials)
-	set("JITPROV_ORGANIZATIONS_FILE", &n.OrganizationsFile)
-	num("JITPROV_NOTIFIER_WORKERS", &n.Workers)
-	num("JITPROV_STREAM_REPLICAS", &n.Replicas)
-	set("JITPROV_HEALTH_ADDR", &n.HealthAddr)
-	set("JITPROV_LOG_LEVEL", &n.LogLevel)
-	set("JITPROV_LOG_FORMAT", &n.LogFormat)
-	set("JITPROV_SMTP_ADDR", &n.SMTP.Addr)
-	set("JITPROV_SMTP_TLS", &n.SMTP.TLS)
-	set("JITPROV_SMTP_USERNAME", &n.SMTP.Username)
-	set("JITPROV_SMTP_PASSWORD_FILE", &n.SMTP.PasswordFile)
-	set("JITPROV_SMTP_FROM", &n.SMTP.From)
-	set("JITPROV_LINK_SEATS", &n.Links.Seats)
-	set("JITPROV_LINK_ROLE_REVIEWS", &n.Links.RoleReviews)
-	set("JITPROV_LINK_CONNECTIONS", &n.Links.Connections)
-	set("JITPROV_LINK_LOGINS", &n.Links.Logins)
-	switch file, inline := n.SMTP.PasswordFile, get("JITPROV_SMTP_PASSWORD"); {
+	env := newEnvReader(getenv)
+	env.str("JITPROV_DATABASE_URL", &n.DatabaseURL)
+	env.str("JITPROV_NATS_URL", &n.NATSURL)
+	env.str("JITPROV_NATS_CREDENTIALS", &n.NATSCredentials)
+	env.str("JITPROV_ORGANIZATIONS_FILE", &n.OrganizationsFile)
+	env.int("JITPROV_NOTIFIER_WORKERS", &n.Workers)
+	env.int("JITPROV_STREAM_REPLICAS", &n.Replicas)
+	env.str("JITPROV_HEALTH_ADDR", &n.HealthAddr)
+	env.str("JITPROV_LOG_LEVEL", &n.LogLevel)
+	env.str("JITPROV_LOG_FORMAT", &n.LogFormat)
+	env.str("JITPROV_SMTP_ADDR", &n.SMTP.Addr)
+	env.str("JITPROV_SMTP_TLS", &n.SMTP.TLS)
+	env.str("JITPROV_SMTP_USERNAME", &n.SMTP.Username)
+	env.str("JITPROV_SMTP_PASSWORD_FILE", &n.SMTP.PasswordFile)
+	env.str("JITPROV_SMTP_FROM", &n.SMTP.From)
+	env.str("JITPROV_LINK_SEATS", &n.Links.Seats)
+	env.str("JITPROV_LINK_ROLE_REVIEWS", &n.Links.RoleReviews)
+	env.str("JITPROV_LINK_CONNECTIONS", &n.Links.Connections)
+	env.str("JITPROV_LINK_LOGINS", &n.Links.Logins)
+	errs := env.errs
+	switch file, inline := n.SMTP.PasswordFile, env.get("JITPROV_SMTP_PASSWORD"); {
 	case file != "" && inline != "":
 		errs = append(errs, errors.New("JITPROV_SMTP_PASSWORD_FILE (smtp.password_file) and JITPROV_SMTP_PASSWORD are both set; use one"))
 	case file != "":
