@@ -13,7 +13,8 @@ import (
 // Workers consumes from cons with n workers calling handle, until ctx is
 // done; then it stops fetching, lets the deliveries in hand finish (up to
 // drain) and returns. Deliveries not handled in time stay unacked and are
-// redelivered. handle runs on a context that shutdown does not cancel.
+// redelivered. handle runs on a context that the end of ctx does not
+// cancel, but the end of the drain does: shutdown takes at most drain.
 //
 // It returns an error when the server ends the consumption while ctx is
 // live (the consumer was deleted): carrying on would look healthy and
@@ -24,7 +25,8 @@ func Workers(ctx context.Context, cons jetstream.Consumer, n int, drain time.Dur
 	// quit ends both sides. work is never closed, so a callback still
 	// running after a timed-out drain cannot panic.
 	work, quit := make(chan jetstream.Msg), make(chan struct{})
-	hctx := context.WithoutCancel(ctx)
+	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHandlers()
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
@@ -71,6 +73,7 @@ func Workers(ctx context.Context, cons jetstream.Consumer, n int, drain time.Dur
 	case <-cc.Closed():
 	case <-time.After(drain):
 		cc.Stop()
+		cancelHandlers()
 		log.WarnContext(ctx, "drain timed out; unfinished deliveries will be redelivered", "consumer", name)
 	}
 	stop()

@@ -2,6 +2,8 @@ package notify
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +22,13 @@ import (
 // in a KV bucket, one key per organisation and alert, updated with
 // compare-and-set, so that any number of notifier replicas can add to
 // them and flush them.
+//
+// A flush first closes the open batch (moves it to Sending, in one
+// compare-and-set), then publishes its jobs, then clears Sending. Alerts
+// arriving meanwhile open the next batch, so what is sent never changes
+// after it was first published: a flush repeated after a crash publishes
+// the same jobs under the same ids, which JetStream and the delivery
+// records drop, and nothing that arrived in between is lost.
 
 const (
 	// maxBatchEvents bounds the alerts a batch keeps to show; Count goes on.
@@ -27,6 +36,9 @@ const (
 	// maxRecent bounds the event ids a batch remembers to ignore a
 	// redelivered alert.
 	maxRecent = 512
+	// maxPeople bounds the distinct people a batch tells apart; beyond
+	// it, People stops growing while Count goes on.
+	maxPeople = 1000
 	casTries  = 50
 )
 
@@ -35,6 +47,8 @@ type batchState struct {
 	Alert      string     `json:"alert"`
 	LastSentAt time.Time  `json:"last_sent_at,omitzero"`
 	Open       *openBatch `json:"open,omitempty"`
+	// Sending is a closed batch whose jobs are being published.
+	Sending *openBatch `json:"sending,omitempty"`
 	// Interval is the organisation's cool-down or digest interval, kept
 	// for the next batch.
 	Interval time.Duration `json:"interval"`
@@ -47,6 +61,12 @@ type openBatch struct {
 	Due    time.Time         `json:"due"`
 	Count  int               `json:"count"`
 	Events []json.RawMessage `json:"events"`
+	// People are hashes of the distinct people the alerts are about.
+	People []string `json:"people,omitempty"`
+}
+
+func (o *openBatch) job(st batchState) Job {
+	return Job{ID: o.ID, Org: st.Org, Alert: st.Alert, Events: o.Events, Count: o.Count, People: len(o.People), Since: o.Since}
 }
 
 func batchKey(alert, org string) string { return "b." + alert + "." + org }
@@ -58,10 +78,11 @@ type Batches struct {
 	log *slog.Logger
 }
 
-// add folds one alert (event id, structured JSON, time) into the batch of
-// org and alert. A batch opened now falls due after delay, and not before
-// interval has passed since the last message.
-func (b *Batches) add(ctx context.Context, alert, org, id string, raw json.RawMessage, at time.Time, delay, interval time.Duration) error {
+// add folds one alert (event id, structured JSON, time, and the person it
+// is about, "" if none) into the batch of org and alert. A batch opened
+// now falls due after delay, and not before interval has passed since the
+// last message.
+func (b *Batches) add(ctx context.Context, alert, org, id string, raw json.RawMessage, at time.Time, person string, delay, interval time.Duration) error {
 	key := batchKey(alert, org)
 	for range casTries {
 		st, rev, err := b.get(ctx, key)
@@ -82,8 +103,14 @@ func (b *Batches) add(ctx context.Context, alert, org, id string, raw json.RawMe
 		}
 		st.Open.Count++
 		st.Open.Events = tail(append(st.Open.Events, raw), maxBatchEvents)
+		if person != "" && len(st.Open.People) < maxPeople {
+			sum := sha256.Sum256([]byte(person))
+			if h := hex.EncodeToString(sum[:8]); !slices.Contains(st.Open.People, h) {
+				st.Open.People = append(st.Open.People, h)
+			}
+		}
 		st.Recent = tail(append(st.Recent, id), maxRecent)
-		if err := b.put(ctx, key, st, rev); errors.Is(err, errStale) {
+		if _, err := b.put(ctx, key, st, rev); errors.Is(err, errStale) {
 			continue
 		} else if err != nil {
 			return err
@@ -109,64 +136,74 @@ func (b *Batches) get(ctx context.Context, key string) (batchState, uint64, erro
 	return st, e.Revision(), nil
 }
 
-func (b *Batches) put(ctx context.Context, key string, st batchState, rev uint64) error {
+// put writes st if the key is still at rev (0: does not exist yet), and
+// returns the new revision; errStale when it moved.
+func (b *Batches) put(ctx context.Context, key string, st batchState, rev uint64) (uint64, error) {
 	data, err := json.Marshal(st)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	var next uint64
 	if rev == 0 {
-		_, err = b.kv.Create(ctx, key, data)
+		next, err = b.kv.Create(ctx, key, data)
 	} else {
-		_, err = b.kv.Update(ctx, key, data, rev)
+		next, err = b.kv.Update(ctx, key, data, rev)
 	}
 	var apiErr *jetstream.APIError
 	if errors.Is(err, jetstream.ErrKeyExists) || (errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence) {
-		return errStale
+		return 0, errStale
 	}
 	if err != nil {
-		return fmt.Errorf("notify: write batch %s: %w", key, err)
+		return 0, fmt.Errorf("notify: write batch %s: %w", key, err)
 	}
-	return nil
+	return next, nil
 }
 
-// flush sends the batch at key if it is due: send publishes its jobs
-// (idempotently: a repeated send after a crash publishes the same job
-// ids). Alerts that joined the batch while it was being sent are kept
-// for the next message.
+// flush sends the batch at key if it is due, in three steps: close it
+// (Open → Sending), publish its jobs with send, clear Sending. A flush
+// interrupted after the first step is finished by the next one, which
+// publishes the very same jobs.
 func (b *Batches) flush(ctx context.Context, key string, send func(context.Context, Job) error) error {
 	st, rev, err := b.get(ctx, key)
-	if err != nil || st.Open == nil || b.now().Before(st.Open.Due) {
+	if err != nil {
 		return err
 	}
-	sent := *st.Open
-	if err := send(ctx, Job{ID: sent.ID, Org: st.Org, Alert: st.Alert, Events: sent.Events, Count: sent.Count, Since: sent.Since}); err != nil {
-		return err
+	if st.Sending == nil {
+		if st.Open == nil || b.now().Before(st.Open.Due) {
+			return nil
+		}
+		closed := st
+		closed.Sending, closed.Open, closed.LastSentAt = st.Open, nil, b.now()
+		if rev, err = b.put(ctx, key, closed, rev); errors.Is(err, errStale) {
+			return nil // an alert joined or another replica flushed: next tick
+		} else if err != nil {
+			return err
+		}
+		st = closed
+	}
+	sending := st.Sending
+	if err := send(ctx, sending.job(st)); err != nil {
+		return err // Sending stays: the next flush publishes it again
 	}
 	for range casTries {
-		now := b.now()
-		next := st
-		next.LastSentAt, next.Open = now, nil
-		if st.Open != nil && st.Open.ID == sent.ID && st.Open.Count > sent.Count {
-			rest := st.Open.Count - sent.Count
-			next.Open = &openBatch{ID: fmt.Sprintf("%s.%s.%d", st.Alert, st.Org, now.UnixNano()), Since: now,
-				Due: now.Add(st.Interval), Count: rest, Events: tail(st.Open.Events, min(rest, len(st.Open.Events)))}
+		if st.Sending == nil || st.Sending.ID != sending.ID {
+			return nil // another replica finished this flush
 		}
-		err := b.put(ctx, key, next, rev)
+		done := st
+		done.Sending = nil
+		_, err := b.put(ctx, key, done, rev)
 		if !errors.Is(err, errStale) {
 			return err
 		}
 		if st, rev, err = b.get(ctx, key); err != nil {
 			return err
 		}
-		if st.Open == nil || st.Open.ID != sent.ID {
-			return nil // another replica recorded this flush
-		}
 	}
 	return fmt.Errorf("notify: batch %s: still contended after %d tries", key, casTries)
 }
 
-// watch keeps due up to date with the open batches until ctx ends, and
-// calls wake when one changes.
+// watch keeps due up to date with the batches to send until ctx ends (a
+// batch being sent is due at once), and calls wake when one changes.
 func (b *Batches) watch(ctx context.Context, due map[string]time.Time, mu *sync.Mutex, wake func()) error {
 	w, err := b.kv.WatchAll(ctx)
 	if err != nil {
@@ -179,16 +216,24 @@ func (b *Batches) watch(ctx context.Context, due map[string]time.Time, mu *sync.
 			return nil
 		case e, ok := <-w.Updates():
 			if !ok {
-				return nil
+				if ctx.Err() != nil {
+					return nil
+				}
+				return errors.New("notify: the batch watcher stopped; batches would no longer be sent")
 			}
 			if e == nil {
 				continue // the initial values are all in
 			}
 			var st batchState
 			mu.Lock()
-			if e.Operation() == jetstream.KeyValuePut && json.Unmarshal(e.Value(), &st) == nil && st.Open != nil {
+			switch {
+			case e.Operation() != jetstream.KeyValuePut || json.Unmarshal(e.Value(), &st) != nil:
+				delete(due, e.Key())
+			case st.Sending != nil:
+				due[e.Key()] = time.Time{}
+			case st.Open != nil:
 				due[e.Key()] = st.Open.Due
-			} else {
+			default:
 				delete(due, e.Key())
 			}
 			mu.Unlock()

@@ -61,6 +61,9 @@ type Job struct {
 	// since the last seat message, reviews in a digest); at least
 	// len(Events), which holds only the latest ones of a large batch.
 	Count int `json:"count"`
+	// People is how many distinct people the alerts are about, where the
+	// alert names one (seats.exhausted); 0 otherwise.
+	People int `json:"people,omitempty"`
 	// Since is when the first of them happened.
 	Since time.Time `json:"since"`
 	// Replay counts how often an operator replayed the job from the

@@ -3,6 +3,7 @@ package notify_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -436,4 +437,53 @@ func TestInvalidAlertIsTerminated(t *testing.T) {
 	if n := len(ops.requests()); n != 1 {
 		t.Errorf("webhook got %d requests, want 1", n)
 	}
+}
+
+// Thousands of one organisation's jobs failing and waiting out their
+// retries (all of them pending in JetStream) do not stop another
+// organisation's alert.
+func TestRetryBacklogDoesNotBlockOtherOrganisations(t *testing.T) {
+	h := newHarness(t)
+	failing, fine := newHook(t, "test-secret-failing", 1<<30), newHook(t, "test-secret-fine", 0)
+	h.cfg.BackoffMin, h.cfg.BackoffMax = 20*time.Second, time.Minute // failed jobs stay pending
+	h.org("slow", settings(func(s *notify.Settings) {
+		s.Admins = false
+		s.Webhooks = []notify.Webhook{failing.settings("ops", "")}
+	}))
+	h.org("fast", settings(func(s *notify.Settings) {
+		s.Admins = false
+		s.Webhooks = []notify.Webhook{fine.settings("ops", "")}
+	}))
+	h.start()
+	ctx := context.Background()
+	const backlog = 5000 // above the 4096 pending a default consumer allows
+	raw, _ := json.Marshal(map[string]any{"specversion": "1.0", "id": "x", "source": "/t", "type": "io.jitprov.role-review.requested.v1"})
+	for i := range backlog {
+		job := notify.Job{ID: fmt.Sprintf("bulk-%d", i), Org: "slow", Alert: "role-review.requested", Count: 1,
+			Recipient: notify.Recipient{Kind: notify.KindWebhook, Address: "ops"}, Events: []json.RawMessage{raw}}
+		data, _ := json.Marshal(job)
+		if _, err := h.js.PublishAsync("jit.notify.job.slow", data, jetstream.WithMsgID(job.MsgID())); err != nil {
+			t.Fatal(err)
+		}
+		if i%500 == 499 {
+			<-h.js.PublishAsyncComplete()
+		}
+	}
+	select {
+	case <-h.js.PublishAsyncComplete():
+	case <-time.After(60 * time.Second):
+		t.Fatal("backlog not published")
+	}
+	eventually(t, 60*time.Second, "the backlog handed out", func() bool {
+		cons, err := h.js.Consumer(ctx, notify.StreamJobs, notify.ConsumerSender)
+		if err != nil {
+			return false
+		}
+		info, err := cons.Info(ctx)
+		return err == nil && info.NumAckPending >= 4096
+	})
+	published := time.Now()
+	h.publish(events.TypeRoleReviewRequested, "fast", roleReview("fast", "y@fast.example"))
+	eventually(t, 15*time.Second, "the other organisation's alert", func() bool { return len(fine.delivered()) == 1 })
+	t.Logf("other organisation delivered %s after publishing, behind %d pending retries", time.Since(published).Round(time.Millisecond), backlog)
 }

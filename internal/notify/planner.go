@@ -52,9 +52,14 @@ func (p *planner) plan(ctx context.Context, m *nats.Msg) error {
 	alert := t.Short()
 	switch {
 	case t == events.TypeSeatsExhausted:
-		return p.batches.add(ctx, alert, org, ev.ID(), raw, ev.Time(), settings.SeatDelay, settings.SeatCooldown)
+		d, err := events.DataAs[events.SeatsExhausted](ev, t)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errInvalidAlert, err)
+		}
+		person := d.ConnectionID + "\x00" + d.ExternalID
+		return p.batches.add(ctx, alert, org, ev.ID(), raw, ev.Time(), person, settings.SeatDelay, settings.SeatCooldown)
 	case t == events.TypeRoleReviewRequested && settings.RoleReviews == ReviewsDigest:
-		return p.batches.add(ctx, alert, org, ev.ID(), raw, ev.Time(), 0, settings.DigestInterval)
+		return p.batches.add(ctx, alert, org, ev.ID(), raw, ev.Time(), "", 0, settings.DigestInterval)
 	}
 	return p.send(ctx, Job{ID: ev.ID(), Org: org, Alert: alert, Events: []json.RawMessage{raw}, Count: 1, Since: ev.Time()})
 }

@@ -118,12 +118,19 @@ func Render(j Job, orgName string, links Links) (Message, error) {
 		if err != nil {
 			return m, err
 		}
-		people := plural(j.Count, "person", "people")
+		n := j.People
+		if n == 0 {
+			n = j.Count
+		}
+		people := plural(n, "person", "people")
 		m.Subject = fmt.Sprintf("%s: %s could not sign in — all %d seats are taken", orgName, people, d.MaxSeats)
 		m.Lines = []string{
 			fmt.Sprintf("Since %s, %s signed in through single sign-on for the first time and were turned away, because %s uses all of its %d seats.",
 				stamp(j.Since), people, orgName, d.MaxSeats),
 			"Add seats, or free some by removing people who left, and they can sign in again.",
+		}
+		if j.Count > n {
+			m.Lines[0] += fmt.Sprintf(" (%s in all.)", plural(j.Count, "sign-in attempt", "sign-in attempts"))
 		}
 		if d.Email != "" {
 			m.Lines = append(m.Lines, fmt.Sprintf("The latest was %s.", d.Email))

@@ -120,7 +120,7 @@ func (s *sender) handle(ctx context.Context, msg jetstream.Msg) {
 		// The organisation's receivers are busy (or hanging): leave this
 		// job for later and keep the workers for other organisations.
 		// This wait is not a try.
-		_ = msg.NakWithDelay(time.Second + rand.N(time.Second))
+		_ = msg.NakWithDelay(s.opts.BackoffMin + rand.N(s.opts.BackoffMin))
 		return
 	}
 	defer s.release(j.Org)

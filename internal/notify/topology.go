@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -43,12 +44,17 @@ type Topology struct {
 	RecordsTTL time.Duration
 	// AckWait must exceed the slowest delivery (the channel timeouts).
 	AckWait time.Duration
+	// MaxAckPending bounds the jobs handed out and not yet acked, which
+	// includes every job waiting out a retry delay. It must be far above
+	// what one organisation's failing receivers can hold back, or their
+	// retries would stop every other organisation's jobs.
+	MaxAckPending int
 }
 
 // DefaultTopology suits a single server; set Replicas to 3 in a cluster.
 func DefaultTopology() Topology {
 	return Topology{Replicas: 1, JobsMaxAge: 7 * 24 * time.Hour, DeadMaxAge: 30 * 24 * time.Hour,
-		DuplicateWindow: 2 * time.Hour, RecordsTTL: 8 * 24 * time.Hour, AckWait: 2 * time.Minute}
+		DuplicateWindow: 2 * time.Hour, RecordsTTL: 8 * 24 * time.Hour, AckWait: 2 * time.Minute, MaxAckPending: 1 << 20}
 }
 
 func (t Topology) streams() []jetstream.StreamConfig {
@@ -125,7 +131,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (jetstream.
 		// The sender counts tries in its delivery records and parks a job
 		// itself; a server-side bound would strand it in the work queue.
 		MaxDeliver:    -1,
-		MaxAckPending: 4096,
+		MaxAckPending: cmp.Or(t.MaxAckPending, 1<<20),
 		Replicas:      t.Replicas,
 	}}}
 	for _, c := range consumers {

@@ -40,8 +40,9 @@ const (
 
 // Extension attributes a batched message adds to its CloudEvent.
 const (
-	extCount = "jitprovcount" // alerts the message stands for
-	extSince = "jitprovsince" // when the first of them happened
+	extCount  = "jitprovcount"  // alerts the message stands for
+	extSince  = "jitprovsince"  // when the first of them happened
+	extPeople = "jitprovpeople" // distinct people they are about
 )
 
 // Body renders the webhook request body of job j for w.
@@ -54,7 +55,7 @@ func (s *WebhookSender) Body(j Job, w Webhook, msg Message) ([]byte, string, err
 	if j.Alert == events.TypeSeatsExhausted.Short() && j.Count > 1 {
 		// One message per cool-down: the latest turned-away login, with
 		// the count since the last message as extension attributes.
-		return withCount(last, j.Count, j.Since)
+		return withCount(last, j.Count, j.People, j.Since)
 	}
 	if len(j.Events) > 1 {
 		b, err := json.Marshal(j.Events)
@@ -63,12 +64,15 @@ func (s *WebhookSender) Body(j Job, w Webhook, msg Message) ([]byte, string, err
 	return last, contentTypeEvent, nil
 }
 
-func withCount(raw json.RawMessage, count int, since time.Time) ([]byte, string, error) {
+func withCount(raw json.RawMessage, count, people int, since time.Time) ([]byte, string, error) {
 	var ev events.Event
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return nil, "", err
 	}
 	ev.SetExtension(extCount, count)
+	if people > 0 {
+		ev.SetExtension(extPeople, people)
+	}
 	ev.SetExtension(extSince, since.UTC())
 	b, err := json.Marshal(ev)
 	return b, contentTypeEvent, err

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -126,73 +125,23 @@ func NewService(d *Decider, nc *nats.Conn, cons jetstream.Consumer, opts Options
 // the logins in hand (up to DrainTimeout) and returns.
 func (s *Service) Run(ctx context.Context) error {
 	maxDeliver := s.cons.CachedInfo().Config.MaxDeliver
-	// Deliveries go from the consumer's callback to the workers over work;
-	// quit ends both sides. work is never closed, so a callback still
-	// running after a timed-out drain cannot panic: it gives up on quit
-	// and its message, unacked, is redelivered.
-	work, quit := make(chan jetstream.Msg), make(chan struct{})
-	var wg sync.WaitGroup
-	for range s.opts.Workers {
-		wg.Go(func() {
-			for {
-				select {
-				case msg := <-work:
-					s.handle(ctx, msg, maxDeliver)
-				case <-quit:
-					return
-				}
-			}
-		})
-	}
-	stop := func() {
-		close(quit)
-		wg.Wait()
-	}
-	cc, err := s.cons.Consume(func(msg jetstream.Msg) {
-		select {
-		case work <- msg:
-		case <-quit:
-		}
-	},
-		// Pull no more than the workers can start at once: a delivery
-		// waiting in a client buffer still runs down its ack wait.
-		jetstream.PullMaxMessages(s.opts.Workers),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			s.log.WarnContext(ctx, "login consumer trouble; retrying", "err", err)
-		}))
-	if err != nil {
-		stop()
-		return fmt.Errorf("provisioner: consume logins: %w", err)
-	}
 	s.log.InfoContext(ctx, "provisioner consuming logins", "workers", s.opts.Workers, "max_deliver", maxDeliver)
-	select {
-	case <-ctx.Done():
-	case <-cc.Closed():
-		// The server ended the consumption (the consumer was deleted or
-		// re-created): carrying on would look healthy and consume nothing.
-		stop()
-		return fmt.Errorf("provisioner: the login consumer %q stopped while running (deleted or re-created?); "+
-			"exiting so that the next start re-creates it", s.cons.CachedInfo().Name)
+	err := bus.Workers(ctx, s.cons, s.opts.Workers, s.opts.DrainTimeout, s.log, func(ctx context.Context, msg jetstream.Msg) {
+		s.handle(ctx, msg, maxDeliver)
+	})
+	if err != nil {
+		return fmt.Errorf("provisioner: %w", err)
 	}
-
-	s.log.InfoContext(ctx, "provisioner draining", "timeout", s.opts.DrainTimeout)
-	cc.Drain()
-	select {
-	case <-cc.Closed():
-	case <-time.After(s.opts.DrainTimeout):
-		cc.Stop()
-		s.log.WarnContext(ctx, "drain timed out; unfinished logins will be redelivered")
-	}
-	stop()
 	s.log.InfoContext(ctx, "provisioner drained")
 	return nil
 }
 
-// handle decides one login. In-flight work is not cut by shutdown: it runs
-// on a context detached from ctx's cancellation, bounded by DecisionTimeout.
+// handle decides one login. In-flight work is not cut by shutdown (ctx is
+// cancelled only when the drain runs out), and is bounded by
+// DecisionTimeout.
 func (s *Service) handle(ctx context.Context, msg jetstream.Msg, maxDeliver int) {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.DecisionTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.DecisionTimeout)
 	defer cancel()
 	ctx = events.ExtractTrace(ctx, msg.Headers())
 	ctx, span := s.opts.Tracer.Start(ctx, "provision login", trace.WithSpanKind(trace.SpanKindConsumer),
@@ -287,13 +236,25 @@ func (s *Service) retryOrFail(ctx context.Context, log *slog.Logger, msg jetstre
 	}
 	if giveUp != "" {
 		log.ErrorContext(ctx, "giving up on login: "+giveUp, "deliveries", delivered, "err", cause)
+		// The decision's context may be what ran out: answer and alert on
+		// a fresh one.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
 		res := events.ProvisioningResult{LoginID: ev.ID(), Outcome: events.OutcomeFailed, Reason: events.ReasonInternalError,
 			Message: "provisioning failed (" + giveUp + "); see the provisioner's logs", DecidedAt: time.Now().UTC()}
 		if err := bus.Reply(ctx, s.nc, msg.Headers(), res, Source); err != nil {
 			log.WarnContext(ctx, "could not answer the login", "err", err)
 		}
 		s.m.decisions.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", string(res.Outcome)), attribute.String("reason", string(res.Reason))))
-		s.alertFailed(ctx, log, ev.ID(), id, giveUp, delivered)
+		if err := s.alertFailed(ctx, ev.ID(), id, giveUp, delivered); errors.Is(err, events.ErrInvalid) {
+			log.ErrorContext(ctx, "provisioning.failed cannot be built for this login; the admins will not hear of it", "err", err)
+		} else if err != nil {
+			// Keep the login rather than lose the alert: the next delivery
+			// gives up again and publishes it under the same id.
+			log.ErrorContext(ctx, "could not publish provisioning.failed; the login is kept and given up again shortly", "err", err)
+			_ = msg.NakWithDelay(backoff(delivered))
+			return
+		}
 		if err := msg.TermWithReason(giveUp); err != nil {
 			log.WarnContext(ctx, "term failed", "err", err)
 		}
@@ -314,22 +275,17 @@ func (s *Service) retryOrFail(ctx context.Context, log *slog.Logger, msg jetstre
 // alertFailed publishes provisioning.failed for a login given up on, so
 // that the organisation's admins hear of it. It goes straight to stream
 // ALERTS (the database may be what failed), with the login id in its
-// Nats-Msg-Id so that a redelivered give-up alerts once.
-func (s *Service) alertFailed(ctx context.Context, log *slog.Logger, loginID string, id events.Identity, reason string, deliveries uint64) {
-	if s.js == nil {
-		return
-	}
+// Nats-Msg-Id so that a give-up repeated after a redelivery alerts once.
+func (s *Service) alertFailed(ctx context.Context, loginID string, id events.Identity, reason string, deliveries uint64) error {
 	ev, err := events.New(events.TypeProvisioningFailed, Source, loginID, events.ProvisioningFailed{
 		LoginID: loginID, OrganizationID: id.OrganizationID, ConnectionID: id.ConnectionID, ExternalID: id.ExternalID,
 		Email: id.Email, Reason: reason, Deliveries: int(max(deliveries, 1)), FailedAt: time.Now().UTC(),
 	})
-	if err == nil {
-		ev.SetID("failed-" + loginID)
-		err = bus.Publish(ctx, s.js, ev, id.OrganizationID)
-	}
 	if err != nil {
-		log.ErrorContext(ctx, "could not publish provisioning.failed; the admins will not hear of this login", "err", err)
+		return err
 	}
+	ev.SetID("failed-" + loginID)
+	return bus.Publish(ctx, s.js, ev, id.OrganizationID)
 }
 
 // backoff is the delay before the next try after delivery n: 1s, 2s, 4s…
