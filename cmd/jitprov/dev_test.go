@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -126,7 +127,8 @@ func TestDevModeOnPostgresAndNATS(t *testing.T) {
 	bin := buildJitprov(t)
 	s, dbURL := testenv.Store(t)
 	ns := testenv.NATS(t)
-	dev := startDev(t, bin, t.TempDir(), freePorts(t, 3), "DATABASE_URL="+dbURL, "NATS_URL="+ns.ClientURL())
+	// -allow-remote: JITPROV_TEST_DATABASE_URL may name another host.
+	dev := startDev(t, bin, t.TempDir(), freePorts(t, 3), "DATABASE_URL="+dbURL, "NATS_URL="+ns.ClientURL(), "-allow-remote")
 	if !strings.Contains(dev.out.String(), "Store:           PostgreSQL") || !strings.Contains(dev.out.String(), "NATS:            "+ns.ClientURL()) {
 		t.Errorf("the banner does not name the Postgres and NATS given:\n%s", dev.out.String())
 	}
@@ -159,10 +161,20 @@ type devProcess struct {
 	out  *lockedBuffer
 }
 
+// startDev starts jitprov dev; env entries of the form "-flag" are passed
+// as arguments instead.
 func startDev(t *testing.T, bin, data string, ports []int, env ...string) *devProcess {
 	t.Helper()
-	cmd := exec.Command(bin, "dev", "-data", data, "-host", "localhost",
-		"-edge-port", fmt.Sprint(ports[0]), "-dev-port", fmt.Sprint(ports[1]), "-nats-port", fmt.Sprint(ports[2]))
+	args := []string{"dev", "-data", data, "-host", "localhost",
+		"-edge-port", fmt.Sprint(ports[0]), "-dev-port", fmt.Sprint(ports[1]), "-nats-port", fmt.Sprint(ports[2])}
+	env = slices.DeleteFunc(env, func(e string) bool {
+		if strings.HasPrefix(e, "-") {
+			args = append(args, e)
+			return true
+		}
+		return false
+	})
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "DATABASE_URL=", "JITPROV_DATABASE_URL=", "NATS_URL=", "JITPROV_NATS_URL=")
 	cmd.Env = append(cmd.Env, env...)
 	out := &lockedBuffer{}

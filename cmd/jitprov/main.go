@@ -44,6 +44,9 @@ Flags of dev:
                     (or DATABASE_URL / JITPROV_DATABASE_URL)
   -nats-url URL     use this NATS server instead of the embedded one
                     (or NATS_URL / JITPROV_NATS_URL)
+  -allow-remote     let the database and NATS URLs name other hosts than this
+                    machine (dev mode applies demo organisations there and
+                    consumes its logins and alerts)
   -log-level LEVEL  debug, info, warn or error (default info)`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -65,6 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&cfg.NATSPort, "nats-port", 4223, "")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", cmp.Or(getenv("DATABASE_URL"), getenv("JITPROV_DATABASE_URL")), "")
 	fs.StringVar(&cfg.NATSURL, "nats-url", cmp.Or(getenv("NATS_URL"), getenv("JITPROV_NATS_URL")), "")
+	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "")
 	level := fs.String("log-level", "info", "")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err

@@ -24,6 +24,9 @@ func TestUsageAndStartErrors(t *testing.T) {
 		{[]string{"serve"}, `unknown command "serve"`},
 		{[]string{"dev", "extra"}, `unexpected argument "extra"`},
 		{[]string{"dev", "-log-level", "loud"}, "log level"},
+		{[]string{"dev", "-database-url", "postgres://jitprov@db.prod.example/jitprov"}, "the database (DATABASE_URL) is on db.prod.example, not this machine"},
+		{[]string{"dev", "-nats-url", "nats://127.0.0.1:4222,nats://nats.prod.example:4222"}, "the NATS server (NATS_URL) is on nats.prod.example"},
+		{[]string{"dev", "-database-url", "host=db.prod.example dbname=jitprov"}, "is on db.prod.example"},
 		{[]string{"dev", "-data", t.TempDir(), "-dev-port", fmt.Sprint(port)}, fmt.Sprintf("the demo port %d is taken (choose another with -dev-port)", port)},
 		{[]string{"dev", "-data", t.TempDir(), "-dev-port", fmt.Sprint(freePorts(t, 1)[0]), "-edge-port", fmt.Sprint(port)}, fmt.Sprintf("the edge port %d is taken (choose another with -edge-port)", port)},
 	} {

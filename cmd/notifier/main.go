@@ -91,6 +91,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return serve(ctx, cfg, getenv, log)
 	case "dead":
+		if *cfgPath != "" {
+			return errors.New("dead reads NATS settings from JITPROV_NATS_URL and JITPROV_NATS_CREDENTIALS, not from -config")
+		}
 		natsURL, creds := cmp.Or(getenv("JITPROV_NATS_URL"), "nats://127.0.0.1:4222"), getenv("JITPROV_NATS_CREDENTIALS")
 		nc, err := connectNATS(natsURL, creds, nil)
 		if err != nil {

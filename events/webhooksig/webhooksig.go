@@ -2,17 +2,19 @@
 // notifier webhooks, so that a receiver can tell a delivery came from
 // jitprov and reject a replayed one.
 //
-// Every delivery carries the header
+// Every delivery carries the headers
 //
+//	Jitprov-Delivery: <delivery id>
 //	Jitprov-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>
 //
 // where the MAC is computed with the webhook's shared secret over the
-// timestamp, a dot and the raw request body: "<t>.<body>". A receiver
-// recomputes it, compares in constant time, and refuses a timestamp
-// outside its tolerance (Verify's default is five minutes). Several v1
-// values may appear while a secret is rotated; one match is enough.
-// Jitprov-Delivery names the delivery: a receiver that keeps the ids it
-// has seen also drops a replay inside the tolerance.
+// timestamp, the delivery id and the raw request body, joined by dots:
+// "<t>.<delivery id>.<body>". A receiver recomputes it, compares in
+// constant time, and refuses a timestamp outside its tolerance (Verify's
+// default is five minutes). Several v1 values may appear while a secret is
+// rotated; one match is enough. The delivery id is the same on every try
+// of one delivery and is covered by the signature: a receiver that keeps
+// the ids it has seen also drops a replay inside the tolerance.
 package webhooksig
 
 import (
@@ -43,24 +45,27 @@ var (
 	ErrStale     = errors.New("webhooksig: timestamp outside the tolerance (replayed or clock skew)")
 )
 
-// Sign returns the Jitprov-Signature header value for body sent at t.
-func Sign(secret, body []byte, t time.Time) string {
+// Sign returns the Jitprov-Signature header value for delivery id's body
+// sent at t.
+func Sign(secret []byte, id string, body []byte, t time.Time) string {
 	ts := strconv.FormatInt(t.Unix(), 10)
-	return "t=" + ts + ",v1=" + hex.EncodeToString(mac(secret, ts, body))
+	return "t=" + ts + ",v1=" + hex.EncodeToString(mac(secret, ts, id, body))
 }
 
-func mac(secret []byte, ts string, body []byte) []byte {
+func mac(secret []byte, ts, id string, body []byte) []byte {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(ts))
+	m.Write([]byte("."))
+	m.Write([]byte(id))
 	m.Write([]byte("."))
 	m.Write(body)
 	return m.Sum(nil)
 }
 
-// Verify checks header (the Jitprov-Signature value) against body with
-// secret, and that its timestamp is within tolerance of now (0 means
-// DefaultTolerance).
-func Verify(secret, body []byte, header string, now time.Time, tolerance time.Duration) error {
+// Verify checks header (the Jitprov-Signature value) against the delivery
+// id (the Jitprov-Delivery value) and body with secret, and that its
+// timestamp is within tolerance of now (0 means DefaultTolerance).
+func Verify(secret []byte, id string, body []byte, header string, now time.Time, tolerance time.Duration) error {
 	if tolerance <= 0 {
 		tolerance = DefaultTolerance
 	}
@@ -89,7 +94,7 @@ func Verify(secret, body []byte, header string, now time.Time, tolerance time.Du
 	if len(sigs) == 0 {
 		return fmt.Errorf("%w: no v1=", ErrMalformed)
 	}
-	want := mac(secret, ts, body)
+	want := mac(secret, ts, id, body)
 	matched := false
 	for _, s := range sigs {
 		if hmac.Equal(s, want) {

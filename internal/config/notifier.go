@@ -171,8 +171,22 @@ func (n Notifier) Validate() error {
 	if n.BackoffMax < n.BackoffMin {
 		add("backoff_max (%s) is shorter than backoff_min (%s)", time.Duration(n.BackoffMax), time.Duration(n.BackoffMin))
 	}
-	if n.PerOrg > n.Workers {
-		add("per_org (%d) is more than workers (%d), so one organisation's hanging receivers could hold every worker", n.PerOrg, n.Workers)
+	if n.Workers > 1 && n.PerOrg >= n.Workers {
+		add("per_org (%d) is not below workers (%d), so one organisation's hanging receivers could hold every worker", n.PerOrg, n.Workers)
+	}
+	if ack := notify.DefaultTopology().AckWait; n.WebhookTimeout >= Duration(ack) || n.MailTimeout >= Duration(ack) {
+		add("webhook_timeout (%s) and mail_timeout (%s) must stay below %s, the time a job may be in hand before JetStream hands it to another replica",
+			time.Duration(n.WebhookTimeout), time.Duration(n.MailTimeout), ack)
+	}
+	if n.MaxAttempts > 0 && n.BackoffMin > 0 && n.BackoffMax >= n.BackoffMin {
+		var total time.Duration
+		for try := 1; try < n.MaxAttempts && total < 7*24*time.Hour; try++ {
+			total += min(time.Duration(n.BackoffMin)<<min(try-1, 30), time.Duration(n.BackoffMax))
+		}
+		if limit := notify.DefaultTopology().JobsMaxAge; total >= limit-24*time.Hour {
+			add("max_attempts (%d) with backoff_max (%s) retries for about %s, too close to the %s a job is kept: it would expire instead of being parked",
+				n.MaxAttempts, time.Duration(n.BackoffMax), total.Round(time.Hour), limit)
+		}
 	}
 	if n.Replicas != 1 && n.Replicas != 3 && n.Replicas != 5 {
 		add("JITPROV_STREAM_REPLICAS=%d: want 1, 3 or 5", n.Replicas)

@@ -71,7 +71,9 @@ func TestLoadNotifier(t *testing.T) {
 			wantErr: []string{"JITPROV_SMTP_ADDR=\"smtp.example.com\" is not host:port", "JITPROV_SMTP_TLS=\"ssl\" is not starttls, tls or none"}},
 		{name: "two passwords", env: with("JITPROV_SMTP_PASSWORD_FILE", pw, "JITPROV_SMTP_PASSWORD", "p"), wantErr: []string{"both set"}},
 		{name: "workers not a number", env: with("JITPROV_NOTIFIER_WORKERS", "many"), wantErr: []string{"JITPROV_NOTIFIER_WORKERS=\"many\": not a whole number"}},
-		{name: "per org above workers", env: with("JITPROV_NOTIFIER_WORKERS", "2"), wantErr: []string{"per_org (4) is more than workers (2)"}},
+		{name: "per org not below workers", env: with("JITPROV_NOTIFIER_WORKERS", "4"), wantErr: []string{"per_org (4) is not below workers (4)"}},
+		{name: "timeouts above the ack wait", file: writeFile(t, "mail_timeout: 5m\n"), env: minimal, wantErr: []string{"must stay below 2m0s"}},
+		{name: "retries outlive the job", file: writeFile(t, "max_attempts: 1000\nbackoff_max: 1h\n"), env: minimal, wantErr: []string{"it would expire instead of being parked"}},
 		{name: "bad link", env: with("JITPROV_LINK_SEATS", "app/seats"), wantErr: []string{"links.seats=\"app/seats\" is not an http(s) URL"}},
 	}
 	for _, tt := range tests {

@@ -113,7 +113,7 @@ func (in *Inbox) webhook(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cannot read the body", http.StatusBadRequest)
 		return
 	}
-	sigErr := webhooksig.Verify(in.secret, body, r.Header.Get(webhooksig.HeaderSignature), time.Now(), 0)
+	sigErr := webhooksig.Verify(in.secret, r.Header.Get(webhooksig.HeaderDelivery), body, r.Header.Get(webhooksig.HeaderSignature), time.Now(), 0)
 	if sigErr != nil {
 		// A receiver refuses what it cannot verify; the notifier parks it.
 		http.Error(w, "signature: "+sigErr.Error(), http.StatusUnauthorized)

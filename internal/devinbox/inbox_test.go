@@ -44,6 +44,7 @@ func TestInboxKeepsMailAndVerifiedWebhooks(t *testing.T) {
 	post := func(sig string) int {
 		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/inbox/webhook", bytes.NewReader(body))
 		req.Header.Set(webhooksig.HeaderSignature, sig)
+		req.Header.Set(webhooksig.HeaderDelivery, "d-1")
 		req.Header.Set("Content-Type", "application/cloudevents+json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -52,10 +53,10 @@ func TestInboxKeepsMailAndVerifiedWebhooks(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if got := post(webhooksig.Sign(secret, body, time.Now())); got != http.StatusNoContent {
+	if got := post(webhooksig.Sign(secret, "d-1", body, time.Now())); got != http.StatusNoContent {
 		t.Errorf("signed delivery answered %d, want 204", got)
 	}
-	if got := post(webhooksig.Sign([]byte("guess"), body, time.Now())); got != http.StatusUnauthorized {
+	if got := post(webhooksig.Sign([]byte("guess"), "d-1", body, time.Now())); got != http.StatusUnauthorized {
 		t.Errorf("forged delivery answered %d, want 401", got)
 	}
 

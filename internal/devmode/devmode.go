@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"text/template"
 	"time"
 
@@ -61,6 +62,11 @@ type Config struct {
 	// the embedded one.
 	DatabaseURL string
 	NATSURL     string
+	// AllowRemote lets DatabaseURL and NATSURL name other hosts than this
+	// machine. Development mode applies demo organisations to the database
+	// and joins the durable consumers on the NATS server: pointed at a
+	// shared one, it would take real logins and alerts.
+	AllowRemote bool
 	// Out receives the banner with the URLs to open.
 	Out    io.Writer
 	Logger *slog.Logger
@@ -100,6 +106,9 @@ func (c *Config) defaults() {
 // Run runs development mode until ctx is done, then shuts everything down.
 func Run(ctx context.Context, cfg Config) error {
 	cfg.defaults()
+	if err := cfg.checkLocal(); err != nil {
+		return err
+	}
 	log := cfg.Logger
 	dir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
@@ -295,6 +304,61 @@ func waitReady(ctx context.Context, url string) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// checkLocal refuses a database or NATS server on another host unless
+// AllowRemote says so.
+func (c Config) checkLocal() error {
+	if c.AllowRemote {
+		return nil
+	}
+	for _, v := range []struct{ name, raw string }{{"the database (DATABASE_URL)", c.DatabaseURL}, {"the NATS server (NATS_URL)", c.NATSURL}} {
+		if v.raw == "" {
+			continue
+		}
+		for _, h := range hosts(v.raw) {
+			if !isLocal(h) {
+				return fmt.Errorf("devmode: %s is on %s, not this machine: development mode would apply demo organisations "+
+					"and consume real logins and alerts there; pass -allow-remote if that is what you want", v.name, h)
+			}
+		}
+	}
+	return nil
+}
+
+// hosts are the host names of a URL, a comma-separated URL list or a
+// key=value connection string ("host=db port=5432").
+func hosts(raw string) []string {
+	if !strings.Contains(raw, "://") {
+		for _, kv := range strings.Fields(raw) {
+			if k, v, ok := strings.Cut(kv, "="); ok && k == "host" {
+				return strings.Split(v, ",")
+			}
+		}
+		return []string{"localhost"} // libpq's default: a local socket
+	}
+	var out []string
+	for _, part := range strings.Split(raw, ",") {
+		part = strings.TrimSpace(part)
+		if !strings.Contains(part, "://") {
+			part = "nats://" + part
+		}
+		u, err := url.Parse(part)
+		if err != nil || u.Hostname() == "" {
+			out = append(out, part)
+			continue
+		}
+		out = append(out, u.Hostname())
+	}
+	return out
+}
+
+func isLocal(host string) bool {
+	if host == "localhost" || strings.HasPrefix(host, "/") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func startNATS(cfg Config, dir string) (*nats.Conn, func(), string, error) {

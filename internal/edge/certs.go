@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/crewjam/saml"
 
@@ -53,10 +54,26 @@ func (r *registry) certificates(ctx context.Context) ([]certwatch.Cert, error) {
 			errs = append(errs, fmt.Errorf("connection %s/%s: IdP metadata: %w", c.org.ID, c.id, err))
 		}
 		for _, cert := range certs {
+			if superseded(cert, certs, time.Now()) {
+				continue // a rollover in progress: the IdP already publishes its successor
+			}
 			out = append(out, certwatch.Cert{OrganizationID: c.org.ID, ConnectionID: c.id, Cert: cert})
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// superseded reports whether another of the connection's signing
+// certificates is valid now and outlives cert: the IdP is rolling over,
+// signatures by the new certificate are accepted already, and cert's
+// expiry is no reason to warn anyone.
+func superseded(cert *x509.Certificate, all []*x509.Certificate, now time.Time) bool {
+	for _, other := range all {
+		if other != cert && !now.Before(other.NotBefore) && now.Before(other.NotAfter) && other.NotAfter.After(cert.NotAfter) {
+			return true
+		}
+	}
+	return false
 }
 
 // signingCertificates are the certificates the IdP signs with, as samlsp

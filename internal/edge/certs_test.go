@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -34,12 +35,18 @@ import (
 // certExpiring is a self-signed certificate valid until now plus left.
 func certExpiring(t *testing.T, cn string, left time.Duration) *x509.Certificate {
 	t.Helper()
+	return certValid(t, cn, -time.Hour, left)
+}
+
+// certValid is a certificate valid from now+from to now+to.
+func certValid(t *testing.T, cn string, from, to time.Duration) *x509.Certificate {
+	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(left)}
+		NotBefore: time.Now().Add(from), NotAfter: time.Now().Add(to)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		t.Fatal(err)
@@ -102,32 +109,46 @@ func spKeyPair(t *testing.T) *tls.Certificate {
 // The edge's source lists the signing certificates of every SAML
 // connection in the store — loaded or not since the start — each once.
 func TestCertificatesOfEveryConnection(t *testing.T) {
-	w := newWorld(t, 10, false)
-	signing, next := certExpiring(t, "okta-2025", 5*24*time.Hour), certExpiring(t, "okta-2026", 400*24*time.Hour)
-	addSAMLConnection(t, w, signing, next)
-	public, _ := url.Parse("https://sso.example.com")
-	s, _, err := edge.New(context.Background(), edge.Config{PublicURL: *public, SPKeyPair: spKeyPair(t)}, edgeDeps(t, w))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Nobody has signed in since the start: the check still sees it.
-	all, err := s.Certificates(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var certs []certwatch.Cert
-	for _, c := range all {
-		if c.OrganizationID == "initech" { // the world has SAML connections of its own
-			certs = append(certs, c)
-		}
-	}
-	if len(certs) != 2 {
-		t.Fatalf("got %d certificates, want 2 (the signing one, listed for encryption too, and the next one)", len(certs))
-	}
-	for i, want := range []*x509.Certificate{signing, next} {
-		if c := certs[i]; c.OrganizationID != "initech" || c.ConnectionID != "okta" || !c.Cert.Equal(want) {
-			t.Errorf("certificate %d: %s/%s %s, want initech/okta %s", i, c.OrganizationID, c.ConnectionID, c.Cert.Subject, want.Subject)
-		}
+	day := 24 * time.Hour
+	for _, tc := range []struct {
+		name      string
+		nextFrom  time.Duration
+		wantFirst bool // the expiring certificate is listed
+	}{
+		{"successor not valid yet: both listed", 10 * day, true},
+		{"successor valid already: a rollover, the old one is not", -time.Hour, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, 10, false)
+			signing, next := certExpiring(t, "okta-2025", 5*day), certValid(t, "okta-2026", tc.nextFrom, 400*day)
+			addSAMLConnection(t, w, signing, next)
+			public, _ := url.Parse("https://sso.example.com")
+			s, _, err := edge.New(context.Background(), edge.Config{PublicURL: *public, SPKeyPair: spKeyPair(t)}, edgeDeps(t, w))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Nobody has signed in since the start: the check still sees it.
+			all, err := s.Certificates(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, c := range all {
+				if c.OrganizationID == "initech" { // the world has SAML connections of its own
+					if c.ConnectionID != "okta" {
+						t.Errorf("certificate of connection %q", c.ConnectionID)
+					}
+					got = append(got, c.Cert.Subject.CommonName)
+				}
+			}
+			want := []string{"okta-2026"}
+			if tc.wantFirst {
+				want = []string{"okta-2025", "okta-2026"}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("listed %v, want %v", got, want)
+			}
+		})
 	}
 }
 
@@ -137,7 +158,7 @@ func TestCertificatesOfEveryConnection(t *testing.T) {
 func TestRunWarnsOfAnExpiringIdPCertificate(t *testing.T) {
 	w := newWorld(t, 10, false)
 	signing := certExpiring(t, "okta-2025", 5*24*time.Hour)
-	addSAMLConnection(t, w, signing, certExpiring(t, "okta-2026", 400*24*time.Hour))
+	addSAMLConnection(t, w, signing, certValid(t, "okta-2026", 10*24*time.Hour, 400*24*time.Hour))
 	js, err := jetstream.New(testenv.Connect(t, w.ns))
 	if err != nil {
 		t.Fatal(err)

@@ -254,7 +254,7 @@ func (h *hook) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *hook) record(r *http.Request, body []byte, status int) {
-	err := webhooksig.Verify(h.secret, body, r.Header.Get(webhooksig.HeaderSignature), time.Now(), 0)
+	err := webhooksig.Verify(h.secret, r.Header.Get(webhooksig.HeaderDelivery), body, r.Header.Get(webhooksig.HeaderSignature), time.Now(), 0)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.reqs = append(h.reqs, hookReq{At: time.Now(), Body: body, Header: r.Header.Clone(), Answered: status, SigErr: err})

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/mail"
 	"net/textproto"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -115,7 +116,8 @@ func (m *Mailer) Send(ctx context.Context, to, deliveryID string, msg Message) e
 			return smtpErr(m.cfg.Addr, "AUTH", err)
 		}
 	}
-	if err := c.SendMail(m.from.Address, []string{to}, bytes.NewReader(body)); err != nil {
+	rcpt, _ := mail.ParseAddress(to) // compose checked it
+	if err := c.SendMail(m.from.Address, []string{rcpt.Address}, bytes.NewReader(body)); err != nil {
 		return smtpErr(m.cfg.Addr, "sending to "+to, err)
 	}
 	_ = c.Quit()
@@ -144,14 +146,14 @@ func (m *Mailer) compose(to, deliveryID string, msg Message, now time.Time) ([]b
 	sum := sha256.Sum256([]byte(deliveryID))
 	h := []struct{ k, v string }{
 		{"From", m.from.String()},
-		{"To", rcpt.String()},
+		{"To", (&mail.Address{Address: rcpt.Address}).String()},
 		{"Subject", mime.QEncoding.Encode("utf-8", msg.Subject)},
 		{"Date", now.Format(time.RFC1123Z)},
 		{"Message-ID", "<" + hex.EncodeToString(sum[:16]) + ".jitprov@" + domainOf(m.from.Address) + ">"},
 		{"MIME-Version", "1.0"},
 		{"Content-Type", "multipart/alternative; boundary=" + mw.Boundary()},
 		{"Auto-Submitted", "auto-generated"},
-		{"X-Jitprov-Delivery", deliveryID},
+		{"X-Jitprov-Delivery", printable(deliveryID)},
 	}
 	for _, kv := range h {
 		fmt.Fprintf(&buf, "%s: %s\r\n", kv.k, kv.v)
@@ -177,6 +179,16 @@ func (m *Mailer) compose(to, deliveryID string, msg Message, now time.Time) ([]b
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// printable keeps the visible ASCII of s: nothing that could end a header.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < '!' || r > '~' {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 func domainOf(addr string) string {

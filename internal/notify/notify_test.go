@@ -12,6 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cloudevents/sdk-go/v2/types"
+
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/events/webhooksig"
 	"github.com/jitprov/jitprov/internal/notify"
@@ -173,24 +175,40 @@ func TestFailingWebhookIsParkedThenReplayed(t *testing.T) {
 	}
 }
 
-// A receiver that refuses the request as such (4xx) is not retried: the
-// job is parked at once.
+// A receiver that refuses the request as such (4xx), or redirects it, is
+// not retried: the job is parked at once, its error naming the webhook
+// and host but not the URL (which can be a credential).
 func TestRefusedDeliveryIsParkedAtOnce(t *testing.T) {
-	h := newHarness(t)
-	refusing := newHook(t, "test-secret", 0)
-	refusing.status = 401
-	h.org("acme", settings(func(s *notify.Settings) {
-		s.Admins = false
-		s.Webhooks = []notify.Webhook{refusing.settings("ops", notify.FormatCloudEvents)}
-	}))
-	h.start()
-	h.publish(events.TypeRoleReviewRequested, "acme", roleReview("acme", "ada@acme.example"))
-	eventually(t, 10*time.Second, "the job parked", func() bool {
-		p, err := notify.ListParked(context.Background(), h.js, "")
-		return err == nil && len(p) == 1 && p[0].Attempts == 1 && strings.Contains(p[0].Error, "401")
-	})
-	if n := len(refusing.requests()); n != 1 {
-		t.Errorf("refusing webhook got %d requests, want 1", n)
+	for _, tc := range []struct {
+		status int
+		want   string
+	}{{401, "401 Unauthorized"}, {302, "a redirect"}} {
+		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
+			h := newHarness(t)
+			refusing := newHook(t, "test-secret", 0)
+			refusing.status = tc.status
+			h.org("acme", settings(func(s *notify.Settings) {
+				s.Admins = false
+				w := refusing.settings("ops", notify.FormatCloudEvents)
+				w.URL += "/T000/secret-token"
+				s.Webhooks = []notify.Webhook{w}
+			}))
+			h.start()
+			h.publish(events.TypeRoleReviewRequested, "acme", roleReview("acme", "ada@acme.example"))
+			var parked []notify.Parked
+			eventually(t, 10*time.Second, "the job parked", func() bool {
+				var err error
+				parked, err = notify.ListParked(context.Background(), h.js, "")
+				return err == nil && len(parked) == 1
+			})
+			if p := parked[0]; p.Attempts != 1 || !strings.Contains(p.Error, tc.want) || !strings.Contains(p.Error, "webhook ops (127.0.0.1") ||
+				strings.Contains(p.Error, "secret-token") {
+				t.Errorf("parked after %d tries with %q; want 1 try, %q, the host and no URL path", p.Attempts, p.Error, tc.want)
+			}
+			if n := len(refusing.requests()); n != 1 {
+				t.Errorf("webhook got %d requests, want 1", n)
+			}
+		})
 	}
 }
 
@@ -225,8 +243,10 @@ func TestSeatExhaustionThrottledToOneMessagePerCooldown(t *testing.T) {
 	if err := json.Unmarshal(ops.requests()[0].Body, &got); err != nil {
 		t.Fatalf("%v: %s", err, ops.requests()[0].Body)
 	}
-	if count := got.Extensions()["jitprovcount"]; count != int32(100) && count != "100" && count != float64(100) {
-		t.Errorf("jitprovcount = %v (%T), want 100", count, count)
+	for ext, want := range map[string]int32{"jitprovcount": 100, "jitprovpeople": 100} {
+		if n, err := types.ToInteger(got.Extensions()[ext]); err != nil || n != want {
+			t.Errorf("%s = %v (%v), want %d", ext, got.Extensions()[ext], err, want)
+		}
 	}
 	p := testenv.ParseMail(t, h.mail.Mails()[0].Raw)
 	if want := "Org ACME: 100 people could not sign in — all 50 seats are taken"; p.Subject != want {
@@ -259,6 +279,11 @@ func TestRoleReviewDigest(t *testing.T) {
 	var batch []events.Event
 	if err := json.Unmarshal(digest.Body, &batch); err != nil || len(batch) != 3 {
 		t.Fatalf("digest body is not a batch of 3 events (%v): %s", err, digest.Body)
+	}
+	for _, ev := range batch {
+		if n, err := types.ToInteger(ev.Extensions()["jitprovcount"]); err != nil || n != 3 {
+			t.Errorf("digest element %s: jitprovcount %v (%v), want 3", ev.ID(), ev.Extensions()["jitprovcount"], err)
+		}
 	}
 	var subjects []string
 	for _, m := range h.mail.Mails() {

@@ -32,6 +32,10 @@ type planner struct {
 // errInvalidAlert marks an alert that can never be planned.
 var errInvalidAlert = errors.New("notify: invalid alert")
 
+// errNoRecipient marks an alert nobody is set to receive: it is acked,
+// logged and counted, as there is no one to deliver it to.
+var errNoRecipient = errors.New("notify: nobody to tell")
+
 // plan handles one alert. An error wrapping errInvalidAlert means the
 // message must be terminated; any other error is worth another try.
 func (p *planner) plan(ctx context.Context, m *nats.Msg) error {
@@ -73,9 +77,8 @@ func (p *planner) send(ctx context.Context, j Job) error {
 		return err
 	}
 	if len(recipients) == 0 {
-		p.log.WarnContext(ctx, "nobody to tell: the organisation has no active admin with an email and no notification settings for this alert",
-			"org", j.Org, "alert", j.Alert, "message", j.ID)
-		return nil
+		return fmt.Errorf("%w about %s %s: organisation %s has no active admin with an email, and its notifications name no address or webhook for this alert",
+			errNoRecipient, j.Alert, j.ID, j.Org)
 	}
 	for _, r := range recipients {
 		job := j

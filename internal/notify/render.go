@@ -90,7 +90,7 @@ func (m Message) Slack() ([]byte, error) {
 			"type": "button", "text": map[string]string{"type": "plain_text", "text": m.ActionText}, "url": m.Link,
 		}}})
 	}
-	return json.Marshal(map[string]any{"text": m.Subject, "blocks": blocks})
+	return json.Marshal(map[string]any{"text": slackEscape(m.Subject), "blocks": blocks})
 }
 
 // slackEscape escapes what Slack's mrkdwn treats as markup.

@@ -126,7 +126,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	}
 	client := deps.HTTPClient
 	if client == nil {
-		client = &http.Client{Timeout: cfg.WebhookTimeout}
+		client = NewHTTPClient(cfg.WebhookTimeout)
 	}
 	meter := deps.Meter.Meter("github.com/jitprov/jitprov/internal/notify")
 	tracer := deps.Tracer.Tracer("github.com/jitprov/jitprov/internal/notify")
@@ -157,6 +157,10 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		alert := attribute.String("alert", msg.Headers().Get("ce-type"))
 		err := p.plan(ctx, &nats.Msg{Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data()})
 		switch {
+		case errors.Is(err, errNoRecipient):
+			planned.Add(ctx, 1, metric.WithAttributes(alert, attribute.String("result", "no_recipient")))
+			log.ErrorContext(ctx, "alert dropped: nobody to tell; give the organisation notifications.emails or a webhook", "err", err)
+			_ = msg.DoubleAck(ctx)
 		case errors.Is(err, errInvalidAlert):
 			planned.Add(ctx, 1, metric.WithAttributes(alert, attribute.String("result", "invalid")))
 			span.SetStatus(codes.Error, "invalid alert")
@@ -218,6 +222,14 @@ func flushLoop(ctx context.Context, b *Batches, p *planner, every time.Duration,
 			}
 		})
 	}()
+	send := func(ctx context.Context, j Job) error {
+		err := p.send(ctx, j)
+		if errors.Is(err, errNoRecipient) {
+			log.ErrorContext(ctx, "batch dropped: nobody to tell; give the organisation notifications.emails or a webhook", "err", err)
+			return nil
+		}
+		return err
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -242,7 +254,7 @@ func flushLoop(ctx context.Context, b *Batches, p *planner, every time.Duration,
 		}
 		mu.Unlock()
 		for _, k := range ready {
-			if err := b.flush(ctx, k, p.send); err != nil {
+			if err := b.flush(ctx, k, send); err != nil {
 				log.WarnContext(ctx, "batch not sent; will retry", "batch", k, "err", err)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/jitprov/jitprov/events"
@@ -57,8 +58,19 @@ func (s *WebhookSender) Body(j Job, w Webhook, msg Message) ([]byte, string, err
 		// the count since the last message as extension attributes.
 		return withCount(last, j.Count, j.People, j.Since)
 	}
-	if len(j.Events) > 1 {
-		b, err := json.Marshal(j.Events)
+	if len(j.Events) > 1 || j.Count > 1 {
+		// A digest: the latest alerts (up to 50), each carrying how many
+		// the digest stands for, so that a receiver sees when some were
+		// left out.
+		batch := make([]json.RawMessage, len(j.Events))
+		for i, raw := range j.Events {
+			b, _, err := withCount(raw, j.Count, 0, j.Since)
+			if err != nil {
+				return nil, "", err
+			}
+			batch[i] = b
+		}
+		b, err := json.Marshal(batch)
 		return b, contentTypeBatch, err
 	}
 	return last, contentTypeEvent, nil
@@ -80,11 +92,17 @@ func withCount(raw json.RawMessage, count, people int, since time.Time) ([]byte,
 
 // Send delivers body to w, signed with secret. A 2xx answer is success;
 // 408, 429 and 5xx and network failures are worth another try; any other
-// answer is permanent.
+// answer, a redirect included, is permanent. Errors name the webhook by id
+// and host only: a webhook URL can be a credential (Slack's are).
 func (s *WebhookSender) Send(ctx context.Context, w Webhook, secret []byte, deliveryID string, body []byte, contentType string) error {
+	u, err := url.Parse(w.URL)
+	if err != nil {
+		return permanent("webhook %s: the URL does not parse", w.ID)
+	}
+	where := fmt.Sprintf("webhook %s (%s)", w.ID, u.Host)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
-		return permanent("webhook %s: %w", w.ID, err)
+		return permanent("%s: cannot build the request", where)
 	}
 	now := time.Now
 	if s.Now != nil {
@@ -93,10 +111,14 @@ func (s *WebhookSender) Send(ctx context.Context, w Webhook, secret []byte, deli
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("User-Agent", "jitprov-notifier")
 	req.Header.Set(webhooksig.HeaderDelivery, deliveryID)
-	req.Header.Set(webhooksig.HeaderSignature, webhooksig.Sign(secret, body, now()))
+	req.Header.Set(webhooksig.HeaderSignature, webhooksig.Sign(secret, deliveryID, body, now()))
 	resp, err := s.Client.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook %s: %w", w.ID, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL stays out of logs and records
+		}
+		return fmt.Errorf("%s: %w", where, err)
 	}
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
@@ -104,11 +126,20 @@ func (s *WebhookSender) Send(ctx context.Context, w Webhook, secret []byte, deli
 	switch c := resp.StatusCode; {
 	case c >= 200 && c < 300:
 		return nil
+	case c >= 300 && c < 400:
+		return permanent("%s answered %s, a redirect: configure the URL it redirects to (deliveries are never redirected)", where, resp.Status)
 	case c == http.StatusRequestTimeout || c == http.StatusTooManyRequests || c >= 500:
-		return fmt.Errorf("webhook %s: %s answered %s: %q", w.ID, w.URL, resp.Status, snippet)
+		return fmt.Errorf("%s answered %s: %q", where, resp.Status, snippet)
 	default:
-		return permanent("webhook %s: %s answered %s (the receiver refuses the request; fix it, then replay): %q", w.ID, w.URL, resp.Status, snippet)
+		return permanent("%s answered %s (the receiver refuses the request; fix it, then replay): %q", where, resp.Status, snippet)
 	}
+}
+
+// NewHTTPClient is the webhook client: it never follows redirects (a
+// redirect would turn the POST into a GET, or send the signed body to
+// another host), and bounds each delivery by timeout.
+func NewHTTPClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 // isPermanent reports whether err should park the job at once.
