@@ -183,6 +183,7 @@ func startDev(t *testing.T, bin, data string, ports []int, env ...string) *devPr
 	if err != nil {
 		t.Fatal(err)
 	}
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -210,6 +211,7 @@ func startDev(t *testing.T, bin, data string, ports []int, env ...string) *devPr
 	})
 	select {
 	case <-ready:
+		t.Logf("jitprov dev ready %s after start", time.Since(started).Round(time.Millisecond))
 	case err := <-p.done:
 		t.Fatalf("jitprov dev exited at start: %v\n%s", err, out.String())
 	case <-time.After(60 * time.Second):
