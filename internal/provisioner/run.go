@@ -73,6 +73,9 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	if err != nil {
 		return fmt.Errorf("provisioner: %w", err)
 	}
+	if err := registerSeatGauges(deps.Meter.Meter("github.com/jitprov/jitprov/internal/provisioner"), deps.Store.Organizations, log); err != nil {
+		return fmt.Errorf("provisioner: seat gauges: %w", err)
+	}
 	relay := bus.NewRelay(deps.Store, js, log.With("component", "outbox-relay"))
 	svc, err := NewService(NewDecider(deps.Store, log), deps.NATS, cons, Options{
 		Workers: cfg.Workers, DecisionTimeout: cfg.DecisionTimeout, DrainTimeout: cfg.DrainTimeout, MaxAttempts: cfg.MaxAttempts,

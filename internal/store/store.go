@@ -183,6 +183,8 @@ type Store interface {
 	// ConnectionsByDomain lists the connections of the organisations that
 	// verified domain (lower-case), for home-realm discovery.
 	ConnectionsByDomain(ctx context.Context, domain string) ([]Connection, error)
+	// Organizations lists every organisation, ordered by id: seat gauges.
+	Organizations(ctx context.Context) ([]Organization, error)
 	// Connections lists every organisation's connections of protocol
 	// ("saml", "oidc"; "" for all), ordered by organisation and id: the
 	// edge's daily IdP certificate check.

@@ -204,3 +204,16 @@ func (s *Store) Connections(ctx context.Context, protocol string) ([]store.Conne
 	}
 	return conns, nil
 }
+
+// Organizations implements store.Store.
+func (s *Store) Organizations(ctx context.Context) ([]store.Organization, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+orgColumns+` FROM organizations ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list organisations: %w", mapErr(err))
+	}
+	orgs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Organization, error) { return scanOrg(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list organisations: %w", mapErr(err))
+	}
+	return orgs, nil
+}

@@ -309,3 +309,24 @@ func (s *Store) Connections(ctx context.Context, protocol string) ([]store.Conne
 	}
 	return conns, nil
 }
+
+// Organizations implements store.Store.
+func (s *Store) Organizations(ctx context.Context) ([]store.Organization, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+orgColumns+` FROM organizations ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list organisations: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var orgs []store.Organization
+	for rows.Next() {
+		o, err := scanOrg(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list organisations: %w", mapErr(err))
+		}
+		orgs = append(orgs, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list organisations: %w", mapErr(err))
+	}
+	return orgs, nil
+}

@@ -27,6 +27,30 @@ var crudTests = []subTest{
 	{"ConnectionsByDomain", testConnectionsByDomain},
 	{"OrganizationAdmins", testOrganizationAdmins},
 	{"Connections", testConnections},
+	{"ListOrganizations", testListOrganizations},
+}
+
+// Every organisation is listed, with its seats as used.
+func testListOrganizations(t *testing.T, s store.Store) {
+	seed(t, s, 3)
+	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+		_, err := tx.TakeSeat(ctx, orgB)
+		return err
+	})
+	got, err := s.Organizations(t.Context())
+	if err != nil {
+		t.Fatalf("Organizations: %v", err)
+	}
+	want := []store.Organization{org(orgA, 3), org(orgB, 3)}
+	want[1].SeatsUsed = 1
+	if len(got) != len(want) {
+		t.Fatalf("Organizations: got %d, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !reflect.DeepEqual(normOrg(got[i]), normOrg(want[i])) {
+			t.Errorf("Organizations()[%d] = %+v, want %+v", i, got[i], want[i])
+		}
+	}
 }
 
 // Every organisation's connections are listed, by protocol when asked.
