@@ -62,3 +62,32 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
+
+// BenchmarkWebhookDeliveryIdle measures one alert at a time, each waited
+// for: the latency of a lone alert from publishing to its signed delivery
+// (p50, p99) through an idle notifier.
+//
+//	go test -run '^$' -bench WebhookDeliveryIdle -benchtime 200x ./internal/notify/
+func BenchmarkWebhookDeliveryIdle(b *testing.B) {
+	h := newHarness(b)
+	hook := newHook(b, "test-secret", 0)
+	h.org("acme", settings(func(s *notify.Settings) {
+		s.Admins = false
+		s.Webhooks = []notify.Webhook{hook.settings("ops", notify.FormatCloudEvents)}
+	}))
+	h.start()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		h.publish(events.TypeRoleReviewRequested, "acme", roleReview("acme", "p@example.com"))
+		for len(hook.delivered()) < i+1 {
+			time.Sleep(200 * time.Microsecond)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
