@@ -2,13 +2,9 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,8 +14,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/net/html"
 
 	"github.com/jitprov/jitprov/internal/devinbox"
 	"github.com/jitprov/jitprov/internal/testenv"
@@ -40,33 +34,33 @@ func TestDevMode(t *testing.T) {
 	app := dev.url + "/app"
 
 	// Ada signs in through SAML: her account is created, the app shows it.
-	ada := newBrowser(t)
-	p := ada.get(app)
-	p = ada.get(p.link(t, "Demo — SAML"))
-	p = ada.click(p, "Sign in as Ada Lovelace") // the IdP's login page
-	p = ada.submit(p)                           // the auto-posting SAML response, to the edge's ACS
-	adaID := p.mustShow(t, "ada@demo.example", "member", "demo")
+	ada := testenv.NewBrowser(t)
+	p := ada.Get(app)
+	p = ada.Get(p.Link("Demo — SAML"))
+	p = p.Click("Sign in as Ada Lovelace") // the IdP's login page
+	p = p.Submit()                         // the auto-posting SAML response, to the edge's ACS
+	adaID := mustShow(t, p, "ada@demo.example", "member", "demo")
 
 	// Grace signs in through OpenID Connect: she claims admin, gets member
 	// and a role review.
-	grace := newBrowser(t)
-	p = grace.get(app)
-	p = grace.get(p.link(t, "Demo — OpenID Connect"))
-	p = grace.click(p, "Sign in as Grace Hopper")
-	p.mustShow(t, "grace@demo.example", "member", "demo")
+	grace := testenv.NewBrowser(t)
+	p = grace.Get(app)
+	p = grace.Get(p.Link("Demo — OpenID Connect"))
+	p = p.Click("Sign in as Grace Hopper")
+	mustShow(t, p, "grace@demo.example", "member", "demo")
 
 	// Demo Small has three seats: the fourth person is turned away.
 	for i, who := range []string{"Alan Turing", "Barbara Liskov", "Edsger Dijkstra", "Katherine Johnson"} {
-		b := newBrowser(t)
-		p := b.get(app)
-		p = b.get(p.link(t, "Demo Small (3 seats) — SAML"))
-		p = b.submit(b.click(p, "Sign in as "+who))
+		b := testenv.NewBrowser(t)
+		p := b.Get(app)
+		p = b.Get(p.Link("Demo Small (3 seats) — SAML"))
+		p = p.Click("Sign in as " + who).Submit()
 		if i < 3 {
-			p.mustShow(t, strings.ToLower(strings.Fields(who)[0])+"@small.example", "viewer", "demo-small")
+			mustShow(t, p, strings.ToLower(strings.Fields(who)[0])+"@small.example", "viewer", "demo-small")
 			continue
 		}
-		if p.status != http.StatusForbidden || !strings.Contains(p.body, "No seat available") {
-			t.Fatalf("the fourth person of demo-small got %d at %s, want the seat page:\n%s", p.status, p.url, p.body)
+		if p.Status != http.StatusForbidden || !strings.Contains(p.Body, "No seat available") {
+			t.Fatalf("the fourth person of demo-small got %d at %s, want the seat page:\n%s", p.Status, p.URL, p.Body)
 		}
 	}
 
@@ -80,7 +74,7 @@ func TestDevMode(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var msgs []devinbox.Message
-		ada.getJSON(dev.url+"/inbox/messages.json", &msgs)
+		ada.GetJSON(dev.url+"/inbox/messages.json", &msgs)
 		for _, m := range msgs {
 			if _, ok := want[m.Subject]; ok {
 				want[m.Subject] = true
@@ -107,12 +101,12 @@ func TestDevMode(t *testing.T) {
 	// A second start keeps the data: Ada is the same user, and her session
 	// cookie (signed with the kept key) still works.
 	dev = startDev(t, bin, data, ports)
-	if id := ada.get(app).mustShow(t, "ada@demo.example", "member", "demo"); id != adaID {
+	if id := mustShow(t, ada.Get(app), "ada@demo.example", "member", "demo"); id != adaID {
 		t.Errorf("after a restart Ada's session shows user %s, want %s", id, adaID)
 	}
-	again := newBrowser(t)
-	p = again.get(again.get(app).link(t, "Demo — SAML"))
-	if id := again.submit(again.click(p, "Sign in as Ada Lovelace")).mustShow(t, "ada@demo.example", "member", "demo"); id != adaID {
+	again := testenv.NewBrowser(t)
+	p = again.Get(again.Get(app).Link("Demo — SAML"))
+	if id := mustShow(t, p.Click("Sign in as Ada Lovelace").Submit(), "ada@demo.example", "member", "demo"); id != adaID {
 		t.Errorf("after a restart Ada signs in as user %s, want the same user %s", id, adaID)
 	}
 	dev.interrupt(t, 10*time.Second)
@@ -132,9 +126,9 @@ func TestDevModeOnPostgresAndNATS(t *testing.T) {
 	if !strings.Contains(dev.out.String(), "Store:           PostgreSQL") || !strings.Contains(dev.out.String(), "NATS:            "+ns.ClientURL()) {
 		t.Errorf("the banner does not name the Postgres and NATS given:\n%s", dev.out.String())
 	}
-	b := newBrowser(t)
-	p := b.get(b.get(dev.url+"/app").link(t, "Demo — SAML"))
-	id := b.submit(b.click(p, "Sign in as Ada Lovelace")).mustShow(t, "ada@demo.example", "member", "demo")
+	b := testenv.NewBrowser(t)
+	p := b.Get(b.Get(dev.url + "/app").Link("Demo — SAML"))
+	id := mustShow(t, p.Click("Sign in as Ada Lovelace").Submit(), "ada@demo.example", "member", "demo")
 	var email string
 	if err := s.Pool().QueryRow(t.Context(), `SELECT email FROM users WHERE id = $1`, id).Scan(&email); err != nil || email != "ada@demo.example" {
 		t.Errorf("user %s in Postgres: %q, %v", id, email, err)
@@ -272,212 +266,15 @@ func freePorts(t *testing.T, n int) []int {
 	return ports
 }
 
-// --- the browser ---
-
-type browser struct {
-	t *testing.T
-	c *http.Client
-}
-
-func newBrowser(t *testing.T) *browser {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &browser{t: t, c: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
-}
-
-type page struct {
-	url    *url.URL
-	status int
-	body   string
-	doc    *html.Node
-}
-
-func (b *browser) do(req *http.Request) page {
-	b.t.Helper()
-	resp, err := b.c.Do(req)
-	if err != nil {
-		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	doc, err := html.Parse(strings.NewReader(string(body)))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return page{url: resp.Request.URL, status: resp.StatusCode, body: string(body), doc: doc}
-}
-
-func (b *browser) get(u string) page {
-	b.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, u, nil)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return b.do(req)
-}
-
-func (b *browser) getJSON(u string, v any) {
-	b.t.Helper()
-	resp, err := b.c.Get(u)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		b.t.Fatal(err)
-	}
-}
-
-func (b *browser) post(action string, form url.Values) page {
-	b.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, action, strings.NewReader(form.Encode()))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return b.do(req)
-}
-
-// form is a parsed <form>: its action, fields and buttons.
-type form struct {
-	action  string
-	fields  url.Values
-	buttons []button
-}
-
-type button struct{ name, value, label string }
-
-func (p page) forms(t *testing.T) []form {
-	var out []form
-	var walk func(n *html.Node, f *form)
-	walk = func(n *html.Node, f *form) {
-		if n.Type == html.ElementNode {
-			switch n.Data {
-			case "form":
-				action, err := p.url.Parse(attr(n, "action"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				nf := form{action: action.String(), fields: url.Values{}}
-				for c := n.FirstChild; c != nil; c = c.NextSibling {
-					walk(c, &nf)
-				}
-				out = append(out, nf)
-				return
-			case "input":
-				if f != nil && attr(n, "name") != "" {
-					f.fields.Add(attr(n, "name"), attr(n, "value"))
-				}
-			case "button":
-				if f != nil {
-					f.buttons = append(f.buttons, button{attr(n, "name"), attr(n, "value"), strings.TrimSpace(text(n))})
-				}
-			}
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c, f)
-		}
-	}
-	walk(p.doc, nil)
-	return out
-}
-
-// click submits the form of the button labelled label.
-func (b *browser) click(p page, label string) page {
-	b.t.Helper()
-	for _, f := range p.forms(b.t) {
-		for _, bt := range f.buttons {
-			if bt.label == label {
-				if bt.name != "" {
-					f.fields.Set(bt.name, bt.value)
-				}
-				return b.post(f.action, f.fields)
-			}
-		}
-	}
-	b.t.Fatalf("no button %q at %s (status %d):\n%s", label, p.url, p.status, p.body)
-	return page{}
-}
-
-// submit posts the page's only form, as its script would.
-func (b *browser) submit(p page) page {
-	b.t.Helper()
-	fs := p.forms(b.t)
-	if len(fs) != 1 {
-		b.t.Fatalf("want one form to submit at %s, found %d:\n%s", p.url, len(fs), p.body)
-	}
-	return b.post(fs[0].action, fs[0].fields)
-}
-
-// link finds the href of the link reading label.
-func (p page) link(t *testing.T, label string) string {
-	t.Helper()
-	var found string
-	var walk func(n *html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.ElementNode && n.Data == "a" && strings.TrimSpace(text(n)) == label {
-			found = attr(n, "href")
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(p.doc)
-	if found == "" {
-		t.Fatalf("no link %q at %s:\n%s", label, p.url, p.body)
-	}
-	u, err := p.url.Parse(found)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u.String()
-}
-
 // mustShow checks the demo app shows the person, and returns their user id.
-func (p page) mustShow(t *testing.T, email, role, org string) string {
+func mustShow(t *testing.T, p *testenv.Page, email, role, org string) string {
 	t.Helper()
 	got := map[string]string{}
-	var walk func(n *html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.ElementNode && n.Data == "dd" {
-			got[attr(n, "id")] = strings.TrimSpace(text(n))
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
+	for _, dd := range p.Elements("dd") {
+		got[testenv.Attr(dd, "id")] = strings.TrimSpace(testenv.Text(dd))
 	}
-	walk(p.doc)
-	if p.url.Path != "/app" || got["email"] != email || got["role"] != role || got["organization"] != org || got["user-id"] == "" {
-		t.Fatalf("at %s (status %d) the app shows %v, want %s, %s in %s:\n%s", p.url, p.status, got, email, role, org, p.body)
+	if p.URL.Path != "/app" || got["email"] != email || got["role"] != role || got["organization"] != org || got["user-id"] == "" {
+		t.Fatalf("at %s (status %d) the app shows %v, want %s, %s in %s:\n%s", p.URL, p.Status, got, email, role, org, p.Body)
 	}
 	return got["user-id"]
-}
-
-func attr(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-func text(n *html.Node) string {
-	var b strings.Builder
-	var walk func(n *html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.TextNode {
-			b.WriteString(n.Data)
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(n)
-	return b.String()
 }

@@ -32,9 +32,9 @@ func TestConcurrentSignIns(t *testing.T) {
 			t.Parallel()
 			b := newBrowser(t)
 			authn, _ := sp.start("")
-			f := b.click(b.get(authn), "Sign in as "+p.Name).forms(t)[0]
-			if acs := b.post(f.action, f.inputs); acs.status != http.StatusOK {
-				t.Errorf("ACS: %d %s", acs.status, acs.body)
+			f := b.Get(authn).Click("Sign in as " + p.Name).Forms()[0]
+			if acs := b.Post(f.Action, f.Fields); acs.Status != http.StatusOK {
+				t.Errorf("ACS: %d %s", acs.Status, acs.Body)
 			}
 		})
 		t.Run(fmt.Sprintf("oidc-%d", i), func(t *testing.T) {

@@ -39,10 +39,10 @@ func TestKeysPersist(t *testing.T) {
 	for i, idp := range []*IdP{first, second} {
 		srv := httptest.NewServer(idp.Handler())
 		b := newBrowser(t)
-		if md := b.get(srv.URL + "/dev-idp/saml/metadata").body; !strings.Contains(md, cert) {
+		if md := b.Get(srv.URL + "/dev-idp/saml/metadata").Body; !strings.Contains(md, cert) {
 			t.Errorf("start %d: the SAML metadata does not carry the persisted certificate", i+1)
 		}
-		if jwks := b.get(srv.URL + "/dev-idp/oidc/keys").body; !strings.Contains(jwks, `"kid":"`+first.OIDCKeyID()+`"`) {
+		if jwks := b.Get(srv.URL + "/dev-idp/oidc/keys").Body; !strings.Contains(jwks, `"kid":"`+first.OIDCKeyID()+`"`) {
 			t.Errorf("start %d: JWKS %s does not carry kid %q", i+1, jwks, first.OIDCKeyID())
 		}
 		srv.Close()

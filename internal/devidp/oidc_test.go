@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/jitprov/jitprov/internal/edge/oidcrp"
+	"github.com/jitprov/jitprov/internal/testenv"
 )
 
 const (
@@ -42,17 +43,17 @@ func newOIDCPair(t testing.TB, org string, auth oidcrp.TokenAuth) (*testServer, 
 // signIn plays the browser from the authorization URL to the redirect
 // back to the client, signing in as the person named label on the login
 // page, and returns the callback's query.
-func signIn(t testing.TB, b *browser, authURL, name string) url.Values {
+func signIn(t testing.TB, b *testenv.Browser, authURL, name string) url.Values {
 	t.Helper()
-	login := b.get(authURL)
-	if login.status != http.StatusOK || !strings.Contains(login.body, DevLabel) {
-		t.Fatalf("login page: status %d, want 200 with the development label:\n%s", login.status, login.body)
+	login := b.Get(authURL)
+	if login.Status != http.StatusOK || !strings.Contains(login.Body, DevLabel) {
+		t.Fatalf("login page: status %d, want 200 with the development label:\n%s", login.Status, login.Body)
 	}
-	cb := b.click(login, "Sign in as "+name)
-	if cb.status != http.StatusFound && cb.status != http.StatusSeeOther {
-		t.Fatalf("after the login page: %d %s, want a redirect to the client", cb.status, cb.body)
+	cb := login.Click("Sign in as " + name)
+	if cb.Status != http.StatusFound && cb.Status != http.StatusSeeOther {
+		t.Fatalf("after the login page: %d %s, want a redirect to the client", cb.Status, cb.Body)
 	}
-	loc, err := cb.url.Parse(cb.header.Get("Location"))
+	loc, err := cb.URL.Parse(cb.Header.Get("Location"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,15 +119,15 @@ func TestOIDCOrganization(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := newBrowser(t, rpHost)
-	login := b.get(start.URL)
+	login := b.Get(start.URL)
 	want := []string{"Sign in as Ada Lovelace", "Sign in as Grace Hopper"}
-	if got := login.buttonLabels(t); !slices.Equal(got, want) {
+	if got := login.ButtonLabels(); !slices.Equal(got, want) {
 		t.Errorf("buttons %q, want %q", got, want)
 	}
-	f := login.forms(t)[0]
-	f.inputs.Set("person", "katherine")
-	if p := b.post(f.action, f.inputs); p.status != http.StatusBadRequest || !strings.Contains(p.body, "not offered") {
-		t.Errorf("a person of another organisation: %d %q, want 400", p.status, p.body)
+	f := login.Forms()[0]
+	f.Fields.Set("person", "katherine")
+	if p := b.Post(f.Action, f.Fields); p.Status != http.StatusBadRequest || !strings.Contains(p.Body, "not offered") {
+		t.Errorf("a person of another organisation: %d %q, want 400", p.Status, p.Body)
 	}
 }
 
@@ -147,17 +148,17 @@ func TestOIDCRefusals(t *testing.T) {
 	// errorOf returns the error the provider redirected to the client
 	// with, "page" when it showed an error page, or "" when it showed the
 	// login page.
-	errorOf := func(t *testing.T, b *browser, u string) string {
-		p := b.get(u)
+	errorOf := func(t *testing.T, b *testenv.Browser, u string) string {
+		p := b.Get(u)
 		switch {
-		case p.status == http.StatusOK:
+		case p.Status == http.StatusOK:
 			return ""
-		case p.status >= 400:
+		case p.Status >= 400:
 			return "page"
 		}
-		loc, err := url.Parse(p.header.Get("Location"))
+		loc, err := url.Parse(p.Header.Get("Location"))
 		if err != nil || loc.Host != rpHost {
-			t.Fatalf("%d %s %q: want a redirect to the client", p.status, p.header.Get("Location"), p.body)
+			t.Fatalf("%d %s %q: want a redirect to the client", p.Status, p.Header.Get("Location"), p.Body)
 		}
 		return loc.Query().Get("error")
 	}
@@ -199,9 +200,9 @@ func TestOIDCRefusals(t *testing.T) {
 		}
 	})
 	t.Run("login page without a request", func(t *testing.T) {
-		p := newBrowser(t).get(idp.BaseURL() + "/oidc/login?id=nope")
-		if p.status != http.StatusBadRequest || !strings.Contains(p.body, DevLabel) {
-			t.Errorf("%d %q, want 400 with the development label", p.status, p.body)
+		p := newBrowser(t).Get(idp.BaseURL() + "/oidc/login?id=nope")
+		if p.Status != http.StatusBadRequest || !strings.Contains(p.Body, DevLabel) {
+			t.Errorf("%d %q, want 400 with the development label", p.Status, p.Body)
 		}
 	})
 }
@@ -209,9 +210,9 @@ func TestOIDCRefusals(t *testing.T) {
 // TestOIDCDiscovery: what the edge reads from discovery.
 func TestOIDCDiscovery(t *testing.T) {
 	idp := newTestIdP(t, nil)
-	p := newBrowser(t).get(idp.Issuer() + "/.well-known/openid-configuration")
-	if p.status != http.StatusOK {
-		t.Fatalf("discovery: %d %s", p.status, p.body)
+	p := newBrowser(t).Get(idp.Issuer() + "/.well-known/openid-configuration")
+	if p.Status != http.StatusOK {
+		t.Fatalf("discovery: %d %s", p.Status, p.Body)
 	}
 	var d struct {
 		Issuer   string   `json:"issuer"`
@@ -222,7 +223,7 @@ func TestOIDCDiscovery(t *testing.T) {
 		AuthURL  string   `json:"authorization_endpoint"`
 		TokenURL string   `json:"token_endpoint"`
 	}
-	if err := json.Unmarshal([]byte(p.body), &d); err != nil {
+	if err := json.Unmarshal([]byte(p.Body), &d); err != nil {
 		t.Fatal(err)
 	}
 	if d.Issuer != idp.Issuer() || !strings.HasPrefix(d.AuthURL, idp.Issuer()+"/") || !strings.HasPrefix(d.TokenURL, idp.Issuer()+"/") {
@@ -237,7 +238,7 @@ func TestOIDCDiscovery(t *testing.T) {
 			Alg string `json:"alg"`
 		} `json:"keys"`
 	}
-	if err := json.Unmarshal([]byte(newBrowser(t).get(d.JWKSURI).body), &jwks); err != nil {
+	if err := json.Unmarshal([]byte(newBrowser(t).Get(d.JWKSURI).Body), &jwks); err != nil {
 		t.Fatal(err)
 	}
 	if len(jwks.Keys) != 1 || jwks.Keys[0].KID != idp.OIDCKeyID() || jwks.Keys[0].Alg != "RS256" {

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/jitprov/jitprov/internal/testenv"
 )
 
 // TestDevelopmentLabel: every page a person sees says what the IdP is.
@@ -13,37 +15,37 @@ func TestDevelopmentLabel(t *testing.T) {
 	_, rp := newOIDCPair(t, "", "")
 	tests := []struct {
 		name   string
-		get    func(b *browser) page
+		get    func(b *testenv.Browser) *testenv.Page
 		status int
 	}{
-		{"overview", func(b *browser) page { return b.get(samlIdP.BaseURL() + "/") }, http.StatusOK},
-		{"SAML login page", func(b *browser) page {
+		{"overview", func(b *testenv.Browser) *testenv.Page { return b.Get(samlIdP.BaseURL() + "/") }, http.StatusOK},
+		{"SAML login page", func(b *testenv.Browser) *testenv.Page {
 			u, _ := sp.start("")
-			return b.get(u)
+			return b.Get(u)
 		}, http.StatusOK},
-		{"SAML response page", func(b *browser) page {
+		{"SAML response page", func(b *testenv.Browser) *testenv.Page {
 			u, _ := sp.start("")
-			return b.click(b.get(u), "Sign in as Grace Hopper")
+			return b.Get(u).Click("Sign in as Grace Hopper")
 		}, http.StatusOK},
-		{"OIDC login page", func(b *browser) page {
+		{"OIDC login page", func(b *testenv.Browser) *testenv.Page {
 			start, err := rp.Begin()
 			if err != nil {
 				t.Fatal(err)
 			}
-			return b.get(start.URL)
+			return b.Get(start.URL)
 		}, http.StatusOK},
-		{"expired sign-in", func(b *browser) page { return b.get(samlIdP.BaseURL() + "/oidc/login?id=gone") }, http.StatusBadRequest},
+		{"expired sign-in", func(b *testenv.Browser) *testenv.Page { return b.Get(samlIdP.BaseURL() + "/oidc/login?id=gone") }, http.StatusBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := tt.get(newBrowser(t, rpHost))
-			if p.status != tt.status {
-				t.Fatalf("status %d, want %d: %s", p.status, tt.status, p.body)
+			if p.Status != tt.status {
+				t.Fatalf("status %d, want %d: %s", p.Status, tt.status, p.Body)
 			}
-			if !strings.Contains(p.body, DevLabel) {
-				t.Errorf("the page lacks %q:\n%s", DevLabel, p.body)
+			if !strings.Contains(p.Body, DevLabel) {
+				t.Errorf("the page lacks %q:\n%s", DevLabel, p.Body)
 			}
-			h := p.header
+			h := p.Header
 			if h.Get("Cache-Control") != "no-store" || !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") ||
 				h.Get("Content-Type") != "text/html; charset=utf-8" {
 				t.Errorf("headers %v", h)
@@ -57,12 +59,12 @@ func TestDevelopmentLabel(t *testing.T) {
 func TestLoginPageScriptFree(t *testing.T) {
 	_, sp := newSAMLPair(t, OrgDemo)
 	u, _ := sp.start("")
-	p := newBrowser(t).get(u)
-	if strings.Contains(p.body, "<script") || !strings.Contains(p.header.Get("Content-Security-Policy"), "script-src 'none'") {
+	p := newBrowser(t).Get(u)
+	if strings.Contains(p.Body, "<script") || !strings.Contains(p.Header.Get("Content-Security-Policy"), "script-src 'none'") {
 		t.Error("the login page carries or allows scripts")
 	}
-	for _, f := range p.forms(t) {
-		if len(f.buttons) != 1 || f.buttons[0].name != "person" || f.inputs.Get("request") == "" {
+	for _, f := range p.Forms() {
+		if len(f.Buttons) != 1 || f.Buttons[0].Name != "person" || f.Fields.Get("request") == "" {
 			t.Errorf("form %+v: want one person button and the request id", f)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/crewjam/saml"
 
 	"github.com/jitprov/jitprov/internal/edge/samlsp"
+	"github.com/jitprov/jitprov/internal/testenv"
 )
 
 // testSP is a SAML service provider as sso-edge runs one: the edge's
@@ -150,29 +151,29 @@ func TestSAMLLogin(t *testing.T) {
 			b := newBrowser(t)
 			authn, requestID := sp.start("rs-" + p.ID)
 
-			login := b.get(authn)
-			if login.status != http.StatusOK || !strings.Contains(login.body, DevLabel) {
-				t.Fatalf("login page: status %d, want 200 with the development label:\n%s", login.status, login.body)
+			login := b.Get(authn)
+			if login.Status != http.StatusOK || !strings.Contains(login.Body, DevLabel) {
+				t.Fatalf("login page: status %d, want 200 with the development label:\n%s", login.Status, login.Body)
 			}
-			resp := b.click(login, "Sign in as "+p.Name)
-			forms := resp.forms(t)
-			if resp.status != http.StatusOK || len(forms) != 1 {
-				t.Fatalf("response page: status %d, %d forms, want 200 and one form:\n%s", resp.status, len(forms), resp.body)
+			resp := login.Click("Sign in as " + p.Name)
+			forms := resp.Forms()
+			if resp.Status != http.StatusOK || len(forms) != 1 {
+				t.Fatalf("response page: status %d, %d forms, want 200 and one form:\n%s", resp.Status, len(forms), resp.Body)
 			}
 			f := forms[0]
-			if f.action != sp.acsURL() {
-				t.Errorf("form action %s, want the ACS %s", f.action, sp.acsURL())
+			if f.Action != sp.acsURL() {
+				t.Errorf("form action %s, want the ACS %s", f.Action, sp.acsURL())
 			}
-			if got := f.inputs.Get("RelayState"); got != "rs-"+p.ID {
+			if got := f.Fields.Get("RelayState"); got != "rs-"+p.ID {
 				t.Errorf("RelayState %q, want %q", got, "rs-"+p.ID)
 			}
-			if csp := resp.header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'nonce-") {
+			if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'nonce-") {
 				t.Errorf("response page CSP %q: want a nonce for the auto-submit script", csp)
 			}
 
-			acs := b.post(f.action, f.inputs)
-			if acs.status != http.StatusOK {
-				t.Fatalf("ACS: %d %s", acs.status, acs.body)
+			acs := b.Post(f.Action, f.Fields)
+			if acs.Status != http.StatusOK {
+				t.Fatalf("ACS: %d %s", acs.Status, acs.Body)
 			}
 			a := sp.lastAccepted()
 			if a.InResponseTo != requestID || a.Issuer != idp.SAMLMetadataURL() {
@@ -239,10 +240,10 @@ func TestSAMLMetadataXML(t *testing.T) {
 
 	b := newBrowser(t)
 	authn, _ := sp.start("")
-	resp := b.click(b.get(authn), "Sign in as Ada Lovelace")
-	f := resp.forms(t)[0]
-	if acs := b.post(f.action, f.inputs); acs.status != http.StatusOK {
-		t.Fatalf("ACS: %d %s", acs.status, acs.body)
+	resp := b.Get(authn).Click("Sign in as Ada Lovelace")
+	f := resp.Forms()[0]
+	if acs := b.Post(f.Action, f.Fields); acs.Status != http.StatusOK {
+		t.Fatalf("ACS: %d %s", acs.Status, acs.Body)
 	}
 	if got := sp.lastAccepted().NameID; got != "ada" {
 		t.Errorf("NameID %q, want ada", got)
@@ -255,12 +256,12 @@ func TestSAMLOrganization(t *testing.T) {
 	_, sp := newSAMLPair(t, OrgDemoSmall)
 	b := newBrowser(t)
 	authn, _ := sp.start("")
-	login := b.get(authn)
+	login := b.Get(authn)
 	var want []string
 	for _, p := range PeopleIn(OrgDemoSmall) {
 		want = append(want, "Sign in as "+p.Name)
 	}
-	if got := login.buttonLabels(t); !slices.Equal(got, want) {
+	if got := login.ButtonLabels(); !slices.Equal(got, want) {
 		t.Errorf("buttons %q, want %q", got, want)
 	}
 	if len(want) < 4 {
@@ -273,40 +274,40 @@ func TestSAMLRefusals(t *testing.T) {
 	idp, sp := newSAMLPair(t, OrgDemo)
 	tests := []struct {
 		name   string
-		run    func(b *browser) page
+		run    func(b *testenv.Browser) *testenv.Page
 		status int
 		text   string
 	}{
-		{"unknown SP", func(b *browser) page {
+		{"unknown SP", func(b *testenv.Browser) *testenv.Page {
 			other := newUnstartedSP(t)
 			other.build(idp.IdP)
 			authn, _ := other.start("")
-			return b.get(authn)
+			return b.Get(authn)
 		}, http.StatusBadRequest, "unknown service provider"},
-		{"person of another organisation", func(b *browser) page {
+		{"person of another organisation", func(b *testenv.Browser) *testenv.Page {
 			authn, _ := sp.start("")
-			f := b.get(authn).forms(t)[0]
-			f.inputs.Set("person", "alan")
-			return b.post(f.action, f.inputs)
+			f := b.Get(authn).Forms()[0]
+			f.Fields.Set("person", "alan")
+			return b.Post(f.Action, f.Fields)
 		}, http.StatusBadRequest, "not offered"},
-		{"login form posted twice", func(b *browser) page {
+		{"login form posted twice", func(b *testenv.Browser) *testenv.Page {
 			authn, _ := sp.start("")
-			login := b.get(authn)
-			b.click(login, "Sign in as Ada Lovelace")
-			return b.click(login, "Sign in as Ada Lovelace")
+			login := b.Get(authn)
+			login.Click("Sign in as Ada Lovelace")
+			return login.Click("Sign in as Ada Lovelace")
 		}, http.StatusBadRequest, "expired or was already used"},
-		{"unknown login", func(b *browser) page {
-			return b.post(idp.BaseURL()+"/saml/login", url.Values{"request": {"nope"}, "person": {"ada"}})
+		{"unknown login", func(b *testenv.Browser) *testenv.Page {
+			return b.Post(idp.BaseURL()+"/saml/login", url.Values{"request": {"nope"}, "person": {"ada"}})
 		}, http.StatusBadRequest, "expired or was already used"},
-		{"no AuthnRequest", func(b *browser) page {
-			return b.get(idp.BaseURL() + "/saml/sso")
+		{"no AuthnRequest", func(b *testenv.Browser) *testenv.Page {
+			return b.Get(idp.BaseURL() + "/saml/sso")
 		}, http.StatusBadRequest, "AuthnRequest was refused"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := tt.run(newBrowser(t))
-			if p.status != tt.status || !strings.Contains(p.body, tt.text) {
-				t.Errorf("got %d %q, want %d with %q", p.status, p.body, tt.status, tt.text)
+			if p.Status != tt.status || !strings.Contains(p.Body, tt.text) {
+				t.Errorf("got %d %q, want %d with %q", p.Status, p.Body, tt.status, tt.text)
 			}
 		})
 	}
@@ -316,12 +317,12 @@ func TestSAMLRefusals(t *testing.T) {
 func TestSAMLMetadata(t *testing.T) {
 	idp := newTestIdP(t, nil)
 	b := newBrowser(t)
-	p := b.get(idp.SAMLMetadataURL())
-	if p.status != http.StatusOK || p.header.Get("Content-Type") != "application/samlmetadata+xml" {
-		t.Fatalf("GET metadata: %d %s", p.status, p.header.Get("Content-Type"))
+	p := b.Get(idp.SAMLMetadataURL())
+	if p.Status != http.StatusOK || p.Header.Get("Content-Type") != "application/samlmetadata+xml" {
+		t.Fatalf("GET metadata: %d %s", p.Status, p.Header.Get("Content-Type"))
 	}
 	var md saml.EntityDescriptor
-	if err := xml.Unmarshal([]byte(p.body), &md); err != nil {
+	if err := xml.Unmarshal([]byte(p.Body), &md); err != nil {
 		t.Fatal(err)
 	}
 	if md.EntityID != idp.SAMLMetadataURL() || len(md.IDPSSODescriptors) != 1 {
