@@ -27,13 +27,14 @@ package edge_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/zitadel/oidc/v3/example/server/storage"
+
+	"github.com/jitprov/jitprov/internal/testenv"
 )
 
 // benchOIDCConnection is the acme connection the benchmarks sign in
@@ -93,17 +94,11 @@ func BenchmarkOIDCReturningLogin(b *testing.B) {
 		b.Fatalf("%d users in Postgres, want %d", n, b.N)
 	}
 	br := w.newBrowser()
-	res, err := br.c.Get(br.oidcStartLoginAs(w.world, o, users[0].Username, benchReturnTo))
-	if err != nil {
-		b.Fatal(err)
+	if res := br.Get(oidcStartLoginAs(b, br, w.world, o, users[0].Username, benchReturnTo)); res.Status != http.StatusSeeOther {
+		b.Fatalf("returning OIDC login after the benchmark, provisioner stopped: %d, want 303", res.Status)
 	}
-	io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusSeeOther {
-		b.Fatalf("returning OIDC login after the benchmark, provisioner stopped: %d, want 303", res.StatusCode)
-	}
-	if v, id := br.verify(w.edgeURL); v.StatusCode != http.StatusOK || id == "" {
-		b.Fatalf("verify after a returning OIDC login: %d user %q, want 200 and a user", v.StatusCode, id)
+	if v, id := verify(b, br, w.edgeURL); v.Status != http.StatusOK || id == "" {
+		b.Fatalf("verify after a returning OIDC login: %d user %q, want 200 and a user", v.Status, id)
 	}
 }
 
@@ -129,7 +124,7 @@ func (w *benchWorld) timedOIDCLogins(b *testing.B, o *zitOP, users []*storage.Us
 // oidcCallback is a browser about to follow the provider's redirect back
 // to the edge.
 type oidcCallback struct {
-	browser *browser
+	browser *testenv.Browser
 	url     string
 }
 
@@ -140,7 +135,7 @@ func (w *benchWorld) prepareOIDC(tb testing.TB, o *zitOP, users []*storage.User)
 	out := make([]oidcCallback, len(users))
 	for i, u := range users {
 		br := w.newBrowser()
-		out[i] = oidcCallback{browser: br, url: br.oidcStartLoginAs(w.world, o, u.Username, benchReturnTo)}
+		out[i] = oidcCallback{browser: br, url: oidcStartLoginAs(tb, br, w.world, o, u.Username, benchReturnTo)}
 	}
 	return out
 }
@@ -148,7 +143,7 @@ func (w *benchWorld) prepareOIDC(tb testing.TB, o *zitOP, users []*storage.User)
 // getAll fetches every callback from `workers` goroutines (see runAll).
 func getAll(gets []oidcCallback, workers int) ([]time.Duration, time.Duration, error) {
 	return runAll(len(gets), workers, "OIDC callback", func(i int) (*http.Response, error) {
-		return gets[i].browser.c.Get(gets[i].url)
+		return gets[i].browser.Client().Get(gets[i].url)
 	})
 }
 

@@ -118,14 +118,11 @@ func BenchmarkReturningLogin(b *testing.B) {
 	}
 	br := w.newBrowser()
 	w.idp.signsIn(people[0])
-	res := br.post(br.startLogin(w.edgeURL, benchReturnTo))
-	io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusSeeOther {
-		b.Fatalf("returning login after the benchmark, provisioner stopped: %d, want 303", res.StatusCode)
+	if res, _ := login(b, br, w.edgeURL, benchReturnTo); res.Status != http.StatusSeeOther {
+		b.Fatalf("returning login after the benchmark, provisioner stopped: %d, want 303", res.Status)
 	}
-	if v, id := br.verify(w.edgeURL); v.StatusCode != http.StatusOK || id == "" {
-		b.Fatalf("verify after a returning login: %d user %q, want 200 and a user", v.StatusCode, id)
+	if v, id := verify(b, br, w.edgeURL); v.Status != http.StatusOK || id == "" {
+		b.Fatalf("verify after a returning login: %d user %q, want 200 and a user", v.Status, id)
 	}
 }
 
@@ -152,9 +149,9 @@ func newBenchWorld(tb testing.TB) *benchWorld {
 // newBrowser is a person's browser (newBrowser) whose connections are
 // pooled with the other browsers of the benchmark: the load generator
 // should not measure TCP handshakes.
-func (w *benchWorld) newBrowser() *browser {
-	br := newBrowser(w.tb)
-	br.c.Transport, br.c.Timeout = w.transport, time.Minute
+func (w *benchWorld) newBrowser() *testenv.Browser {
+	br := testenv.NewBrowser(w.tb, testenv.MaxRedirects(0), testenv.Timeout(time.Minute))
+	br.Client().Transport = w.transport
 	return br
 }
 
@@ -206,7 +203,7 @@ func benchPeople(prefix string, n int) []saml.Session {
 
 // acsPost is a browser about to post the IdP's response form to the ACS.
 type acsPost struct {
-	browser *browser
+	browser *testenv.Browser
 	action  string
 	form    url.Values
 }
@@ -219,17 +216,18 @@ func (w *benchWorld) prepare(tb testing.TB, people []saml.Session) []acsPost {
 	for i, p := range people {
 		br := w.newBrowser()
 		w.idp.signsIn(p)
-		action, form := br.startLogin(w.edgeURL, benchReturnTo)
+		action, form := startLogin(tb, br, w.edgeURL, benchReturnTo)
 		posts[i] = acsPost{browser: br, action: action, form: form}
 	}
 	return posts
 }
 
-// postAll posts every form from `workers` goroutines (see runAll). (Not
-// browser.post: it would call Fatal from a goroutine of its own.)
+// postAll posts every form from `workers` goroutines (see runAll). (With
+// the browser's client, not its Post, which would call Fatal from a
+// goroutine of its own.)
 func postAll(posts []acsPost, workers int) ([]time.Duration, time.Duration, error) {
 	return runAll(len(posts), workers, "ACS", func(i int) (*http.Response, error) {
-		return posts[i].browser.c.PostForm(posts[i].action, posts[i].form)
+		return posts[i].browser.Client().PostForm(posts[i].action, posts[i].form)
 	})
 }
 

@@ -10,15 +10,11 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
-	"html"
-	"io"
 	"log/slog"
 	"math/big"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -258,84 +254,66 @@ func (w *world) startEdge() string {
 	return srv.URL
 }
 
-// browser is a person's browser: cookies, and no automatic redirects so
-// that each hop can be checked.
-type browser struct {
-	tb testing.TB
-	c  *http.Client
-}
-
-func newBrowser(tb testing.TB) *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{tb: tb, c: &http.Client{Jar: jar, Timeout: 30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-var formField = regexp.MustCompile(`<input type="hidden" name="(\w+)" value="([^"]*)"`)
-var formAction = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
-
-// login runs an SP-initiated login at edgeURL: start, IdP, back to the ACS.
-// It returns the ACS response and the form the IdP posted.
-func (b *browser) login(edgeURL, returnTo string) (*http.Response, url.Values) {
-	b.tb.Helper()
-	action, form := b.startLogin(edgeURL, returnTo)
-	return b.post(action, form), form
-}
-
-// startLogin runs an SP-initiated login at edgeURL up to the IdP's answer:
-// the ACS URL and the response form the browser is to post there.
-func (b *browser) startLogin(edgeURL, returnTo string) (string, url.Values) {
-	b.tb.Helper()
-	resp, err := b.c.Get(edgeURL + "/saml/acme/idp/login?return_to=" + url.QueryEscape(returnTo))
-	if err != nil {
-		b.tb.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body) // so that the connection is reused
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound {
-		b.tb.Fatalf("login start: status %d, want 302 to the IdP", resp.StatusCode)
-	}
-	idpResp, err := b.c.Get(resp.Header.Get("Location"))
-	if err != nil {
-		b.tb.Fatal(err)
-	}
-	body, _ := io.ReadAll(idpResp.Body)
-	idpResp.Body.Close()
-	form := url.Values{}
-	for _, m := range formField.FindAllStringSubmatch(string(body), -1) {
-		form.Set(m[1], html.UnescapeString(m[2]))
-	}
-	action := formAction.FindStringSubmatch(string(body))
-	if action == nil || form.Get("SAMLResponse") == "" {
-		b.tb.Fatalf("the IdP did not answer with a response form: %s", body)
-	}
-	return html.UnescapeString(action[1]), form
-}
-
-func (b *browser) post(u string, form url.Values) *http.Response {
-	b.tb.Helper()
-	resp, err := b.c.PostForm(u, form)
-	if err != nil {
-		b.tb.Fatal(err)
-	}
-	return resp
-}
-
-func (b *browser) verify(edgeURL string) (*http.Response, string) {
-	b.tb.Helper()
-	resp, err := b.c.Get(edgeURL + "/auth/verify")
-	if err != nil {
-		b.tb.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp, resp.Header.Get("X-Jitprov-User-Id")
-}
-
-func bodyOf(tb testing.TB, r *http.Response) string {
+// newBrowser is a person's browser: cookies, and no automatic redirects
+// so that each hop can be checked.
+func newBrowser(tb testing.TB) *testenv.Browser {
 	tb.Helper()
-	b, _ := io.ReadAll(r.Body)
-	r.Body.Close()
-	return string(b)
+	return testenv.NewBrowser(tb, testenv.MaxRedirects(0))
+}
+
+// login runs an SP-initiated login at edgeURL in b: start, IdP, back to
+// the ACS. It returns the ACS response and the form the IdP posted.
+func login(tb testing.TB, b *testenv.Browser, edgeURL, returnTo string) (*testenv.Page, url.Values) {
+	tb.Helper()
+	action, form := startLogin(tb, b, edgeURL, returnTo)
+	return b.Post(action, form), form
+}
+
+// startLogin runs an SP-initiated login at edgeURL in b up to the IdP's
+// answer: the ACS URL and the response form the browser is to post there.
+func startLogin(tb testing.TB, b *testenv.Browser, edgeURL, returnTo string) (string, url.Values) {
+	tb.Helper()
+	start := b.Get(edgeURL + "/saml/acme/idp/login?return_to=" + url.QueryEscape(returnTo))
+	if start.Status != http.StatusFound {
+		tb.Fatalf("login start: status %d, want 302 to the IdP", start.Status)
+	}
+	idp, err := start.URL.Parse(start.Header.Get("Location"))
+	if err != nil {
+		tb.Fatalf("login start: Location %q: %v", start.Header.Get("Location"), err)
+	}
+	return responseForm(tb, b.Get(idp.String()))
+}
+
+// responseForm is the IdP's response form on page p: the ACS URL it posts
+// to and its fields.
+func responseForm(tb testing.TB, p *testenv.Page) (string, url.Values) {
+	tb.Helper()
+	forms := p.Forms()
+	if len(forms) == 0 || forms[0].Fields.Get("SAMLResponse") == "" {
+		tb.Fatalf("the IdP did not answer with a response form: %d %s", p.Status, p.Body)
+	}
+	return forms[0].Action, forms[0].Fields
+}
+
+// verify asks the edge at edgeURL, with b's cookies, who is signed in: the
+// answer and the user id it names.
+func verify(tb testing.TB, b *testenv.Browser, edgeURL string) (*testenv.Page, string) {
+	tb.Helper()
+	p := b.Get(edgeURL + "/auth/verify")
+	return p, p.Header.Get("X-Jitprov-User-Id")
+}
+
+// refreshTarget is where the page's meta refresh sends the browser, or ""
+// without one.
+func refreshTarget(p *testenv.Page) string {
+	for _, m := range p.Elements("meta") {
+		if strings.EqualFold(testenv.Attr(m, "http-equiv"), "refresh") {
+			if _, target, ok := strings.Cut(testenv.Attr(m, "content"), "url="); ok {
+				return target
+			}
+		}
+	}
+	return ""
 }
 
 func person(id, email string, groups ...string) saml.Session {
@@ -386,14 +364,13 @@ func TestSPInitiatedFirstLogin(t *testing.T) {
 	w := newWorld(t, 10, true)
 	w.idp.signsIn(person("00u-alice", "alice@acme.example", "eng-leads"))
 	b := newBrowser(t)
-	resp, _ := b.login(w.edgeURL, "/app/home")
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/app/home" {
-		t.Fatalf("ACS: status %d location %q body %s, want 303 to /app/home", resp.StatusCode, resp.Header.Get("Location"), bodyOf(t, resp))
+	resp, _ := login(t, b, w.edgeURL, "/app/home")
+	if resp.Status != http.StatusSeeOther || resp.Header.Get("Location") != "/app/home" {
+		t.Fatalf("ACS: status %d location %q body %s, want 303 to /app/home", resp.Status, resp.Header.Get("Location"), resp.Body)
 	}
-	resp.Body.Close()
-	v, userID := b.verify(w.edgeURL)
-	if v.StatusCode != http.StatusOK || userID == "" || v.Header.Get("X-Jitprov-Role") != "manager" {
-		t.Fatalf("verify: %d user %q role %q, want 200, a user and role manager", v.StatusCode, userID, v.Header.Get("X-Jitprov-Role"))
+	v, userID := verify(t, b, w.edgeURL)
+	if v.Status != http.StatusOK || userID == "" || v.Header.Get("X-Jitprov-Role") != "manager" {
+		t.Fatalf("verify: %d user %q role %q, want 200, a user and role manager", v.Status, userID, v.Header.Get("X-Jitprov-Role"))
 	}
 	var email, ext string
 	if err := w.store.Pool().QueryRow(context.Background(), `SELECT email, external_id FROM users WHERE id = $1`, userID).Scan(&email, &ext); err != nil {
@@ -402,8 +379,8 @@ func TestSPInitiatedFirstLogin(t *testing.T) {
 	if email != "alice@acme.example" || ext != "00u-alice" {
 		t.Errorf("stored email %q external id %q", email, ext)
 	}
-	if v, _ := newBrowser(t).verify(w.edgeURL); v.StatusCode != http.StatusUnauthorized {
-		t.Errorf("verify without a session: %d, want 401", v.StatusCode)
+	if v, _ := verify(t, newBrowser(t), w.edgeURL); v.Status != http.StatusUnauthorized {
+		t.Errorf("verify without a session: %d, want 401", v.Status)
 	}
 }
 
@@ -412,17 +389,15 @@ func TestSPInitiatedFirstLogin(t *testing.T) {
 func TestReplayedResponseIsRefusedAcrossEdges(t *testing.T) {
 	w := newWorld(t, 10, true)
 	w.idp.signsIn(person("00u-bob", "bob@acme.example"))
-	b := newBrowser(t)
-	resp, form := b.login(w.edgeURL, "/")
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("first login: %d", resp.StatusCode)
+	resp, form := login(t, newBrowser(t), w.edgeURL, "/")
+	if resp.Status != http.StatusSeeOther {
+		t.Fatalf("first login: %d", resp.Status)
 	}
 	other := w.startEdge()
 	for _, target := range []string{w.edgeURL, other} {
-		again := newBrowser(t).post(target+"/saml/acme/idp/acs", form)
-		if got := bodyOf(t, again); again.StatusCode != http.StatusForbidden || !strings.Contains(got, "Sign-in failed") {
-			t.Errorf("replay to %s: status %d, want 403 sign-in failed", target, again.StatusCode)
+		again := newBrowser(t).Post(target+"/saml/acme/idp/acs", form)
+		if again.Status != http.StatusForbidden || !strings.Contains(again.Body, "Sign-in failed") {
+			t.Errorf("replay to %s: status %d, want 403 sign-in failed", target, again.Status)
 		}
 	}
 	if n := countUsers(t, w.store); n != 1 {
@@ -434,14 +409,13 @@ func TestReplayedResponseIsRefusedAcrossEdges(t *testing.T) {
 func TestSeatsExhaustedPage(t *testing.T) {
 	w := newWorld(t, 1, true)
 	w.idp.signsIn(person("00u-first", "first@acme.example"))
-	if resp, _ := newBrowser(t).login(w.edgeURL, "/"); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("first person: %d", resp.StatusCode)
+	if resp, _ := login(t, newBrowser(t), w.edgeURL, "/"); resp.Status != http.StatusSeeOther {
+		t.Fatalf("first person: %d", resp.Status)
 	}
 	w.idp.signsIn(person("00u-second", "second@acme.example"))
-	resp, _ := newBrowser(t).login(w.edgeURL, "/")
-	body := bodyOf(t, resp)
-	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "No seat available") {
-		t.Fatalf("second person: %d %s, want the seat page", resp.StatusCode, body)
+	resp, _ := login(t, newBrowser(t), w.edgeURL, "/")
+	if resp.Status != http.StatusForbidden || !strings.Contains(resp.Body, "No seat available") {
+		t.Fatalf("second person: %d %s, want the seat page", resp.Status, resp.Body)
 	}
 	if n := countUsers(t, w.store); n != 1 {
 		t.Errorf("%d users, want 1", n)
@@ -478,30 +452,15 @@ func TestPipelineDownShowsOutagePage(t *testing.T) {
 	w.stopProvisioner()
 	w.idp.signsIn(person("00u-frank", "frank@acme.example"))
 	b := newBrowser(t)
-	resp, err := b.c.Get(w.edgeURL + "/saml/acme/idp/login?return_to=/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	idpResp, err := b.c.Get(resp.Header.Get("Location"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := bodyOf(t, idpResp)
-	form := url.Values{}
-	for _, m := range formField.FindAllStringSubmatch(body, -1) {
-		form.Set(m[1], html.UnescapeString(m[2]))
-	}
-	action := html.UnescapeString(formAction.FindStringSubmatch(body)[1])
+	action, form := startLogin(t, b, w.edgeURL, "/")
 	w.ns.Shutdown() // NATS goes away between the IdP and the ACS
 	w.ns.WaitForShutdown()
-	acs := b.post(action, form)
-	got := bodyOf(t, acs)
-	if acs.StatusCode != http.StatusServiceUnavailable || !strings.Contains(got, "Sign-in is unavailable") {
-		t.Fatalf("ACS with NATS down: %d %s, want the 503 outage page", acs.StatusCode, got)
+	acs := b.Post(action, form)
+	if acs.Status != http.StatusServiceUnavailable || !strings.Contains(acs.Body, "Sign-in is unavailable") {
+		t.Fatalf("ACS with NATS down: %d %s, want the 503 outage page", acs.Status, acs.Body)
 	}
-	if strings.Contains(got, "nats:") || strings.Contains(got, "goroutine") {
-		t.Errorf("the outage page leaks internals: %s", got)
+	if strings.Contains(acs.Body, "nats:") || strings.Contains(acs.Body, "goroutine") {
+		t.Errorf("the outage page leaks internals: %s", acs.Body)
 	}
 }
 
@@ -510,17 +469,17 @@ func TestPipelineDownShowsOutagePage(t *testing.T) {
 func TestReturningPersonSignsInWithoutProvisioner(t *testing.T) {
 	w := newWorld(t, 10, true)
 	w.idp.signsIn(person("00u-carol", "carol@acme.example"))
-	if resp, _ := newBrowser(t).login(w.edgeURL, "/"); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("first login: %d", resp.StatusCode)
+	if resp, _ := login(t, newBrowser(t), w.edgeURL, "/"); resp.Status != http.StatusSeeOther {
+		t.Fatalf("first login: %d", resp.Status)
 	}
 	w.stopProvisioner()
 	b := newBrowser(t)
-	resp, _ := b.login(w.edgeURL, "/again")
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/again" {
-		t.Fatalf("returning login with the provisioner stopped: %d %s", resp.StatusCode, bodyOf(t, resp))
+	resp, _ := login(t, b, w.edgeURL, "/again")
+	if resp.Status != http.StatusSeeOther || resp.Header.Get("Location") != "/again" {
+		t.Fatalf("returning login with the provisioner stopped: %d %s", resp.Status, resp.Body)
 	}
-	if v, id := b.verify(w.edgeURL); v.StatusCode != http.StatusOK || id == "" {
-		t.Errorf("verify: %d %q", v.StatusCode, id)
+	if v, id := verify(t, b, w.edgeURL); v.Status != http.StatusOK || id == "" {
+		t.Errorf("verify: %d %q", v.Status, id)
 	}
 	// The fast path told the pipeline: once a provisioner runs again, the
 	// returning login is recorded as the user's last login.
@@ -538,42 +497,31 @@ func TestReturningPersonSignsInWithoutProvisioner(t *testing.T) {
 	// Changed claims need the provisioner: the person waits, and is told so.
 	w.idp.signsIn(person("00u-carol", "carol@acme.example", "new-group"))
 	waiting := newBrowser(t)
-	resp, _ = waiting.login(w.edgeURL, "/later")
-	body := bodyOf(t, resp)
-	if resp.StatusCode != http.StatusAccepted || !strings.Contains(body, "Setting up your account") {
-		t.Fatalf("changed claims without a provisioner: %d %s", resp.StatusCode, body)
+	resp, _ = login(t, waiting, w.edgeURL, "/later")
+	if resp.Status != http.StatusAccepted || !strings.Contains(resp.Body, "Setting up your account") {
+		t.Fatalf("changed claims without a provisioner: %d %s", resp.Status, resp.Body)
 	}
 	// The page continues by itself; once a provisioner has decided, the
 	// continuation signs the person in where they were going.
-	next := regexp.MustCompile(`url=(/login/continue\?t=[^"]+)"`).FindStringSubmatch(body)
-	if next == nil {
-		t.Fatalf("the waiting page does not continue by itself: %s", body)
+	next := refreshTarget(resp)
+	if !strings.HasPrefix(next, "/login/continue?t=") || next == "/login/continue?t=" {
+		t.Fatalf("the waiting page does not continue by itself: %s", resp.Body)
 	}
 	// The link signs in only the browser that waited.
-	stolen, err := newBrowser(t).c.Get(w.edgeURL + html.UnescapeString(next[1]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stolen.Body.Close()
-	if stolen.StatusCode != http.StatusForbidden {
-		t.Errorf("continuation link from another browser: %d, want 403", stolen.StatusCode)
+	if stolen := newBrowser(t).Get(w.edgeURL + next); stolen.Status != http.StatusForbidden {
+		t.Errorf("continuation link from another browser: %d, want 403", stolen.Status)
 	}
 	w.startProvisioner()
-	var final *http.Response
+	var final *testenv.Page
 	waitUntil(t, func() bool {
-		r, err := waiting.c.Get(w.edgeURL + html.UnescapeString(next[1]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Body.Close()
-		final = r
-		return r.StatusCode != http.StatusAccepted
+		final = waiting.Get(w.edgeURL + next)
+		return final.Status != http.StatusAccepted
 	})
-	if final.StatusCode != http.StatusSeeOther || final.Header.Get("Location") != "/later" {
-		t.Fatalf("continuation: %d to %q, want 303 to /later", final.StatusCode, final.Header.Get("Location"))
+	if final.Status != http.StatusSeeOther || final.Header.Get("Location") != "/later" {
+		t.Fatalf("continuation: %d to %q, want 303 to /later", final.Status, final.Header.Get("Location"))
 	}
-	if v, id := waiting.verify(w.edgeURL); v.StatusCode != http.StatusOK || id == "" {
-		t.Errorf("verify after the continuation: %d %q", v.StatusCode, id)
+	if v, id := verify(t, waiting, w.edgeURL); v.Status != http.StatusOK || id == "" {
+		t.Errorf("verify after the continuation: %d %q", v.Status, id)
 	}
 }
 
@@ -581,13 +529,11 @@ func TestReturningPersonSignsInWithoutProvisioner(t *testing.T) {
 func TestUnsolicitedResponseRefused(t *testing.T) {
 	w := newWorld(t, 10, true)
 	w.idp.signsIn(person("00u-dave", "dave@acme.example"))
-	_, form := newBrowser(t).login(w.edgeURL, "/")
+	_, form := login(t, newBrowser(t), w.edgeURL, "/")
 	// Another browser, which started no login, posts a response.
-	resp := newBrowser(t).post(w.edgeURL+"/saml/acme/idp/acs", form)
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("unsolicited response: %d, want 403", resp.StatusCode)
+	if resp := newBrowser(t).Post(w.edgeURL+"/saml/acme/idp/acs", form); resp.Status != http.StatusForbidden {
+		t.Errorf("unsolicited response: %d, want 403", resp.Status)
 	}
-	resp.Body.Close()
 }
 
 // Home-realm discovery: the email's verified domain picks the connection.
@@ -606,17 +552,17 @@ func TestHomeRealmDiscovery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.email, func(t *testing.T) {
-			resp := b.post(w.edgeURL+"/login", url.Values{"email": {tt.email}, "return_to": {"/app"}})
-			got := resp.Header.Get("Location") + bodyOf(t, resp)
-			if resp.StatusCode != tt.wantStatus || !strings.Contains(got, tt.wantIn) {
-				t.Errorf("got %d %q, want %d containing %q", resp.StatusCode, got, tt.wantStatus, tt.wantIn)
+			resp := b.Post(w.edgeURL+"/login", url.Values{"email": {tt.email}, "return_to": {"/app"}})
+			got := resp.Header.Get("Location") + resp.Body
+			if resp.Status != tt.wantStatus || !strings.Contains(got, tt.wantIn) {
+				t.Errorf("got %d %q, want %d containing %q", resp.Status, got, tt.wantStatus, tt.wantIn)
 			}
 		})
 	}
 	// An open redirect through return_to is not possible.
-	resp := b.post(w.edgeURL+"/login", url.Values{"email": {"a@acme.example"}, "return_to": {"//evil.example"}})
-	if body := bodyOf(t, resp); !strings.Contains(body, `/saml/acme/idp/login?return_to=%2F"`) || strings.Contains(body, "evil") {
-		t.Errorf("return_to //evil.example was not replaced by the default /: %s", body)
+	resp := b.Post(w.edgeURL+"/login", url.Values{"email": {"a@acme.example"}, "return_to": {"//evil.example"}})
+	if !strings.Contains(resp.Body, `/saml/acme/idp/login?return_to=%2F"`) || strings.Contains(resp.Body, "evil") {
+		t.Errorf("return_to //evil.example was not replaced by the default /: %s", resp.Body)
 	}
 }
 
@@ -626,10 +572,9 @@ func TestHomeRealmDiscoverySingleConnection(t *testing.T) {
 	if _, err := w.store.Pool().Exec(context.Background(), `DELETE FROM connections WHERE id = 'idp-init'`); err != nil {
 		t.Fatal(err)
 	}
-	resp := newBrowser(t).post(w.edgeURL+"/login", url.Values{"email": {"alice@acme.example"}, "return_to": {"/app"}})
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/saml/acme/idp/login?return_to=%2Fapp" {
-		t.Errorf("got %d to %q, want 303 to the connection's login", resp.StatusCode, resp.Header.Get("Location"))
+	resp := newBrowser(t).Post(w.edgeURL+"/login", url.Values{"email": {"alice@acme.example"}, "return_to": {"/app"}})
+	if resp.Status != http.StatusSeeOther || resp.Header.Get("Location") != "/saml/acme/idp/login?return_to=%2Fapp" {
+		t.Errorf("got %d to %q, want 303 to the connection's login", resp.Status, resp.Header.Get("Location"))
 	}
 }
 
@@ -642,44 +587,27 @@ func TestIdPInitiatedLogin(t *testing.T) {
 	idpInitiated := func(conn, relayState string) (string, url.Values) {
 		t.Helper()
 		sp := w.edgeURL + "/saml/acme/" + conn + "/metadata"
-		resp, err := http.Get(w.idp.srv.URL + "/sso?idp_initiated_for=" + url.QueryEscape(sp) + "&relay_state=" + url.QueryEscape(relayState))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body := bodyOf(t, resp)
-		form := url.Values{}
-		for _, m := range formField.FindAllStringSubmatch(body, -1) {
-			form.Set(m[1], html.UnescapeString(m[2]))
-		}
-		action := formAction.FindStringSubmatch(body)
-		if action == nil || form.Get("SAMLResponse") == "" {
-			t.Fatalf("the IdP made no response form: %s", body)
-		}
-		return html.UnescapeString(action[1]), form
+		return responseForm(t, testenv.NewBrowser(t).Get(w.idp.srv.URL+"/sso?idp_initiated_for="+url.QueryEscape(sp)+"&relay_state="+url.QueryEscape(relayState)))
 	}
 
 	acs, form := idpInitiated("idp-init", "/welcome")
 	b := newBrowser(t)
-	resp := b.post(acs, form)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/welcome" {
-		t.Fatalf("IdP-initiated login where allowed: %d to %q, want 303 to /welcome", resp.StatusCode, resp.Header.Get("Location"))
+	resp := b.Post(acs, form)
+	if resp.Status != http.StatusSeeOther || resp.Header.Get("Location") != "/welcome" {
+		t.Fatalf("IdP-initiated login where allowed: %d to %q, want 303 to /welcome", resp.Status, resp.Header.Get("Location"))
 	}
-	if v, id := b.verify(w.edgeURL); v.StatusCode != http.StatusOK || id == "" {
-		t.Errorf("verify after IdP-initiated login: %d %q", v.StatusCode, id)
+	if v, id := verify(t, b, w.edgeURL); v.Status != http.StatusOK || id == "" {
+		t.Errorf("verify after IdP-initiated login: %d %q", v.Status, id)
 	}
 
 	acs, form = idpInitiated("idp-init", "https://evil.example/steal")
-	resp = newBrowser(t).post(acs, form)
-	resp.Body.Close()
-	if loc := resp.Header.Get("Location"); loc != "/" {
+	if loc := newBrowser(t).Post(acs, form).Header.Get("Location"); loc != "/" {
 		t.Errorf("RelayState https://evil.example/steal led to %q, want the default /", loc)
 	}
 
 	acs, form = idpInitiated("idp", "/")
-	resp = newBrowser(t).post(acs, form)
-	if body := bodyOf(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Sign-in failed") {
-		t.Errorf("IdP-initiated login where not allowed: %d, want 403", resp.StatusCode)
+	if resp := newBrowser(t).Post(acs, form); resp.Status != http.StatusForbidden || !strings.Contains(resp.Body, "Sign-in failed") {
+		t.Errorf("IdP-initiated login where not allowed: %d, want 403", resp.Status)
 	}
 }
 
@@ -689,21 +617,21 @@ func TestIdPInitiatedLogin(t *testing.T) {
 func TestSessionCarriesTheStoredEmail(t *testing.T) {
 	w := newWorld(t, 10, true)
 	w.idp.signsIn(person("00u-alice", "alice@acme.example"))
-	if resp, _ := newBrowser(t).login(w.edgeURL, "/"); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("alice: %d", resp.StatusCode)
+	if resp, _ := login(t, newBrowser(t), w.edgeURL, "/"); resp.Status != http.StatusSeeOther {
+		t.Fatalf("alice: %d", resp.Status)
 	}
 	w.idp.signsIn(person("00u-mallory", "mallory@acme.example"))
-	if resp, _ := newBrowser(t).login(w.edgeURL, "/"); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("mallory: %d", resp.StatusCode)
+	if resp, _ := login(t, newBrowser(t), w.edgeURL, "/"); resp.Status != http.StatusSeeOther {
+		t.Fatalf("mallory: %d", resp.Status)
 	}
 	// Mallory's IdP profile now claims alice's email.
 	w.idp.signsIn(person("00u-mallory", "alice@acme.example"))
 	for i, path := range []string{"slow", "fast"} {
 		b := newBrowser(t)
-		if resp, _ := b.login(w.edgeURL, "/"); resp.StatusCode != http.StatusSeeOther {
-			t.Fatalf("%s path login %d: %d", path, i, resp.StatusCode)
+		if resp, _ := login(t, b, w.edgeURL, "/"); resp.Status != http.StatusSeeOther {
+			t.Fatalf("%s path login %d: %d", path, i, resp.Status)
 		}
-		v, _ := b.verify(w.edgeURL)
+		v, _ := verify(t, b, w.edgeURL)
 		if got := v.Header.Get("X-Jitprov-Email"); got != "mallory@acme.example" {
 			t.Errorf("%s path: /auth/verify says %q, want mallory's stored email", path, got)
 		}
@@ -723,8 +651,8 @@ func TestHomeRealmDiscoveryRefusesAmbiguousDomain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp := newBrowser(t).post(w.edgeURL+"/login", url.Values{"email": {"alice@acme.example"}})
-	if body := bodyOf(t, resp); resp.StatusCode != http.StatusConflict || strings.Contains(body, "/saml/") {
-		t.Errorf("ambiguous domain: %d %s, want 409 and no way to any IdP", resp.StatusCode, body)
+	resp := newBrowser(t).Post(w.edgeURL+"/login", url.Values{"email": {"alice@acme.example"}})
+	if resp.Status != http.StatusConflict || strings.Contains(resp.Body, "/saml/") {
+		t.Errorf("ambiguous domain: %d %s, want 409 and no way to any IdP", resp.Status, resp.Body)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -30,6 +29,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/jitprov/jitprov/internal/store"
+	"github.com/jitprov/jitprov/internal/testenv"
 )
 
 // The zitadel test provider's client and person.
@@ -265,47 +265,36 @@ func addOIDCConnection(tb testing.TB, w *world, cfg zitOPConfig) *zitOP {
 	return o
 }
 
-// redirectTarget reads a redirect's Location, resolved against the request.
-func redirectTarget(tb testing.TB, resp *http.Response, what string) *url.URL {
+// redirectTarget reads a redirect's Location, resolved against the page URL.
+func redirectTarget(tb testing.TB, p *testenv.Page, what string) *url.URL {
 	tb.Helper()
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
-		tb.Fatalf("%s: %s %s: status %d, want a redirect; body %s", what, resp.Request.Method, resp.Request.URL, resp.StatusCode, body)
+	if p.Status != http.StatusFound && p.Status != http.StatusSeeOther {
+		tb.Fatalf("%s: %s: status %d, want a redirect; body %s", what, p.URL, p.Status, p.Body)
 	}
-	loc, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
+	loc, err := p.URL.Parse(p.Header.Get("Location"))
 	if err != nil {
-		tb.Fatalf("%s: Location %q: %v", what, resp.Header.Get("Location"), err)
+		tb.Fatalf("%s: Location %q: %v", what, p.Header.Get("Location"), err)
 	}
 	return loc
 }
 
-func (b *browser) get(u string) *http.Response {
-	b.tb.Helper()
-	resp, err := b.c.Get(u)
-	if err != nil {
-		b.tb.Fatal(err)
-	}
-	return resp
-}
-
-// oidcStartLogin runs a login of zitUsername at the edge's connection to
-// the provider o up to the provider's answer: it starts at the edge, checks
-// the authorization request, signs in at the provider's login UI and
-// returns the URL the provider sends the browser back to (the edge's
+// oidcStartLogin runs a login of zitUsername in b at the edge's connection
+// to the provider o up to the provider's answer: it starts at the edge,
+// checks the authorization request, signs in at the provider's login UI
+// and returns the URL the provider sends the browser back to (the edge's
 // callback with code and state), without following it.
-func (b *browser) oidcStartLogin(w *world, o *zitOP, returnTo string) string {
-	b.tb.Helper()
-	return b.oidcStartLoginAs(w, o, zitUsername, returnTo)
+func oidcStartLogin(tb testing.TB, b *testenv.Browser, w *world, o *zitOP, returnTo string) string {
+	tb.Helper()
+	return oidcStartLoginAs(tb, b, w, o, zitUsername, returnTo)
 }
 
 // oidcStartLoginAs is oidcStartLogin signing in as username (password
 // zitPassword).
-func (b *browser) oidcStartLoginAs(w *world, o *zitOP, username, returnTo string) string {
-	b.tb.Helper()
-	auth := redirectTarget(b.tb, b.get(w.edgeURL+"/oidc/acme/"+o.conn+"/login?return_to="+url.QueryEscape(returnTo)), "edge login start")
+func oidcStartLoginAs(tb testing.TB, b *testenv.Browser, w *world, o *zitOP, username, returnTo string) string {
+	tb.Helper()
+	auth := redirectTarget(tb, b.Get(w.edgeURL+"/oidc/acme/"+o.conn+"/login?return_to="+url.QueryEscape(returnTo)), "edge login start")
 	if got := auth.Scheme + "://" + auth.Host; got != o.issuer {
-		b.tb.Fatalf("login start redirected to %s, want the provider %s", auth, o.issuer)
+		tb.Fatalf("login start redirected to %s, want the provider %s", auth, o.issuer)
 	}
 	q := auth.Query()
 	for k, want := range map[string]string{
@@ -313,33 +302,30 @@ func (b *browser) oidcStartLoginAs(w *world, o *zitOP, username, returnTo string
 		"response_type": "code", "code_challenge_method": "S256",
 	} {
 		if q.Get(k) != want {
-			b.tb.Errorf("authorization request %s = %q, want %q", k, q.Get(k), want)
+			tb.Errorf("authorization request %s = %q, want %q", k, q.Get(k), want)
 		}
 	}
 	for _, k := range []string{"state", "nonce", "code_challenge"} {
 		if q.Get(k) == "" {
-			b.tb.Errorf("authorization request without %s: %s", k, auth)
+			tb.Errorf("authorization request without %s: %s", k, auth)
 		}
 	}
 	if !strings.Contains(" "+q.Get("scope")+" ", " openid ") {
-		b.tb.Errorf("authorization request scope %q lacks openid", q.Get("scope"))
+		tb.Errorf("authorization request scope %q lacks openid", q.Get("scope"))
 	}
-	loginUI := redirectTarget(b.tb, b.get(auth.String()), "provider authorize")
+	loginUI := redirectTarget(tb, b.Get(auth.String()), "provider authorize")
 	id := loginUI.Query().Get("authRequestID")
 	if loginUI.Path != zitLoginPath || id == "" {
-		b.tb.Fatalf("the provider sent the browser to %s, want its login UI", loginUI)
+		tb.Fatalf("the provider sent the browser to %s, want its login UI", loginUI)
 	}
-	resp, err := b.c.PostForm(o.issuer+zitLoginPath, url.Values{"id": {id}, "username": {username}, "password": {zitPassword}})
-	if err != nil {
-		b.tb.Fatal(err)
-	}
-	authCallback := redirectTarget(b.tb, resp, "provider login")                  // /authorize/callback?id=
-	cb := redirectTarget(b.tb, b.get(authCallback.String()), "provider callback") // the edge's callback
+	signIn := b.Post(o.issuer+zitLoginPath, url.Values{"id": {id}, "username": {username}, "password": {zitPassword}})
+	authCallback := redirectTarget(tb, signIn, "provider login")                // /authorize/callback?id=
+	cb := redirectTarget(tb, b.Get(authCallback.String()), "provider callback") // the edge's callback
 	if got := cb.Scheme + "://" + cb.Host + cb.Path; got != w.edgeURL+o.callbackPath() {
-		b.tb.Fatalf("the provider redirected to %s, want %s", cb, w.edgeURL+o.callbackPath())
+		tb.Fatalf("the provider redirected to %s, want %s", cb, w.edgeURL+o.callbackPath())
 	}
 	if cb.Query().Get("code") == "" || cb.Query().Get("state") != q.Get("state") {
-		b.tb.Fatalf("the provider's redirect %s lacks the code or the state %q", cb, q.Get("state"))
+		tb.Fatalf("the provider's redirect %s lacks the code or the state %q", cb, q.Get("state"))
 	}
 	return cb.String()
 }
@@ -350,14 +336,13 @@ func TestOIDCFirstLogin(t *testing.T) {
 	w := newWorld(t, 10, true)
 	o := addZitadelConnection(t, w)
 	b := newBrowser(t)
-	resp := b.get(b.oidcStartLogin(w, o, "/app"))
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/app" {
-		t.Fatalf("callback: status %d location %q body %s, want 303 to /app", resp.StatusCode, resp.Header.Get("Location"), bodyOf(t, resp))
+	resp := b.Get(oidcStartLogin(t, b, w, o, "/app"))
+	if resp.Status != http.StatusSeeOther || resp.Header.Get("Location") != "/app" {
+		t.Fatalf("callback: status %d location %q body %s, want 303 to /app", resp.Status, resp.Header.Get("Location"), resp.Body)
 	}
-	resp.Body.Close()
-	v, userID := b.verify(w.edgeURL)
-	if v.StatusCode != http.StatusOK || userID == "" {
-		t.Fatalf("verify: %d user %q, want 200 and a user", v.StatusCode, userID)
+	v, userID := verify(t, b, w.edgeURL)
+	if v.Status != http.StatusOK || userID == "" {
+		t.Fatalf("verify: %d user %q, want 200 and a user", v.Status, userID)
 	}
 	if n := countUsers(t, w.store); n != 1 {
 		t.Fatalf("%d users, want 1", n)
@@ -381,15 +366,14 @@ func TestOIDCFirstLogin(t *testing.T) {
 func TestOIDCStateFromAnotherBrowser(t *testing.T) {
 	w := newWorld(t, 10, true)
 	o := addZitadelConnection(t, w)
-	callback := newBrowser(t).oidcStartLogin(w, o, "/app")
+	callback := oidcStartLogin(t, newBrowser(t), w, o, "/app")
 	other := newBrowser(t)
-	resp := other.get(callback)
-	if body := bodyOf(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Sign-in failed") {
+	if resp := other.Get(callback); resp.Status != http.StatusForbidden || !strings.Contains(resp.Body, "Sign-in failed") {
 		t.Errorf("callback in another browser: status %d location %q, want 403 sign-in failed; body %s",
-			resp.StatusCode, resp.Header.Get("Location"), body)
+			resp.Status, resp.Header.Get("Location"), resp.Body)
 	}
-	if v, id := other.verify(w.edgeURL); v.StatusCode != http.StatusUnauthorized {
-		t.Errorf("verify in the other browser: %d user %q, want 401", v.StatusCode, id)
+	if v, id := verify(t, other, w.edgeURL); v.Status != http.StatusUnauthorized {
+		t.Errorf("verify in the other browser: %d user %q, want 401", v.Status, id)
 	}
 	if n := countUsers(t, w.store); n != 0 {
 		t.Errorf("%d users, want none", n)
@@ -402,16 +386,13 @@ func TestOIDCCodeReplay(t *testing.T) {
 	w := newWorld(t, 10, true)
 	o := addZitadelConnection(t, w)
 	b := newBrowser(t)
-	callback := b.oidcStartLogin(w, o, "/app")
-	resp := b.get(callback)
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("first callback: %d %s, want 303", resp.StatusCode, bodyOf(t, resp))
+	callback := oidcStartLogin(t, b, w, o, "/app")
+	if resp := b.Get(callback); resp.Status != http.StatusSeeOther {
+		t.Fatalf("first callback: %d %s, want 303", resp.Status, resp.Body)
 	}
-	resp.Body.Close()
-	again := b.get(callback)
-	if body := bodyOf(t, again); again.StatusCode != http.StatusForbidden || !strings.Contains(body, "Sign-in failed") {
+	if again := b.Get(callback); again.Status != http.StatusForbidden || !strings.Contains(again.Body, "Sign-in failed") {
 		t.Errorf("replayed callback: status %d location %q, want 403 sign-in failed; body %s",
-			again.StatusCode, again.Header.Get("Location"), body)
+			again.Status, again.Header.Get("Location"), again.Body)
 	}
 	if n := countUsers(t, w.store); n != 1 {
 		t.Errorf("%d users, want 1", n)
@@ -426,14 +407,12 @@ func TestOIDCUserinfo(t *testing.T) {
 			w := newWorld(t, 10, true)
 			o := addZitadelConnectionWith(t, w, true, userinfo)
 			b := newBrowser(t)
-			resp := b.get(b.oidcStartLogin(w, o, "/app"))
-			if resp.StatusCode != http.StatusSeeOther {
-				t.Fatalf("callback: status %d body %s, want 303", resp.StatusCode, bodyOf(t, resp))
+			if resp := b.Get(oidcStartLogin(t, b, w, o, "/app")); resp.Status != http.StatusSeeOther {
+				t.Fatalf("callback: status %d body %s, want 303", resp.Status, resp.Body)
 			}
-			resp.Body.Close()
-			v, userID := b.verify(w.edgeURL)
-			if v.StatusCode != http.StatusOK || userID == "" {
-				t.Fatalf("verify: %d user %q, want 200 and a user", v.StatusCode, userID)
+			v, userID := verify(t, b, w.edgeURL)
+			if v.Status != http.StatusOK || userID == "" {
+				t.Fatalf("verify: %d user %q, want 200 and a user", v.Status, userID)
 			}
 			var email string
 			if err := w.store.Pool().QueryRow(context.Background(),
@@ -582,16 +561,16 @@ func TestOIDCAttacksProvisionNothing(t *testing.T) {
 			var forged atomic.Int32
 			o.setTamper(func(idt string) string { forged.Add(1); return forge(idt) })
 			b := newBrowser(t)
-			resp := b.get(b.oidcStartLogin(w, o, "/app"))
+			resp := b.Get(oidcStartLogin(t, b, w, o, "/app"))
 			if n := forged.Load(); n != 1 {
 				t.Errorf("%d ID tokens forged, want 1: the attack did not happen", n)
 			}
-			if body := bodyOf(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Sign-in failed") {
+			if resp.Status != http.StatusForbidden || !strings.Contains(resp.Body, "Sign-in failed") {
 				t.Errorf("callback: status %d location %q, want 403 sign-in failed; body %s",
-					resp.StatusCode, resp.Header.Get("Location"), body)
+					resp.Status, resp.Header.Get("Location"), resp.Body)
 			}
-			if v, id := b.verify(w.edgeURL); v.StatusCode != http.StatusUnauthorized {
-				t.Errorf("verify: %d user %q, want 401", v.StatusCode, id)
+			if v, id := verify(t, b, w.edgeURL); v.Status != http.StatusUnauthorized {
+				t.Errorf("verify: %d user %q, want 401", v.Status, id)
 			}
 			if n := countUsers(t, w.store); n != 0 {
 				t.Errorf("%d users, want none", n)
@@ -607,11 +586,10 @@ func TestOIDCAttacksProvisionNothing(t *testing.T) {
 		o := addZitadelConnection(t, w)
 		o.setTamper(resign(t, o, func(map[string]any) {}))
 		b := newBrowser(t)
-		resp := b.get(b.oidcStartLogin(w, o, "/app"))
-		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/app" {
-			t.Fatalf("callback: status %d location %q body %s, want 303 to /app", resp.StatusCode, resp.Header.Get("Location"), bodyOf(t, resp))
+		resp := b.Get(oidcStartLogin(t, b, w, o, "/app"))
+		if resp.Status != http.StatusSeeOther || resp.Header.Get("Location") != "/app" {
+			t.Fatalf("callback: status %d location %q body %s, want 303 to /app", resp.Status, resp.Header.Get("Location"), resp.Body)
 		}
-		resp.Body.Close()
 		if n := countUsers(t, w.store); n != 1 {
 			t.Errorf("%d users, want 1", n)
 		}
@@ -646,13 +624,13 @@ func TestOIDCAttacksProvisionNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		b := newBrowser(t)
-		resp := b.get(b.oidcStartLogin(w, o, "/app"))
-		if body := bodyOf(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Account not available") {
+		resp := b.Get(oidcStartLogin(t, b, w, o, "/app"))
+		if resp.Status != http.StatusForbidden || !strings.Contains(resp.Body, "Account not available") {
 			t.Errorf("callback: status %d location %q, want 403 account not available; body %s",
-				resp.StatusCode, resp.Header.Get("Location"), body)
+				resp.Status, resp.Header.Get("Location"), resp.Body)
 		}
-		if v, id := b.verify(w.edgeURL); v.StatusCode != http.StatusUnauthorized {
-			t.Errorf("verify: %d user %q, want 401", v.StatusCode, id)
+		if v, id := verify(t, b, w.edgeURL); v.Status != http.StatusUnauthorized {
+			t.Errorf("verify: %d user %q, want 401", v.Status, id)
 		}
 		if n := countUsers(t, w.store); n != 1 {
 			t.Errorf("%d users, want only the existing one", n)

@@ -81,6 +81,14 @@ func NewBrowser(t testing.TB, opts ...BrowserOption) *Browser {
 	}}
 }
 
+// Client is the browser's HTTP client, cookie jar and redirect policy
+// included, for requests the browser's methods are not for: those made
+// from goroutines other than the test's, whose errors the caller handles
+// rather than failing the test. Its requests and the browser's share the
+// cookies. Its Transport (default http.DefaultTransport) may be set before
+// the browser's first request, to pool connections among many browsers.
+func (b *Browser) Client() *http.Client { return b.client }
+
 // Page is a response as the browser saw it, its body read in full.
 type Page struct {
 	Status int

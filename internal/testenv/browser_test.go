@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -265,6 +266,68 @@ func TestBrowserRedirectsAndCookies(t *testing.T) {
 			t.Errorf("without StopAt: %d at %s, want the target's 401", p.Status, p.URL)
 		}
 	})
+}
+
+// countingTransport counts the requests it carries.
+type countingTransport struct {
+	n    atomic.Int32
+	next http.RoundTripper
+}
+
+func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.RoundTrip(req)
+}
+
+func TestBrowserClient(t *testing.T) {
+	srv := browserServer(t)
+	b := NewBrowser(t, MaxRedirects(0))
+	rt := &countingTransport{next: http.DefaultTransport}
+	b.Client().Transport = rt
+
+	// The browser's cookie reaches the client's requests, from other
+	// goroutines, and the browser's redirect policy holds for them.
+	if p := b.Get(srv.URL + "/set-cookie"); p.Status != http.StatusSeeOther {
+		t.Fatalf("set-cookie: %d, want the 303 itself", p.Status)
+	}
+	const n = 4
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			resp, err := b.Client().Get(srv.URL + "/cookie")
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			var got map[string]string
+			if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || got["session"] != "s1" {
+				errs <- fmt.Errorf("the client's request: %d %v, %v; want session s1", resp.StatusCode, got, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	resp, err := b.Client().Get(srv.URL + "/redirect?n=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Errorf("the client followed a redirect the browser would not: %d", resp.StatusCode)
+	}
+	if got := rt.n.Load(); got != n+2 {
+		t.Errorf("the transport set on the client carried %d requests, want %d", got, n+2)
+	}
+
+	// Its errors are returned, the test goes on.
+	if _, err := b.Client().Get("http://127.0.0.1:1/"); err == nil {
+		t.Error("a request to no server succeeded")
+	}
 }
 
 // fatalRecorder is a testing.TB whose Fatal and Fatalf record the message
