@@ -2,7 +2,8 @@ package oidcrp
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/jitprov/jitprov/internal/edge/refusal"
 )
 
 // ErrInvalid matches every refusal of a login: errors.Is(err, ErrInvalid) is
@@ -67,47 +68,17 @@ const (
 	ReasonRejected Reason = "rejected"
 )
 
-// RejectError is a refused login. Reason is for metrics and logs; Detail is
-// for operators' logs. Neither ever contains the authorization code, the
-// PKCE verifier or a token. Show the browser a generic page.
-type RejectError struct {
-	Reason Reason
-	Detail string
-	cause  error
-}
+// RejectError is a refused OpenID Connect login: Reason for metrics and logs, Detail for
+// operators' logs, Cause the underlying library error. errors.Is matches
+// ErrInvalid, and a *RejectError with the same Reason and no Detail.
+type RejectError = refusal.Error[Reason]
+
+// Sentinel is ErrInvalid: every refusal of this package matches it.
+func (Reason) Sentinel() error { return ErrInvalid }
 
 func reject(reason Reason, format string, args ...any) *RejectError {
-	return &RejectError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+	return refusal.New(reason, format, args...)
 }
-
-func (e *RejectError) Error() string {
-	if e.Detail == "" {
-		return "oidcrp: invalid OpenID Connect login: " + string(e.Reason)
-	}
-	return "oidcrp: invalid OpenID Connect login: " + string(e.Reason) + ": " + e.Detail
-}
-
-// Is reports whether target is ErrInvalid, or a *RejectError with the same
-// Reason and an empty Detail.
-func (e *RejectError) Is(target error) bool {
-	if target == ErrInvalid {
-		return true
-	}
-	var t *RejectError
-	if errors.As(target, &t) {
-		return t.Detail == "" && t.Reason == e.Reason
-	}
-	return false
-}
-
-// Unwrap returns the underlying library error, if any.
-func (e *RejectError) Unwrap() error { return e.cause }
 
 // ReasonOf returns the Reason of a *RejectError in err's chain, or "".
-func ReasonOf(err error) Reason {
-	var re *RejectError
-	if errors.As(err, &re) {
-		return re.Reason
-	}
-	return ""
-}
+func ReasonOf(err error) Reason { return refusal.ReasonOf[Reason](err) }

@@ -423,7 +423,7 @@ func (rp *RP) Finish(ctx context.Context, pending Pending, callback url.Values) 
 	}
 	if idt.AccessTokenHash != "" {
 		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
-			return nil, &RejectError{Reason: ReasonAtHash, Detail: "at_hash does not match the access token", cause: err}
+			return nil, &RejectError{Reason: ReasonAtHash, Detail: "at_hash does not match the access token", Cause: err}
 		}
 	}
 	if rp.provider != nil {
@@ -590,7 +590,7 @@ func (rp *RP) verify(ctx context.Context, raw, nonce string) (*Claims, *oidc.IDT
 	}
 	var rawClaims json.RawMessage
 	if err := idt.Claims(&rawClaims); err != nil {
-		return nil, nil, &RejectError{Reason: ReasonMalformed, Detail: "payload", cause: err}
+		return nil, nil, &RejectError{Reason: ReasonMalformed, Detail: "payload", Cause: err}
 	}
 	dec := json.NewDecoder(bytes.NewReader(rawClaims))
 	dec.UseNumber() // large integers survive in Claims.Raw
@@ -669,15 +669,15 @@ var goOIDCMessages = []struct {
 func mapVerifyError(err error) error {
 	var exp *oidc.TokenExpiredError
 	if errors.As(err, &exp) {
-		return &RejectError{Reason: ReasonExpired, Detail: "expired at " + exp.Expiry.UTC().Format(time.RFC3339), cause: err}
+		return &RejectError{Reason: ReasonExpired, Detail: "expired at " + exp.Expiry.UTC().Format(time.RFC3339), Cause: err}
 	}
 	msg := err.Error()
 	for _, m := range goOIDCMessages {
 		if strings.HasPrefix(msg, m.prefix) {
-			return &RejectError{Reason: m.reason, Detail: truncate(msg, 300), cause: err}
+			return &RejectError{Reason: m.reason, Detail: truncate(msg, 300), Cause: err}
 		}
 	}
-	return &RejectError{Reason: ReasonRejected, Detail: truncate(msg, 300), cause: err}
+	return &RejectError{Reason: ReasonRejected, Detail: truncate(msg, 300), Cause: err}
 }
 
 func equal(a, b string) bool {

@@ -2,7 +2,8 @@ package samlsp
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/jitprov/jitprov/internal/edge/refusal"
 )
 
 // ErrInvalid matches every refusal of a SAML response: errors.Is(err,
@@ -94,54 +95,17 @@ const (
 	ReasonReplay Reason = "replay"
 )
 
-// RejectError is a refused SAML response. Reason is for metrics and logs;
-// Detail is for operators' logs and may quote the response (issuer, URLs,
-// times, crewjam's message). Neither is meant for the browser: show a
-// generic page and log the error.
-type RejectError struct {
-	Reason Reason
-	Detail string
-	cause  error
-}
+// RejectError is a refused SAML response: Reason for metrics and logs, Detail for
+// operators' logs, Cause the underlying library error. errors.Is matches
+// ErrInvalid, and a *RejectError with the same Reason and no Detail.
+type RejectError = refusal.Error[Reason]
+
+// Sentinel is ErrInvalid: every refusal of this package matches it.
+func (Reason) Sentinel() error { return ErrInvalid }
 
 func reject(reason Reason, format string, args ...any) *RejectError {
-	return &RejectError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+	return refusal.New(reason, format, args...)
 }
 
-func (e *RejectError) Error() string {
-	if e.Detail == "" {
-		return "samlsp: invalid SAML response: " + string(e.Reason)
-	}
-	return "samlsp: invalid SAML response: " + string(e.Reason) + ": " + e.Detail
-}
-
-// Is reports whether target is ErrInvalid, or a *RejectError with the same
-// Reason and an empty Detail, so that
-//
-//	errors.Is(err, &samlsp.RejectError{Reason: samlsp.ReasonExpired})
-//
-// works as well as errors.As.
-func (e *RejectError) Is(target error) bool {
-	if target == ErrInvalid {
-		return true
-	}
-	var t *RejectError
-	if errors.As(target, &t) {
-		return t.Detail == "" && t.Reason == e.Reason
-	}
-	return false
-}
-
-// Unwrap returns the underlying library error, if any (for example
-// crewjam's error, or a decryption error).
-func (e *RejectError) Unwrap() error { return e.cause }
-
-// ReasonOf returns the Reason of a *RejectError in err's chain, or "" if
-// there is none.
-func ReasonOf(err error) Reason {
-	var re *RejectError
-	if errors.As(err, &re) {
-		return re.Reason
-	}
-	return ""
-}
+// ReasonOf returns the Reason of a *RejectError in err's chain, or "".
+func ReasonOf(err error) Reason { return refusal.ReasonOf[Reason](err) }

@@ -110,15 +110,15 @@ func classifyCrewjam(err error) *RejectError {
 	}
 	var status saml.ErrBadStatus
 	if errors.As(cause, &status) {
-		return &RejectError{Reason: ReasonStatus, Detail: "crewjam: IdP status " + status.Status, cause: cause}
+		return &RejectError{Reason: ReasonStatus, Detail: "crewjam: IdP status " + status.Status, Cause: cause}
 	}
 	msg := cause.Error()
 	for _, m := range crewjamMessages {
 		if strings.Contains(msg, m.fragment) {
-			return &RejectError{Reason: m.reason, Detail: "crewjam: " + msg, cause: cause}
+			return &RejectError{Reason: m.reason, Detail: "crewjam: " + msg, Cause: cause}
 		}
 	}
-	return &RejectError{Reason: ReasonRejected, Detail: "crewjam: " + msg, cause: cause}
+	return &RejectError{Reason: ReasonRejected, Detail: "crewjam: " + msg, Cause: cause}
 }
 
 // check applies what crewjam leaves to the caller. Identity is read from
@@ -409,12 +409,12 @@ func (sp *SP) decryptedAssertion(enc *etree.Element) (el *etree.Element, err err
 	key := sp.key
 	if keyEl := enc.FindElement("./EncryptedKey"); keyEl != nil {
 		if key, err = xmlenc.Decrypt(sp.key, keyEl); err != nil {
-			return nil, &RejectError{Reason: ReasonDecrypt, Detail: "session key: " + err.Error(), cause: err}
+			return nil, &RejectError{Reason: ReasonDecrypt, Detail: "session key: " + err.Error(), Cause: err}
 		}
 	}
 	plain, err := xmlenc.Decrypt(key, data)
 	if err != nil {
-		return nil, &RejectError{Reason: ReasonDecrypt, Detail: err.Error(), cause: err}
+		return nil, &RejectError{Reason: ReasonDecrypt, Detail: err.Error(), Cause: err}
 	}
 	doc, err := parseXML(plain)
 	if err != nil {
@@ -451,7 +451,7 @@ func (sp *SP) verifySignature(el *etree.Element, now time.Time) error {
 		detached, err = etreeutils.NSDetatch(nsCtx, el)
 	}
 	if err != nil {
-		return &RejectError{Reason: ReasonStructure, Detail: "namespaces of the assertion: " + err.Error(), cause: err}
+		return &RejectError{Reason: ReasonStructure, Detail: "namespaces of the assertion: " + err.Error(), Cause: err}
 	}
 	// Like crewjam: a KeyInfo without a certificate (e.g. a bare
 	// RSAKeyValue) is dropped so that the IdP's certificate is used.
@@ -466,7 +466,7 @@ func (sp *SP) verifySignature(el *etree.Element, now time.Time) error {
 	vc.IdAttribute = "ID"
 	vc.Clock = dsig.NewFakeClockAt(now) // a fixed time: our clock, not a fake one
 	if _, err := vc.Validate(detached); err != nil {
-		return &RejectError{Reason: ReasonSignature, Detail: fmt.Sprintf("assertion signature: %v", err), cause: err}
+		return &RejectError{Reason: ReasonSignature, Detail: fmt.Sprintf("assertion signature: %v", err), Cause: err}
 	}
 	return nil
 }

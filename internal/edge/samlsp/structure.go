@@ -84,7 +84,7 @@ func decode(b64 string, maxBytes int) ([]byte, error) {
 	}, b64)
 	raw, err := base64.StdEncoding.DecodeString(compact)
 	if err != nil {
-		return nil, &RejectError{Reason: ReasonMalformed, Detail: "SAMLResponse is not base64: " + err.Error(), cause: err}
+		return nil, &RejectError{Reason: ReasonMalformed, Detail: "SAMLResponse is not base64: " + err.Error(), Cause: err}
 	}
 	if len(raw) == 0 {
 		return nil, reject(ReasonMalformed, "SAMLResponse is empty")
@@ -107,9 +107,9 @@ func parseXML(raw []byte) (*etree.Document, error) {
 	doc.ReadSettings = etree.ReadSettings{PreserveDuplicateAttrs: true, MaxDepth: maxDepth}
 	if err := doc.ReadFromBytes(raw); err != nil {
 		if errors.Is(err, etree.ErrMaxDepth) {
-			return nil, &RejectError{Reason: ReasonStructure, Detail: "XML nested deeper than the limit", cause: err}
+			return nil, &RejectError{Reason: ReasonStructure, Detail: "XML nested deeper than the limit", Cause: err}
 		}
-		return nil, &RejectError{Reason: ReasonMalformed, Detail: "not well-formed XML: " + err.Error(), cause: err}
+		return nil, &RejectError{Reason: ReasonMalformed, Detail: "not well-formed XML: " + err.Error(), Cause: err}
 	}
 
 	var root *etree.Element
