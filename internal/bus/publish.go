@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,4 +26,15 @@ func Publish(ctx context.Context, js jetstream.JetStream, ev events.Event, org s
 		return fmt.Errorf("bus: publish %s to %s: %w", ev.Type(), subject, err)
 	}
 	return nil
+}
+
+// Unavailable wraps err with sentinel (a package's ErrUnavailable) unless
+// JetStream itself answered with an API error: it tells "NATS cannot be
+// reached, try later" from "NATS refused this".
+func Unavailable(err, sentinel error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", sentinel, err)
 }

@@ -22,6 +22,8 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/jitprov/jitprov/internal/bus"
+
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jitprov/jitprov/events"
@@ -128,7 +130,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Cache, error
 		Replicas:     cfg.Replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("known: create bucket %s: %w", cfg.Bucket, unavailable(err))
+		return nil, fmt.Errorf("known: create bucket %s: %w", cfg.Bucket, bus.Unavailable(err, ErrUnavailable))
 	}
 	c.kv = kv
 	return c, nil
@@ -155,18 +157,10 @@ func Open(ctx context.Context, js jetstream.JetStream, bucket string, timeout ti
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
 			return nil, fmt.Errorf("known: bucket %s does not exist (the provisioner creates it): %w", bucket, err)
 		}
-		return nil, fmt.Errorf("known: open bucket %s: %w", bucket, unavailable(err))
+		return nil, fmt.Errorf("known: open bucket %s: %w", bucket, bus.Unavailable(err, ErrUnavailable))
 	}
 	c.kv = kv
 	return c, nil
-}
-
-func unavailable(err error) error {
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
-		return err
-	}
-	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
 func (c *Cache) bound(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -19,6 +19,8 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/jitprov/jitprov/internal/bus"
+
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -145,20 +147,10 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Cache, error
 		c.perKey = true
 	}
 	if err != nil {
-		return nil, fmt.Errorf("replay: create bucket %s: %w", cfg.Bucket, unavailable(err))
+		return nil, fmt.Errorf("replay: create bucket %s: %w", cfg.Bucket, bus.Unavailable(err, ErrUnavailable))
 	}
 	c.kv = kv
 	return c, nil
-}
-
-// unavailable marks err as ErrUnavailable when it comes from not reaching
-// NATS rather than from a refused configuration.
-func unavailable(err error) error {
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
-		return err
-	}
-	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
 func (c *Cache) bound(ctx context.Context) (context.Context, context.CancelFunc) {
