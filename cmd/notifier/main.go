@@ -18,14 +18,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	"github.com/jitprov/jitprov/internal/cli"
+
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jitprov/jitprov/internal/config"
@@ -35,14 +34,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); errors.Is(err, flag.ErrHelp) {
-		return
-	} else if err != nil {
-		fmt.Fprintln(os.Stderr, "notifier:", err)
-		os.Exit(1)
-	}
+	cli.Main("notifier", func(ctx context.Context) error { return run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr) })
 }
 
 const usage = `usage:
@@ -95,7 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return errors.New("dead reads NATS settings from JITPROV_NATS_URL and JITPROV_NATS_CREDENTIALS, not from -config")
 		}
 		natsURL, creds := cmp.Or(getenv("JITPROV_NATS_URL"), "nats://127.0.0.1:4222"), getenv("JITPROV_NATS_CREDENTIALS")
-		nc, err := connectNATS(natsURL, creds, nil)
+		nc, err := cli.ConnectNATS("jitprov-notifier", natsURL, creds, nil)
 		if err != nil {
 			return err
 		}
@@ -141,7 +133,7 @@ func serve(ctx context.Context, cfg config.Notifier, getenv func(string) string,
 		return err
 	}
 	defer s.Close()
-	nc, err := connectNATS(cfg.NATSURL, cfg.NATSCredentials, log)
+	nc, err := cli.ConnectNATS("jitprov-notifier", cfg.NATSURL, cfg.NATSCredentials, log)
 	if err != nil {
 		return err
 	}
@@ -211,23 +203,6 @@ func replay(ctx context.Context, js jetstream.JetStream, org string, all bool, a
 	}
 	fmt.Fprintf(stdout, "%d of %d replayed\n", done, len(seqs))
 	return errors.Join(errs...)
-}
-
-func connectNATS(url, creds string, log *slog.Logger) (*nats.Conn, error) {
-	opts := []nats.Option{nats.Name("jitprov-notifier")}
-	if log != nil {
-		opts = append(opts, nats.MaxReconnects(-1),
-			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
-			nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "server", nc.ConnectedUrlRedacted()) }))
-	}
-	if creds != "" {
-		opts = append(opts, nats.UserCredentials(creds))
-	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot connect to NATS (JITPROV_NATS_URL): %w", err)
-	}
-	return nc, nil
 }
 
 func oneLine(s string, n int) string {

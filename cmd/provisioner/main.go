@@ -17,11 +17,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	"github.com/jitprov/jitprov/internal/cli"
 
 	"github.com/jitprov/jitprov/internal/config"
 	"github.com/jitprov/jitprov/internal/provisioner"
@@ -31,14 +29,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); errors.Is(err, flag.ErrHelp) {
-		return
-	} else if err != nil {
-		fmt.Fprintln(os.Stderr, "provisioner:", err)
-		os.Exit(1)
-	}
+	cli.Main("provisioner", func(ctx context.Context) error { return run(ctx, os.Args[1:], os.Stdout, os.Stderr) })
 }
 
 const usage = `usage:
@@ -179,7 +170,7 @@ func serve(ctx context.Context, cfg config.Provisioner, log *slog.Logger) error 
 	if err := requireSchema(ctx, s); err != nil {
 		return err
 	}
-	nc, err := connectNATS(cfg, log)
+	nc, err := cli.ConnectNATS("jitprov-provisioner", cfg.NATSURL, cfg.NATSCredentials, log)
 	if err != nil {
 		return err
 	}
@@ -194,21 +185,4 @@ func serve(ctx context.Context, cfg config.Provisioner, log *slog.Logger) error 
 	}
 	log.Info("provisioner stopped")
 	return nil
-}
-
-func connectNATS(cfg config.Provisioner, log *slog.Logger) (*nats.Conn, error) {
-	opts := []nats.Option{
-		nats.Name("jitprov-provisioner"),
-		nats.MaxReconnects(-1),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "server", nc.ConnectedUrlRedacted()) }),
-	}
-	if cfg.NATSCredentials != "" {
-		opts = append(opts, nats.UserCredentials(cfg.NATSCredentials))
-	}
-	nc, err := nats.Connect(cfg.NATSURL, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot connect to NATS (nats_url, JITPROV_NATS_URL): %w", err)
-	}
-	return nc, nil
 }

@@ -10,17 +10,14 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	"github.com/jitprov/jitprov/internal/cli"
 
 	"github.com/jitprov/jitprov/internal/config"
 	"github.com/jitprov/jitprov/internal/edge"
@@ -30,14 +27,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); errors.Is(err, flag.ErrHelp) {
-		return
-	} else if err != nil {
-		fmt.Fprintln(os.Stderr, "sso-edge:", err)
-		os.Exit(1)
-	}
+	cli.Main("sso-edge", func(ctx context.Context) error { return run(ctx, os.Args[1:], os.Getenv, os.Stderr) })
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -85,13 +75,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	defer s.Close()
-	opts := []nats.Option{nats.Name("jitprov-sso-edge"), nats.MaxReconnects(-1)}
-	if cfg.NATSCredentials != "" {
-		opts = append(opts, nats.UserCredentials(cfg.NATSCredentials))
-	}
-	nc, err := nats.Connect(cfg.NATSURL, opts...)
+	nc, err := cli.ConnectNATS("jitprov-sso-edge", cfg.NATSURL, cfg.NATSCredentials, log)
 	if err != nil {
-		return fmt.Errorf("cannot connect to NATS (JITPROV_NATS_URL): %w", err)
+		return err
 	}
 	defer nc.Close()
 

@@ -1,0 +1,50 @@
+// Package cli is what jitprov's commands share around their own logic:
+// the signal-aware main and the NATS connection.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Main runs run on a context cancelled by SIGINT or SIGTERM (a graceful
+// shutdown), and exits with status 1 and "name: error" when run fails. A
+// request for help (flag.ErrHelp) is not a failure.
+func Main(name string, run func(context.Context) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(1)
+	}
+}
+
+// ConnectNATS connects to the NATS server(s) at url as name, with the
+// .creds file creds if set. With a logger it reconnects forever and logs
+// disconnections and reconnections, as a service does; without one it is
+// a one-off tool's connection.
+func ConnectNATS(name, url, creds string, log *slog.Logger) (*nats.Conn, error) {
+	opts := []nats.Option{nats.Name(name)}
+	if log != nil {
+		opts = append(opts, nats.MaxReconnects(-1),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
+			nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "server", nc.ConnectedUrlRedacted()) }))
+	}
+	if creds != "" {
+		opts = append(opts, nats.UserCredentials(creds))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot connect to NATS (nats_url, JITPROV_NATS_URL): %w", err)
+	}
+	return nc, nil
+}
