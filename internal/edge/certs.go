@@ -3,16 +3,13 @@ package edge
 import (
 	"context"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-
-	"github.com/crewjam/saml"
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/edge/certwatch"
+	"github.com/jitprov/jitprov/internal/edge/samlsp"
 )
 
 var _ certwatch.Source = (*Server)(nil)
@@ -49,7 +46,7 @@ func (r *registry) certificates(ctx context.Context) ([]certwatch.Cert, error) {
 		case c.saml == nil:
 			continue
 		}
-		certs, err := signingCertificates(c.saml.idp)
+		certs, err := samlsp.SigningCertificates(c.saml.idp)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("connection %s/%s: IdP metadata: %w", c.org.ID, c.id, err))
 		}
@@ -74,41 +71,4 @@ func superseded(cert *x509.Certificate, all []*x509.Certificate, now time.Time) 
 		}
 	}
 	return false
-}
-
-// signingCertificates are the certificates the IdP signs with, as samlsp
-// reads them: those of its IDPSSODescriptors' KeyDescriptors with use
-// "signing" or none, each once.
-func signingCertificates(md *saml.EntityDescriptor) ([]*x509.Certificate, error) {
-	if md == nil {
-		return nil, nil
-	}
-	var out []*x509.Certificate
-	var errs []error
-	seen := map[string]bool{}
-	for _, d := range md.IDPSSODescriptors {
-		for _, kd := range d.KeyDescriptors {
-			if kd.Use != "" && kd.Use != "signing" {
-				continue
-			}
-			for _, xc := range kd.KeyInfo.X509Data.X509Certificates {
-				der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(xc.Data), ""))
-				if err != nil {
-					errs = append(errs, fmt.Errorf("signing certificate: %w", err))
-					continue
-				}
-				if seen[string(der)] {
-					continue
-				}
-				seen[string(der)] = true
-				cert, err := x509.ParseCertificate(der)
-				if err != nil {
-					errs = append(errs, fmt.Errorf("signing certificate: %w", err))
-					continue
-				}
-				out = append(out, cert)
-			}
-		}
-	}
-	return out, errors.Join(errs...)
 }

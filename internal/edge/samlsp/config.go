@@ -176,25 +176,12 @@ func (c *Config) settings() (settings, error) {
 	if len(md.IDPSSODescriptors) == 0 {
 		fail("IdP metadata %q: no IDPSSODescriptor", md.EntityID)
 	}
+	certs, err := SigningCertificates(md)
+	if err != nil {
+		fail("IdP metadata %q: %w", md.EntityID, err)
+	}
+	s.idpCerts = certs
 	for _, d := range md.IDPSSODescriptors {
-		for _, kd := range d.KeyDescriptors {
-			if kd.Use != "" && kd.Use != "signing" {
-				continue
-			}
-			for _, xc := range kd.KeyInfo.X509Data.X509Certificates {
-				der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(xc.Data), ""))
-				if err != nil {
-					fail("IdP metadata %q: signing certificate: %w", md.EntityID, err)
-					continue
-				}
-				cert, err := x509.ParseCertificate(der)
-				if err != nil {
-					fail("IdP metadata %q: signing certificate: %w", md.EntityID, err)
-					continue
-				}
-				s.idpCerts = append(s.idpCerts, cert)
-			}
-		}
 		if d.WantAuthnRequestsSigned != nil && *d.WantAuthnRequestsSigned {
 			s.signRequests = true
 		}
@@ -228,4 +215,42 @@ func absoluteURL(u url.URL) error {
 		return fmt.Errorf("%q: must not have a fragment", u.String())
 	}
 	return nil
+}
+
+// SigningCertificates are the certificates the IdP of md signs with: those
+// of its IDPSSODescriptors' KeyDescriptors with use "signing" or none,
+// each once. Certificates that do not parse are reported, the others
+// returned.
+func SigningCertificates(md *saml.EntityDescriptor) ([]*x509.Certificate, error) {
+	if md == nil {
+		return nil, nil
+	}
+	var out []*x509.Certificate
+	var errs []error
+	seen := map[string]bool{}
+	for _, d := range md.IDPSSODescriptors {
+		for _, kd := range d.KeyDescriptors {
+			if kd.Use != "" && kd.Use != "signing" {
+				continue
+			}
+			for _, xc := range kd.KeyInfo.X509Data.X509Certificates {
+				der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(xc.Data), ""))
+				if err != nil {
+					errs = append(errs, fmt.Errorf("signing certificate: %w", err))
+					continue
+				}
+				if seen[string(der)] {
+					continue
+				}
+				seen[string(der)] = true
+				cert, err := x509.ParseCertificate(der)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("signing certificate: %w", err))
+					continue
+				}
+				out = append(out, cert)
+			}
+		}
+	}
+	return out, errors.Join(errs...)
 }
