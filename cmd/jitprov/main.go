@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/jitprov/jitprov/internal/cli"
 
@@ -77,11 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
-		defer cancel()
-		_ = tel.Shutdown(sctx)
-	}()
+	defer tel.Flush(ctx, log)
 	cfg.Out, cfg.Logger, cfg.Tracer, cfg.Meter = stdout, log, tel.Tracer, tel.Meter
 	return devmode.Run(ctx, cfg)
 }

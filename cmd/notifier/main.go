@@ -121,13 +121,7 @@ func serve(ctx context.Context, cfg config.Notifier, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := tel.Shutdown(sctx); err != nil {
-			log.Warn("telemetry shutdown", "err", err)
-		}
-	}()
+	defer tel.Flush(ctx, log)
 	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log, MaxConns: 4})
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -101,6 +102,17 @@ func (p *Providers) Shutdown(ctx context.Context) error {
 		errs = append(errs, f(ctx))
 	}
 	return errors.Join(errs...)
+}
+
+// Flush shuts the providers down once ctx is done or the command returns,
+// exporting what is buffered within five seconds; a failure is logged.
+// Use it as `defer tel.Flush(ctx, log)`.
+func (p *Providers) Flush(ctx context.Context, log *slog.Logger) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := p.Shutdown(sctx); err != nil {
+		log.Warn("telemetry shutdown", "err", err)
+	}
 }
 
 // Setup builds the providers of service. Spans are always recorded (so that
