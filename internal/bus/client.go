@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -23,6 +25,10 @@ var (
 	// stored (or, when even the PubAck did not come in time, may be) and
 	// the provisioner will decide it when it catches up.
 	ErrPending = errors.New("login accepted, answer still pending")
+	// ErrUnconfirmed (also ErrPending): no PubAck came before the
+	// deadline, though the login may have reached the stream. Publishing
+	// it again (PublishLogin) stores it at most once.
+	ErrUnconfirmed = fmt.Errorf("%w: no PubAck before the deadline; the login may not be stored", ErrPending)
 )
 
 // Client sends logins to the provisioners and waits for their answers:
@@ -74,31 +80,28 @@ func (c *Client) Provision(ctx context.Context, id events.Identity) (events.Prov
 	return c.ProvisionEvent(ctx, ev)
 }
 
-// ProvisionEvent is Provision for an event already built. Publishing the
-// same event again (same id) after ErrNotAccepted is safe: JetStream drops
-// a duplicate within its duplicate window, and a login is decided once.
+// ProvisionEvent is Provision for an event already built, so that the
+// caller knows the login's id (its Nats-Msg-Id, and the key of its
+// decision) even when no answer comes.
+//
+// The publish is retried with backoff, under the same Nats-Msg-Id, until
+// JetStream acknowledges it or ctx is done: a stream leader failing over,
+// a NATS server restarting or a lost PubAck costs a retry, not the login,
+// and JetStream stores a retried login once. A refusal by the stream (the
+// organisation's or the stream's bound) is not retried: ErrNotAccepted.
+// When ctx ends before any PubAck, the error is ErrNotAccepted if no stream
+// ever received the login (only "no responders"), and ErrUnconfirmed
+// otherwise: the login may be stored, and PublishLogin can go on trying.
+//
 // A duplicate is not answered a second time, so after ErrPending asking
 // again with the same event does not bring the answer back: the decision
-// is made all the same, and the returning-login path finds the user.
+// is made all the same, and the edge reads it from the store.
 func (c *Client) ProvisionEvent(ctx context.Context, ev events.Event) (events.ProvisioningResult, error) {
 	var zero events.ProvisioningResult
-	id, err := events.DataAs[events.Identity](ev, events.TypeLoginFirstSeen)
+	msg, err := c.loginMsg(ctx, ev)
 	if err != nil {
-		return zero, fmt.Errorf("bus: %w", err)
+		return zero, err
 	}
-	if strings.ContainsAny(ev.ID(), ". \t\r\n*>") || len(ev.ID()) > 256 {
-		return zero, fmt.Errorf("bus: login id %q must be one NATS subject token of at most 256 characters (use events.New)", ev.ID())
-	}
-	subject, err := events.Subject(events.TypeLoginFirstSeen, id.OrganizationID)
-	if err != nil {
-		return zero, fmt.Errorf("bus: %w", err)
-	}
-	msg, err := events.Encode(ctx, ev, subject)
-	if err != nil {
-		return zero, fmt.Errorf("bus: %w", err)
-	}
-	msg.Header.Set(events.HeaderReplyTo, c.prefix+ev.ID())
-
 	ch := make(chan *nats.Msg, 1)
 	c.mu.Lock()
 	c.waiting[ev.ID()] = ch
@@ -109,13 +112,8 @@ func (c *Client) ProvisionEvent(ctx context.Context, ev events.Event) (events.Pr
 		c.mu.Unlock()
 	}()
 
-	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ev.ID()), jetstream.WithExpectStream(StreamLogins)); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
-			// No PubAck in time: the login may or may not be stored. Treat
-			// it as pending: it may still be decided.
-			return zero, fmt.Errorf("bus: login %s: %w (no PubAck before the deadline; it may not have been stored): %w", ev.ID(), ErrPending, err)
-		}
-		return zero, fmt.Errorf("bus: publish login %s to %s: %w: %w", ev.ID(), subject, ErrNotAccepted, err)
+	if err := c.publishLogin(ctx, ev.ID(), msg); err != nil {
+		return zero, err
 	}
 	select {
 	case <-ctx.Done():
@@ -133,6 +131,84 @@ func (c *Client) ProvisionEvent(ctx context.Context, ev events.Event) (events.Pr
 			return zero, fmt.Errorf("bus: answer for login %s arrived on the inbox of login %s", res.LoginID, ev.ID())
 		}
 		return res, nil
+	}
+}
+
+// PublishLogin stores login ev in stream LOGINS without waiting for its
+// answer, retrying as ProvisionEvent does until JetStream acknowledges it
+// or ctx is done. It is for a login ProvisionEvent left unconfirmed: the
+// caller keeps trying in the background while the person waits. Publishing
+// a login already stored is a no-op (same Nats-Msg-Id).
+func (c *Client) PublishLogin(ctx context.Context, ev events.Event) error {
+	msg, err := c.loginMsg(ctx, ev)
+	if err != nil {
+		return err
+	}
+	return c.publishLogin(ctx, ev.ID(), msg)
+}
+
+// loginMsg renders login ev for its organisation's subject, with this
+// client's inbox for the answer.
+func (c *Client) loginMsg(ctx context.Context, ev events.Event) (*nats.Msg, error) {
+	id, err := events.DataAs[events.Identity](ev, events.TypeLoginFirstSeen)
+	if err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	if strings.ContainsAny(ev.ID(), ". \t\r\n*>") || len(ev.ID()) > 256 {
+		return nil, fmt.Errorf("bus: login id %q must be one NATS subject token of at most 256 characters (use events.New)", ev.ID())
+	}
+	subject, err := events.Subject(events.TypeLoginFirstSeen, id.OrganizationID)
+	if err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	msg, err := events.Encode(ctx, ev, subject)
+	if err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	msg.Header.Set(events.HeaderReplyTo, c.prefix+ev.ID())
+	return msg, nil
+}
+
+// publishAttemptTimeout bounds one publish attempt, so that an attempt
+// sent to a stream leader that just died is retried (on its successor)
+// inside the caller's deadline rather than using all of it.
+const publishAttemptTimeout = 2 * time.Second
+
+// publishLogin publishes msg to LOGINS until JetStream acknowledges it,
+// refuses it, or ctx is done.
+func (c *Client) publishLogin(ctx context.Context, id string, msg *nats.Msg) error {
+	var last error
+	ambiguous := false // an attempt may have reached the stream
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		if err := ctx.Err(); err != nil {
+			return struct{}{}, backoff.Permanent(err) // nothing sent
+		}
+		actx, cancel := context.WithTimeout(ctx, publishAttemptTimeout)
+		defer cancel()
+		// Retries on "no responders" are this loop's, with its backoff.
+		_, err := c.js.PublishMsg(actx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(StreamLogins), jetstream.WithRetryAttempts(0))
+		if err == nil {
+			return struct{}{}, nil
+		}
+		last = err
+		switch ClassifyPublish(err) {
+		case FailureRefused:
+			return struct{}{}, backoff.Permanent(err)
+		case FailureUnknown:
+			ambiguous = true
+		}
+		return struct{}{}, err
+	}, backoff.WithBackOff(RetryBackoff()), backoff.WithMaxElapsedTime(0))
+	switch {
+	case err == nil:
+		return nil
+	case last == nil: // ctx was done before the first attempt
+		return fmt.Errorf("bus: login %s not sent: %w: %w", id, ErrNotAccepted, err)
+	case !ambiguous || errors.As(err, new(*jetstream.APIError)):
+		// Refused, or no stream ever received it: nothing was stored.
+		return fmt.Errorf("bus: publish login %s to %s: %w: %w", id, msg.Subject, ErrNotAccepted, last)
+	default:
+		return fmt.Errorf("bus: login %s: %w: %w", id, ErrUnconfirmed, last)
 	}
 }
 

@@ -53,7 +53,8 @@ func loginEvent(t *testing.T, id events.Identity) events.Event {
 func TestProvisionWithoutStreamIsNotAccepted(t *testing.T) {
 	nc, js := newJetStream(t)
 	c := newClient(t, nc, js)
-	ctx := testContext(t, 10*time.Second)
+	// No stream ever answers: retried until the deadline, then refused.
+	ctx := testContext(t, time.Second)
 	_, err := c.Provision(ctx, identity("acme", "alice"))
 	if !errors.Is(err, bus.ErrNotAccepted) {
 		t.Fatalf("Provision = %v, want ErrNotAccepted", err)
@@ -194,7 +195,7 @@ func TestProvisionRefusesLoginsBeyondTheOrganisationsBound(t *testing.T) {
 
 // responder answers logins as a provisioner would, through the
 // provisioner consumer, with answer(login event) as the result.
-func responder(t *testing.T, nc *nats.Conn, js jetstream.JetStream, answer func(ev events.Event) events.ProvisioningResult) {
+func responder(t *testing.T, nc *nats.Conn, js jetstream.JetStream, answer func(ev events.Event, seq uint64) events.ProvisioningResult) {
 	t.Helper()
 	ctx := testContext(t, 30*time.Second)
 	cons, err := js.Consumer(ctx, bus.StreamLogins, bus.ConsumerProvisioner)
@@ -211,13 +212,17 @@ func responder(t *testing.T, nc *nats.Conn, js jetstream.JetStream, answer func(
 			_ = m.Term()
 			return
 		}
-		if err := bus.Reply(context.Background(), nc, m.Headers(), answer(ev), "/jitprov/test-provisioner"); err != nil {
+		var seq uint64
+		if md, err := m.Metadata(); err == nil {
+			seq = md.Sequence.Stream
+		}
+		if err := bus.Reply(context.Background(), nc, m.Headers(), answer(ev, seq), "/jitprov/test-provisioner"); err != nil {
 			mu.Lock()
 			t.Errorf("responder: reply: %v", err)
 			mu.Unlock()
 		}
 		_ = m.Ack()
-	})
+	}, jetstream.PullExpiry(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +234,7 @@ func TestProvisionReturnsTheAnswer(t *testing.T) {
 	ensure(t, js)
 	userID := uuid.NewString()
 	decided := time.Now().UTC().Truncate(time.Millisecond)
-	responder(t, nc, js, func(ev events.Event) events.ProvisioningResult {
+	responder(t, nc, js, func(ev events.Event, _ uint64) events.ProvisioningResult {
 		id, err := events.DataAs[events.Identity](ev, events.TypeLoginFirstSeen)
 		if err != nil {
 			return events.ProvisioningResult{LoginID: ev.ID(), Outcome: events.OutcomeFailed, Reason: events.ReasonInternalError, DecidedAt: decided}
@@ -295,7 +300,7 @@ func TestProvisionRejectsAnAnswerForAnotherLogin(t *testing.T) {
 	nc, js := newJetStream(t)
 	ensure(t, js)
 	other := uuid.NewString()
-	responder(t, nc, js, func(ev events.Event) events.ProvisioningResult {
+	responder(t, nc, js, func(ev events.Event, _ uint64) events.ProvisioningResult {
 		return events.ProvisioningResult{LoginID: other, Outcome: events.OutcomeRefused,
 			Reason: events.ReasonSuspended, DecidedAt: time.Now().UTC()}
 	})

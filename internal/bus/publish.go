@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 
+	"github.com/cenkalti/backoff/v5"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jitprov/jitprov/events"
@@ -37,4 +41,56 @@ func Unavailable(err, sentinel error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %w", sentinel, err)
+}
+
+// Failure says what a failed JetStream write (a publish, a KV create or
+// update) means for the message, and whether to try again.
+type Failure int
+
+// Failures of a JetStream write.
+const (
+	// FailureTransient: not stored; worth another try (no stream leader
+	// at that moment, the cluster between leaders).
+	FailureTransient Failure = iota
+	// FailureUnknown: maybe stored, its PubAck lost (a timeout, a
+	// disconnection mid-request); worth another try under the same
+	// Nats-Msg-Id, or with a check of what was written.
+	FailureUnknown
+	// FailureRefused: not stored, and another try would be refused too
+	// (the stream answered with an error: full, too large, sealed…).
+	FailureRefused
+)
+
+// Transient JetStream API errors of a write: the cluster or the stream is
+// between leaders. Any other error the stream answers is a refusal.
+var transientAPIErrors = []jetstream.ErrorCode{
+	10008, // JetStream system temporarily unavailable
+	10163, // expected last sequence per subject temporarily unavailable
+}
+
+// ClassifyPublish classifies the error of a failed JetStream write.
+func ClassifyPublish(err error) Failure {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.As(err, &apiErr):
+		if slices.Contains(transientAPIErrors, apiErr.ErrorCode) {
+			return FailureTransient
+		}
+		return FailureRefused
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+		// Nobody took the message: no stream leader at that moment.
+		return FailureTransient
+	case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrBadSubject),
+		errors.Is(err, nats.ErrMaxPayload), errors.Is(err, nats.ErrHeadersNotSupported):
+		return FailureRefused
+	}
+	return FailureUnknown
+}
+
+// RetryBackoff is the pause between the attempts of a JetStream write
+// retried until the caller's deadline: 50 ms doubling to 2 s, with jitter
+// so that replicas do not retry in step after a failover.
+func RetryBackoff() backoff.BackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: 50 * time.Millisecond, RandomizationFactor: 0.5,
+		Multiplier: 2, MaxInterval: 2 * time.Second}
 }
