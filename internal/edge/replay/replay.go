@@ -10,7 +10,9 @@
 package replay
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -19,9 +21,10 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/jitprov/jitprov/internal/bus"
-
+	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jitprov/jitprov/internal/bus"
 )
 
 // Errors of Claim and New. Match with errors.Is.
@@ -48,7 +51,9 @@ const (
 	DefaultBucket      = "JITPROV_ASSERTIONS"
 	DefaultMaxLifetime = time.Hour
 	DefaultSkew        = 5 * time.Minute
-	DefaultTimeout     = 2 * time.Second
+	// DefaultTimeout bounds a claim, retries through a leader failover
+	// included.
+	DefaultTimeout = 5 * time.Second
 	// markerTTL is how long the server keeps the marker it writes when an
 	// entry expires; KV Create treats the marker as a deleted key.
 	markerTTL = time.Minute
@@ -69,8 +74,8 @@ type Config struct {
 	// skew, or an entry could expire while its assertion is still
 	// accepted. Default 5m, the largest skew samlsp allows.
 	Skew time.Duration
-	// Timeout bounds each call whose context has no earlier deadline.
-	// Default 2s.
+	// Timeout bounds each call whose context has no earlier deadline,
+	// its retries included. Default 5s.
 	Timeout time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -198,14 +203,58 @@ func (c *Cache) Claim(ctx context.Context, issuer, assertionID string, notOnOrAf
 	}
 	ctx, cancel := c.bound(ctx)
 	defer cancel()
-	value := []byte(now.UTC().Format(time.RFC3339Nano))
-	_, err := c.kv.Create(ctx, Key(issuer, assertionID), value, opts...)
+	// A token of this claim, so that a retried create can tell its own
+	// earlier attempt (stored, its answer lost) from another claim.
+	token := make([]byte, 12)
+	if _, err := rand.Read(token); err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	value := []byte(now.UTC().Format(time.RFC3339Nano) + " " + hex.EncodeToString(token))
+	key := Key(issuer, assertionID)
+	ambiguous := false // an attempt may have been stored
+	var last error
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		defer cancel()
+		_, err := c.kv.Create(actx, key, value, opts...)
+		switch {
+		case err == nil:
+			return struct{}{}, nil
+		case errors.Is(err, jetstream.ErrKeyExists):
+			if !ambiguous {
+				return struct{}{}, backoff.Permanent(ErrReplayed)
+			}
+			e, gerr := c.kv.Get(actx, key)
+			switch {
+			case gerr == nil && bytes.Equal(e.Value(), value):
+				return struct{}{}, nil // this claim's own earlier attempt
+			case gerr == nil:
+				return struct{}{}, backoff.Permanent(ErrReplayed)
+			}
+			last = gerr
+			return struct{}{}, gerr
+		}
+		last = err
+		switch bus.ClassifyPublish(err) {
+		case bus.FailureRefused:
+			return struct{}{}, backoff.Permanent(err)
+		case bus.FailureUnknown:
+			ambiguous = true
+		}
+		return struct{}{}, err
+	}, backoff.WithBackOff(bus.RetryBackoff()), backoff.WithMaxElapsedTime(0))
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, jetstream.ErrKeyExists):
+	case errors.Is(err, ErrReplayed):
 		return ErrReplayed
+	case last != nil && ctx.Err() != nil:
+		return fmt.Errorf("replay: claim: %w: %w (last try: %w)", ErrUnavailable, err, last)
 	default:
 		return fmt.Errorf("replay: claim: %w: %w", ErrUnavailable, err)
 	}
 }
+
+// attemptTimeout bounds one try of a claim, so that a try sent to a
+// leader that just died is retried on its successor within the deadline.
+const attemptTimeout = time.Second
