@@ -1,6 +1,7 @@
 package edge_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -29,6 +30,7 @@ import (
 	"github.com/jitprov/jitprov/internal/bus"
 	"github.com/jitprov/jitprov/internal/edge"
 	"github.com/jitprov/jitprov/internal/edge/session"
+	"github.com/jitprov/jitprov/internal/known"
 	"github.com/jitprov/jitprov/internal/provisioner"
 	"github.com/jitprov/jitprov/internal/store"
 	"github.com/jitprov/jitprov/internal/store/postgres"
@@ -43,18 +45,28 @@ import (
 // provisioner, a SAML IdP (crewjam/saml's, keys generated now) and
 // sso-edge.
 type world struct {
-	tb       testing.TB
-	log      *slog.Logger // of Postgres, the provisioner and every edge
-	store    *postgres.Store
-	ns       *server.Server
-	idp      *testIdP
-	edgeURL  string
-	stopProv context.CancelFunc
-	provDone chan error
+	tb    testing.TB
+	log   *slog.Logger // of Postgres, the provisioner and every edge
+	store *postgres.Store
+	nats  *testenv.Cluster // one node, which a test may restart
+	ns    *server.Server   // its server (until a restart)
+	idp   *testIdP
+	// provisionTimeout is how long the edge waits for an answer before the
+	// waiting page (5s unless a test sets it).
+	provisionTimeout time.Duration
+	edgeURL          string
+	stopProv         context.CancelFunc
+	provDone         chan error
 }
 
 // worldOption changes how newWorld assembles a world.
 type worldOption func(*world)
+
+// withProvisionTimeout sets how long the edge waits for the provisioner's
+// answer before it shows the waiting page.
+func withProvisionTimeout(d time.Duration) worldOption {
+	return func(w *world) { w.provisionTimeout = d }
+}
 
 // withLogger sends the logs of the world's parts to log instead of
 // through t.Log (testenv.Logger, the default).
@@ -167,7 +179,8 @@ func newWorld(tb testing.TB, seats int, startProvisioner bool, opts ...worldOpti
 	if _, err := s.Migrate(ctx); err != nil {
 		tb.Fatal(err)
 	}
-	w.store, w.ns, w.idp = s, testenv.NATS(tb), newIdP(tb)
+	w.nats = testenv.NATSCluster(tb, 1)
+	w.store, w.ns, w.idp = s, w.nats.Server(0), newIdP(tb)
 	settings, _ := json.Marshal(map[string]any{
 		"idp_metadata_xml": w.idp.metadataXML(tb),
 		"attributes":       map[string]string{"email": "email", "given_name": "givenName", "groups": "groups"},
@@ -198,7 +211,7 @@ func (w *world) startProvisioner() {
 	w.tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	nc := testenv.Connect(w.tb, w.ns)
+	nc := w.nats.Connect(w.tb)
 	go func() {
 		done <- provisioner.Run(ctx, provisioner.Config{Workers: 4, Topology: bus.DefaultTopology()},
 			provisioner.Deps{Store: w.store, NATS: nc, Logger: w.log,
@@ -244,8 +257,9 @@ func (w *world) startEdge() string {
 	}
 	key, cert := newKeyPair(w.tb, "test-sp")
 	pair := &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
-	s, ready, err := edge.New(context.Background(), edge.Config{PublicURL: *public, ProvisionTimeout: 5 * time.Second, SPKeyPair: pair},
-		edge.Deps{Store: w.store, NATS: testenv.Connect(w.tb, w.ns), Sessions: sessions,
+	timeout := cmp.Or(w.provisionTimeout, 5*time.Second)
+	s, ready, err := edge.New(context.Background(), edge.Config{PublicURL: *public, ProvisionTimeout: timeout, SPKeyPair: pair},
+		edge.Deps{Store: w.store, NATS: w.nats.Connect(w.tb), Sessions: sessions,
 			Logger: w.log, Tracer: nooptrace.NewTracerProvider()})
 	if err != nil {
 		w.tb.Fatal(err)
@@ -446,21 +460,110 @@ func TestSeatsExhaustedPage(t *testing.T) {
 	}
 }
 
-// With NATS gone, a first login gets the outage page, never an error dump.
+// With NATS gone, a first login gets the outage page, never an error
+// dump: the assertion's single use cannot be checked, so it is refused.
 func TestPipelineDownShowsOutagePage(t *testing.T) {
-	w := newWorld(t, 10, true)
+	w := newWorld(t, 10, true, withProvisionTimeout(time.Second))
 	w.stopProvisioner()
 	w.idp.signsIn(person("00u-frank", "frank@acme.example"))
 	b := newBrowser(t)
 	action, form := startLogin(t, b, w.edgeURL, "/")
-	w.ns.Shutdown() // NATS goes away between the IdP and the ACS
-	w.ns.WaitForShutdown()
+	w.nats.Stop(0) // NATS goes away between the IdP and the ACS
 	acs := b.Post(action, form)
 	if acs.Status != http.StatusServiceUnavailable || !strings.Contains(acs.Body, "Sign-in is unavailable") {
 		t.Fatalf("ACS with NATS down: %d %s, want the 503 outage page", acs.Status, acs.Body)
 	}
 	if strings.Contains(acs.Body, "nats:") || strings.Contains(acs.Body, "goroutine") {
 		t.Errorf("the outage page leaks internals: %s", acs.Body)
+	}
+}
+
+// followWaiting follows a waiting page's continuation until it answers
+// something else than the waiting page.
+func followWaiting(t *testing.T, b *testenv.Browser, edgeURL, next string) *testenv.Page {
+	t.Helper()
+	var final *testenv.Page
+	waitWithin(t, 60*time.Second, func() bool {
+		final = b.Get(edgeURL + next)
+		return final.Status != http.StatusAccepted
+	})
+	return final
+}
+
+// loginsDrained waits until every login in LOGINS was acked: the
+// provisioner has committed, answered, recorded and acked each.
+func (w *world) loginsDrained(t *testing.T) {
+	t.Helper()
+	js, err := jetstream.New(w.nats.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool {
+		s, err := js.Stream(context.Background(), bus.StreamLogins)
+		if err != nil {
+			return false
+		}
+		info, err := s.Info(context.Background())
+		return err == nil && info.State.Msgs == 0
+	})
+}
+
+// The waiting page reads the login's own decision when no known identity
+// answers — the record lost with a provisioner that died after its commit,
+// NATS away for a moment — so a person whose account exists never waits
+// on it.
+func TestWaitingPageSignsInFromTheStoredDecision(t *testing.T) {
+	w := newWorld(t, 10, true, withProvisionTimeout(300*time.Millisecond))
+	w.stopProvisioner()
+	w.idp.signsIn(person("00u-gina", "gina@acme.example"))
+	b := newBrowser(t)
+	resp, _ := login(t, b, w.edgeURL, "/desk")
+	if resp.Status != http.StatusAccepted {
+		t.Fatalf("login without a provisioner: %d %s, want the waiting page", resp.Status, resp.Body)
+	}
+	w.startProvisioner()
+	w.loginsDrained(t)
+	// The decision is made; its known-identity record is lost.
+	js, err := jetstream.New(w.nats.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	knownIDs, err := known.Open(context.Background(), js, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := knownIDs.Delete(context.Background(), "acme", "idp", "00u-gina"); err != nil {
+		t.Fatal(err)
+	}
+	final := b.Get(w.edgeURL + refreshTarget(resp))
+	if final.Status != http.StatusSeeOther || final.Header.Get("Location") != "/desk" {
+		t.Fatalf("continuation after the decision: %d %s, want 303 to /desk", final.Status, final.Body)
+	}
+	if v, id := verify(t, b, w.edgeURL); v.Status != http.StatusOK || id == "" {
+		t.Errorf("verify after the continuation: %d %q", v.Status, id)
+	}
+}
+
+// A login decided while its person waits is answered on the waiting page
+// whatever the decision: a seat refusal is shown, not waited on forever.
+func TestWaitingPageShowsARejection(t *testing.T) {
+	w := newWorld(t, 1, true, withProvisionTimeout(300*time.Millisecond))
+	w.idp.signsIn(person("00u-first", "first@acme.example"))
+	if resp, _ := login(t, newBrowser(t), w.edgeURL, "/"); resp.Status != http.StatusSeeOther {
+		t.Fatalf("first login: %d %s", resp.Status, resp.Body)
+	}
+	w.stopProvisioner()
+	w.idp.signsIn(person("00u-second", "second@acme.example"))
+	b := newBrowser(t)
+	resp, _ := login(t, b, w.edgeURL, "/")
+	if resp.Status != http.StatusAccepted {
+		t.Fatalf("login without a provisioner: %d %s, want the waiting page", resp.Status, resp.Body)
+	}
+	w.startProvisioner()
+	w.loginsDrained(t)
+	final := b.Get(w.edgeURL + refreshTarget(resp))
+	if final.Status != http.StatusForbidden || !strings.Contains(final.Body, "No seat available") {
+		t.Fatalf("continuation after the rejection: %d %s, want the seats page", final.Status, final.Body)
 	}
 }
 

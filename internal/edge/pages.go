@@ -71,6 +71,14 @@ var (
 	pageSignedOut = page{Status: http.StatusOK, Title: "Signed out", Message: "You are signed out.", Link: "/", LinkText: "Back"}
 )
 
+// pageNotCompleted asks the person to sign in again: their login never
+// reached the pipeline.
+func pageNotCompleted(returnTo string) page {
+	return page{Status: http.StatusServiceUnavailable, Title: "Sign-in did not complete",
+		Message: "Your sign-in could not be completed while the service was interrupted. Please sign in again.",
+		Link:    returnTo, LinkText: "Sign in again"}
+}
+
 // logPage logs why a page is shown, at a level that fits.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, p page, msg string, args ...any) {
 	level := slog.LevelWarn

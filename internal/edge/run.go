@@ -116,14 +116,15 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, func(context.Cont
 	if err != nil {
 		return nil, nil, fmt.Errorf("edge: %w", err)
 	}
-	client, err := bus.NewClient(deps.NATS, js, "/jitprov/sso-edge")
+	client, err := bus.NewClient(deps.NATS, js, loginSource)
 	if err != nil {
 		return nil, nil, fmt.Errorf("edge: %w", err)
 	}
 	s := &Server{
 		cfg: cfg, reg: newRegistry(deps.Store, cfg.SPKeyPair, cfg.PublicURL, cfg.MetadataTimeout, cfg.MetadataRefresh, deps.Logger),
-		sessions: deps.Sessions, replays: replays, known: knownIDs, prov: client,
-		tracer: deps.Tracer.Tracer("github.com/jitprov/jitprov/internal/edge"), log: deps.Logger,
+		sessions: deps.Sessions, replays: replays, known: knownIDs, prov: client, decided: deps.Store,
+		republishing: make(chan struct{}, maxRepublishing),
+		tracer:       deps.Tracer.Tracer("github.com/jitprov/jitprov/internal/edge"), log: deps.Logger,
 	}
 	ready := func(ctx context.Context) error {
 		if err := deps.Store.Ping(ctx); err != nil {

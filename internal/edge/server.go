@@ -7,6 +7,7 @@ package edge
 
 import (
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"log/slog"
@@ -23,13 +24,22 @@ import (
 	"github.com/jitprov/jitprov/internal/edge/samlsp"
 	"github.com/jitprov/jitprov/internal/edge/session"
 	"github.com/jitprov/jitprov/internal/known"
+	"github.com/jitprov/jitprov/internal/store"
 )
 
 // Provisioner answers a login with the provisioner's decision, and hears
-// of returning logins.
+// of returning logins (bus.Client).
 type Provisioner interface {
-	Provision(ctx context.Context, id events.Identity) (events.ProvisioningResult, error)
+	ProvisionEvent(ctx context.Context, ev events.Event) (events.ProvisioningResult, error)
+	PublishLogin(ctx context.Context, ev events.Event) error
 	Seen(ctx context.Context, seen events.LoginSeen) error
+}
+
+// Decisions reads what the provisioner decided about a login, for the
+// waiting page: the decision is durable before the login is acked, so a
+// person whose account exists is never left waiting.
+type Decisions interface {
+	Decision(ctx context.Context, loginID string) (store.Decision, error)
 }
 
 // Replays claims each assertion id once across all edge replicas.
@@ -51,8 +61,12 @@ type Server struct {
 	replays  Replays
 	known    KnownIdentities
 	prov     Provisioner
-	tracer   trace.Tracer
-	log      *slog.Logger
+	decided  Decisions
+	// republishing bounds the logins whose publish goes on in the
+	// background after the person was shown the waiting page.
+	republishing chan struct{}
+	tracer       trace.Tracer
+	log          *slog.Logger
 }
 
 // Handler routes the edge's endpoints.
@@ -212,27 +226,48 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, id events.Identi
 		s.log.WarnContext(ctx, "known identities unavailable; taking the slow path", "err", err)
 	}
 
-	pctx, cancel := context.WithTimeout(ctx, s.cfg.ProvisionTimeout)
-	defer cancel()
-	res, err := s.prov.Provision(pctx, id)
-	switch {
-	case errors.Is(err, bus.ErrPending):
-		s.awaiting(w, r, id, returnTo)
-		return
-	case err != nil:
-		s.fail(w, r, pageUnavailable, "the provisioning pipeline did not take the login", "err", err)
+	ev, err := events.New(events.TypeLoginFirstSeen, loginSource, "", id)
+	if err != nil {
+		s.fail(w, r, pageSignInFailed, "the identity cannot be sent to the provisioner", "org", id.OrganizationID, "err", err)
 		return
 	}
-	log := s.log.With("login_id", res.LoginID, "org", id.OrganizationID, "outcome", res.Outcome, "reason", res.Reason)
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.ProvisionTimeout)
+	defer cancel()
+	res, err := s.prov.ProvisionEvent(pctx, ev)
+	switch {
+	case errors.Is(err, bus.ErrUnconfirmed):
+		// The login may or may not be stored: keep publishing it (the
+		// same Nats-Msg-Id is stored once) while the person waits.
+		s.republish(ctx, ev)
+		s.awaiting(w, r, id, ev.ID(), true, returnTo, err)
+		return
+	case errors.Is(err, bus.ErrPending):
+		s.awaiting(w, r, id, ev.ID(), false, returnTo, err)
+		return
+	case err != nil:
+		s.fail(w, r, pageUnavailable, "the provisioning pipeline did not take the login", "login_id", ev.ID(), "err", err)
+		return
+	}
+	s.answer(w, r, id.OrganizationID, id.ConnectionID, res, returnTo)
+}
+
+// loginSource is the CloudEvents source of the logins the edge publishes.
+const loginSource = "/jitprov/sso-edge"
+
+// answer acts on the provisioner's decision about a login: a session, or
+// the page that says why not.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, org, conn string, res events.ProvisioningResult, returnTo string) {
+	ctx := r.Context()
+	log := s.log.With("login_id", res.LoginID, "org", org, "outcome", res.Outcome, "reason", res.Reason)
 	switch res.Outcome {
 	case events.OutcomeCreated, events.OutcomeExisting:
-		if res.User.Status != "active" {
-			s.fail(w, r, pageRefused, "user not active", "login_id", res.LoginID, "status", res.User.Status)
+		if res.User == nil || res.User.Status != "active" {
+			s.fail(w, r, pageRefused, "user not active", "login_id", res.LoginID, "user", res.User)
 			return
 		}
 		log.InfoContext(ctx, "signed in")
-		s.startSession(w, r, session.Session{UserID: res.User.ID, OrganizationID: id.OrganizationID,
-			ConnectionID: id.ConnectionID, Role: res.User.Role, Email: res.User.Email}, returnTo)
+		s.startSession(w, r, session.Session{UserID: res.User.ID, OrganizationID: org,
+			ConnectionID: conn, Role: res.User.Role, Email: res.User.Email}, returnTo)
 	case events.OutcomeRejected:
 		log.WarnContext(ctx, "login rejected", "message", res.Message)
 		s.render(w, r, pageSeatsExhausted)
@@ -247,6 +282,38 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, id events.Identi
 		log.ErrorContext(ctx, "provisioning failed", "message", res.Message)
 		s.render(w, r, pageUnavailable)
 	}
+}
+
+// republishFor is how long the edge goes on publishing a login whose
+// PubAck never came, in the background; maxRepublishing bounds how many
+// it does at once.
+const (
+	republishFor    = 2 * time.Minute
+	maxRepublishing = 1024
+)
+
+// republish goes on publishing an unconfirmed login in the background, for
+// up to republishFor: a NATS outage longer than the edge's deadline then
+// delays the person's account rather than losing their login.
+func (s *Server) republish(ctx context.Context, ev events.Event) {
+	select {
+	case s.republishing <- struct{}{}:
+	default:
+		s.log.WarnContext(ctx, "too many unconfirmed logins to keep publishing; this one is not retried",
+			"login_id", ev.ID(), "limit", maxRepublishing)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), republishFor)
+	go func() {
+		defer func() { <-s.republishing }()
+		defer cancel()
+		if err := s.prov.PublishLogin(ctx, ev); err != nil {
+			s.log.ErrorContext(ctx, "login still unconfirmed after retrying in the background; the person will be asked to sign in again",
+				"login_id", ev.ID(), "err", err)
+			return
+		}
+		s.log.InfoContext(ctx, "unconfirmed login stored after retrying in the background", "login_id", ev.ID())
+	}()
 }
 
 // tellSeen publishes login.seen in the background: the person does not
@@ -270,16 +337,18 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, sess sessi
 }
 
 // awaiting shows "setting up your account", which retries by itself: the
-// login is durable and will be decided; the retry finds the decision in
-// the known identities.
-func (s *Server) awaiting(w http.ResponseWriter, r *http.Request, id events.Identity, returnTo string) {
+// login is durable (or, unconfirmed, still being published) and will be
+// decided; the retry finds the decision in the known identities or, by
+// the login's id, in the store.
+func (s *Server) awaiting(w http.ResponseWriter, r *http.Request, id events.Identity, loginID string, unconfirmed bool, returnTo string, cause error) {
 	tok, err := s.sessions.SealAwaiting(w, session.Awaiting{OrganizationID: id.OrganizationID, ConnectionID: id.ConnectionID,
-		ExternalID: id.ExternalID, ClaimsDigest: known.Digest(id), ReturnTo: returnTo})
+		ExternalID: id.ExternalID, ClaimsDigest: known.Digest(id), ReturnTo: returnTo, LoginID: loginID, Unconfirmed: unconfirmed})
 	if err != nil {
 		s.fail(w, r, pageUnavailable, "seal the awaiting token", "err", err)
 		return
 	}
-	s.log.WarnContext(r.Context(), "no answer from the provisioner in time; the person waits", "org", id.OrganizationID)
+	s.log.WarnContext(r.Context(), "no answer from the provisioner in time; the person waits",
+		"org", id.OrganizationID, "login_id", loginID, "unconfirmed", unconfirmed, "err", cause)
 	s.renderWaiting(w, r, tok)
 }
 
@@ -291,6 +360,11 @@ func (s *Server) renderWaiting(w http.ResponseWriter, r *http.Request, token str
 		Refresh: "3;url=" + next, Link: next, LinkText: "Continue"})
 }
 
+// unconfirmedGrace is how long after the background publishing of an
+// unconfirmed login gives up the waiting page still waits for a decision
+// before asking the person to sign in again.
+const unconfirmedGrace = 30 * time.Second
+
 // continueLogin resumes a login that was still being set up.
 func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
@@ -299,29 +373,69 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, pageSignInFailed, "awaiting token refused", "err", err)
 		return
 	}
-	rec, err := s.known.Get(ctx, a.OrganizationID, a.ConnectionID, a.ExternalID)
+	// The known identity first: it is the newest word on this person,
+	// and costs no database query.
+	rec, kerr := s.known.Get(ctx, a.OrganizationID, a.ConnectionID, a.ExternalID)
+	if kerr == nil && rec.ClaimsDigest == a.ClaimsDigest {
+		if rec.Status != known.StatusActive {
+			s.render(w, r, pageSuspended)
+			return
+		}
+		s.sessions.ClearAwaiting(w)
+		s.startSession(w, r, session.Session{UserID: rec.UserID, OrganizationID: a.OrganizationID,
+			ConnectionID: a.ConnectionID, Role: rec.Role, Email: rec.Email}, a.ReturnTo)
+		return
+	}
+	if kerr != nil && !errors.Is(kerr, known.ErrNotFound) {
+		s.log.WarnContext(ctx, "known identities unavailable; asking the store", "err", kerr)
+	}
+	if a.LoginID == "" {
+		// A token sealed before logins were named in it.
+		s.continueByRecord(w, r, a, rec, kerr)
+		return
+	}
+	// Then this login's own decision, durable before its login is acked.
+	d, err := s.decided.Decision(ctx, a.LoginID)
+	switch {
+	case err == nil:
+		var res events.ProvisioningResult
+		if err := json.Unmarshal(d.Result, &res); err != nil || res.LoginID != a.LoginID {
+			s.fail(w, r, pageUnavailable, "the stored decision is unreadable", "login_id", a.LoginID, "err", err)
+			return
+		}
+		if res.Outcome == events.OutcomeCreated || res.Outcome == events.OutcomeExisting {
+			s.sessions.ClearAwaiting(w)
+		}
+		s.answer(w, r, a.OrganizationID, a.ConnectionID, res, a.ReturnTo)
+	case !errors.Is(err, store.ErrNotFound):
+		// The page keeps asking: an outage of the store delays the person,
+		// it does not fail their login.
+		s.log.WarnContext(ctx, "cannot read the login's decision; the person keeps waiting", "login_id", a.LoginID, "err", err)
+		s.renderWaiting(w, r, r.URL.Query().Get("t"))
+	case a.Unconfirmed && time.Since(a.Since) > republishFor+unconfirmedGrace:
+		// Never stored, it seems: nothing will decide it.
+		s.log.WarnContext(ctx, "unconfirmed login never decided; the person is asked to sign in again", "login_id", a.LoginID)
+		s.sessions.ClearAwaiting(w)
+		s.render(w, r, pageNotCompleted(a.ReturnTo))
+	default:
+		s.renderWaiting(w, r, r.URL.Query().Get("t"))
+	}
+}
+
+// continueByRecord is continueLogin for a token without a login id: the
+// known identity alone tells.
+func (s *Server) continueByRecord(w http.ResponseWriter, r *http.Request, a session.Awaiting, rec known.Record, err error) {
 	switch {
 	case errors.Is(err, known.ErrNotFound),
-		err == nil && rec.ClaimsDigest != a.ClaimsDigest && rec.UpdatedAt.Before(a.Since):
+		err == nil && rec.UpdatedAt.Before(a.Since):
 		// Not decided yet (no record, or only one from an earlier login).
 		s.renderWaiting(w, r, r.URL.Query().Get("t"))
-		return
 	case err != nil:
 		s.fail(w, r, pageUnavailable, "known identities unavailable", "err", err)
-		return
-	}
-	if rec.ClaimsDigest != a.ClaimsDigest {
+	default:
 		// Decided since, on other claims (a newer login): start again.
 		s.render(w, r, pageSignInFailed)
-		return
 	}
-	if rec.Status != "active" {
-		s.render(w, r, pageSuspended)
-		return
-	}
-	s.sessions.ClearAwaiting(w)
-	s.startSession(w, r, session.Session{UserID: rec.UserID, OrganizationID: a.OrganizationID,
-		ConnectionID: a.ConnectionID, Role: rec.Role, Email: rec.Email}, a.ReturnTo)
 }
 
 // verify answers an ingress's forward-auth request: 200 with the identity

@@ -41,6 +41,9 @@ type Deps struct {
 	Logger *slog.Logger
 	Tracer trace.TracerProvider
 	Meter  metric.MeterProvider
+	// Known records decided identities; nil means the known-identities
+	// bucket, which Run creates. Tests put a faulty one here.
+	Known KnownIdentities
 }
 
 // Run applies the JetStream topology, then consumes logins and relays the
@@ -73,6 +76,10 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	if err != nil {
 		return fmt.Errorf("provisioner: %w", err)
 	}
+	var record KnownIdentities = knownIDs
+	if deps.Known != nil {
+		record = deps.Known
+	}
 	if err := registerSeatGauges(deps.Meter.Meter("github.com/jitprov/jitprov/internal/provisioner"), deps.Store.Organizations, log); err != nil {
 		return fmt.Errorf("provisioner: seat gauges: %w", err)
 	}
@@ -81,7 +88,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		Workers: cfg.Workers, DecisionTimeout: cfg.DecisionTimeout, DrainTimeout: cfg.DrainTimeout, MaxAttempts: cfg.MaxAttempts,
 		Logger: log, Meter: deps.Meter.Meter("github.com/jitprov/jitprov/internal/provisioner"),
 		Tracer: deps.Tracer.Tracer("github.com/jitprov/jitprov/internal/provisioner"), OnDecided: relay.Wake,
-		Known: knownIDs,
+		Known: record,
 	})
 	if err != nil {
 		return err

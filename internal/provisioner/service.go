@@ -179,15 +179,26 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg, maxDeliver int)
 		span.SetStatus(codes.Error, "decision failed")
 		return
 	}
-	// The decision is committed; ack before answering. If the ack is lost
-	// the login is redelivered and answered again from the stored decision.
-	if err := msg.DoubleAck(ctx); err != nil {
-		log.WarnContext(ctx, "ack failed after commit; the redelivery will be answered from the stored decision", "err", err)
-	}
-	if err := bus.Reply(ctx, s.nc, msg.Headers(), res, Source); err != nil {
+	// The decision is committed. The answer, the known-identities record
+	// and the ack follow on a context of their own: a decision that used
+	// up its deadline waiting on locks must still reach the person. The
+	// record comes before the ack, so that a replica dying in between, or
+	// NATS away for a moment, leaves the login to be redelivered and
+	// answered again from the stored decision, record included.
+	post, cancel := context.WithTimeout(context.WithoutCancel(ctx), postCommitTimeout)
+	defer cancel()
+	if err := bus.Reply(post, s.nc, msg.Headers(), res, Source); err != nil {
 		log.WarnContext(ctx, "could not answer the login", "err", err)
 	}
-	s.remember(ctx, log, id, res)
+	if err := s.remember(post, id, res); err != nil {
+		if s.keepUnrecorded(post, log, msg, maxDeliver, err) {
+			span.SetStatus(codes.Error, "known identity not recorded")
+			return
+		}
+	}
+	if err := msg.DoubleAck(post); err != nil {
+		log.WarnContext(ctx, "ack failed after commit; the redelivery will be answered from the stored decision", "err", err)
+	}
 	if s.opts.OnDecided != nil {
 		s.opts.OnDecided()
 	}
@@ -197,21 +208,48 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg, maxDeliver int)
 	log.InfoContext(ctx, "login decided", "outcome", res.Outcome, "reason", res.Reason, "message", res.Message)
 }
 
+// postCommitTimeout bounds what follows a committed decision: the answer,
+// the known-identities record and the ack.
+const postCommitTimeout = 5 * time.Second
+
 // remember records the user a decision names in the known-identities
-// bucket, so that the edge signs a returning person with unchanged claims
-// in without a round trip. A failure only costs that person the fast path.
-func (s *Service) remember(ctx context.Context, log *slog.Logger, id events.Identity, res events.ProvisioningResult) {
+// bucket, which sso-edge's returning-login fast path and its waiting page
+// read.
+func (s *Service) remember(ctx context.Context, id events.Identity, res events.ProvisioningResult) error {
 	if s.opts.Known == nil || res.User == nil {
-		return
+		return nil
 	}
-	err := s.opts.Known.Put(ctx, known.Record{
+	return s.opts.Known.Put(ctx, known.Record{
 		UserID: res.User.ID, OrganizationID: id.OrganizationID, ConnectionID: id.ConnectionID,
 		ExternalID: id.ExternalID, Role: res.User.Role, Status: res.User.Status, Email: res.User.Email,
 		ClaimsDigest: known.Digest(id), UpdatedAt: res.DecidedAt,
 	})
-	if err != nil {
-		log.WarnContext(ctx, "could not record the known identity; the next login takes the slow path", "err", err)
+}
+
+// keepUnrecorded hands a decided login back when its known-identities
+// record could not be written, so that the record is written on the
+// redelivery, which the stored decision answers at once. It reports
+// whether the login was kept. On the consumer's last delivery it is not:
+// the decision stands, and the edge's waiting page reads it from the
+// database.
+func (s *Service) keepUnrecorded(ctx context.Context, log *slog.Logger, msg jetstream.Msg, maxDeliver int, cause error) bool {
+	delivered := uint64(1)
+	if md, err := msg.Metadata(); err == nil {
+		delivered = md.NumDelivered
 	}
+	if maxDeliver > 0 && delivered >= uint64(maxDeliver) {
+		log.ErrorContext(ctx, "decided, but the known identity could not be recorded on the last delivery; "+
+			"the next login of this person takes the slow path", "deliveries", delivered, "err", cause)
+		return false
+	}
+	delay := backoff(delivered)
+	s.m.retries.Add(ctx, 1)
+	log.WarnContext(ctx, "decided, but the known identity could not be recorded; the login is kept and recorded on its redelivery",
+		"delivery", delivered, "retry_in", delay, "err", cause)
+	if err := msg.NakWithDelay(delay); err != nil {
+		log.WarnContext(ctx, "nak failed; the login is redelivered after the ack wait", "err", err)
+	}
+	return true
 }
 
 // retryOrFail hands a login back with a backoff delay after a failure, or

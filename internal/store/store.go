@@ -196,6 +196,11 @@ type Store interface {
 	// role (Organization.AdminRole), ordered by email; ErrNotFound when the
 	// organisation does not exist.
 	OrganizationAdmins(ctx context.Context, orgID string) ([]User, error)
+	// Decision reads the decision of login loginID (outside a decision's
+	// transaction): ErrNotFound until it is committed. The edge's waiting
+	// page asks it, so that a person whose account exists is never left
+	// waiting on a record that was not written.
+	Decision(ctx context.Context, loginID string) (Decision, error)
 	// PruneOutbox deletes messages sent longer ago than age.
 	PruneOutbox(ctx context.Context, age time.Duration) (int64, error)
 	// Ping checks that the backend answers.

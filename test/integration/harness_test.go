@@ -38,6 +38,8 @@ type env struct {
 	topo  bus.Topology
 	// maxAttempts, when set, is the provisioners' Config.MaxAttempts.
 	maxAttempts int
+	// known, when set, is where the provisioners record decided identities.
+	known provisioner.KnownIdentities
 
 	mu    sync.Mutex
 	procs []*proc
@@ -118,7 +120,7 @@ func (e *env) run(s store.Store, workers int, mp metric.MeterProvider, tp trace.
 			Workers: workers, DecisionTimeout: 5 * time.Second, DrainTimeout: 10 * time.Second, Topology: e.topo,
 			MaxAttempts: e.maxAttempts,
 		}, provisioner.Deps{Store: s, NATS: nc, Logger: testenv.Logger(e.t),
-			Tracer: tp, Meter: mp})
+			Tracer: tp, Meter: mp, Known: e.known})
 	}()
 	e.mu.Lock()
 	e.procs = append(e.procs, p)

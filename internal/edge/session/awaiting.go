@@ -23,6 +23,12 @@ type Awaiting struct {
 	ExternalID     string `json:"ext"`
 	ClaimsDigest   string `json:"dig"`
 	ReturnTo       string `json:"ret,omitempty"`
+	// LoginID names the login.first-seen event: its decision is read from
+	// the store when no known identity answers.
+	LoginID string `json:"lid,omitempty"`
+	// Unconfirmed: JetStream never acknowledged the login, which may not
+	// be stored; the edge goes on publishing it in the background.
+	Unconfirmed bool `json:"unc,omitempty"`
 	// Since is when the edge started waiting: a decision older than that
 	// is about an earlier login.
 	Since     time.Time `json:"since"`

@@ -40,8 +40,19 @@ func scanUser(row pgx.Row) (store.User, error) {
 }
 
 func (x *tx) Decision(ctx context.Context, loginID string) (store.Decision, error) {
+	return decision(ctx, x.t, loginID)
+}
+
+// Decision implements store.Store.
+func (s *Store) Decision(ctx context.Context, loginID string) (store.Decision, error) {
+	return decision(ctx, s.pool, loginID)
+}
+
+func decision(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, loginID string) (store.Decision, error) {
 	var d store.Decision
-	err := x.t.QueryRow(ctx, `SELECT login_id, org_id, connection_id, external_id, outcome, reason,
+	err := q.QueryRow(ctx, `SELECT login_id, org_id, connection_id, external_id, outcome, reason,
 		coalesce(user_id::text, ''), result, decided_at
 		FROM provisioning_decisions WHERE login_id = $1`, loginID).
 		Scan(&d.LoginID, &d.OrganizationID, &d.ConnectionID, &d.ExternalID, &d.Outcome, &d.Reason,

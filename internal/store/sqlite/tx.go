@@ -64,19 +64,35 @@ func scanUser(row scanner) (store.User, error) {
 }
 
 func (x *tx) Decision(ctx context.Context, loginID string) (store.Decision, error) {
-	var d store.Decision
 	if err := x.check(); err != nil {
-		return d, err
+		return store.Decision{}, err
 	}
-	err := x.t.QueryRowContext(ctx, `SELECT login_id, org_id, connection_id, external_id, outcome, reason,
-		coalesce(user_id, ''), result, decided_at
-		FROM provisioning_decisions WHERE login_id = ?`, loginID).
-		Scan(&d.LoginID, &d.OrganizationID, &d.ConnectionID, &d.ExternalID, &d.Outcome, &d.Reason,
-			&d.UserID, &d.Result, timeText{&d.DecidedAt})
+	d, err := scanDecision(x.t.QueryRowContext(ctx, decisionQuery, loginID))
 	if err != nil {
 		return d, fmt.Errorf("sqlite: decision for login %s: %w", loginID, x.fail(err))
 	}
 	return d, nil
+}
+
+// Decision implements store.Store, on a reader: it never waits for the
+// writer.
+func (s *Store) Decision(ctx context.Context, loginID string) (store.Decision, error) {
+	d, err := scanDecision(s.r.QueryRowContext(ctx, decisionQuery, loginID))
+	if err != nil {
+		return d, fmt.Errorf("sqlite: decision for login %s: %w", loginID, mapErr(err))
+	}
+	return d, nil
+}
+
+const decisionQuery = `SELECT login_id, org_id, connection_id, external_id, outcome, reason,
+	coalesce(user_id, ''), result, decided_at
+	FROM provisioning_decisions WHERE login_id = ?`
+
+func scanDecision(row scanner) (store.Decision, error) {
+	var d store.Decision
+	err := row.Scan(&d.LoginID, &d.OrganizationID, &d.ConnectionID, &d.ExternalID, &d.Outcome, &d.Reason,
+		&d.UserID, &d.Result, timeText{&d.DecidedAt})
+	return d, err
 }
 
 func (x *tx) RecordDecision(ctx context.Context, d store.Decision) error {

@@ -551,25 +551,25 @@ func testDecisions(t *testing.T, s store.Store) {
 		return tx.RecordDecision(ctx, refused)
 	})
 
+	byStore := func(_ *testing.T, s store.Store, loginID string) (store.Decision, error) {
+		return s.Decision(t.Context(), loginID)
+	}
+	byTx := func(t *testing.T, s store.Store, loginID string) (store.Decision, error) {
+		return read(t, s, func(ctx context.Context, tx store.Tx) (store.Decision, error) { return tx.Decision(ctx, loginID) })
+	}
 	for _, want := range []store.Decision{created, refused} {
-		got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.Decision, error) {
-			return tx.Decision(ctx, want.LoginID)
-		})
-		if err != nil {
-			t.Errorf("Decision(%q): %v", want.LoginID, err)
-			continue
+		for via, get := range map[string]func(*testing.T, store.Store, string) (store.Decision, error){"Tx": byTx, "Store": byStore} {
+			got, err := get(t, s, want.LoginID)
+			if err != nil {
+				t.Errorf("%s.Decision(%q): %v", via, want.LoginID, err)
+				continue
+			}
+			checkDecision(t, via, got, want)
 		}
-		if !jsonEqual(t, got.Result, want.Result) {
-			t.Errorf("Decision(%q): got result %s, want %s", want.LoginID, got.Result, want.Result)
-		}
-		if !got.DecidedAt.Equal(want.DecidedAt) {
-			t.Errorf("Decision(%q): got DecidedAt %v, want %v", want.LoginID, got.DecidedAt, want.DecidedAt)
-		}
-		got.Result, want.Result = nil, nil
-		got.DecidedAt, want.DecidedAt = time.Time{}, time.Time{}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("Decision(%q): got %+v, want %+v", want.LoginID, got, want)
-		}
+	}
+	for via, get := range map[string]func(*testing.T, store.Store, string) (store.Decision, error){"Tx": byTx, "Store": byStore} {
+		_, err := get(t, s, "login-never-decided")
+		wantErr(t, via+".Decision of a login not decided", err, store.ErrNotFound)
 	}
 
 	// A login is decided once.
@@ -585,6 +585,21 @@ func testDecisions(t *testing.T, s store.Store) {
 	}
 	if got.Outcome != created.Outcome {
 		t.Errorf("Decision after a refused duplicate: got outcome %q, want the first %q", got.Outcome, created.Outcome)
+	}
+}
+
+func checkDecision(t *testing.T, via string, got, want store.Decision) {
+	t.Helper()
+	if !jsonEqual(t, got.Result, want.Result) {
+		t.Errorf("%s.Decision(%q): got result %s, want %s", via, want.LoginID, got.Result, want.Result)
+	}
+	if !got.DecidedAt.Equal(want.DecidedAt) {
+		t.Errorf("%s.Decision(%q): got DecidedAt %v, want %v", via, want.LoginID, got.DecidedAt, want.DecidedAt)
+	}
+	got.Result, want.Result = nil, nil
+	got.DecidedAt, want.DecidedAt = time.Time{}, time.Time{}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s.Decision(%q): got %+v, want %+v", via, want.LoginID, got, want)
 	}
 }
 
