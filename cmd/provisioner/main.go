@@ -156,7 +156,9 @@ func serve(ctx context.Context, cfg config.Provisioner, log *slog.Logger) error 
 		return err
 	}
 	defer tel.Flush(ctx, log)
-	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log, MaxConns: int32(cfg.Workers + 4)})
+	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log, MaxConns: int32(cfg.Workers + 4),
+		LockTimeout: time.Duration(cfg.DBLockTimeout), StatementTimeout: time.Duration(cfg.DBStatementTimeout),
+		IdleInTxTimeout: time.Duration(cfg.DBIdleInTransactionTimeout)})
 	if err != nil {
 		return err
 	}

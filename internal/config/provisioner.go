@@ -38,6 +38,16 @@ type Provisioner struct {
 	DecisionTimeout Duration `yaml:"decision_timeout"`
 	// DrainTimeout bounds shutdown; default 25s.
 	DrainTimeout Duration `yaml:"drain_timeout"`
+	// DBLockTimeout bounds a wait for a row lock (an organisation's seat
+	// row): a login waiting longer is handed back and retried; default 2s.
+	DBLockTimeout Duration `yaml:"db_lock_timeout"`
+	// DBStatementTimeout bounds one SQL statement; default 5s.
+	DBStatementTimeout Duration `yaml:"db_statement_timeout"`
+	// DBIdleInTransactionTimeout ends the database session of a replica
+	// that stops in the middle of a decision (frozen, partitioned), which
+	// releases the locks it held; default 5s. 0 for any of the three
+	// keeps the server's setting.
+	DBIdleInTransactionTimeout Duration `yaml:"db_idle_in_transaction_timeout"`
 	// HealthAddr is the listen address of the health endpoints. Env
 	// JITPROV_HEALTH_ADDR; default ":8081"; "" disables them.
 	HealthAddr string `yaml:"health_addr"`
@@ -165,9 +175,15 @@ func defaultProvisioner() Provisioner {
 		DecisionTimeout: Duration(10 * time.Second),
 		DrainTimeout:    Duration(25 * time.Second),
 		HealthAddr:      ":8081",
-		LogLevel:        "info",
-		LogFormat:       "json",
-		Streams:         streamsOf(bus.DefaultTopology()),
+		// A healthy decision holds a lock for milliseconds and is never idle
+		// in its transaction for longer; these bound what a stuck replica
+		// costs the others.
+		DBLockTimeout:              Duration(2 * time.Second),
+		DBStatementTimeout:         Duration(5 * time.Second),
+		DBIdleInTransactionTimeout: Duration(5 * time.Second),
+		LogLevel:                   "info",
+		LogFormat:                  "json",
+		Streams:                    streamsOf(bus.DefaultTopology()),
 	}
 }
 
@@ -356,6 +372,25 @@ func (p Provisioner) problems() []*problem {
 	if p.DrainTimeout <= 0 {
 		add("drain_timeout", "must be positive, got %s", time.Duration(p.DrainTimeout))
 	}
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{{"db_lock_timeout", p.DBLockTimeout}, {"db_statement_timeout", p.DBStatementTimeout}, {"db_idle_in_transaction_timeout", p.DBIdleInTransactionTimeout}} {
+		switch {
+		case d.v < 0:
+			add(d.key, "must be positive (or 0 for the server's setting), got %s", time.Duration(d.v))
+		case d.v > 0 && d.v < Duration(100*time.Millisecond):
+			add(d.key, "%s is too short for a healthy decision; use at least 100ms", time.Duration(d.v))
+		}
+	}
+	if p.DBLockTimeout > 0 && p.DBStatementTimeout > 0 && p.DBLockTimeout > p.DBStatementTimeout {
+		add("db_lock_timeout", "%s is longer than db_statement_timeout (%s), which would end the wait first; make it shorter",
+			time.Duration(p.DBLockTimeout), time.Duration(p.DBStatementTimeout))
+	}
+	if p.DBStatementTimeout > 0 && p.DecisionTimeout > 0 && p.DBStatementTimeout > p.DecisionTimeout {
+		add("db_statement_timeout", "%s is longer than decision_timeout (%s), which bounds the whole decision; make it shorter",
+			time.Duration(p.DBStatementTimeout), time.Duration(p.DecisionTimeout))
+	}
 	if p.HealthAddr != "" {
 		_, port, err := net.SplitHostPort(p.HealthAddr)
 		if err != nil {
@@ -448,6 +483,9 @@ func (p Provisioner) String() string {
 	kv("workers", p.Workers)
 	kv("decision_timeout", time.Duration(p.DecisionTimeout))
 	kv("drain_timeout", time.Duration(p.DrainTimeout))
+	kv("db_lock_timeout", time.Duration(p.DBLockTimeout))
+	kv("db_statement_timeout", time.Duration(p.DBStatementTimeout))
+	kv("db_idle_in_transaction_timeout", time.Duration(p.DBIdleInTransactionTimeout))
 	kv("health_addr", p.HealthAddr)
 	kv("log_level", p.LogLevel)
 	kv("log_format", p.LogFormat)

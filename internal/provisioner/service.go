@@ -301,7 +301,7 @@ func (s *Service) retryOrFail(ctx context.Context, log *slog.Logger, msg jetstre
 	delay := backoff(delivered)
 	s.m.retries.Add(ctx, 1)
 	level := slog.LevelWarn
-	if outage {
+	if outage && !errors.Is(cause, store.ErrContended) {
 		level = slog.LevelError
 	}
 	log.Log(ctx, level, "login not decided; will retry", "delivery", delivered, "retry_in", delay, "err", cause)

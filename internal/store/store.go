@@ -23,6 +23,10 @@ var (
 	// ErrUnavailable: the backend cannot be reached or failed transiently;
 	// the operation may succeed later.
 	ErrUnavailable = errors.New("store: unavailable")
+	// ErrContended (always with ErrUnavailable): a lock was not granted in
+	// time — another session holds the row, perhaps a stuck client; the
+	// operation may succeed later.
+	ErrContended = errors.New("store: contended")
 )
 
 // UpdatePolicy decides whose data wins when a returning identity's claims

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	neturl "net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,7 +35,27 @@ type Options struct {
 	// MaxConns bounds the pool (0: pgx's default, max(4, CPUs)) unless
 	// the URL sets pool_max_conns.
 	MaxConns int32
-	Logger   *slog.Logger
+	// Timeouts of every session, unless the URL sets the same server
+	// setting (the operator's word wins); 0 keeps the server's default.
+	// They bound what one stuck or partitioned client costs the others:
+	// LockTimeout (lock_timeout) bounds a wait for a row lock, such as an
+	// organisation's seat row; StatementTimeout (statement_timeout) one
+	// statement; IdleInTxTimeout (idle_in_transaction_session_timeout)
+	// ends the session of a client that stopped mid-transaction (frozen,
+	// partitioned), which releases its locks.
+	LockTimeout      time.Duration
+	StatementTimeout time.Duration
+	IdleInTxTimeout  time.Duration
+	Logger           *slog.Logger
+}
+
+// sessionSettings are the server settings Options sets, by name.
+func (o Options) sessionSettings() map[string]time.Duration {
+	return map[string]time.Duration{
+		"lock_timeout":                        o.LockTimeout,
+		"statement_timeout":                   o.StatementTimeout,
+		"idle_in_transaction_session_timeout": o.IdleInTxTimeout,
+	}
 }
 
 // Open connects to the database at url (a postgres:// URL or key=value DSN)
@@ -51,6 +72,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "jitprov"
+	}
+	for name, d := range opts.sessionSettings() {
+		if _, set := cfg.ConnConfig.RuntimeParams[name]; !set && d > 0 {
+			cfg.ConnConfig.RuntimeParams[name] = strconv.FormatInt(max(d.Milliseconds(), 1), 10) // ms
+		}
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
@@ -118,6 +144,12 @@ func mapErr(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
+		case pgErr.Code == "55P03":
+			// lock_timeout: another session holds the row (a stuck client,
+			// or a burst on one organisation); worth another try later.
+			return fmt.Errorf("%w: %w: a lock was not granted within lock_timeout (%s)", store.ErrUnavailable, store.ErrContended, pgErr.Message)
+		case pgErr.Code == "25P03":
+			return fmt.Errorf("%w: the server ended the session, idle in a transaction for longer than idle_in_transaction_session_timeout: %w", store.ErrUnavailable, err)
 		case pgErr.Code == "23505":
 			return fmt.Errorf("%w: %s (%s)", store.ErrConflict, pgErr.ConstraintName, pgErr.Message)
 		case pgErr.Code == "40001" || pgErr.Code == "40P01":
