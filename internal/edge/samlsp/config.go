@@ -242,7 +242,7 @@ func idpOf(md *saml.EntityDescriptor) (idp, []error) {
 		}
 	}
 	if len(md.IDPSSODescriptors) > 0 {
-		if len(out.certs) == 0 {
+		if len(out.certs) == 0 && err == nil { // else said above
 			fail("IdP metadata %q: no signing certificate", md.EntityID)
 		}
 		if out.ssoURL == "" {
