@@ -333,7 +333,16 @@ func (d *document) oidcSettings(path string, settings []byte, roles []string) {
 // problems records the problems of the settings at path.
 func (d *document) problems(path string, ps []connection.Problem) {
 	for _, p := range ps {
-		d.errorf(joinPath(path, p.Field), "%s", p.Msg)
+		msg := p.Msg
+		if len(p.Known) > 0 { // an unknown setting, said as an unknown field is
+			key := p.Field[strings.LastIndexByte(p.Field, '.')+1:]
+			msg = "unknown setting"
+			if s := suggest(key, p.Known); s != "" {
+				msg += fmt.Sprintf("; did you mean %q?", s)
+			}
+			msg += " (known settings: " + strings.Join(p.Known, ", ") + ")"
+		}
+		d.errorf(joinPath(path, p.Field), "%s", msg)
 	}
 }
 

@@ -18,6 +18,8 @@ import (
 type Problem struct {
 	Field string
 	Msg   string
+	// Known lists the settings allowed where Field is an unknown one.
+	Known []string
 }
 
 func (p Problem) Error() string { return p.Field + ": " + p.Msg }

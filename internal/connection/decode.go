@@ -63,8 +63,9 @@ func decodeValue(raw json.RawMessage, v reflect.Value, path string) []Problem {
 		for _, k := range slices.Sorted(maps.Keys(obj)) {
 			i, ok := fieldIndex(t, k)
 			if !ok {
-				out = append(out, Problem{Field: joinField(path, k), Msg: fmt.Sprintf("unknown setting; the settings here are %s (see docs/config.md)",
-					strings.Join(fieldNames(t), ", "))})
+				known := fieldNames(t)
+				out = append(out, Problem{Field: joinField(path, k), Known: known,
+					Msg: fmt.Sprintf("unknown setting (known settings: %s)", strings.Join(known, ", "))})
 				continue
 			}
 			out = append(out, decodeValue(obj[k], v.Field(i), joinField(path, k))...)

@@ -267,10 +267,10 @@ func TestCheckReportsEveryProblem(t *testing.T) {
 	got = append(got, s.FileProblems()...)
 	want := []string{
 		`allow_idp_initiated: expected true or false, got "yes"`,
-		`alow_sha1: unknown setting; the settings here are idp_metadata_url, idp_metadata_file, idp_metadata_xml,`,
-		`attributes.mail: unknown setting; the settings here are email, given_name, family_name, display_name, groups, roles`,
+		`alow_sha1: unknown setting (known settings: idp_metadata_url, idp_metadata_file, idp_metadata_xml,`,
+		`attributes.mail: unknown setting (known settings: email, given_name, family_name, display_name, groups, roles)`,
 		`external_id: expected a mapping, got "employeeNumber"`,
-		`group_roles[1].prio: unknown setting; the settings here are group, role`,
+		`group_roles[1].prio: unknown setting (known settings: group, role)`,
 		`clock_skew: 1h0m0s is out of range: 0 to 5m0s (default 1m30s)`,
 		`group_roles[0].role: "owner" is not one of the organisation's roles (member, admin)`,
 		`idp_metadata_file: cannot read the IdP's metadata from "testdata/nope.xml": no such file or directory`,
