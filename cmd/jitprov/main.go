@@ -27,7 +27,8 @@ const usage = `usage:
   jitprov dev [flags]   run everything on this machine, for development and demos
 
 Flags of dev:
-  -data DIR         where the data and development keys live (default .jitprov-dev)
+  -data DIR         where the data and development keys live (default .jitprov-dev);
+                    one jitprov dev at a time uses a folder
   -host NAME        the host name in every URL (default localhost)
   -edge-port N      sso-edge (default 8080)
   -dev-port N       the tour, demo app, dev inbox and dev IdP (default 8090)

@@ -37,7 +37,10 @@ const usage = `usage:
   provisioner migrate [-config FILE]   apply the database migrations
   provisioner apply -f FILE [-config FILE]
                                        create or update the organisations in FILE
-  provisioner check -f FILE            validate an organisations file, touching nothing
+  provisioner check -f FILE [-files=false]
+                                       validate an organisations file, touching nothing:
+                                       every problem sso-edge would refuse a connection for,
+                                       reading the files connections name (-files=false: not)
 
 Settings come from the optional -config YAML file and JITPROV_* environment
 variables (see docs/config.md); JITPROV_DATABASE_URL is required.`
@@ -52,8 +55,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Usage = func() { fmt.Fprintln(stderr, usage) }
 	cfgPath := fs.String("config", "", "YAML configuration file (optional)")
 	orgsPath := fs.String("f", "", "organisations file (apply, check)")
+	readFiles := fs.Bool("files", true, "read the files connections name, as sso-edge will (check)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if flagSet(fs, "files") && cmd != "check" {
+		return fmt.Errorf("-files is a flag of check\n%s", usage)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q\n%s", fs.Arg(0), usage)
@@ -65,12 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 	}
 	if cmd == "check" {
-		orgs, conns, err := loadOrgs(*orgsPath)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%s: %d organisations, %d connections: valid\n", *orgsPath, len(orgs), len(conns))
-		return nil
+		return check(*orgsPath, *readFiles, stdout)
 	}
 	cfg, err := config.LoadProvisioner(*cfgPath, os.Getenv)
 	if err != nil {
@@ -120,7 +122,49 @@ func loadOrgs(path string) ([]store.Organization, []store.Connection, error) {
 	if path == "" {
 		return nil, nil, errors.New("name the organisations file with -f FILE")
 	}
-	return config.LoadOrganizations(path)
+	orgs, conns, err := config.LoadOrganizations(path)
+	return orgs, conns, counted(path, err, "; nothing was applied")
+}
+
+// check validates the organisations file at path as apply does and, with
+// readFiles, reads the files its connections name as sso-edge will.
+func check(path string, readFiles bool, stdout io.Writer) error {
+	if path == "" {
+		return errors.New("name the organisations file with -f FILE")
+	}
+	load, unread := config.CheckOrgFile, ""
+	if !readFiles {
+		load, unread = config.LoadOrgFile, "; the files connections name were not read (-files=false)"
+	}
+	f, err := load(path)
+	if err != nil {
+		return counted(path, err, "")
+	}
+	fmt.Fprintf(stdout, "%s: %d organisations, %d connections: valid%s\n", path, len(f.Organizations), len(f.Connections), unread)
+	fmt.Fprintln(stdout, "IdP metadata URLs and OIDC issuers were not fetched: sso-edge fetches them when it loads a connection.")
+	return nil
+}
+
+// counted puts the number of a file's problems on a line of its own above
+// them, so that each problem (FILE:LINE: …) starts a line.
+func counted(path string, err error, note string) error {
+	var list interface{ Unwrap() []error }
+	if !errors.As(err, &list) {
+		return err
+	}
+	n := len(list.Unwrap())
+	what := "problems"
+	if n == 1 {
+		what = "problem"
+	}
+	return fmt.Errorf("%s: %d %s%s:\n%w", path, n, what, note, err)
+}
+
+// flagSet reports whether the command line set the flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func withStore(ctx context.Context, cfg config.Provisioner, log *slog.Logger, fn func(*postgres.Store) error) error {

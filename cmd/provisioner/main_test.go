@@ -160,7 +160,8 @@ func TestCheck(t *testing.T) {
 		wantOut string
 		wantErr []string // substrings; the file path is always expected too
 	}{
-		{"valid", validOrgs, "2 organisations, 3 connections: valid", nil},
+		{"valid", strings.Replace(validOrgs, "/etc/jitprov/initech-idp.xml", idpMetadataFile(t), 1), "2 organisations, 3 connections: valid", nil},
+		{"metadata file missing", validOrgs, "", []string{":29:", "organizations[1].connections[0].settings.idp_metadata_file", `cannot read the IdP's metadata from "/etc/jitprov/initech-idp.xml"`}},
 		{"minimal", "organizations:\n  - id: initech\n    name: Initech\n    max_seats: 10\n", "1 organisations, 0 connections: valid", nil},
 		{"wrong type", "organizations:\n  - id: acme\n    name: Acme\n    max_seats: fifty\n",
 			"", []string{":4:", "organizations[0].max_seats", "fifty"}},

@@ -10,7 +10,6 @@ package config
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -102,6 +101,21 @@ func LoadOrgFile(path string) (OrgFile, error) {
 	return ParseOrgFile(path, data)
 }
 
+// CheckOrgFile is LoadOrgFile for `provisioner check`: it also reads the
+// files the connections name — IdP metadata files, SP key pairs, OIDC
+// private keys and client secret files — and checks them as sso-edge will
+// when it loads the connections (connection.SAML.FileProblems), so that
+// every reason the edge would refuse a connection that can be known
+// without the network is reported here, with the rest. Paths are read as
+// the edge reads them: relative ones from the working directory.
+func CheckOrgFile(path string) (OrgFile, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return OrgFile{}, fmt.Errorf("read the organisations file: %w", err)
+	}
+	return parseOrgFile(path, data, true)
+}
+
 // ParseOrganizations parses and validates an organisations file; name
 // names it in errors. It returns the organisations with every default
 // filled and their connections, in file order, or an error listing every
@@ -112,11 +126,18 @@ func ParseOrganizations(name string, data []byte) ([]store.Organization, []store
 }
 
 // ParseOrgFile is ParseOrganizations with the notification settings.
+// It reads no file the connections name: `provisioner apply` runs where
+// those of sso-edge may not be (CheckOrgFile reads them).
 func ParseOrgFile(name string, data []byte) (OrgFile, error) {
+	return parseOrgFile(name, data, false)
+}
+
+func parseOrgFile(name string, data []byte, readFiles bool) (OrgFile, error) {
 	d, err := parseDocument(name, data)
 	if err != nil {
 		return OrgFile{}, err
 	}
+	d.readFiles = readFiles
 	if d.root == nil {
 		return OrgFile{}, &fieldError{file: name, msg: "the file is empty; list organisations under the key \"organizations:\""}
 	}
@@ -293,33 +314,35 @@ func (d *document) organization(p string, o orgEntry) (store.Organization, []sto
 
 // samlSettings validates a SAML connection's settings at path.
 func (d *document) samlSettings(path string, settings []byte, roles []string) {
-	s, err := connection.DecodeSAML(settings)
-	var p connection.Problem
-	if errors.As(err, &p) {
-		d.errorf(joinPath(path, p.Field), "%s", p.Msg)
-		return
-	} else if err != nil {
-		d.errorf(path, "%v", err)
-		return
+	s, problems := connection.CheckSAML(settings, roles)
+	if d.readFiles {
+		problems = append(problems, s.FileProblems()...)
 	}
-	for _, p := range s.Problems(roles) {
-		d.errorf(joinPath(path, p.Field), "%s", p.Msg)
-	}
+	d.problems(path, problems)
 }
 
 // oidcSettings validates an OIDC connection's settings at path.
 func (d *document) oidcSettings(path string, settings []byte, roles []string) {
-	s, err := connection.DecodeOIDC(settings)
-	var p connection.Problem
-	if errors.As(err, &p) {
-		d.errorf(joinPath(path, p.Field), "%s", p.Msg)
-		return
-	} else if err != nil {
-		d.errorf(path, "%v", err)
-		return
+	s, problems := connection.CheckOIDC(settings, roles)
+	if d.readFiles {
+		problems = append(problems, s.FileProblems()...)
 	}
-	for _, p := range s.Problems(roles) {
-		d.errorf(joinPath(path, p.Field), "%s", p.Msg)
+	d.problems(path, problems)
+}
+
+// problems records the problems of the settings at path.
+func (d *document) problems(path string, ps []connection.Problem) {
+	for _, p := range ps {
+		msg := p.Msg
+		if len(p.Known) > 0 { // an unknown setting, said as an unknown field is
+			key := p.Field[strings.LastIndexByte(p.Field, '.')+1:]
+			msg = "unknown setting"
+			if s := suggest(key, p.Known); s != "" {
+				msg += fmt.Sprintf("; did you mean %q?", s)
+			}
+			msg += " (known settings: " + strings.Join(p.Known, ", ") + ")"
+		}
+		d.errorf(joinPath(path, p.Field), "%s", msg)
 	}
 }
 

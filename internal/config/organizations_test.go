@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -371,8 +372,12 @@ func TestParseOrganizationsSAMLSettings(t *testing.T) {
 			`orgs.yaml:10: organizations[0].connections[0].settings.clock_skew: "soon" is not a duration`},
 		{"group role unknown", conn("          idp_metadata_url: https://idp.example/md", "          group_roles:", "            - {group: g, role: owner}"),
 			`orgs.yaml:11: organizations[0].connections[0].settings.group_roles[0].role: "owner" is not one of the organisation's roles`},
+		{"inline metadata that is not metadata", conn("          idp_metadata_xml: https://idp.example/md"),
+			`orgs.yaml:9: organizations[0].connections[0].settings.idp_metadata_xml: not SAML metadata (an EntityDescriptor): EOF`},
+		{"inline metadata of no IdP", conn("          idp_metadata_xml: |", `            <EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://sp.example/"/>`),
+			`orgs.yaml:9: organizations[0].connections[0].settings.idp_metadata_xml: IdP metadata "https://sp.example/": no IDPSSODescriptor`},
 		{"wrong type", conn("          idp_metadata_url: https://idp.example/md", "          allow_idp_initiated: sometimes"),
-			`settings.allow_idp_initiated: want bool`},
+			`orgs.yaml:10: organizations[0].connections[0].settings.allow_idp_initiated: expected true or false, got "sometimes"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -418,5 +423,33 @@ func TestParseOrganizationsOIDCSettings(t *testing.T) {
 	want := "orgs.yaml:11: organizations[0].connections[0].settings.client_secret: unknown setting"
 	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("got %v, want %q without the secret", err, want)
+	}
+}
+
+// Four mistakes in one connection are four errors of one run, in line
+// order; apply, which reads no file the connections name, reports the
+// three it can know.
+func TestCheckOrgFileReportsEveryMistakeOfAConnection(t *testing.T) {
+	const file = "testdata/organizations-four-mistakes.yaml"
+	p := file + ":%d: organizations[0].connections[0].settings."
+	want := []string{
+		fmt.Sprintf(p, 14) + `idp_metadata_file: cannot read the IdP's metadata from "testdata/acme-okta-metadata.xml": no such file or directory; sso-edge reads it there when it loads the connection`,
+		fmt.Sprintf(p, 15) + `allow_idp_initated: unknown setting; did you mean "allow_idp_initiated"? (known settings: idp_metadata_url, idp_metadata_file, idp_metadata_xml, sp_entity_id, sp_key_file, sp_cert_file, allow_idp_initiated, require_signed_assertion, allow_sha1, clock_skew, external_id, attributes, email_verified, group_roles, constants)`,
+		fmt.Sprintf(p, 16) + `require_signed_assertion: expected true or false, got "yes"`,
+		fmt.Sprintf(p, 17) + `clock_skew: 10m0s is out of range: 0 to 5m0s (default 1m30s)`,
+	}
+	_, err := CheckOrgFile(file)
+	if err == nil {
+		t.Fatal("CheckOrgFile: no error")
+	}
+	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
+		t.Errorf("CheckOrgFile:\n%s\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+	_, err = LoadOrgFile(file)
+	if err == nil {
+		t.Fatal("LoadOrgFile: no error")
+	}
+	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want[1:]) {
+		t.Errorf("LoadOrgFile:\n%s\nwant:\n%s", err, strings.Join(want[1:], "\n"))
 	}
 }

@@ -70,6 +70,8 @@ type document struct {
 	// expanded counts the values converted to JSON, bounding what
 	// aliases can expand to.
 	expanded int
+	// readFiles: also check the files connections name (CheckOrgFile).
+	readFiles bool
 }
 
 // entry is one value of the tree.

@@ -5,9 +5,6 @@
 package connection
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"net/url"
@@ -21,6 +18,8 @@ import (
 type Problem struct {
 	Field string
 	Msg   string
+	// Known lists the settings allowed where Field is an unknown one.
+	Known []string
 }
 
 func (p Problem) Error() string { return p.Field + ": " + p.Msg }
@@ -123,32 +122,22 @@ func (s SAML) Skew() time.Duration {
 }
 
 // DecodeSAML reads stored settings. Unknown keys are an error: a typo must
-// not silently weaken a check.
+// not silently weaken a check. The error is a ProblemList of every unknown
+// key and every value of the wrong type.
 func DecodeSAML(settings []byte) (SAML, error) {
 	var s SAML
-	if len(bytes.TrimSpace(settings)) == 0 {
-		return s, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(settings))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return s, decodeProblem(err)
-	}
-	return s, nil
+	return s, asError(decodeAll(settings, &s))
 }
 
-// decodeProblem turns encoding/json's errors into a Problem naming the
-// field.
-func decodeProblem(err error) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return Problem{Field: te.Field, Msg: fmt.Sprintf("want %s, got a JSON %s", te.Type, te.Value)}
-	}
-	msg := err.Error()
-	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return Problem{Field: strings.Trim(f, `"`), Msg: "unknown setting; see docs/config.md for the connection settings of this protocol"}
-	}
-	return Problem{Field: "", Msg: msg}
+// CheckSAML decodes a SAML connection's stored settings and lists every
+// problem with them that can be known without reading a file or the
+// network: unknown keys, values of the wrong type, and what Problems finds
+// in the rest. sso-edge serves a connection only when there is none, and
+// the organisations file is checked with this same function.
+func CheckSAML(settings []byte, roles []string) (SAML, []Problem) {
+	var s SAML
+	undecoded := decodeAll(settings, &s)
+	return s, append(undecoded, without(s.Problems(roles), undecoded)...)
 }
 
 // Problems lists every invalid setting. roles are the organisation's
@@ -174,6 +163,13 @@ func (s SAML) Problems(roles []string) []Problem {
 		if u, err := url.Parse(s.IDPMetadataURL); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
 			add("idp_metadata_url", "%q must be an https:// URL (http:// only for localhost): the metadata carries the certificate every signature is checked with", s.IDPMetadataURL)
 		}
+	}
+	if sources == 1 && s.IDPMetadataXML != "" {
+		_, ps := parseMetadata("idp_metadata_xml", "", []byte(s.IDPMetadataXML))
+		out = append(out, ps...)
+	}
+	if v := s.SPEntityID; v != "" && strings.TrimSpace(v) != v {
+		add("sp_entity_id", "%q has leading or trailing spaces; the IdP knows the SP by its exact entity id", v)
 	}
 	if (s.SPKeyFile == "") != (s.SPCertFile == "") {
 		add("sp_key_file", "give sp_key_file and sp_cert_file together (the SP's key pair), or neither")

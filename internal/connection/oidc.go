@@ -1,8 +1,6 @@
 package connection
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
@@ -71,18 +69,18 @@ var defaultAllowedAlgs = []string{"RS256", "RS384", "RS512", "ES256", "ES384", "
 // DefaultAllowedAlgs returns the algorithms accepted when none are set.
 func DefaultAllowedAlgs() []string { return slices.Clone(defaultAllowedAlgs) }
 
-// DecodeOIDC reads stored settings; unknown keys are an error.
+// DecodeOIDC reads stored settings; unknown keys are an error. The error
+// is a ProblemList of every unknown key and every value of the wrong type.
 func DecodeOIDC(settings []byte) (OIDC, error) {
 	var s OIDC
-	if len(bytes.TrimSpace(settings)) == 0 {
-		return s, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(settings))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return s, decodeProblem(err)
-	}
-	return s, nil
+	return s, asError(decodeAll(settings, &s))
+}
+
+// CheckOIDC is CheckSAML for an OIDC connection.
+func CheckOIDC(settings []byte, roles []string) (OIDC, []Problem) {
+	var s OIDC
+	undecoded := decodeAll(settings, &s)
+	return s, append(undecoded, without(s.Problems(roles), undecoded)...)
 }
 
 // Problems lists every invalid setting; roles are the organisation's.
@@ -95,6 +93,8 @@ func (s OIDC) Problems(roles []string) []Problem {
 		add("issuer", "required: the provider's issuer URL, e.g. https://accounts.google.com")
 	} else if u, err := url.Parse(s.Issuer); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
 		add("issuer", "%q must be an https:// URL (http:// only for localhost): discovery and the signing keys come from it", s.Issuer)
+	} else if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.HasSuffix(s.Issuer, "#") {
+		add("issuer", "%q must be the issuer URL alone, without a user, query or fragment, as the provider's discovery document names it", s.Issuer)
 	}
 	if strings.TrimSpace(s.ClientID) == "" {
 		add("client_id", "required: the client id the provider issued for this connection")

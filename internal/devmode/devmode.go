@@ -9,6 +9,7 @@ package devmode
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	_ "embed"
 	"errors"
@@ -48,7 +49,8 @@ import (
 // Config is what `jitprov dev` is asked for.
 type Config struct {
 	// DataDir keeps everything between starts: the NATS store, the SQLite
-	// database, keys and secrets. Default ".jitprov-dev".
+	// database, keys and secrets. Default ".jitprov-dev". One Run at a
+	// time holds it (a lock file in it says which process).
 	DataDir string
 	// Host is the host name in every URL; default "localhost". The edge,
 	// the IdP and the demo application must share it (cookies).
@@ -114,12 +116,25 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	edgeURL := fmt.Sprintf("http://%s", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.EdgePort)))
+	devURL := fmt.Sprintf("http://%s", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.DevPort)))
+
+	// One process per data folder, before anything in it is opened: two
+	// NATS servers on one JetStream folder, or two writers of one SQLite
+	// file, would corrupt them.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("devmode: data folder: %w", err)
+	}
+	natsAt := cmp.Or(cfg.NATSURL, fmt.Sprintf("nats://127.0.0.1:%d", cfg.NATSPort))
+	unlock, err := lockDataDir(dir, cfg.DataDir, holder{PID: os.Getpid(), Started: time.Now(), Tour: devURL, Edge: edgeURL, NATS: natsAt})
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := os.MkdirAll(filepath.Join(dir, "secrets"), 0o700); err != nil {
 		return fmt.Errorf("devmode: data folder: %w", err)
 	}
 	secrets := filepath.Join(dir, "secrets")
-	edgeURL := fmt.Sprintf("http://%s", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.EdgePort)))
-	devURL := fmt.Sprintf("http://%s", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.DevPort)))
 
 	// Listen first: a port in use is the most likely trouble, and it
 	// should be said before anything starts.

@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto"
 	"crypto/tls"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"sync"
 	"time"
@@ -158,12 +156,9 @@ func (r *registry) load(ctx context.Context, orgID, connID string) (*conn, error
 
 func (r *registry) loadSAML(ctx context.Context, org store.Organization, c store.Connection) (*conn, error) {
 	orgID, connID := org.ID, c.ID
-	settings, err := connection.DecodeSAML(c.Settings)
-	if err != nil {
-		return nil, fmt.Errorf("connection %s/%s: settings: %w", orgID, connID, err)
-	}
-	if p := settings.Problems(org.Roles); len(p) > 0 {
-		return nil, fmt.Errorf("connection %s/%s: settings: %w", orgID, connID, errors.Join(problemErrs(p)...))
+	settings, problems := connection.CheckSAML(c.Settings, org.Roles)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("connection %s/%s: settings: %w", orgID, connID, connection.ProblemList(problems))
 	}
 	md, err := r.metadata(ctx, settings)
 	if err != nil {
@@ -184,12 +179,10 @@ func (r *registry) loadSAML(ctx context.Context, org store.Organization, c store
 		cfg.EntityID = cfg.MetadataURL.String()
 	}
 	pair := r.spKey
-	if settings.SPKeyFile != "" {
-		own, err := tls.LoadX509KeyPair(settings.SPCertFile, settings.SPKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("connection %s/%s: SP key pair: %w", orgID, connID, err)
-		}
-		pair = &own
+	if own, err := settings.SPKeyPair(); err != nil {
+		return nil, fmt.Errorf("connection %s/%s: SP key pair: %w", orgID, connID, err)
+	} else if own != nil {
+		pair = own
 	}
 	if pair == nil {
 		return nil, fmt.Errorf("connection %s/%s: no SP key pair: set sp_key_file and sp_cert_file, or the edge's default (JITPROV_EDGE_SP_KEY_FILE, JITPROV_EDGE_SP_CERT_FILE)", orgID, connID)
@@ -206,54 +199,30 @@ func (r *registry) loadSAML(ctx context.Context, org store.Organization, c store
 	return &conn{org: org, id: connID, loaded: time.Now(), saml: &samlSide{settings: settings, sp: sp, idp: md}}, nil
 }
 
-func problemErrs(ps []connection.Problem) []error {
-	out := make([]error, len(ps))
-	for i, p := range ps {
-		out[i] = p
-	}
-	return out
-}
-
-// metadata reads the IdP's metadata from the configured source.
+// metadata reads the IdP's metadata from the configured source, and
+// checks it as `provisioner check` does.
 func (r *registry) metadata(ctx context.Context, s connection.SAML) (*saml.EntityDescriptor, error) {
-	var raw []byte
-	switch {
-	case s.IDPMetadataXML != "":
-		raw = []byte(s.IDPMetadataXML)
-	case s.IDPMetadataFile != "":
-		b, err := os.ReadFile(s.IDPMetadataFile)
-		if err != nil {
-			return nil, err
-		}
-		raw = b
-	default:
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.IDPMetadataURL, nil)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := r.client.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("GET %s: %s", s.IDPMetadataURL, resp.Status)
-		}
-		b, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadataBytes+1))
-		if err != nil {
-			return nil, fmt.Errorf("GET %s: %w", s.IDPMetadataURL, err)
-		}
-		if len(b) > maxMetadataBytes {
-			return nil, fmt.Errorf("GET %s: metadata larger than %d bytes", s.IDPMetadataURL, maxMetadataBytes)
-		}
-		raw = b
+	if s.IDPMetadataURL == "" {
+		return s.LocalIDPMetadata()
 	}
-	var md saml.EntityDescriptor
-	if err := xml.Unmarshal(raw, &md); err != nil {
-		return nil, fmt.Errorf("not SAML metadata (an EntityDescriptor): %w", err)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.IDPMetadataURL, nil)
+	if err != nil {
+		return nil, err
 	}
-	if len(md.IDPSSODescriptors) == 0 {
-		return nil, errors.New("the metadata describes no identity provider (no IDPSSODescriptor)")
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return nil, err
 	}
-	return &md, nil
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", s.IDPMetadataURL, resp.Status)
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadataBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", s.IDPMetadataURL, err)
+	}
+	if len(raw) > maxMetadataBytes {
+		return nil, fmt.Errorf("GET %s: metadata larger than %d bytes", s.IDPMetadataURL, maxMetadataBytes)
+	}
+	return connection.ParseIDPMetadata(raw)
 }

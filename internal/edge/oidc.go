@@ -3,16 +3,12 @@ package edge
 import (
 	"context"
 	"crypto"
-	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jitprov/jitprov/events"
@@ -30,19 +26,17 @@ type oidcSide struct {
 // loadOIDC builds an OIDC connection's relying party: discovery, client
 // secret from its file or variable, callback on the edge's public URL.
 func (r *registry) loadOIDC(ctx context.Context, org store.Organization, c store.Connection) (*conn, error) {
-	settings, err := connection.DecodeOIDC(c.Settings)
-	if err != nil {
-		return nil, fmt.Errorf("connection %s/%s: settings: %w", org.ID, c.ID, err)
-	}
-	if p := settings.Problems(org.Roles); len(p) > 0 {
-		return nil, fmt.Errorf("connection %s/%s: settings: %w", org.ID, c.ID, errors.Join(problemErrs(p)...))
+	settings, problems := connection.CheckOIDC(c.Settings, org.Roles)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("connection %s/%s: settings: %w", org.ID, c.ID, connection.ProblemList(problems))
 	}
 	var secret string
 	var key crypto.Signer
+	var err error
 	if settings.TokenEndpointAuth == connection.AuthPrivateKeyJWT {
-		key, err = loadPrivateKey(settings.PrivateKeyFile)
+		key, err = settings.PrivateKey()
 	} else {
-		secret, err = clientSecret(settings)
+		secret, err = settings.ClientSecret(os.Getenv)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("connection %s/%s: %w", org.ID, c.ID, err)
@@ -63,55 +57,6 @@ func (r *registry) loadOIDC(ctx context.Context, org store.Organization, c store
 		return nil, fmt.Errorf("connection %s/%s: %w", org.ID, c.ID, err)
 	}
 	return &conn{org: org, id: c.ID, loaded: time.Now(), oidc: &oidcSide{settings: settings, rp: rp}}, nil
-}
-
-// clientSecret reads the client secret from where the settings say.
-func clientSecret(s connection.OIDC) (string, error) {
-	if s.ClientSecretFile != "" {
-		b, err := os.ReadFile(s.ClientSecretFile)
-		if err != nil {
-			return "", fmt.Errorf("client secret: %w", err)
-		}
-		return strings.TrimSpace(string(b)), nil
-	}
-	v := strings.TrimSpace(os.Getenv(s.ClientSecretEnv))
-	if v == "" {
-		return "", fmt.Errorf("client secret: variable %s is empty or unset", s.ClientSecretEnv)
-	}
-	return v, nil
-}
-
-// loadPrivateKey reads the PEM key that signs private_key_jwt client
-// assertions: PKCS#8 ("PRIVATE KEY"), PKCS#1 ("RSA PRIVATE KEY") or SEC 1
-// ("EC PRIVATE KEY"). oidcrp.New checks its type and size.
-func loadPrivateKey(path string) (crypto.Signer, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("private key: %w", err)
-	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return nil, fmt.Errorf("private key %s: no PEM block", path)
-	}
-	var key any
-	switch block.Type {
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("private key %s: PEM block %q is not a private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)", path, block.Type)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("private key %s: %w", path, err)
-	}
-	signer, ok := key.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("private key %s: unsupported key type %T", path, key)
-	}
-	return signer, nil
 }
 
 // startOIDC sends the browser to the provider: authorization code with

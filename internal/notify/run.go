@@ -89,6 +89,16 @@ func (c *Config) defaults() {
 	}
 }
 
+// startFailed is err, unless ctx ended while Run was starting: stopped
+// then (Ctrl-C right after jitprov dev's banner, a pod deleted as it
+// starts), the notifier stops cleanly, as it does once running.
+func startFailed(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
 // Run declares the notifier's streams, then plans alerts, flushes batches
 // and delivers jobs until ctx is done, and drains before it returns.
 func Run(ctx context.Context, cfg Config, deps Deps) error {
@@ -106,15 +116,15 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	defer cancel()
 	batchKV, recordKV, err := Ensure(setup, js, cfg.Topology)
 	if err != nil {
-		return err
+		return startFailed(ctx, err)
 	}
 	planCons, err := js.Consumer(setup, bus.StreamAlerts, ConsumerPlanner)
 	if err != nil {
-		return fmt.Errorf("notify: consumer %s: %w", ConsumerPlanner, err)
+		return startFailed(ctx, fmt.Errorf("notify: consumer %s: %w", ConsumerPlanner, err))
 	}
 	sendCons, err := js.Consumer(setup, StreamJobs, ConsumerSender)
 	if err != nil {
-		return fmt.Errorf("notify: consumer %s: %w", ConsumerSender, err)
+		return startFailed(ctx, fmt.Errorf("notify: consumer %s: %w", ConsumerSender, err))
 	}
 	var mailer *Mailer
 	if cfg.SMTP != nil {

@@ -75,7 +75,8 @@ const clientAssertionLifetime = time.Minute
 type Config struct {
 	// Issuer is the provider's issuer URL; discovery is fetched from
 	// Issuer + "/.well-known/openid-configuration" and must name the same
-	// issuer.
+	// issuer, but for a trailing slash: with or without one, the
+	// discovery document's spelling is the one ID tokens must carry.
 	Issuer       string
 	ClientID     string
 	ClientSecret string // never logged, never in an error
@@ -241,6 +242,16 @@ func New(ctx context.Context, cfg Config) (*RP, error) {
 	dctx, cancel := context.WithTimeout(ctx, rp.timeout)
 	defer cancel()
 	provider, err := oidc.NewProvider(oidc.ClientContext(dctx, rp.client), cfg.Issuer)
+	var mismatch *oidc.IssuerMismatchError
+	if errors.As(err, &mismatch) && strings.TrimSuffix(mismatch.Discovered, "/") == strings.TrimSuffix(cfg.Issuer, "/") {
+		// The same issuer but for a trailing slash, which is written or
+		// left out by habit (Google names its issuer without one, Auth0
+		// with one), and the discovery URL is the same either way. Its
+		// ID tokens carry the provider's spelling: take that one, and
+		// compare exactly from here on.
+		rp.issuer = mismatch.Discovered
+		provider, err = oidc.NewProvider(oidc.ClientContext(dctx, rp.client), rp.issuer)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("oidcrp: discovery: %w", err)
 	}
@@ -284,7 +295,7 @@ func New(ctx context.Context, cfg Config) (*RP, error) {
 	rp.jwks = &jwksThrottle{next: transport, minInterval: refresh, now: rp.now}
 	jwksClient := &http.Client{Transport: rp.jwks, CheckRedirect: rp.client.CheckRedirect, Timeout: clientTimeout}
 	keySet := oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), jwksClient), disc.JWKSURI)
-	rp.verifier = oidc.NewVerifier(cfg.Issuer, keySet, &oidc.Config{
+	rp.verifier = oidc.NewVerifier(rp.issuer, keySet, &oidc.Config{
 		ClientID:             cfg.ClientID,
 		SupportedSigningAlgs: rp.allowedAlgs,
 		// go-oidc compares exp with no leeway; shifting its clock back gives
@@ -489,23 +500,38 @@ func (rp *RP) mergeUserinfo(ctx context.Context, tok *oauth2.Token, c *Claims) e
 }
 
 // assertionSigner checks a private_key_jwt key and makes its signer.
-func assertionSigner(key crypto.Signer, kid string) (jose.Signer, error) {
-	var alg jose.SignatureAlgorithm
+// CheckPrivateKey says why New refuses key as Config.PrivateKey of
+// PrivateKeyJWT, or nil when it accepts it: an RSA key of at least 2048
+// bits or an ECDSA key on P-256.
+func CheckPrivateKey(key crypto.Signer) error {
+	_, err := assertionAlg(key)
+	return err
+}
+
+// assertionAlg is the algorithm that signs client assertions with key.
+func assertionAlg(key crypto.Signer) (jose.SignatureAlgorithm, error) {
 	switch k := key.(type) {
 	case nil:
-		return nil, fmt.Errorf("oidcrp: token endpoint auth %q requires PrivateKey", PrivateKeyJWT)
+		return "", fmt.Errorf("oidcrp: token endpoint auth %q requires PrivateKey", PrivateKeyJWT)
 	case *rsa.PrivateKey:
 		if k.N.BitLen() < 2048 {
-			return nil, fmt.Errorf("oidcrp: private_key_jwt RSA key has %d bits, at least 2048 are required", k.N.BitLen())
+			return "", fmt.Errorf("oidcrp: private_key_jwt RSA key has %d bits, at least 2048 are required", k.N.BitLen())
 		}
-		alg = jose.RS256
+		return jose.RS256, nil
 	case *ecdsa.PrivateKey:
 		if k.Curve != elliptic.P256() {
-			return nil, errors.New("oidcrp: private_key_jwt ECDSA key must be on P-256 (ES256)")
+			return "", errors.New("oidcrp: private_key_jwt ECDSA key must be on P-256 (ES256)")
 		}
-		alg = jose.ES256
+		return jose.ES256, nil
 	default:
-		return nil, fmt.Errorf("oidcrp: private_key_jwt key type %T is not supported (RSA or ECDSA P-256)", key)
+		return "", fmt.Errorf("oidcrp: private_key_jwt key type %T is not supported (RSA or ECDSA P-256)", key)
+	}
+}
+
+func assertionSigner(key crypto.Signer, kid string) (jose.Signer, error) {
+	alg, err := assertionAlg(key)
+	if err != nil {
+		return nil, err
 	}
 	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
 		(&jose.SignerOptions{}).WithType("JWT"))

@@ -147,30 +147,80 @@ func (c *Config) settings() (settings, error) {
 		s.now = time.Now
 	}
 
-	switch key := c.Key.(type) {
+	alg, err := checkKeyPair(c.Key, c.Certificate)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	s.requestSigAlg = alg
+
+	idp, idpErrs := idpOf(c.IDPMetadata)
+	errs = append(errs, idpErrs...)
+	s.idpEntityID, s.idpCerts, s.idpSSOURL, s.signRequests = idp.entityID, idp.certs, idp.ssoURL, idp.signRequests
+	return s, errors.Join(errs...)
+}
+
+// CheckKeyPair says why New refuses key and cert as the SP's key pair, or
+// nil when it accepts them: the key must be RSA or ECDSA and match the
+// certificate.
+func CheckKeyPair(key crypto.Signer, cert *x509.Certificate) error {
+	_, err := checkKeyPair(key, cert)
+	return err
+}
+
+// checkKeyPair checks the SP's key pair and returns the algorithm signing
+// AuthnRequests with it.
+func checkKeyPair(key crypto.Signer, cert *x509.Certificate) (string, error) {
+	var errs []error
+	alg := ""
+	switch k := key.(type) {
 	case nil:
-		fail("SP key: missing")
+		errs = append(errs, errors.New("SP key: missing"))
 	case *rsa.PrivateKey, *ecdsa.PrivateKey:
-		if c.Certificate == nil {
-			fail("SP certificate: missing")
-		} else if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(c.Certificate.PublicKey) {
-			fail("SP certificate does not match the SP key")
+		if cert == nil {
+			errs = append(errs, errors.New("SP certificate: missing"))
+		} else if pub, ok := k.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(cert.PublicKey) {
+			errs = append(errs, errors.New("SP certificate does not match the SP key"))
 		}
-		s.requestSigAlg = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
-		if _, ok := key.(*ecdsa.PrivateKey); ok {
-			s.requestSigAlg = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
+		alg = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+		if _, ok := k.(*ecdsa.PrivateKey); ok {
+			alg = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
 		}
 	default:
-		fail("SP key: %T is not supported (want *rsa.PrivateKey or *ecdsa.PrivateKey)", c.Key)
+		errs = append(errs, fmt.Errorf("SP key: %T is not supported (want *rsa.PrivateKey or *ecdsa.PrivateKey)", key))
 	}
+	return alg, errors.Join(errs...)
+}
 
-	if c.IDPMetadata == nil {
+// CheckIDPMetadata lists every reason New refuses md as the IdP's
+// metadata: none at all, no entityID, no IDPSSODescriptor, a signing
+// certificate that does not parse, no signing certificate, no
+// SingleSignOnService with the HTTP-Redirect binding (the one
+// AuthnRequestURL uses) or one whose location is not an absolute URL.
+// None means New accepts it.
+func CheckIDPMetadata(md *saml.EntityDescriptor) []error {
+	_, errs := idpOf(md)
+	return errs
+}
+
+// idp is what an SP uses of its IdP's metadata.
+type idp struct {
+	entityID     string
+	certs        []*x509.Certificate
+	ssoURL       string
+	signRequests bool
+}
+
+// idpOf reads and checks the IdP's metadata.
+func idpOf(md *saml.EntityDescriptor) (idp, []error) {
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	var out idp
+	if md == nil {
 		fail("IdP metadata: missing")
-		return s, errors.Join(errs...)
+		return out, errs
 	}
-	md := c.IDPMetadata
-	s.idpEntityID = md.EntityID
-	if s.idpEntityID == "" {
+	out.entityID = md.EntityID
+	if out.entityID == "" {
 		fail("IdP metadata: no entityID")
 	}
 	if len(md.IDPSSODescriptors) == 0 {
@@ -180,28 +230,28 @@ func (c *Config) settings() (settings, error) {
 	if err != nil {
 		fail("IdP metadata %q: %w", md.EntityID, err)
 	}
-	s.idpCerts = certs
+	out.certs = certs
 	for _, d := range md.IDPSSODescriptors {
 		if d.WantAuthnRequestsSigned != nil && *d.WantAuthnRequestsSigned {
-			s.signRequests = true
+			out.signRequests = true
 		}
 		for _, sso := range d.SingleSignOnServices {
-			if sso.Binding == saml.HTTPRedirectBinding && s.idpSSOURL == "" {
-				s.idpSSOURL = sso.Location
+			if sso.Binding == saml.HTTPRedirectBinding && out.ssoURL == "" {
+				out.ssoURL = sso.Location
 			}
 		}
 	}
 	if len(md.IDPSSODescriptors) > 0 {
-		if len(s.idpCerts) == 0 {
+		if len(out.certs) == 0 && err == nil { // else said above
 			fail("IdP metadata %q: no signing certificate", md.EntityID)
 		}
-		if s.idpSSOURL == "" {
+		if out.ssoURL == "" {
 			fail("IdP metadata %q: no SingleSignOnService with the HTTP-Redirect binding", md.EntityID)
-		} else if u, err := url.Parse(s.idpSSOURL); err != nil || absoluteURL(*u) != nil {
-			fail("IdP metadata %q: SingleSignOnService location %q is not an absolute URL", md.EntityID, s.idpSSOURL)
+		} else if u, err := url.Parse(out.ssoURL); err != nil || absoluteURL(*u) != nil {
+			fail("IdP metadata %q: SingleSignOnService location %q is not an absolute URL", md.EntityID, out.ssoURL)
 		}
 	}
-	return s, errors.Join(errs...)
+	return out, errs
 }
 
 func absoluteURL(u url.URL) error {
