@@ -188,7 +188,7 @@ func requireSchema(ctx context.Context, s *postgres.Store) error {
 		return err
 	}
 	if have < len(all) {
-		return fmt.Errorf("the database schema is at version %d, this binary needs %d: run `provisioner migrate` first", have, len(all))
+		return fmt.Errorf("the database schema is at version %d, this binary needs %d: run `provisioner migrate`", have, len(all))
 	}
 	return nil
 }
@@ -200,16 +200,15 @@ func serve(ctx context.Context, cfg config.Provisioner, log *slog.Logger) error 
 		return err
 	}
 	defer tel.Flush(ctx, log)
+	// Neither the database nor NATS need answer yet: Run waits for both,
+	// alive and not ready meanwhile.
 	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log, MaxConns: int32(cfg.Workers + 4),
 		LockTimeout: time.Duration(cfg.DBLockTimeout), StatementTimeout: time.Duration(cfg.DBStatementTimeout),
-		IdleInTxTimeout: time.Duration(cfg.DBIdleInTransactionTimeout)})
+		IdleInTxTimeout: time.Duration(cfg.DBIdleInTransactionTimeout), Lazy: true})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if err := requireSchema(ctx, s); err != nil {
-		return err
-	}
 	nc, err := cli.ConnectNATS("jitprov-provisioner", cfg.NATSURL, cfg.NATSCredentials, log)
 	if err != nil {
 		return err
@@ -219,7 +218,8 @@ func serve(ctx context.Context, cfg config.Provisioner, log *slog.Logger) error 
 	err = provisioner.Run(ctx, provisioner.Config{
 		Workers: cfg.Workers, DecisionTimeout: time.Duration(cfg.DecisionTimeout),
 		DrainTimeout: time.Duration(cfg.DrainTimeout), Topology: cfg.Streams.Topology(), HealthAddr: cfg.HealthAddr,
-	}, provisioner.Deps{Store: s, NATS: nc, Logger: log, Tracer: tel.Tracer, Meter: tel.Meter})
+	}, provisioner.Deps{Store: s, NATS: nc, Logger: log, Tracer: tel.Tracer, Meter: tel.Meter,
+		CheckStore: func(ctx context.Context) error { return requireSchema(ctx, s) }})
 	if err != nil {
 		return err
 	}

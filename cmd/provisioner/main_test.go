@@ -3,11 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -389,7 +389,7 @@ func TestCommandsBeforeMigrate(t *testing.T) {
 	t.Setenv("JITPROV_DATABASE_URL", testenv.NewDatabase(t))
 	t.Setenv("JITPROV_HEALTH_ADDR", "127.0.0.1:0")
 	orgs := writeFile(t, "orgs.yaml", validOrgs)
-	for _, args := range [][]string{{"apply", "-f", orgs}, {"serve"}} {
+	for _, args := range [][]string{{"apply", "-f", orgs}} {
 		t.Run(args[0], func(t *testing.T) {
 			stdout, _, err := runCmd(t, args...)
 			if err == nil {
@@ -563,21 +563,130 @@ func TestServe(t *testing.T) {
 	}
 }
 
-func TestServeFailsWithoutNATS(t *testing.T) {
+// serve started before its database is reachable, migrated, and before
+// NATS runs, waits for each in turn — alive, not ready, saying what it
+// waits for — and decides logins once they are all there.
+func TestServeWaitsForItsDependencies(t *testing.T) {
 	clearEnv(t)
-	t.Setenv("JITPROV_DATABASE_URL", testenv.NewDatabase(t))
-	if _, _, err := runCmd(t, "migrate"); err != nil {
+	dbURL := testenv.NewDatabase(t)
+	u, err := url.Parse(dbURL)
+	if err != nil {
 		t.Fatal(err)
 	}
-	// A port nothing listens on.
-	t.Setenv("JITPROV_NATS_URL", "nats://"+freePort(t))
-	t.Setenv("JITPROV_HEALTH_ADDR", freePort(t))
-	_, _, err := runCmd(t, "serve")
-	if err == nil {
-		t.Fatal("serve = nil without a NATS server")
+	proxy := testenv.NewProxy(t, u.Host)
+	proxy.Cut()
+	viaProxy := strings.Replace(dbURL, u.Host, proxy.Addr(), 1)
+	natsNode := testenv.NATSCluster(t, 1)
+	natsNode.Stop(0)
+	addr := freePort(t)
+	t.Setenv("JITPROV_DATABASE_URL", viaProxy)
+	t.Setenv("JITPROV_NATS_URL", natsNode.URLs())
+	t.Setenv("JITPROV_HEALTH_ADDR", addr)
+	t.Setenv("JITPROV_WORKERS", "2")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, &stdout, &stderr) }()
+
+	client := &http.Client{Timeout: 2 * time.Second}
+	get := func(path string) (int, string) {
+		resp, err := client.Get("http://" + addr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
 	}
-	if !strings.Contains(err.Error(), "NATS") || errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("serve = %q, want an error about NATS", err)
+	// until polls /readyz until it answers code with a body containing want.
+	until := func(code int, want string) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			got, body := get("/readyz")
+			if got == code && strings.Contains(body, want) {
+				return
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("serve returned while starting: %v\nstderr: %s", err, stderr.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/readyz never answered %d %q (last: %d %q)\nstderr: %s", code, want, got, body, stderr.String())
+			}
+			time.Sleep(50 * time.Millisecond) // polls a condition
+		}
+	}
+
+	until(http.StatusServiceUnavailable, "waiting for the database")
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz while waiting = %d, want 200: a waiting service is alive", code)
+	}
+	proxy.Restore()
+	until(http.StatusServiceUnavailable, "run `provisioner migrate`")
+	for _, args := range [][]string{{"migrate"}, {"apply", "-f", writeFile(t, "orgs.yaml", validOrgs)}} {
+		if _, stderr, err := runCmd(t, args...); err != nil {
+			t.Fatalf("run %q = %v\nstderr: %s", args, err, stderr)
+		}
+	}
+	until(http.StatusServiceUnavailable, "waiting for NATS JetStream")
+	natsNode.Start(0)
+	until(http.StatusOK, "ready")
+
+	nc := natsNode.Connect(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := bus.NewClient(nc, js, "/jitprov/test-edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	pctx, pcancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer pcancel()
+	res, err := c.Provision(pctx, events.Identity{
+		OrganizationID: "initech", ConnectionID: "idp", Protocol: events.ProtocolSAML, ExternalID: "milton",
+		Email: "milton@initech.example", EmailVerified: true, AuthenticatedAt: time.Now().UTC().Truncate(time.Second),
+	})
+	if err != nil || res.Outcome != events.OutcomeCreated {
+		t.Fatalf("Provision once ready = %+v, %v; want created\nstderr: %s", res, err, stderr.String())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve returned %v after the cancellation, want nil", err)
+	}
+	logs := stderr.String()
+	for _, w := range []string{"waiting for the database; retrying", "waiting for NATS JetStream"} {
+		if !strings.Contains(logs, w) {
+			t.Errorf("logs lack %q:\n%s", w, logs)
+		}
+	}
+}
+
+// A refused password is no outage: serve stops at once and says why.
+func TestServeStopsOnRefusedCredentials(t *testing.T) {
+	clearEnv(t)
+	dbURL := testenv.NewDatabase(t)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword("no_such_role", "wrong") // TEST CREDENTIALS: refused by design
+	t.Setenv("JITPROV_DATABASE_URL", u.String())
+	t.Setenv("JITPROV_HEALTH_ADDR", freePort(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stdout, stderr syncBuffer
+	err = run(ctx, []string{"serve"}, &stdout, &stderr)
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("serve with a refused role = %v (ctx %v), want it to stop with an error", err, ctx.Err())
+	}
+	if !strings.Contains(err.Error(), "no_such_role") || strings.Contains(err.Error(), "wrong") {
+		t.Errorf("serve = %q, want it to name the role and not the password", err)
 	}
 }
 

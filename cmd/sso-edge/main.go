@@ -66,7 +66,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	public, _ := url.Parse(cfg.PublicURL) // validated by LoadEdge
 
-	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log})
+	// Neither the database nor NATS need answer yet: Run waits for both,
+	// alive and not ready meanwhile.
+	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log, Lazy: true,
+		StatementTimeout: 5 * time.Second, IdleInTxTimeout: 5 * time.Second})
 	if err != nil {
 		return err
 	}

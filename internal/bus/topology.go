@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -171,23 +172,41 @@ func (t Topology) SeenConsumer() jetstream.ConsumerConfig {
 	}
 }
 
-// Ensure creates or updates the streams and the provisioner consumer. It is
-// idempotent and safe to run from every replica at start-up.
-func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
+// EnsureOption tunes Ensure.
+type EnsureOption func(*ensureOptions)
+
+type ensureOptions struct{ log *slog.Logger }
+
+// WithLogger has Ensure log what it changes, and a replica count it keeps.
+func WithLogger(log *slog.Logger) EnsureOption {
+	return func(o *ensureOptions) { o.log = log }
+}
+
+// Ensure declares the streams and the provisioner consumers, as their
+// owner: it creates what is missing and updates settings that changed,
+// never lowering a replica count (EnsureStream). It is safe to run from
+// every replica at once; consumers get the replica count their stream
+// has.
+func Ensure(ctx context.Context, js jetstream.JetStream, t Topology, opts ...EnsureOption) error {
+	o := ensureOptions{log: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := t.Validate(); err != nil {
 		return fmt.Errorf("bus: %w", err)
 	}
+	replicas := t.Replicas
 	for _, cfg := range t.Streams() {
-		// Replicas starting together would all update the streams; skip
-		// the update when nothing changed.
-		if s, err := js.Stream(ctx, cfg.Name); err == nil && streamMatches(s.CachedInfo().Config, cfg) {
-			continue
+		s, err := EnsureStream(ctx, js, cfg, o.log)
+		if err != nil {
+			return fmt.Errorf("bus: %w", err)
 		}
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return fmt.Errorf("bus: create or update stream %s (subjects %v, %d replicas): %w", cfg.Name, cfg.Subjects, cfg.Replicas, err)
+		if cfg.Name == StreamLogins {
+			replicas = s.CachedInfo().Config.Replicas
 		}
 	}
 	for _, cc := range []jetstream.ConsumerConfig{t.ProvisionerConsumer(), t.SeenConsumer()} {
+		cc.Replicas = replicas
 		if _, err := js.CreateOrUpdateConsumer(ctx, StreamLogins, cc); err != nil {
 			return fmt.Errorf("bus: create or update consumer %s on %s: %w", cc.Durable, StreamLogins, err)
 		}

@@ -29,13 +29,16 @@ func Main(name string, run func(context.Context) error) {
 }
 
 // ConnectNATS connects to the NATS server(s) at url as name, with the
-// .creds file creds if set. With a logger it reconnects forever and logs
-// disconnections and reconnections, as a service does; without one it is
-// a one-off tool's connection.
+// .creds file creds if set. With a logger it is a service's connection:
+// it returns at once even when no server answers yet, connects and
+// reconnects forever in the background, and logs disconnections and
+// reconnections (the service waits for JetStream at start, with its
+// readiness saying so). Without one it is a one-off tool's connection,
+// which fails at once when NATS cannot be reached.
 func ConnectNATS(name, url, creds string, log *slog.Logger) (*nats.Conn, error) {
 	opts := []nats.Option{nats.Name(name)}
 	if log != nil {
-		opts = append(opts, nats.MaxReconnects(-1),
+		opts = append(opts, nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
 			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
 			nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "server", nc.ConnectedUrlRedacted()) }))
 	}

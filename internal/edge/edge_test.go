@@ -202,6 +202,15 @@ func newWorld(tb testing.TB, seats int, startProvisioner bool, opts ...worldOpti
 	}
 	if startProvisioner {
 		w.startProvisioner()
+	} else {
+		// The edge binds to the known identities the provisioner creates.
+		js, err := jetstream.New(w.nats.Connect(tb))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := known.New(ctx, js, known.Config{}); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	w.edgeURL = w.startEdge()
 	return w

@@ -68,6 +68,8 @@ var (
 		Message: "We cannot set up accounts right now. Please try again in a few minutes."}
 	pageUnknownConnection = page{Status: http.StatusNotFound, Title: "Unknown sign-in link",
 		Message: "This sign-in link does not match any configured organisation. Please check the address."}
+	pageStarting = page{Status: http.StatusServiceUnavailable, Title: "Sign-in is starting",
+		Message: "The sign-in service is starting. Please try again in a few seconds."}
 	pageSignedOut = page{Status: http.StatusOK, Title: "Signed out", Message: "You are signed out.", Link: "/", LinkText: "Back"}
 )
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -21,6 +22,7 @@ import (
 	"github.com/jitprov/jitprov/internal/edge/replay"
 	"github.com/jitprov/jitprov/internal/edge/session"
 	"github.com/jitprov/jitprov/internal/known"
+	"github.com/jitprov/jitprov/internal/startup"
 	"github.com/jitprov/jitprov/internal/store"
 )
 
@@ -108,13 +110,17 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, func(context.Cont
 	if err != nil {
 		return nil, nil, fmt.Errorf("edge: jetstream: %w", err)
 	}
-	replays, err := replay.New(ctx, js, replay.Config{Replicas: cfg.Replicas})
+	replays, err := replay.New(ctx, js, replay.Config{Replicas: cfg.Replicas, Logger: deps.Logger})
 	if err != nil {
 		return nil, nil, fmt.Errorf("edge: %w", err)
 	}
-	knownIDs, err := known.New(ctx, js, known.Config{Replicas: cfg.Replicas})
+	// The provisioner owns the known identities: bind, and compare.
+	knownIDs, err := known.Open(ctx, js, "", 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("edge: %w", err)
+	}
+	if have, err := knownIDs.Replicas(ctx); err == nil {
+		bus.CheckReplicas(ctx, deps.Logger, "the known-identities bucket "+known.DefaultBucket, "provisioner", have, cfg.Replicas)
 	}
 	client, err := bus.NewClient(deps.NATS, js, loginSource)
 	if err != nil {
@@ -139,15 +145,26 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, func(context.Cont
 }
 
 // Run serves until ctx is done, then shuts down within ShutdownTimeout.
+// It listens at once: until the database and NATS JetStream answer (and
+// a provisioner has created the pipeline's streams and buckets) the edge
+// is alive and not ready, its readiness says what it waits for, and sign-in
+// pages say sign-in is starting.
 func Run(ctx context.Context, cfg Config, deps Deps) error {
-	s, ready, err := New(ctx, cfg, deps)
-	if err != nil {
+	if err := cfg.defaults(); err != nil {
 		return err
 	}
-	cfg = s.cfg
+	var status startup.Status
+	var serving atomic.Pointer[http.Handler] // the edge's handler, once started
+	starting := startingHandler(&status)
 	srv := &http.Server{
-		Addr:              cfg.Addr,
-		Handler:           s.Handler(ready),
+		Addr: cfg.Addr,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if h := serving.Load(); h != nil {
+				(*h).ServeHTTP(w, r)
+				return
+			}
+			starting.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -155,26 +172,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	var certs *certwatch.Watcher
-	if cfg.CertCheckInterval > 0 {
-		js, err := jetstream.New(deps.NATS)
-		if err != nil {
-			return fmt.Errorf("edge: jetstream: %w", err)
-		}
-		certs, err = certwatch.New(s, js, certwatch.Config{Replicas: cfg.Replicas, Logger: deps.Logger})
-		if err != nil {
-			return fmt.Errorf("edge: %w", err)
-		}
-	} else {
-		deps.Logger.InfoContext(ctx, "IdP certificate check off")
-	}
 	g, gctx := errgroup.WithContext(ctx)
-	if certs != nil {
-		g.Go(func() error {
-			certs.Run(gctx, cfg.CertCheckInterval)
-			return nil
-		})
-	}
 	g.Go(func() error {
 		deps.Logger.InfoContext(ctx, "sso-edge listening", "addr", cfg.Addr, "public_url", cfg.PublicURL.String())
 		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
@@ -188,5 +186,89 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
+	g.Go(func() error {
+		s, err := start(gctx, cfg, deps, &status)
+		if err != nil || s == nil {
+			return err
+		}
+		ready := func(ctx context.Context) error {
+			if err := deps.Store.Ping(ctx); err != nil {
+				return err
+			}
+			if !deps.NATS.IsConnected() {
+				return fmt.Errorf("nats: %s", deps.NATS.Status())
+			}
+			return nil
+		}
+		h := s.Handler(ready)
+		serving.Store(&h)
+		status.Done()
+		deps.Logger.InfoContext(gctx, "sso-edge ready")
+		if cfg.CertCheckInterval <= 0 {
+			deps.Logger.InfoContext(gctx, "IdP certificate check off")
+			return nil
+		}
+		js, err := jetstream.New(deps.NATS)
+		if err != nil {
+			return fmt.Errorf("edge: jetstream: %w", err)
+		}
+		certs, err := certwatch.New(s, js, certwatch.Config{Replicas: cfg.Replicas, Logger: deps.Logger})
+		if err != nil {
+			return fmt.Errorf("edge: %w", err)
+		}
+		certs.Run(gctx, cfg.CertCheckInterval)
+		return nil
+	})
 	return g.Wait()
+}
+
+// start waits for the database and for NATS JetStream, then builds the
+// edge's server; nil without an error when ctx ended first.
+func start(ctx context.Context, cfg Config, deps Deps, status *startup.Status) (*Server, error) {
+	err := startup.Wait(ctx, deps.Logger, status, "the database", func(ctx context.Context) error {
+		if err := deps.Store.Ping(ctx); err != nil && !errors.Is(err, store.ErrUnavailable) {
+			return startup.Permanent(err) // refused credentials, no such database…
+		} else if err != nil {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, stoppedOr(ctx, fmt.Errorf("edge: %w", err))
+	}
+	var s *Server
+	err = startup.Wait(ctx, deps.Logger, status, "NATS JetStream (the provisioner's streams and buckets)", func(ctx context.Context) error {
+		var err error
+		s, _, err = New(ctx, cfg, deps)
+		return err
+	})
+	if err != nil {
+		return nil, stoppedOr(ctx, err)
+	}
+	return s, nil
+}
+
+// stoppedOr is nil when ctx was stopped (a shutdown during the start is a
+// clean stop), and err otherwise.
+func stoppedOr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// startingHandler answers while the edge starts: alive, not ready, and a
+// page that says sign-in is starting.
+func startingHandler(status *startup.Status) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "not ready: "+status.Ready(r.Context()).Error(), http.StatusServiceUnavailable)
+	})
+	s := &Server{log: slog.New(slog.DiscardHandler)}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "5")
+		s.render(w, r, pageStarting)
+	})
+	return mux
 }

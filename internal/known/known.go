@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"time"
 
@@ -37,6 +38,9 @@ var (
 	// ErrUnavailable: NATS did not answer. The edge takes the synchronous
 	// path; the provisioner may retry.
 	ErrUnavailable = errors.New("known: known-identity bucket unavailable")
+	// ErrNotCreated: the bucket does not exist yet; its owner, the
+	// provisioner, creates it when it starts.
+	ErrNotCreated = errors.New("known: known-identity bucket not created yet")
 )
 
 // StatusActive is the only status that is ever fresh (the user statuses of
@@ -84,6 +88,9 @@ type Config struct {
 	// Timeout bounds each call whose context has no earlier deadline.
 	// Default 2s.
 	Timeout time.Duration
+	// Logger hears of a replica count kept rather than lowered; nil
+	// discards.
+	Logger *slog.Logger
 }
 
 // Cache reads and writes known identities. It is safe for concurrent use.
@@ -94,8 +101,9 @@ type Cache struct {
 
 var bucketName = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 
-// New creates the bucket or updates it to cfg (idempotent), for the
-// provisioner, which owns it.
+// New creates the bucket or updates it to cfg (idempotent, and never
+// lowering its replica count: bus.EnsureKeyValue), for the provisioner,
+// which owns it.
 func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Cache, error) {
 	if cfg.Bucket == "" {
 		cfg.Bucket = DefaultBucket
@@ -120,7 +128,11 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Cache, error
 	c := &Cache{timeout: cfg.Timeout}
 	ctx, cancel := c.bound(ctx)
 	defer cancel()
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	kv, err := bus.EnsureKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:       cfg.Bucket,
 		Description:  "provisioner: identities already decided, for sso-edge's fast path",
 		History:      1,
@@ -128,17 +140,18 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Cache, error
 		MaxValueSize: 4096,
 		Storage:      jetstream.FileStorage,
 		Replicas:     cfg.Replicas,
-	})
+	}, log)
 	if err != nil {
-		return nil, fmt.Errorf("known: create bucket %s: %w", cfg.Bucket, bus.Unavailable(err, ErrUnavailable))
+		return nil, fmt.Errorf("known: %w", bus.Unavailable(err, ErrUnavailable))
 	}
 	c.kv = kv
 	return c, nil
 }
 
 // Open binds to the existing bucket without changing its configuration,
-// for sso-edge, which only reads. bucket "" is DefaultBucket; timeout 0 is
-// DefaultTimeout.
+// for sso-edge, which only reads: the provisioner owns the bucket. Until
+// the provisioner has created it, Open fails with ErrNotCreated. bucket ""
+// is DefaultBucket; timeout 0 is DefaultTimeout.
 func Open(ctx context.Context, js jetstream.JetStream, bucket string, timeout time.Duration) (*Cache, error) {
 	if bucket == "" {
 		bucket = DefaultBucket
@@ -155,12 +168,26 @@ func Open(ctx context.Context, js jetstream.JetStream, bucket string, timeout ti
 	kv, err := js.KeyValue(ctx, bucket)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			return nil, fmt.Errorf("known: bucket %s does not exist (the provisioner creates it): %w", bucket, err)
+			return nil, fmt.Errorf("known: bucket %s does not exist yet (a provisioner creates it when it starts): %w: %w", bucket, ErrNotCreated, err)
 		}
 		return nil, fmt.Errorf("known: open bucket %s: %w", bucket, bus.Unavailable(err, ErrUnavailable))
 	}
 	c.kv = kv
 	return c, nil
+}
+
+// Replicas is the bucket's replica count, as its owner declared it.
+func (c *Cache) Replicas(ctx context.Context) (int, error) {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	st, err := c.kv.Status(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("known: bucket status: %w", bus.Unavailable(err, ErrUnavailable))
+	}
+	if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok {
+		return bs.StreamInfo().Config.Replicas, nil
+	}
+	return 0, errors.New("known: bucket status without a stream")
 }
 
 func (c *Cache) bound(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -16,6 +16,7 @@ import (
 	"github.com/jitprov/jitprov/internal/bus"
 	"github.com/jitprov/jitprov/internal/health"
 	"github.com/jitprov/jitprov/internal/known"
+	"github.com/jitprov/jitprov/internal/startup"
 	"github.com/jitprov/jitprov/internal/store"
 )
 
@@ -44,37 +45,81 @@ type Deps struct {
 	// Known records decided identities; nil means the known-identities
 	// bucket, which Run creates. Tests put a faulty one here.
 	Known KnownIdentities
+	// CheckStore, when set, runs once the database answers, before any
+	// login is taken: the binary's schema check. Run retries it until it
+	// passes (a migration still running), unless its error is marked
+	// startup.Permanent.
+	CheckStore func(context.Context) error
 }
 
-// Run applies the JetStream topology, then consumes logins and relays the
-// outbox until ctx is done, and drains before it returns.
+// Run waits for the database and NATS, applies the JetStream topology,
+// then consumes logins and relays the outbox until ctx is done, and drains
+// before it returns. The health endpoints answer from the start: alive,
+// and not ready (saying what it waits for) until the start is complete.
 func Run(ctx context.Context, cfg Config, deps Deps) error {
-	log := deps.Logger
 	js, err := jetstream.New(deps.NATS)
 	if err != nil {
 		return fmt.Errorf("provisioner: jetstream: %w", err)
 	}
-	setup, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := bus.Ensure(setup, js, cfg.Topology); err != nil {
+	if err := cfg.Topology.Validate(); err != nil {
 		return fmt.Errorf("provisioner: %w", err)
+	}
+	var status startup.Status
+	g, gctx := errgroup.WithContext(ctx)
+	if cfg.HealthAddr != "" {
+		g.Go(func() error {
+			return health.Serve(gctx, cfg.HealthAddr, health.Handler(func(ctx context.Context) error {
+				if err := status.Ready(ctx); err != nil {
+					return err
+				}
+				return ready(deps)(ctx)
+			}))
+		})
+	}
+	g.Go(func() error { return serve(gctx, cfg, deps, js, &status) })
+	return g.Wait()
+}
+
+// serve is Run once the health endpoints are up: the start, then the work.
+func serve(ctx context.Context, cfg Config, deps Deps, js jetstream.JetStream, status *startup.Status) error {
+	log := deps.Logger
+	err := startup.Wait(ctx, log, status, "the database", func(ctx context.Context) error {
+		if err := deps.Store.Ping(ctx); err != nil {
+			if !errors.Is(err, store.ErrUnavailable) {
+				return startup.Permanent(err) // refused credentials, no such database…
+			}
+			return err
+		}
+		if deps.CheckStore != nil {
+			return deps.CheckStore(ctx)
+		}
+		return nil
+	})
+	if err != nil {
+		return stoppedOr(ctx, fmt.Errorf("provisioner: %w", err))
+	}
+	var cons, seenCons jetstream.Consumer
+	var knownIDs *known.Cache
+	err = startup.Wait(ctx, log, status, "NATS JetStream (streams, consumers, buckets)", func(ctx context.Context) error {
+		if err := bus.Ensure(ctx, js, cfg.Topology, bus.WithLogger(log)); err != nil {
+			return err
+		}
+		var err error
+		if cons, err = js.Consumer(ctx, bus.StreamLogins, bus.ConsumerProvisioner); err != nil {
+			return fmt.Errorf("consumer %s: %w", bus.ConsumerProvisioner, err)
+		}
+		if seenCons, err = js.Consumer(ctx, bus.StreamLogins, bus.ConsumerSeen); err != nil {
+			return fmt.Errorf("consumer %s: %w", bus.ConsumerSeen, err)
+		}
+		knownIDs, err = known.New(ctx, js, known.Config{Replicas: cfg.Topology.Replicas, Logger: log})
+		return err
+	})
+	if err != nil {
+		return stoppedOr(ctx, fmt.Errorf("provisioner: %w", err))
 	}
 	if cfg.Topology.Replicas == 1 {
 		log.WarnContext(ctx, "streams have a single replica: run nats-server with `jetstream { sync_interval: always }`, "+
 			"or a power loss can lose logins and events JetStream already acknowledged; use 3 replicas in a cluster")
-	}
-	cons, err := js.Consumer(setup, bus.StreamLogins, bus.ConsumerProvisioner)
-	if err != nil {
-		return fmt.Errorf("provisioner: consumer %s: %w", bus.ConsumerProvisioner, err)
-	}
-	seenCons, err := js.Consumer(setup, bus.StreamLogins, bus.ConsumerSeen)
-	if err != nil {
-		return fmt.Errorf("provisioner: consumer %s: %w", bus.ConsumerSeen, err)
-	}
-
-	knownIDs, err := known.New(setup, js, known.Config{Replicas: cfg.Topology.Replicas})
-	if err != nil {
-		return fmt.Errorf("provisioner: %w", err)
 	}
 	var record KnownIdentities = knownIDs
 	if deps.Known != nil {
@@ -107,10 +152,17 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		return errors.Join(err, <-relayDone)
 	})
 	g.Go(func() error { return recordSeen(gctx, seenCons, deps.Store, log.With("component", "login-seen")) })
-	if cfg.HealthAddr != "" {
-		g.Go(func() error { return health.Serve(gctx, cfg.HealthAddr, health.Handler(ready(deps))) })
-	}
+	status.Done()
 	return g.Wait()
+}
+
+// stoppedOr is nil when ctx was stopped (a shutdown during the start is a
+// clean stop), and err otherwise.
+func stoppedOr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 // ready reports whether the database and NATS answer, for /readyz.

@@ -72,11 +72,13 @@ func (c *Cluster) URLs() string {
 	return strings.Join(urls, ",")
 }
 
-// Connect opens a client connection to the cluster that reconnects for
-// as long as the test runs, closed when t ends.
+// Connect opens a client connection to the cluster — even while no node
+// runs yet — that reconnects for as long as the test runs, closed when t
+// ends.
 func (c *Cluster) Connect(t testing.TB) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(c.URLs(), nats.Name(t.Name()), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	nc, err := nats.Connect(c.URLs(), nats.Name(t.Name()), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond),
+		nats.RetryOnFailedConnect(true))
 	if err != nil {
 		t.Fatalf("testenv: connect to the nats cluster: %v", err)
 	}
@@ -160,16 +162,26 @@ func (c *Cluster) StreamLeader(js jetstream.JetStream, stream string) int {
 }
 
 // WaitForMetaLeader waits until the running nodes agree on a JetStream
-// meta leader, so that streams can be created.
+// meta leader that knows every running node as a current peer, so that
+// replicated streams can be placed.
 func (c *Cluster) WaitForMetaLeader() {
 	c.t.Helper()
-	c.eventually("a JetStream meta leader", func(context.Context) error {
+	running := 0
+	for _, s := range c.nodes {
+		if s != nil {
+			running++
+		}
+	}
+	c.eventually("a JetStream meta leader with every node as a peer", func(context.Context) error {
 		for _, s := range c.nodes {
 			if s != nil && s.JetStreamIsLeader() {
+				if peers := s.JetStreamClusterPeers(); len(peers) < running {
+					return fmt.Errorf("the meta leader knows %d current peers of %d nodes", len(peers), running)
+				}
 				return nil
 			}
 		}
-		return fmt.Errorf("no meta leader among %d nodes", len(c.nodes))
+		return fmt.Errorf("no meta leader among %d nodes", running)
 	})
 }
 

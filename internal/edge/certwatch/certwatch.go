@@ -281,7 +281,7 @@ func (w *Watcher) Check(ctx context.Context) (Summary, error) {
 func (w *Watcher) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	ctx, cancel := w.bound(ctx)
 	defer cancel()
-	kv, err := w.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := bus.EnsureKeyValue(ctx, w.js, jetstream.KeyValueConfig{
 		Bucket:       w.cfg.Bucket,
 		Description:  "sso-edge: IdP certificate warnings already published (org.connection.fingerprint16.step)",
 		History:      1,
@@ -289,9 +289,9 @@ func (w *Watcher) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 		MaxValueSize: 1024,
 		Storage:      jetstream.FileStorage,
 		Replicas:     w.cfg.Replicas,
-	})
+	}, w.cfg.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("certwatch: create bucket %s: %w", w.cfg.Bucket, err)
+		return nil, fmt.Errorf("certwatch: %w", err)
 	}
 	return kv, nil
 }

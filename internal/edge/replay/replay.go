@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"regexp"
 	"time"
@@ -79,6 +80,9 @@ type Config struct {
 	Timeout time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Logger hears of a replica count kept rather than lowered; nil
+	// discards.
+	Logger *slog.Logger
 }
 
 // Cache records claimed assertion ids. It is safe for concurrent use; any
@@ -93,7 +97,8 @@ type Cache struct {
 }
 
 // New creates the bucket, or updates it to cfg, and returns a Cache on it.
-// It is idempotent: every replica calls it at start.
+// It is idempotent: every replica calls it at start (sso-edge owns the
+// bucket), and never lowers its replica count (bus.EnsureKeyValue).
 //
 // Entries expire by per-key TTL (nats-server 2.11+: the bucket allows
 // message TTLs and keeps limit markers); on an older server New falls back
@@ -144,15 +149,19 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Cache, error
 	}
 	ctx, cancel := c.bound(ctx)
 	defer cancel()
-	kv, err := js.CreateOrUpdateKeyValue(ctx, kvCfg)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	kv, err := bus.EnsureKeyValue(ctx, js, kvCfg, log)
 	if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
 		kvCfg.LimitMarkerTTL = 0
-		kv, err = js.CreateOrUpdateKeyValue(ctx, kvCfg)
+		kv, err = bus.EnsureKeyValue(ctx, js, kvCfg, log)
 	} else if err == nil {
 		c.perKey = true
 	}
 	if err != nil {
-		return nil, fmt.Errorf("replay: create bucket %s: %w", cfg.Bucket, bus.Unavailable(err, ErrUnavailable))
+		return nil, fmt.Errorf("replay: %w", bus.Unavailable(err, ErrUnavailable))
 	}
 	c.kv = kv
 	return c, nil

@@ -46,7 +46,11 @@ type Options struct {
 	LockTimeout      time.Duration
 	StatementTimeout time.Duration
 	IdleInTxTimeout  time.Duration
-	Logger           *slog.Logger
+	// Lazy skips Open's check that the database answers: the pool
+	// connects on first use. For a service that waits for its database
+	// at start (Ping, retried) rather than failing.
+	Lazy   bool
+	Logger *slog.Logger
 }
 
 // sessionSettings are the server settings Options sets, by name.
@@ -90,6 +94,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{pool: pool, log: log}
+	if opts.Lazy {
+		return s, nil
+	}
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err

@@ -1,0 +1,163 @@
+package edge_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	nooptrace "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/jitprov/jitprov/internal/edge"
+	"github.com/jitprov/jitprov/internal/edge/session"
+	"github.com/jitprov/jitprov/internal/known"
+	"github.com/jitprov/jitprov/internal/store/postgres"
+	"github.com/jitprov/jitprov/internal/testenv"
+)
+
+// sso-edge started before its database answers, before NATS runs and
+// before any provisioner has created the pipeline's streams and buckets:
+// it listens at once, alive and not ready, saying what it waits for, and
+// tells people that sign-in is starting; it becomes ready as each
+// dependency arrives, without a restart.
+func TestRunWaitsForItsDependencies(t *testing.T) {
+	w := newWorld(t, 10, true)
+	w.stopProvisioner()
+	// A fresh NATS, with nothing declared yet, stopped for now; the
+	// database behind a proxy, cut for now.
+	freshNATS := testenv.NATSCluster(t, 1)
+	freshNATS.Stop(0)
+	dbURL, err := url.Parse(testenv.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testenv.NewProxy(t, dbURL.Host)
+	proxy.Cut()
+	viaProxy := strings.Replace(dbURL.String(), dbURL.Host, proxy.Addr(), 1)
+	s, err := postgres.Open(context.Background(), viaProxy, postgres.Options{Lazy: true, Logger: w.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	nc := freshNATS.Connect(t)                     // reconnects until the node runs
+	keys, err := session.NewKeys(make([]byte, 32)) // TEST KEY: all zeros
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions, err := session.NewManager(keys, session.Options{Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	public, _ := url.Parse("http://" + addr)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- edge.Run(ctx, edge.Config{Addr: addr, PublicURL: *public, SPKeyPair: spKeyPair(t), CertCheckInterval: -1},
+			edge.Deps{Store: s, NATS: nc, Sessions: sessions, Logger: w.log, Tracer: nooptrace.NewTracerProvider()})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("edge.Run: %v", err)
+		}
+	})
+
+	client := &http.Client{Timeout: 2 * time.Second}
+	get := func(path string) (int, string) {
+		resp, err := client.Get("http://" + addr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	until := func(path string, code int, want string) {
+		t.Helper()
+		var got int
+		var body string
+		waitWithin(t, time.Minute, func() bool {
+			got, body = get(path)
+			return got == code && strings.Contains(body, want)
+		})
+	}
+
+	until("/readyz", http.StatusServiceUnavailable, "waiting for the database")
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz while starting = %d, want 200", code)
+	}
+	until("/login", http.StatusServiceUnavailable, "Sign-in is starting")
+
+	proxy.Restore()
+	if _, err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	until("/readyz", http.StatusServiceUnavailable, "waiting for NATS JetStream")
+	freshNATS.Start(0)
+	// NATS runs, but no provisioner has created the known identities yet.
+	until("/readyz", http.StatusServiceUnavailable, "a provisioner creates it when it starts")
+
+	// A provisioner on the same NATS and database declares them.
+	w.nats, w.store = freshNATS, s
+	w.startProvisioner()
+	until("/readyz", http.StatusOK, "ready")
+	until("/login", http.StatusOK, "")
+}
+
+// The provisioner owns the known-identities bucket: an edge started with
+// another replica setting (here, none: 1) binds to it, warns, and leaves
+// it as it is.
+func TestEdgeLeavesTheKnownBucketsReplicasAlone(t *testing.T) {
+	w := newWorld(t, 10, false)
+	cluster := testenv.NATSCluster(t, 3)
+	js, err := jetstream.New(cluster.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := known.New(t.Context(), js, known.Config{Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	deps := edgeDeps(t, w)
+	deps.NATS, deps.Logger = cluster.Connect(t), log
+	public, _ := url.Parse("https://sso.example.com")
+	if _, _, err := edge.New(t.Context(), edge.Config{PublicURL: *public, SPKeyPair: spKeyPair(t)}, deps); err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(t.Context(), "KV_"+known.DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.CachedInfo().Config.Replicas; got != 3 {
+		t.Errorf("the known-identities bucket has %d replicas after an edge configured for 1 started, want 3", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), "has 3 replicas, and this component is configured for 1") {
+		t.Errorf("the edge did not warn of the difference:\n%s", logs.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
