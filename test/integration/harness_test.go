@@ -168,7 +168,9 @@ func (e *env) count(query string, args ...any) int {
 	return n
 }
 
-// collect reads every message on subject filter of stream until quiet.
+// collect reads the messages on subject filter of stream: want of them
+// (or fewer, if they do not come within), then, once the outbox has
+// nothing left to relay, every further one the stream holds.
 func (e *env) collect(stream, filter string, want int, within time.Duration) []jetstream.Msg {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
@@ -188,8 +190,27 @@ func (e *env) collect(stream, filter string, want int, within time.Duration) []j
 		}
 		out = append(out, m)
 	}
-	// Anything beyond want would be a duplicate: look briefly for more.
-	if m, err := c.Next(jetstream.FetchMaxWait(300 * time.Millisecond)); err == nil {
+	// Anything beyond want would be a duplicate. Once every decided event
+	// has left the outbox, the stream holds all there will be: count them
+	// rather than wait for more.
+	waitForWithin(e.t, within, func() bool { return e.count(`SELECT count(*) FROM outbox WHERE sent_at IS NULL`) == 0 })
+	s, err := e.js.Stream(context.Background(), stream)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	info, err := s.Info(context.Background(), jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var stored uint64
+	for _, n := range info.State.Subjects {
+		stored += n
+	}
+	for uint64(len(out)) < stored {
+		m, err := c.Next(jetstream.FetchMaxWait(within))
+		if err != nil {
+			e.t.Fatalf("read %s: %d of %d stored messages on %s: %v", stream, len(out), stored, filter, err)
+		}
 		out = append(out, m)
 	}
 	return out
