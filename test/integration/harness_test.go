@@ -86,6 +86,7 @@ func (e *env) apply(orgs ...store.Organization) {
 type proc struct {
 	cancel context.CancelFunc
 	done   chan error
+	nc     *nats.Conn // the provisioner's connection
 }
 
 // startProvisioner runs provisioner.Run as a replica would.
@@ -112,7 +113,7 @@ func (e *env) run(s store.Store, workers int, mp metric.MeterProvider, tp trace.
 	e.t.Helper()
 	nc := testenv.Connect(e.t, e.ns)
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &proc{cancel: cancel, done: make(chan error, 1)}
+	p := &proc{cancel: cancel, done: make(chan error, 1), nc: nc}
 	go func() {
 		p.done <- provisioner.Run(ctx, provisioner.Config{
 			Workers: workers, DecisionTimeout: 5 * time.Second, DrainTimeout: 10 * time.Second, Topology: e.topo,
