@@ -569,7 +569,7 @@ func TestRetryBacklogDoesNotBlockOtherOrganisations(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("backlog not published")
 	}
-	eventually(t, 2*time.Minute, "the backlog handed out", func() bool {
+	eventually(t, 4*time.Minute, "the backlog handed out", func() bool {
 		cons, err := h.js.Consumer(ctx, notify.StreamJobs, notify.ConsumerSender)
 		if err != nil {
 			return false
