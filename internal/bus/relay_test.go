@@ -179,8 +179,11 @@ func TestRelayPublishesTheOutboxOnce(t *testing.T) {
 				r.OnPublished = func(n int) { published.Add(int64(n)) }
 			})
 			rr.relay.Wake()
-			waitFor(t, 15*time.Second, "outbox rows marked sent", func() bool { return unsent(t, s) == 0 })
-
+			// OnPublished is called after the round that marked the rows
+			// sent has returned: wait for both, not for the rows alone.
+			waitFor(t, 15*time.Second, "outbox rows marked sent and reported", func() bool {
+				return unsent(t, s) == 0 && published.Load() >= int64(len(want))
+			})
 			if got := published.Load(); got != int64(len(want)) {
 				t.Errorf("OnPublished reported %d events, want %d", got, len(want))
 			}
