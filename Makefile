@@ -4,16 +4,26 @@ PKGS := ./...
 
 .PHONY: test test-race unit lint verify bench run build
 
-## test: install what the tests need (Go modules, a running PostgreSQL), then vet, check formatting and run every test under the race detector.
+# `go test ./...` prints each package's result only once every package
+# before it (in import-path order) is done, so a slow early package hides
+# all progress for minutes. gotestsum reads `go test -json`, whose events
+# stream as they happen, and prints each package's ok/FAIL line the moment
+# that package finishes, then every failure's output in full and a DONE
+# line; its exit status is go test's. Pinned: `go run` of an explicit
+# version needs nothing but the Go module proxy.
+GOTESTSUM ?= $(GO) run gotest.tools/gotestsum@v1.13.0
+GOTEST = $(GOTESTSUM) --format standard-quiet --
+
+## test: install what the tests need (Go modules, a running PostgreSQL), then vet, check formatting and run every test under the race detector, showing each package's result as it finishes.
 test: verify
 	./scripts/test-deps.sh
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GOTEST) -race -count=1 -timeout 20m $(PKGS)
 
 test-race: test
 
 ## unit: the tests again without the dependency check (PostgreSQL must answer).
 unit:
-	$(GO) test -race -count=1 $(PKGS)
+	$(GOTEST) -race -count=1 $(PKGS)
 
 ## verify: go vet and gofmt.
 verify:

@@ -321,31 +321,39 @@ func TestProvisionRejectsAnAnswerForAnotherLogin(t *testing.T) {
 }
 
 // catch subscribes to subject and returns a function that reports what
-// arrived there once the server has processed everything sent before.
+// arrived there from nc before it was called: it sends a marker on nc
+// and collects until the marker arrives, as the server delivers one
+// connection's messages in the order they were sent.
 func catch(t *testing.T, nc *nats.Conn, subject string) func() []*nats.Msg {
 	t.Helper()
 	ch := make(chan *nats.Msg, 16)
-	sub, err := nc.ChanSubscribe(subject, ch)
-	if err != nil {
-		t.Fatal(err)
+	marker := "_TEST.catch-marker." + nats.NewInbox()[len(nats.InboxPrefix):]
+	for _, subj := range []string{subject, marker} {
+		sub, err := nc.ChanSubscribe(subj, ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sub.Unsubscribe() })
 	}
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	return func() []*nats.Msg {
 		t.Helper()
-		if err := nc.Flush(); err != nil {
+		if err := nc.Publish(marker, nil); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(100 * time.Millisecond)
 		var out []*nats.Msg
+		timeout := time.After(30 * time.Second)
 		for {
 			select {
 			case m := <-ch:
+				if m.Subject == marker {
+					return out
+				}
 				out = append(out, m)
-			default:
-				return out
+			case <-timeout:
+				t.Fatalf("the marker sent after the messages on %s did not arrive within 30s", subject)
 			}
 		}
 	}

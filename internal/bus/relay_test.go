@@ -111,7 +111,7 @@ type runningRelay struct {
 	done   chan error
 }
 
-func startRelay(t *testing.T, s store.Store, js jetstream.JetStream, configure func(*bus.Relay)) *runningRelay {
+func startRelay(t *testing.T, s bus.Outbox, js jetstream.JetStream, configure func(*bus.Relay)) *runningRelay {
 	t.Helper()
 	r := bus.NewRelay(s, js, testenv.Logger(t))
 	if configure != nil {
@@ -179,8 +179,11 @@ func TestRelayPublishesTheOutboxOnce(t *testing.T) {
 				r.OnPublished = func(n int) { published.Add(int64(n)) }
 			})
 			rr.relay.Wake()
-			waitFor(t, 15*time.Second, "outbox rows marked sent", func() bool { return unsent(t, s) == 0 })
-
+			// OnPublished is called after the round that marked the rows
+			// sent has returned: wait for both, not for the rows alone.
+			waitFor(t, 15*time.Second, "outbox rows marked sent and reported", func() bool {
+				return unsent(t, s) == 0 && published.Load() >= int64(len(want))
+			})
 			if got := published.Load(); got != int64(len(want)) {
 				t.Errorf("OnPublished reported %d events, want %d", got, len(want))
 			}
@@ -253,15 +256,54 @@ func TestRelayPublishesWithoutBeingWoken(t *testing.T) {
 	checkRelayed(t, js, want)
 }
 
+// observedOutbox reports the result of each relay round on rounds.
+type observedOutbox struct {
+	bus.Outbox
+	rounds chan relayRound
+}
+
+type relayRound struct {
+	n   int
+	err error
+}
+
+func observe(o bus.Outbox) observedOutbox {
+	return observedOutbox{Outbox: o, rounds: make(chan relayRound, 64)}
+}
+
+func (o observedOutbox) RelayOutbox(ctx context.Context, limit int, publish func(context.Context, []store.OutboxMessage) (int, error)) (int, error) {
+	n, err := o.Outbox.RelayOutbox(ctx, limit, publish)
+	select {
+	case o.rounds <- relayRound{n, err}:
+	default: // nobody is looking
+	}
+	return n, err
+}
+
+// next waits for the next relay round.
+func (o observedOutbox) next(t *testing.T) relayRound {
+	t.Helper()
+	select {
+	case r := <-o.rounds:
+		return r
+	case <-time.After(30 * time.Second):
+		t.Fatal("no relay round within 30s")
+		return relayRound{}
+	}
+}
+
 func TestRelayKeepsEventsNoStreamAccepts(t *testing.T) {
 	s, _ := testenv.Store(t)
 	_, js := newJetStream(t)
 	// No Ensure: no stream takes jit.user.>, so no PubAck ever comes.
 	msg := outboxEvent(t, events.TypeUserCreated, "acme", 1)
 	appendOutbox(t, s, msg)
-	rr := startRelay(t, s, js, func(r *bus.Relay) { r.Interval = time.Hour })
+	o := observe(s)
+	rr := startRelay(t, o, js, func(r *bus.Relay) { r.Interval = time.Hour })
 	rr.relay.Wake()
-	time.Sleep(time.Second)
+	if r := o.next(t); r.err == nil || r.n != 0 {
+		t.Fatalf("relay round with no stream: %d published, err %v; want none and an error", r.n, r.err)
+	}
 	if n := unsent(t, s); n != 1 {
 		t.Fatalf("%d unsent rows after a failed publish, want the event kept", n)
 	}
@@ -277,8 +319,10 @@ func TestRelayRunReturnsPromptlyWhenCancelled(t *testing.T) {
 	s, _ := testenv.Store(t)
 	_, js := newJetStream(t)
 	ensure(t, js)
-	rr := startRelay(t, s, js, nil)
-	time.Sleep(200 * time.Millisecond)
+	o := observe(s)
+	rr := startRelay(t, o, js, nil)
+	rr.relay.Wake()
+	o.next(t) // Run is in its loop
 	start := time.Now()
 	rr.stop(t)
 	if d := time.Since(start); d > 3*time.Second {
@@ -290,8 +334,10 @@ func TestRelayDrainsOnShutdown(t *testing.T) {
 	s, _ := testenv.Store(t)
 	_, js := newJetStream(t)
 	ensure(t, js)
-	rr := startRelay(t, s, js, func(r *bus.Relay) { r.Interval = time.Hour })
-	time.Sleep(100 * time.Millisecond)
+	o := observe(s)
+	rr := startRelay(t, o, js, func(r *bus.Relay) { r.Interval = time.Hour })
+	rr.relay.Wake()
+	o.next(t) // Run is in its loop, and has sent nothing
 	// Decided just before shutdown, never woken for: the final drain sends it.
 	want := []store.OutboxMessage{outboxEvent(t, events.TypeUserCreated, "acme", 1), outboxEvent(t, events.TypeSeatsExhausted, "acme", 2)}
 	appendOutbox(t, s, want...)

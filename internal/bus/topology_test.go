@@ -298,21 +298,35 @@ func advisories(t *testing.T, nc *nats.Conn) func() []string {
 	}
 	return func() []string {
 		t.Helper()
-		if err := nc.Flush(); err != nil {
+		// Advisories are sent asynchronously by the server, in the order
+		// it made the changes: creating a marker stream now, its advisory
+		// comes after any of the changes before.
+		js, err := jetstream.New(nc)
+		if err != nil {
 			t.Fatal(err)
 		}
-		// Advisories are sent asynchronously by the server.
-		time.Sleep(300 * time.Millisecond)
-		for _, s := range subs {
-			_ = s.Unsubscribe()
+		ctx := testContext(t, 30*time.Second)
+		const marker = "ADVISORY_MARKER"
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: marker, Subjects: []string{"test.advisory-marker"},
+			Storage: jetstream.MemoryStorage}); err != nil {
+			t.Fatal(err)
 		}
+		defer func() { _ = js.DeleteStream(ctx, marker) }()
+		defer func() {
+			for _, s := range subs {
+				_ = s.Unsubscribe()
+			}
+		}()
 		var out []string
 		for {
 			select {
 			case m := <-ch:
+				if m.Subject == "$JS.EVENT.ADVISORY.STREAM.CREATED."+marker {
+					return out
+				}
 				out = append(out, m.Subject)
-			default:
-				return out
+			case <-ctx.Done():
+				t.Fatalf("no advisory for the marker stream; got %v", out)
 			}
 		}
 	}

@@ -35,11 +35,12 @@ func TestServe(t *testing.T) {
 	get := func(path string) (int, string) {
 		var resp *http.Response
 		var err error
-		for range 50 {
-			if resp, err = http.Get("http://" + addr + path); err == nil {
+		// Until the server listens: poll with a deadline, not a count of
+		// tries that a slow machine can use up.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if resp, err = http.Get("http://" + addr + path); err == nil || time.Now().After(deadline) {
 				break
 			}
-			time.Sleep(20 * time.Millisecond)
 		}
 		if err != nil {
 			t.Fatal(err)

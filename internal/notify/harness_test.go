@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jonboulle/clockwork"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -186,6 +188,108 @@ func eventually(t testing.TB, within time.Duration, what string, cond func() boo
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// idle reports whether consumer of stream has nothing left to hand out
+// and nothing handed out that is not acked or terminated: every message
+// stored so far is finished with.
+func (h *harness) idle(stream, consumer string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cons, err := h.js.Consumer(ctx, stream, consumer)
+	if err != nil {
+		return false
+	}
+	info, err := cons.Info(ctx)
+	return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+}
+
+// planned waits until the notifier has planned every alert published so
+// far: their jobs are queued or their batches hold them.
+func (h *harness) planned(t testing.TB) {
+	t.Helper()
+	eventually(t, 30*time.Second, "every alert planned", func() bool { return h.idle(bus.StreamAlerts, notify.ConsumerPlanner) })
+}
+
+// settled waits until every alert published so far is planned and every
+// job queued is finished (delivered, parked or dropped as a duplicate),
+// including jobs redelivered after an ack wait. Whatever those alerts and
+// jobs were going to send has arrived once it returns; batches still
+// waiting for their time are not sent.
+func (h *harness) settled(t testing.TB, within time.Duration) {
+	t.Helper()
+	eventually(t, within, "every alert planned and every job finished", func() bool {
+		// In this order: an alert is acked only after its jobs are
+		// queued, so the jobs of every planned alert are counted next.
+		return h.idle(bus.StreamAlerts, notify.ConsumerPlanner) && h.idle(notify.StreamJobs, notify.ConsumerSender)
+	})
+}
+
+// fakeClock makes the notifiers started next tell batch time by a clock
+// the test moves, and records the flusher's passes.
+func (h *harness) fakeClock() (*clockwork.FakeClock, *flushes) {
+	clk := clockwork.NewFakeClock()
+	h.cfg.Clock = clk
+	f := &flushes{}
+	notify.OnFlushPass(&h.cfg, f.add)
+	return clk, f
+}
+
+// flushes records the flusher's passes: when each looked (on the fake
+// clock) and the batch messages it sent.
+type flushes struct {
+	mu     sync.Mutex
+	passes []flushPass
+}
+
+type flushPass struct {
+	Now  time.Time
+	Sent []notify.Job
+}
+
+func (f *flushes) add(now time.Time, sent []notify.Job) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.passes = append(f.passes, flushPass{Now: now, Sent: sent})
+}
+
+// sent are the batch messages sent for org, each with the time of the
+// pass that sent it.
+func (f *flushes) sent(org string) []flushPass {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []flushPass
+	for _, p := range f.passes {
+		for _, j := range p.Sent {
+			if j.Org == org {
+				out = append(out, flushPass{Now: p.Now, Sent: []notify.Job{j}})
+			}
+		}
+	}
+	return out
+}
+
+// wait waits until the passes that sent n messages for org have
+// finished (a message can arrive before the pass that sent it ends), and
+// returns those messages.
+func (f *flushes) wait(t testing.TB, org string, n int) []flushPass {
+	t.Helper()
+	var sent []flushPass
+	eventually(t, 30*time.Second, fmt.Sprintf("%d batch messages for %s sent", n, org), func() bool {
+		sent = f.sent(org)
+		return len(sent) >= n
+	})
+	return sent
+}
+
+// String shows when a message was sent and what it counts.
+func (p flushPass) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "at %s:", p.Now.Format(time.TimeOnly))
+	for _, j := range p.Sent {
+		fmt.Fprintf(&b, " [%s %s, %d alerts about %d people]", j.Org, j.Alert, j.Count, j.People)
+	}
+	return b.String()
 }
 
 // --- webhooks ---

@@ -44,7 +44,7 @@ func TestMailGoesToAdminsAndAddresses(t *testing.T) {
 	h.publish(events.TypeSeatsThresholdReached, "acme", events.SeatsThresholdReached{OrganizationID: "acme", MaxSeats: 50, SeatsUsed: 45,
 		ThresholdPercent: 90, UserID: "5f0c6a2e-8a43-4e5b-9d1e-2b7f3c4d5e6f", LoginID: "login-1"})
 	eventually(t, 10*time.Second, "three mails", func() bool { return len(h.mail.Mails()) >= 3 })
-	time.Sleep(300 * time.Millisecond)
+	h.settled(t, 30*time.Second) // a mail to anybody else would have arrived by now
 
 	var to []string
 	for _, m := range h.mail.Mails() {
@@ -87,7 +87,7 @@ func TestWebhookRetriedWithBackoffUntilDelivered(t *testing.T) {
 		ConnectionID: "okta", ExternalID: "00u1", Email: "ada@acme.example", Reason: "failed 8 times", Deliveries: 8, FailedAt: time.Now().UTC()})
 
 	eventually(t, 15*time.Second, "the flaky webhook's delivery", func() bool { return len(flaky.delivered()) == 1 })
-	time.Sleep(500 * time.Millisecond)
+	h.settled(t, 30*time.Second) // any further try would have been made by now
 	reqs := flaky.requests()
 	if len(reqs) != 3 {
 		t.Fatalf("flaky webhook got %d requests, want 3 (2 failures, 1 success)", len(reqs))
@@ -99,14 +99,15 @@ func TestWebhookRetriedWithBackoffUntilDelivered(t *testing.T) {
 		if r.Header.Get(webhooksig.HeaderDelivery) != reqs[0].Header.Get(webhooksig.HeaderDelivery) {
 			t.Errorf("try %d has another delivery id than the first", i+1)
 		}
+		// The backoff after try n is at least half of BackoffMin·2^(n-1)
+		// (it has jitter): 150ms, then 300ms. A slow machine only makes
+		// the gaps longer, so these lower bounds hold under any load, and
+		// the second shows that the backoff grew.
 		if i > 0 {
-			if gap := r.At.Sub(reqs[i-1].At); gap < h.cfg.BackoffMin/2 {
-				t.Errorf("try %d came %s after the previous one, want a backoff of at least %s", i+1, gap, h.cfg.BackoffMin/2)
+			if gap, least := r.At.Sub(reqs[i-1].At), h.cfg.BackoffMin<<(i-1)/2; gap < least {
+				t.Errorf("try %d came %s after the previous one, want a backoff of at least %s", i+1, gap, least)
 			}
 		}
-	}
-	if gap1, gap2 := reqs[1].At.Sub(reqs[0].At), reqs[2].At.Sub(reqs[1].At); gap2 < gap1/2 {
-		t.Errorf("backoff did not grow: %s then %s", gap1, gap2)
 	}
 	if n := len(healthy.requests()); n != 1 {
 		t.Errorf("healthy webhook got %d requests, want 1", n)
@@ -169,7 +170,7 @@ func TestFailingWebhookIsParkedThenReplayed(t *testing.T) {
 	if _, err := notify.Replay(ctx, h.js, p.Seq); err == nil {
 		t.Error("replaying the same parked job twice succeeded")
 	}
-	time.Sleep(time.Second)
+	h.settled(t, 30*time.Second) // a second replayed job would have been delivered by now
 	if n := len(broken.delivered()); n != 1 {
 		t.Errorf("%d successful deliveries after the replay, want 1", n)
 	}
@@ -213,64 +214,121 @@ func TestRefusedDeliveryIsParkedAtOnce(t *testing.T) {
 }
 
 // 100 seats.exhausted alerts for one organisation inside its cool-down
-// make one message, which counts the 100 people turned away.
+// make one message, which counts the 100 people turned away; one more
+// inside the cool-down waits for the cool-down to end. The notifier's
+// clock is the test's: it stands still while the alerts are planned,
+// however long that takes, and moves only when the test moves it.
 func TestSeatExhaustionThrottledToOneMessagePerCooldown(t *testing.T) {
 	h := newHarness(t)
-	ops := newHook(t, "test-secret", 0)
+	clk, flushed := h.fakeClock()
+	const delay, cooldown = 3 * time.Second, time.Hour
+	ops, marker := newHook(t, "test-secret", 0), newHook(t, "test-secret-marker", 0)
 	h.org("acme", settings(func(s *notify.Settings) {
 		s.Emails = nil
 		s.Webhooks = []notify.Webhook{ops.settings("ops", notify.FormatCloudEvents)}
-		s.SeatDelay, s.SeatCooldown = 3*time.Second, time.Hour
+		s.SeatDelay, s.SeatCooldown = delay, cooldown
+	}))
+	// Another organisation, whose message marks a flusher pass (below).
+	h.org("globex", settings(func(s *notify.Settings) {
+		s.Admins = false
+		s.Webhooks = []notify.Webhook{marker.settings("marker", notify.FormatCloudEvents)}
+		s.SeatDelay, s.SeatCooldown = delay, cooldown
 	}))
 	h.admin("acme", "amy@acme.example", "admin")
 	h.start()
-	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := clk.BlockUntilContext(ctx, 1); err != nil { // the flusher's ticker
+		t.Fatalf("the flusher never started its ticker: %v", err)
+	}
+	start := clk.Now()
 	for i := range 100 {
 		h.publish(events.TypeSeatsExhausted, "acme", seatsExhausted("acme", i))
 	}
-	if time.Since(start) > 2*time.Second {
-		t.Logf("publishing took %s, close to the gathering delay", time.Since(start))
+	h.planned(t)
+	clk.Advance(delay)
+	eventually(t, 30*time.Second, "the seat message", func() bool { return len(ops.delivered()) == 1 && len(h.mail.Mails()) == 1 })
+	first := flushed.wait(t, "acme", 1)
+	if len(first) != 1 || first[0].Now.Before(start.Add(delay)) {
+		t.Fatalf("seat messages sent %v; want one, once the gathering delay (%s) had passed since %s",
+			first, delay, start.Format(time.TimeOnly))
 	}
-	eventually(t, 15*time.Second, "the seat message", func() bool { return len(ops.delivered()) == 1 && len(h.mail.Mails()) == 1 })
-	// More turned-away people inside the cool-down: no new message.
-	h.publish(events.TypeSeatsExhausted, "acme", seatsExhausted("acme", 100))
-	time.Sleep(4 * time.Second)
-	if n, m := len(ops.requests()), len(h.mail.Mails()); n != 1 || m != 1 {
-		t.Fatalf("got %d webhook requests and %d mails, want one of each", n, m)
+
+	// One more turned-away person inside the cool-down, then globex's
+	// first: the flusher learns of batches in the order they change, so
+	// the pass that sends globex's message, once the gathering delay has
+	// passed again, has seen acme's batch too. Had the cool-down not held
+	// it, that pass (or one before it) would have sent it.
+	late := h.publish(events.TypeSeatsExhausted, "acme", seatsExhausted("acme", 100))
+	h.planned(t)
+	h.publish(events.TypeSeatsExhausted, "globex", seatsExhausted("globex", 0))
+	h.planned(t)
+	clk.Advance(delay)
+	flushed.wait(t, "globex", 1)
+	if got := flushed.sent("acme"); len(got) != 1 {
+		t.Fatalf("%d seat messages for acme %s after the first, inside the cool-down; want none until it ends",
+			len(got)-1, clk.Since(first[0].Now))
+	}
+	// Once the cool-down is over, the next message counts that one person.
+	clk.Advance(cooldown)
+	eventually(t, 30*time.Second, "the message after the cool-down", func() bool { return len(ops.delivered()) == 2 && len(h.mail.Mails()) == 2 })
+	h.settled(t, 30*time.Second)
+	if sent := flushed.wait(t, "acme", 2); len(sent) != 2 || sent[1].Now.Before(first[0].Now.Add(cooldown)) {
+		t.Errorf("acme's seat messages sent %v; want the second a cool-down (%s) after the first", sent, cooldown)
+	}
+	if n, m := len(ops.requests()), len(h.mail.Mails()); n != 2 || m != 2 {
+		t.Errorf("got %d webhook requests and %d mails, want two of each (one per cool-down)", n, m)
 	}
 
 	var got events.Event
-	if err := json.Unmarshal(ops.requests()[0].Body, &got); err != nil {
-		t.Fatalf("%v: %s", err, ops.requests()[0].Body)
+	if err := json.Unmarshal(ops.delivered()[0].Body, &got); err != nil {
+		t.Fatalf("%v: %s", err, ops.delivered()[0].Body)
 	}
 	for ext, want := range map[string]int32{"jitprovcount": 100, "jitprovpeople": 100} {
 		if n, err := types.ToInteger(got.Extensions()[ext]); err != nil || n != want {
 			t.Errorf("%s = %v (%v), want %d", ext, got.Extensions()[ext], err, want)
 		}
 	}
-	p := testenv.ParseMail(t, h.mail.Mails()[0].Raw)
-	if want := "Org ACME: 100 people could not sign in — all 50 seats are taken"; p.Subject != want {
-		t.Errorf("subject %q, want %q", p.Subject, want)
+	// A message about one person is that person's alert as it is.
+	if err := json.Unmarshal(ops.delivered()[1].Body, &got); err != nil || got.ID() != late.ID() {
+		t.Errorf("second message (%v): %s, want the alert %s", err, ops.delivered()[1].Body, late.ID())
+	}
+	for i, want := range []string{"Org ACME: 100 people could not sign in — all 50 seats are taken",
+		"Org ACME: 1 person could not sign in — all 50 seats are taken"} {
+		if p := testenv.ParseMail(t, h.mail.Mails()[i].Raw); p.Subject != want {
+			t.Errorf("mail %d: subject %q, want %q", i+1, p.Subject, want)
+		}
 	}
 }
 
 // Role reviews in digest mode: the first after a quiet spell goes at once,
-// those that follow within the interval make one digest listing them.
+// those that follow within the interval make one digest listing them,
+// sent when the interval is over. The notifier's clock is the test's.
 func TestRoleReviewDigest(t *testing.T) {
 	h := newHarness(t)
+	clk, flushed := h.fakeClock()
+	const interval = 3 * time.Second
 	ops := newHook(t, "test-secret", 0)
 	h.org("acme", settings(func(s *notify.Settings) {
 		s.Webhooks = []notify.Webhook{ops.settings("ops", notify.FormatCloudEvents)}
-		s.RoleReviews, s.DigestInterval = notify.ReviewsDigest, 3*time.Second
+		s.RoleReviews, s.DigestInterval = notify.ReviewsDigest, interval
 	}))
 	h.admin("acme", "amy@acme.example", "admin")
 	h.start()
 	h.publish(events.TypeRoleReviewRequested, "acme", roleReview("acme", "first@acme.example"))
-	eventually(t, 10*time.Second, "the first review", func() bool { return len(ops.delivered()) == 1 })
+	// At once: the clock has not moved.
+	eventually(t, 30*time.Second, "the first review", func() bool { return len(ops.delivered()) == 1 })
+	first := flushed.wait(t, "acme", 1)
+	clk.Advance(time.Second) // the next reviews come a second later
 	for _, who := range []string{"b@acme.example", "c@acme.example", "d@acme.example"} {
 		h.publish(events.TypeRoleReviewRequested, "acme", roleReview("acme", who))
 	}
-	eventually(t, 15*time.Second, "the digest", func() bool { return len(ops.delivered()) == 2 && len(h.mail.Mails()) == 2 })
+	h.planned(t)
+	clk.Advance(interval)
+	eventually(t, 30*time.Second, "the digest", func() bool { return len(ops.delivered()) == 2 && len(h.mail.Mails()) == 2 })
+	if sent := flushed.wait(t, "acme", 2); len(sent) != 2 || sent[1].Now.Before(first[0].Now.Add(interval)) {
+		t.Errorf("messages sent %v; want the digest an interval (%s) after the first", sent, interval)
+	}
 
 	digest := ops.delivered()[1]
 	if ct := digest.Header.Get("Content-Type"); ct != "application/cloudevents-batch+json" {
@@ -331,7 +389,9 @@ func TestKilledMidDeliveryLosesNoneAndSendsNoneTwice(t *testing.T) {
 
 	h.start()
 	eventually(t, 20*time.Second, "the slow receiver's delivery after the restart", func() bool { return len(slow.delivered()) == 1 })
-	time.Sleep(h.cfg.Topology.AckWait + time.Second)
+	// Every job the killed notifier held comes back after the ack wait;
+	// once all are finished, anything sent twice would have arrived.
+	h.settled(t, h.cfg.Topology.AckWait+30*time.Second)
 	if na, nb, nm, ns := len(a.requests()), len(b.requests()), len(h.mail.Mails()), len(slow.delivered()); na != 1 || nb != 1 || nm != 1 || ns != 1 {
 		t.Errorf("requests: a %d, b %d, mails %d, slow delivered %d; want exactly 1 each", na, nb, nm, ns)
 	}
@@ -343,9 +403,11 @@ func TestHangingReceiverDoesNotBlockOtherOrganisations(t *testing.T) {
 	h := newHarness(t)
 	stuck, fine := newHook(t, "test-secret-stuck", 0), newHook(t, "test-secret-fine", 0)
 	stuck.hang = make(chan struct{})
-	t.Cleanup(func() { close(stuck.hang) })
-	h.cfg.WebhookTimeout = 5 * time.Second
-	h.cfg.Topology.AckWait = 10 * time.Second
+	// The stuck receiver hangs for longer than the test waits for the
+	// other organisation: were its deliveries to hold every worker, the
+	// other alert could not get through in time.
+	h.cfg.WebhookTimeout = 2 * time.Minute
+	h.cfg.Topology.AckWait = 3 * time.Minute
 	h.org("slow", settings(func(s *notify.Settings) {
 		s.Admins = false
 		s.Webhooks = []notify.Webhook{stuck.settings("stuck", "")}
@@ -355,13 +417,19 @@ func TestHangingReceiverDoesNotBlockOtherOrganisations(t *testing.T) {
 		s.Webhooks = []notify.Webhook{fine.settings("fine", "")}
 	}))
 	h.start()
+	// Registered after start, so it runs first: the receiver recovers
+	// before the notifier stops, which then waits for its deliveries.
+	t.Cleanup(func() { close(stuck.hang) })
 	for range 20 {
 		h.publish(events.TypeRoleReviewRequested, "slow", roleReview("slow", "x@slow.example"))
 	}
-	time.Sleep(500 * time.Millisecond) // the slow organisation's jobs are in hand
+	// The slow organisation's jobs are queued, and its receiver holds
+	// deliveries.
+	h.planned(t)
+	eventually(t, 30*time.Second, "the stuck receiver reached", func() bool { return stuck.arrivals() >= h.cfg.PerOrg })
 	published := time.Now()
 	h.publish(events.TypeRoleReviewRequested, "fast", roleReview("fast", "y@fast.example"))
-	eventually(t, 3*time.Second, "the other organisation's alert", func() bool { return len(fine.delivered()) == 1 })
+	eventually(t, time.Minute, "the other organisation's alert", func() bool { return len(fine.delivered()) == 1 })
 	t.Logf("other organisation delivered %s after publishing, with the slow one's receiver hanging", time.Since(published).Round(time.Millisecond))
 	stuck.mu.Lock()
 	defer stuck.mu.Unlock()
@@ -470,7 +538,9 @@ func TestInvalidAlertIsTerminated(t *testing.T) {
 func TestRetryBacklogDoesNotBlockOtherOrganisations(t *testing.T) {
 	h := newHarness(t)
 	failing, fine := newHook(t, "test-secret-failing", 1<<30), newHook(t, "test-secret-fine", 0)
-	h.cfg.BackoffMin, h.cfg.BackoffMax = 20*time.Second, time.Minute // failed jobs stay pending
+	// Failed and deferred jobs stay pending for 5 minutes at least: far
+	// longer than the test waits for the other organisation's alert.
+	h.cfg.BackoffMin, h.cfg.BackoffMax = 10*time.Minute, time.Hour
 	h.org("slow", settings(func(s *notify.Settings) {
 		s.Admins = false
 		s.Webhooks = []notify.Webhook{failing.settings("ops", "")}
@@ -499,7 +569,7 @@ func TestRetryBacklogDoesNotBlockOtherOrganisations(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("backlog not published")
 	}
-	eventually(t, 60*time.Second, "the backlog handed out", func() bool {
+	eventually(t, 4*time.Minute, "the backlog handed out", func() bool {
 		cons, err := h.js.Consumer(ctx, notify.StreamJobs, notify.ConsumerSender)
 		if err != nil {
 			return false
@@ -509,6 +579,8 @@ func TestRetryBacklogDoesNotBlockOtherOrganisations(t *testing.T) {
 	})
 	published := time.Now()
 	h.publish(events.TypeRoleReviewRequested, "fast", roleReview("fast", "y@fast.example"))
-	eventually(t, 15*time.Second, "the other organisation's alert", func() bool { return len(fine.delivered()) == 1 })
+	// Far less than the backlog waits (BackoffMin/2 at least): the alert
+	// does not wait for the backlog to make room.
+	eventually(t, time.Minute, "the other organisation's alert", func() bool { return len(fine.delivered()) == 1 })
 	t.Logf("other organisation delivered %s after publishing, behind %d pending retries", time.Since(published).Round(time.Millisecond), backlog)
 }

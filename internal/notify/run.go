@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
@@ -49,8 +50,17 @@ type Config struct {
 	FlushInterval time.Duration
 	// DrainTimeout bounds shutdown (default 25s).
 	DrainTimeout time.Duration
+	// Clock tells the time of batches (the seat delay and cool-down, the
+	// digest interval) and ticks the flusher; nil is the real clock. Tests
+	// pass a fake clock and move it through these windows themselves.
+	Clock clockwork.Clock
 	// HealthAddr serves /healthz and /readyz; "" serves nothing.
 	HealthAddr string
+
+	// flushed, when set (by tests, see export_test.go), is called after
+	// each pass of the flusher with the time it looked at and the batch
+	// messages it sent.
+	flushed func(now time.Time, sent []Job)
 }
 
 // Deps are the notifier's connections, opened and closed by the caller.
@@ -86,6 +96,9 @@ func (c *Config) defaults() {
 	dur(&c.DrainTimeout, 25*time.Second)
 	if c.Topology.Replicas == 0 {
 		c.Topology = DefaultTopology()
+	}
+	if c.Clock == nil {
+		c.Clock = clockwork.NewRealClock()
 	}
 }
 
@@ -150,7 +163,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		return fmt.Errorf("notify: metrics: %w", err)
 	}
 
-	batches := &Batches{kv: batchKV, now: time.Now, log: log}
+	batches := &Batches{kv: batchKV, now: cfg.Clock.Now, log: log}
 	p := &planner{js: js, dir: deps.Directory, admins: deps.Admins, batches: batches, log: log.With("component", "planner")}
 	s := &sender{js: js, dir: deps.Directory, records: recordKV, webhook: &WebhookSender{Client: client}, mailer: mailer,
 		links: cfg.Links, log: log.With("component", "sender"), m: sm, inflight: map[string]int{},
@@ -201,7 +214,9 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	g.Go(func() error {
 		return bus.Workers(gctx, sendCons, cfg.Workers, cfg.DrainTimeout, log, s.handle)
 	})
-	g.Go(func() error { return flushLoop(gctx, batches, p, cfg.FlushInterval, log.With("component", "flusher")) })
+	g.Go(func() error {
+		return flushLoop(gctx, batches, p, cfg.Clock, cfg.FlushInterval, cfg.flushed, log.With("component", "flusher"))
+	})
 	if cfg.HealthAddr != "" {
 		g.Go(func() error {
 			return health.Serve(gctx, cfg.HealthAddr, health.Handler(func(context.Context) error {
@@ -218,8 +233,11 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	return err
 }
 
-// flushLoop sends batches as they fall due.
-func flushLoop(ctx context.Context, b *Batches, p *planner, every time.Duration, log *slog.Logger) error {
+// flushLoop sends batches as they fall due, looking every interval on
+// clock and whenever a batch changes; passed, if not nil, hears of each
+// pass.
+func flushLoop(ctx context.Context, b *Batches, p *planner, clock clockwork.Clock, every time.Duration,
+	passed func(now time.Time, sent []Job), log *slog.Logger) error {
 	var mu sync.Mutex
 	due := map[string]time.Time{}
 	wake := make(chan struct{}, 1)
@@ -232,15 +250,19 @@ func flushLoop(ctx context.Context, b *Batches, p *planner, every time.Duration,
 			}
 		})
 	}()
+	var sent []Job // in this pass, for passed
 	send := func(ctx context.Context, j Job) error {
 		err := p.send(ctx, j)
 		if errors.Is(err, errNoRecipient) {
 			log.ErrorContext(ctx, "batch dropped: nobody to tell; give the organisation notifications.emails or a webhook", "err", err)
 			return nil
 		}
+		if err == nil && passed != nil {
+			sent = append(sent, j)
+		}
 		return err
 	}
-	t := time.NewTicker(every)
+	t := clock.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -251,7 +273,7 @@ func flushLoop(ctx context.Context, b *Batches, p *planner, every time.Duration,
 				return err
 			}
 			return nil
-		case <-t.C:
+		case <-t.Chan():
 		case <-wake:
 		}
 		now := b.now()
@@ -267,6 +289,10 @@ func flushLoop(ctx context.Context, b *Batches, p *planner, every time.Duration,
 			if err := b.flush(ctx, k, send); err != nil {
 				log.WarnContext(ctx, "batch not sent; will retry", "batch", k, "err", err)
 			}
+		}
+		if passed != nil {
+			passed(now, sent)
+			sent = nil
 		}
 	}
 }

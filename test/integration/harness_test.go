@@ -88,6 +88,7 @@ func (e *env) apply(orgs ...store.Organization) {
 type proc struct {
 	cancel context.CancelFunc
 	done   chan error
+	nc     *nats.Conn // the provisioner's connection
 }
 
 // startProvisioner runs provisioner.Run as a replica would.
@@ -114,7 +115,7 @@ func (e *env) run(s store.Store, workers int, mp metric.MeterProvider, tp trace.
 	e.t.Helper()
 	nc := testenv.Connect(e.t, e.ns)
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &proc{cancel: cancel, done: make(chan error, 1)}
+	p := &proc{cancel: cancel, done: make(chan error, 1), nc: nc}
 	go func() {
 		p.done <- provisioner.Run(ctx, provisioner.Config{
 			Workers: workers, DecisionTimeout: 5 * time.Second, DrainTimeout: 10 * time.Second, Topology: e.topo,
@@ -170,7 +171,9 @@ func (e *env) count(query string, args ...any) int {
 	return n
 }
 
-// collect reads every message on subject filter of stream until quiet.
+// collect reads the messages on subject filter of stream: want of them
+// (or fewer, if they do not come within), then, once the outbox has
+// nothing left to relay, every further one the stream holds.
 func (e *env) collect(stream, filter string, want int, within time.Duration) []jetstream.Msg {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
@@ -190,8 +193,27 @@ func (e *env) collect(stream, filter string, want int, within time.Duration) []j
 		}
 		out = append(out, m)
 	}
-	// Anything beyond want would be a duplicate: look briefly for more.
-	if m, err := c.Next(jetstream.FetchMaxWait(300 * time.Millisecond)); err == nil {
+	// Anything beyond want would be a duplicate. Once every decided event
+	// has left the outbox, the stream holds all there will be: count them
+	// rather than wait for more.
+	waitForWithin(e.t, within, func() bool { return e.count(`SELECT count(*) FROM outbox WHERE sent_at IS NULL`) == 0 })
+	s, err := e.js.Stream(context.Background(), stream)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	info, err := s.Info(context.Background(), jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var stored uint64
+	for _, n := range info.State.Subjects {
+		stored += n
+	}
+	for uint64(len(out)) < stored {
+		m, err := c.Next(jetstream.FetchMaxWait(within))
+		if err != nil {
+			e.t.Fatalf("read %s: %d of %d stored messages on %s: %v", stream, len(out), stored, filter, err)
+		}
 		out = append(out, m)
 	}
 	return out

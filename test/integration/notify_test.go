@@ -9,10 +9,13 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jonboulle/clockwork"
+	"github.com/nats-io/nats.go/jetstream"
 	noopmetric "go.opentelemetry.io/otel/metric/noop"
 	nooptrace "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/bus"
 	"github.com/jitprov/jitprov/internal/notify"
 	"github.com/jitprov/jitprov/internal/store"
 	"github.com/jitprov/jitprov/internal/testenv"
@@ -21,7 +24,9 @@ import (
 // From first logins to the admins' inbox: an organisation with 3 seats
 // and ten people signing in at once. The admin is mailed once that seats
 // run out (the seat reaching 66%, rounded up: the second) and once, after the gathering delay,
-// that 7 people were turned away.
+// that 7 people were turned away. The notifier's clock is the test's: the
+// gathering delay ends when every turned-away login has reached it,
+// however long the logins took.
 func TestSeatAlertsReachTheAdmins(t *testing.T) {
 	e := newEnv(t)
 	o := org("acme", 3)
@@ -38,6 +43,7 @@ func TestSeatAlertsReachTheAdmins(t *testing.T) {
 	e.startProvisioner(8)
 
 	sink := testenv.SMTP(t)
+	clk := clockwork.NewFakeClock()
 	settings := notify.DefaultSettings()
 	settings.SeatDelay = 2 * time.Second
 	dir, err := notify.NewDirectory([]store.Organization{o}, map[string]notify.Settings{"acme": settings}, nil)
@@ -50,7 +56,7 @@ func TestSeatAlertsReachTheAdmins(t *testing.T) {
 	go func() {
 		done <- notify.Run(ctx, notify.Config{
 			SMTP:  &notify.SMTPConfig{Addr: sink.Addr, TLS: notify.SMTPPlain, From: "jitprov <noreply@jitprov.test>"},
-			Links: notify.Links{Seats: "https://app.test/orgs/{org}/seats"}, FlushInterval: 100 * time.Millisecond,
+			Links: notify.Links{Seats: "https://app.test/orgs/{org}/seats"}, FlushInterval: 100 * time.Millisecond, Clock: clk,
 		}, notify.Deps{NATS: nc, Admins: e.store, Directory: dir, Logger: testenv.Logger(t),
 			Tracer: nooptrace.NewTracerProvider(), Meter: noopmetric.NewMeterProvider()})
 	}()
@@ -85,11 +91,21 @@ func TestSeatAlertsReachTheAdmins(t *testing.T) {
 	}
 	mustf(t, created == 3, "%d created, want 3", created)
 
-	deadline := time.Now().Add(20 * time.Second)
-	for len(sink.Mails()) < 2 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
+	// The seven alerts are in ALERTS and planned: then the gathering
+	// delay ends.
+	mustf(t, len(e.collect(bus.StreamAlerts, "jit.alert.seats.exhausted.acme", 7, 20*time.Second)) == 7, "want 7 seats.exhausted alerts")
+	waitForWithin(t, 30*time.Second, func() bool { return consumerIdle(e.js, bus.StreamAlerts, notify.ConsumerPlanner) })
+	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer wcancel()
+	if err := clk.BlockUntilContext(wctx, 1); err != nil { // the flusher's ticker
+		t.Fatalf("the notifier's flusher never started: %v", err)
 	}
-	time.Sleep(time.Second) // anything more would be a duplicate
+	clk.Advance(settings.SeatDelay)
+	waitForWithin(t, 30*time.Second, func() bool { return len(sink.Mails()) >= 2 })
+	// Every job finished: anything more would have been mailed by now.
+	waitForWithin(t, 30*time.Second, func() bool {
+		return consumerIdle(e.js, bus.StreamAlerts, notify.ConsumerPlanner) && consumerIdle(e.js, notify.StreamJobs, notify.ConsumerSender)
+	})
 	var subjects []string
 	for _, m := range sink.Mails() {
 		mustf(t, slices.Equal(m.To, []string{"boss@acme.example"}), "mail to %v, want the admin", m.To)
@@ -102,4 +118,17 @@ func TestSeatAlertsReachTheAdmins(t *testing.T) {
 	if !slices.Equal(subjects, want) {
 		t.Errorf("mails %q, want %q", subjects, want)
 	}
+}
+
+// consumerIdle reports whether consumer of stream has handed out and
+// finished every message stored so far.
+func consumerIdle(js jetstream.JetStream, stream, consumer string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := js.Consumer(ctx, stream, consumer)
+	if err != nil {
+		return false
+	}
+	info, err := c.Info(ctx)
+	return err == nil && info.NumPending == 0 && info.NumAckPending == 0
 }

@@ -193,13 +193,22 @@ func TestUnavailable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := replay.New(context.Background(), js, replay.Config{Timeout: 500 * time.Millisecond})
+			ctx := context.Background()
+			// The bucket and the first claim through a patient cache: on a
+			// busy machine creating the bucket can take longer than the
+			// short timeout under test, which is for the failing calls.
+			setup, err := replay.New(ctx, js, replay.Config{Timeout: 30 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx := context.Background()
-			if err := c.Claim(ctx, okta, "_before", time.Now().Add(time.Minute)); err != nil {
+			if err := setup.Claim(ctx, okta, "_before", time.Now().Add(time.Minute)); err != nil {
 				t.Fatal(err)
+			}
+			var c *replay.Cache
+			for deadline := time.Now().Add(30 * time.Second); c == nil; {
+				if c, err = replay.New(ctx, js, replay.Config{Timeout: 500 * time.Millisecond}); err != nil && time.Now().After(deadline) {
+					t.Fatalf("New with the bucket in place: %v", err)
+				}
 			}
 			tc.stop(s, nc)
 			started := time.Now()

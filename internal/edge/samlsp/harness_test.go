@@ -211,6 +211,11 @@ type response struct {
 
 	// BeforeSign and BeforeEncrypt edit the XML between the steps.
 	BeforeSign, BeforeEncrypt func(t testing.TB, xml string) string
+
+	// Now is the time the times above are relative to: edits that move
+	// them start from it, not from when the test began, which on a busy
+	// machine can be longer ago than the clock skew allowed.
+	Now time.Time
 }
 
 func ts(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
@@ -218,6 +223,7 @@ func ts(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
 func validResponse() response {
 	now := time.Now()
 	return response{
+		Now:                   now,
 		ResponseID:            "_resp-" + randomHex(),
 		AssertionID:           "_assert-" + randomHex(),
 		IssueInstant:          ts(now.Add(-2 * time.Second)),

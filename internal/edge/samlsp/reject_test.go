@@ -36,7 +36,6 @@ func lastCipherValue(t testing.TB, doc, value string) string {
 
 func TestReject(t *testing.T) {
 	t.Parallel()
-	now := time.Now()
 	tests := []struct {
 		name   string
 		edit   func(*response)
@@ -350,7 +349,7 @@ func TestReject(t *testing.T) {
 		{
 			name: "expired",
 			edit: func(r *response) {
-				r.NotOnOrAfter, r.SCDNotOnOrAfter = ts(now.Add(-10*time.Minute)), ts(now.Add(-10*time.Minute))
+				r.NotOnOrAfter, r.SCDNotOnOrAfter = ts(r.Now.Add(-10*time.Minute)), ts(r.Now.Add(-10*time.Minute))
 			},
 			want:      ReasonExpired,
 			byCrewjam: true,
@@ -358,45 +357,45 @@ func TestReject(t *testing.T) {
 		{
 			// crewjam allows 180s of skew; we allow 90s.
 			name: "expired_two_minutes_ago",
-			edit: func(r *response) { r.NotOnOrAfter = ts(now.Add(-2 * time.Minute)) },
+			edit: func(r *response) { r.NotOnOrAfter = ts(r.Now.Add(-2 * time.Minute)) },
 			want: ReasonExpired,
 		},
 		{
 			name: "subject_confirmation_expired_two_minutes_ago",
-			edit: func(r *response) { r.SCDNotOnOrAfter = ts(now.Add(-2 * time.Minute)) },
+			edit: func(r *response) { r.SCDNotOnOrAfter = ts(r.Now.Add(-2 * time.Minute)) },
 			want: ReasonExpired,
 		},
 		{
 			name:      "issued_five_minutes_ago",
-			edit:      func(r *response) { r.AssertionIssueInstant = ts(now.Add(-5 * time.Minute)) },
+			edit:      func(r *response) { r.AssertionIssueInstant = ts(r.Now.Add(-5 * time.Minute)) },
 			want:      ReasonExpired,
 			byCrewjam: true,
 		},
 		{
 			name:      "response_issued_five_minutes_ago",
-			edit:      func(r *response) { r.IssueInstant = ts(now.Add(-5 * time.Minute)) },
+			edit:      func(r *response) { r.IssueInstant = ts(r.Now.Add(-5 * time.Minute)) },
 			want:      ReasonExpired,
 			byCrewjam: true,
 		},
 		{
 			name:      "not_yet_valid",
-			edit:      func(r *response) { r.NotBefore = ts(now.Add(10 * time.Minute)) },
+			edit:      func(r *response) { r.NotBefore = ts(r.Now.Add(10 * time.Minute)) },
 			want:      ReasonNotYetValid,
 			byCrewjam: true,
 		},
 		{
 			name: "not_yet_valid_for_two_minutes",
-			edit: func(r *response) { r.NotBefore = ts(now.Add(2 * time.Minute)) },
+			edit: func(r *response) { r.NotBefore = ts(r.Now.Add(2 * time.Minute)) },
 			want: ReasonNotYetValid,
 		},
 		{
 			name: "issued_in_the_future",
-			edit: func(r *response) { r.AssertionIssueInstant = ts(now.Add(10 * time.Minute)) },
+			edit: func(r *response) { r.AssertionIssueInstant = ts(r.Now.Add(10 * time.Minute)) },
 			want: ReasonNotYetValid,
 		},
 		{
 			name: "authenticated_in_the_future",
-			edit: func(r *response) { r.AuthnInstant = ts(now.Add(10 * time.Minute)) },
+			edit: func(r *response) { r.AuthnInstant = ts(r.Now.Add(10 * time.Minute)) },
 			want: ReasonNotYetValid,
 		},
 		{
