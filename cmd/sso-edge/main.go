@@ -65,6 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		spKey = &pair
 	}
 	public, _ := url.Parse(cfg.PublicURL) // validated by LoadEdge
+	proxies, _ := cfg.Proxies()           // validated by LoadEdge
 
 	// Neither the database nor NATS need answer yet: Run waits for both,
 	// alive and not ready meanwhile.
@@ -84,6 +85,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Addr: cfg.Addr, PublicURL: *public, AllowedReturnOrigins: cfg.ReturnOrigins,
 		ProvisionTimeout: time.Duration(cfg.ProvisionTimeout), SPKeyPair: spKey, Replicas: cfg.Replicas,
 		CertCheckInterval: time.Duration(cfg.CertCheckInterval), // negative when "off": the edge's convention too
+		RatePerClient:     config.Rate(cfg.RatePerClient), RatePerConnection: config.Rate(cfg.RatePerConnection),
+		TrustedProxies: proxies,
 	}, edge.Deps{Store: s, NATS: nc, Sessions: sessions, Logger: log, Tracer: tel.Tracer})
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -55,6 +56,17 @@ type Edge struct {
 	// alerts): a duration of at least a minute, or "off"
 	// (JITPROV_EDGE_CERT_CHECK_INTERVAL, default 24h).
 	CertCheckInterval DurationOrOff `yaml:"cert_check_interval"`
+	// RatePerClient and RatePerConnection bound the sign-in requests a
+	// minute from one client address and to one connection
+	// (JITPROV_EDGE_RATE_PER_CLIENT, default 600; JITPROV_EDGE_RATE_PER_CONNECTION,
+	// default 6000; 0 turns a limit off).
+	RatePerClient     int `yaml:"rate_per_client"`
+	RatePerConnection int `yaml:"rate_per_connection"`
+	// TrustedProxies are the addresses or CIDR ranges of the proxies in
+	// front of the edge (ingress controllers, load balancers), whose
+	// X-Forwarded-For names the client (JITPROV_EDGE_TRUSTED_PROXIES,
+	// comma-separated; default none: the peer is the client).
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// Replicas of the edge's KV buckets (JITPROV_STREAM_REPLICAS, default 1).
 	Replicas  int    `yaml:"replicas"`
 	LogLevel  string `yaml:"log_level"`  // JITPROV_LOG_LEVEL, default info
@@ -65,7 +77,8 @@ type Edge struct {
 // variables through getenv, which win, and validates the result.
 func LoadEdge(path string, getenv func(string) string) (Edge, error) {
 	e := Edge{NATSURL: "nats://127.0.0.1:4222", Addr: ":8080", ProvisionTimeout: Duration(5 * time.Second),
-		CertCheckInterval: DurationOrOff(24 * time.Hour), Replicas: 1, LogLevel: "info", LogFormat: "json"}
+		CertCheckInterval: DurationOrOff(24 * time.Hour), Replicas: 1, LogLevel: "info", LogFormat: "json",
+		RatePerClient: 600, RatePerConnection: 6000}
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -78,6 +91,8 @@ func LoadEdge(path string, getenv func(string) string) (Edge, error) {
 		if d.root != nil {
 			d.decode(data, &e)
 			d.requireInt("replicas")
+			d.requireInt("rate_per_client")
+			d.requireInt("rate_per_connection")
 			if err := joinSorted(d.errs); err != nil {
 				return e, err
 			}
@@ -105,6 +120,9 @@ func LoadEdge(path string, getenv func(string) string) (Edge, error) {
 		e.CertCheckInterval = d
 	}
 	env.int("JITPROV_STREAM_REPLICAS", &e.Replicas)
+	env.int("JITPROV_EDGE_RATE_PER_CLIENT", &e.RatePerClient)
+	env.int("JITPROV_EDGE_RATE_PER_CONNECTION", &e.RatePerConnection)
+	env.list("JITPROV_EDGE_TRUSTED_PROXIES", &e.TrustedProxies)
 	var errs []error
 	env.str("JITPROV_SESSION_KEYS_FILE", &e.SessionKeysFile)
 	switch file, inline := e.SessionKeysFile, env.get("JITPROV_SESSION_KEYS"); {
@@ -179,14 +197,50 @@ func (e Edge) Validate() error {
 	if e.Replicas != 1 && e.Replicas != 3 && e.Replicas != 5 {
 		add("JITPROV_STREAM_REPLICAS=%d: want 1, 3 or 5", e.Replicas)
 	}
+	if e.RatePerClient < 0 {
+		add("JITPROV_EDGE_RATE_PER_CLIENT (rate_per_client) is %d: want requests a minute, or 0 for no limit", e.RatePerClient)
+	}
+	if e.RatePerConnection < 0 {
+		add("JITPROV_EDGE_RATE_PER_CONNECTION (rate_per_connection) is %d: want requests a minute, or 0 for no limit", e.RatePerConnection)
+	}
+	if _, err := e.Proxies(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// Proxies parses TrustedProxies: each an address (a single host) or a
+// CIDR range.
+func (e Edge) Proxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	var errs []error
+	for _, p := range e.TrustedProxies {
+		if pfx, err := netip.ParsePrefix(p); err == nil {
+			out = append(out, pfx.Masked())
+		} else if a, err := netip.ParseAddr(p); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+		} else {
+			errs = append(errs, fmt.Errorf("JITPROV_EDGE_TRUSTED_PROXIES (trusted_proxies): %q is neither an address nor a CIDR range such as 10.0.0.0/8", p))
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// Rate turns a configured limit (0: off) into edge.Config's (negative:
+// off).
+func Rate(perMinute int) int {
+	if perMinute == 0 {
+		return -1
+	}
+	return perMinute
 }
 
 // String is safe to log: no secrets.
 func (e Edge) String() string {
-	return fmt.Sprintf("database_url=%q nats_url=%q addr=%q public_url=%q session_keys=%d insecure_cookies=%t cookie_domain=%q return_origins=%v provision_timeout=%s sp_key_file=%q cert_check_interval=%s replicas=%d",
+	return fmt.Sprintf("database_url=%q nats_url=%q addr=%q public_url=%q session_keys=%d insecure_cookies=%t cookie_domain=%q return_origins=%v provision_timeout=%s sp_key_file=%q cert_check_interval=%s replicas=%d rate_per_client=%d rate_per_connection=%d trusted_proxies=%v",
 		redactDatabaseURL(e.DatabaseURL), redactNATSList(e.NATSURL), e.Addr, e.PublicURL, len(e.SessionKeys), e.InsecureCookies, e.CookieDomain,
-		e.ReturnOrigins, time.Duration(e.ProvisionTimeout), e.SPKeyFile, e.CertCheckInterval, e.Replicas)
+		e.ReturnOrigins, time.Duration(e.ProvisionTimeout), e.SPKeyFile, e.CertCheckInterval, e.Replicas,
+		e.RatePerClient, e.RatePerConnection, e.TrustedProxies)
 }
 
 // DurationOrOff is a Duration that may also be "off", which it stores as a

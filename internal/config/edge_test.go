@@ -59,6 +59,9 @@ func TestLoadEdge(t *testing.T) {
 		{"cert check interval not a duration", with("JITPROV_EDGE_CERT_CHECK_INTERVAL", "daily"), "JITPROV_EDGE_CERT_CHECK_INTERVAL"},
 		{"cert check interval zero", with("JITPROV_EDGE_CERT_CHECK_INTERVAL", "0"), "JITPROV_EDGE_CERT_CHECK_INTERVAL"},
 		{"cert check interval too short", with("JITPROV_EDGE_CERT_CHECK_INTERVAL", "10s"), "at least 1m"},
+		{"negative rate", with("JITPROV_EDGE_RATE_PER_CLIENT", "-5"), "JITPROV_EDGE_RATE_PER_CLIENT (rate_per_client) is -5"},
+		{"rate not a number", with("JITPROV_EDGE_RATE_PER_CONNECTION", "lots"), `JITPROV_EDGE_RATE_PER_CONNECTION="lots": not a whole number`},
+		{"trusted proxy not an address", with("JITPROV_EDGE_TRUSTED_PROXIES", "10.0.0.0/8, ingress.local"), `"ingress.local" is neither an address nor a CIDR range`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,6 +69,32 @@ func TestLoadEdge(t *testing.T) {
 				t.Errorf("got %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// Rate limits and trusted proxies: defaults, the variables, "0" turning a
+// limit off.
+func TestLoadEdgeRateLimits(t *testing.T) {
+	base := map[string]string{"JITPROV_DATABASE_URL": "postgres://db/jitprov", "JITPROV_EDGE_PUBLIC_URL": "https://sso.example.com",
+		"JITPROV_SESSION_KEYS": strings.Repeat("ab", 32)} // TEST KEY
+	e, err := LoadEdge("", func(k string) string { return base[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.RatePerClient != 600 || e.RatePerConnection != 6000 || len(e.TrustedProxies) != 0 {
+		t.Errorf("defaults: %d, %d, %v; want 600, 6000, none", e.RatePerClient, e.RatePerConnection, e.TrustedProxies)
+	}
+	base["JITPROV_EDGE_RATE_PER_CLIENT"], base["JITPROV_EDGE_RATE_PER_CONNECTION"] = "0", "120"
+	base["JITPROV_EDGE_TRUSTED_PROXIES"] = "10.0.0.0/8, 192.0.2.7"
+	if e, err = LoadEdge("", func(k string) string { return base[k] }); err != nil {
+		t.Fatal(err)
+	}
+	proxies, err := e.Proxies()
+	if err != nil || len(proxies) != 2 || proxies[1].String() != "192.0.2.7/32" {
+		t.Errorf("proxies %v, %v; want 10.0.0.0/8 and 192.0.2.7/32", proxies, err)
+	}
+	if Rate(e.RatePerClient) >= 0 || Rate(e.RatePerConnection) != 120 {
+		t.Errorf("rates %d, %d: want the per-client limit off (negative for the edge) and 120", Rate(e.RatePerClient), Rate(e.RatePerConnection))
 	}
 }
 

@@ -48,6 +48,7 @@ import (
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/bus"
+	"github.com/jitprov/jitprov/internal/edge"
 	"github.com/jitprov/jitprov/internal/known"
 	"github.com/jitprov/jitprov/internal/testenv"
 )
@@ -136,7 +137,9 @@ type benchWorld struct {
 
 func newBenchWorld(tb testing.TB) *benchWorld {
 	tb.Helper()
-	w := &benchWorld{world: newWorld(tb, benchSeats, true, withLogger(benchLogger(tb)))}
+	// Every browser of the load comes from 127.0.0.1: no per-client limit.
+	w := &benchWorld{world: newWorld(tb, benchSeats, true, withLogger(benchLogger(tb)),
+		withEdgeConfig(func(c *edge.Config) { c.RatePerClient, c.RatePerConnection = -1, -1 }))}
 	w.transport = &http.Transport{MaxIdleConns: 4 * benchWorkers, MaxIdleConnsPerHost: 2 * benchWorkers, IdleConnTimeout: time.Minute}
 	tb.Cleanup(w.transport.CloseIdleConnections)
 	var err error

@@ -54,9 +54,11 @@ type world struct {
 	// provisionTimeout is how long the edge waits for an answer before the
 	// waiting page (5s unless a test sets it).
 	provisionTimeout time.Duration
-	edgeURL          string
-	stopProv         context.CancelFunc
-	provDone         chan error
+	// edgeConfig, when set, changes the edges' configuration.
+	edgeConfig func(*edge.Config)
+	edgeURL    string
+	stopProv   context.CancelFunc
+	provDone   chan error
 }
 
 // worldOption changes how newWorld assembles a world.
@@ -66,6 +68,11 @@ type worldOption func(*world)
 // answer before it shows the waiting page.
 func withProvisionTimeout(d time.Duration) worldOption {
 	return func(w *world) { w.provisionTimeout = d }
+}
+
+// withEdgeConfig changes the configuration of the world's edges.
+func withEdgeConfig(change func(*edge.Config)) worldOption {
+	return func(w *world) { w.edgeConfig = change }
 }
 
 // withLogger sends the logs of the world's parts to log instead of
@@ -266,8 +273,11 @@ func (w *world) startEdge() string {
 	}
 	key, cert := newKeyPair(w.tb, "test-sp")
 	pair := &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
-	timeout := cmp.Or(w.provisionTimeout, 5*time.Second)
-	s, ready, err := edge.New(context.Background(), edge.Config{PublicURL: *public, ProvisionTimeout: timeout, SPKeyPair: pair},
+	cfg := edge.Config{PublicURL: *public, ProvisionTimeout: cmp.Or(w.provisionTimeout, 5*time.Second), SPKeyPair: pair}
+	if w.edgeConfig != nil {
+		w.edgeConfig(&cfg)
+	}
+	s, ready, err := edge.New(context.Background(), cfg,
 		edge.Deps{Store: w.store, NATS: w.nats.Connect(w.tb), Sessions: sessions,
 			Logger: w.log, Tracer: nooptrace.NewTracerProvider()})
 	if err != nil {

@@ -3,6 +3,7 @@ package edge
 import (
 	"bytes"
 	"embed"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -68,6 +69,8 @@ var (
 		Message: "We cannot set up accounts right now. Please try again in a few minutes."}
 	pageUnknownConnection = page{Status: http.StatusNotFound, Title: "Unknown sign-in link",
 		Message: "This sign-in link does not match any configured organisation. Please check the address."}
+	pageTooMany = page{Status: http.StatusTooManyRequests, Title: "Too many sign-in attempts",
+		Message: "Too many sign-in attempts came from your network in a short time. Please wait a minute and try again."}
 	pageStarting = page{Status: http.StatusServiceUnavailable, Title: "Sign-in is starting",
 		Message: "The sign-in service is starting. Please try again in a few seconds."}
 	pageSignedOut = page{Status: http.StatusOK, Title: "Signed out", Message: "You are signed out.", Link: "/", LinkText: "Back"}
@@ -81,12 +84,20 @@ func pageNotCompleted(returnTo string) page {
 		Link:    returnTo, LinkText: "Sign in again"}
 }
 
-// logPage logs why a page is shown, at a level that fits.
+// fail logs why a page is shown, at a level that fits, and shows it. A
+// flood of the same refusal (the same message, organisation, connection
+// and reason) logs one line per interval, with the count held back.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, p page, msg string, args ...any) {
 	level := slog.LevelWarn
 	if p.Status >= 500 {
 		level = slog.LevelError
 	}
-	s.log.Log(r.Context(), level, msg, args...)
+	kind := msg
+	for i := 0; i+1 < len(args); i += 2 {
+		if k, ok := args[i].(string); ok && (k == "org" || k == "connection" || k == "reason") {
+			kind += fmt.Sprintf("|%v", args[i+1])
+		}
+	}
+	s.failures.log(r.Context(), level, kind, msg, args...)
 	s.render(w, r, p)
 }

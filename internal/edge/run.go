@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sync/atomic"
 	"time"
@@ -58,6 +59,16 @@ type Config struct {
 	CertCheckInterval time.Duration
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
+	// RatePerClient and RatePerConnection bound the sign-in requests a
+	// minute from one client address and to one connection; 0 means
+	// DefaultRatePerClient and DefaultRatePerConnection, a negative value
+	// no limit.
+	RatePerClient     int
+	RatePerConnection int
+	// TrustedProxies are the proxies (ingress, load balancer) whose
+	// X-Forwarded-For names the client; without them the peer address is
+	// the client.
+	TrustedProxies []netip.Prefix
 }
 
 func (c *Config) defaults() error {
@@ -87,6 +98,12 @@ func (c *Config) defaults() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 15 * time.Second
+	}
+	if c.RatePerClient == 0 {
+		c.RatePerClient = DefaultRatePerClient
+	}
+	if c.RatePerConnection == 0 {
+		c.RatePerConnection = DefaultRatePerConnection
 	}
 	return nil
 }
@@ -131,7 +148,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, func(context.Cont
 		sessions: deps.Sessions, replays: replays, known: knownIDs, prov: client, decided: deps.Store,
 		republishing: make(chan struct{}, maxRepublishing),
 		tracer:       deps.Tracer.Tracer("github.com/jitprov/jitprov/internal/edge"), log: deps.Logger,
+		failures: newSampler(deps.Logger, 10*time.Second),
 	}
+	s.limits = newLimits(cfg, s)
 	ready := func(ctx context.Context) error {
 		if err := deps.Store.Ping(ctx); err != nil {
 			return err

@@ -65,8 +65,12 @@ type Server struct {
 	// republishing bounds the logins whose publish goes on in the
 	// background after the person was shown the waiting page.
 	republishing chan struct{}
-	tracer       trace.Tracer
-	log          *slog.Logger
+	limits       *limits
+	// failures samples the log lines of refused sign-ins: a flood logs one
+	// line per kind and interval, with a count.
+	failures *sampler
+	tracer   trace.Tracer
+	log      *slog.Logger
 }
 
 // Handler routes the edge's endpoints.
@@ -83,14 +87,17 @@ func (s *Server) Handler(ready func(context.Context) error) http.Handler {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	// The sign-in endpoints are rate limited per client address, and those
+	// of a connection per connection too; health, metadata, forward-auth
+	// and sign-out are not.
 	mux.HandleFunc("GET /login", s.loginForm)
-	mux.HandleFunc("POST /login", s.discover)
+	mux.Handle("POST /login", s.limits.byClient(http.HandlerFunc(s.discover)))
 	mux.HandleFunc("GET /saml/{org}/{conn}/metadata", s.metadata)
-	mux.HandleFunc("GET /saml/{org}/{conn}/login", s.startLogin)
-	mux.HandleFunc("POST /saml/{org}/{conn}/acs", s.acs)
-	mux.HandleFunc("GET /oidc/{org}/{conn}/login", s.startOIDC)
-	mux.HandleFunc("GET /oidc/{org}/{conn}/callback", s.oidcCallback)
-	mux.HandleFunc("GET /login/continue", s.continueLogin)
+	mux.Handle("GET /saml/{org}/{conn}/login", s.limits.byConnection(http.HandlerFunc(s.startLogin)))
+	mux.Handle("POST /saml/{org}/{conn}/acs", s.limits.byConnection(http.HandlerFunc(s.acs)))
+	mux.Handle("GET /oidc/{org}/{conn}/login", s.limits.byConnection(http.HandlerFunc(s.startOIDC)))
+	mux.Handle("GET /oidc/{org}/{conn}/callback", s.limits.byConnection(http.HandlerFunc(s.oidcCallback)))
+	mux.Handle("GET /login/continue", s.limits.byClient(http.HandlerFunc(s.continueLogin)))
 	mux.HandleFunc("GET /auth/verify", s.verify)
 	mux.HandleFunc("GET /logout", s.logout)
 	mux.HandleFunc("POST /logout", s.logout)

@@ -1,0 +1,172 @@
+package edge
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-chi/httprate"
+)
+
+// Rate limits on the sign-in endpoints, so that a flood of forged or
+// replayed responses from one client (or aimed at one connection) is
+// refused before it costs signature checks, and health checks and other
+// people's sign-ins stay responsive. Counted per minute, in a sliding
+// window (go-chi/httprate).
+const (
+	DefaultRatePerClient     = 600  // requests a minute from one client address
+	DefaultRatePerConnection = 6000 // requests a minute to one connection
+)
+
+// limits wraps the sign-in handlers in their rate limits.
+type limits struct {
+	perClient, perConnection *httprate.RateLimiter // nil: no limit
+	trusted                  []netip.Prefix
+	refused                  *sampler
+}
+
+func newLimits(cfg Config, s *Server) *limits {
+	l := &limits{trusted: cfg.TrustedProxies, refused: newSampler(s.log, 10*time.Second)}
+	refuse := func(what string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			l.refused.log(r.Context(), slog.LevelWarn, what+"|"+r.PathValue("org")+"/"+r.PathValue("conn"),
+				"sign-in requests refused: over the "+what+" rate limit", "client", l.client(r),
+				"org", r.PathValue("org"), "connection", r.PathValue("conn"), "path", r.URL.Path)
+			s.render(w, r, pageTooMany)
+		}
+	}
+	if cfg.RatePerClient > 0 {
+		l.perClient = httprate.NewRateLimiter(cfg.RatePerClient, time.Minute,
+			httprate.WithKeyFuncs(func(r *http.Request) (string, error) { return httprate.CanonicalizeIP(l.client(r)), nil }),
+			httprate.WithLimitHandler(refuse("per-client")))
+	}
+	if cfg.RatePerConnection > 0 {
+		l.perConnection = httprate.NewRateLimiter(cfg.RatePerConnection, time.Minute,
+			httprate.WithKeyFuncs(func(r *http.Request) (string, error) { return r.PathValue("org") + "/" + r.PathValue("conn"), nil }),
+			httprate.WithLimitHandler(refuse("per-connection")))
+	}
+	return l
+}
+
+// client is the address r came from (clientAddr).
+func (l *limits) client(r *http.Request) string { return clientAddr(r, l.trusted) }
+
+// byClient limits h per client address.
+func (l *limits) byClient(h http.Handler) http.Handler {
+	if l.perClient == nil {
+		return h
+	}
+	return l.perClient.Handler(h)
+}
+
+// byConnection limits h per client address and per connection (the
+// route's {org} and {conn}).
+func (l *limits) byConnection(h http.Handler) http.Handler {
+	if l.perConnection != nil {
+		h = l.perConnection.Handler(h)
+	}
+	return l.byClient(h)
+}
+
+// clientAddr is the address of the client that sent r: the peer, or —
+// when the peer is a trusted proxy — the last address in X-Forwarded-For
+// that is not a trusted proxy. Addresses a client writes into the header
+// itself sit to the left of what its proxies append, so they are never
+// believed.
+func clientAddr(r *http.Request, trusted []netip.Prefix) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !isTrusted(peer, trusted) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return host // a malformed hop: believe nothing further left
+		}
+		if !isTrusted(hop, trusted) {
+			return hop.Unmap().String()
+		}
+	}
+	return host
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	a = a.Unmap()
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// sampler logs the first event of a kind at once and then, for a flood of
+// the same kind, one line per interval with the count of those it held
+// back: a flood of forged responses is visible without drowning the log.
+type sampler struct {
+	logger *slog.Logger
+	every  time.Duration
+	now    func() time.Time
+
+	mu    sync.Mutex
+	kinds map[string]*sampled
+}
+
+type sampled struct {
+	since time.Time // start of the current interval
+	held  int       // events not logged since
+}
+
+// maxSampledKinds bounds the kinds a sampler remembers; past it, old
+// kinds are forgotten (a new event of theirs logs at once).
+const maxSampledKinds = 10_000
+
+func newSampler(log *slog.Logger, every time.Duration) *sampler {
+	return &sampler{logger: log, every: every, now: time.Now, kinds: map[string]*sampled{}}
+}
+
+// log logs msg with args unless an event of kind was logged less than an
+// interval ago; then it counts it, and the next line of that kind says how
+// many were held back.
+func (s *sampler) log(ctx context.Context, level slog.Level, kind, msg string, args ...any) {
+	now := s.now()
+	s.mu.Lock()
+	k := s.kinds[kind]
+	switch {
+	case k != nil && now.Sub(k.since) < s.every:
+		k.held++
+		s.mu.Unlock()
+		return
+	case k == nil:
+		if len(s.kinds) >= maxSampledKinds {
+			for key, v := range s.kinds {
+				if now.Sub(v.since) >= s.every {
+					delete(s.kinds, key)
+				}
+			}
+		}
+		k = &sampled{}
+		if len(s.kinds) < maxSampledKinds {
+			s.kinds[kind] = k
+		}
+	}
+	held := k.held
+	k.since, k.held = now, 0
+	s.mu.Unlock()
+	if held > 0 {
+		msg = fmt.Sprintf("%s (and %d more like it since the last such line, not logged)", msg, held)
+		args = append(args, "suppressed", held)
+	}
+	s.logger.Log(ctx, level, msg, args...)
+}

@@ -1,0 +1,71 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestClientAddr(t *testing.T) {
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32")}
+	for _, tc := range []struct {
+		name, remote string
+		xff          []string
+		trusted      []netip.Prefix
+		want         string
+	}{
+		{"no proxy trusted: the peer", "203.0.113.7:5000", []string{"198.51.100.1"}, nil, "203.0.113.7"},
+		{"peer not trusted: its header is not believed", "203.0.113.7:5000", []string{"198.51.100.1"}, proxies, "203.0.113.7"},
+		{"trusted proxy: the client it names", "10.1.2.3:5000", []string{"198.51.100.1"}, proxies, "198.51.100.1"},
+		{"a client's own header is left of what the proxy appends", "10.1.2.3:5000", []string{"1.2.3.4, 198.51.100.1"}, proxies, "198.51.100.1"},
+		{"chained trusted proxies are skipped", "10.1.2.3:5000", []string{"198.51.100.1, 192.0.2.1", "10.9.9.9"}, proxies, "198.51.100.1"},
+		{"only proxies: the peer", "10.1.2.3:5000", []string{"10.4.4.4"}, proxies, "10.1.2.3"},
+		{"malformed hop: nothing further is believed", "10.1.2.3:5000", []string{"198.51.100.1, bogus"}, proxies, "10.1.2.3"},
+		{"no header: the peer", "10.1.2.3:5000", nil, proxies, "10.1.2.3"},
+		{"IPv4-mapped client", "10.1.2.3:5000", []string{"::ffff:198.51.100.1"}, proxies, "198.51.100.1"},
+		{"IPv6 peer", "[2001:db8::1]:5000", nil, proxies, "2001:db8::1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/saml/acme/idp/acs", nil)
+			r.RemoteAddr = tc.remote
+			for _, v := range tc.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if got := clientAddr(r, tc.trusted); got != tc.want {
+				t.Errorf("clientAddr = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// A flood of one kind logs one line an interval, and the next line says
+// how many it held back; other kinds log on their own.
+func TestSamplerLogsAFloodWithACount(t *testing.T) {
+	var buf bytes.Buffer
+	s := newSampler(slog.New(slog.NewTextHandler(&buf, nil)), 10*time.Second)
+	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	s.now = func() time.Time { return now }
+	ctx := context.Background()
+	for range 100 {
+		s.log(ctx, slog.LevelWarn, "rejected|acme", "SAML response rejected")
+	}
+	s.log(ctx, slog.LevelWarn, "rejected|initech", "SAML response rejected")
+	now = now.Add(10 * time.Second)
+	s.log(ctx, slog.LevelWarn, "rejected|acme", "SAML response rejected")
+
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines, want 3 (acme's first, initech's, acme's next with a count):\n%s", len(lines), buf.String())
+	}
+	if !strings.Contains(lines[2], "and 99 more like it") || !strings.Contains(lines[2], "suppressed=99") {
+		t.Errorf("the line after the interval = %q, want the 99 held back counted", lines[2])
+	}
+	if strings.Contains(lines[0], "more like it") || strings.Contains(lines[1], "more like it") {
+		t.Errorf("the first lines of a kind carry a count:\n%s", buf.String())
+	}
+}
