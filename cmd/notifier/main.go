@@ -122,7 +122,10 @@ func serve(ctx context.Context, cfg config.Notifier, getenv func(string) string,
 		return err
 	}
 	defer tel.Flush(ctx, log)
-	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log, MaxConns: 4})
+	// Postgres need not answer yet (the admins are looked up per alert,
+	// retried), nor NATS: Run waits for JetStream, alive and not ready.
+	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log, MaxConns: 4, Lazy: true,
+		StatementTimeout: 5 * time.Second, IdleInTxTimeout: 5 * time.Second})
 	if err != nil {
 		return err
 	}

@@ -51,7 +51,7 @@ func TestDeadListAndReplay(t *testing.T) {
 	if err := bus.Ensure(ctx, js, bus.DefaultTopology()); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := notify.Ensure(ctx, js, notify.DefaultTopology()); err != nil {
+	if _, _, err := notify.Ensure(ctx, js, notify.DefaultTopology(), nil); err != nil {
 		t.Fatal(err)
 	}
 	job := notify.Job{ID: "evt-1", Org: "acme", Alert: "seats.exhausted", Count: 3,

@@ -21,6 +21,7 @@ import (
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/bus"
 	"github.com/jitprov/jitprov/internal/health"
+	"github.com/jitprov/jitprov/internal/startup"
 )
 
 // Config is what Run needs to know. Zero durations and counts take the
@@ -102,42 +103,70 @@ func (c *Config) defaults() {
 	}
 }
 
-// startFailed is err, unless ctx ended while Run was starting: stopped
-// then (Ctrl-C right after jitprov dev's banner, a pod deleted as it
-// starts), the notifier stops cleanly, as it does once running.
-func startFailed(ctx context.Context, err error) error {
+// stoppedOr is err, unless ctx ended while Run was starting: stopped then
+// (Ctrl-C right after jitprov dev's banner, a pod deleted as it starts),
+// the notifier stops cleanly, as it does once running.
+func stoppedOr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return nil
 	}
 	return err
 }
 
-// Run declares the notifier's streams, then plans alerts, flushes batches
-// and delivers jobs until ctx is done, and drains before it returns.
+// Run waits for NATS JetStream and the provisioner's ALERTS stream,
+// declares the notifier's streams, then plans alerts, flushes batches and
+// delivers jobs until ctx is done, and drains before it returns. The
+// health endpoints answer from the start: alive, and not ready (saying
+// what it waits for) until the start is complete.
 func Run(ctx context.Context, cfg Config, deps Deps) error {
 	cfg.defaults()
-	log := deps.Logger
 	if cfg.Topology.AckWait <= cfg.WebhookTimeout || cfg.Topology.AckWait <= cfg.MailTimeout {
 		return fmt.Errorf("notify: the job ack wait (%s) must exceed the webhook and mail timeouts (%s, %s), or slow deliveries would be sent twice",
 			cfg.Topology.AckWait, cfg.WebhookTimeout, cfg.MailTimeout)
 	}
+	var status startup.Status
+	g, gctx := errgroup.WithContext(ctx)
+	if cfg.HealthAddr != "" {
+		g.Go(func() error {
+			return health.Serve(gctx, cfg.HealthAddr, health.Handler(func(ctx context.Context) error {
+				if err := status.Ready(ctx); err != nil {
+					return err
+				}
+				if !deps.NATS.IsConnected() {
+					return fmt.Errorf("nats: %s", deps.NATS.Status())
+				}
+				return nil
+			}))
+		})
+	}
+	g.Go(func() error { return run(gctx, cfg, deps, &status) })
+	return g.Wait()
+}
+
+// run is Run once the health endpoints are up: the start, then the work.
+func run(ctx context.Context, cfg Config, deps Deps, status *startup.Status) error {
+	log := deps.Logger
 	js, err := jetstream.New(deps.NATS)
 	if err != nil {
 		return fmt.Errorf("notify: jetstream: %w", err)
 	}
-	setup, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	batchKV, recordKV, err := Ensure(setup, js, cfg.Topology)
+	var batchKV, recordKV jetstream.KeyValue
+	var planCons, sendCons jetstream.Consumer
+	err = startup.Wait(ctx, log, status, "NATS JetStream (the notifier's streams and the provisioner's ALERTS)", func(ctx context.Context) error {
+		var err error
+		if batchKV, recordKV, err = Ensure(ctx, js, cfg.Topology, log); err != nil {
+			return err
+		}
+		if planCons, err = js.Consumer(ctx, bus.StreamAlerts, ConsumerPlanner); err != nil {
+			return fmt.Errorf("notify: consumer %s: %w", ConsumerPlanner, err)
+		}
+		if sendCons, err = js.Consumer(ctx, StreamJobs, ConsumerSender); err != nil {
+			return fmt.Errorf("notify: consumer %s: %w", ConsumerSender, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return startFailed(ctx, err)
-	}
-	planCons, err := js.Consumer(setup, bus.StreamAlerts, ConsumerPlanner)
-	if err != nil {
-		return startFailed(ctx, fmt.Errorf("notify: consumer %s: %w", ConsumerPlanner, err))
-	}
-	sendCons, err := js.Consumer(setup, StreamJobs, ConsumerSender)
-	if err != nil {
-		return startFailed(ctx, fmt.Errorf("notify: consumer %s: %w", ConsumerSender, err))
+		return stoppedOr(ctx, err)
 	}
 	var mailer *Mailer
 	if cfg.SMTP != nil {
@@ -217,16 +246,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	g.Go(func() error {
 		return flushLoop(gctx, batches, p, cfg.Clock, cfg.FlushInterval, cfg.flushed, log.With("component", "flusher"))
 	})
-	if cfg.HealthAddr != "" {
-		g.Go(func() error {
-			return health.Serve(gctx, cfg.HealthAddr, health.Handler(func(context.Context) error {
-				if !deps.NATS.IsConnected() {
-					return fmt.Errorf("nats: %s", deps.NATS.Status())
-				}
-				return nil
-			}))
-		})
-	}
+	status.Done()
 	log.InfoContext(ctx, "notifier running", "workers", cfg.Workers, "per_org", cfg.PerOrg, "max_attempts", cfg.MaxAttempts)
 	err = g.Wait()
 	log.InfoContext(ctx, "notifier stopped")

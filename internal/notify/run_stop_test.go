@@ -2,11 +2,18 @@ package notify_test
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	noopmetric "go.opentelemetry.io/otel/metric/noop"
 	nooptrace "go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/jitprov/jitprov/internal/bus"
 	"github.com/jitprov/jitprov/internal/notify"
 	"github.com/jitprov/jitprov/internal/testenv"
 )
@@ -27,4 +34,74 @@ func TestRunStoppedWhileStarting(t *testing.T) {
 	if err != nil {
 		t.Errorf("Run stopped while starting = %v, want nil", err)
 	}
+}
+
+// A notifier started before the provisioner has created stream ALERTS
+// (a fresh cluster, the whole deployment rolled out at once) waits for it
+// — alive, not ready, saying why — instead of exiting, and is ready once
+// the provisioner has declared its streams.
+func TestRunWaitsForTheAlertsStream(t *testing.T) {
+	h := newHarness(t)
+	fresh := testenv.NATS(t) // nothing declared
+	nc := testenv.Connect(t, fresh)
+	dir, err := notify.NewDirectory(nil, nil, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := h.cfg
+	cfg.HealthAddr = ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- notify.Run(ctx, cfg, notify.Deps{NATS: nc, Admins: h.store, Directory: dir,
+			Logger: testenv.Logger(t), Tracer: nooptrace.NewTracerProvider(), Meter: noopmetric.NewMeterProvider()})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	readyz := func() (int, string) {
+		resp, err := http.Get("http://" + cfg.HealthAddr + "/readyz")
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	until := func(code int, want string) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			got, body := readyz()
+			if got == code && strings.Contains(body, want) {
+				return
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("Run returned while waiting: %v", err)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/readyz never answered %d %q (last %d %q)", code, want, got, body)
+			}
+			time.Sleep(50 * time.Millisecond) // polls a condition
+		}
+	}
+	until(http.StatusServiceUnavailable, "stream ALERTS does not exist yet")
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.Ensure(ctx, js, bus.DefaultTopology()); err != nil {
+		t.Fatal(err)
+	}
+	until(http.StatusOK, "ready")
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -85,29 +86,34 @@ func (t Topology) streams() []jetstream.StreamConfig {
 	}}
 }
 
-// Ensure declares the notifier's streams, consumers and buckets. Stream
-// ALERTS belongs to the provisioner's topology; Ensure waits for it (up
-// to ctx) rather than declaring it with settings of its own.
-func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (jetstream.KeyValue, jetstream.KeyValue, error) {
+// ErrNoAlertsStream: the provisioner, which owns stream ALERTS, has not
+// created it yet.
+var ErrNoAlertsStream = errors.New("notify: stream ALERTS does not exist yet (a provisioner creates it when it starts)")
+
+// Ensure declares the notifier's streams, consumers and buckets, as their
+// owner (bus.EnsureStream, bus.EnsureKeyValue: safe from replicas starting
+// at once, never lowering a replica count). Stream ALERTS belongs to the
+// provisioner: Ensure fails with ErrNoAlertsStream until it exists, and
+// the notifier's start retries.
+func Ensure(ctx context.Context, js jetstream.JetStream, t Topology, log *slog.Logger) (jetstream.KeyValue, jetstream.KeyValue, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	replicas := map[string]int{}
 	for _, cfg := range t.streams() {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return nil, nil, fmt.Errorf("notify: create or update stream %s: %w", cfg.Name, err)
+		s, err := bus.EnsureStream(ctx, js, cfg, log)
+		if err != nil {
+			return nil, nil, fmt.Errorf("notify: %w", err)
 		}
+		replicas[cfg.Name] = s.CachedInfo().Config.Replicas
 	}
-	for {
-		_, err := js.Stream(ctx, bus.StreamAlerts)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return nil, nil, fmt.Errorf("notify: stream %s: %w", bus.StreamAlerts, err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("notify: stream %s does not exist; the provisioner creates it at start-up: %w", bus.StreamAlerts, ctx.Err())
-		case <-time.After(500 * time.Millisecond):
-		}
+	alerts, err := js.Stream(ctx, bus.StreamAlerts)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, nil, ErrNoAlertsStream
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("notify: stream %s: %w", bus.StreamAlerts, err)
 	}
+	replicas[bus.StreamAlerts] = alerts.CachedInfo().Config.Replicas
 	consumers := []struct {
 		stream string
 		cfg    jetstream.ConsumerConfig
@@ -120,7 +126,6 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (jetstream.
 		AckWait:       30 * time.Second,
 		MaxDeliver:    -1, // the planner backs off and never gives up an alert
 		MaxAckPending: 1024,
-		Replicas:      t.Replicas,
 	}}, {StreamJobs, jetstream.ConsumerConfig{
 		Durable:       ConsumerSender,
 		Description:   "jitprov notifier: delivers one job at a time per recipient",
@@ -132,24 +137,24 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (jetstream.
 		// itself; a server-side bound would strand it in the work queue.
 		MaxDeliver:    -1,
 		MaxAckPending: cmp.Or(t.MaxAckPending, 1<<20),
-		Replicas:      t.Replicas,
 	}}}
 	for _, c := range consumers {
+		c.cfg.Replicas = replicas[c.stream] // as its stream
 		if _, err := js.CreateOrUpdateConsumer(ctx, c.stream, c.cfg); err != nil {
 			return nil, nil, fmt.Errorf("notify: create or update consumer %s on %s: %w", c.cfg.Durable, c.stream, err)
 		}
 	}
-	batches, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: BucketBatches,
+	batches, err := bus.EnsureKeyValue(ctx, js, jetstream.KeyValueConfig{Bucket: BucketBatches,
 		Description: "jitprov notifier: throttled and digested alerts waiting to be sent", History: 1,
-		Storage: jetstream.FileStorage, Replicas: t.Replicas})
+		Storage: jetstream.FileStorage, Replicas: t.Replicas}, log)
 	if err != nil {
-		return nil, nil, fmt.Errorf("notify: bucket %s: %w", BucketBatches, err)
+		return nil, nil, fmt.Errorf("notify: %w", err)
 	}
-	records, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: BucketRecords,
+	records, err := bus.EnsureKeyValue(ctx, js, jetstream.KeyValueConfig{Bucket: BucketRecords,
 		Description: "jitprov notifier: one delivery record per job and recipient", History: 1,
-		TTL: t.RecordsTTL, Storage: jetstream.FileStorage, Replicas: t.Replicas})
+		TTL: t.RecordsTTL, Storage: jetstream.FileStorage, Replicas: t.Replicas}, log)
 	if err != nil {
-		return nil, nil, fmt.Errorf("notify: bucket %s: %w", BucketRecords, err)
+		return nil, nil, fmt.Errorf("notify: %w", err)
 	}
 	return batches, records, nil
 }
