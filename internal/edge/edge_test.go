@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/crewjam/saml"
+	"github.com/google/uuid"
 	dsig "github.com/russellhaering/goxmldsig"
 	noopmetric "go.opentelemetry.io/otel/metric/noop"
 	nooptrace "go.opentelemetry.io/otel/trace/noop"
@@ -56,9 +57,11 @@ type world struct {
 	provisionTimeout time.Duration
 	// edgeConfig, when set, changes the edges' configuration.
 	edgeConfig func(*edge.Config)
-	edgeURL    string
-	stopProv   context.CancelFunc
-	provDone   chan error
+	// sessions, when set, is the edges' cookie clock.
+	sessionClock func() time.Time
+	edgeURL      string
+	stopProv     context.CancelFunc
+	provDone     chan error
 }
 
 // worldOption changes how newWorld assembles a world.
@@ -73,6 +76,11 @@ func withProvisionTimeout(d time.Duration) worldOption {
 // withEdgeConfig changes the configuration of the world's edges.
 func withEdgeConfig(change func(*edge.Config)) worldOption {
 	return func(w *world) { w.edgeConfig = change }
+}
+
+// withSessionClock runs the edges' cookies and waiting pages on now.
+func withSessionClock(now func() time.Time) worldOption {
+	return func(w *world) { w.sessionClock = now }
 }
 
 // withLogger sends the logs of the world's parts to log instead of
@@ -267,7 +275,7 @@ func (w *world) startEdge() string {
 	if err != nil {
 		w.tb.Fatal(err)
 	}
-	sessions, err := session.NewManager(keys, session.Options{Insecure: true})
+	sessions, err := session.NewManager(keys, session.Options{Insecure: true, Now: w.sessionClock})
 	if err != nil {
 		w.tb.Fatal(err)
 	}
@@ -777,5 +785,54 @@ func TestHomeRealmDiscoveryRefusesAmbiguousDomain(t *testing.T) {
 	resp := newBrowser(t).Post(w.edgeURL+"/login", url.Values{"email": {"alice@acme.example"}})
 	if resp.Status != http.StatusConflict || strings.Contains(resp.Body, "/saml/") {
 		t.Errorf("ambiguous domain: %d %s, want 409 and no way to any IdP", resp.Status, resp.Body)
+	}
+}
+
+// A login JetStream never confirmed may not be stored: the waiting page
+// waits while the edge republishes it, and once that is over and still
+// nothing decided it, asks the person to sign in again — where a
+// confirmed login keeps waiting for its decision.
+func TestWaitingPageGivesUpOnAnUnconfirmedLogin(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	w := newWorld(t, 10, true, withSessionClock(clock))
+	keys, err := session.NewKeys(make([]byte, 32)) // TEST KEY: the world's
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions, err := session.NewManager(keys, session.Options{Insecure: true, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The tokens the edge would have sealed for two logins nobody decided.
+	waiting := func(unconfirmed bool) (*testenv.Browser, string) {
+		rec := httptest.NewRecorder()
+		tok, err := sessions.SealAwaiting(rec, session.Awaiting{OrganizationID: "acme", ConnectionID: "idp",
+			ExternalID: "00u-lost", ClaimsDigest: "digest", ReturnTo: "/home", LoginID: uuid.NewString(), Unconfirmed: unconfirmed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := newBrowser(t)
+		u, _ := url.Parse(w.edgeURL)
+		b.Client().Jar.SetCookies(u, rec.Result().Cookies())
+		return b, "/login/continue?t=" + url.QueryEscape(tok)
+	}
+	unconfirmed, next := waiting(true)
+	confirmed, nextConfirmed := waiting(false)
+	for _, p := range []*testenv.Page{unconfirmed.Get(w.edgeURL + next), confirmed.Get(w.edgeURL + nextConfirmed)} {
+		if p.Status != http.StatusAccepted {
+			t.Fatalf("continuation at first: %d %s, want the waiting page", p.Status, p.Body)
+		}
+	}
+	mu.Lock()
+	now = now.Add(3 * time.Minute) // past the 2 minutes of republishing and the grace after
+	mu.Unlock()
+	p := unconfirmed.Get(w.edgeURL + next)
+	if p.Status != http.StatusServiceUnavailable || !strings.Contains(p.Body, "Sign-in did not complete") || p.Link("Sign in again") != w.edgeURL+"/home" {
+		t.Errorf("unconfirmed login 3 minutes on: %d %s, want \"Sign-in did not complete\" with a link back to /home", p.Status, p.Body)
+	}
+	if p := confirmed.Get(w.edgeURL + nextConfirmed); p.Status != http.StatusAccepted {
+		t.Errorf("confirmed login 3 minutes on: %d %s, want it still waiting for its decision", p.Status, p.Body)
 	}
 }

@@ -419,7 +419,7 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
 		// it does not fail their login.
 		s.log.WarnContext(ctx, "cannot read the login's decision; the person keeps waiting", "login_id", a.LoginID, "err", err)
 		s.renderWaiting(w, r, r.URL.Query().Get("t"))
-	case a.Unconfirmed && time.Since(a.Since) > republishFor+unconfirmedGrace:
+	case a.Unconfirmed && s.sessions.Age(a) > republishFor+unconfirmedGrace:
 		// Never stored, it seems: nothing will decide it.
 		s.log.WarnContext(ctx, "unconfirmed login never decided; the person is asked to sign in again", "login_id", a.LoginID)
 		s.sessions.ClearAwaiting(w)

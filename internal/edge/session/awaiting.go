@@ -96,3 +96,7 @@ func (m *Manager) OpenAwaiting(r *http.Request, token string) (Awaiting, error) 
 func (m *Manager) ClearAwaiting(w http.ResponseWriter) {
 	clearCookie(w, m.awaitingCookie(), "", m.secure, http.SameSiteLaxMode)
 }
+
+// Age is how long ago the edge started waiting on a, by the manager's
+// clock.
+func (m *Manager) Age(a Awaiting) time.Duration { return m.now().Sub(a.Since) }
