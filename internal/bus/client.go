@@ -204,7 +204,7 @@ func (c *Client) publishLogin(ctx context.Context, id string, msg *nats.Msg) err
 		return nil
 	case last == nil: // ctx was done before the first attempt
 		return fmt.Errorf("bus: login %s not sent: %w: %w", id, ErrNotAccepted, err)
-	case !ambiguous || errors.As(err, new(*jetstream.APIError)):
+	case !ambiguous || ClassifyPublish(err) == FailureRefused:
 		// Refused, or no stream ever received it: nothing was stored.
 		return fmt.Errorf("bus: publish login %s to %s: %w: %w", id, msg.Subject, ErrNotAccepted, last)
 	default:

@@ -3,12 +3,14 @@ package bus_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jitprov/jitprov/internal/bus"
@@ -72,12 +74,19 @@ func TestEnsureNeverLowersReplicas(t *testing.T) {
 		}
 	}
 	for _, name := range []string{bus.ConsumerProvisioner, bus.ConsumerSeen} {
-		c, err := js.Consumer(ctx, bus.StreamLogins, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := c.CachedInfo().Config.Replicas; got != 3 {
-			t.Errorf("consumer %s has %d replicas, want 3, as its stream", name, got)
+		// A consumer just scaled up may not answer at once.
+		var replicas int
+		waitUntil(t, func() bool {
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			c, err := js.Consumer(ctx, bus.StreamLogins, name)
+			if err == nil {
+				replicas = c.CachedInfo().Config.Replicas
+			}
+			return err == nil
+		})
+		if replicas != 3 {
+			t.Errorf("consumer %s has %d replicas, want 3, as its stream", name, replicas)
 		}
 	}
 	if !strings.Contains(logs.String(), "stream LOGINS has 3 replicas, more than the 1 this component is configured for") {
@@ -142,5 +151,32 @@ func TestEnsureFromManyReplicasAtOnce(t *testing.T) {
 		if err != nil {
 			t.Errorf("replica %d: %v", i, err)
 		}
+	}
+}
+
+func TestClassifyPublish(t *testing.T) {
+	api := func(code jetstream.ErrorCode) error {
+		return fmt.Errorf("nats: %w", &jetstream.APIError{ErrorCode: code, Code: 503})
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bus.Failure
+	}{
+		{"stream full: refused", api(10077), bus.FailureRefused},
+		{"message too large: refused", api(10054), bus.FailureRefused},
+		{"cluster between leaders", api(10008), bus.FailureTransient},
+		{"same id still being stored", api(10158), bus.FailureUnknown},
+		{"no stream leader", jetstream.ErrNoStreamResponse, bus.FailureTransient},
+		{"no responders", nats.ErrNoResponders, bus.FailureTransient},
+		{"timeout: maybe stored", nats.ErrTimeout, bus.FailureUnknown},
+		{"deadline: maybe stored", fmt.Errorf("publish: %w", context.DeadlineExceeded), bus.FailureUnknown},
+		{"connection closed for good", nats.ErrConnectionClosed, bus.FailureRefused},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := bus.ClassifyPublish(tc.err); got != tc.want {
+				t.Errorf("ClassifyPublish(%v) = %d, want %d", tc.err, got, tc.want)
+			}
+		})
 	}
 }

@@ -68,10 +68,19 @@ var transientAPIErrors = []jetstream.ErrorCode{
 	10163, // expected last sequence per subject temporarily unavailable
 }
 
+// inProcessAPIErrors: an earlier try with the same Nats-Msg-Id is still
+// being stored (a replicated stream's proposal in flight); the next try
+// will find it stored, or not.
+var inProcessAPIErrors = []jetstream.ErrorCode{
+	10158, // duplicate message id is in process
+}
+
 // ClassifyPublish classifies the error of a failed JetStream write.
 func ClassifyPublish(err error) Failure {
 	var apiErr *jetstream.APIError
 	switch {
+	case errors.As(err, &apiErr) && slices.Contains(inProcessAPIErrors, apiErr.ErrorCode):
+		return FailureUnknown
 	case errors.As(err, &apiErr):
 		if slices.Contains(transientAPIErrors, apiErr.ErrorCode) {
 			return FailureTransient
