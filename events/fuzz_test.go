@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(strings.Replace(h, "content-type: application/json", "content-type: application/xml", 1), msg.Data)
 	f.Add(h+"ce-dataschema: https://evil.example/schema.json\n", msg.Data)
 	f.Add(h+"traceparent: 00-zz-00-01\ntracestate: a=b,,c\n", msg.Data)
+	f.Add(h, regexp.MustCompile(`"authenticated_at":"[^"]*"`).ReplaceAll(msg.Data, []byte(`"authenticated_at":"1985-04-12t23:20:50.52z"`)))
 	f.Add(h, bytes.Replace(msg.Data, []byte(`"email_verified":true`), []byte(`"email_verified":true,"email_verified":false`), 1))
 	f.Add("ce-specversion: 1.0\n", []byte("{}"))
 	f.Add("", []byte{})
