@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"reflect"
@@ -71,7 +70,7 @@ func FuzzParseOrgFile(f *testing.F) {
 			if !reflect.DeepEqual(file, OrgFile{}) {
 				t.Fatalf("values with the error: %+v", file)
 			}
-			lines := bytes.Count(data, []byte("\n")) + 1
+			lines := lastLine(data)
 			for _, msg := range strings.Split(err.Error(), "\n") {
 				if msg == `orgs.yaml: the file is empty; list organisations under the key "organizations:"` {
 					continue

@@ -219,6 +219,9 @@ func syntaxError(file string, data []byte, err error) error {
 	} else {
 		line = 1
 	}
+	// At the end of a file without a final newline yaml.v3 names the line
+	// after the last.
+	line = min(line, lastLine(data))
 	switch {
 	case strings.Contains(msg, "tab character") || (strings.Contains(msg, "cannot start any token") && lineHasTab(data, line)):
 		// yaml.v3 may name the line before the tab.
@@ -233,6 +236,16 @@ func syntaxError(file string, data []byte, err error) error {
 		msg += " (a value holding \": \" must be quoted, or the indentation is wrong)"
 	}
 	return &fieldError{file: file, line: line, msg: "invalid YAML: " + msg}
+}
+
+// lastLine is the number of the file's last line: an editor's, where a
+// final newline ends the last line rather than starting another.
+func lastLine(data []byte) int {
+	n := bytes.Count(data, []byte("\n"))
+	if len(data) == 0 || data[len(data)-1] != '\n' {
+		n++
+	}
+	return max(n, 1)
 }
 
 func lineContaining(data []byte, s string) int {
