@@ -34,11 +34,17 @@ func (e *fieldError) Error() string {
 	}
 	b.WriteString(": ")
 	if e.path != "" {
-		b.WriteString(e.path)
+		b.WriteString(oneLine(e.path))
 		b.WriteString(": ")
 	}
-	b.WriteString(e.msg)
+	b.WriteString(oneLine(e.msg))
 	return b.String()
+}
+
+// oneLine keeps a problem on one line of the joined error (a key or a
+// value of the file may hold a newline).
+func oneLine(s string) string {
+	return strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(s)
 }
 
 // joinSorted joins errs, sorted by line (stable, so problems on one line
@@ -186,10 +192,12 @@ func (d *document) isBroken(path string) bool {
 }
 
 var (
-	reLine     = regexp.MustCompile(`^line (\d+): (.*)$`)
-	reUnknown  = regexp.MustCompile(`^line (\d+): field (.+) not found in type (\S+)$`)
-	reType     = regexp.MustCompile("^line (\\d+): cannot unmarshal (\\S+)(?: `(.*)`)? into (.+)$")
-	reDupKey   = regexp.MustCompile(`^line (\d+): mapping key (".*") already defined at line (\d+)$`)
+	// (?s): yaml.v3 quotes values as written, newlines included (a
+	// plain scalar folded over lines, a block scalar).
+	reLine     = regexp.MustCompile(`(?s)^line (\d+): (.*)$`)
+	reUnknown  = regexp.MustCompile(`(?s)^line (\d+): field (.+) not found in type (\S+)$`)
+	reType     = regexp.MustCompile("(?s)^line (\\d+): cannot unmarshal (\\S+)(?: `(.*)`)? into (.+)$")
+	reDupKey   = regexp.MustCompile(`(?s)^line (\d+): mapping key (".*") already defined at line (\d+)$`)
 	reAnchor   = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
 	parserErrs = []string{
 		"did not find expected ',' or ']'", "did not find expected ',' or '}'",

@@ -19,3 +19,23 @@ func TestSyntaxErrorAtTheEndNamesTheLastLine(t *testing.T) {
 		}
 	}
 }
+
+// A value yaml.v3 cannot decode that spans lines (a plain scalar folded
+// over lines, here the whole file) is still located on its line, and
+// every problem stays on one line of the error. Found by FuzzParseOrgFile:
+// the problem named no line and broke over two.
+func TestProblemWithAMultiLineValueNamesItsLine(t *testing.T) {
+	for _, tt := range []struct{ data, want string }{
+		{"0\n\n-", `orgs.yaml:1: expected a mapping with the key "organizations", got "0\n-"`},
+		{"organizations:\n  - id: acme\n    name: Acme\n    max_seats: 5\n    roles: |\n      viewer\n      admin\n",
+			`orgs.yaml:5: organizations[0].roles: expected a list of strings, got "viewer\nadmin\n"`},
+	} {
+		_, err := ParseOrgFile("orgs.yaml", []byte(tt.data))
+		if err == nil {
+			t.Fatalf("%q: no error", tt.data)
+		}
+		if first := strings.Split(err.Error(), "\n")[0]; first != tt.want {
+			t.Errorf("%q: first problem\n%s\nwant\n%s\nall:\n%s", tt.data, first, tt.want, err)
+		}
+	}
+}
