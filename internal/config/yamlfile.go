@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"cmp"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -281,13 +282,53 @@ func (d *document) decode(data []byte, out any) {
 	}
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
-		d.errs = append(d.errs, &fieldError{file: d.file, line: 0, msg: strings.TrimPrefix(err.Error(), "yaml: ")})
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		d.errs = append(d.errs, &fieldError{file: d.file, line: d.locate(msg), msg: msg})
 		d.broken = append(d.broken, "")
 		return
 	}
 	for _, msg := range te.Errors {
 		d.decodeProblem(msg)
 	}
+}
+
+// locate finds the line of a problem yaml.v3 reports without one (it
+// stops decoding at the first): the node its message is about, or else
+// the file's first value.
+func (d *document) locate(msg string) int {
+	find := func(match func(e *entry) *yaml.Node) int {
+		for _, e := range d.entries {
+			if n := match(e); n != nil {
+				return n.Line
+			}
+		}
+		return 0
+	}
+	line := 0
+	switch {
+	case strings.Contains(msg, "!!binary"):
+		line = find(func(e *entry) *yaml.Node {
+			_, err := base64.StdEncoding.DecodeString(e.val.Value)
+			return when(e.val.Kind == yaml.ScalarNode && e.val.ShortTag() == "!!binary" && err != nil, e.val)
+		})
+	case strings.Contains(msg, "aliasing"):
+		line = find(func(e *entry) *yaml.Node { return when(e.val.Kind == yaml.AliasNode, e.val) })
+	case strings.Contains(msg, "merge"):
+		line = find(func(e *entry) *yaml.Node { return when(e.key != nil && e.key.ShortTag() == "!!merge", e.key) })
+	case strings.Contains(msg, "map key"):
+		line = find(func(e *entry) *yaml.Node { return when(e.key != nil && e.key.Kind != yaml.ScalarNode, e.key) })
+	}
+	if line == 0 && d.root != nil {
+		line = d.root.Line
+	}
+	return max(line, 1)
+}
+
+func when(ok bool, n *yaml.Node) *yaml.Node {
+	if ok {
+		return n
+	}
+	return nil
 }
 
 // requireInt reports a number at path that is not a whole number: yaml.v3

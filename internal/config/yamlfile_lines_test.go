@@ -39,3 +39,19 @@ func TestProblemWithAMultiLineValueNamesItsLine(t *testing.T) {
 		}
 	}
 }
+
+// What yaml.v3 refuses while decoding without naming a line (invalid
+// !!binary, a merge of a scalar) is
+// located on the line of the node it is about. Found by FuzzParseOrgFile:
+// the problem named no line.
+func TestDecodeProblemsWithoutALineAreLocated(t *testing.T) {
+	for _, tt := range []struct{ data, want string }{
+		{"organizations:\n  - id: acme\n    name: Acme\n    max_seats: !!binary a\n", "orgs.yaml:4: "},
+		{"organizations:\n  - id: acme\n    name: Acme\n    max_seats: 5\n    <<: 5\n", "orgs.yaml:5: "},
+	} {
+		_, err := ParseOrgFile("orgs.yaml", []byte(tt.data))
+		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("%q: got %v, want a problem starting %q", tt.data, err, tt.want)
+		}
+	}
+}
