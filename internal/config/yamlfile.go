@@ -248,13 +248,32 @@ func syntaxError(file string, data []byte, err error) error {
 }
 
 // lastLine is the number of the file's last line: an editor's, where a
-// final newline ends the last line rather than starting another.
+// final line break ends the last line rather than starting another. Line
+// breaks are YAML's, as yaml.v3 counts lines: LF, CR, CRLF, and NEL, LS
+// and PS.
 func lastLine(data []byte) int {
-	n := bytes.Count(data, []byte("\n"))
-	if len(data) == 0 || data[len(data)-1] != '\n' {
+	n, open := 0, false
+	for i := 0; i < len(data); i++ {
+		switch {
+		case data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n':
+			i++
+			n, open = n+1, false
+		case data[i] == '\r' || data[i] == '\n':
+			n, open = n+1, false
+		case bytes.HasPrefix(data[i:], []byte("\u0085")):
+			i++
+			n, open = n+1, false
+		case bytes.HasPrefix(data[i:], []byte("\u2028")) || bytes.HasPrefix(data[i:], []byte("\u2029")):
+			i += 2
+			n, open = n+1, false
+		default:
+			open = true
+		}
+	}
+	if open || n == 0 {
 		n++
 	}
-	return max(n, 1)
+	return n
 }
 
 func lineContaining(data []byte, s string) int {

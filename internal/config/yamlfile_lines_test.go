@@ -12,6 +12,9 @@ func TestSyntaxErrorAtTheEndNamesTheLastLine(t *testing.T) {
 	for _, data := range []string{
 		"organizations:\n  - id: acme\n    name: Acme\n    max_seats: 5\n    roles: [viewer,",
 		"organizations:\n  - id: acme\n    name: Acme\n    max_seats: 5\n    roles: [viewer,\n",
+		// Line breaks as YAML counts them: CRLF, and a bare CR.
+		"organizations:\r\n  - id: acme\r\n    name: Acme\r\n    max_seats: 5\r\n    roles: [viewer,\r\n",
+		"organizations:\r  - id: acme\r    name: Acme\r    max_seats: 5\r    roles: [viewer,",
 	} {
 		_, err := ParseOrgFile("orgs.yaml", []byte(data))
 		if err == nil || !strings.HasPrefix(err.Error(), "orgs.yaml:5: invalid YAML: ") {
