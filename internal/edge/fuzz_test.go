@@ -125,7 +125,7 @@ func newFuzzEdge(f testing.TB) *fuzzEdge {
 	}
 	key, cert := newKeyPair(f, "fuzz-sp")
 	s, ready, err := edge.New(context.Background(),
-		edge.Config{PublicURL: *public, ProvisionTimeout: 2 * time.Second, SPKeyPair: &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}},
+		edge.Config{PublicURL: *public, ProvisionTimeout: 5 * time.Second, SPKeyPair: &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}},
 		edge.Deps{Store: e.w.store, NATS: testenv.Connect(f, e.w.ns), Sessions: e.sessions, Logger: e.w.log, Tracer: nooptrace.NewTracerProvider()})
 	if err != nil {
 		f.Fatal(err)
@@ -169,10 +169,10 @@ func (e *fuzzEdge) serve(r *http.Request, cookies string) *httptest.ResponseReco
 	return rec
 }
 
-// markupAt finds the places where a markup context could start in an input:
-// the windows of up to 8 bytes from each '<', '"' or '\” that begins a
-// tag, a comment or an attribute break. Such a window, escaped, never
-// appears raw in a page.
+// markupStart and markupWindows find where an input could open a markup
+// context: the windows of 4 to 8 bytes from each '<' that begins a tag or
+// comment and each quote followed by what breaks out of an attribute.
+// Escaped, such a window never appears raw in a page.
 var markupStart = regexp.MustCompile(`<[A-Za-z!/?]|["'][ \t\n/>]`)
 
 func markupWindows(s string) []string {
