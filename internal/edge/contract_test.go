@@ -18,7 +18,8 @@ import (
 // and logged as the pipeline failing, because the event the edge built
 // for the provisioner was invalid. What can be dropped without giving the
 // person more is dropped and the person signs in; what cannot (the
-// external id, too many groups) is refused as a failed sign-in.
+// external id, too many groups) is refused as a failed sign-in. The same
+// for a NUL character, which the store cannot hold.
 
 // storedUser is the stored email and given name of the user of external
 // id ext, or ok false when there is none.
@@ -54,6 +55,13 @@ func TestOIDCClaimsBeyondTheLoginContract(t *testing.T) {
 			signsIn: true, wantEmail: "c-name@acme.example"},
 		{name: "internationalised email", edit: func(m map[string]any) { m["sub"] = "c-email"; m["email"] = "dörte@acme.example" },
 			signsIn: true},
+		// A NUL character (JSON \u0000; XML cannot carry one): PostgreSQL
+		// refuses it, and the provisioner retried the login until it gave
+		// up while the person waited.
+		{name: "external id with a NUL", edit: func(m map[string]any) { m["sub"] = "c-nul\x00sub" }},
+		{name: "names and a group with a NUL", edit: func(m map[string]any) {
+			m["sub"], m["given_name"], m["family_name"], m["groups"] = "c-nul", "A\x00da", "L\x00", []string{"g\x00", "eng-leads"}
+		}, signsIn: true, wantEmail: "c-nul@acme.example"},
 		{name: "a group longer than the contract", edit: func(m map[string]any) {
 			m["sub"], m["groups"] = "c-group", []string{long, "eng-leads"}
 		}, signsIn: true, wantEmail: "c-group@acme.example"},

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/mail"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -99,25 +100,27 @@ const (
 var errContract = errors.New("the identity does not fit the login contract")
 
 // fitContract makes id fit the login contract before it is published. A
-// verified IdP may send more than the contract carries; sending the
-// provisioner an event it refuses would show the person an outage. What
-// can go without giving the person more than they have — a name, a group
-// or a role longer than the contract allows — is dropped with a warning,
+// verified IdP may send more than the contract carries, or text the store
+// cannot hold (a NUL character: PostgreSQL refuses it, and the
+// provisioner would retry the login until it gives up); sending such an
+// identity would show the person an outage or a wait that never ends.
+// What can go without giving the person more than they have — a name, a
+// group or a role too long or holding a NUL — is dropped with a warning,
 // so that one odd value does not keep a person out. What cannot — an
-// external id longer than the contract allows (the person's key: never
-// truncated), more groups or roles than it carries (dropping some would be
-// arbitrary) — refuses the login with errContract, as does anything else
-// the contract refuses.
+// external id too long or holding a NUL (the person's key: never
+// changed), more groups or roles than the contract carries (dropping some
+// would be arbitrary) — refuses the login with errContract, as does
+// anything else the contract refuses.
 func fitContract(id *events.Identity, log *slog.Logger) error {
-	if n := utf8.RuneCountInString(id.ExternalID); n > maxExternalIDLen {
-		return fmt.Errorf("%w: the external id is %d characters long, at most %d are carried", errContract, n, maxExternalIDLen)
+	if n := utf8.RuneCountInString(id.ExternalID); n > maxExternalIDLen || strings.ContainsRune(id.ExternalID, 0) {
+		return fmt.Errorf("%w: the external id (%d characters) is longer than the %d a login carries or holds a NUL character", errContract, n, maxExternalIDLen)
 	}
 	for _, f := range []struct {
 		name string
 		v    *string
 	}{{"given name", &id.GivenName}, {"family name", &id.FamilyName}, {"display name", &id.DisplayName}} {
-		if n := utf8.RuneCountInString(*f.v); n > maxNameLen {
-			log.Warn("the IdP's "+f.name+" is longer than a login carries; dropped", "connection", id.ConnectionID, "characters", n)
+		if !fits(*f.v, maxNameLen) {
+			log.Warn("the IdP's "+f.name+" is longer than a login carries or holds a NUL character; dropped", "connection", id.ConnectionID, "characters", utf8.RuneCountInString(*f.v))
 			*f.v = ""
 		}
 	}
@@ -126,9 +129,9 @@ func fitContract(id *events.Identity, log *slog.Logger) error {
 		v    *[]string
 	}{{"groups", &id.Groups}, {"roles", &id.Roles}} {
 		before := len(*l.v)
-		*l.v = slices.DeleteFunc(*l.v, func(s string) bool { return utf8.RuneCountInString(s) > maxNameLen })
+		*l.v = slices.DeleteFunc(*l.v, func(s string) bool { return !fits(s, maxNameLen) })
 		if dropped := before - len(*l.v); dropped > 0 {
-			log.Warn("some of the IdP's "+l.name+" are longer than a login carries; dropped", "connection", id.ConnectionID, "dropped", dropped)
+			log.Warn("some of the IdP's "+l.name+" are longer than a login carries or hold a NUL character; dropped", "connection", id.ConnectionID, "dropped", dropped)
 		}
 		if len(*l.v) > maxGroups {
 			return fmt.Errorf("%w: %d %s, at most %d are carried", errContract, len(*l.v), l.name, maxGroups)
@@ -142,6 +145,11 @@ func fitContract(id *events.Identity, log *slog.Logger) error {
 		return fmt.Errorf("%w: %w", errContract, err)
 	}
 	return nil
+}
+
+// fits reports whether s is at most max characters without a NUL.
+func fits(s string, max int) bool {
+	return utf8.RuneCountInString(s) <= max && !strings.ContainsRune(s, 0)
 }
 
 // boundedAttributes keeps the raw attributes that fit the login schema,
