@@ -40,6 +40,12 @@ run:
 build:
 	$(GO) build -o bin/ ./cmd/...
 
+## fuzz: run every fuzz target of the module (found with go test -list), one at a time, FUZZTIME (default 20s) each; fails if any finds a failing input, left in its package's testdata/fuzz/ (see scripts/fuzz.sh).
+.PHONY: fuzz
+fuzz:
+	./scripts/test-deps.sh
+	GO="$(GO)" PKGS="$(PKGS)" ./scripts/fuzz.sh
+
 ## bench: provisioning throughput and latency beside pgbench (see README).
 bench:
 	./scripts/test-deps.sh

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"cmp"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -34,11 +35,17 @@ func (e *fieldError) Error() string {
 	}
 	b.WriteString(": ")
 	if e.path != "" {
-		b.WriteString(e.path)
+		b.WriteString(oneLine(e.path))
 		b.WriteString(": ")
 	}
-	b.WriteString(e.msg)
+	b.WriteString(oneLine(e.msg))
 	return b.String()
+}
+
+// oneLine keeps a problem on one line of the joined error (a key or a
+// value of the file may hold a newline).
+func oneLine(s string) string {
+	return strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(s)
 }
 
 // joinSorted joins errs, sorted by line (stable, so problems on one line
@@ -188,10 +195,12 @@ func (d *document) isBroken(path string) bool {
 }
 
 var (
-	reLine     = regexp.MustCompile(`^line (\d+): (.*)$`)
-	reUnknown  = regexp.MustCompile(`^line (\d+): field (.+) not found in type (\S+)$`)
-	reType     = regexp.MustCompile("^line (\\d+): cannot unmarshal (\\S+)(?: `(.*)`)? into (.+)$")
-	reDupKey   = regexp.MustCompile(`^line (\d+): mapping key (".*") already defined at line (\d+)$`)
+	// (?s): yaml.v3 quotes values as written, newlines included (a
+	// plain scalar folded over lines, a block scalar).
+	reLine     = regexp.MustCompile(`(?s)^line (\d+): (.*)$`)
+	reUnknown  = regexp.MustCompile(`(?s)^line (\d+): field (.+) not found in type (\S+)$`)
+	reType     = regexp.MustCompile("(?s)^line (\\d+): cannot unmarshal (\\S+)(?: `(.*)`)? into (.+)$")
+	reDupKey   = regexp.MustCompile(`(?s)^line (\d+): mapping key (".*") already defined at line (\d+)$`)
 	reAnchor   = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
 	parserErrs = []string{
 		"did not find expected ',' or ']'", "did not find expected ',' or '}'",
@@ -221,6 +230,9 @@ func syntaxError(file string, data []byte, err error) error {
 	} else {
 		line = 1
 	}
+	// At the end of a file without a final newline yaml.v3 names the line
+	// after the last.
+	line = min(line, lastLine(data))
 	switch {
 	case strings.Contains(msg, "tab character") || (strings.Contains(msg, "cannot start any token") && lineHasTab(data, line)):
 		// yaml.v3 may name the line before the tab.
@@ -235,6 +247,35 @@ func syntaxError(file string, data []byte, err error) error {
 		msg += " (a value holding \": \" must be quoted, or the indentation is wrong)"
 	}
 	return &fieldError{file: file, line: line, msg: "invalid YAML: " + msg}
+}
+
+// lastLine is the number of the file's last line: an editor's, where a
+// final line break ends the last line rather than starting another. Line
+// breaks are YAML's, as yaml.v3 counts lines: LF, CR, CRLF, and NEL, LS
+// and PS.
+func lastLine(data []byte) int {
+	n, open := 0, false
+	for i := 0; i < len(data); i++ {
+		switch {
+		case data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n':
+			i++
+			n, open = n+1, false
+		case data[i] == '\r' || data[i] == '\n':
+			n, open = n+1, false
+		case bytes.HasPrefix(data[i:], []byte("\u0085")):
+			i++
+			n, open = n+1, false
+		case bytes.HasPrefix(data[i:], []byte("\u2028")) || bytes.HasPrefix(data[i:], []byte("\u2029")):
+			i += 2
+			n, open = n+1, false
+		default:
+			open = true
+		}
+	}
+	if open || n == 0 {
+		n++
+	}
+	return n
 }
 
 func lineContaining(data []byte, s string) int {
@@ -262,13 +303,53 @@ func (d *document) decode(data []byte, out any) {
 	}
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
-		d.errs = append(d.errs, &fieldError{file: d.file, line: 0, msg: strings.TrimPrefix(err.Error(), "yaml: ")})
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		d.errs = append(d.errs, &fieldError{file: d.file, line: d.locate(msg), msg: msg})
 		d.broken = append(d.broken, "")
 		return
 	}
 	for _, msg := range te.Errors {
 		d.decodeProblem(msg)
 	}
+}
+
+// locate finds the line of a problem yaml.v3 reports without one (it
+// stops decoding at the first): the node its message is about, or else
+// the file's first value.
+func (d *document) locate(msg string) int {
+	find := func(match func(e *entry) *yaml.Node) int {
+		for _, e := range d.entries {
+			if n := match(e); n != nil {
+				return n.Line
+			}
+		}
+		return 0
+	}
+	line := 0
+	switch {
+	case strings.Contains(msg, "!!binary"):
+		line = find(func(e *entry) *yaml.Node {
+			_, err := base64.StdEncoding.DecodeString(e.val.Value)
+			return when(e.val.Kind == yaml.ScalarNode && e.val.ShortTag() == "!!binary" && err != nil, e.val)
+		})
+	case strings.Contains(msg, "aliasing"):
+		line = find(func(e *entry) *yaml.Node { return when(e.val.Kind == yaml.AliasNode, e.val) })
+	case strings.Contains(msg, "merge"):
+		line = find(func(e *entry) *yaml.Node { return when(e.key != nil && e.key.ShortTag() == "!!merge", e.key) })
+	case strings.Contains(msg, "map key"):
+		line = find(func(e *entry) *yaml.Node { return when(e.key != nil && e.key.Kind != yaml.ScalarNode, e.key) })
+	}
+	if line == 0 && d.root != nil {
+		line = d.root.Line
+	}
+	return max(line, 1)
+}
+
+func when(ok bool, n *yaml.Node) *yaml.Node {
+	if ok {
+		return n
+	}
+	return nil
 }
 
 // requireInt reports a number at path that is not a whole number: yaml.v3

@@ -1,15 +1,21 @@
 package edge
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net/mail"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/connection"
 	"github.com/jitprov/jitprov/internal/edge/samlsp"
+	"github.com/jitprov/jitprov/schemas"
 )
 
 // Bounds on the raw attributes carried in a login (the event schema's).
@@ -50,7 +56,7 @@ func samlIdentity(c *conn, a *samlsp.Assertion, log *slog.Logger) (events.Identi
 		if validEmail(email) {
 			id.Email, id.EmailVerified = email, s.EmailVerified
 		} else {
-			log.Warn("the IdP's email attribute is not an email address; ignored", "attribute", s.Attributes.Email)
+			log.Warn("the IdP's email attribute is not an email address a login carries; ignored", "attribute", s.Attributes.Email)
 		}
 	}
 	if s.Attributes.Groups != "" {
@@ -61,13 +67,89 @@ func samlIdentity(c *conn, a *samlsp.Assertion, log *slog.Logger) (events.Identi
 	}
 	applyClaimRules(&id, s.GroupRoles, s.Constants)
 	id.Attributes = boundedAttributes(a.Attributes, log)
+	if err := fitContract(&id, log); err != nil {
+		return events.Identity{}, err
+	}
 	return id, nil
 }
 
-// validEmail reports whether s is a bare email address.
+// validEmail reports whether s is a bare email address that the login
+// contract accepts: net/mail reads more (an internationalised local
+// part, a host with an underscore) than the schema's email format, and
+// such an address would make the login event invalid.
 func validEmail(s string) bool {
 	addr, err := mail.ParseAddress(s)
-	return err == nil && addr.Address == s
+	if err != nil || addr.Address != s || utf8.RuneCountInString(s) > maxEmailLen {
+		return false
+	}
+	probe, err := json.Marshal(events.Identity{OrganizationID: "probe", ConnectionID: "probe", Protocol: events.ProtocolSAML,
+		ExternalID: "probe", Email: s, AuthenticatedAt: time.Unix(0, 0).UTC()})
+	return err == nil && schemas.Validate(events.TypeLoginFirstSeen.SchemaPath(), probe) == nil
+}
+
+// Bounds of the login contract (schemas/login.first-seen/v1.json), in
+// characters.
+const (
+	maxEmailLen      = 320
+	maxNameLen       = 1024 // given, family and display names, each group and role
+	maxExternalIDLen = 1024
+	maxGroups        = 1000 // groups, and roles
+)
+
+// errContract: a verified identity that the login contract cannot carry.
+var errContract = errors.New("the identity does not fit the login contract")
+
+// fitContract makes id fit the login contract before it is published. A
+// verified IdP may send more than the contract carries, or text the store
+// cannot hold (a NUL character: PostgreSQL refuses it, and the
+// provisioner would retry the login until it gives up); sending such an
+// identity would show the person an outage or a wait that never ends.
+// What can go without giving the person more than they have — a name, a
+// group or a role too long or holding a NUL — is dropped with a warning,
+// so that one odd value does not keep a person out. What cannot — an
+// external id too long or holding a NUL (the person's key: never
+// changed), more groups or roles than the contract carries (dropping some
+// would be arbitrary) — refuses the login with errContract, as does
+// anything else the contract refuses.
+func fitContract(id *events.Identity, log *slog.Logger) error {
+	if n := utf8.RuneCountInString(id.ExternalID); n > maxExternalIDLen || strings.ContainsRune(id.ExternalID, 0) {
+		return fmt.Errorf("%w: the external id (%d characters) is longer than the %d a login carries or holds a NUL character", errContract, n, maxExternalIDLen)
+	}
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"given name", &id.GivenName}, {"family name", &id.FamilyName}, {"display name", &id.DisplayName}} {
+		if !fits(*f.v, maxNameLen) {
+			log.Warn("the IdP's "+f.name+" is longer than a login carries or holds a NUL character; dropped", "connection", id.ConnectionID, "characters", utf8.RuneCountInString(*f.v))
+			*f.v = ""
+		}
+	}
+	for _, l := range []struct {
+		name string
+		v    *[]string
+	}{{"groups", &id.Groups}, {"roles", &id.Roles}} {
+		before := len(*l.v)
+		*l.v = slices.DeleteFunc(*l.v, func(s string) bool { return !fits(s, maxNameLen) })
+		if dropped := before - len(*l.v); dropped > 0 {
+			log.Warn("some of the IdP's "+l.name+" are longer than a login carries or hold a NUL character; dropped", "connection", id.ConnectionID, "dropped", dropped)
+		}
+		if len(*l.v) > maxGroups {
+			return fmt.Errorf("%w: %d %s, at most %d are carried", errContract, len(*l.v), l.name, maxGroups)
+		}
+	}
+	raw, err := json.Marshal(id)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errContract, err)
+	}
+	if err := schemas.Validate(events.TypeLoginFirstSeen.SchemaPath(), raw); err != nil {
+		return fmt.Errorf("%w: %w", errContract, err)
+	}
+	return nil
+}
+
+// fits reports whether s is at most max characters without a NUL.
+func fits(s string, max int) bool {
+	return utf8.RuneCountInString(s) <= max && !strings.ContainsRune(s, 0)
 }
 
 // boundedAttributes keeps the raw attributes that fit the login schema,

@@ -66,7 +66,10 @@ func TestOIDCIdentityMapping(t *testing.T) {
 		"given_name": "Ann", "preferred_username": "ann", "groups": []any{"leads", "eng"},
 		"realm_access": map[string]any{"roles": []any{"viewer"}},
 	}}
-	id := oidcIdentity(c, cl, slog.New(slog.DiscardHandler))
+	id, err := oidcIdentity(c, cl, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if id.ExternalID != "sub-1" || id.Protocol != "oidc" || id.Email != "ann@acme.example" || !id.EmailVerified ||
 		id.GivenName != "Ann" || id.DisplayName != "ann" {
 		t.Errorf("got %+v", id)
@@ -78,11 +81,11 @@ func TestOIDCIdentityMapping(t *testing.T) {
 	// non-address an email.
 	c.oidc.settings.Claims.EmailVerified = "mail_ok"
 	cl.Raw["mail_ok"] = false
-	if id := oidcIdentity(c, cl, slog.New(slog.DiscardHandler)); id.EmailVerified {
+	if id, _ := oidcIdentity(c, cl, slog.New(slog.DiscardHandler)); id.EmailVerified {
 		t.Error("email_verified did not follow the mapped claim")
 	}
 	cl.Email = "not an address"
-	if id := oidcIdentity(c, cl, slog.New(slog.DiscardHandler)); id.Email != "" {
+	if id, _ := oidcIdentity(c, cl, slog.New(slog.DiscardHandler)); id.Email != "" {
 		t.Errorf("kept email %q", id.Email)
 	}
 }

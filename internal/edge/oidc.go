@@ -98,13 +98,19 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 			"reason", oidcrp.ReasonOf(err), "err", err)
 		return
 	}
-	s.signIn(w, r, oidcIdentity(c, claims, s.log), p.ReturnTo)
+	id, err := oidcIdentity(c, claims, s.log)
+	if err != nil {
+		s.fail(w, r, pageSignInFailed, "cannot map the claims to an identity", "org", c.org.ID, "connection", c.id, "err", err)
+		return
+	}
+	s.signIn(w, r, id, p.ReturnTo)
 }
 
 // oidcIdentity maps verified claims to the identity the provisioner
 // decides on. The external id is the subject (the connection fixes the
-// issuer).
-func oidcIdentity(c *conn, cl *oidcrp.Claims, log *slog.Logger) events.Identity {
+// issuer). Claims the login contract cannot carry are dropped or refuse
+// the login (fitContract).
+func oidcIdentity(c *conn, cl *oidcrp.Claims, log *slog.Logger) (events.Identity, error) {
 	m := c.oidc.settings.Claims
 	str := func(path, def string) string {
 		if path == "" {
@@ -154,11 +160,14 @@ func oidcIdentity(c *conn, cl *oidcrp.Claims, log *slog.Logger) events.Identity 
 		if validEmail(email) {
 			id.Email, id.EmailVerified = email, verified
 		} else {
-			log.Warn("the provider's email claim is not an email address; ignored", "connection", c.id)
+			log.Warn("the provider's email claim is not an email address a login carries; ignored", "connection", c.id)
 		}
 	}
 	applyClaimRules(&id, c.oidc.settings.GroupRoles, c.oidc.settings.Constants)
-	return id
+	if err := fitContract(&id, log); err != nil {
+		return events.Identity{}, err
+	}
+	return id, nil
 }
 
 // applyClaimRules adds a connection's constant groups and roles, then the

@@ -108,6 +108,33 @@ func TestAccept(t *testing.T) {
 				return replace(t, xml, `<?xml version="1.0" encoding="UTF-8"?>`, "")
 			},
 		},
+		{name: "sp_name_qualifier_ours", edit: func(r *response) { r.SPNameQualifier = spEntityID }},
+		{
+			name:   "sp_name_qualifier_ours_with_unsigned_assertions_allowed",
+			edit:   func(r *response) { r.SignResponse, r.SignAssertion, r.SPNameQualifier = true, false, spEntityID },
+			config: func(c *Config) { c.AllowUnsignedAssertion = true },
+		},
+		{
+			name: "encrypted_sp_name_qualifier_ours",
+			edit: func(r *response) { r.Encrypt, r.SPNameQualifier = true, spEntityID },
+		},
+		{
+			// An empty SPNameQualifier names no other SP: it is as absent.
+			name: "empty_sp_name_qualifier",
+			edit: func(r *response) {
+				r.BeforeSign = func(t testing.TB, doc string) string {
+					return replace(t, doc, "<saml:NameID ", `<saml:NameID SPNameQualifier="" `)
+				}
+			},
+		},
+		{
+			name: "attribute_nameid_ours",
+			edit: func(r *response) {
+				r.BeforeSign = func(t testing.TB, doc string) string {
+					return replace(t, doc, "</saml:AttributeStatement>", targetedID(spEntityID)+"</saml:AttributeStatement>")
+				}
+			},
+		},
 		{name: "encrypted_aes256_cbc_rsa_oaep", edit: func(r *response) { r.Encrypt = true }},
 		{name: "encrypted_aes128_gcm_rsa_oaep", edit: func(r *response) { r.Encrypt, r.DataAlg = true, aes128GCM }},
 		{name: "encrypted_in_signed_response", edit: func(r *response) { r.Encrypt, r.SignResponse = true, true }},

@@ -88,6 +88,12 @@ func TestCrewjamGaps(t *testing.T) {
 			we:          ReasonNameID,
 		},
 		{
+			name:        "nameid_of_another_sp",
+			edit:        func(r *response) { r.SPNameQualifier = otherSPEntityID },
+			crewjamDoes: "accepted NameID=alice@corp.example",
+			we:          ReasonSPNameQualifier,
+		},
+		{
 			name:        "no_conditions",
 			edit:        func(r *response) { r.OmitConditions = true },
 			crewjamDoes: "panicked: runtime error: invalid memory address or nil pointer dereference",

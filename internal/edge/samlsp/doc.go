@@ -93,6 +93,9 @@
 //     IdP-initiated login is allowed; with IdP-initiated login off the ID
 //     must be in the signed assertion's SubjectConfirmationData;
 //   - NameID non-empty and read identically by crewjam and etree;
+//   - the subject's NameID, and any NameID given as an attribute value,
+//     carries no SPNameQualifier other than our entity id (a value in
+//     another SP's name space, "sp_name_qualifier");
 //   - no two Attributes with the same Name.
 //
 // ParseResponse keeps no state: single use of assertion IDs (across edge
@@ -103,11 +106,11 @@
 // TestCrewjamGaps runs crewjam alone on the attacks above and pins what it
 // does. It accepts: a NameID in a foreign namespace (reading a foreign
 // NameID placed after the real one as the subject), comments inside the
-// NameID, SHA-1, duplicate attribute names, no AuthnStatement, no
-// AudienceRestriction, no Destination on an unsigned Response, a signed
-// Response around an unsigned assertion (and does not verify the
-// assertion's own signature then), several assertions (it uses the first
-// valid one); it panics on a signed assertion without Conditions, and in
+// NameID, a NameID qualified for another SP, SHA-1, duplicate attribute
+// names, no AuthnStatement, no AudienceRestriction, no Destination on an
+// unsigned Response, a signed Response around an unsigned assertion (and
+// does not verify the assertion's own signature then), several assertions
+// (it uses the first valid one); it panics on a signed assertion without Conditions, and in
 // xmlenc on an encrypted assertion whose ciphertext is not a whole number
 // of AES blocks — reachable without any signature, since anyone can encrypt
 // for our public certificate. It keeps only the last Audience of an

@@ -80,6 +80,11 @@ const (
 	// ReasonNameID: no NameID, an empty one, one outside the SAML assertion
 	// namespace, or one that parsers read differently.
 	ReasonNameID Reason = "name_id"
+	// ReasonSPNameQualifier: a NameID (the subject's, or one given as an
+	// attribute value) whose SPNameQualifier names another SP than our
+	// entity id: the value is in that SP's name space (a pairwise
+	// pseudonym), not ours.
+	ReasonSPNameQualifier Reason = "sp_name_qualifier"
 	// ReasonDuplicateAttribute: two Attribute elements with the same Name.
 	ReasonDuplicateAttribute Reason = "duplicate_attribute"
 	// ReasonRejected: crewjam/saml refused the response for a reason this

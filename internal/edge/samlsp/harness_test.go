@@ -179,6 +179,8 @@ type response struct {
 	NameIDTag            string // element name, "saml:NameID" by default
 	NameIDNSDecl         string // raw namespace declaration(s) on NameID
 	OmitNameID           bool
+	// SPNameQualifier, when set, is the NameID's SPNameQualifier attribute.
+	SPNameQualifier string
 
 	SCDInResponseTo, SCDNotOnOrAfter, Recipient string
 

@@ -153,6 +153,9 @@ func (sp *SP) check(in *inspected, ca *saml.Assertion, possibleRequestIDs []stri
 	if err != nil {
 		return nil, err
 	}
+	if err := sp.checkSPNameQualifiers(ca, el); err != nil {
+		return nil, err
+	}
 	notOnOrAfter, err := sp.checkSubjectConfirmation(ca.Subject.SubjectConfirmations, now)
 	if err != nil {
 		return nil, err
@@ -277,6 +280,55 @@ func checkNameID(ca *saml.Assertion, el *etree.Element) (*saml.NameID, error) {
 		return nil, reject(ReasonNameID, "NameID read as %q by crewjam and %q by etree", nameID.Value, text)
 	}
 	return nameID, nil
+}
+
+// checkSPNameQualifiers refuses the assertion when a NameID this package
+// reads — the subject's, or one given as an attribute value (such as
+// eduPersonTargetedID) — carries an SPNameQualifier other than our entity
+// id. Such a NameID is in another SP's name space: a pairwise persistent
+// id names a different person there, or the same person under a value
+// that is not theirs here. An empty SPNameQualifier names no SP and is
+// taken as absent. Both views are checked: crewjam's struct (which reads
+// the attribute by local name whatever its prefix, the last one winning)
+// and every SPNameQualifier attribute on the elements, in any namespace.
+func (sp *SP) checkSPNameQualifiers(ca *saml.Assertion, el *etree.Element) error {
+	check := func(q, where string) error {
+		if q != "" && q != sp.s.entityID {
+			return reject(ReasonSPNameQualifier, "%s has SPNameQualifier %q, want %q (our entity id) or none", where, q, sp.s.entityID)
+		}
+		return nil
+	}
+	if err := check(ca.Subject.NameID.SPNameQualifier, "the subject's NameID"); err != nil {
+		return err
+	}
+	for _, st := range ca.AttributeStatements {
+		for _, at := range st.Attributes {
+			for _, v := range at.Values {
+				if v.NameID == nil {
+					continue
+				}
+				if err := check(v.NameID.SPNameQualifier, fmt.Sprintf("the NameID in attribute %q", at.Name)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	subject := mustChildren(el, nsAssertion, "Subject")[0]
+	nameIDs := mustChildren(subject, nsAssertion, "NameID")
+	for _, st := range mustChildren(el, nsAssertion, "AttributeStatement") {
+		nameIDs = append(nameIDs, elementsNamed(st, "NameID")...)
+	}
+	for _, n := range nameIDs {
+		for _, a := range n.Attr {
+			if a.Key != "SPNameQualifier" {
+				continue
+			}
+			if err := check(a.Value, "<"+n.FullTag()+">"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -279,6 +279,87 @@ func TestReject(t *testing.T) {
 			want: ReasonNameID,
 		},
 
+		// A NameID qualified for another SP: its value is that SP's
+		// pseudonym (e.g. a pairwise persistent id), meaningless — or
+		// someone else — here.
+		{
+			name: "nameid_of_another_sp",
+			edit: func(r *response) { r.SPNameQualifier = otherSPEntityID },
+			want: ReasonSPNameQualifier,
+		},
+		{
+			name: "nameid_of_another_sp_with_unsigned_assertions_allowed",
+			edit: func(r *response) {
+				r.SignResponse, r.SignAssertion, r.SPNameQualifier = true, false, otherSPEntityID
+			},
+			config: func(c *Config) { c.AllowUnsignedAssertion = true },
+			want:   ReasonSPNameQualifier,
+		},
+		{
+			name: "encrypted_nameid_of_another_sp",
+			edit: func(r *response) { r.Encrypt, r.SPNameQualifier = true, otherSPEntityID },
+			want: ReasonSPNameQualifier,
+		},
+		{
+			name: "encrypted_nameid_of_another_sp_with_unsigned_assertions_allowed",
+			edit: func(r *response) {
+				r.Encrypt, r.SignResponse, r.SignAssertion, r.SPNameQualifier = true, true, false, otherSPEntityID
+			},
+			config: func(c *Config) { c.AllowUnsignedAssertion = true },
+			want:   ReasonSPNameQualifier,
+		},
+		{
+			name: "nameid_of_another_sp_differing_only_in_case",
+			edit: func(r *response) { r.SPNameQualifier = strings.ToUpper(spEntityID) },
+			want: ReasonSPNameQualifier,
+		},
+		{
+			// crewjam (encoding/xml) reads an attribute by its local name
+			// whatever its prefix; so does the check.
+			name: "sp_name_qualifier_in_a_foreign_namespace",
+			edit: func(r *response) {
+				r.NameIDNSDecl = ` xmlns:evil="urn:evil" evil:SPNameQualifier="` + otherSPEntityID + `"`
+			},
+			want: ReasonSPNameQualifier,
+		},
+		{
+			// encoding/xml matches an unqualified attribute field by local
+			// name, so crewjam reads this declaration as SPNameQualifier.
+			name: "sp_name_qualifier_as_a_namespace_declaration",
+			edit: func(r *response) { r.NameIDNSDecl = ` xmlns:SPNameQualifier="` + otherSPEntityID + `"` },
+			want: ReasonSPNameQualifier,
+		},
+		{
+			name: "ours_and_another_sp_name_qualifier",
+			edit: func(r *response) {
+				r.SPNameQualifier = spEntityID
+				r.NameIDNSDecl = ` xmlns:evil="urn:evil" evil:SPNameQualifier="` + otherSPEntityID + `"`
+			},
+			want: ReasonSPNameQualifier,
+		},
+		{
+			// A NameID as an attribute value (eduPersonTargetedID) is
+			// read into Attributes.
+			name: "attribute_nameid_of_another_sp",
+			edit: func(r *response) {
+				r.BeforeSign = func(t testing.TB, doc string) string {
+					return replace(t, doc, "</saml:AttributeStatement>", targetedID(otherSPEntityID)+"</saml:AttributeStatement>")
+				}
+			},
+			want: ReasonSPNameQualifier,
+		},
+		{
+			name: "attribute_nameid_of_another_sp_with_unsigned_assertions_allowed",
+			edit: func(r *response) {
+				r.SignResponse, r.SignAssertion = true, false
+				r.BeforeSign = func(t testing.TB, doc string) string {
+					return replace(t, doc, "</saml:AttributeStatement>", targetedID(otherSPEntityID)+"</saml:AttributeStatement>")
+				}
+			},
+			config: func(c *Config) { c.AllowUnsignedAssertion = true },
+			want:   ReasonSPNameQualifier,
+		},
+
 		// Audience, recipient, destination, issuer, status.
 		{
 			name: "wrong_audience",
@@ -731,6 +812,17 @@ func TestReject(t *testing.T) {
 			}
 		})
 	}
+}
+
+// otherSPEntityID is another service provider of the same IdP.
+const otherSPEntityID = "https://other-sp.example.com/saml/metadata"
+
+// targetedID is an eduPersonTargetedID attribute whose NameID is qualified
+// for spNameQualifier.
+func targetedID(spNameQualifier string) string {
+	return `<saml:Attribute Name="urn:oid:1.3.6.1.4.1.5923.1.1.1.10" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri"><saml:AttributeValue>` +
+		`<saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent" NameQualifier="` + idpEntityID + `" SPNameQualifier="` + spNameQualifier + `">targeted-1</saml:NameID>` +
+		`</saml:AttributeValue></saml:Attribute>`
 }
 
 func assertReject(t testing.TB, err error, want Reason) {
