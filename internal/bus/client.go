@@ -26,8 +26,8 @@ var (
 	// the provisioner will decide it when it catches up.
 	ErrPending = errors.New("login accepted, answer still pending")
 	// ErrUnconfirmed (also ErrPending): no PubAck came before the
-	// deadline, though the login may have reached the stream. Publishing
-	// it again (PublishLogin) stores it at most once.
+	// deadline: the login may have reached the stream, or the stream was
+	// between leaders. Publishing it again (PublishLogin) stores it once.
 	ErrUnconfirmed = fmt.Errorf("%w: no PubAck before the deadline; the login may not be stored", ErrPending)
 )
 
@@ -89,9 +89,10 @@ func (c *Client) Provision(ctx context.Context, id events.Identity) (events.Prov
 // a NATS server restarting or a lost PubAck costs a retry, not the login,
 // and JetStream stores a retried login once. A refusal by the stream (the
 // organisation's or the stream's bound) is not retried: ErrNotAccepted.
-// When ctx ends before any PubAck, the error is ErrNotAccepted if no stream
-// ever received the login (only "no responders"), and ErrUnconfirmed
-// otherwise: the login may be stored, and PublishLogin can go on trying.
+// When ctx ends before any PubAck, the error is ErrUnconfirmed: the login
+// may be stored, or may be once the stream has a leader again, and
+// PublishLogin can go on trying; only when there is no LOGINS stream at
+// all is it ErrNotAccepted.
 //
 // A duplicate is not answered a second time, so after ErrPending asking
 // again with the same event does not bring the answer back: the decision
@@ -204,12 +205,26 @@ func (c *Client) publishLogin(ctx context.Context, id string, msg *nats.Msg) err
 		return nil
 	case last == nil: // ctx was done before the first attempt
 		return fmt.Errorf("bus: login %s not sent: %w: %w", id, ErrNotAccepted, err)
-	case !ambiguous || ClassifyPublish(err) == FailureRefused:
-		// Refused, or no stream ever received it: nothing was stored.
-		return fmt.Errorf("bus: publish login %s to %s: %w: %w", id, msg.Subject, ErrNotAccepted, last)
+	case ClassifyPublish(err) == FailureRefused:
+		return fmt.Errorf("bus: publish login %s to %s: %w: %w", id, msg.Subject, ErrNotAccepted, err)
+	case !ambiguous && !c.loginsExist(id):
+		// Nothing was stored, and there is no stream to store it.
+		return fmt.Errorf("bus: publish login %s to %s: %w (no stream %s: has a provisioner started?): %w",
+			id, msg.Subject, ErrNotAccepted, StreamLogins, last)
 	default:
+		// Maybe stored, or not yet: the stream was between leaders until the
+		// deadline. Publishing it again stores it once.
 		return fmt.Errorf("bus: login %s: %w: %w", id, ErrUnconfirmed, last)
 	}
+}
+
+// loginsExist reports whether stream LOGINS exists, or NATS cannot say:
+// only a definite "no such stream" is false.
+func (c *Client) loginsExist(id string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err := c.js.Stream(ctx, StreamLogins)
+	return !errors.Is(err, jetstream.ErrStreamNotFound)
 }
 
 // Seen publishes a login.seen event: a known person signed in again with

@@ -10,6 +10,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// PullExpiry bounds each pull request of a consumer: how long a stalled
+// pull (its server restarted, its consumer's leader failed over) can go
+// unnoticed.
+const PullExpiry = 5 * time.Second
+
 // Workers consumes from cons with n workers calling handle, until ctx is
 // done; then it stops fetching, lets the deliveries in hand finish (up to
 // drain) and returns. Deliveries not handled in time stay unacked and are
@@ -54,6 +59,10 @@ func Workers(ctx context.Context, cons jetstream.Consumer, n int, drain time.Dur
 		// Pull no more than the workers can start at once: a delivery
 		// waiting in a client buffer still runs down its ack wait.
 		jetstream.PullMaxMessages(n),
+		// Pull requests of 5 s (heartbeats every 2.5 s): after a NATS
+		// restart or a consumer leader failover, a pull that found no
+		// responder is renewed within 5 s rather than the default 30 s.
+		jetstream.PullExpiry(PullExpiry),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			log.WarnContext(ctx, "consumer trouble; retrying", "consumer", name, "err", err)
 		}))

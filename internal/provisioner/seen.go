@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/bus"
 	"github.com/jitprov/jitprov/internal/store"
 )
 
@@ -54,7 +55,7 @@ func recordSeen(ctx context.Context, cons jetstream.Consumer, s LoginRecorder, l
 			_ = msg.NakWithDelay(backoff(delivered))
 		}
 	}
-	cc, err := cons.Consume(handle, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+	cc, err := cons.Consume(handle, jetstream.PullExpiry(bus.PullExpiry), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		log.WarnContext(ctx, "login.seen consumer trouble; retrying", "err", err)
 	}))
 	if err != nil {

@@ -265,7 +265,7 @@ func (s *Service) retryOrFail(ctx context.Context, log *slog.Logger, msg jetstre
 	outage := errors.Is(cause, store.ErrUnavailable) || errors.Is(cause, context.DeadlineExceeded)
 	giveUp := ""
 	switch {
-	case errors.Is(cause, events.ErrInvalid):
+	case errors.Is(cause, events.ErrInvalid), errors.Is(cause, store.ErrInvalidData):
 		giveUp = "the login cannot be provisioned as sent"
 	case !outage && delivered >= uint64(s.opts.MaxAttempts):
 		giveUp = fmt.Sprintf("failed %d times", delivered)

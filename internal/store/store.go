@@ -23,6 +23,10 @@ var (
 	// ErrUnavailable: the backend cannot be reached or failed transiently;
 	// the operation may succeed later.
 	ErrUnavailable = errors.New("store: unavailable")
+	// ErrInvalidData: the database refused a value (a NUL character, a
+	// byte sequence invalid in its encoding, a number out of range): the
+	// same write fails every time.
+	ErrInvalidData = errors.New("store: value refused by the database")
 	// ErrContended (always with ErrUnavailable): a lock was not granted in
 	// time — another session holds the row, perhaps a stuck client; the
 	// operation may succeed later.

@@ -88,3 +88,42 @@ func TestGivenUpLoginAlertsProvisioningFailed(t *testing.T) {
 		t.Fatalf("login in another organisation: %+v, %v; want created", res, err)
 	}
 }
+
+// A login whose data the database refuses — a NUL character, which the
+// event contract allows and Postgres text does not — fails the same way
+// every time: it is given up on its first delivery, answered "failed" and
+// announced, not retried eight times while its person waits.
+func TestLoginTheDatabaseRefusesIsGivenUpAtOnce(t *testing.T) {
+	e := newEnv(t)
+	e.apply(org("acme", 10))
+	e.startProvisioner(2)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id := identity("acme", "nul")
+	id.GivenName = "Ada\x00Lovelace"
+	res, err := e.client().Provision(ctx, id)
+	if err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	if res.Outcome != events.OutcomeFailed {
+		t.Fatalf("outcome %q, want failed", res.Outcome)
+	}
+	msgs := e.collect(bus.StreamAlerts, "jit.alert.provisioning.failed.>", 1, 10*time.Second)
+	if len(msgs) != 1 {
+		t.Fatalf("got %d provisioning.failed events, want 1", len(msgs))
+	}
+	ev, err := events.Decode(&nats.Msg{Subject: msgs[0].Subject(), Header: msgs[0].Headers(), Data: msgs[0].Data()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := events.DataAs[events.ProvisioningFailed](ev, events.TypeProvisioningFailed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Deliveries != 1 {
+		t.Errorf("given up after %d deliveries, want 1: retrying cannot help", f.Deliveries)
+	}
+	if got := e.count(`SELECT count(*) FROM users`); got != 0 {
+		t.Errorf("%d users, want 0", got)
+	}
+}

@@ -157,6 +157,9 @@ func mapErr(err error) error {
 			return fmt.Errorf("%w: %w: a lock was not granted within lock_timeout (%s)", store.ErrUnavailable, store.ErrContended, pgErr.Message)
 		case pgErr.Code == "25P03":
 			return fmt.Errorf("%w: the server ended the session, idle in a transaction for longer than idle_in_transaction_session_timeout: %w", store.ErrUnavailable, err)
+		case pgErr.Code[:2] == "22":
+			// Data exception (22021: a NUL or invalid byte in text, …).
+			return fmt.Errorf("%w: %s (%s)", store.ErrInvalidData, pgErr.Message, pgErr.Code)
 		case pgErr.Code == "23505":
 			return fmt.Errorf("%w: %s (%s)", store.ErrConflict, pgErr.ConstraintName, pgErr.Message)
 		case pgErr.Code == "40001" || pgErr.Code == "40P01":
