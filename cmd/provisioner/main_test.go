@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,32 +38,13 @@ func clearEnv(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the goroutines of a running
-// service (NATS handlers may log after run returns).
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // runCmd runs the command line args and returns its stdout, stderr and
 // error.
 func runCmd(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.Output
 	err := run(ctx, args, &stdout, &stderr)
 	return stdout.String(), stderr.String(), err
 }
@@ -460,7 +439,7 @@ func TestServe(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.Output
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve"}, &stdout, &stderr) }()
 
@@ -474,25 +453,7 @@ func TestServe(t *testing.T) {
 		body, err := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(body), err
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		code, body, err := get("/readyz")
-		if err == nil && code == http.StatusOK {
-			if strings.TrimSpace(body) != "ready" {
-				t.Errorf("/readyz body = %q", body)
-			}
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve returned before it was ready: %v\nstderr: %s", err, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz not 200 within 30s (last: %d %q %v)\nstderr: %s", code, body, err, stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.WaitHTTP(t, "http://"+addr+"/readyz", http.StatusOK, "ready", 30*time.Second, done)
 	if code, _, err := get("/healthz"); err != nil || code != http.StatusOK {
 		t.Errorf("/healthz = %d, %v", code, err)
 	}
@@ -586,45 +547,16 @@ func TestServeWaitsForItsDependencies(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.Output
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve"}, &stdout, &stderr) }()
 
-	client := &http.Client{Timeout: 2 * time.Second}
-	get := func(path string) (int, string) {
-		resp, err := client.Get("http://" + addr + path)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
-	// until polls /readyz until it answers code with a body containing want.
 	until := func(code int, want string) {
 		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			got, body := get("/readyz")
-			if got == code && strings.Contains(body, want) {
-				return
-			}
-			select {
-			case err := <-done:
-				t.Fatalf("serve returned while starting: %v\nstderr: %s", err, stderr.String())
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("/readyz never answered %d %q (last: %d %q)\nstderr: %s", code, want, got, body, stderr.String())
-			}
-			time.Sleep(50 * time.Millisecond) // polls a condition
-		}
+		testenv.WaitHTTP(t, "http://"+addr+"/readyz", code, want, time.Minute, done)
 	}
-
 	until(http.StatusServiceUnavailable, "waiting for the database")
-	if code, _ := get("/healthz"); code != http.StatusOK {
-		t.Errorf("/healthz while waiting = %d, want 200: a waiting service is alive", code)
-	}
+	testenv.WaitHTTP(t, "http://"+addr+"/healthz", http.StatusOK, "ok", 10*time.Second, done) // a waiting service is alive
 	proxy.Restore()
 	until(http.StatusServiceUnavailable, "run `provisioner migrate`")
 	for _, args := range [][]string{{"migrate"}, {"apply", "-f", writeFile(t, "orgs.yaml", validOrgs)}} {
@@ -680,7 +612,7 @@ func TestServeStopsOnRefusedCredentials(t *testing.T) {
 	t.Setenv("JITPROV_HEALTH_ADDR", freePort(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.Output
 	err = run(ctx, []string{"serve"}, &stdout, &stderr)
 	if err == nil || ctx.Err() != nil {
 		t.Fatalf("serve with a refused role = %v (ctx %v), want it to stop with an error", err, ctx.Err())

@@ -1,7 +1,6 @@
 package bus_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -17,24 +16,6 @@ import (
 	"github.com/jitprov/jitprov/internal/startup"
 	"github.com/jitprov/jitprov/internal/testenv"
 )
-
-// logBuffer collects a logger's text output.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func replicasOf(t *testing.T, js jetstream.JetStream, stream string) int {
 	t.Helper()
@@ -64,8 +45,8 @@ func TestEnsureNeverLowersReplicas(t *testing.T) {
 	if err := bus.Ensure(ctx, js, three); err != nil {
 		t.Fatalf("raising the replicas: %v", err)
 	}
-	var logs logBuffer
-	if err := bus.Ensure(ctx, js, one, bus.WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))); err != nil {
+	var logs testenv.Output
+	if err := bus.Ensure(ctx, js, one, bus.WithLogger(logs.Logger())); err != nil {
 		t.Fatalf("Ensure with 1 replica after 3: %v", err)
 	}
 	for _, stream := range []string{bus.StreamLogins, bus.StreamUsers, bus.StreamAlerts} {

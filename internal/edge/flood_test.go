@@ -2,7 +2,6 @@ package edge_test
 
 import (
 	"encoding/base64"
-	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -33,32 +32,14 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// syncLog collects log lines written from many goroutines.
-type syncLog struct {
-	mu sync.Mutex
-	sb strings.Builder
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.sb.Write(p)
-}
-
-func (l *syncLog) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.sb.String(), s)
-}
-
 // A flood of forged SAML responses from one client is refused by its rate
 // limit before it costs signature checks; the log says so in a few lines
 // with counts, not a line each; and meanwhile health checks answer and a
 // person signing in from elsewhere is signed in.
 func TestForgedResponseFloodIsLimited(t *testing.T) {
-	var logs syncLog
+	var logs testenv.Output
 	const perClient = 30
-	w := newWorld(t, 10, true, withLogger(slog.New(slog.NewTextHandler(&logs, nil))),
+	w := newWorld(t, 10, true, withLogger(logs.Logger()),
 		withEdgeConfig(func(c *edge.Config) {
 			c.RatePerClient = perClient
 			c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
@@ -120,7 +101,7 @@ func TestForgedResponseFloodIsLimited(t *testing.T) {
 		t.Errorf("%d forged responses reached validation, want at most about %d (the client's limit)", n, perClient)
 	}
 	for _, line := range []string{"SAML response rejected", "over the per-client rate limit"} {
-		if n := logs.count(line); n == 0 || n > 5 {
+		if n := logs.Count(line); n == 0 || n > 5 {
 			t.Errorf("%d log lines %q for a flood of %d, want a few (sampled, with counts)", n, line, flood)
 		}
 	}

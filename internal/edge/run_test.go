@@ -2,13 +2,10 @@ package edge_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -76,30 +73,12 @@ func TestRunWaitsForItsDependencies(t *testing.T) {
 		}
 	})
 
-	client := &http.Client{Timeout: 2 * time.Second}
-	get := func(path string) (int, string) {
-		resp, err := client.Get("http://" + addr + path)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
 	until := func(path string, code int, want string) {
 		t.Helper()
-		var got int
-		var body string
-		waitWithin(t, time.Minute, func() bool {
-			got, body = get(path)
-			return got == code && strings.Contains(body, want)
-		})
+		testenv.WaitHTTP(t, "http://"+addr+path, code, want, time.Minute, done)
 	}
-
 	until("/readyz", http.StatusServiceUnavailable, "waiting for the database")
-	if code, _ := get("/healthz"); code != http.StatusOK {
-		t.Errorf("/healthz while starting = %d, want 200", code)
-	}
+	until("/healthz", http.StatusOK, "ok") // alive while starting
 	until("/login", http.StatusServiceUnavailable, "Sign-in is starting")
 
 	proxy.Restore()
@@ -131,15 +110,9 @@ func TestEdgeLeavesTheKnownBucketsReplicasAlone(t *testing.T) {
 	if _, err := known.New(t.Context(), js, known.Config{Replicas: 3}); err != nil {
 		t.Fatal(err)
 	}
-	var logs strings.Builder
-	var mu sync.Mutex
-	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return logs.Write(p)
-	}), nil))
+	var logs testenv.Output
 	deps := edgeDeps(t, w)
-	deps.NATS, deps.Logger = cluster.Connect(t), log
+	deps.NATS, deps.Logger = cluster.Connect(t), logs.Logger()
 	public, _ := url.Parse("https://sso.example.com")
 	if _, _, err := edge.New(t.Context(), edge.Config{PublicURL: *public, SPKeyPair: spKeyPair(t)}, deps); err != nil {
 		t.Fatal(err)
@@ -151,13 +124,7 @@ func TestEdgeLeavesTheKnownBucketsReplicasAlone(t *testing.T) {
 	if got := s.CachedInfo().Config.Replicas; got != 3 {
 		t.Errorf("the known-identities bucket has %d replicas after an edge configured for 1 started, want 3", got)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if !strings.Contains(logs.String(), "has 3 replicas, and this component is configured for 1") {
 		t.Errorf("the edge did not warn of the difference:\n%s", logs.String())
 	}
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -2,10 +2,8 @@ package notify_test
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -67,33 +65,9 @@ func TestRunWaitsForTheAlertsStream(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	readyz := func() (int, string) {
-		resp, err := http.Get("http://" + cfg.HealthAddr + "/readyz")
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
 	until := func(code int, want string) {
 		t.Helper()
-		deadline := time.Now().Add(time.Minute)
-		for {
-			got, body := readyz()
-			if got == code && strings.Contains(body, want) {
-				return
-			}
-			select {
-			case err := <-done:
-				t.Fatalf("Run returned while waiting: %v", err)
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("/readyz never answered %d %q (last %d %q)", code, want, got, body)
-			}
-			time.Sleep(50 * time.Millisecond) // polls a condition
-		}
+		testenv.WaitHTTP(t, "http://"+cfg.HealthAddr+"/readyz", code, want, time.Minute, done)
 	}
 	until(http.StatusServiceUnavailable, "stream ALERTS does not exist yet")
 	js, err := jetstream.New(nc)

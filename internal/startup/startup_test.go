@@ -1,33 +1,15 @@
 package startup_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/jitprov/jitprov/internal/startup"
+	"github.com/jitprov/jitprov/internal/testenv"
 )
-
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 var errDown = errors.New("connection refused")
 
@@ -45,10 +27,10 @@ func TestWait(t *testing.T) {
 		{"permanent after failures", 2, startup.Permanent(errors.New("password refused")), errors.New("password refused"), []string{"connection refused"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs logBuffer
+			var logs testenv.Output
 			var status startup.Status
 			tries := 0
-			err := startup.Wait(t.Context(), slog.New(slog.NewTextHandler(&logs, nil)), &status, "the thing", func(context.Context) error {
+			err := startup.Wait(t.Context(), logs.Logger(), &status, "the thing", func(context.Context) error {
 				tries++
 				if tries <= tc.failures {
 					if got := status.Ready(t.Context()); got == nil || !strings.Contains(got.Error(), "starting") {
