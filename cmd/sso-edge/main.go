@@ -69,8 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	// Neither the database nor NATS need answer yet: Run waits for both,
 	// alive and not ready meanwhile.
-	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log, Lazy: true,
-		StatementTimeout: 5 * time.Second, IdleInTxTimeout: 5 * time.Second})
+	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log, Lazy: true})
 	if err != nil {
 		return err
 	}

@@ -45,8 +45,8 @@ type Provisioner struct {
 	DBStatementTimeout Duration `yaml:"db_statement_timeout"`
 	// DBIdleInTransactionTimeout ends the database session of a replica
 	// that stops in the middle of a decision (frozen, partitioned), which
-	// releases the locks it held; default 5s. 0 for any of the three
-	// keeps the server's setting.
+	// releases the locks it held; default 5s. All three are set on each
+	// decision transaction (SET LOCAL); 0 keeps the session's setting.
 	DBIdleInTransactionTimeout Duration `yaml:"db_idle_in_transaction_timeout"`
 	// HealthAddr is the listen address of the health endpoints. Env
 	// JITPROV_HEALTH_ADDR; default ":8081"; "" disables them.

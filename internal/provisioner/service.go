@@ -229,17 +229,20 @@ func (s *Service) remember(ctx context.Context, id events.Identity, res events.P
 // keepUnrecorded hands a decided login back when its known-identities
 // record could not be written, so that the record is written on the
 // redelivery, which the stored decision answers at once. It reports
-// whether the login was kept. On the consumer's last delivery it is not:
-// the decision stands, and the edge's waiting page reads it from the
-// database.
+// whether the login was kept. From the recordDeliveries-th delivery on it
+// is not: a login handed back stays pending on the consumer, and a
+// bucket that stays unwritable must not hold back every new login (max
+// ack pending); the decision stands, the edge's waiting page reads it from
+// the database, and the person's next login writes the record.
 func (s *Service) keepUnrecorded(ctx context.Context, log *slog.Logger, msg jetstream.Msg, maxDeliver int, cause error) bool {
 	delivered := uint64(1)
 	if md, err := msg.Metadata(); err == nil {
 		delivered = md.NumDelivered
 	}
-	if maxDeliver > 0 && delivered >= uint64(maxDeliver) {
-		log.ErrorContext(ctx, "decided, but the known identity could not be recorded on the last delivery; "+
-			"the next login of this person takes the slow path", "deliveries", delivered, "err", cause)
+	if delivered >= recordDeliveries || (maxDeliver > 0 && delivered >= uint64(maxDeliver)) {
+		log.ErrorContext(ctx, "decided, but the known identity could not be recorded; acked anyway "+
+			"(the waiting page reads the decision from the database; the next login of this person takes the slow path)",
+			"deliveries", delivered, "err", cause)
 		return false
 	}
 	delay := backoff(delivered)
@@ -251,6 +254,10 @@ func (s *Service) keepUnrecorded(ctx context.Context, log *slog.Logger, msg jets
 	}
 	return true
 }
+
+// recordDeliveries bounds the deliveries a decided login is kept for to
+// write its known-identities record.
+const recordDeliveries = 3
 
 // retryOrFail hands a login back with a backoff delay after a failure, or
 // answers "failed" and terminates it when trying again cannot help: the

@@ -16,16 +16,46 @@ import (
 type faultyKnown struct {
 	*known.Cache
 	fault  func() error // runs in place of the first Put
+	always bool         // and of every Put
 	armed  atomic.Bool
 	faults atomic.Int32
 }
 
 func (f *faultyKnown) Put(ctx context.Context, rec known.Record) error {
-	if f.armed.CompareAndSwap(true, false) {
+	if f.always || f.armed.CompareAndSwap(true, false) {
 		f.faults.Add(1)
 		return f.fault()
 	}
 	return f.Cache.Put(ctx, rec)
+}
+
+// A bucket that stays unwritable does not hold logins back for ever (they
+// would fill the consumer's max ack pending and stop every new login): a
+// decided login is kept for three deliveries, then acked; the decision
+// stands.
+func TestKnownRecordThatCannotBeWrittenDoesNotHoldTheLogin(t *testing.T) {
+	e := newEnv(t)
+	e.apply(org("acme", 10))
+	cache, err := known.New(context.Background(), e.js, known.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	faulty := &faultyKnown{Cache: cache, fault: func() error { return known.ErrUnavailable }, always: true}
+	e.known = faulty
+	e.startProvisioner(2)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := e.client().Provision(ctx, identity("acme", "fay"))
+	if err != nil || res.Outcome != events.OutcomeCreated {
+		t.Fatalf("Provision = %+v, %v; want created (the answer precedes the record)", res, err)
+	}
+	waitFor(t, func() bool { return e.pendingLogins() == 0 })
+	if got := faulty.faults.Load(); got != 3 {
+		t.Errorf("%d tries to write the record, want 3 (one per delivery)", got)
+	}
+	if got := e.count(`SELECT count(*) FROM provisioning_decisions`); got != 1 {
+		t.Errorf("%d decisions, want 1", got)
+	}
 }
 
 // The known-identities record, which the edge's fast path and waiting page

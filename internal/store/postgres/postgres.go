@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	neturl "net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -21,8 +20,9 @@ import (
 
 // Store is a store.Store on a pgx connection pool.
 type Store struct {
-	pool *pgxpool.Pool
-	log  *slog.Logger
+	pool  *pgxpool.Pool
+	log   *slog.Logger
+	begin string // the BEGIN of a decision transaction
 }
 
 var (
@@ -35,13 +35,15 @@ type Options struct {
 	// MaxConns bounds the pool (0: pgx's default, max(4, CPUs)) unless
 	// the URL sets pool_max_conns.
 	MaxConns int32
-	// Timeouts of every session, unless the URL sets the same server
-	// setting (the operator's word wins); 0 keeps the server's default.
-	// They bound what one stuck or partitioned client costs the others:
-	// LockTimeout (lock_timeout) bounds a wait for a row lock, such as an
+	// Timeouts of every decision transaction (InTx), set with SET LOCAL
+	// as the transaction begins — in the same round trip, and behind
+	// PgBouncer in transaction mode too; 0 leaves the session's own
+	// setting (the server's, the role's or the URL's). They bound what one
+	// stuck or partitioned client costs the others: LockTimeout
+	// (lock_timeout) bounds a wait for a row lock, such as an
 	// organisation's seat row; StatementTimeout (statement_timeout) one
-	// statement; IdleInTxTimeout (idle_in_transaction_session_timeout)
-	// ends the session of a client that stopped mid-transaction (frozen,
+	// statement; IdleInTxTimeout (idle_in_transaction_session_timeout) ends
+	// the session of a client that stopped mid-transaction (frozen,
 	// partitioned), which releases its locks.
 	LockTimeout      time.Duration
 	StatementTimeout time.Duration
@@ -53,13 +55,19 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// sessionSettings are the server settings Options sets, by name.
-func (o Options) sessionSettings() map[string]time.Duration {
-	return map[string]time.Duration{
-		"lock_timeout":                        o.LockTimeout,
-		"statement_timeout":                   o.StatementTimeout,
-		"idle_in_transaction_session_timeout": o.IdleInTxTimeout,
+// beginQuery is the statement that begins a decision transaction: READ
+// COMMITTED, and the timeouts Options sets, as one simple-protocol query.
+func (o Options) beginQuery() string {
+	q := "BEGIN ISOLATION LEVEL READ COMMITTED"
+	for _, t := range []struct {
+		name string
+		d    time.Duration
+	}{{"lock_timeout", o.LockTimeout}, {"statement_timeout", o.StatementTimeout}, {"idle_in_transaction_session_timeout", o.IdleInTxTimeout}} {
+		if t.d > 0 {
+			q += fmt.Sprintf("; SET LOCAL %s = %d", t.name, max(t.d.Milliseconds(), 1)) // ms
+		}
 	}
+	return q
 }
 
 // Open connects to the database at url (a postgres:// URL or key=value DSN)
@@ -77,11 +85,6 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "jitprov"
 	}
-	for name, d := range opts.sessionSettings() {
-		if _, set := cfg.ConnConfig.RuntimeParams[name]; !set && d > 0 {
-			cfg.ConnConfig.RuntimeParams[name] = strconv.FormatInt(max(d.Milliseconds(), 1), 10) // ms
-		}
-	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
@@ -93,7 +96,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{pool: pool, log: log}
+	s := &Store{pool: pool, log: log, begin: opts.beginQuery()}
 	if opts.Lazy {
 		return s, nil
 	}
@@ -120,10 +123,11 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the pool.
 func (s *Store) Close() { s.pool.Close() }
 
-// InTx runs fn in a READ COMMITTED transaction. Races that matter are
-// settled by row locks (TakeSeat) and unique indexes (ErrConflict).
+// InTx runs fn in a READ COMMITTED transaction, with Options' timeouts.
+// Races that matter are settled by row locks (TakeSeat) and unique
+// indexes (ErrConflict).
 func (s *Store) InTx(ctx context.Context, fn func(context.Context, store.Tx) error) error {
-	t, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	t, err := s.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: s.begin})
 	if err != nil {
 		return fmt.Errorf("postgres: begin: %w", mapErr(err))
 	}

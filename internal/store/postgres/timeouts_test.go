@@ -22,36 +22,6 @@ func openWith(t *testing.T, dbURL string, opts postgres.Options) *postgres.Store
 	return s
 }
 
-func show(t *testing.T, s *postgres.Store, setting string) string {
-	t.Helper()
-	var v string
-	if err := s.Pool().QueryRow(t.Context(), "SHOW "+setting).Scan(&v); err != nil {
-		t.Fatalf("SHOW %s: %v", setting, err)
-	}
-	return v
-}
-
-// The session timeouts reach every connection, and a URL that sets one
-// itself wins.
-func TestSessionTimeoutsAreSet(t *testing.T) {
-	dbURL := testenv.NewDatabase(t)
-	opts := postgres.Options{LockTimeout: 1500 * time.Millisecond, StatementTimeout: 4 * time.Second, IdleInTxTimeout: 6 * time.Second}
-	s := openWith(t, dbURL, opts)
-	for setting, want := range map[string]string{"lock_timeout": "1500ms", "statement_timeout": "4s", "idle_in_transaction_session_timeout": "6s"} {
-		if got := show(t, s, setting); got != want {
-			t.Errorf("%s = %s, want %s", setting, got, want)
-		}
-	}
-	s = openWith(t, dbURL+"&lock_timeout=9s", opts)
-	if got := show(t, s, "lock_timeout"); got != "9s" {
-		t.Errorf("lock_timeout with lock_timeout=9s in the URL = %s, want the URL's 9s", got)
-	}
-	s = openWith(t, dbURL, postgres.Options{})
-	if got := show(t, s, "lock_timeout"); got != "0" {
-		t.Errorf("lock_timeout without options = %s, want the server's default 0", got)
-	}
-}
-
 // A client that stops in the middle of a decision — a frozen or
 // partitioned provisioner holding an organisation's seat row — costs the
 // others a bounded wait: a waiter on the row gives up after lock_timeout
@@ -115,5 +85,35 @@ func TestAFrozenTransactionIsBounded(t *testing.T) {
 	}
 	if used != 1 {
 		t.Errorf("seats_used = %d, want 1: the frozen transaction's seat rolled back, the other's committed", used)
+	}
+}
+
+// The timeouts are the decision transaction's (SET LOCAL, so that they
+// work behind a transaction-mode pooler): the session outside it keeps
+// the server's, the role's or the URL's settings.
+func TestTimeoutsDoNotLeakIntoTheSession(t *testing.T) {
+	dbURL := testenv.NewDatabase(t)
+	s := openWith(t, dbURL+"&statement_timeout=9000", postgres.Options{MaxConns: 1, LockTimeout: 1500 * time.Millisecond,
+		StatementTimeout: 4 * time.Second, IdleInTxTimeout: 6 * time.Second})
+	if _, err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InTx(t.Context(), func(ctx context.Context, tx store.Tx) error {
+		_, err := tx.Organization(ctx, "none")
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for setting, want := range map[string]string{"lock_timeout": "0", "statement_timeout": "9s", "idle_in_transaction_session_timeout": "0"} {
+		var got string
+		if err := s.Pool().QueryRow(t.Context(), "SHOW "+setting).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s on the session after a decision = %s, want %s", setting, got, want)
+		}
 	}
 }
