@@ -114,25 +114,36 @@ func (c *Client) ProvisionEvent(ctx context.Context, ev events.Event) (events.Pr
 	}()
 
 	if err := c.publishLogin(ctx, ev.ID(), msg); err != nil {
+		select {
+		case m := <-ch: // stored after all, and already answered
+			return c.answer(ev, m)
+		default:
+		}
 		return zero, err
 	}
 	select {
 	case <-ctx.Done():
 		return zero, fmt.Errorf("bus: login %s: %w: %w", ev.ID(), ErrPending, context.Cause(ctx))
 	case m := <-ch:
-		reply, err := events.Decode(m)
-		if err != nil {
-			return zero, fmt.Errorf("bus: answer to login %s: %w", ev.ID(), err)
-		}
-		res, err := events.DataAs[events.ProvisioningResult](reply, events.TypeProvisioningResult)
-		if err != nil {
-			return zero, fmt.Errorf("bus: answer to login %s: %w", ev.ID(), err)
-		}
-		if res.LoginID != ev.ID() {
-			return zero, fmt.Errorf("bus: answer for login %s arrived on the inbox of login %s", res.LoginID, ev.ID())
-		}
-		return res, nil
+		return c.answer(ev, m)
 	}
+}
+
+// answer reads the provisioner's answer m to login ev.
+func (c *Client) answer(ev events.Event, m *nats.Msg) (events.ProvisioningResult, error) {
+	var zero events.ProvisioningResult
+	reply, err := events.Decode(m)
+	if err != nil {
+		return zero, fmt.Errorf("bus: answer to login %s: %w", ev.ID(), err)
+	}
+	res, err := events.DataAs[events.ProvisioningResult](reply, events.TypeProvisioningResult)
+	if err != nil {
+		return zero, fmt.Errorf("bus: answer to login %s: %w", ev.ID(), err)
+	}
+	if res.LoginID != ev.ID() {
+		return zero, fmt.Errorf("bus: answer for login %s arrived on the inbox of login %s", res.LoginID, ev.ID())
+	}
+	return res, nil
 }
 
 // PublishLogin stores login ev in stream LOGINS without waiting for its
@@ -205,7 +216,9 @@ func (c *Client) publishLogin(ctx context.Context, id string, msg *nats.Msg) err
 		return nil
 	case last == nil: // ctx was done before the first attempt
 		return fmt.Errorf("bus: login %s not sent: %w: %w", id, ErrNotAccepted, err)
-	case ClassifyPublish(err) == FailureRefused:
+	case ClassifyPublish(err) == FailureRefused && (!ambiguous || errors.As(err, new(*jetstream.APIError))):
+		// The stream refused it: JetStream checks for a duplicate first, so
+		// an earlier try that was stored would have been acknowledged.
 		return fmt.Errorf("bus: publish login %s to %s: %w: %w", id, msg.Subject, ErrNotAccepted, err)
 	case !ambiguous && !c.loginsExist(id):
 		// Nothing was stored, and there is no stream to store it.

@@ -139,12 +139,17 @@ func TestClassifyPublish(t *testing.T) {
 	api := func(code jetstream.ErrorCode) error {
 		return fmt.Errorf("nats: %w", &jetstream.APIError{ErrorCode: code, Code: 503})
 	}
+	apiDesc := func(code jetstream.ErrorCode, desc string) error {
+		return fmt.Errorf("nats: %w", &jetstream.APIError{ErrorCode: code, Code: 503, Description: desc})
+	}
 	for _, tc := range []struct {
 		name string
 		err  error
 		want bus.Failure
 	}{
-		{"stream full: refused", api(10077), bus.FailureRefused},
+		{"organisation full: refused", apiDesc(10077, "maximum messages per subject exceeded"), bus.FailureRefused},
+		{"stream full: refused", apiDesc(10077, "maximum bytes exceeded"), bus.FailureRefused},
+		{"store closing as its server restarts: maybe stored", apiDesc(10077, "store is closed"), bus.FailureUnknown},
 		{"message too large: refused", api(10054), bus.FailureRefused},
 		{"cluster between leaders", api(10008), bus.FailureTransient},
 		{"same id still being stored", api(10158), bus.FailureUnknown},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -75,11 +76,27 @@ var inProcessAPIErrors = []jetstream.ErrorCode{
 	10158, // duplicate message id is in process
 }
 
+// storeFailed is the API error of a stream that could not store a
+// message: a refusal when a limit says so, a passing failure otherwise
+// (the store closing as its server restarts).
+const storeFailed jetstream.ErrorCode = 10077
+
+// storeLimits are the descriptions of a storeFailed that refuses: the
+// stream or the organisation is full, or the message too large.
+var storeLimits = []string{"maximum messages", "maximum bytes", "message too large"}
+
 // ClassifyPublish classifies the error of a failed JetStream write.
 func ClassifyPublish(err error) Failure {
 	var apiErr *jetstream.APIError
 	switch {
 	case errors.As(err, &apiErr) && slices.Contains(inProcessAPIErrors, apiErr.ErrorCode):
+		return FailureUnknown
+	case errors.As(err, &apiErr) && apiErr.ErrorCode == storeFailed:
+		for _, limit := range storeLimits {
+			if strings.Contains(apiErr.Description, limit) {
+				return FailureRefused
+			}
+		}
 		return FailureUnknown
 	case errors.As(err, &apiErr):
 		if slices.Contains(transientAPIErrors, apiErr.ErrorCode) {

@@ -66,6 +66,7 @@ type registry struct {
 const (
 	refreshRetry = time.Minute
 	unknownTTL   = 30 * time.Second
+	maxUnknown   = 10_000 // unknown connections remembered at most
 )
 
 var connIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,127}$`)
@@ -112,6 +113,18 @@ func (r *registry) get(ctx context.Context, org, connID string) (*conn, error) {
 	switch {
 	case errors.Is(err, errUnknownConnection):
 		delete(r.conns, key) // removed from the store: stop serving it
+		if len(r.unknown) >= maxUnknown {
+			// Anyone can name connections that do not exist: forget the
+			// oldest answers rather than grow without bound.
+			for k, at := range r.unknown {
+				if time.Since(at) >= unknownTTL {
+					delete(r.unknown, k)
+				}
+			}
+			if len(r.unknown) >= maxUnknown {
+				clear(r.unknown)
+			}
+		}
 		r.unknown[key] = time.Now()
 		return nil, err
 	case err != nil && cached != nil:

@@ -806,10 +806,11 @@ func TestWaitingPageGivesUpOnAnUnconfirmedLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The tokens the edge would have sealed for two logins nobody decided.
-	waiting := func(unconfirmed bool) (*testenv.Browser, string) {
+	waiting := func(unconfirmed bool, abandoned ...bool) (*testenv.Browser, string) {
 		rec := httptest.NewRecorder()
 		tok, err := sessions.SealAwaiting(rec, session.Awaiting{OrganizationID: "acme", ConnectionID: "idp",
-			ExternalID: "00u-lost", ClaimsDigest: "digest", ReturnTo: "/home", LoginID: uuid.NewString(), Unconfirmed: unconfirmed})
+			ExternalID: "00u-lost", ClaimsDigest: "digest", ReturnTo: "/home", LoginID: uuid.NewString(), Unconfirmed: unconfirmed,
+			Abandoned: len(abandoned) > 0 && abandoned[0]})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -820,6 +821,12 @@ func TestWaitingPageGivesUpOnAnUnconfirmedLogin(t *testing.T) {
 	}
 	unconfirmed, next := waiting(true)
 	confirmed, nextConfirmed := waiting(false)
+	// One the edge could not even republish (too many at once) is given
+	// up at the first look that finds no decision.
+	abandoned, nextAbandoned := waiting(true, true)
+	if p := abandoned.Get(w.edgeURL + nextAbandoned); p.Status != http.StatusServiceUnavailable || !strings.Contains(p.Body, "Sign-in did not complete") {
+		t.Errorf("abandoned unconfirmed login: %d %s, want \"Sign-in did not complete\" at once", p.Status, p.Body)
+	}
 	for _, p := range []*testenv.Page{unconfirmed.Get(w.edgeURL + next), confirmed.Get(w.edgeURL + nextConfirmed)} {
 		if p.Status != http.StatusAccepted {
 			t.Fatalf("continuation at first: %d %s, want the waiting page", p.Status, p.Body)
@@ -834,5 +841,30 @@ func TestWaitingPageGivesUpOnAnUnconfirmedLogin(t *testing.T) {
 	}
 	if p := confirmed.Get(w.edgeURL + nextConfirmed); p.Status != http.StatusAccepted {
 		t.Errorf("confirmed login 3 minutes on: %d %s, want it still waiting for its decision", p.Status, p.Body)
+	}
+}
+
+// A waiting page left open while the same person signed in again with
+// other claims (a new email, groups, a role) does not sign them in with
+// the older, superseded decision: they are asked to start again.
+func TestWaitingPageRefusesASupersededDecision(t *testing.T) {
+	w := newWorld(t, 10, true, withProvisionTimeout(300*time.Millisecond))
+	w.stopProvisioner()
+	w.idp.signsIn(person("00u-hal", "hal@acme.example"))
+	first := newBrowser(t)
+	resp, _ := login(t, first, w.edgeURL, "/")
+	if resp.Status != http.StatusAccepted {
+		t.Fatalf("first login without a provisioner: %d, want the waiting page", resp.Status)
+	}
+	w.startProvisioner()
+	w.loginsDrained(t)
+	// The same person again, now in another group: decided afresh.
+	w.idp.signsIn(person("00u-hal", "hal@acme.example", "eng-leads"))
+	if again, _ := login(t, newBrowser(t), w.edgeURL, "/"); again.Status != http.StatusSeeOther {
+		t.Fatalf("second login: %d %s", again.Status, again.Body)
+	}
+	p := first.Get(w.edgeURL + refreshTarget(resp))
+	if p.Status != http.StatusForbidden || !strings.Contains(p.Body, "Sign-in failed") {
+		t.Errorf("the first login's waiting page after a newer decision: %d %s, want \"Sign-in failed\" (start again)", p.Status, p.Body)
 	}
 }

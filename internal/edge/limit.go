@@ -35,9 +35,10 @@ func newLimits(cfg Config, s *Server) *limits {
 	l := &limits{trusted: cfg.TrustedProxies, refused: newSampler(s.log, 10*time.Second)}
 	refuse := func(what string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			l.refused.log(r.Context(), slog.LevelWarn, what+"|"+r.PathValue("org")+"/"+r.PathValue("conn"),
-				"sign-in requests refused: over the "+what+" rate limit", "client", l.client(r),
-				"org", r.PathValue("org"), "connection", r.PathValue("conn"), "path", r.URL.Path)
+			// One kind per limit: what a client writes (its address, the
+			// path) never multiplies the log lines of a flood.
+			l.refused.log(r.Context(), slog.LevelWarn, what,
+				"sign-in requests refused: over the "+what+" rate limit", "client", l.client(r), "path", r.URL.Path)
 			s.render(w, r, pageTooMany)
 		}
 	}
@@ -66,7 +67,8 @@ func (l *limits) byClient(h http.Handler) http.Handler {
 }
 
 // byConnection limits h per client address and per connection (the
-// route's {org} and {conn}).
+// route's {org} and {conn}): for the endpoints that validate an IdP's
+// answer, the expensive ones. The count is per edge replica.
 func (l *limits) byConnection(h http.Handler) http.Handler {
 	if l.perConnection != nil {
 		h = l.perConnection.Handler(h)
@@ -76,9 +78,11 @@ func (l *limits) byConnection(h http.Handler) http.Handler {
 
 // clientAddr is the address of the client that sent r: the peer, or —
 // when the peer is a trusted proxy — the last address in X-Forwarded-For
-// that is not a trusted proxy. Addresses a client writes into the header
-// itself sit to the left of what its proxies append, so they are never
-// believed.
+// that is not a trusted proxy (or, when all are, the first: the original
+// client as the outermost proxy saw it). Addresses a client writes into
+// the header itself sit to the left of what its proxies append, so they
+// are never believed. A hop may carry a port or brackets
+// ("203.0.113.7:51234", "[2001:db8::7]:443"), as some proxies write it.
 func clientAddr(r *http.Request, trusted []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -89,16 +93,37 @@ func clientAddr(r *http.Request, trusted []netip.Prefix) string {
 		return host
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	client := ""
 	for i := len(hops) - 1; i >= 0; i-- {
-		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			return host // a malformed hop: believe nothing further left
+		hop, ok := parseHop(hops[i])
+		if !ok {
+			// Written by a trusted proxy yet unreadable: keep it as it is,
+			// rather than count everyone behind the proxy as one client.
+			if raw := strings.TrimSpace(hops[i]); raw != "" && client == "" {
+				return raw
+			}
+			break
 		}
+		client = hop.String()
 		if !isTrusted(hop, trusted) {
-			return hop.Unmap().String()
+			return client
 		}
 	}
+	if client != "" {
+		return client
+	}
 	return host
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, with or without a
+// port, IPv6 with or without brackets.
+func parseHop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+	return a.Unmap(), err == nil
 }
 
 func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
@@ -121,6 +146,7 @@ type sampler struct {
 
 	mu    sync.Mutex
 	kinds map[string]*sampled
+	swept time.Time // when expired kinds were last dropped
 }
 
 type sampled struct {
@@ -128,8 +154,9 @@ type sampled struct {
 	held  int       // events not logged since
 }
 
-// maxSampledKinds bounds the kinds a sampler remembers; past it, old
-// kinds are forgotten (a new event of theirs logs at once).
+// maxSampledKinds bounds the kinds a sampler remembers; past it, kinds
+// whose interval is over are forgotten (once an interval), and new kinds
+// meanwhile are sampled together as one.
 const maxSampledKinds = 10_000
 
 func newSampler(log *slog.Logger, every time.Duration) *sampler {
@@ -143,23 +170,28 @@ func (s *sampler) log(ctx context.Context, level slog.Level, kind, msg string, a
 	now := s.now()
 	s.mu.Lock()
 	k := s.kinds[kind]
+	if k == nil && len(s.kinds) >= maxSampledKinds {
+		if now.Sub(s.swept) >= s.every {
+			for key, v := range s.kinds {
+				if now.Sub(v.since) >= s.every {
+					delete(s.kinds, key)
+				}
+			}
+			s.swept = now
+		}
+		if len(s.kinds) >= maxSampledKinds {
+			kind = "overflow" // too many kinds at once: sampled together
+			k = s.kinds[kind]
+		}
+	}
 	switch {
 	case k != nil && now.Sub(k.since) < s.every:
 		k.held++
 		s.mu.Unlock()
 		return
 	case k == nil:
-		if len(s.kinds) >= maxSampledKinds {
-			for key, v := range s.kinds {
-				if now.Sub(v.since) >= s.every {
-					delete(s.kinds, key)
-				}
-			}
-		}
 		k = &sampled{}
-		if len(s.kinds) < maxSampledKinds {
-			s.kinds[kind] = k
-		}
+		s.kinds[kind] = k
 	}
 	held := k.held
 	k.since, k.held = now, 0

@@ -3,6 +3,7 @@ package edge
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"net/netip"
@@ -24,8 +25,12 @@ func TestClientAddr(t *testing.T) {
 		{"trusted proxy: the client it names", "10.1.2.3:5000", []string{"198.51.100.1"}, proxies, "198.51.100.1"},
 		{"a client's own header is left of what the proxy appends", "10.1.2.3:5000", []string{"1.2.3.4, 198.51.100.1"}, proxies, "198.51.100.1"},
 		{"chained trusted proxies are skipped", "10.1.2.3:5000", []string{"198.51.100.1, 192.0.2.1", "10.9.9.9"}, proxies, "198.51.100.1"},
-		{"only proxies: the peer", "10.1.2.3:5000", []string{"10.4.4.4"}, proxies, "10.1.2.3"},
-		{"malformed hop: nothing further is believed", "10.1.2.3:5000", []string{"198.51.100.1, bogus"}, proxies, "10.1.2.3"},
+		{"only proxies: the first, as the outermost saw it", "10.1.2.3:5000", []string{"10.7.7.7, 10.4.4.4"}, proxies, "10.7.7.7"},
+		{"an unreadable hop the proxy wrote is kept as it is", "10.1.2.3:5000", []string{"198.51.100.1, unknown"}, proxies, "unknown"},
+		{"nothing further left of an unreadable hop is believed", "10.1.2.3:5000", []string{"1.2.3.4, unknown, 10.4.4.4"}, proxies, "10.4.4.4"},
+		{"a hop with a port", "10.1.2.3:5000", []string{"198.51.100.1:51234"}, proxies, "198.51.100.1"},
+		{"an IPv6 hop in brackets", "10.1.2.3:5000", []string{"[2001:db8::7]"}, proxies, "2001:db8::7"},
+		{"an IPv6 hop with a port", "10.1.2.3:5000", []string{"[2001:db8::7]:443"}, proxies, "2001:db8::7"},
 		{"no header: the peer", "10.1.2.3:5000", nil, proxies, "10.1.2.3"},
 		{"IPv4-mapped client", "10.1.2.3:5000", []string{"::ffff:198.51.100.1"}, proxies, "198.51.100.1"},
 		{"IPv6 peer", "[2001:db8::1]:5000", nil, proxies, "2001:db8::1"},
@@ -67,5 +72,23 @@ func TestSamplerLogsAFloodWithACount(t *testing.T) {
 	}
 	if strings.Contains(lines[0], "more like it") || strings.Contains(lines[1], "more like it") {
 		t.Errorf("the first lines of a kind carry a count:\n%s", buf.String())
+	}
+}
+
+// More kinds at once than the sampler remembers are sampled together, not
+// each logged.
+func TestSamplerBoundsItsKinds(t *testing.T) {
+	var buf bytes.Buffer
+	s := newSampler(slog.New(slog.NewTextHandler(&buf, nil)), 10*time.Second)
+	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	s.now = func() time.Time { return now }
+	for i := range maxSampledKinds + 500 {
+		s.log(context.Background(), slog.LevelWarn, fmt.Sprintf("kind-%d", i), "refused")
+	}
+	if got := strings.Count(buf.String(), "\n"); got != maxSampledKinds+1 {
+		t.Errorf("%d lines for %d kinds at once, want %d: one per remembered kind, one for the rest", got, maxSampledKinds+500, maxSampledKinds+1)
+	}
+	if len(s.kinds) > maxSampledKinds+1 {
+		t.Errorf("the sampler remembers %d kinds, want at most %d", len(s.kinds), maxSampledKinds+1)
 	}
 }

@@ -281,8 +281,14 @@ func stoppedOr(ctx context.Context, err error) error {
 func startingHandler(status *startup.Status) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	// The edge's listener is public: its readiness names the step, and
+	// the log says why (hosts, users and errors stay there).
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "not ready: "+status.Ready(r.Context()).Error(), http.StatusServiceUnavailable)
+		msg := "not ready: starting"
+		if step := status.Step(); step != "" {
+			msg += ": waiting for " + step
+		}
+		http.Error(w, msg, http.StatusServiceUnavailable)
 	})
 	s := &Server{log: slog.New(slog.DiscardHandler)}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,7 @@ package edge_test
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -25,7 +26,8 @@ import (
 // tells people that sign-in is starting; it becomes ready as each
 // dependency arrives, without a restart.
 func TestRunWaitsForItsDependencies(t *testing.T) {
-	w := newWorld(t, 10, true)
+	var logs testenv.Output
+	w := newWorld(t, 10, true, withLogger(logs.Logger()))
 	w.stopProvisioner()
 	// A fresh NATS, with nothing declared yet, stopped for now; the
 	// database behind a proxy, cut for now.
@@ -73,6 +75,15 @@ func TestRunWaitsForItsDependencies(t *testing.T) {
 		}
 	})
 
+	get := func(addr, path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
 	until := func(path string, code int, want string) {
 		t.Helper()
 		testenv.WaitHTTP(t, "http://"+addr+path, code, want, time.Minute, done)
@@ -85,10 +96,14 @@ func TestRunWaitsForItsDependencies(t *testing.T) {
 	if _, err := s.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	until("/readyz", http.StatusServiceUnavailable, "waiting for NATS JetStream")
+	until("/readyz", http.StatusServiceUnavailable, "waiting for NATS JetStream (the provisioner's streams and buckets)")
 	freshNATS.Start(0)
-	// NATS runs, but no provisioner has created the known identities yet.
-	until("/readyz", http.StatusServiceUnavailable, "a provisioner creates it when it starts")
+	// NATS runs, but no provisioner has created the known identities yet:
+	// the public readiness says what it waits for, the log says why.
+	waitUntil(t, func() bool { return logs.Count("a provisioner creates it when it starts") > 0 })
+	if code, body := get(addr, "/readyz"); code != http.StatusServiceUnavailable || strings.Contains(body, "does not exist") {
+		t.Errorf("/readyz while the bucket is missing: %d %q, want 503 naming the step only", code, body)
+	}
 
 	// A provisioner on the same NATS and database declares them.
 	w.nats, w.store = freshNATS, s

@@ -88,16 +88,19 @@ func (s *Server) Handler(ready func(context.Context) error) http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	// The sign-in endpoints are rate limited per client address, and those
-	// of a connection per connection too; health, metadata, forward-auth
-	// and sign-out are not.
+	// that validate an IdP's answer per connection too; health,
+	// forward-auth, sign-out and the waiting page are not.
 	mux.HandleFunc("GET /login", s.loginForm)
 	mux.Handle("POST /login", s.limits.byClient(http.HandlerFunc(s.discover)))
-	mux.HandleFunc("GET /saml/{org}/{conn}/metadata", s.metadata)
-	mux.Handle("GET /saml/{org}/{conn}/login", s.limits.byConnection(http.HandlerFunc(s.startLogin)))
+	mux.Handle("GET /saml/{org}/{conn}/metadata", s.limits.byClient(http.HandlerFunc(s.metadata)))
+	mux.Handle("GET /saml/{org}/{conn}/login", s.limits.byClient(http.HandlerFunc(s.startLogin)))
 	mux.Handle("POST /saml/{org}/{conn}/acs", s.limits.byConnection(http.HandlerFunc(s.acs)))
-	mux.Handle("GET /oidc/{org}/{conn}/login", s.limits.byConnection(http.HandlerFunc(s.startOIDC)))
+	mux.Handle("GET /oidc/{org}/{conn}/login", s.limits.byClient(http.HandlerFunc(s.startOIDC)))
 	mux.Handle("GET /oidc/{org}/{conn}/callback", s.limits.byConnection(http.HandlerFunc(s.oidcCallback)))
-	mux.Handle("GET /login/continue", s.limits.byClient(http.HandlerFunc(s.continueLogin)))
+	// The waiting page refreshes every 3 s: not limited, or people
+	// waiting behind one office address would use up its sign-ins. It
+	// costs a token check, and at most two reads.
+	mux.HandleFunc("GET /login/continue", s.continueLogin)
 	mux.HandleFunc("GET /auth/verify", s.verify)
 	mux.HandleFunc("GET /logout", s.logout)
 	mux.HandleFunc("POST /logout", s.logout)
@@ -245,11 +248,11 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, id events.Identi
 	case errors.Is(err, bus.ErrUnconfirmed):
 		// The login may or may not be stored: keep publishing it (the
 		// same Nats-Msg-Id is stored once) while the person waits.
-		s.republish(ctx, ev)
-		s.awaiting(w, r, id, ev.ID(), true, returnTo, err)
+		retried := s.republish(ctx, ev)
+		s.awaiting(w, r, id, session.Awaiting{LoginID: ev.ID(), Unconfirmed: true, Abandoned: !retried, ReturnTo: returnTo}, err)
 		return
 	case errors.Is(err, bus.ErrPending):
-		s.awaiting(w, r, id, ev.ID(), false, returnTo, err)
+		s.awaiting(w, r, id, session.Awaiting{LoginID: ev.ID(), ReturnTo: returnTo}, err)
 		return
 	case err != nil:
 		s.fail(w, r, pageUnavailable, "the provisioning pipeline did not take the login", "login_id", ev.ID(), "err", err)
@@ -269,7 +272,11 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, org, conn string
 	switch res.Outcome {
 	case events.OutcomeCreated, events.OutcomeExisting:
 		if res.User == nil || res.User.Status != "active" {
-			s.fail(w, r, pageRefused, "user not active", "login_id", res.LoginID, "user", res.User)
+			var userID, status string
+			if res.User != nil {
+				userID, status = res.User.ID, res.User.Status
+			}
+			s.fail(w, r, pageRefused, "user not active", "login_id", res.LoginID, "user_id", userID, "status", status)
 			return
 		}
 		log.InfoContext(ctx, "signed in")
@@ -301,14 +308,15 @@ const (
 
 // republish goes on publishing an unconfirmed login in the background, for
 // up to republishFor: a NATS outage longer than the edge's deadline then
-// delays the person's account rather than losing their login.
-func (s *Server) republish(ctx context.Context, ev events.Event) {
+// delays the person's account rather than losing their login. It reports
+// whether it does; not when maxRepublishing logins are being republished.
+func (s *Server) republish(ctx context.Context, ev events.Event) bool {
 	select {
 	case s.republishing <- struct{}{}:
 	default:
 		s.log.WarnContext(ctx, "too many unconfirmed logins to keep publishing; this one is not retried",
 			"login_id", ev.ID(), "limit", maxRepublishing)
-		return
+		return false
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), republishFor)
 	go func() {
@@ -321,6 +329,7 @@ func (s *Server) republish(ctx context.Context, ev events.Event) {
 		}
 		s.log.InfoContext(ctx, "unconfirmed login stored after retrying in the background", "login_id", ev.ID())
 	}()
+	return true
 }
 
 // tellSeen publishes login.seen in the background: the person does not
@@ -347,15 +356,15 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, sess sessi
 // login is durable (or, unconfirmed, still being published) and will be
 // decided; the retry finds the decision in the known identities or, by
 // the login's id, in the store.
-func (s *Server) awaiting(w http.ResponseWriter, r *http.Request, id events.Identity, loginID string, unconfirmed bool, returnTo string, cause error) {
-	tok, err := s.sessions.SealAwaiting(w, session.Awaiting{OrganizationID: id.OrganizationID, ConnectionID: id.ConnectionID,
-		ExternalID: id.ExternalID, ClaimsDigest: known.Digest(id), ReturnTo: returnTo, LoginID: loginID, Unconfirmed: unconfirmed})
+func (s *Server) awaiting(w http.ResponseWriter, r *http.Request, id events.Identity, a session.Awaiting, cause error) {
+	a.OrganizationID, a.ConnectionID, a.ExternalID, a.ClaimsDigest = id.OrganizationID, id.ConnectionID, id.ExternalID, known.Digest(id)
+	tok, err := s.sessions.SealAwaiting(w, a)
 	if err != nil {
 		s.fail(w, r, pageUnavailable, "seal the awaiting token", "err", err)
 		return
 	}
 	s.log.WarnContext(r.Context(), "no answer from the provisioner in time; the person waits",
-		"org", id.OrganizationID, "login_id", loginID, "unconfirmed", unconfirmed, "err", cause)
+		"org", id.OrganizationID, "login_id", a.LoginID, "unconfirmed", a.Unconfirmed, "err", cause)
 	s.renderWaiting(w, r, tok)
 }
 
@@ -404,6 +413,12 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
 	// Then this login's own decision, durable before its login is acked.
 	d, err := s.decided.Decision(ctx, a.LoginID)
 	switch {
+	case err == nil && (d.OrganizationID != a.OrganizationID || d.ConnectionID != a.ConnectionID || d.ExternalID != a.ExternalID):
+		s.fail(w, r, pageSignInFailed, "the login's decision is about another identity", "login_id", a.LoginID)
+	case err == nil && kerr == nil && rec.UpdatedAt.After(d.DecidedAt):
+		// Decided since, on other claims (a newer login of the same
+		// person): this older decision no longer holds. Start again.
+		s.render(w, r, pageSignInFailed)
 	case err == nil:
 		var res events.ProvisioningResult
 		if err := json.Unmarshal(d.Result, &res); err != nil || res.LoginID != a.LoginID {
@@ -419,7 +434,7 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
 		// it does not fail their login.
 		s.log.WarnContext(ctx, "cannot read the login's decision; the person keeps waiting", "login_id", a.LoginID, "err", err)
 		s.renderWaiting(w, r, r.URL.Query().Get("t"))
-	case a.Unconfirmed && s.sessions.Age(a) > republishFor+unconfirmedGrace:
+	case a.Unconfirmed && (a.Abandoned || s.sessions.Age(a) > republishFor+unconfirmedGrace):
 		// Never stored, it seems: nothing will decide it.
 		s.log.WarnContext(ctx, "unconfirmed login never decided; the person is asked to sign in again", "login_id", a.LoginID)
 		s.sessions.ClearAwaiting(w)

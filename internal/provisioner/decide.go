@@ -72,6 +72,28 @@ func (d *Decider) Decide(ctx context.Context, loginID string, id events.Identity
 	return events.ProvisioningResult{}, fmt.Errorf("provisioner: login %s: still conflicting after %d attempts: %w", loginID, maxAttempts, lastErr)
 }
 
+// RecordFailure stores the failed answer to a login given up on, as its
+// decision, so that the edge's waiting page can tell its person rather
+// than wait out its token; a redelivery is answered the same. It is
+// best-effort (the database may be what failed): a login already decided
+// is left as it is.
+func (d *Decider) RecordFailure(ctx context.Context, loginID string, id events.Identity, res events.ProvisioningResult) error {
+	raw, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("provisioner: encode the failed answer: %w", err)
+	}
+	err = d.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		return tx.RecordDecision(ctx, store.Decision{
+			LoginID: loginID, OrganizationID: id.OrganizationID, ConnectionID: id.ConnectionID, ExternalID: id.ExternalID,
+			Outcome: string(res.Outcome), Reason: string(res.Reason), Result: raw, DecidedAt: res.DecidedAt,
+		})
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return nil // decided meanwhile
+	}
+	return err
+}
+
 // decision accumulates what one transaction decided.
 type decision struct {
 	res    events.ProvisioningResult

@@ -290,6 +290,9 @@ func (s *Service) retryOrFail(ctx context.Context, log *slog.Logger, msg jetstre
 		if err := bus.Reply(ctx, s.nc, msg.Headers(), res, Source); err != nil {
 			log.WarnContext(ctx, "could not answer the login", "err", err)
 		}
+		if err := s.decider.RecordFailure(ctx, ev.ID(), id, res); err != nil {
+			log.WarnContext(ctx, "could not store the failed answer; a person waiting for it waits out their page", "err", err)
+		}
 		s.m.decisions.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", string(res.Outcome)), attribute.String("reason", string(res.Reason))))
 		if err := s.alertFailed(ctx, ev.ID(), id, giveUp, delivered); errors.Is(err, events.ErrInvalid) {
 			log.ErrorContext(ctx, "provisioning.failed cannot be built for this login; the admins will not hear of it", "err", err)

@@ -43,6 +43,14 @@ func (s *Status) Ready(context.Context) error {
 	return fmt.Errorf("starting: waiting for %s: %w", s.step, s.last)
 }
 
+// Step is what the service waits for ("" once started): readiness for a
+// public listener, without the error's details (hosts, users).
+func (s *Status) Step() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.step
+}
+
 // Done marks the start as complete.
 func (s *Status) Done() {
 	s.mu.Lock()

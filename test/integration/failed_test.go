@@ -126,4 +126,9 @@ func TestLoginTheDatabaseRefusesIsGivenUpAtOnce(t *testing.T) {
 	if got := e.count(`SELECT count(*) FROM users`); got != 0 {
 		t.Errorf("%d users, want 0", got)
 	}
+	// The failed answer is the login's decision: the edge's waiting page
+	// reads it, and a redelivery gets the same.
+	if got := e.count(`SELECT count(*) FROM provisioning_decisions WHERE login_id = $1 AND outcome = 'failed'`, res.LoginID); got != 1 {
+		t.Errorf("%d failed decisions stored for the login, want 1", got)
+	}
 }

@@ -61,3 +61,34 @@ func TestClaimsThroughAFailover(t *testing.T) {
 		}
 	}
 }
+
+// A claim is made while its assertion is valid or not at all: retried
+// through an outage past the assertion's validity, it gives up as expired
+// — it could otherwise find the first use's entry gone and take a replay
+// for a first use.
+func TestClaimNeverOutlivesItsAssertion(t *testing.T) {
+	single := testenv.NATSCluster(t, 1)
+	js, err := jetstream.New(single.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	clock := time.Now()
+	c, err := replay.New(context.Background(), js, replay.Config{Now: func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		clock = clock.Add(40 * time.Second) // every look at the clock, 40 s later
+		return clock
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	single.Stop(0)
+	mu.Lock()
+	notOnOrAfter := clock.Add(-replay.DefaultSkew + 90*time.Second) // valid for 90 s more, skew included
+	mu.Unlock()
+	err = c.Claim(context.Background(), okta, "_late", notOnOrAfter)
+	if !errors.Is(err, replay.ErrExpired) {
+		t.Errorf("claim retried past its assertion's validity = %v, want ErrExpired", err)
+	}
+}

@@ -204,14 +204,14 @@ func (c *Cache) Claim(ctx context.Context, issuer, assertionID string, notOnOrAf
 	case ttl > c.maxAge:
 		return fmt.Errorf("%w: valid for %s more, entries live %s", ErrTooLong, ttl.Round(time.Second), c.maxAge)
 	}
-	var opts []jetstream.KVCreateOpt
-	if c.perKey {
-		// The server counts message TTLs in whole seconds, truncating:
-		// round up so that an entry never expires before its assertion.
-		opts = append(opts, jetstream.KeyTTL(time.Duration(math.Ceil(ttl.Seconds()))*time.Second))
-	}
+	// The claim is made while the assertion is valid, or not at all: a
+	// claim retried past that (a leader failover) could find the first
+	// use's entry already expired and take a replay for a first use.
+	expires := now.Add(ttl)
 	ctx, cancel := c.bound(ctx)
 	defer cancel()
+	ctx, cancelValidity := context.WithTimeout(ctx, ttl)
+	defer cancelValidity()
 	// A token of this claim, so that a retried create can tell its own
 	// earlier attempt (stored, its answer lost) from another claim.
 	token := make([]byte, 12)
@@ -223,6 +223,16 @@ func (c *Cache) Claim(ctx context.Context, issuer, assertionID string, notOnOrAf
 	ambiguous := false // an attempt may have been stored
 	var last error
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		left := expires.Sub(c.now())
+		if left <= 0 {
+			return struct{}{}, backoff.Permanent(fmt.Errorf("%w while its claim was retried", ErrExpired))
+		}
+		var opts []jetstream.KVCreateOpt
+		if c.perKey {
+			// The server counts message TTLs in whole seconds, truncating:
+			// round up so that an entry never expires before its assertion.
+			opts = append(opts, jetstream.KeyTTL(time.Duration(math.Ceil(left.Seconds()))*time.Second))
+		}
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 		defer cancel()
 		_, err := c.kv.Create(actx, key, value, opts...)
@@ -253,10 +263,12 @@ func (c *Cache) Claim(ctx context.Context, issuer, assertionID string, notOnOrAf
 		return struct{}{}, err
 	}, backoff.WithBackOff(bus.RetryBackoff()), backoff.WithMaxElapsedTime(0))
 	switch {
+	case err == nil && !c.now().Before(expires):
+		return fmt.Errorf("%w by the time its claim was made", ErrExpired)
 	case err == nil:
 		return nil
-	case errors.Is(err, ErrReplayed):
-		return ErrReplayed
+	case errors.Is(err, ErrReplayed), errors.Is(err, ErrExpired):
+		return err
 	case last != nil && ctx.Err() != nil:
 		return fmt.Errorf("replay: claim: %w: %w (last try: %w)", ErrUnavailable, err, last)
 	default:

@@ -29,6 +29,10 @@ type Awaiting struct {
 	// Unconfirmed: JetStream never acknowledged the login, which may not
 	// be stored; the edge goes on publishing it in the background.
 	Unconfirmed bool `json:"unc,omitempty"`
+	// Abandoned (with Unconfirmed): the edge could not go on publishing
+	// it either; without a decision at the first look, the person is
+	// asked to sign in again.
+	Abandoned bool `json:"abd,omitempty"`
 	// Since is when the edge started waiting: a decision older than that
 	// is about an earlier login.
 	Since     time.Time `json:"since"`
