@@ -403,7 +403,7 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if kerr != nil && !errors.Is(kerr, known.ErrNotFound) {
-		s.log.WarnContext(ctx, "known identities unavailable; asking the store", "err", kerr)
+		s.failures.log(ctx, slog.LevelWarn, "known unavailable", "known identities unavailable; asking the store", "err", kerr)
 	}
 	if a.LoginID == "" {
 		// A token sealed before logins were named in it.
@@ -432,7 +432,8 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
 	case !errors.Is(err, store.ErrNotFound):
 		// The page keeps asking: an outage of the store delays the person,
 		// it does not fail their login.
-		s.log.WarnContext(ctx, "cannot read the login's decision; the person keeps waiting", "login_id", a.LoginID, "err", err)
+		s.failures.log(ctx, slog.LevelWarn, "decision unreadable", "cannot read the login's decision; the person keeps waiting",
+			"login_id", a.LoginID, "err", err)
 		s.renderWaiting(w, r, r.URL.Query().Get("t"))
 	case a.Unconfirmed && (a.Abandoned || s.sessions.Age(a) > republishFor+unconfirmedGrace):
 		// Never stored, it seems: nothing will decide it.
