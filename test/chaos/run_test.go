@@ -29,6 +29,7 @@ type scenarioRun struct {
 	faultStart, faultEnd time.Time
 	arrivalsEnd          time.Time
 	burstStart           time.Time // crashes before it are the scenario's own business
+	notesMu              sync.Mutex
 	health               *healthProbe
 }
 
@@ -57,7 +58,9 @@ func (r *scenarioRun) fail(name, format string, args ...any) {
 }
 
 func (r *scenarioRun) note(format string, args ...any) {
+	r.notesMu.Lock()
 	r.row.notes = append(r.row.notes, fmt.Sprintf(format, args...))
+	r.notesMu.Unlock()
 }
 
 // pause waits d as part of the scenario's schedule (not to let something
@@ -117,12 +120,13 @@ func (r *scenarioRun) burst(faultName string, fault func() error) {
 	go func() { r.l.arrive(ctx); close(arrived) }()
 	pause(*flagWarm)
 	r.faultStart = time.Now()
+	r.faultEnd = r.faultStart
 	if fault != nil {
 		if err := fault(); err != nil {
 			r.fail("fault", "%s: %v", faultName, err)
 		}
+		r.faultEnd = time.Now()
 	}
-	r.faultEnd = time.Now()
 	r.l.setFaultEnd(r.faultEnd)
 	pause(*flagPost)
 	r.arrivalsEnd = time.Now()
@@ -287,6 +291,32 @@ func (r *scenarioRun) verify() {
 		r.note("%d logins given up (provisioning.failed)", v.failedAlertsCount)
 	}
 	r.checkCrashes()
+	r.noteLogErrors()
+}
+
+// noteLogErrors notes the most frequent ERROR records of the services,
+// the evidence behind refusals and waits.
+func (r *scenarioRun) noteLogErrors() {
+	counts := map[string]int{}
+	for _, s := range r.d.services() {
+		kind := strings.TrimRight(s.name, "-0123456789")
+		for msg, n := range logSummary(s.logPath) {
+			counts[kind+": "+msg] += n
+		}
+	}
+	if len(counts) == 0 {
+		return
+	}
+	msgs := make([]string, 0, len(counts))
+	for m := range counts {
+		msgs = append(msgs, m)
+	}
+	sort.Slice(msgs, func(i, j int) bool { return counts[msgs[i]] > counts[msgs[j]] })
+	var xs []string
+	for _, m := range msgs[:min(3, len(msgs))] {
+		xs = append(xs, fmt.Sprintf("%d× %q", counts[m], m))
+	}
+	r.note("ERROR logs: %s", strings.Join(xs, ", "))
 }
 
 // checkCrashes fails the scenario for every service that exited by itself.
