@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: test test-race unit lint verify bench run build
+.PHONY: test test-race unit lint verify bench run build chaos
 
 # `go test ./...` prints each package's result only once every package
 # before it (in import-path order) is done, so a slow early package hides
@@ -25,9 +25,10 @@ test-race: test
 unit:
 	$(GOTEST) -race -count=1 $(PKGS)
 
-## verify: go vet and gofmt.
+## verify: go vet (the chaos suite too, which builds only with its tag) and gofmt.
 verify:
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags chaos ./test/chaos/
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
@@ -50,3 +51,8 @@ fuzz:
 bench:
 	./scripts/test-deps.sh
 	$(GO) run ./cmd/jitprov-bench
+
+## chaos: the chaos suite (docs/chaos.md): real processes, faults injected mid-burst, invariants checked after recovery, a table of results; 12-15 minutes. CHAOS_SCALE=2 doubles the burst rate; CHAOS_FLAGS passes -run and -chaos.* flags.
+chaos:
+	./scripts/chaos-deps.sh
+	$(GO) test -tags chaos -count=1 -timeout 30m -v ./test/chaos/ $(CHAOS_FLAGS)
