@@ -20,6 +20,7 @@ import (
 // decision is a row of provisioning_decisions.
 type decision struct {
 	loginID, org, ext, outcome, reason, userID string
+	decidedAt                                  time.Time
 }
 
 // state is what the system holds after a scenario: the database, and the
@@ -110,13 +111,13 @@ func loginsState(ctx context.Context, js jetstream.JetStream) (msgs, lastSeq uin
 // readState reads the database and the streams.
 func readState(ctx context.Context, d *deployment) (*state, error) {
 	st := &state{byPerson: map[string][]decision{}, users: map[string]userRow{}}
-	rows, err := d.db.Query(ctx, `SELECT login_id, org_id, external_id, outcome, reason, coalesce(user_id::text, '') FROM provisioning_decisions`)
+	rows, err := d.db.Query(ctx, `SELECT login_id, org_id, external_id, outcome, reason, coalesce(user_id::text, ''), decided_at FROM provisioning_decisions`)
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
 		var dc decision
-		if err := rows.Scan(&dc.loginID, &dc.org, &dc.ext, &dc.outcome, &dc.reason, &dc.userID); err != nil {
+		if err := rows.Scan(&dc.loginID, &dc.org, &dc.ext, &dc.outcome, &dc.reason, &dc.userID, &dc.decidedAt); err != nil {
 			return nil, err
 		}
 		st.decisions = append(st.decisions, dc)

@@ -148,10 +148,20 @@ func (p *proc) signalGroup(sig syscall.Signal, expectExit bool) error {
 	if expectExit {
 		p.expected = true
 	}
+	p.mark("%s to the process group", sig)
 	if err := syscall.Kill(-p.cmd.Process.Pid, sig); err != nil {
 		return fmt.Errorf("%s: signal %s: %w", p.name, sig, err)
 	}
 	return nil
+}
+
+// mark writes a line of the suite's into the process's log, so that the
+// log shows what was done to the process, and when.
+func (p *proc) mark(format string, args ...any) {
+	if f, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+		fmt.Fprintf(f, "=== chaos: %s: %s\n", time.Now().Format(time.RFC3339Nano), fmt.Sprintf(format, args...))
+		f.Close()
+	}
 }
 
 // signalLeader sends sig to the process itself only (Postgres's postmaster
@@ -165,6 +175,7 @@ func (p *proc) signalLeader(sig syscall.Signal, expectExit bool) error {
 	if expectExit {
 		p.expected = true
 	}
+	p.mark("%s to the process", sig)
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		return fmt.Errorf("%s: signal %s: %w", p.name, sig, err)
 	}
@@ -316,4 +327,19 @@ func jsonField(line []byte, key string) string {
 		}
 	}
 	return b.String()
+}
+
+// grepLog returns the lines of a log file that contain s.
+func grepLog(path, s string) [][]byte {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var out [][]byte
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if bytes.Contains(line, []byte(s)) {
+			out = append(out, line)
+		}
+	}
+	return out
 }

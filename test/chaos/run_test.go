@@ -3,6 +3,7 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -173,6 +174,7 @@ func (r *scenarioRun) measure() {
 		}
 		r.note("other: %s", strings.Join(xs, ", "))
 	}
+	r.note("sign-in time p50/p99: before the fault %s, after it %s", durations(logins, time.Time{}, r.faultStart), durations(logins, r.faultEnd, r.arrivalsEnd))
 	if r.l.delayed > 0 {
 		r.note("%d arrivals waited for a free browser (%d in flight)", r.l.delayed, r.l.maxInFlight)
 	}
@@ -231,7 +233,7 @@ func (r *scenarioRun) measure() {
 	}
 	if rec < 0 {
 		r.fail("aim-recovery", "throughput not back to 80%% of the baseline within %s of the fault's end (windows after it: %v)",
-			r.arrivalsEnd.Sub(r.faultEnd).Round(time.Second), tail(wins, first))
+			r.arrivalsEnd.Sub(r.faultEnd).Round(time.Second), between(wins, first, last+1))
 	} else if d := start.Add(time.Duration(rec) * window).Sub(r.faultEnd); d > 10*time.Second {
 		r.fail("aim-recovery", "throughput back %s after the fault's end (aim: 10 s)", d.Round(100*time.Millisecond))
 	}
@@ -240,11 +242,29 @@ func (r *scenarioRun) measure() {
 	}
 }
 
-func tail(xs []int, from int) []int {
-	if from >= len(xs) {
+// durations is the median and 99th percentile sign-in time of the
+// completed sign-ins that started in [from, to).
+func durations(logins []*login, from, to time.Time) string {
+	var ds []time.Duration
+	for _, l := range logins {
+		if l.completed() && !l.start.Before(from) && l.start.Before(to) {
+			ds = append(ds, l.end.Sub(l.start))
+		}
+	}
+	if len(ds) == 0 {
+		return "—"
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return fmt.Sprintf("%s/%s", ds[len(ds)/2].Round(10*time.Millisecond), ds[len(ds)*99/100].Round(10*time.Millisecond))
+}
+
+// between is xs[from:to], as far as xs goes.
+func between(xs []int, from, to int) []int {
+	to = min(to, len(xs))
+	if from >= to {
 		return nil
 	}
-	return xs[from:]
+	return xs[from:to]
 }
 
 // perOrgDuringFault is each organisation's throughput during the fault as
@@ -290,6 +310,7 @@ func (r *scenarioRun) verify() {
 	if v.failedAlertsCount > 0 {
 		r.note("%d logins given up (provisioning.failed)", v.failedAlertsCount)
 	}
+	r.traceStranded(st, v.stranded)
 	r.checkCrashes()
 	r.noteLogErrors()
 }
@@ -317,6 +338,35 @@ func (r *scenarioRun) noteLogErrors() {
 		xs = append(xs, fmt.Sprintf("%d× %q", counts[m], m))
 	}
 	r.note("ERROR logs: %s", strings.Join(xs, ", "))
+}
+
+// traceStranded logs, for a few stranded people, their decision and every
+// log line that names its login: which provisioner decided it, and what
+// happened to that provisioner then.
+func (r *scenarioRun) traceStranded(st *state, stranded []*login) {
+	for _, l := range stranded[:min(5, len(stranded))] {
+		ds := st.byPerson[personKey(l.org, l.ext)]
+		if len(ds) == 0 {
+			continue
+		}
+		dc := ds[0]
+		var seen []string
+		for _, s := range r.d.services() {
+			lines := grepLog(s.logPath, dc.loginID)
+			for _, line := range lines {
+				seen = append(seen, fmt.Sprintf("%s %s %q", s.name, jsonField(line, "time"), jsonField(line, "msg")))
+			}
+			if len(lines) > 0 { // what the suite did to that process
+				for _, m := range grepLog(s.logPath, "=== chaos: ") {
+					if !bytes.Contains(m, []byte("start #1 ")) {
+						seen = append(seen, s.name+" "+strings.TrimPrefix(string(m), "=== chaos: "))
+					}
+				}
+			}
+		}
+		r.t.Logf("stranded %s/%s (%s, started %s): login %s decided %s at %s; in the logs: %s", l.org, l.ext, l.outcome,
+			l.start.Format("15:04:05.000"), dc.loginID, dc.outcome, dc.decidedAt.Format("15:04:05.000"), strings.Join(seen, "; "))
+	}
 }
 
 // checkCrashes fails the scenario for every service that exited by itself.
