@@ -104,8 +104,9 @@ type row struct {
 	seats    int
 	refused  int
 	other    int // error pages and transport failures
-	pending  int // still waiting at the bound, login never decided
-	stranded int // account exists, not signed in at the bound
+	waiting  int // still on the waiting page at the bound
+	pending  int // sent to the waiting page, login never decided
+	stranded int // sent to the waiting page, login decided, answer never shown
 	recovery string
 	failed   []string
 	notes    []string
@@ -129,15 +130,15 @@ func (r *results) table() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var b strings.Builder
-	fmt.Fprintf(&b, "| scenario | logins | signed-in (after wait) | seats | refused | other | pending at end | stranded | recovery s | invariants |\n")
-	fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	fmt.Fprintf(&b, "| scenario | logins | signed-in (after wait) | seats | refused | error pages | waiting at end | pending | stranded | recovery s | invariants |\n")
+	fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, x := range r.rows {
 		inv := "ok"
 		if len(x.failed) > 0 {
 			inv = "FAIL: " + strings.Join(x.failed, ", ")
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d (%d) | %d | %d | %d | %d | %d | %s | %s |\n",
-			x.name, x.logins, x.signedIn, x.waited, x.seats, x.refused, x.other, x.pending, x.stranded, x.recovery, inv)
+		fmt.Fprintf(&b, "| %s | %d | %d (%d) | %d | %d | %d | %d | %d | %d | %s | %s |\n",
+			x.name, x.logins, x.signedIn, x.waited, x.seats, x.refused, x.other, x.waiting, x.pending, x.stranded, x.recovery, inv)
 	}
 	b.WriteString("\n")
 	for _, x := range r.rows {

@@ -161,6 +161,8 @@ func (r *scenarioRun) measure() {
 		case outOther, outWaitFailed:
 			x.other++
 			others[string(l.outcome)+" "+l.detail]++
+		case outWaiting:
+			x.waiting++
 		}
 	}
 	if len(others) > 0 {
@@ -303,6 +305,9 @@ func (r *scenarioRun) verify() {
 	}
 	v := check(st, r.l.snapshot(), loginsErr, outboxErr)
 	r.row.pending, r.row.stranded = len(v.pending), len(v.stranded)
+	if len(v.stranded) > 0 {
+		r.note("stranded: %d with an account, %d turned away (rejected) but never told", v.strandedWithAccount, len(v.stranded)-v.strandedWithAccount)
+	}
 	for _, f := range v.failures {
 		name, msg, _ := strings.Cut(f, ": ")
 		r.fail(name, "%s", msg)
