@@ -323,6 +323,9 @@ func (l *loader) signIn(rec *login) {
 			l.verify(ctx, client, edge, rec)
 			finish(outSignedInWait, "")
 			return
+		case outSeats: // the waiting page may end in the decision's page
+			finish(outSeats, "after waiting")
+			return
 		default:
 			finish(outWaitFailed, detail)
 			return
