@@ -148,11 +148,27 @@ func (p *proc) signalGroup(sig syscall.Signal, expectExit bool) error {
 	if expectExit {
 		p.expected = true
 	}
-	p.mark("%s to the process group", sig)
+	p.mark("%s to the process group", sigName(sig))
 	if err := syscall.Kill(-p.cmd.Process.Pid, sig); err != nil {
 		return fmt.Errorf("%s: signal %s: %w", p.name, sig, err)
 	}
 	return nil
+}
+
+func sigName(sig syscall.Signal) string {
+	switch sig {
+	case syscall.SIGKILL:
+		return "SIGKILL"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGSTOP:
+		return "SIGSTOP"
+	case syscall.SIGCONT:
+		return "SIGCONT"
+	case syscall.SIGQUIT:
+		return "SIGQUIT"
+	}
+	return sig.String()
 }
 
 // mark writes a line of the suite's into the process's log, so that the
@@ -175,7 +191,7 @@ func (p *proc) signalLeader(sig syscall.Signal, expectExit bool) error {
 	if expectExit {
 		p.expected = true
 	}
-	p.mark("%s to the process", sig)
+	p.mark("%s to the process", sigName(sig))
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		return fmt.Errorf("%s: signal %s: %w", p.name, sig, err)
 	}

@@ -356,14 +356,26 @@ func (r *scenarioRun) traceStranded(st *state, stranded []*login) {
 		}
 		dc := ds[0]
 		var seen []string
+		named := false
 		for _, s := range r.d.services() {
 			lines := grepLog(s.logPath, dc.loginID)
+			named = named || len(lines) > 0
 			for _, line := range lines {
 				seen = append(seen, fmt.Sprintf("%s %s %q", s.name, jsonField(line, "time"), jsonField(line, "msg")))
 			}
 			if len(lines) > 0 { // what the suite did to that process
 				for _, m := range grepLog(s.logPath, "=== chaos: ") {
 					if !bytes.Contains(m, []byte("start #1 ")) {
+						seen = append(seen, s.name+" "+strings.TrimPrefix(string(m), "=== chaos: "))
+					}
+				}
+			}
+		}
+		if !named { // no process logged the login: what the suite did around its decision
+			for _, s := range r.d.services() {
+				for _, m := range grepLog(s.logPath, "=== chaos: ") {
+					at, err := time.Parse(time.RFC3339Nano, strings.TrimSuffix(strings.Fields(string(m))[2], ":"))
+					if err == nil && at.Sub(dc.decidedAt).Abs() < 3*time.Second {
 						seen = append(seen, s.name+" "+strings.TrimPrefix(string(m), "=== chaos: "))
 					}
 				}
