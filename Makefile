@@ -52,7 +52,7 @@ bench:
 	./scripts/test-deps.sh
 	$(GO) run ./cmd/jitprov-bench
 
-## chaos: the chaos suite (docs/chaos.md): real processes, faults injected mid-burst, invariants checked after recovery, a table of results; 12-15 minutes. CHAOS_SCALE=2 doubles the burst rate; CHAOS_FLAGS passes -run and -chaos.* flags.
+## chaos: the chaos suite (docs/chaos.md): real processes, faults injected mid-burst, invariants checked after recovery, a table of results; about 10 minutes. CHAOS_SCALE=2 doubles the burst rate; CHAOS_FLAGS passes -run and -chaos.* flags.
 chaos:
 	./scripts/chaos-deps.sh
 	$(GO) test -tags chaos -count=1 -timeout 30m -v ./test/chaos/ $(CHAOS_FLAGS)
