@@ -243,10 +243,10 @@ func first(h nats.Header, k string) string {
 type verdict struct {
 	pending, stranded   []*login // sent to the waiting page and never answered: without / with a decision
 	strandedWithAccount int      // of the stranded, those whose account exists
-	refusedButDecided  []*login
-	failures           []string // "name: detail"
-	failedAlertsCount  int
-	seatsExhaustedSeen int
+	refusedButDecided   []*login
+	failures            []string // "name: detail"
+	failedAlertsCount   int
+	seatsExhaustedSeen  int
 }
 
 func (v *verdict) fail(name, format string, args ...any) {
