@@ -297,7 +297,10 @@ func runOnce(ctx context.Context, d time.Duration, logPath string, cred *syscall
 }
 
 // logSummary counts the ERROR-level records of a JSON-lines log by
-// message, for the report of a failed scenario.
+// message, for the report of a failed scenario. A sampled line (the edge
+// logs one line per kind of refusal and interval) counts with the events
+// it says it held back ("suppressed"), under its message without the
+// note of them.
 func logSummary(path string) map[string]int {
 	f, err := os.Open(path)
 	if err != nil {
@@ -309,12 +312,31 @@ func logSummary(path string) map[string]int {
 	for {
 		line, err := r.ReadBytes('\n')
 		if bytes.Contains(line, []byte(`"level":"ERROR"`)) {
-			out[jsonField(line, "msg")]++
+			msg, _, _ := strings.Cut(jsonField(line, "msg"), " (and ")
+			out[msg] += 1 + jsonInt(line, "suppressed")
 		}
 		if err != nil { // io.EOF, or a file cut short
 			return out
 		}
 	}
+}
+
+// jsonInt pulls a top-level number field out of a JSON log line; 0 when
+// there is none.
+func jsonInt(line []byte, key string) int {
+	k := []byte(`"` + key + `":`)
+	i := bytes.Index(line, k)
+	if i < 0 {
+		return 0
+	}
+	n := 0
+	for _, c := range line[i+len(k):] {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
 }
 
 // jsonField pulls a top-level string field out of a JSON log line without

@@ -318,6 +318,22 @@ func (r *scenarioRun) verify() {
 	r.traceStranded(st, v.stranded)
 	r.checkCrashes()
 	r.noteLogErrors()
+	r.crossCheckRefusals()
+}
+
+// crossCheckRefusals compares the refusals the browsers saw with those the
+// edges logged: an operator reads the log, not the browsers.
+func (r *scenarioRun) crossCheckRefusals() {
+	if r.row.refused == 0 {
+		return
+	}
+	logged := 0
+	for _, e := range r.d.edges {
+		for _, line := range grepLog(e.logPath, `"level":"ERROR"`) {
+			logged += 1 + jsonInt(line, "suppressed")
+		}
+	}
+	r.note("%d refusals seen by the browsers, %d ERROR events in the edges' logs (lines plus the counts they say they held back)", r.row.refused, logged)
 }
 
 // noteLogErrors notes the most frequent ERROR records of the services,
