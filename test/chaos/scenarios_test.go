@@ -201,7 +201,28 @@ func (r *scenarioRun) noteHealthy(what string, at time.Time) {
 			r.note("%s not healthy again: %v", what, err)
 			return
 		}
-		r.note("%s healthy again %s after the restart", what, time.Since(at).Round(100*time.Millisecond))
+		healthy := time.Since(at)
+		// /healthz can pass before every Raft group has its leader: the
+		// provisioners' consumer is what the pipeline waits for.
+		err := pollUntil(bg(), time.Now().Add(2*time.Minute), func() (bool, string) {
+			ctx, cancel := context.WithTimeout(bg(), 2*time.Second)
+			defer cancel()
+			c, err := r.d.js.Consumer(ctx, bus.StreamLogins, bus.ConsumerProvisioner)
+			if err != nil {
+				return false, err.Error()
+			}
+			info, err := c.Info(ctx)
+			if err != nil {
+				return false, err.Error()
+			}
+			return info.Cluster != nil && info.Cluster.Leader != "", "no leader"
+		})
+		if err != nil {
+			r.note("%s healthy again %s after the restart; the provisioner consumer without a leader: %v", what, healthy.Round(100*time.Millisecond), err)
+			return
+		}
+		r.note("%s healthy again %s after the restart, the provisioner consumer led again after %s", what,
+			healthy.Round(100*time.Millisecond), time.Since(at).Round(100*time.Millisecond))
 	}()
 }
 
