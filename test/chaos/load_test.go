@@ -235,7 +235,8 @@ func do(client *http.Client, req *http.Request) (page, error) {
 	return page{status: resp.StatusCode, header: resp.Header, body: string(body)}, nil
 }
 
-func (l *loader) get(ctx context.Context, client *http.Client, u string, header ...string) (page, error) {
+// get fetches u with the header pairs given.
+func get(ctx context.Context, client *http.Client, u string, header ...string) (page, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return page{}, err
@@ -259,7 +260,7 @@ func (l *loader) signIn(rec *login) {
 		l.mu.Unlock()
 	}
 
-	start, err := l.get(ctx, client, edge+"/saml/"+rec.org+"/idp/login?return_to="+url.QueryEscape("/app/"+rec.ext))
+	start, err := get(ctx, client, edge+"/saml/"+rec.org+"/idp/login?return_to="+url.QueryEscape("/app/"+rec.ext))
 	if err != nil || start.status != http.StatusFound {
 		finish(outOther, fmt.Sprintf("login start: %v %v", err, start))
 		return
@@ -269,7 +270,7 @@ func (l *loader) signIn(rec *login) {
 		finish(outOther, "login start: bad Location: "+err.Error())
 		return
 	}
-	atIdP, err := l.get(ctx, client, at.String(), personHeader, rec.org+"/"+rec.ext)
+	atIdP, err := get(ctx, client, at.String(), personHeader, rec.org+"/"+rec.ext)
 	if err != nil || atIdP.status != http.StatusOK {
 		finish(outOther, fmt.Sprintf("IdP: %v %v", err, atIdP))
 		return
@@ -312,7 +313,7 @@ func (l *loader) signIn(rec *login) {
 			return
 		}
 		<-time.After(delay) // the page's own refresh delay: the browser's pace
-		next, err := l.get(ctx, client, edge+target)
+		next, err := get(ctx, client, edge+target)
 		if err != nil {
 			continue // a browser shows its own error and the person reloads
 		}
@@ -335,7 +336,7 @@ func (l *loader) signIn(rec *login) {
 
 // verify asks the edge who is signed in, and keeps the user id.
 func (l *loader) verify(ctx context.Context, client *http.Client, edge string, rec *login) {
-	p, err := l.get(ctx, client, edge+"/auth/verify")
+	p, err := get(ctx, client, edge+"/auth/verify")
 	if err == nil && p.status == http.StatusOK {
 		l.mu.Lock()
 		rec.userID = p.header.Get("X-Jitprov-User-Id")

@@ -509,13 +509,12 @@ func runForgedFlood(r *scenarioRun) {
 func forgeResponses(edge string) ([]string, error) {
 	var out []string
 	b := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	l := &loader{}
 	ctx := bg()
-	start, err := l.get(ctx, b, edge+"/saml/alpha/idp/login")
+	start, err := get(ctx, b, edge+"/saml/alpha/idp/login")
 	if err != nil || start.status != http.StatusFound {
 		return nil, fmt.Errorf("forge: login start: %v %v", err, start)
 	}
-	atIdP, err := l.get(ctx, b, start.header.Get("Location"), personHeader, "alpha/intruder")
+	atIdP, err := get(ctx, b, start.header.Get("Location"), personHeader, "alpha/intruder")
 	if err != nil {
 		return nil, fmt.Errorf("forge: IdP: %w", err)
 	}
