@@ -155,6 +155,7 @@ func runLeaderKill(r *scenarioRun) {
 		if leader, err = streamLeader(bg(), d.js, bus.StreamLogins); err != nil {
 			return err
 		}
+		r.note("%s led %s", leader, strings.Join(r.ledBy(leader), ", "))
 		n := d.nats.node(leader)
 		if err := n.proc.kill9(); err != nil {
 			return err
@@ -386,6 +387,25 @@ func notR3(m map[string]int) []string {
 		}
 	}
 	sort.Strings(out)
+	return out
+}
+
+// ledBy lists the streams and the provisioner consumer whose Raft groups
+// node leads: what its death makes elect.
+func (r *scenarioRun) ledBy(node string) []string {
+	var out []string
+	for _, name := range replicated {
+		if l, err := streamLeader(bg(), r.d.js, name); err == nil && l == node {
+			out = append(out, name)
+		}
+	}
+	ctx, cancel := context.WithTimeout(bg(), 5*time.Second)
+	defer cancel()
+	if c, err := r.d.js.Consumer(ctx, bus.StreamLogins, bus.ConsumerProvisioner); err == nil {
+		if info, err := c.Info(ctx); err == nil && info.Cluster != nil && info.Cluster.Leader == node {
+			out = append(out, "consumer "+bus.ConsumerProvisioner)
+		}
+	}
 	return out
 }
 
