@@ -5,11 +5,13 @@ package chaos
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -149,11 +151,17 @@ func (r *scenarioRun) freezeMidTransaction(p *service) (int, error) {
 func runLeaderKill(r *scenarioRun) {
 	d := r.deploy(standard)
 	r.supervise()
-	var leader string
+	leader, err := streamLeader(bg(), d.js, bus.StreamLogins)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.gatherLeadership(leader) // before the burst: stepdowns are elections too
 	r.burst("kill -9 the LOGINS leader for 10 s", func() error {
-		var err error
-		if leader, err = streamLeader(bg(), d.js, bus.StreamLogins); err != nil {
+		if now, err := streamLeader(bg(), d.js, bus.StreamLogins); err != nil {
 			return err
+		} else if now != leader {
+			r.note("LOGINS leader moved from %s to %s before the fault", leader, now)
+			leader = now
 		}
 		r.note("%s led %s", leader, strings.Join(r.ledBy(leader), ", "))
 		n := d.nats.node(leader)
@@ -388,6 +396,34 @@ func notR3(m map[string]int) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// gatherLeadership moves the leaders of the buckets a sign-in writes to
+// (the replay cache, the known identities) and of the provisioner consumer
+// to node, by stepping their leaders down with node preferred: the node
+// then killed takes every Raft group of the sign-in path with it, the
+// worst single-node failure, the same in every run. A group that does not
+// move is noted.
+func (r *scenarioRun) gatherLeadership(node string) {
+	body, _ := json.Marshal(map[string]any{"placement": map[string]string{"preferred": node}})
+	groups := []struct{ name, subject string }{
+		{"KV_" + replay.DefaultBucket, "$JS.API.STREAM.LEADER.STEPDOWN.KV_" + replay.DefaultBucket},
+		{"KV_" + known.DefaultBucket, "$JS.API.STREAM.LEADER.STEPDOWN.KV_" + known.DefaultBucket},
+		{"consumer " + bus.ConsumerProvisioner, "$JS.API.CONSUMER.LEADER.STEPDOWN." + bus.StreamLogins + "." + bus.ConsumerProvisioner},
+	}
+	for _, g := range groups {
+		led := func() bool { return slices.Contains(r.ledBy(node), g.name) }
+		if led() {
+			continue
+		}
+		if _, err := r.d.nc.Request(g.subject, body, 5*time.Second); err != nil {
+			r.note("%s: leader stepdown toward %s: %v", g.name, node, err)
+			continue
+		}
+		if err := pollUntil(bg(), time.Now().Add(15*time.Second), func() (bool, string) { return led(), "not moved" }); err != nil {
+			r.note("%s: leader not moved to %s: %v", g.name, node, err)
+		}
+	}
 }
 
 // ledBy lists the streams and the provisioner consumer whose Raft groups
