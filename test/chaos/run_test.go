@@ -278,7 +278,8 @@ func (r *scenarioRun) perOrgDuringFault() map[string]float64 {
 	from, to := int(2*time.Second/window), int(r.faultStart.Sub(start)/window)
 	end := int(r.faultEnd.Sub(start) / window)
 	for _, o := range r.d.orgs {
-		wins := windows(logins, start, window, func(l *login) bool { return l.org == o.ID && l.outcome != outSeats })
+		// Seat pages count: they are the decisions of a full organisation.
+		wins := windows(logins, start, window, func(l *login) bool { return l.org == o.ID })
 		sum := func(a, b int) float64 {
 			s := 0
 			for i := a; i < b && i < len(wins); i++ {

@@ -90,15 +90,19 @@ func runProvisionerFreeze(r *scenarioRun) {
 		if err != nil {
 			return err
 		}
-		r.note("%s frozen mid-transaction (after %d tries)", frozen.name, tries)
-		// What the others are doing meanwhile.
-		pause(5 * time.Second)
-		var waiting, idleTx int
-		_ = d.db.QueryRow(bg(), `SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'),
-			count(*) FILTER (WHERE state = 'idle in transaction')
-			FROM pg_stat_activity WHERE datname = 'jitprov'`).Scan(&waiting, &idleTx)
-		r.note("5 s into the freeze: %d sessions waiting on a lock, %d idle in transaction", waiting, idleTx)
-		pause(25 * time.Second)
+		r.note("%s frozen mid-transaction (caught at try %d)", frozen.name, tries)
+		// What the database sees meanwhile.
+		var seen []string
+		for _, at := range []time.Duration{2 * time.Second, 10 * time.Second} {
+			pause(time.Until(r.faultStart.Add(at)))
+			var waiting, idleTx int
+			_ = d.db.QueryRow(bg(), `SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'),
+				count(*) FILTER (WHERE state = 'idle in transaction')
+				FROM pg_stat_activity WHERE datname = 'jitprov'`).Scan(&waiting, &idleTx)
+			seen = append(seen, fmt.Sprintf("%s in: %d sessions waiting on a lock, %d idle in transaction", at, waiting, idleTx))
+		}
+		r.note("the freeze %s", strings.Join(seen, "; "))
+		pause(time.Until(r.faultStart.Add(30 * time.Second)))
 		return frozen.signalGroup(syscall.SIGCONT, false)
 	})
 	per := r.perOrgDuringFault()
@@ -123,27 +127,31 @@ func runProvisionerFreeze(r *scenarioRun) {
 
 // freezeMidTransaction stops p when the database shows one of its
 // transactions open: SIGSTOP, and if no session has sat idle in a
-// transaction for half a second, SIGCONT and try again.
+// transaction for 300 ms (a live one moves on in milliseconds), SIGCONT and
+// try again. The fault starts with the freeze that caught one.
 func (r *scenarioRun) freezeMidTransaction(p *service) (int, error) {
-	for try := 1; try <= 30; try++ {
+	const tries = 100
+	for try := 1; try <= tries; try++ {
 		if err := p.signalGroup(syscall.SIGSTOP, false); err != nil {
 			return try, err
 		}
-		pause(time.Second)
+		stopped := time.Now()
+		pause(400 * time.Millisecond)
 		var n int
 		if err := r.d.db.QueryRow(bg(), `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = 'jitprov' AND state = 'idle in transaction' AND state_change < now() - interval '500 milliseconds'`).Scan(&n); err != nil {
+			WHERE datname = 'jitprov' AND state = 'idle in transaction' AND state_change < now() - interval '300 milliseconds'`).Scan(&n); err != nil {
 			return try, err
 		}
 		if n > 0 {
+			r.faultStart = stopped
 			return try, nil
 		}
 		if err := p.signalGroup(syscall.SIGCONT, false); err != nil {
 			return try, err
 		}
-		pause(300 * time.Millisecond)
+		pause(100 * time.Millisecond)
 	}
-	return 30, fmt.Errorf("%s was never caught in a transaction", p.name)
+	return tries, fmt.Errorf("%s was never caught in a transaction", p.name)
 }
 
 // The node leading LOGINS killed (SIGKILL) for 10 s, then restarted: the
