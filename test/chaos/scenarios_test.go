@@ -85,21 +85,24 @@ func runProvisionerFreeze(r *scenarioRun) {
 	d := r.deploy(standard)
 	r.supervise()
 	frozen := d.provs[0]
-	r.burst("SIGSTOP a provisioner mid-transaction for 30 s", func() error {
+	r.burst("SIGSTOP a provisioner holding a seat row for 30 s", func() error {
 		tries, err := r.freezeMidTransaction(frozen)
 		if err != nil {
 			return err
 		}
-		r.note("%s frozen mid-transaction (caught at try %d)", frozen.name, tries)
+		r.note("%s frozen holding a seat row (caught at try %d)", frozen.name, tries)
 		// What the database sees meanwhile.
 		var seen []string
-		for _, at := range []time.Duration{2 * time.Second, 10 * time.Second} {
+		for _, at := range []time.Duration{2 * time.Second, 10 * time.Second, 25 * time.Second} {
 			pause(time.Until(r.faultStart.Add(at)))
-			var waiting, idleTx int
+			var waiting, unsent int
+			var idle []string
 			_ = d.db.QueryRow(bg(), `SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'),
-				count(*) FILTER (WHERE state = 'idle in transaction')
-				FROM pg_stat_activity WHERE datname = 'jitprov'`).Scan(&waiting, &idleTx)
-			seen = append(seen, fmt.Sprintf("%s in: %d sessions waiting on a lock, %d idle in transaction", at, waiting, idleTx))
+				coalesce(array_agg(left(regexp_replace(query, '\s+', ' ', 'g'), 60)) FILTER (WHERE state = 'idle in transaction'), '{}'),
+				(SELECT count(*) FROM outbox WHERE sent_at IS NULL)
+				FROM pg_stat_activity WHERE datname = 'jitprov'`).Scan(&waiting, &idle, &unsent)
+			seen = append(seen, fmt.Sprintf("%s in: %d sessions waiting on a lock, %d idle in transaction %q, %d outbox rows unsent",
+				at, waiting, len(idle), idle, unsent))
 		}
 		r.note("the freeze %s", strings.Join(seen, "; "))
 		pause(time.Until(r.faultStart.Add(30 * time.Second)))
@@ -125,21 +128,24 @@ func runProvisionerFreeze(r *scenarioRun) {
 	}
 }
 
-// freezeMidTransaction stops p when the database shows one of its
-// transactions open: SIGSTOP, and if no session has sat idle in a
-// transaction for 300 ms (a live one moves on in milliseconds), SIGCONT and
-// try again. The fault starts with the freeze that caught one.
+// freezeMidTransaction stops p while one of its transactions holds an
+// organisation's seat row (issue 10's frozen provisioner): SIGSTOP, and
+// unless a session has sat idle for 200 ms in a transaction that updated
+// the organisations table (a live one moves on in milliseconds), SIGCONT
+// and try again. The fault starts with the freeze that caught one. It
+// returns the tries it took.
 func (r *scenarioRun) freezeMidTransaction(p *service) (int, error) {
-	const tries = 100
+	const tries = 200
 	for try := 1; try <= tries; try++ {
 		if err := p.signalGroup(syscall.SIGSTOP, false); err != nil {
 			return try, err
 		}
 		stopped := time.Now()
-		pause(400 * time.Millisecond)
+		pause(250 * time.Millisecond)
 		var n int
-		if err := r.d.db.QueryRow(bg(), `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = 'jitprov' AND state = 'idle in transaction' AND state_change < now() - interval '300 milliseconds'`).Scan(&n); err != nil {
+		if err := r.d.db.QueryRow(bg(), `SELECT count(*) FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
+			WHERE a.datname = 'jitprov' AND a.state = 'idle in transaction' AND a.state_change < now() - interval '200 milliseconds'
+			AND l.relation = 'organizations'::regclass AND l.mode = 'RowExclusiveLock'`).Scan(&n); err != nil {
 			return try, err
 		}
 		if n > 0 {
@@ -149,9 +155,9 @@ func (r *scenarioRun) freezeMidTransaction(p *service) (int, error) {
 		if err := p.signalGroup(syscall.SIGCONT, false); err != nil {
 			return try, err
 		}
-		pause(100 * time.Millisecond)
+		pause(50 * time.Millisecond)
 	}
-	return tries, fmt.Errorf("%s was never caught in a transaction", p.name)
+	return tries, fmt.Errorf("%s was never caught holding a seat row", p.name)
 }
 
 // The node leading LOGINS killed (SIGKILL) for 10 s, then restarted: the
