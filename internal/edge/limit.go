@@ -152,6 +152,10 @@ type sampler struct {
 type sampled struct {
 	since time.Time // start of the current interval
 	held  int       // events not logged since
+	// The line last logged, which a flush repeats with the count.
+	level slog.Level
+	msg   string
+	args  []any
 }
 
 // maxSampledKinds bounds the kinds a sampler remembers; past it, kinds
@@ -173,7 +177,7 @@ func (s *sampler) log(ctx context.Context, level slog.Level, kind, msg string, a
 	if k == nil && len(s.kinds) >= maxSampledKinds {
 		if now.Sub(s.swept) >= s.every {
 			for key, v := range s.kinds {
-				if now.Sub(v.since) >= s.every {
+				if now.Sub(v.since) >= s.every && v.held == 0 {
 					delete(s.kinds, key)
 				}
 			}
@@ -194,11 +198,54 @@ func (s *sampler) log(ctx context.Context, level slog.Level, kind, msg string, a
 		s.kinds[kind] = k
 	}
 	held := k.held
-	k.since, k.held = now, 0
+	k.since, k.held, k.level, k.msg, k.args = now, 0, level, msg, args
 	s.mu.Unlock()
 	if held > 0 {
 		msg = fmt.Sprintf("%s (and %d more like it since the last such line, not logged)", msg, held)
 		args = append(args, "suppressed", held)
 	}
 	s.logger.Log(ctx, level, msg, args...)
+}
+
+// flush logs, for every kind whose interval is over with events held
+// back, one line with their count, so that the end of a flood is counted
+// too. The edge calls it every interval.
+func (s *sampler) flush(ctx context.Context) {
+	type line struct {
+		level slog.Level
+		msg   string
+		args  []any
+	}
+	now := s.now()
+	var out []line
+	s.mu.Lock()
+	for _, k := range s.kinds {
+		if k.held > 0 && now.Sub(k.since) >= s.every {
+			out = append(out, line{k.level, fmt.Sprintf("%s (%d more like it since the last such line, not logged)", k.msg, k.held),
+				append(append([]any(nil), k.args...), "suppressed", k.held)})
+			k.since, k.held = now, 0
+		}
+	}
+	s.mu.Unlock()
+	for _, l := range out {
+		s.logger.Log(ctx, l.level, l.msg, l.args...)
+	}
+}
+
+// flushSamples flushes the edge's samplers every interval until ctx is
+// done.
+func (s *Server) flushSamples(ctx context.Context) {
+	t := time.NewTicker(s.failures.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.failures.flush(context.WithoutCancel(ctx))
+			s.limits.refused.flush(context.WithoutCancel(ctx))
+			return
+		case <-t.C:
+			s.failures.flush(ctx)
+			s.limits.refused.flush(ctx)
+		}
+	}
 }

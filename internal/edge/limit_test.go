@@ -92,3 +92,25 @@ func TestSamplerBoundsItsKinds(t *testing.T) {
 		t.Errorf("the sampler remembers %d kinds, want at most %d", len(s.kinds), maxSampledKinds+1)
 	}
 }
+
+// A flood that stops is counted too: a flush after the interval logs what
+// was held back, once.
+func TestSamplerFlushCountsTheEndOfAFlood(t *testing.T) {
+	var buf bytes.Buffer
+	s := newSampler(slog.New(slog.NewTextHandler(&buf, nil)), 10*time.Second)
+	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	s.now = func() time.Time { return now }
+	ctx := context.Background()
+	for range 60 {
+		s.log(ctx, slog.LevelWarn, "per-client", "sign-in requests refused", "client", "203.0.113.66")
+	}
+	s.flush(ctx) // within the interval: nothing yet
+	now = now.Add(10 * time.Second)
+	s.flush(ctx)
+	s.flush(ctx) // nothing held since
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], "59 more like it") || !strings.Contains(lines[1], "suppressed=59") ||
+		!strings.Contains(lines[1], "client=203.0.113.66") {
+		t.Errorf("lines after the flood and two flushes:\n%s\nwant the first event and one line counting the other 59", buf.String())
+	}
+}

@@ -223,6 +223,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		serving.Store(&h)
 		status.Done()
 		deps.Logger.InfoContext(gctx, "sso-edge ready")
+		go s.flushSamples(gctx)
 		if cfg.CertCheckInterval <= 0 {
 			deps.Logger.InfoContext(gctx, "IdP certificate check off")
 			return nil

@@ -255,7 +255,8 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, id events.Identi
 		s.awaiting(w, r, id, session.Awaiting{LoginID: ev.ID(), ReturnTo: returnTo}, err)
 		return
 	case err != nil:
-		s.fail(w, r, pageUnavailable, "the provisioning pipeline did not take the login", "login_id", ev.ID(), "err", err)
+		s.fail(w, r, pageUnavailable, "the provisioning pipeline did not take the login", "org", id.OrganizationID,
+			"connection", id.ConnectionID, "login_id", ev.ID(), "err", err)
 		return
 	}
 	s.answer(w, r, id.OrganizationID, id.ConnectionID, res, returnTo)

@@ -52,9 +52,10 @@ const (
 	DefaultBucket      = "JITPROV_ASSERTIONS"
 	DefaultMaxLifetime = time.Hour
 	DefaultSkew        = 5 * time.Minute
-	// DefaultTimeout bounds a claim, retries through a leader failover
-	// included.
-	DefaultTimeout = 5 * time.Second
+	// DefaultTimeout bounds a claim, its retries through a leader failover
+	// included: a JetStream election takes 4 to 9 s (longer under load),
+	// and a login refused for it costs its person more than the wait.
+	DefaultTimeout = 15 * time.Second
 	// markerTTL is how long the server keeps the marker it writes when an
 	// entry expires; KV Create treats the marker as a deleted key.
 	markerTTL = time.Minute
@@ -76,7 +77,7 @@ type Config struct {
 	// accepted. Default 5m, the largest skew samlsp allows.
 	Skew time.Duration
 	// Timeout bounds each call whose context has no earlier deadline,
-	// its retries included. Default 5s.
+	// its retries included. Default 15s.
 	Timeout time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
