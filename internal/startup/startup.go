@@ -78,7 +78,7 @@ const (
 )
 
 // Wait runs step until it succeeds, returns an error marked Permanent, or
-// ctx is done, backing off from 250 ms to 10 s between tries (with
+// ctx is done, backing off from 250 ms to 5 s between tries (with
 // jitter, so that replicas started together do not retry in step). Each
 // try gets at most 15 s. The first failure is logged, then a changed error
 // at once and the same error every 30 s, and success after failures;
@@ -113,7 +113,7 @@ func Wait(ctx context.Context, log *slog.Logger, status *Status, what string, st
 		}
 		return struct{}{}, err
 	}, backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: 250 * time.Millisecond,
-		RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: 10 * time.Second}), backoff.WithMaxElapsedTime(0))
+		RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: 5 * time.Second}), backoff.WithMaxElapsedTime(0))
 	switch {
 	case err == nil:
 		if tries > 1 {
