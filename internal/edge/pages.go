@@ -70,7 +70,7 @@ var (
 	pageUnknownConnection = page{Status: http.StatusNotFound, Title: "Unknown sign-in link",
 		Message: "This sign-in link does not match any configured organisation. Please check the address."}
 	pageTooMany = page{Status: http.StatusTooManyRequests, Title: "Too many sign-in attempts",
-		Message: "Too many sign-in attempts came from your network in a short time. Please wait a minute and try again."}
+		Message: "There were too many sign-in attempts in a short time. Please wait a minute and try again."}
 	pageStarting = page{Status: http.StatusServiceUnavailable, Title: "Sign-in is starting",
 		Message: "The sign-in service is starting. Please try again in a few seconds."}
 	pageSignedOut = page{Status: http.StatusOK, Title: "Signed out", Message: "You are signed out.", Link: "/", LinkText: "Back"}
