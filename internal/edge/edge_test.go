@@ -863,6 +863,9 @@ func TestWaitingPageRefusesASupersededDecision(t *testing.T) {
 	if again, _ := login(t, newBrowser(t), w.edgeURL, "/"); again.Status != http.StatusSeeOther {
 		t.Fatalf("second login: %d %s", again.Status, again.Body)
 	}
+	// Its answer comes before its known-identity record: wait for the ack,
+	// which follows the record.
+	w.loginsDrained(t)
 	p := first.Get(w.edgeURL + refreshTarget(resp))
 	if p.Status != http.StatusForbidden || !strings.Contains(p.Body, "Sign-in failed") {
 		t.Errorf("the first login's waiting page after a newer decision: %d %s, want \"Sign-in failed\" (start again)", p.Status, p.Body)
