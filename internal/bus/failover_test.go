@@ -61,6 +61,15 @@ func (so *storedOnce) count() int {
 	return len(so.seqs)
 }
 
+// expect checks the end of a burst: no login refused or left unconfirmed,
+// and each reached the provisioner, stored exactly once.
+func (so *storedOnce) expect(t *testing.T, errs []error) {
+	t.Helper()
+	checkNoneRefused(t, errs)
+	waitUntil(t, func() bool { return so.count() == len(errs) })
+	so.check(t, len(errs))
+}
+
 // check reports logins stored more than once, or never.
 func (so *storedOnce) check(t *testing.T, want int) {
 	t.Helper()
@@ -152,9 +161,7 @@ func TestProvisionRetriesThroughAStreamLeaderFailover(t *testing.T) {
 		cluster.Stop(leader)
 	})
 	t.Logf("stopped the LOGINS leader %s midway", killed)
-	checkNoneRefused(t, errs)
-	waitUntil(t, func() bool { return stored.count() == n })
-	stored.check(t, n)
+	stored.expect(t, errs)
 }
 
 // Two nodes of three away for a while: the stream has no leader (no
@@ -190,9 +197,7 @@ func TestProvisionRetriesWhileTheStreamHasNoLeader(t *testing.T) {
 		// The length of the fault, not a wait for a result.
 		time.AfterFunc(2*time.Second, func() { cluster.Start(other) })
 	})
-	checkNoneRefused(t, errs)
-	waitUntil(t, func() bool { return stored.count() == n })
-	stored.check(t, n)
+	stored.expect(t, errs)
 }
 
 // A NATS server restarting while people sign in: the logins published
@@ -215,9 +220,7 @@ func TestProvisionRetriesThroughANATSRestart(t *testing.T) {
 		<-away // back once the client has noticed the outage
 		single.Start(0)
 	})
-	checkNoneRefused(t, errs)
-	waitUntil(t, func() bool { return stored.count() == n })
-	stored.check(t, n)
+	stored.expect(t, errs)
 }
 
 // When NATS stays away past the deadline, a login whose publish may have

@@ -12,7 +12,6 @@ import (
 	"encoding/xml"
 	"log/slog"
 	"math/big"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -171,25 +170,7 @@ func TestRunWarnsOfAnExpiringIdPCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	public, _ := url.Parse("http://" + addr)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- edge.Run(ctx, edge.Config{Addr: addr, PublicURL: *public, SPKeyPair: spKeyPair(t),
-			CertCheckInterval: 100 * time.Millisecond}, edgeDeps(t, w))
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("edge.Run: %v", err)
-		}
-	})
+	runEdge(t, edge.Config{SPKeyPair: spKeyPair(t), CertCheckInterval: 100 * time.Millisecond}, edgeDeps(t, w))
 	// The check finds the connection without anyone signing in through it.
 	c, err := js.OrderedConsumer(t.Context(), bus.StreamAlerts, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{"jit.alert.idp-certificate.expiring.initech"}})

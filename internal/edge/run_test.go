@@ -55,25 +55,8 @@ func TestRunWaitsForItsDependencies(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	public, _ := url.Parse("http://" + addr)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- edge.Run(ctx, edge.Config{Addr: addr, PublicURL: *public, SPKeyPair: spKeyPair(t), CertCheckInterval: -1},
-			edge.Deps{Store: s, NATS: nc, Sessions: sessions, Logger: w.log, Tracer: nooptrace.NewTracerProvider()})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("edge.Run: %v", err)
-		}
-	})
+	addr, done := runEdge(t, edge.Config{SPKeyPair: spKeyPair(t), CertCheckInterval: -1},
+		edge.Deps{Store: s, NATS: nc, Sessions: sessions, Logger: w.log, Tracer: nooptrace.NewTracerProvider()})
 
 	get := func(addr, path string) (int, string) {
 		resp, err := http.Get("http://" + addr + path)
@@ -142,4 +125,35 @@ func TestEdgeLeavesTheKnownBucketsReplicasAlone(t *testing.T) {
 	if !strings.Contains(logs.String(), "has 3 replicas, and this component is configured for 1") {
 		t.Errorf("the edge did not warn of the difference:\n%s", logs.String())
 	}
+}
+
+// runEdge runs edge.Run with cfg on a free loopback port (its public URL)
+// until the test ends. It returns the address, and a channel that delivers
+// Run's error should Run return before the test ends.
+func runEdge(t *testing.T, cfg edge.Config, deps edge.Deps) (string, <-chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	public, _ := url.Parse("http://" + addr)
+	cfg.Addr, cfg.PublicURL = addr, *public
+	ctx, cancel := context.WithCancel(context.Background())
+	done, finished := make(chan error, 1), make(chan struct{})
+	var runErr error
+	go func() {
+		runErr = edge.Run(ctx, cfg, deps)
+		done <- runErr
+		close(finished)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-finished
+		if runErr != nil {
+			t.Errorf("edge.Run: %v", runErr)
+		}
+	})
+	return addr, done
 }
