@@ -100,11 +100,11 @@ func cases() ([]connection, []loginCase) {
 	return conns, logins
 }
 
-const org = "acme"
+const acmeID = "acme"
 
 func acme() store.Organization {
 	return store.Organization{
-		ID: org, Name: "Acme (SimpleSAMLphp interop)", MaxSeats: 100,
+		ID: acmeID, Name: "Acme (SimpleSAMLphp interop)", MaxSeats: 100,
 		Roles: []string{"viewer", "member", "manager", "admin"}, DefaultRole: "member", JITRoleCeiling: "manager",
 		UpdatePolicy: store.PreferIdP, LinkByEmail: store.LinkNever, VerifiedDomains: []string{"acme.example"},
 	}
@@ -133,51 +133,25 @@ func TestSimpleSAMLphp(t *testing.T) {
 	idp := startSimpleSAMLphp(t, users)
 
 	var stored []store.Connection
+	byID := map[string]connection{}
 	for _, c := range conns {
-		stored = append(stored, store.Connection{OrganizationID: org, ID: c.id, Protocol: "saml", Settings: samlSettings{
-			SPEntityID:             "https://sp.interop.jitprov.test/" + org + "/" + c.id,
-			IDPMetadataURL:         idp.MetadataURL(),
-			AllowIDPInitiated:      c.allowIdPInitiated,
-			RequireSignedAssertion: c.requireSignedAssertion,
-			EmailVerified:          true,
-			Attributes: map[string]string{"email": "mail", "given_name": "givenName", "family_name": "sn",
-				"groups": "eduPersonAffiliation"},
-			GroupRoles: []map[string]string{{"group": "staff", "role": "manager"}},
-		}.json(t)})
+		stored = append(stored, c.store(t, acmeID, idp))
+		byID[c.id] = c
 	}
 	w := newWorld(t, []store.Organization{acme()}, stored)
-
-	// SimpleSAMLphp learns each connection from the edge's SP metadata, as
-	// an IdP admin imports it.
-	var sps []spRemote
-	byID := map[string]connection{}
-	entityIDs := map[string]string{} // connection → SP entity id
-	for _, c := range conns {
-		sp := spRemoteFromMetadata(t, w.edgeURL+"/saml/"+org+"/"+c.id+"/metadata")
-		sp.SignResponse, sp.SignAssertion, sp.EncryptAssertion = c.signing.signResponse, c.signing.signAssertion, c.signing.encrypt
-		if c.signing.encrypt && !slices.ContainsFunc(sp.Keys, func(k spKey) bool { return k.Encryption }) {
-			t.Fatalf("the edge's SP metadata of %s has no encryption certificate", c.id)
-		}
-		sps = append(sps, sp)
-		byID[c.id], entityIDs[c.id] = c, sp.EntityID
-	}
-	idp.SetServiceProviders(t, sps)
+	entityIDs := w.serve(t, idp, acmeID, conns...) // connection → SP entity id
 
 	for i, c := range logins {
 		t.Run(c.name, func(t *testing.T) {
 			conn, u := byID[c.conn], users[i]
 			signIn := func() (*testenv.Browser, *testenv.Page) {
 				t.Helper()
-				b := w.browser(t)
-				var loginForm *testenv.Page
 				if c.flow == idpInitiated {
-					loginForm = b.Get(idp.IdPInitiatedURL(entityIDs[conn.id], returnTo(c.flow)))
-				} else {
-					loginForm = b.Get(w.edgeURL + "/saml/" + org + "/" + conn.id + "/login?return_to=" + url.QueryEscape(returnTo(c.flow)))
+					return w.idpInitiatedLogin(t, idp, entityIDs[conn.id], conn, u)
 				}
-				return b, w.postResponse(t, idp.login(t, b, loginForm, u), conn.signing)
+				return w.spInitiatedLogin(t, idp, acmeID, conn, u)
 			}
-			before := w.countUsers(t)
+			before := w.countUsers(t, acmeID)
 			if c.refused != "" {
 				refusals := w.logs.Count("reason=" + c.refused)
 				b, acs := signIn()
@@ -187,7 +161,7 @@ func TestSimpleSAMLphp(t *testing.T) {
 				if v := b.Get(w.edgeURL + "/auth/verify"); v.Status != http.StatusUnauthorized {
 					t.Errorf("/auth/verify after the refused login: %d, want 401", v.Status)
 				}
-				if got := w.countUsers(t); got != before {
+				if got := w.countUsers(t, acmeID); got != before {
 					t.Errorf("the refused login made %d users, want none", got-before)
 				}
 				if w.logs.Count("reason="+c.refused) != refusals+1 {
@@ -196,17 +170,17 @@ func TestSimpleSAMLphp(t *testing.T) {
 				return
 			}
 
-			first := w.signedIn(t, returnTo(c.flow))(signIn())
-			if got := w.countUsers(t); got != before+1 {
+			first := w.signedIn(t, returnTo(c.flow), "manager")(signIn())
+			if got := w.countUsers(t, acmeID); got != before+1 {
 				t.Fatalf("the first login made %d users, want exactly 1", got-before)
 			}
-			w.checkUser(t, first, conn.id, u)
+			w.checkUser(t, acmeID, first, conn.id, u, "manager")
 
-			second := w.signedIn(t, returnTo(c.flow))(signIn())
+			second := w.signedIn(t, returnTo(c.flow), "manager")(signIn())
 			if second != first {
 				t.Errorf("the second login signed in user %s, want the first login's %s", second, first)
 			}
-			if got := w.countUsers(t); got != before+1 {
+			if got := w.countUsers(t, acmeID); got != before+1 {
 				t.Errorf("the second login made %d more users, want none", got-before-1)
 			}
 		})
@@ -216,6 +190,28 @@ func TestSimpleSAMLphp(t *testing.T) {
 // returnTo is where a login of the flow asks to land: the edge's return_to
 // for SP-initiated logins, the RelayState for IdP-initiated ones.
 func returnTo(flow string) string { return "/app/" + flow }
+
+// spInitiatedLogin starts a login at the edge's connection c of org in a
+// new browser: the edge sends the browser to SimpleSAMLphp (idp), u types
+// their name and password into its login form, and its auto-posting form
+// brings the response to the edge's ACS. It returns the browser and the
+// edge's answer.
+func (w *world) spInitiatedLogin(t testing.TB, idp *simpleSAMLphp, org string, c connection, u idpUser) (*testenv.Browser, *testenv.Page) {
+	t.Helper()
+	b := w.browser(t)
+	loginForm := b.Get(w.edgeURL + "/saml/" + org + "/" + c.id + "/login?return_to=" + url.QueryEscape(returnTo(spInitiated)))
+	return b, w.postResponse(t, idp.login(t, b, loginForm, u), c.signing)
+}
+
+// idpInitiatedLogin signs u in at SimpleSAMLphp (idp), unsolicited, for
+// the SP entityID (the edge's connection c), in a new browser. It returns
+// the browser and the edge's answer.
+func (w *world) idpInitiatedLogin(t testing.TB, idp *simpleSAMLphp, entityID string, c connection, u idpUser) (*testenv.Browser, *testenv.Page) {
+	t.Helper()
+	b := w.browser(t)
+	loginForm := b.Get(idp.IdPInitiatedURL(entityID, returnTo(idpInitiated)))
+	return b, w.postResponse(t, idp.login(t, b, loginForm, u), c.signing)
+}
 
 // browser is a person's browser: it follows redirects, except to the edge,
 // whose answers the test checks hop by hop.
@@ -229,9 +225,9 @@ func (w *world) browser(t testing.TB) *testenv.Browser {
 }
 
 // signedIn checks the edge's answer to a response posted to its ACS in
-// browser b: the person is signed in and sent to returnTo. It returns the
-// user /auth/verify names.
-func (w *world) signedIn(t *testing.T, returnTo string) func(b *testenv.Browser, acs *testenv.Page) string {
+// browser b: the person is signed in, with role, and sent to returnTo. It
+// returns the user /auth/verify names.
+func (w *world) signedIn(t *testing.T, returnTo, role string) func(b *testenv.Browser, acs *testenv.Page) string {
 	return func(b *testenv.Browser, acs *testenv.Page) string {
 		t.Helper()
 		if acs.Status != http.StatusSeeOther || acs.Header.Get("Location") != returnTo {
@@ -243,8 +239,8 @@ func (w *world) signedIn(t *testing.T, returnTo string) func(b *testenv.Browser,
 		if v.Status != http.StatusOK || userID == "" {
 			t.Fatalf("/auth/verify after the login: %d, user %q; want 200 and a user", v.Status, userID)
 		}
-		if role := v.Header.Get("X-Jitprov-Role"); role != "manager" {
-			t.Errorf("/auth/verify: role %q, want manager (claimed by the group staff)", role)
+		if got := v.Header.Get("X-Jitprov-Role"); got != role {
+			t.Errorf("/auth/verify: role %q, want %s", got, role)
 		}
 		return userID
 	}
@@ -317,7 +313,44 @@ func (s *simpleSAMLphp) login(t testing.TB, b *testenv.Browser, p *testenv.Page,
 	return nil
 }
 
-func (w *world) countUsers(t testing.TB) int {
+// store is c as stored for org, for the IdP idp: the settings an
+// organisations file would hold. The SP entity id is pinned, as production
+// connections should have it.
+func (c connection) store(t testing.TB, org string, idp *simpleSAMLphp) store.Connection {
+	t.Helper()
+	return store.Connection{OrganizationID: org, ID: c.id, Protocol: "saml", Settings: samlSettings{
+		SPEntityID:             "https://sp.interop.jitprov.test/" + org + "/" + c.id,
+		IDPMetadataURL:         idp.MetadataURL(),
+		AllowIDPInitiated:      c.allowIdPInitiated,
+		RequireSignedAssertion: c.requireSignedAssertion,
+		EmailVerified:          true,
+		Attributes: map[string]string{"email": "mail", "given_name": "givenName", "family_name": "sn",
+			"groups": "eduPersonAffiliation"},
+		GroupRoles: []map[string]string{{"group": "staff", "role": "manager"}},
+	}.json(t)}
+}
+
+// serve makes SimpleSAMLphp (idp) serve the edge's connections conns of
+// org: it learns each from the edge's SP metadata, as an IdP admin imports
+// it. It returns each connection's SP entity id.
+func (w *world) serve(t testing.TB, idp *simpleSAMLphp, org string, conns ...connection) map[string]string {
+	t.Helper()
+	var sps []spRemote
+	entityIDs := map[string]string{}
+	for _, c := range conns {
+		sp := spRemoteFromMetadata(t, w.edgeURL+"/saml/"+org+"/"+c.id+"/metadata")
+		sp.SignResponse, sp.SignAssertion, sp.EncryptAssertion = c.signing.signResponse, c.signing.signAssertion, c.signing.encrypt
+		if c.signing.encrypt && !slices.ContainsFunc(sp.Keys, func(k spKey) bool { return k.Encryption }) {
+			t.Fatalf("the edge's SP metadata of %s has no encryption certificate", c.id)
+		}
+		sps = append(sps, sp)
+		entityIDs[c.id] = sp.EntityID
+	}
+	idp.SetServiceProviders(t, sps)
+	return entityIDs
+}
+
+func (w *world) countUsers(t testing.TB, org string) int {
 	t.Helper()
 	var n int
 	if err := w.store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM users WHERE org_id = $1`, org).Scan(&n); err != nil {
@@ -330,19 +363,11 @@ func (w *world) countUsers(t testing.TB) int {
 // organisation, found by the IdP identity (conn, the persistent NameID
 // SimpleSAMLphp made of the uid), with the IdP's attributes, and a seat
 // taken per user.
-func (w *world) checkUser(t testing.TB, userID, conn string, u idpUser) {
+func (w *world) checkUser(t testing.TB, org, userID, conn string, u idpUser, wantRole string) {
 	t.Helper()
 	ctx := context.Background()
-	var byIdentity store.User
-	if err := w.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		var err error
-		byIdentity, err = tx.UserByExternalID(ctx, org, conn, u.UID)
-		return err
-	}); err != nil {
-		t.Fatalf("no user for the identity (%s, %s, %s): %v", org, conn, u.UID, err)
-	}
-	if byIdentity.ID != userID {
-		t.Errorf("the identity (%s, %s) is user %s, but the session names %s", conn, u.UID, byIdentity.ID, userID)
+	if got := w.userOf(t, org, conn, u.UID); got != userID {
+		t.Errorf("the identity (%s, %s) is user %s, but the session names %s", conn, u.UID, got, userID)
 	}
 	var email, given, family, role, status string
 	var groups []string
@@ -351,7 +376,7 @@ func (w *world) checkUser(t testing.TB, userID, conn string, u idpUser) {
 		t.Fatalf("user %s: %v", userID, err)
 	}
 	got := fmt.Sprint(email, "|", given, "|", family, "|", groups, "|", role, "|", status)
-	want := fmt.Sprint(u.Email, "|", u.GivenName, "|", u.FamilyName, "|", u.Groups, "|", "manager", "|", store.StatusActive)
+	want := fmt.Sprint(u.Email, "|", u.GivenName, "|", u.FamilyName, "|", u.Groups, "|", wantRole, "|", store.StatusActive)
 	if got != want {
 		t.Errorf("user %s is (email|given|family|groups|role|status) %s, want %s", userID, got, want)
 	}
@@ -363,4 +388,18 @@ func (w *world) checkUser(t testing.TB, userID, conn string, u idpUser) {
 	if seats != users {
 		t.Errorf("%d seats used for %d users", seats, users)
 	}
+}
+
+// userOf is the user the IdP identity (org, conn, externalID) belongs to.
+func (w *world) userOf(t testing.TB, org, conn, externalID string) string {
+	t.Helper()
+	var u store.User
+	if err := w.store.InTx(context.Background(), func(ctx context.Context, tx store.Tx) error {
+		var err error
+		u, err = tx.UserByExternalID(ctx, org, conn, externalID)
+		return err
+	}); err != nil {
+		t.Fatalf("no user for the identity (%s, %s, %s): %v", org, conn, externalID, err)
+	}
+	return u.ID
 }
