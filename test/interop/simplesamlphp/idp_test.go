@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"encoding/xml"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"text/template"
@@ -86,22 +88,15 @@ type idpUser struct {
 	Groups     []string // eduPersonAffiliation
 }
 
-// spRemote is a service provider as SimpleSAMLphp's saml20-sp-remote
-// metadata set describes it, and how to sign and encrypt for it.
+// spRemote is a service provider for SimpleSAMLphp: its SAML metadata, and
+// how the IdP is to sign and encrypt for it.
 type spRemote struct {
-	EntityID     string
-	ACS          []saml.IndexedEndpoint
-	NameIDFormat string
-	Keys         []spKey
+	EntityID string
+	Metadata string // its EntityDescriptor, as the SP serves it
 
 	SignResponse     bool // saml20.sign.response
 	SignAssertion    bool // saml20.sign.assertion
 	EncryptAssertion bool // assertion.encryption
-}
-
-type spKey struct {
-	Signing, Encryption bool
-	Certificate         string // base64 DER
 }
 
 // simpleSAMLphp is a SimpleSAMLphp IdP served by `php -S` on loopback, with
@@ -113,7 +108,8 @@ type simpleSAMLphp struct {
 	// log and SimpleSAMLphp's own log.
 	Output *testenv.Output
 
-	dir string // its configuration folder
+	dir       string // its configuration folder
+	php, root string // the php binary, SimpleSAMLphp's folder
 }
 
 // MetadataURL is the hosted IdP's metadata, and its entity id.
@@ -139,10 +135,10 @@ func startSimpleSAMLphp(t testing.TB, users []idpUser) *simpleSAMLphp {
 		}
 	}
 	writeIdPKeyPair(t, filepath.Join(dir, "cert"))
-	s := &simpleSAMLphp{dir: dir}
+	s := &simpleSAMLphp{dir: dir, php: php, root: root}
 	s.render(t, "authsources.php.tmpl", filepath.Join(dir, "config", "authsources.php"), map[string]any{"Users": users})
 	s.render(t, "saml20-idp-hosted.php.tmpl", filepath.Join(dir, "metadata", "saml20-idp-hosted.php"), nil)
-	s.SetServiceProviders(t, nil)
+	writeAtomically(t, filepath.Join(dir, "metadata", "saml20-sp-remote.php"), []byte("<?php\n"))
 
 	// The port is picked now and bound by php a moment later: should
 	// another process take it meanwhile, php exits and we try another.
@@ -234,16 +230,53 @@ func (s *simpleSAMLphp) serve(t testing.TB, php, root string, port int) error {
 	}
 }
 
-// SetServiceProviders writes the IdP's saml20-sp-remote metadata, which
-// SimpleSAMLphp reads at each request: no restart needed.
+// SetServiceProviders writes the IdP's saml20-sp-remote metadata set,
+// which SimpleSAMLphp reads at each request: no restart needed. Each SP's
+// metadata is converted by SimpleSAMLphp's own parser (testdata/sp-remote.php),
+// as its admin's metadata converter would.
 func (s *simpleSAMLphp) SetServiceProviders(t testing.TB, sps []spRemote) {
 	t.Helper()
-	s.render(t, "saml20-sp-remote.php.tmpl", filepath.Join(s.dir, "metadata", "saml20-sp-remote.php"), sps)
+	type input struct {
+		Metadata string         `json:"metadata"`
+		Options  map[string]any `json:"options"`
+	}
+	in := []input{}
+	for _, sp := range sps {
+		in = append(in, input{Metadata: sp.Metadata, Options: map[string]any{
+			// The persistent NameID is the uid, so that tests know it.
+			"simplesaml.nameidattribute": "uid",
+			"signature.algorithm":        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+			"saml20.sign.response":       sp.SignResponse,
+			"saml20.sign.assertion":      sp.SignAssertion,
+			"assertion.encryption":       sp.EncryptAssertion,
+		}})
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spsFile := filepath.Join(s.dir, "sps.json")
+	if err := os.WriteFile(spsFile, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script, err := filepath.Abs(filepath.Join("testdata", "sp-remote.php"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(s.php, script, s.root, spsFile)
+	cmd.Env = append(os.Environ(), "SIMPLESAMLPHP_CONFIG_DIR="+filepath.Join(s.dir, "config"))
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("SimpleSAMLphp cannot convert the SP metadata: %v\n%s%s", err, stderr.String(), stdout.String())
+	}
+	writeAtomically(t, filepath.Join(s.dir, "metadata", "saml20-sp-remote.php"), stdout.Bytes())
 }
 
-// spRemoteFromMetadata describes, for SimpleSAMLphp, the SP whose metadata
-// sso-edge serves at metadataURL, as an IdP admin would import it.
-func spRemoteFromMetadata(t testing.TB, metadataURL string) spRemote {
+// spRemoteFromMetadata is the SP whose metadata sso-edge serves at
+// metadataURL. The metadata must name an entity and an HTTP-POST ACS, and,
+// when encrypt, hold a certificate to encrypt for.
+func spRemoteFromMetadata(t testing.TB, metadataURL string, encrypt bool) spRemote {
 	t.Helper()
 	body, status, err := get(context.Background(), http.DefaultClient, metadataURL)
 	if err != nil || status != http.StatusOK {
@@ -257,32 +290,21 @@ func spRemoteFromMetadata(t testing.TB, metadataURL string) spRemote {
 		t.Fatalf("the edge's SP metadata at %s has %d SPSSODescriptors, want 1:\n%s", metadataURL, len(md.SPSSODescriptors), body)
 	}
 	d := md.SPSSODescriptors[0]
-	sp := spRemote{EntityID: md.EntityID, NameIDFormat: string(saml.PersistentNameIDFormat)}
-	for _, acs := range d.AssertionConsumerServices {
-		if acs.Binding == saml.HTTPPostBinding {
-			sp.ACS = append(sp.ACS, acs)
-		}
-	}
-	if len(d.NameIDFormats) > 0 {
-		sp.NameIDFormat = string(d.NameIDFormats[0])
-	}
-	for _, k := range d.KeyDescriptors {
-		for _, c := range k.KeyInfo.X509Data.X509Certificates {
-			sp.Keys = append(sp.Keys, spKey{
-				Signing:     k.Use == "" || k.Use == "signing",
-				Encryption:  k.Use == "" || k.Use == "encryption",
-				Certificate: strings.Join(strings.Fields(c.Data), ""),
-			})
-		}
-	}
-	if sp.EntityID == "" || len(sp.ACS) == 0 {
+	if md.EntityID == "" || !slices.ContainsFunc(d.AssertionConsumerServices, func(e saml.IndexedEndpoint) bool {
+		return e.Binding == saml.HTTPPostBinding
+	}) {
 		t.Fatalf("the edge's SP metadata at %s names no entity id or no HTTP-POST ACS:\n%s", metadataURL, body)
 	}
-	return sp
+	if encrypt && !slices.ContainsFunc(d.KeyDescriptors, func(k saml.KeyDescriptor) bool {
+		return (k.Use == "" || k.Use == "encryption") && len(k.KeyInfo.X509Data.X509Certificates) > 0
+	}) {
+		t.Fatalf("the edge's SP metadata at %s has no certificate to encrypt assertions for:\n%s", metadataURL, body)
+	}
+	return spRemote{EntityID: md.EntityID, Metadata: body}
 }
 
 // render writes testdata/name, a text/template, executed with data, to
-// path, atomically (SimpleSAMLphp may be reading the file meanwhile).
+// path.
 // Strings go into the PHP files through the template function php, which
 // writes a single-quoted PHP literal.
 func (s *simpleSAMLphp) render(t testing.TB, name, path string, data any) {
@@ -295,8 +317,15 @@ func (s *simpleSAMLphp) render(t testing.TB, name, path string, data any) {
 	if err := tmpl.Execute(&buf, data); err != nil {
 		t.Fatalf("render %s: %v", name, err)
 	}
+	writeAtomically(t, path, buf.Bytes())
+}
+
+// writeAtomically writes data to path through a rename: SimpleSAMLphp may
+// be reading the file meanwhile.
+func writeAtomically(t testing.TB, path string, data []byte) {
+	t.Helper()
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o600); err != nil {
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
