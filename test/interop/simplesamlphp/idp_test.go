@@ -104,9 +104,6 @@ type spRemote struct {
 type simpleSAMLphp struct {
 	// BaseURL is where it answers, e.g. http://127.0.0.1:41234/.
 	BaseURL string
-	// Output is what the php process wrote: the built-in server's request
-	// log and SimpleSAMLphp's own log.
-	Output *testenv.Output
 
 	dir       string // its configuration folder
 	php, root string // the php binary, SimpleSAMLphp's folder
@@ -173,7 +170,8 @@ var errPortTaken = errors.New("the port was taken")
 
 // serve runs php -S on port and waits until the IdP's metadata answers, php
 // exits, or a minute passes (a busy machine). The process is stopped when
-// the test ends.
+// the test ends; what it wrote (the built-in server's request log and
+// SimpleSAMLphp's own log) is shown if the test failed.
 func (s *simpleSAMLphp) serve(t testing.TB, php, root string, port int) error {
 	t.Helper()
 	out := &testenv.Output{}
@@ -203,7 +201,6 @@ func (s *simpleSAMLphp) serve(t testing.TB, php, root string, port int) error {
 		case err != nil:
 			last = err.Error()
 		case status == http.StatusOK && strings.Contains(body, "IDPSSODescriptor"):
-			s.Output = out
 			t.Cleanup(func() {
 				stop()
 				if t.Failed() {
