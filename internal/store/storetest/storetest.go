@@ -225,13 +225,13 @@ func nonNilMap(m map[string][]string) map[string][]string {
 func checkUser(t *testing.T, what string, got, want store.User) {
 	t.Helper()
 	type cmp struct {
-		ID, Org, Email string
-		EmailVerified             bool
-		Given, Family, Display    string
-		Groups                    []string
-		Role, Status              string
-		Attributes                map[string][]string
-		CreatedBy                 string
+		ID, Org, Email         string
+		EmailVerified          bool
+		Given, Family, Display string
+		Groups                 []string
+		Role, Status           string
+		Attributes             map[string][]string
+		CreatedBy              string
 	}
 	c := func(u store.User) cmp {
 		return cmp{u.ID, u.OrganizationID, u.Email, u.EmailVerified, u.GivenName,
