@@ -392,7 +392,7 @@ func (w *world) userOf(t testing.TB, org, conn, externalID string) string {
 	var u store.User
 	if err := w.store.InTx(context.Background(), func(ctx context.Context, tx store.Tx) error {
 		var err error
-		u, err = tx.UserByExternalID(ctx, org, conn, externalID)
+		u, err = tx.UserByIdentity(ctx, org, conn, externalID)
 		return err
 	}); err != nil {
 		t.Fatalf("no user for the identity (%s, %s, %s): %v", org, conn, externalID, err)
