@@ -9,7 +9,9 @@
 // in, SP-initiated (edge → SimpleSAMLphp's login form → POST to the ACS)
 // and IdP-initiated, with the response signed, the assertion signed, both,
 // and the assertion encrypted, through the real sso-edge, provisioner,
-// embedded NATS JetStream and a fresh PostgreSQL database.
+// embedded NATS JetStream and a fresh PostgreSQL database; and one person
+// through two connections of an organisation, each to its own
+// SimpleSAMLphp, becomes one user with two identities.
 //
 // The tests fail, never skip, when php or SimpleSAMLphp cannot run: `make
 // test` installs them (scripts/test-deps.sh).
