@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -527,6 +528,40 @@ func TestPruneOutboxAge(t *testing.T) {
 		}
 		if got := remaining(); !slices.Equal(got, step.left) {
 			t.Errorf("after PruneOutbox(%v): got %v left, want %v", step.age, got, step.left)
+		}
+	}
+}
+
+// A connection the network drops (a Postgres restart, a failover, a cut
+// link) is a transient failure: the services retry it rather than stop.
+func TestDroppedConnectionIsUnavailable(t *testing.T) {
+	_, dbURL := testenv.Store(t)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testenv.NewProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	s, err := postgres.Open(t.Context(), u.String(), postgres.Options{MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping through the proxy: %v", err)
+	}
+	proxy.Cut() // drops the pooled connection, refuses new ones
+	for _, c := range []struct {
+		name string
+		op   func() error
+	}{
+		{"Ping", func() error { return s.Ping(t.Context()) }},
+		{"InTx", func() error {
+			return s.InTx(t.Context(), func(ctx context.Context, tx store.Tx) error { _, err := tx.Organization(ctx, "x"); return err })
+		}},
+	} {
+		if err := c.op(); !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s on a dropped connection: got %v, want ErrUnavailable", c.name, err)
 		}
 	}
 }
