@@ -67,6 +67,10 @@ var (
 		Message: "An account could not be set up for you automatically. Please contact your organisation's administrator."}
 	pageUnavailable = page{Status: http.StatusServiceUnavailable, Title: "Sign-in is unavailable",
 		Message: "We cannot set up accounts right now. Please try again in a few minutes."}
+	pageMisconfigured = page{Status: http.StatusInternalServerError, Title: "Sign-in is not set up correctly",
+		Message: "Sign-in through this connection is not set up correctly, so it cannot start. Please tell your administrator: trying again will not help until the connection's settings are fixed."}
+	pageIdPUnreachable = page{Status: http.StatusServiceUnavailable, Title: "Your identity provider cannot be reached",
+		Message: "Sign-in through your organisation's identity provider is not possible right now, because it does not answer. Please try again in a few minutes."}
 	pageUnknownConnection = page{Status: http.StatusNotFound, Title: "Unknown sign-in link",
 		Message: "This sign-in link does not match any configured organisation. Please check the address."}
 	pageTooMany = page{Status: http.StatusTooManyRequests, Title: "Too many sign-in attempts",

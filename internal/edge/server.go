@@ -126,10 +126,31 @@ func (s *Server) conn(w http.ResponseWriter, r *http.Request, p events.Protocol)
 		s.render(w, r, pageUnknownConnection)
 		return nil, false
 	case err != nil:
-		s.fail(w, r, pageUnavailable, "cannot load the SAML connection", "org", r.PathValue("org"), "connection", r.PathValue("conn"), "err", err)
+		s.connectionFailed(w, r, err)
 		return nil, false
 	}
 	return c, true
+}
+
+// connectionFailed says why the path's connection cannot serve: a
+// configuration error, which trying again does not cure (the log names it
+// as such, with the library's reason), an IdP that cannot be reached now,
+// or the store.
+func (s *Server) connectionFailed(w http.ResponseWriter, r *http.Request, err error) {
+	org, conn := r.PathValue("org"), r.PathValue("conn")
+	var le *loadError
+	switch {
+	case errors.As(err, &le) && le.protocol == "":
+		s.fail(w, r, pageUnavailable, "cannot read the connection from the store", "org", org, "connection", conn, "err", err)
+	case errors.As(err, &le) && le.transient:
+		s.fail(w, r, pageIdPUnreachable, "cannot reach the identity provider of the "+protocolName(le.protocol)+" connection; sign-in through it fails until it answers",
+			"protocol", le.protocol, "org", org, "connection", conn, "err", err)
+	case errors.As(err, &le):
+		s.fail(w, r, pageMisconfigured, "configuration error: the "+protocolName(le.protocol)+" connection cannot be loaded; nobody can sign in through it until its settings are fixed",
+			"protocol", le.protocol, "org", org, "connection", conn, "reason", err.Error())
+	default:
+		s.fail(w, r, pageUnavailable, "cannot load the connection", "org", org, "connection", conn, "err", err)
+	}
 }
 
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
