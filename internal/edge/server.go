@@ -250,8 +250,11 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, id events.Identi
 		span.SetAttributes(attribute.Bool("jitprov.fast_path", true))
 		s.tellSeen(ctx, events.LoginSeen{OrganizationID: id.OrganizationID, ConnectionID: id.ConnectionID,
 			ExternalID: id.ExternalID, UserID: rec.UserID, AuthenticatedAt: id.AuthenticatedAt})
-		s.startSession(w, r, session.Session{UserID: rec.UserID, OrganizationID: id.OrganizationID,
-			ConnectionID: id.ConnectionID, Role: rec.Role, Email: rec.Email}, returnTo)
+		if s.startSession(w, r, session.Session{UserID: rec.UserID, OrganizationID: id.OrganizationID,
+			ConnectionID: id.ConnectionID, Role: rec.Role, Email: rec.Email}, returnTo) {
+			s.log.InfoContext(ctx, "signed in", "outcome", events.OutcomeExisting, "protocol", id.Protocol,
+				"org", id.OrganizationID, "connection", id.ConnectionID, "fast_path", true, "user_id", rec.UserID)
+		}
 		return
 	} else if err != nil && !errors.Is(err, known.ErrNotFound) {
 		s.log.WarnContext(ctx, "known identities unavailable; taking the slow path", "err", err)
@@ -280,7 +283,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, id events.Identi
 			"connection", id.ConnectionID, "login_id", ev.ID(), "err", err)
 		return
 	}
-	s.answer(w, r, id.OrganizationID, id.ConnectionID, res, returnTo)
+	s.answer(w, r, id.Protocol, id.OrganizationID, id.ConnectionID, res, returnTo)
 }
 
 // loginSource is the CloudEvents source of the logins the edge publishes.
@@ -288,9 +291,18 @@ const loginSource = "/jitprov/sso-edge"
 
 // answer acts on the provisioner's decision about a login: a session, or
 // the page that says why not.
-func (s *Server) answer(w http.ResponseWriter, r *http.Request, org, conn string, res events.ProvisioningResult, returnTo string) {
+//
+// Every sign-in that decides is logged once, at info when it starts a
+// session: its outcome, protocol, organisation, connection, whether it
+// took the fast path (no round trip to the provisioner) and the user; the
+// record carries the request's trace id. Never a token or a claim value.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, protocol events.Protocol, org, conn string, res events.ProvisioningResult, returnTo string) {
 	ctx := r.Context()
-	log := s.log.With("login_id", res.LoginID, "org", org, "outcome", res.Outcome, "reason", res.Reason)
+	log := s.log.With("outcome", res.Outcome, "protocol", protocol, "org", org, "connection", conn,
+		"fast_path", false, "login_id", res.LoginID)
+	if res.Reason != "" {
+		log = log.With("reason", res.Reason)
+	}
 	switch res.Outcome {
 	case events.OutcomeCreated, events.OutcomeExisting:
 		if res.User == nil || res.User.Status != "active" {
@@ -301,9 +313,10 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, org, conn string
 			s.fail(w, r, pageRefused, "user not active", "login_id", res.LoginID, "user_id", userID, "status", status)
 			return
 		}
-		log.InfoContext(ctx, "signed in")
-		s.startSession(w, r, session.Session{UserID: res.User.ID, OrganizationID: org,
-			ConnectionID: conn, Role: res.User.Role, Email: res.User.Email}, returnTo)
+		if s.startSession(w, r, session.Session{UserID: res.User.ID, OrganizationID: org,
+			ConnectionID: conn, Role: res.User.Role, Email: res.User.Email}, returnTo) {
+			log.InfoContext(ctx, "signed in", "user_id", res.User.ID)
+		}
 	case events.OutcomeRejected:
 		log.WarnContext(ctx, "login rejected", "message", res.Message)
 		s.render(w, r, pageSeatsExhausted)
@@ -366,12 +379,15 @@ func (s *Server) tellSeen(ctx context.Context, seen events.LoginSeen) {
 	}()
 }
 
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, sess session.Session, returnTo string) {
+// startSession issues the session cookie and sends the browser on; false
+// when the cookie could not be issued (and an error page was shown).
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, sess session.Session, returnTo string) bool {
 	if err := s.sessions.Issue(w, sess); err != nil {
 		s.fail(w, r, pageUnavailable, "issue the session cookie", "err", err)
-		return
+		return false
 	}
 	http.Redirect(w, r, returnTo, http.StatusSeeOther)
+	return true
 }
 
 // awaiting shows "setting up your account", which retries by itself: the
@@ -380,6 +396,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, sess sessi
 // the login's id, in the store.
 func (s *Server) awaiting(w http.ResponseWriter, r *http.Request, id events.Identity, a session.Awaiting, cause error) {
 	a.OrganizationID, a.ConnectionID, a.ExternalID, a.ClaimsDigest = id.OrganizationID, id.ConnectionID, id.ExternalID, known.Digest(id)
+	a.Protocol = string(id.Protocol)
 	tok, err := s.sessions.SealAwaiting(w, a)
 	if err != nil {
 		s.fail(w, r, pageUnavailable, "seal the awaiting token", "err", err)
@@ -420,8 +437,11 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.sessions.ClearAwaiting(w)
-		s.startSession(w, r, session.Session{UserID: rec.UserID, OrganizationID: a.OrganizationID,
-			ConnectionID: a.ConnectionID, Role: rec.Role, Email: rec.Email}, a.ReturnTo)
+		if s.startSession(w, r, session.Session{UserID: rec.UserID, OrganizationID: a.OrganizationID,
+			ConnectionID: a.ConnectionID, Role: rec.Role, Email: rec.Email}, a.ReturnTo) {
+			s.log.InfoContext(ctx, "signed in", "outcome", "decided", "protocol", a.Protocol, "org", a.OrganizationID,
+				"connection", a.ConnectionID, "fast_path", false, "login_id", a.LoginID, "user_id", rec.UserID, "waited", true)
+		}
 		return
 	}
 	if kerr != nil && !errors.Is(kerr, known.ErrNotFound) {
@@ -450,7 +470,7 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
 		if res.Outcome == events.OutcomeCreated || res.Outcome == events.OutcomeExisting {
 			s.sessions.ClearAwaiting(w)
 		}
-		s.answer(w, r, a.OrganizationID, a.ConnectionID, res, a.ReturnTo)
+		s.answer(w, r, events.Protocol(a.Protocol), a.OrganizationID, a.ConnectionID, res, a.ReturnTo)
 	case !errors.Is(err, store.ErrNotFound):
 		// The page keeps asking: an outage of the store delays the person,
 		// it does not fail their login.
