@@ -21,8 +21,10 @@ type loginPage struct {
 type choice struct{ Name, URL string }
 
 func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
+	// Without a return URL the login lands where the organisation chosen
+	// says (its landing URL), so none is made up here.
 	s.renderLogin(w, r, http.StatusOK, loginPage{
-		ReturnTo: session.SafeReturnTo(r.URL.Query().Get("return_to"), s.cfg.AllowedReturnOrigins, s.cfg.DefaultReturnTo)})
+		ReturnTo: session.SafeReturnTo(r.URL.Query().Get("return_to"), s.cfg.AllowedReturnOrigins, "")})
 }
 
 // discover sends the person to their organisation's connection, chosen by
@@ -33,7 +35,11 @@ func (s *Server) discover(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, http.StatusBadRequest, loginPage{Error: "The form could not be read; please try again."})
 		return
 	}
-	returnTo := session.SafeReturnTo(r.PostForm.Get("return_to"), s.cfg.AllowedReturnOrigins, s.cfg.DefaultReturnTo)
+	returnTo := session.SafeReturnTo(r.PostForm.Get("return_to"), s.cfg.AllowedReturnOrigins, "")
+	query := ""
+	if returnTo != "" {
+		query = "?return_to=" + url.QueryEscape(returnTo)
+	}
 	email := strings.TrimSpace(r.PostForm.Get("email"))
 	p := loginPage{Email: email, ReturnTo: returnTo}
 	addr, err := mail.ParseAddress(email)
@@ -55,7 +61,7 @@ func (s *Server) discover(w http.ResponseWriter, r *http.Request) {
 		}
 		orgs[c.OrganizationID] = true
 		p.Choices = append(p.Choices, choice{Name: c.OrganizationID + " · " + c.ID,
-			URL: "/" + c.Protocol + "/" + url.PathEscape(c.OrganizationID) + "/" + url.PathEscape(c.ID) + "/login?return_to=" + url.QueryEscape(returnTo)})
+			URL: "/" + c.Protocol + "/" + url.PathEscape(c.OrganizationID) + "/" + url.PathEscape(c.ID) + "/login" + query})
 	}
 	if len(orgs) > 1 {
 		// A domain verified for several organisations must not send one's

@@ -66,7 +66,7 @@ func (s *Server) startOIDC(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	returnTo := session.SafeReturnTo(r.URL.Query().Get("return_to"), s.cfg.AllowedReturnOrigins, s.cfg.DefaultReturnTo)
+	returnTo := session.SafeReturnTo(r.URL.Query().Get("return_to"), s.cfg.AllowedReturnOrigins, s.landing(c.org))
 	start, err := c.oidc.rp.Begin()
 	if err != nil {
 		s.fail(w, r, pageUnavailable, "begin the OIDC login", "err", err)

@@ -18,7 +18,7 @@ var pageTemplate = template.Must(template.ParseFS(pageFiles, "pages/*.html"))
 
 // page is what a person sees when a sign-in does not simply succeed. It
 // never carries internal errors: those go to the log, under the trace id
-// shown as Ref.
+// shown as Ref on error pages (status 400 and above).
 type page struct {
 	Status   int
 	Title    string
@@ -30,7 +30,9 @@ type page struct {
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, p page) {
-	if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {
+	// The reference is for an administrator looking into a failure; a
+	// page that reports none (signed out, waiting) carries none.
+	if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() && p.Status >= 400 {
 		p.Ref = sc.TraceID().String()
 	}
 	s.writeHTML(w, r, p.Status, "layout", p)
@@ -77,7 +79,7 @@ var (
 		Message: "There were too many sign-in attempts in a short time. Please wait a minute and try again."}
 	pageStarting = page{Status: http.StatusServiceUnavailable, Title: "Sign-in is starting",
 		Message: "The sign-in service is starting. Please try again in a few seconds."}
-	pageSignedOut = page{Status: http.StatusOK, Title: "Signed out", Message: "You are signed out.", Link: "/", LinkText: "Back"}
+	pageSignedOut = page{Status: http.StatusOK, Title: "Signed out", Message: "You are signed out.", Link: "/login", LinkText: "Sign in again"}
 )
 
 // pageNotCompleted asks the person to sign in again: their login never

@@ -102,6 +102,7 @@ func (s *Server) Handler(ready func(context.Context) error) http.Handler {
 	// costs a token check, and at most two reads.
 	mux.HandleFunc("GET /login/continue", s.continueLogin)
 	mux.HandleFunc("GET /auth/verify", s.verify)
+	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("GET /logout", s.logout)
 	mux.HandleFunc("POST /logout", s.logout)
 	return s.traced(mux)
@@ -174,7 +175,7 @@ func (s *Server) startLogin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	returnTo := session.SafeReturnTo(r.URL.Query().Get("return_to"), s.cfg.AllowedReturnOrigins, s.cfg.DefaultReturnTo)
+	returnTo := session.SafeReturnTo(r.URL.Query().Get("return_to"), s.cfg.AllowedReturnOrigins, s.landing(c.org))
 	redirect, requestID, err := c.saml.sp.AuthnRequestURL("")
 	if err != nil {
 		s.fail(w, r, pageUnavailable, "build the AuthnRequest", "err", err)
@@ -219,7 +220,7 @@ func (s *Server) acs(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, pageUnavailable, "cannot check the assertion for replay; refusing it", "err", err)
 		return
 	}
-	returnTo := s.cfg.DefaultReturnTo
+	returnTo := s.landing(c.org)
 	if a.InResponseTo != "" {
 		p, err := s.sessions.TakePending(w, r, key, a.InResponseTo)
 		if err != nil {
@@ -228,7 +229,7 @@ func (s *Server) acs(w http.ResponseWriter, r *http.Request) {
 		}
 		returnTo = p.ReturnTo
 	} else if rs := r.PostForm.Get("RelayState"); rs != "" {
-		returnTo = session.SafeReturnTo(rs, s.cfg.AllowedReturnOrigins, s.cfg.DefaultReturnTo)
+		returnTo = session.SafeReturnTo(rs, s.cfg.AllowedReturnOrigins, returnTo)
 	}
 	id, err := samlIdentity(c, a, s.log)
 	if err != nil {
