@@ -103,6 +103,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, pageSignInFailed, "cannot map the claims to an identity", "org", c.org.ID, "connection", c.id, "err", err)
 		return
 	}
+	s.warnUnmapped(r.Context(), c, events.ProtocolOIDC, oidcFields(c.oidc.settings, claims), oidcSent(claims))
 	s.signIn(w, r, id, p.ReturnTo)
 }
 

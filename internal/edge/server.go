@@ -69,6 +69,9 @@ type Server struct {
 	// failures samples the log lines of refused sign-ins: a flood logs one
 	// line per kind and interval, with a count.
 	failures *sampler
+	// unmapped remembers the identity fields it warned of, once per
+	// connection and field.
+	unmapped *unmappedWarnings
 	tracer   trace.Tracer
 	log      *slog.Logger
 }
@@ -237,6 +240,7 @@ func (s *Server) acs(w http.ResponseWriter, r *http.Request) {
 			"reason", samlsp.ReasonOf(err), "err", err)
 		return
 	}
+	s.warnUnmapped(ctx, c, events.ProtocolSAML, samlFields(c.saml.settings, a), samlSent(a))
 	s.signIn(w, r, id, returnTo)
 }
 
