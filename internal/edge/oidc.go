@@ -66,6 +66,7 @@ func (s *Server) startOIDC(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	s.warnOtherHost(r, c.org.ID, c.id)
 	returnTo := session.SafeReturnTo(r.URL.Query().Get("return_to"), s.cfg.AllowedReturnOrigins, s.landing(c.org))
 	start, err := c.oidc.rp.Begin()
 	if err != nil {
@@ -88,6 +89,10 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := s.sessions.TakePending(w, r, connKey(c.org.ID, c.id), r.URL.Query().Get("state"))
+	if err != nil && !s.sessions.PendingCookieSent(r) && r.URL.Query().Get("error") == "" {
+		s.cookieLost(w, r, string(events.ProtocolOIDC), c.org.ID, c.id)
+		return
+	}
 	if err != nil {
 		s.fail(w, r, pageSignInFailed, "OIDC callback without a pending login of this browser", "org", c.org.ID, "connection", c.id, "err", err)
 		return

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"go.opentelemetry.io/otel/trace"
 )
@@ -81,6 +82,16 @@ var (
 		Message: "The sign-in service is starting. Please try again in a few seconds."}
 	pageSignedOut = page{Status: http.StatusOK, Title: "Signed out", Message: "You are signed out.", Link: "/login", LinkText: "Sign in again"}
 )
+
+// pageCookieLost: the IdP's answer came without the cookie that ties it
+// to the login this browser started; login is where to start again.
+func pageCookieLost(login string) page {
+	return page{Status: http.StatusForbidden, Title: "Sign-in failed",
+		Message: "Your browser did not send back the cookie it was given when this sign-in started, so your identity provider's answer cannot be matched to it. " +
+			"This happens when the sign-in was started at another address than " + strings.TrimSuffix(login, "/login") +
+			" (for example 127.0.0.1 instead of localhost), or when the browser blocks cookies. Please start again from there.",
+		Link: login, LinkText: "Start again"}
+}
 
 // pageNotCompleted asks the person to sign in again: their login never
 // reached the pipeline.

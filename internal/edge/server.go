@@ -178,6 +178,7 @@ func (s *Server) startLogin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	s.warnOtherHost(r, c.org.ID, c.id)
 	returnTo := session.SafeReturnTo(r.URL.Query().Get("return_to"), s.cfg.AllowedReturnOrigins, s.landing(c.org))
 	redirect, requestID, err := c.saml.sp.AuthnRequestURL("")
 	if err != nil {
@@ -210,6 +211,13 @@ func (s *Server) acs(w http.ResponseWriter, r *http.Request) {
 	}
 	key := connKey(c.org.ID, c.id)
 	a, err := c.saml.sp.ParseResponse(ctx, r.PostForm.Get("SAMLResponse"), s.sessions.PendingRequestIDs(r, key))
+	if samlsp.ReasonOf(err) == samlsp.ReasonUnsolicited && !s.sessions.PendingCookieSent(r) && answersARequest(r.PostForm.Get("SAMLResponse")) {
+		// The IdP answers a login request, yet this browser has no
+		// login under way: its cookie did not come back. Not a question
+		// of IdP-initiated settings.
+		s.cookieLost(w, r, string(events.ProtocolSAML), c.org.ID, c.id)
+		return
+	}
 	if err != nil {
 		s.fail(w, r, pageSignInFailed, "SAML response rejected", "org", c.org.ID, "connection", c.id,
 			"reason", samlsp.ReasonOf(err), "err", err)
