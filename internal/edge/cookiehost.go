@@ -53,16 +53,17 @@ func (s *Server) warnOtherHost(r *http.Request, org, conn string) {
 	}
 }
 
+// cookieCause is what the log says of a pending-login cookie that did
+// not come back.
+const cookieCause = "the login was started at another host name than the public URL's (e.g. 127.0.0.1 instead of localhost, or http instead of https), " +
+	"or the browser refused or dropped the cookie (blocked, expired after 10 minutes, or a plain-http cookie on a cross-site POST from an IdP on another site)"
+
 // cookieLost shows why a login's answer cannot be matched to this
-// browser when it brought back no pending-login cookie, and logs the
-// likely causes for the operator.
-func (s *Server) cookieLost(w http.ResponseWriter, r *http.Request, protocol, org, conn string) {
-	s.fail(w, r, pageCookieLost(s.cfg.PublicURL.JoinPath("login").String()),
-		"the browser sent back no pending-login cookie with the IdP's answer, so it cannot be matched to the login it started: "+
-			"the login was started at another host name than the public URL's (e.g. 127.0.0.1 instead of localhost, or http instead of https), "+
-			"or the browser refused or dropped the cookie (blocked, expired after 10 minutes, or a plain-http cookie on a cross-site POST from an IdP on another site)",
-		"protocol", protocol, "org", org, "connection", conn, "public_url", s.cfg.PublicURL.String(), "request_host", r.Host,
-		"reason", "pending_cookie_missing")
+// browser when it brought back no pending-login cookie, and logs msg with
+// the likely causes for the operator.
+func (s *Server) cookieLost(w http.ResponseWriter, r *http.Request, msg string, args ...any) {
+	s.fail(w, r, pageCookieLost(s.cfg.PublicURL.JoinPath("login").String()), msg,
+		append(args, "pending_cookie", "missing", "cause", cookieCause, "public_url", s.cfg.PublicURL.String(), "request_host", r.Host)...)
 }
 
 // answersARequest reports whether a SAML response names the request it

@@ -44,7 +44,7 @@ func TestLoginStartedAtAnotherHostName(t *testing.T) {
 		logs := out.String()
 		for _, want := range []string{
 			"sign-in started at another host name than the public URL's", "request_host=localhost:" + public.Port(),
-			"the browser sent back no pending-login cookie", "reason=pending_cookie_missing", "protocol=saml",
+			"the browser sent back no pending-login cookie", "pending_cookie=missing", "another host name than the public URL's", "protocol=saml",
 		} {
 			if !strings.Contains(logs, want) {
 				t.Errorf("the log lacks %q:\n%s", want, logs)
@@ -67,7 +67,7 @@ func TestLoginStartedAtAnotherHostName(t *testing.T) {
 		if p.Status != http.StatusForbidden || !strings.Contains(p.Body, "did not send back the cookie") {
 			t.Errorf("callback without the cookie: %d %s", p.Status, p.Body)
 		}
-		if logs := out.String(); !strings.Contains(logs, "protocol=oidc") || !strings.Contains(logs, "reason=pending_cookie_missing") {
+		if logs := out.String(); !strings.Contains(logs, "protocol=oidc") || !strings.Contains(logs, "pending_cookie=missing") {
 			t.Errorf("the log does not name the missing cookie of the OIDC login:\n%s", logs)
 		}
 	})

@@ -90,7 +90,8 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := s.sessions.TakePending(w, r, connKey(c.org.ID, c.id), r.URL.Query().Get("state"))
 	if err != nil && !s.sessions.PendingCookieSent(r) && r.URL.Query().Get("error") == "" {
-		s.cookieLost(w, r, string(events.ProtocolOIDC), c.org.ID, c.id)
+		s.cookieLost(w, r, "OIDC callback without a pending login of this browser: the browser sent back no pending-login cookie",
+			"protocol", events.ProtocolOIDC, "org", c.org.ID, "connection", c.id)
 		return
 	}
 	if err != nil {

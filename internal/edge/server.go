@@ -215,7 +215,8 @@ func (s *Server) acs(w http.ResponseWriter, r *http.Request) {
 		// The IdP answers a login request, yet this browser has no
 		// login under way: its cookie did not come back. Not a question
 		// of IdP-initiated settings.
-		s.cookieLost(w, r, string(events.ProtocolSAML), c.org.ID, c.id)
+		s.cookieLost(w, r, "SAML response rejected: it answers a login request, but the browser sent back no pending-login cookie to match it with",
+			"protocol", events.ProtocolSAML, "org", c.org.ID, "connection", c.id, "reason", samlsp.ReasonOf(err))
 		return
 	}
 	if err != nil {
