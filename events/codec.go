@@ -171,6 +171,7 @@ var dataTypes = map[Type]func() any{
 	TypeProvisioningResult:     func() any { return new(ProvisioningResult) },
 	TypeUserCreated:            func() any { return new(UserCreated) },
 	TypeUserUpdated:            func() any { return new(UserUpdated) },
+	TypeUserIdentityLinked:     func() any { return new(IdentityLinked) },
 	TypeSeatsExhausted:         func() any { return new(SeatsExhausted) },
 	TypeRoleReviewRequested:    func() any { return new(RoleReviewRequested) },
 	TypeSeatsThresholdReached:  func() any { return new(SeatsThresholdReached) },

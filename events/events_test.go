@@ -81,6 +81,8 @@ func samples() []sample {
 	}
 	created := events.UserCreated{User: user, LoginID: result.LoginID}
 	updated := events.UserUpdated{User: user, Changed: []string{"email", "role"}, PreviousRole: "viewer", LoginID: result.LoginID}
+	linked := events.IdentityLinked{User: user, Identity: events.LinkedIdentity{ConnectionID: "entra", ExternalID: "9f2c1d4e"},
+		LinkedBy: events.LinkedByReplaces, ReplacedConnectionID: "okta-main", LoginID: result.LoginID}
 	seats := events.SeatsExhausted{
 		OrganizationID: "acme", MaxSeats: 10, SeatsUsed: 10, ConnectionID: "okta-main",
 		ExternalID: "00u1a2b3c4d5e6f7g8h9", Email: "ada@acme.example", LoginID: result.LoginID,
@@ -132,6 +134,13 @@ func samples() []sample {
 			typ: events.TypeUserUpdated, subject: user.ID,
 			data: updated, invalid: events.UserUpdated{User: user, LoginID: result.LoginID}, // changed: null
 			checkData: dataIs(events.TypeUserUpdated, updated, func(v *events.UserUpdated) []*time.Time {
+				return userTimes(&v.User)
+			}),
+		},
+		{
+			typ: events.TypeUserIdentityLinked, subject: user.ID,
+			data: linked, invalid: events.IdentityLinked{User: user, Identity: events.LinkedIdentity{ConnectionID: "entra"}, LinkedBy: events.LinkedByEmail},
+			checkData: dataIs(events.TypeUserIdentityLinked, linked, func(v *events.IdentityLinked) []*time.Time {
 				return userTimes(&v.User)
 			}),
 		},
@@ -421,6 +430,7 @@ func TestSubject(t *testing.T) {
 		{events.TypeLoginSeen, "acme", "jit.login.seen.acme"},
 		{events.TypeUserCreated, "acme", "jit.user.created.acme"},
 		{events.TypeUserUpdated, "acme", "jit.user.updated.acme"},
+		{events.TypeUserIdentityLinked, "acme", "jit.user.identity-linked.acme"},
 		{events.TypeSeatsExhausted, "acme", "jit.alert.seats.exhausted.acme"},
 		{events.TypeRoleReviewRequested, "acme", "jit.alert.role-review.requested.acme"},
 		{events.TypeSeatsThresholdReached, "acme", "jit.alert.seats.threshold-reached.acme"},
@@ -531,6 +541,7 @@ func TestSubjectsFallInStreams(t *testing.T) {
 		{events.TypeLoginSeen, []string{events.SubjectLoginSeenAll}},
 		{events.TypeUserCreated, []string{events.SubjectUsers}},
 		{events.TypeUserUpdated, []string{events.SubjectUsers}},
+		{events.TypeUserIdentityLinked, []string{events.SubjectUsers}},
 		{events.TypeSeatsExhausted, []string{events.SubjectAlerts}},
 		{events.TypeRoleReviewRequested, []string{events.SubjectAlerts}},
 		{events.TypeSeatsThresholdReached, []string{events.SubjectAlerts}},

@@ -22,6 +22,7 @@ var readers = map[events.Type]func(events.Event, events.Type) (any, error){
 	events.TypeProvisioningResult:     dataAs[events.ProvisioningResult],
 	events.TypeUserCreated:            dataAs[events.UserCreated],
 	events.TypeUserUpdated:            dataAs[events.UserUpdated],
+	events.TypeUserIdentityLinked:     dataAs[events.IdentityLinked],
 	events.TypeSeatsExhausted:         dataAs[events.SeatsExhausted],
 	events.TypeRoleReviewRequested:    dataAs[events.RoleReviewRequested],
 	events.TypeSeatsThresholdReached:  dataAs[events.SeatsThresholdReached],

@@ -29,6 +29,9 @@ const (
 	TypeUserCreated Type = "io.jitprov.user.created.v1"
 	// TypeUserUpdated announces a change of a user's attributes or role.
 	TypeUserUpdated Type = "io.jitprov.user.updated.v1"
+	// TypeUserIdentityLinked announces an identity linked to an existing
+	// user: the same person signs in through another connection too.
+	TypeUserIdentityLinked Type = "io.jitprov.user.identity-linked.v1"
 	// TypeSeatsExhausted tells that a first login was turned away because its
 	// organisation has no seat left.
 	TypeSeatsExhausted Type = "io.jitprov.seats.exhausted.v1"
@@ -63,6 +66,7 @@ var specs = map[Type]spec{
 	TypeProvisioningResult:  {"provisioning.result", "", "v1"},
 	TypeUserCreated:         {"user.created", "jit.user.created", "v1"},
 	TypeUserUpdated:         {"user.updated", "jit.user.updated", "v1"},
+	TypeUserIdentityLinked:  {"user.identity-linked", "jit.user.identity-linked", "v1"},
 	TypeSeatsExhausted:      {"seats.exhausted", "jit.alert.seats.exhausted", "v1"},
 	TypeRoleReviewRequested: {"role-review.requested", "jit.alert.role-review.requested", "v1"},
 
@@ -74,7 +78,7 @@ var specs = map[Type]spec{
 // Types lists every event type of the contract.
 func Types() []Type {
 	return []Type{TypeLoginFirstSeen, TypeLoginSeen, TypeProvisioningResult, TypeUserCreated,
-		TypeUserUpdated, TypeSeatsExhausted, TypeRoleReviewRequested, TypeSeatsThresholdReached,
+		TypeUserUpdated, TypeUserIdentityLinked, TypeSeatsExhausted, TypeRoleReviewRequested, TypeSeatsThresholdReached,
 		TypeIdPCertificateExpiring, TypeProvisioningFailed}
 }
 
@@ -285,6 +289,32 @@ type UserUpdated struct {
 	// PreviousRole is set when the role changed.
 	PreviousRole string `json:"previous_role,omitempty"`
 	LoginID      string `json:"login_id"`
+}
+
+// Ways an identity is linked to an existing user (IdentityLinked.LinkedBy).
+const (
+	LinkedByEmail    = "email"
+	LinkedByReplaces = "replaces"
+	LinkedByAdmin    = "admin"
+)
+
+// LinkedIdentity names an identity: a person as one connection knows them.
+type LinkedIdentity struct {
+	ConnectionID string `json:"connection_id"`
+	ExternalID   string `json:"external_id"`
+}
+
+// IdentityLinked is the data of user.identity-linked.
+type IdentityLinked struct {
+	User     User           `json:"user"`
+	Identity LinkedIdentity `json:"identity"`
+	// LinkedBy is LinkedByEmail, LinkedByReplaces or LinkedByAdmin.
+	LinkedBy string `json:"linked_by"`
+	// ReplacedConnectionID is, with LinkedByReplaces, the connection the
+	// identity's connection replaces.
+	ReplacedConnectionID string `json:"replaced_connection_id,omitempty"`
+	// LoginID is the login that linked it; empty when an admin did.
+	LoginID string `json:"login_id,omitempty"`
 }
 
 // SeatsExhausted is the data of seats.exhausted: one event per person turned

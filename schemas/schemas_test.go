@@ -293,15 +293,19 @@ var invalidFixtures = map[string]string{
 	"user.created/invalid-user-org-id-pattern.json":       "/properties/user/properties/organization_id/pattern at /user/organization_id",
 	"user.created/invalid-user-status-enum.json":          "/properties/user/properties/status/enum at /user/status",
 
-	"user.updated/invalid-changed-duplicate.json":         "/properties/changed/uniqueItems at /changed",
-	"user.updated/invalid-changed-empty.json":             "/properties/changed/minItems at /changed",
-	"user.updated/invalid-changed-enum.json":              "/properties/changed/items/enum at /changed/0",
-	"user.updated/invalid-extra-property.json":            "/additionalProperties at /: previous_email",
-	"user.updated/invalid-missing-changed.json":           "/required at /: changed",
-	"user.updated/invalid-missing-user-role.json":         "/properties/user/required at /user: role",
-	"user.updated/invalid-previous-role-empty.json":       "/properties/previous_role/minLength at /previous_role",
-	"user.updated/invalid-user-org-id-pattern.json":       "/properties/user/properties/organization_id/pattern at /user/organization_id",
-	"user.updated/invalid-user-updated-at-date-time.json": "/properties/user/properties/updated_at/format at /user/updated_at",
+	"user.identity-linked/invalid-linked-by-enum.json":             "/properties/linked_by/enum at /linked_by",
+	"user.identity-linked/invalid-missing-identity.json":           "/required at /: identity",
+	"user.identity-linked/invalid-identity-external-id-empty.json": "/properties/identity/properties/external_id/minLength at /identity/external_id",
+	"user.identity-linked/invalid-extra-property.json":             "/additionalProperties at /: seats_used",
+	"user.updated/invalid-changed-duplicate.json":                  "/properties/changed/uniqueItems at /changed",
+	"user.updated/invalid-changed-empty.json":                      "/properties/changed/minItems at /changed",
+	"user.updated/invalid-changed-enum.json":                       "/properties/changed/items/enum at /changed/0",
+	"user.updated/invalid-extra-property.json":                     "/additionalProperties at /: previous_email",
+	"user.updated/invalid-missing-changed.json":                    "/required at /: changed",
+	"user.updated/invalid-missing-user-role.json":                  "/properties/user/required at /user: role",
+	"user.updated/invalid-previous-role-empty.json":                "/properties/previous_role/minLength at /previous_role",
+	"user.updated/invalid-user-org-id-pattern.json":                "/properties/user/properties/organization_id/pattern at /user/organization_id",
+	"user.updated/invalid-user-updated-at-date-time.json":          "/properties/user/properties/updated_at/format at /user/updated_at",
 }
 
 // fixture is one document of testdata/<type>/, validated against

@@ -12,10 +12,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -40,6 +42,7 @@ type orgEntry struct {
 	UpdatePolicy    string      `yaml:"update_policy"`
 	LinkByEmail     string      `yaml:"link_by_email"`
 	VerifiedDomains []string    `yaml:"verified_domains"`
+	LandingURL      string      `yaml:"landing_url"`
 	Connections     []connEntry `yaml:"connections"`
 
 	SeatWarningPercent *int         `yaml:"seat_warning_percent"`
@@ -76,10 +79,15 @@ type OrgFile struct {
 }
 
 type connEntry struct {
-	ID       string    `yaml:"id"`
-	Protocol string    `yaml:"protocol"`
-	Settings yaml.Node `yaml:"settings"`
+	ID          string    `yaml:"id"`
+	Protocol    string    `yaml:"protocol"`
+	DisplayName string    `yaml:"display_name"`
+	Replaces    string    `yaml:"replaces"`
+	Settings    yaml.Node `yaml:"settings"`
 }
+
+// maxDisplayName bounds a connection's display name, shown on a button.
+const maxDisplayName = 80
 
 // defaultRoles are an organisation's roles when its entry names none.
 var defaultRoles = []string{"viewer", "member", "admin"}
@@ -213,6 +221,14 @@ func (d *document) organization(p string, o orgEntry) (store.Organization, []sto
 
 	d.roles(p, o, &org)
 
+	if o.LandingURL != "" {
+		if u, err := url.Parse(o.LandingURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			d.errorf(p+".landing_url", "%q is not an absolute http(s) URL; give where people land after signing in, e.g. https://app.example.com/", o.LandingURL)
+		} else {
+			org.LandingURL = o.LandingURL
+		}
+	}
+
 	org.SeatWarningPercent = 90
 	if v := o.SeatWarningPercent; v != nil {
 		if *v < 0 || *v > 100 {
@@ -302,12 +318,45 @@ func (d *document) organization(p string, o orgEntry) (store.Organization, []sto
 				d.oidcSettings(cp+".settings", settings, org.Roles)
 			}
 		}
+		name := strings.TrimSpace(c.DisplayName)
+		switch {
+		case d.present(cp+".display_name") && name == "":
+			d.errorf(cp+".display_name", "empty; give the name people see on the sign-in button, e.g. display_name: Okta, or leave the key out to show the id")
+		case name != c.DisplayName:
+			d.errorf(cp+".display_name", "%q has leading or trailing spaces", c.DisplayName)
+		case utf8.RuneCountInString(name) > maxDisplayName:
+			d.errorf(cp+".display_name", "%d characters is more than %d; it is shown on a button", utf8.RuneCountInString(name), maxDisplayName)
+		}
 		conns = append(conns, store.Connection{
 			OrganizationID: o.ID,
 			ID:             c.ID,
 			Protocol:       c.Protocol,
 			Settings:       settings,
+			DisplayName:    name,
+			Replaces:       c.Replaces,
 		})
+	}
+	// replaces names another connection of the same organisation.
+	for i, c := range o.Connections {
+		if c.Replaces == "" {
+			continue
+		}
+		rp := fmt.Sprintf("%s.connections[%d].replaces", p, i)
+		j, known := ids[c.Replaces]
+		switch {
+		case c.Replaces == c.ID:
+			d.errorf(rp, "a connection cannot replace itself; name the connection whose people move to this one")
+		case !known:
+			var others []string
+			for _, oc := range o.Connections {
+				if oc.ID != c.ID && oc.ID != "" {
+					others = append(others, oc.ID)
+				}
+			}
+			d.errorf(rp, "%q is not a connection of organisation %q (its connections: %s); keep the replaced connection in the file while its people move", c.Replaces, o.ID, strings.Join(others, ", "))
+		case o.Connections[j].Replaces == c.ID:
+			d.errorf(rp, "%q and %q replace each other; only the new connection says replaces: <old>", c.ID, c.Replaces)
+		}
 	}
 	return org, conns
 }

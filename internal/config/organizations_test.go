@@ -36,6 +36,7 @@ func TestLoadOrganizations(t *testing.T) {
 			VerifiedDomains: []string{"acme.com", "acme.co.uk"},
 
 			SeatWarningPercent: 80,
+			LandingURL:         "https://app.acme.com/home",
 		}, {
 			ID:             "globex-7",
 			Name:           "Globex: Research",
@@ -64,12 +65,15 @@ func TestLoadOrganizations(t *testing.T) {
 			OrganizationID: "acme",
 			ID:             "okta",
 			Protocol:       "saml",
+			DisplayName:    "Acme Okta",
 			Settings: []byte(`{"allow_idp_initiated":false,` + mapping + `,"group_roles":[{"group":"acme-managers","role":"manager"}],` +
 				`"idp_metadata_url":"https://acme.okta.com/app/exk1/sso/saml/metadata"}`),
 		}, {
 			OrganizationID: "acme",
 			ID:             "google_workspace",
 			Protocol:       "oidc",
+			DisplayName:    "Google Workspace",
+			Replaces:       "okta",
 			Settings: []byte(`{"claims":{"groups":"groups"},"client_id":"1234567890.apps.googleusercontent.com",` +
 				`"client_secret_file":"/run/secrets/google-client-secret","issuer":"https://accounts.google.com","scopes":["openid","email","profile"]}`),
 		}, {
@@ -113,7 +117,7 @@ func TestLoadOrganizations(t *testing.T) {
 			for i := range conns {
 				got, want := conns[i], tt.wantConns[i]
 				if got.OrganizationID != want.OrganizationID || got.ID != want.ID || got.Protocol != want.Protocol ||
-					string(got.Settings) != string(want.Settings) {
+					got.DisplayName != want.DisplayName || got.Replaces != want.Replaces || string(got.Settings) != string(want.Settings) {
 					t.Errorf("connection %d:\n got %+v settings %s\nwant %+v settings %s", i, got, got.Settings, want, want.Settings)
 				}
 			}
@@ -159,8 +163,21 @@ func TestParseOrganizationsErrors(t *testing.T) {
 		{"unknown top-level field", "organisations: []\n", []string{`orgs.yaml:1: unknown field "organisations"; did you mean "organizations"? (known fields: organizations)`}},
 		{"unknown organisation field", org("    seats: 5"), []string{`orgs.yaml:5: organizations[0]: unknown field "seats" (known fields: id, name, max_seats, roles,`}},
 		{"unknown connection field", org("    connections:", "      - id: okta", "        protocol: saml", "        protcol: saml"),
-			[]string{`orgs.yaml:8: organizations[0].connections[0]: unknown field "protcol"; did you mean "protocol"? (known fields: id, protocol, settings)`}},
+			[]string{`orgs.yaml:8: organizations[0].connections[0]: unknown field "protcol"; did you mean "protocol"? (known fields: id, protocol, display_name, replaces, settings)`}},
 		{"repeated key", org("    name: Acme again"), []string{`orgs.yaml:5: organizations[0]: key "name" is given twice (first on line 3)`}},
+
+		// Landing page, display names and replaced connections.
+		{"landing url not absolute", org("    landing_url: /home"), []string{`orgs.yaml:5: organizations[0].landing_url: "/home" is not an absolute http(s) URL`}},
+		{"display name empty", org("    connections:", "      - id: okta", "        protocol: saml", `        display_name: " "`),
+			[]string{`orgs.yaml:8: organizations[0].connections[0].display_name: empty; give the name people see`}},
+		{"replaces unknown", org("    connections:", "      - id: entra", "        protocol: oidc", "        replaces: okta"),
+			[]string{`orgs.yaml:8: organizations[0].connections[0].replaces: "okta" is not a connection of organisation "acme"`}},
+		{"replaces itself", org("    connections:", "      - id: entra", "        protocol: oidc", "        replaces: entra"),
+			[]string{`orgs.yaml:8: organizations[0].connections[0].replaces: a connection cannot replace itself`}},
+		{"replace each other", org("    connections:", "      - id: entra", "        protocol: oidc", "        replaces: okta",
+			"      - id: okta", "        protocol: saml", "        replaces: entra"),
+			[]string{`orgs.yaml:8: organizations[0].connections[0].replaces: "entra" and "okta" replace each other`,
+				`orgs.yaml:11: organizations[0].connections[1].replaces: "okta" and "entra" replace each other`}},
 
 		// Notification settings.
 		{"seat warning above 100", org("    seat_warning_percent: 120"), []string{`orgs.yaml:5: organizations[0].seat_warning_percent: 120 is not a share of max_seats; give 1 to 100, or 0 for no warning`}},
@@ -288,7 +305,7 @@ func TestParseOrganizationsAllErrors(t *testing.T) {
 		`orgs.yaml:10: organizations[0].connections[1].protocol: "cas" is not a protocol; use saml or oidc`,
 		`orgs.yaml:11: organizations[1].name: required: the organisation's display name, e.g. name: Acme Corp`,
 		`orgs.yaml:11: organizations[1].id: "acme" is already the id of organizations[0] (line 2); organisation ids must be unique in the file`,
-		`orgs.yaml:13: organizations[1]: unknown field "colour" (known fields: id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains, connections, seat_warning_percent, notifications)`,
+		`orgs.yaml:13: organizations[1]: unknown field "colour" (known fields: id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains, landing_url, connections, seat_warning_percent, notifications)`,
 	}
 	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
 		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -625,8 +625,8 @@ func TestOIDCAttacksProvisionNothing(t *testing.T) {
 		}
 		b := newBrowser(t)
 		resp := b.Get(oidcStartLogin(t, b, w, o, "/app"))
-		if resp.Status != http.StatusForbidden || !strings.Contains(resp.Body, "Account not available") {
-			t.Errorf("callback: status %d location %q, want 403 account not available; body %s",
+		if resp.Status != http.StatusForbidden || !strings.Contains(resp.Body, "Account not linked") {
+			t.Errorf("callback: status %d location %q, want 403 account not linked; body %s",
 				resp.Status, resp.Header.Get("Location"), resp.Body)
 		}
 		if v, id := verify(t, b, w.edgeURL); v.Status != http.StatusUnauthorized {

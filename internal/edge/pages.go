@@ -68,6 +68,8 @@ var (
 		Message: "Your account is suspended. Please contact your organisation's administrator."}
 	pageRefused = page{Status: http.StatusForbidden, Title: "Account not available",
 		Message: "An account could not be set up for you automatically. Please contact your organisation's administrator."}
+	pageNotLinked = page{Status: http.StatusForbidden, Title: "Account not linked",
+		Message: "You may already have an account here through another way of signing in, and this sign-in could not be linked to it automatically. Sign in the way you did before, or ask your organisation's administrator to link the two; they can see why in the provisioning log."}
 	pageUnavailable = page{Status: http.StatusServiceUnavailable, Title: "Sign-in is unavailable",
 		Message: "We cannot set up accounts right now. Please try again in a few minutes."}
 	pageMisconfigured = page{Status: http.StatusInternalServerError, Title: "Sign-in is not set up correctly",

@@ -336,11 +336,14 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, protocol events.
 		s.render(w, r, pageSeatsExhausted)
 	case events.OutcomeRefused:
 		log.WarnContext(ctx, "login refused", "message", res.Message)
-		if res.Reason == events.ReasonSuspended || res.Reason == events.ReasonDeprovisioned {
+		switch res.Reason {
+		case events.ReasonSuspended, events.ReasonDeprovisioned:
 			s.render(w, r, pageSuspended)
-			return
+		case events.ReasonEmailInUse, events.ReasonIdentityConflict:
+			s.render(w, r, pageNotLinked)
+		default:
+			s.render(w, r, pageRefused)
 		}
-		s.render(w, r, pageRefused)
 	default:
 		log.ErrorContext(ctx, "provisioning failed", "message", res.Message)
 		s.render(w, r, pageUnavailable)

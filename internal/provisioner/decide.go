@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -151,53 +152,61 @@ func (d *Decider) provision(ctx context.Context, tx store.Tx, dec *decision, log
 	} else if err != nil {
 		return err
 	}
-	if _, err := tx.Connection(ctx, org.ID, id.ConnectionID); errors.Is(err, store.ErrNotFound) {
+	conns, err := tx.Connections(ctx, org.ID)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(conns, func(c store.Connection) bool { return c.ID == id.ConnectionID })
+	if i < 0 {
 		dec.refuse(events.OutcomeRefused, events.ReasonUnknownConnection,
 			"connection %q is not configured for organisation %q", id.ConnectionID, org.ID)
 		return nil
+	}
+	conn := conns[i]
+
+	user, err := tx.UserByIdentity(ctx, org.ID, id.ConnectionID, id.ExternalID)
+	switch {
+	case err == nil:
+		return d.update(ctx, tx, dec, org, user, link{}, loginID, id)
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	case id.Email == "" && len(conns) > 1:
+		// Nothing ties this identity to an account the person may already
+		// have through another connection: a new user would be a second
+		// account and a second seat for the same person.
+		dec.refuse(events.OutcomeRefused, events.ReasonIdentityConflict,
+			"the login through connection %q carries no email, and organisation %q has other connections (%s) through which this person may already have an account; "+
+				"map the email attribute of connection %q so that its people can be matched, or link the identity by hand",
+			id.ConnectionID, org.ID, otherConnections(conns, id.ConnectionID), id.ConnectionID)
+		return nil
+	case id.Email == "":
+		return d.create(ctx, tx, dec, org, loginID, id)
+	}
+	user, err = tx.UserByEmail(ctx, org.ID, id.Email)
+	if errors.Is(err, store.ErrNotFound) {
+		return d.create(ctx, tx, dec, org, loginID, id) // a new person
 	} else if err != nil {
 		return err
 	}
-
-	user, err := tx.UserByExternalID(ctx, org.ID, id.ConnectionID, id.ExternalID)
-	linked := false
-	switch {
-	case errors.Is(err, store.ErrNotFound) && id.Email != "":
-		user, err = tx.UserByEmail(ctx, org.ID, id.Email)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			// A new person.
-		case err != nil:
-			return err
-		case user.ConnectionID == id.ConnectionID && user.ExternalID == id.ExternalID:
-			// The same person, created by a concurrent login that committed
-			// between the two lookups.
-		case user.ExternalID != "":
-			dec.refuse(events.OutcomeRefused, events.ReasonIdentityConflict,
-				"the email is already used by user %s, who signs in through connection %q with another identity",
-				user.ID, user.ConnectionID)
-			return nil
-		case roleRank(org, user.Role) > roleRank(org, org.JITRoleCeiling):
-			dec.refuse(events.OutcomeRefused, events.ReasonEmailInUse,
-				"the email belongs to existing user %s whose role %q is above the JIT ceiling %q; "+
-					"linking would hand that role to an IdP identity, so an admin must link it", user.ID, user.Role, org.JITRoleCeiling)
-			return nil
-		case !mayLinkByEmail(org, id):
-			dec.refuse(events.OutcomeRefused, events.ReasonEmailInUse,
-				"the email belongs to existing user %s; linking requires link_by_email=verified-domains, "+
-					"an IdP-verified email and a verified domain (policy %q, email verified %t, domain %q)",
-				user.ID, org.LinkByEmail, id.EmailVerified, emailDomain(id.Email))
-			return nil
-		default:
-			linked = true
-		}
-	case err != nil && !errors.Is(err, store.ErrNotFound):
+	ids, err := tx.Identities(ctx, user.ID)
+	if err != nil {
 		return err
 	}
-	if user.ID == "" {
-		return d.create(ctx, tx, dec, org, loginID, id)
+	if slices.ContainsFunc(ids, func(i store.Identity) bool {
+		return i.ConnectionID == id.ConnectionID && i.ExternalID == id.ExternalID
+	}) {
+		// The same person, created by a concurrent login that committed
+		// between the two lookups.
+		return d.update(ctx, tx, dec, org, user, link{}, loginID, id)
 	}
-	return d.update(ctx, tx, dec, org, user, linked, loginID, id)
+	l, refusal := linkRule(org, conn, user, ids, id)
+	if refusal != "" {
+		dec.refuse(events.OutcomeRefused, l.reason, "%s", refusal)
+		d.log.WarnContext(ctx, "login not linked to the existing user with its email", "login_id", loginID,
+			"org", org.ID, "connection", id.ConnectionID, "user_id", user.ID, "reason", refusal)
+		return nil
+	}
+	return d.update(ctx, tx, dec, org, user, l, loginID, id)
 }
 
 func (d *Decider) create(ctx context.Context, tx store.Tx, dec *decision, org store.Organization, loginID string, id events.Identity) error {
@@ -207,7 +216,7 @@ func (d *Decider) create(ctx context.Context, tx store.Tx, dec *decision, org st
 		// seat while this one waited on the organisation's row: look again
 		// (a new statement sees what committed since) before turning them
 		// away.
-		if _, err := tx.UserByExternalID(ctx, org.ID, id.ConnectionID, id.ExternalID); err == nil {
+		if _, err := tx.UserByIdentity(ctx, org.ID, id.ConnectionID, id.ExternalID); err == nil {
 			return fmt.Errorf("provisioner: login %s: %w: the person was created concurrently", loginID, store.ErrConflict)
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
@@ -223,7 +232,7 @@ func (d *Decider) create(ctx context.Context, tx store.Tx, dec *decision, org st
 	}
 	role := decideRole(org, org.UpdatePolicy, id.Roles, "")
 	user, err := tx.CreateUser(ctx, store.User{
-		ID: uuid.NewString(), OrganizationID: org.ID, ConnectionID: id.ConnectionID, ExternalID: id.ExternalID,
+		ID: uuid.NewString(), OrganizationID: org.ID,
 		Email: id.Email, EmailVerified: id.Email != "" && id.EmailVerified, GivenName: id.GivenName, FamilyName: id.FamilyName, DisplayName: id.DisplayName,
 		Groups: normalize(id.Groups), Role: role.Role, Status: store.StatusActive, Attributes: id.Attributes,
 		CreatedBy: store.CreatedByJIT,
@@ -231,9 +240,14 @@ func (d *Decider) create(ctx context.Context, tx store.Tx, dec *decision, org st
 	if err != nil {
 		return err // ErrConflict: a concurrent login created this person; retry
 	}
+	_, err = tx.LinkIdentity(ctx, store.Identity{OrganizationID: org.ID, ConnectionID: id.ConnectionID,
+		ExternalID: id.ExternalID, UserID: user.ID, LinkedBy: store.LinkedByCreated})
+	if err != nil {
+		return err // ErrConflict: a concurrent login created this person; retry
+	}
 	dec.res.Outcome = events.OutcomeCreated
 	dec.res.User = userRef(user)
-	if err := d.emit(ctx, dec, events.TypeUserCreated, org.ID, user.ID, events.UserCreated{User: userEvent(user), LoginID: loginID}); err != nil {
+	if err := d.emit(ctx, dec, events.TypeUserCreated, org.ID, user.ID, events.UserCreated{User: userEvent(user, id), LoginID: loginID}); err != nil {
 		return err
 	}
 	if n := seatWarningAt(seated); n > 0 && seated.SeatsUsed == n {
@@ -250,7 +264,7 @@ func (d *Decider) create(ctx context.Context, tx store.Tx, dec *decision, org st
 	return d.review(ctx, tx, dec, user, role.Review, loginID)
 }
 
-func (d *Decider) update(ctx context.Context, tx store.Tx, dec *decision, org store.Organization, user store.User, linked bool, loginID string, id events.Identity) error {
+func (d *Decider) update(ctx context.Context, tx store.Tx, dec *decision, org store.Organization, user store.User, l link, loginID string, id events.Identity) error {
 	switch user.Status {
 	case store.StatusSuspended:
 		dec.refuse(events.OutcomeRefused, events.ReasonSuspended, "user %s is suspended", user.ID)
@@ -261,11 +275,17 @@ func (d *Decider) update(ctx context.Context, tx store.Tx, dec *decision, org st
 		dec.res.User = userRef(user)
 		return nil
 	}
-	merged, changed := mergeProfile(org.UpdatePolicy, user, id)
-	if linked {
-		merged.ConnectionID, merged.ExternalID = id.ConnectionID, id.ExternalID
-		changed = append(changed, fieldIdentity)
+	if l.by != "" {
+		// Linking is a decision like any other: in this transaction, with
+		// its event; the seat the user holds is the person's only one.
+		if _, err := tx.LinkIdentity(ctx, store.Identity{OrganizationID: org.ID, ConnectionID: id.ConnectionID,
+			ExternalID: id.ExternalID, UserID: user.ID, LinkedBy: l.by}); err != nil {
+			return err // ErrConflict: a concurrent login linked it; retry
+		}
+	} else if err := tx.SeeIdentity(ctx, org.ID, id.ConnectionID, id.ExternalID); err != nil {
+		return err
 	}
+	merged, changed := mergeProfile(org.UpdatePolicy, user, id)
 	if merged.Email != user.Email {
 		// Never take another user's email: keep the current one.
 		if other, err := tx.UserByEmail(ctx, org.ID, merged.Email); err == nil && other.ID != user.ID {
@@ -288,7 +308,7 @@ func (d *Decider) update(ctx context.Context, tx store.Tx, dec *decision, org st
 		if err != nil {
 			return err
 		}
-		ev := events.UserUpdated{User: userEvent(updated), Changed: changed, LoginID: loginID}
+		ev := events.UserUpdated{User: userEvent(updated, id), Changed: changed, LoginID: loginID}
 		if updated.Role != user.Role {
 			ev.PreviousRole = user.Role
 		}
@@ -296,6 +316,17 @@ func (d *Decider) update(ctx context.Context, tx store.Tx, dec *decision, org st
 			return err
 		}
 		user = updated
+	}
+	if l.by != "" {
+		err := d.emit(ctx, dec, events.TypeUserIdentityLinked, org.ID, user.ID, events.IdentityLinked{
+			User: userEvent(user, id), Identity: events.LinkedIdentity{ConnectionID: id.ConnectionID, ExternalID: id.ExternalID},
+			LinkedBy: l.by, ReplacedConnectionID: l.replaced, LoginID: loginID,
+		})
+		if err != nil {
+			return err
+		}
+		d.log.InfoContext(ctx, "identity linked to an existing user", "login_id", loginID, "org", org.ID,
+			"connection", id.ConnectionID, "user_id", user.ID, "linked_by", l.by)
 	}
 	dec.res.User = userRef(user)
 	return d.review(ctx, tx, dec, user, role.Review, loginID)
@@ -358,9 +389,11 @@ func userRef(u store.User) *events.UserRef {
 	return &events.UserRef{ID: u.ID, Role: u.Role, Status: u.Status, Email: u.Email}
 }
 
-func userEvent(u store.User) events.User {
+// userEvent is u as user.* events announce it, with the identity of the
+// login that made the event.
+func userEvent(u store.User, id events.Identity) events.User {
 	return events.User{
-		ID: u.ID, OrganizationID: u.OrganizationID, ConnectionID: u.ConnectionID, ExternalID: u.ExternalID,
+		ID: u.ID, OrganizationID: u.OrganizationID, ConnectionID: id.ConnectionID, ExternalID: id.ExternalID,
 		Email: u.Email, EmailVerified: u.EmailVerified, GivenName: u.GivenName, FamilyName: u.FamilyName,
 		DisplayName: u.DisplayName, Groups: u.Groups, Role: u.Role, Status: u.Status, Attributes: u.Attributes, CreatedBy: u.CreatedBy,
 		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),

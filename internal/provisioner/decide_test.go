@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,8 +18,23 @@ import (
 	"github.com/jitprov/jitprov/internal/testenv"
 )
 
-// seedUser creates a user directly, as an admin or the app would.
-func seedUser(t *testing.T, s store.Store, u store.User) store.User {
+// seed is a user made before the login, with its identities
+// ("connection/external id"), linked as a first login links them.
+type seed struct {
+	store.User
+	ids []string
+}
+
+// twoConnections are a SAML and an OIDC connection; the OIDC one replaces
+// the one named (none: "").
+func twoConnections(replaces string) []store.Connection {
+	return []store.Connection{{OrganizationID: "acme", ID: "okta", Protocol: "saml"},
+		{OrganizationID: "acme", ID: "google", Protocol: "oidc", Replaces: replaces}}
+}
+
+// seedUser creates a user directly, as an admin or the app would, and
+// links the identities ids ("connection/external id").
+func seedUser(t *testing.T, s store.Store, u store.User, ids ...string) store.User {
 	t.Helper()
 	if u.ID == "" {
 		u.ID = uuid.NewString()
@@ -39,6 +55,14 @@ func seedUser(t *testing.T, s store.Store, u store.User) store.User {
 		}
 		var err error
 		out, err = tx.CreateUser(ctx, u)
+		for _, id := range ids {
+			if err != nil {
+				break
+			}
+			conn, ext, _ := strings.Cut(id, "/")
+			_, err = tx.LinkIdentity(ctx, store.Identity{OrganizationID: u.OrganizationID, ConnectionID: conn, ExternalID: ext,
+				UserID: out.ID, LinkedBy: store.LinkedByCreated})
+		}
 		return err
 	})
 	if err != nil {
@@ -83,13 +107,16 @@ func TestDecidePolicy(t *testing.T) {
 	tests := []struct {
 		name        string
 		org         func(*store.Organization)
-		seed        []store.User
+		seed        []seed
+		conns       []store.Connection // default: okta (SAML) only
 		login       func(*events.Identity)
 		wantOutcome events.Outcome
 		wantReason  events.Reason
-		wantUser    func(t *testing.T, u store.User) // the user after the decision, looked up by external id
-		wantEvents  []events.Type
-		wantSeats   int
+		wantUser    func(t *testing.T, u store.User) // the user after the decision, looked up by the login's identity
+		// wantIdentities are the identities ("connection/external id/linked by") of that user.
+		wantIdentities []string
+		wantEvents     []events.Type
+		wantSeats      int
 	}{
 		{
 			name:        "new person is created with the default role",
@@ -104,7 +131,7 @@ func TestDecidePolicy(t *testing.T) {
 		},
 		{
 			name:        "existing identity found by external id first, even with another email",
-			seed:        []store.User{{ConnectionID: "okta", ExternalID: "ext-1", Email: "old@acme.com"}},
+			seed:        []seed{{ids: []string{"okta/ext-1"}, User: store.User{Email: "old@acme.com"}}},
 			login:       func(id *events.Identity) { id.Email = "new@acme.com" },
 			wantOutcome: events.OutcomeExisting,
 			wantEvents:  []events.Type{events.TypeUserUpdated},
@@ -117,9 +144,9 @@ func TestDecidePolicy(t *testing.T) {
 		},
 		{
 			name: "an IdP email that belongs to another user is not taken, nor its verification",
-			seed: []store.User{
-				{ConnectionID: "okta", ExternalID: "ext-1", Email: "mine@acme.com", GivenName: "Given"},
-				{Email: "taken@acme.com"},
+			seed: []seed{
+				{ids: []string{"okta/ext-1"}, User: store.User{Email: "mine@acme.com", GivenName: "Given"}},
+				{User: store.User{Email: "taken@acme.com"}},
 			},
 			login:       func(id *events.Identity) { id.Email = "taken@acme.com" },
 			wantOutcome: events.OutcomeExisting,
@@ -131,54 +158,150 @@ func TestDecidePolicy(t *testing.T) {
 			},
 		},
 		{
-			name:        "link by verified email on a verified domain",
-			seed:        []store.User{{Email: "ann@acme.com", GivenName: "Ann"}},
-			login:       func(id *events.Identity) { id.Email = "Ann@acme.com" },
-			wantOutcome: events.OutcomeExisting,
-			wantEvents:  []events.Type{events.TypeUserUpdated},
-			wantSeats:   1,
+			name:           "link by verified email on a verified domain",
+			seed:           []seed{{User: store.User{Email: "ann@acme.com", GivenName: "Ann"}}},
+			login:          func(id *events.Identity) { id.Email = "Ann@acme.com" },
+			wantOutcome:    events.OutcomeExisting,
+			wantEvents:     []events.Type{events.TypeUserUpdated, events.TypeUserIdentityLinked},
+			wantSeats:      1,
+			wantIdentities: []string{"okta/ext-1/email"},
 			wantUser: func(t *testing.T, u store.User) {
-				if u.ConnectionID != "okta" || u.ExternalID != "ext-1" || u.CreatedBy != store.CreatedByAdmin {
-					t.Errorf("the admin-made user was not linked: %+v", u)
+				if u.CreatedBy != store.CreatedByAdmin || u.GivenName != "Given" {
+					t.Errorf("the admin-made user was not linked and updated: %+v", u)
 				}
 			},
 		},
 		{
+			name:           "a second connection links by verified email on a verified domain: one user, two identities, one seat",
+			conns:          twoConnections(""),
+			seed:           []seed{{ids: []string{"okta/ann-saml"}, User: store.User{Email: "ann@acme.com", EmailVerified: true, GivenName: "Given", Role: "manager"}}},
+			login:          func(id *events.Identity) { id.ConnectionID, id.Email = "google", "ann@acme.com" },
+			wantOutcome:    events.OutcomeExisting,
+			wantEvents:     []events.Type{events.TypeUserIdentityLinked},
+			wantSeats:      1,
+			wantIdentities: []string{"okta/ann-saml/created", "google/ext-1/email"},
+			wantUser:       func(t *testing.T, u store.User) { assertRole(t, u, "manager") },
+		},
+		{
+			name:  "a second connection does not link with an unverified email",
+			conns: twoConnections(""),
+			seed:  []seed{{ids: []string{"okta/ann-saml"}, User: store.User{Email: "ann@acme.com"}}},
+			login: func(id *events.Identity) {
+				id.ConnectionID, id.Email, id.EmailVerified = "google", "ann@acme.com", false
+			},
+			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonEmailInUse, wantSeats: 1,
+		},
+		{
+			name:        "a second connection does not link on an unverified domain",
+			org:         func(o *store.Organization) { o.VerifiedDomains = []string{"acme.org"} },
+			conns:       twoConnections(""),
+			seed:        []seed{{ids: []string{"okta/ann-saml"}, User: store.User{Email: "ann@acme.com"}}},
+			login:       func(id *events.Identity) { id.ConnectionID, id.Email = "google", "ann@acme.com" },
+			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonEmailInUse, wantSeats: 1,
+		},
+		{
+			name:        "a second connection never links onto an admin by email",
+			conns:       twoConnections(""),
+			seed:        []seed{{ids: []string{"okta/boss-saml"}, User: store.User{Email: "boss@acme.com", Role: "admin"}}},
+			login:       func(id *events.Identity) { id.ConnectionID, id.Email = "google", "boss@acme.com" },
+			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonEmailInUse, wantSeats: 1,
+		},
+		{
+			name:           "a replacing connection links by email whatever the policy, and the old identity stays",
+			org:            func(o *store.Organization) { o.LinkByEmail, o.VerifiedDomains = store.LinkNever, nil },
+			conns:          twoConnections("okta"),
+			seed:           []seed{{ids: []string{"okta/ann-saml"}, User: store.User{Email: "ann@acme.com", EmailVerified: true, GivenName: "Given"}}},
+			login:          func(id *events.Identity) { id.ConnectionID, id.Email = "google", "ann@acme.com" },
+			wantOutcome:    events.OutcomeExisting,
+			wantEvents:     []events.Type{events.TypeUserIdentityLinked},
+			wantSeats:      1,
+			wantIdentities: []string{"okta/ann-saml/created", "google/ext-1/replaces"},
+		},
+		{
+			name:  "a replacing connection needs the IdP to vouch for the email",
+			org:   func(o *store.Organization) { o.LinkByEmail, o.VerifiedDomains = store.LinkNever, nil },
+			conns: twoConnections("okta"),
+			seed:  []seed{{ids: []string{"okta/ann-saml"}, User: store.User{Email: "ann@acme.com"}}},
+			login: func(id *events.Identity) {
+				id.ConnectionID, id.Email, id.EmailVerified = "google", "ann@acme.com", false
+			},
+			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonEmailInUse, wantSeats: 1,
+		},
+		{
+			name:        "a replacing connection takes over only the replaced connection's people",
+			org:         func(o *store.Organization) { o.LinkByEmail, o.VerifiedDomains = store.LinkNever, nil },
+			conns:       twoConnections("okta"),
+			seed:        []seed{{User: store.User{Email: "ann@acme.com"}}},
+			login:       func(id *events.Identity) { id.ConnectionID, id.Email = "google", "ann@acme.com" },
+			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonEmailInUse, wantSeats: 1,
+		},
+		{
+			name:        "a replacing connection never links onto an admin",
+			org:         func(o *store.Organization) { o.LinkByEmail, o.VerifiedDomains = store.LinkNever, nil },
+			conns:       twoConnections("okta"),
+			seed:        []seed{{ids: []string{"okta/boss-saml"}, User: store.User{Email: "boss@acme.com", Role: "admin"}}},
+			login:       func(id *events.Identity) { id.ConnectionID, id.Email = "google", "boss@acme.com" },
+			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonEmailInUse, wantSeats: 1,
+		},
+		{
+			name:        "without an email, a new identity of an organisation with several connections takes no second seat",
+			conns:       twoConnections(""),
+			seed:        []seed{{ids: []string{"okta/ann-saml"}, User: store.User{Email: "ann@acme.com"}}},
+			login:       func(id *events.Identity) { id.ConnectionID, id.Email, id.EmailVerified = "google", "", false },
+			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonIdentityConflict, wantSeats: 1,
+		},
+		{
+			name:           "without an email, a known identity signs in as before",
+			conns:          twoConnections(""),
+			seed:           []seed{{ids: []string{"google/ext-1"}, User: store.User{Email: "ann@acme.com", EmailVerified: true, GivenName: "Given"}}},
+			login:          func(id *events.Identity) { id.ConnectionID, id.Email, id.EmailVerified = "google", "", false },
+			wantOutcome:    events.OutcomeExisting,
+			wantSeats:      1,
+			wantIdentities: []string{"google/ext-1/created"},
+		},
+		{
+			name:        "without an email, the only connection of an organisation creates the person",
+			login:       func(id *events.Identity) { id.Email, id.EmailVerified = "", false },
+			wantOutcome: events.OutcomeCreated,
+			wantEvents:  []events.Type{events.TypeUserCreated},
+			wantSeats:   1,
+		},
+		{
 			name:        "no link to a user whose role is above the JIT ceiling",
-			seed:        []store.User{{Email: "boss@acme.com", Role: "admin"}},
+			seed:        []seed{{User: store.User{Email: "boss@acme.com", Role: "admin"}}},
 			login:       func(id *events.Identity) { id.Email = "boss@acme.com" },
 			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonEmailInUse, wantSeats: 1,
 		},
 		{
 			name:        "no link when the org's policy is never",
 			org:         func(o *store.Organization) { o.LinkByEmail = store.LinkNever },
-			seed:        []store.User{{Email: "ann@acme.com"}},
+			seed:        []seed{{User: store.User{Email: "ann@acme.com"}}},
 			login:       func(id *events.Identity) { id.Email = "ann@acme.com" },
 			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonEmailInUse, wantSeats: 1,
 		},
 		{
 			name:        "no link when the IdP does not verify the email",
-			seed:        []store.User{{Email: "ann@acme.com"}},
+			seed:        []seed{{User: store.User{Email: "ann@acme.com"}}},
 			login:       func(id *events.Identity) { id.Email, id.EmailVerified = "ann@acme.com", false },
 			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonEmailInUse, wantSeats: 1,
 		},
 		{
 			name:        "no link when the domain is not verified for the org",
 			org:         func(o *store.Organization) { o.VerifiedDomains = []string{"acme.org"} },
-			seed:        []store.User{{Email: "ann@acme.com"}},
+			seed:        []seed{{User: store.User{Email: "ann@acme.com"}}},
 			login:       func(id *events.Identity) { id.Email = "ann@acme.com" },
 			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonEmailInUse, wantSeats: 1,
 		},
 		{
-			name:        "no link to a user who has another IdP identity",
-			seed:        []store.User{{ConnectionID: "okta", ExternalID: "someone-else", Email: "ann@acme.com"}},
+			name:        "no link to a user who signs in through the same connection as another identity",
+			seed:        []seed{{ids: []string{"okta/someone-else"}, User: store.User{Email: "ann@acme.com"}}},
 			login:       func(id *events.Identity) { id.Email = "ann@acme.com" },
 			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonIdentityConflict, wantSeats: 1,
 		},
 		{
 			name:        "prefer-app keeps the app's data and fills only empty fields",
 			org:         func(o *store.Organization) { o.UpdatePolicy = store.PreferApp },
-			seed:        []store.User{{ConnectionID: "okta", ExternalID: "ext-1", Email: "app@acme.com", GivenName: "App"}},
+			seed:        []seed{{ids: []string{"okta/ext-1"}, User: store.User{Email: "app@acme.com", GivenName: "App"}}},
 			login:       func(id *events.Identity) { id.Email, id.GivenName, id.FamilyName = "idp@acme.com", "IdP", "Family" },
 			wantOutcome: events.OutcomeExisting,
 			wantEvents:  []events.Type{events.TypeUserUpdated},
@@ -191,7 +314,7 @@ func TestDecidePolicy(t *testing.T) {
 		},
 		{
 			name:        "unchanged claims emit nothing",
-			seed:        []store.User{{ConnectionID: "okta", ExternalID: "ext-1", Email: "e@acme.com", EmailVerified: true, GivenName: "Given"}},
+			seed:        []seed{{ids: []string{"okta/ext-1"}, User: store.User{Email: "e@acme.com", EmailVerified: true, GivenName: "Given"}}},
 			wantOutcome: events.OutcomeExisting,
 			wantSeats:   1,
 		},
@@ -222,18 +345,18 @@ func TestDecidePolicy(t *testing.T) {
 		},
 		{
 			name:        "suspended user is refused and not re-created",
-			seed:        []store.User{{ConnectionID: "okta", ExternalID: "ext-1", Email: "e@acme.com", Status: store.StatusSuspended}},
+			seed:        []seed{{ids: []string{"okta/ext-1"}, User: store.User{Email: "e@acme.com", Status: store.StatusSuspended}}},
 			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonSuspended, wantSeats: 1,
 		},
 		{
 			name:        "deprovisioned user is refused and not re-created",
-			seed:        []store.User{{ConnectionID: "okta", ExternalID: "ext-1", Email: "e@acme.com", Status: store.StatusDeprovisioned}},
+			seed:        []seed{{ids: []string{"okta/ext-1"}, User: store.User{Email: "e@acme.com", Status: store.StatusDeprovisioned}}},
 			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonDeprovisioned, wantSeats: 1,
 		},
 		{
 			name:        "no seat left: rejected, nothing created, seats.exhausted emitted",
 			org:         func(o *store.Organization) { o.MaxSeats = 1 },
-			seed:        []store.User{{Email: "first@acme.com"}},
+			seed:        []seed{{User: store.User{Email: "first@acme.com"}}},
 			wantOutcome: events.OutcomeRejected, wantReason: events.ReasonSeatsExhausted,
 			wantEvents: []events.Type{events.TypeSeatsExhausted},
 			wantSeats:  1,
@@ -241,7 +364,7 @@ func TestDecidePolicy(t *testing.T) {
 		{
 			name:        "a returning person needs no seat",
 			org:         func(o *store.Organization) { o.MaxSeats = 1 },
-			seed:        []store.User{{ConnectionID: "okta", ExternalID: "ext-1", Email: "e@acme.com", EmailVerified: true, GivenName: "Given"}},
+			seed:        []seed{{ids: []string{"okta/ext-1"}, User: store.User{Email: "e@acme.com", EmailVerified: true, GivenName: "Given"}}},
 			wantOutcome: events.OutcomeExisting, wantSeats: 1,
 		},
 		{
@@ -264,13 +387,16 @@ func TestDecidePolicy(t *testing.T) {
 			if tt.org != nil {
 				tt.org(&o)
 			}
-			if err := s.ApplyOrganizations(ctx, []store.Organization{o},
-				[]store.Connection{{OrganizationID: "acme", ID: "okta", Protocol: "saml"}}); err != nil {
+			conns := tt.conns
+			if conns == nil {
+				conns = []store.Connection{{OrganizationID: "acme", ID: "okta", Protocol: "saml"}}
+			}
+			if err := s.ApplyOrganizations(ctx, []store.Organization{o}, conns); err != nil {
 				t.Fatal(err)
 			}
 			for _, u := range tt.seed {
 				u.OrganizationID = "acme"
-				seedUser(t, s, u)
+				seedUser(t, s, u.User, u.ids...)
 			}
 			id := login("ext-1", "e@acme.com")
 			if tt.login != nil {
@@ -307,14 +433,24 @@ func TestDecidePolicy(t *testing.T) {
 			if decisions != 1 {
 				t.Errorf("audit log has %d decisions for the login, want 1", decisions)
 			}
-			if tt.wantUser != nil {
+			if tt.wantUser != nil || tt.wantIdentities != nil {
 				err := s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-					u, err := tx.UserByExternalID(ctx, "acme", "okta", "ext-1")
+					u, err := tx.UserByIdentity(ctx, "acme", id.ConnectionID, id.ExternalID)
 					if err != nil {
 						return err
 					}
-					tt.wantUser(t, u)
-					return nil
+					if tt.wantUser != nil {
+						tt.wantUser(t, u)
+					}
+					ids, err := tx.Identities(ctx, u.ID)
+					var got []string
+					for _, i := range ids {
+						got = append(got, i.ConnectionID+"/"+i.ExternalID+"/"+i.LinkedBy)
+					}
+					if tt.wantIdentities != nil && !slices.Equal(got, tt.wantIdentities) {
+						t.Errorf("identities of the user: got %v, want %v", got, tt.wantIdentities)
+					}
+					return err
 				})
 				if err != nil {
 					t.Fatal(err)

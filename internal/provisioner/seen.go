@@ -17,7 +17,7 @@ import (
 
 // LoginRecorder records a user's latest login.
 type LoginRecorder interface {
-	RecordLogin(ctx context.Context, orgID, userID string, at time.Time) error
+	RecordLogin(ctx context.Context, l store.Login) error
 }
 
 // recordSeen consumes login.seen — returning logins that sso-edge signed
@@ -37,7 +37,8 @@ func recordSeen(ctx context.Context, cons jetstream.Consumer, s LoginRecorder, l
 			_ = msg.TermWithReason("invalid event")
 			return
 		}
-		err = s.RecordLogin(hctx, seen.OrganizationID, seen.UserID, seen.AuthenticatedAt)
+		err = s.RecordLogin(hctx, store.Login{OrganizationID: seen.OrganizationID, ConnectionID: seen.ConnectionID,
+			ExternalID: seen.ExternalID, UserID: seen.UserID, At: seen.AuthenticatedAt})
 		switch {
 		case err == nil, errors.Is(err, store.ErrNotFound):
 			if err != nil {

@@ -75,6 +75,9 @@ type Organization struct {
 	// SeatWarningPercent is the share of MaxSeats (0 to 100) whose taking
 	// warns the admins that seats run out; 0 warns never.
 	SeatWarningPercent int
+	// LandingURL is where a person lands after signing in without a
+	// return_to ("" for the edge's own landing page).
+	LandingURL string
 }
 
 // AdminRole is the organisation's most privileged role, the last of Roles.
@@ -92,6 +95,12 @@ type Connection struct {
 	ID             string
 	Protocol       string
 	Settings       []byte // JSON
+	// DisplayName is what people see in the sign-in chooser ("" for the id).
+	DisplayName string
+	// Replaces names the connection of the same organisation whose people
+	// this one takes over (an IdP migration): its logins link by email to
+	// the users with an identity through Replaces. "" for none.
+	Replaces string
 }
 
 // User statuses.
@@ -108,13 +117,12 @@ const (
 	CreatedByApp   = "app"
 )
 
-// User is a person's account in an organisation. ConnectionID and
-// ExternalID are both empty for a user not yet linked to an IdP identity.
+// User is a person's account in an organisation. It has zero or more
+// Identities: a user created by an admin or the application has none until
+// its first login links one.
 type User struct {
 	ID             string
 	OrganizationID string
-	ConnectionID   string
-	ExternalID     string
 	Email          string
 	EmailVerified  bool // the IdP vouched for Email
 	GivenName      string
@@ -128,6 +136,42 @@ type User struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	LastLoginAt    time.Time
+}
+
+// How an identity came to its user (Identity.LinkedBy).
+const (
+	// LinkedByCreated: the user was created by this identity's first login.
+	LinkedByCreated = "created"
+	// LinkedByEmail: linked by an IdP-verified email in a verified domain,
+	// under the organisation's link policy.
+	LinkedByEmail = "email"
+	// LinkedByReplaces: linked by email through a connection that replaces
+	// the one the user signed in through before.
+	LinkedByReplaces = "replaces"
+	// LinkedByAdmin: linked by an admin.
+	LinkedByAdmin = "admin"
+)
+
+// Identity is one IdP identity of a user: the person as one connection
+// knows them. It is unique per (organisation, connection, external id);
+// a user may have several, through several connections.
+type Identity struct {
+	OrganizationID string
+	ConnectionID   string
+	ExternalID     string
+	UserID         string
+	LinkedBy       string
+	FirstSeenAt    time.Time
+	LastSeenAt     time.Time
+}
+
+// Login is one sign-in of a known identity, recorded after the fact.
+type Login struct {
+	OrganizationID string
+	ConnectionID   string
+	ExternalID     string
+	UserID         string
+	At             time.Time
 }
 
 // Role review statuses.
@@ -197,9 +241,11 @@ type Store interface {
 	// ("saml", "oidc"; "" for all), ordered by organisation and id: the
 	// edge's daily IdP certificate check.
 	Connections(ctx context.Context, protocol string) ([]Connection, error)
-	// RecordLogin sets the user's last login to at, unless a later one is
-	// recorded already. ErrNotFound when the user is not in orgID.
-	RecordLogin(ctx context.Context, orgID, userID string, at time.Time) error
+	// RecordLogin sets the user's last login, and the identity's last
+	// sighting where the identity is still the user's, to l.At, unless a
+	// later one is recorded already. ErrNotFound when the user is not in
+	// the organisation.
+	RecordLogin(ctx context.Context, l Login) error
 	// OrganizationAdmins lists the active users of orgID holding its admin
 	// role (Organization.AdminRole), ordered by email; ErrNotFound when the
 	// organisation does not exist.
@@ -222,16 +268,30 @@ type Tx interface {
 	RecordDecision(ctx context.Context, d Decision) error
 	Organization(ctx context.Context, id string) (Organization, error)
 	Connection(ctx context.Context, orgID, id string) (Connection, error)
-	// UserByExternalID and UserByEmail lock the user they find until the
-	// transaction ends, so concurrent logins of one person update it in
-	// turn rather than overwriting each other.
-	UserByExternalID(ctx context.Context, orgID, connID, externalID string) (User, error)
+	// Connections lists the organisation's connections, ordered by id.
+	Connections(ctx context.Context, orgID string) ([]Connection, error)
+	// UserByIdentity (the user an identity is linked to) and UserByEmail
+	// lock the user they find until the transaction ends, so concurrent
+	// logins of one person update it in turn rather than overwriting each
+	// other.
+	UserByIdentity(ctx context.Context, orgID, connID, externalID string) (User, error)
 	UserByEmail(ctx context.Context, orgID, email string) (User, error)
+	// Identities lists the identities of userID, oldest first.
+	Identities(ctx context.Context, userID string) ([]Identity, error)
+	// LinkIdentity links id to id.UserID; its first and last sighting are
+	// now. ErrConflict when the identity is linked already (to anyone),
+	// ErrNotFound when the user or the connection does not exist.
+	LinkIdentity(ctx context.Context, id Identity) (Identity, error)
+	// UnlinkIdentity removes an identity from its user and returns it;
+	// ErrNotFound when it is linked to nobody. The user and its seat stay.
+	UnlinkIdentity(ctx context.Context, orgID, connID, externalID string) (Identity, error)
+	// SeeIdentity records that the identity signed in now.
+	SeeIdentity(ctx context.Context, orgID, connID, externalID string) error
 	// TakeSeat atomically takes one seat of the organisation, or fails with
 	// ErrSeatsExhausted. It returns the organisation as updated.
 	TakeSeat(ctx context.Context, orgID string) (Organization, error)
-	// CreateUser inserts u (u.ID set by the caller); ErrConflict when the
-	// external id or email is taken.
+	// CreateUser inserts u (u.ID set by the caller), with no identity;
+	// ErrConflict when the email is taken.
 	CreateUser(ctx context.Context, u User) (User, error)
 	// UpdateUser writes u's mutable fields; ErrConflict when the new email
 	// is taken.

@@ -18,15 +18,16 @@ func (s *Store) ApplyOrganizations(ctx context.Context, orgs []store.Organizatio
 		for _, o := range orgs {
 			_, err := t.Exec(ctx, `INSERT INTO organizations
 				(id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains,
-				 seat_warning_percent)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+				 seat_warning_percent, landing_url)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 				ON CONFLICT (id) DO UPDATE SET name = excluded.name, max_seats = excluded.max_seats,
 					roles = excluded.roles, default_role = excluded.default_role,
 					jit_role_ceiling = excluded.jit_role_ceiling, update_policy = excluded.update_policy,
 					link_by_email = excluded.link_by_email, verified_domains = excluded.verified_domains,
-					seat_warning_percent = excluded.seat_warning_percent, updated_at = now()`,
+					seat_warning_percent = excluded.seat_warning_percent, landing_url = excluded.landing_url,
+					updated_at = now()`,
 				o.ID, o.Name, o.MaxSeats, o.Roles, o.DefaultRole, o.JITRoleCeiling, string(o.UpdatePolicy),
-				string(o.LinkByEmail), nonNil(o.VerifiedDomains), o.SeatWarningPercent)
+				string(o.LinkByEmail), nonNil(o.VerifiedDomains), o.SeatWarningPercent, o.LandingURL)
 			if err != nil {
 				return fmt.Errorf("organisation %q: %w", o.ID, mapErr(err))
 			}
@@ -36,11 +37,12 @@ func (s *Store) ApplyOrganizations(ctx context.Context, orgs []store.Organizatio
 			if len(settings) == 0 {
 				settings = []byte("{}")
 			}
-			_, err := t.Exec(ctx, `INSERT INTO connections (org_id, id, protocol, settings)
-				VALUES ($1, $2, $3, $4::jsonb)
+			_, err := t.Exec(ctx, `INSERT INTO connections (org_id, id, protocol, settings, display_name, replaces)
+				VALUES ($1, $2, $3, $4::jsonb, $5, $6)
 				ON CONFLICT (org_id, id) DO UPDATE SET protocol = excluded.protocol,
-					settings = excluded.settings, updated_at = now()`,
-				c.OrganizationID, c.ID, c.Protocol, string(settings))
+					settings = excluded.settings, display_name = excluded.display_name,
+					replaces = excluded.replaces, updated_at = now()`,
+				c.OrganizationID, c.ID, c.Protocol, string(settings), c.DisplayName, c.Replaces)
 			if err != nil {
 				return fmt.Errorf("connection %q of organisation %q: %w", c.ID, c.OrganizationID, mapErr(err))
 			}
@@ -128,36 +130,36 @@ func (s *Store) PruneOutbox(ctx context.Context, age time.Duration) (int64, erro
 }
 
 // RecordLogin implements store.Store.
-func (s *Store) RecordLogin(ctx context.Context, orgID, userID string, at time.Time) error {
+func (s *Store) RecordLogin(ctx context.Context, l store.Login) error {
 	var found bool
 	err := s.pool.QueryRow(ctx, `WITH u AS (
-			UPDATE users SET last_login_at = $3
-			WHERE id = $2::uuid AND org_id = $1 AND (last_login_at IS NULL OR last_login_at < $3)
+			UPDATE users SET last_login_at = $5
+			WHERE id = $4::uuid AND org_id = $1 AND (last_login_at IS NULL OR last_login_at < $5)
+			RETURNING 1),
+		i AS (
+			UPDATE identities SET last_seen_at = $5
+			WHERE org_id = $1 AND connection_id = $2 AND external_id = $3 AND user_id = $4::uuid AND last_seen_at < $5
 			RETURNING 1)
-		SELECT EXISTS (SELECT 1 FROM u) OR EXISTS (SELECT 1 FROM users WHERE id = $2::uuid AND org_id = $1)`,
-		orgID, userID, at).Scan(&found)
+		SELECT EXISTS (SELECT 1 FROM u) OR EXISTS (SELECT 1 FROM users WHERE id = $4::uuid AND org_id = $1)`,
+		l.OrganizationID, l.ConnectionID, l.ExternalID, l.UserID, l.At).Scan(&found)
 	if err != nil {
-		return fmt.Errorf("postgres: record the login of user %s: %w", userID, mapErr(err))
+		return fmt.Errorf("postgres: record the login of user %s: %w", l.UserID, mapErr(err))
 	}
 	if !found {
-		return fmt.Errorf("postgres: user %s in %q: %w", userID, orgID, store.ErrNotFound)
+		return fmt.Errorf("postgres: user %s in %q: %w", l.UserID, l.OrganizationID, store.ErrNotFound)
 	}
 	return nil
 }
 
 // ConnectionsByDomain implements store.Store.
 func (s *Store) ConnectionsByDomain(ctx context.Context, domain string) ([]store.Connection, error) {
-	rows, err := s.pool.Query(ctx, `SELECT c.org_id, c.id, c.protocol, c.settings::text
+	rows, err := s.pool.Query(ctx, `SELECT c.org_id, c.id, c.protocol, c.settings::text, c.display_name, c.replaces
 		FROM connections c JOIN organizations o ON o.id = c.org_id
 		WHERE lower($1) = ANY (o.verified_domains) ORDER BY c.org_id, c.id`, domain)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connections for domain %q: %w", domain, mapErr(err))
 	}
-	conns, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Connection, error) {
-		var c store.Connection
-		err := r.Scan(&c.OrganizationID, &c.ID, &c.Protocol, &c.Settings)
-		return c, err
-	})
+	conns, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Connection, error) { return scanConn(r) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connections for domain %q: %w", domain, mapErr(err))
 	}
@@ -174,9 +176,9 @@ func (s *Store) OrganizationAdmins(ctx context.Context, orgID string) ([]store.U
 		return nil, fmt.Errorf("postgres: admins of %q: %w", orgID, store.ErrNotFound)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users u
-		WHERE org_id = $1 AND status = 'active'
-		  AND role = (SELECT roles[array_length(roles, 1)] FROM organizations WHERE id = $1)
-		ORDER BY lower(coalesce(email, '')), id`, orgID)
+		WHERE u.org_id = $1 AND u.status = 'active'
+		  AND u.role = (SELECT roles[array_length(roles, 1)] FROM organizations WHERE id = $1)
+		ORDER BY lower(coalesce(u.email, '')), u.id`, orgID)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: admins of %q: %w", orgID, mapErr(err))
 	}
@@ -189,16 +191,12 @@ func (s *Store) OrganizationAdmins(ctx context.Context, orgID string) ([]store.U
 
 // Connections implements store.Store.
 func (s *Store) Connections(ctx context.Context, protocol string) ([]store.Connection, error) {
-	rows, err := s.pool.Query(ctx, `SELECT org_id, id, protocol, settings::text FROM connections
+	rows, err := s.pool.Query(ctx, `SELECT `+connColumns+` FROM connections
 		WHERE $1 = '' OR protocol = $1 ORDER BY org_id, id`, protocol)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list connections: %w", mapErr(err))
 	}
-	conns, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Connection, error) {
-		var c store.Connection
-		err := r.Scan(&c.OrganizationID, &c.ID, &c.Protocol, &c.Settings)
-		return c, err
-	})
+	conns, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Connection, error) { return scanConn(r) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list connections: %w", mapErr(err))
 	}

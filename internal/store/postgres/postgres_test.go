@@ -279,15 +279,35 @@ func checkMigratestData(t *testing.T, s store.Store) {
 		if err != nil {
 			return err
 		}
-		if o.SeatsUsed != 1 || o.MaxSeats != 5 {
-			t.Errorf("migratest organisation: got %d/%d seats, want 1/5", o.SeatsUsed, o.MaxSeats)
+		if o.SeatsUsed != 1 || o.MaxSeats != 5 || o.LandingURL != "https://app.migratest.example/" {
+			t.Errorf("migratest organisation: got %d/%d seats, landing %q; want 1/5, https://app.migratest.example/", o.SeatsUsed, o.MaxSeats, o.LandingURL)
 		}
 		if _, err := tx.Connection(ctx, "migratest", "okta"); err != nil {
 			return err
 		}
-		u, err := tx.UserByExternalID(ctx, "migratest", "okta", "ada@idp")
+		if c, err := tx.Connection(ctx, "migratest", "entra"); err != nil {
+			return err
+		} else if c.DisplayName != "Entra ID" || c.Replaces != "okta" {
+			t.Errorf("migratest connection entra: got %+v", c)
+		}
+		// The identity the user had before 0004 is its first, and finds it.
+		u, err := tx.UserByIdentity(ctx, "migratest", "okta", "ada@idp")
 		if err != nil {
 			return err
+		}
+		ids, err := tx.Identities(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		var got []string
+		for _, i := range ids {
+			got = append(got, i.ConnectionID+"/"+i.ExternalID+"/"+i.LinkedBy)
+		}
+		if want := []string{"okta/ada@idp/created", "entra/ada-oid/replaces"}; !slices.Equal(got, want) {
+			t.Errorf("migratest identities: got %v, want %v", got, want)
+		}
+		if ids[0].LastSeenAt.Before(ids[0].FirstSeenAt) {
+			t.Errorf("migratest identity: last seen %s before first seen %s", ids[0].LastSeenAt, ids[0].FirstSeenAt)
 		}
 		if u.Email != "Ada@Migratest.Example" || u.Role != "viewer" || u.Attributes["department"][0] != "R&D" {
 			t.Errorf("migratest user: got %+v", u)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/jitprov/jitprov/internal/store"
 )
@@ -14,23 +15,31 @@ import (
 type tx struct{ t pgx.Tx }
 
 const orgColumns = `id, name, max_seats, seats_used, roles, default_role, jit_role_ceiling,
-	update_policy, link_by_email, verified_domains, seat_warning_percent`
+	update_policy, link_by_email, verified_domains, seat_warning_percent, landing_url`
 
 func scanOrg(row pgx.Row) (store.Organization, error) {
 	var o store.Organization
 	err := row.Scan(&o.ID, &o.Name, &o.MaxSeats, &o.SeatsUsed, &o.Roles, &o.DefaultRole,
-		&o.JITRoleCeiling, &o.UpdatePolicy, &o.LinkByEmail, &o.VerifiedDomains, &o.SeatWarningPercent)
+		&o.JITRoleCeiling, &o.UpdatePolicy, &o.LinkByEmail, &o.VerifiedDomains, &o.SeatWarningPercent, &o.LandingURL)
 	return o, err
 }
 
-const userColumns = `id::text, org_id, coalesce(connection_id, ''), coalesce(external_id, ''),
-	coalesce(email, ''), email_verified, given_name, family_name, display_name, groups, role, status, attributes,
-	created_by, created_at, updated_at, last_login_at`
+const connColumns = `org_id, id, protocol, settings::text, display_name, replaces`
+
+func scanConn(row pgx.Row) (store.Connection, error) {
+	var c store.Connection
+	err := row.Scan(&c.OrganizationID, &c.ID, &c.Protocol, &c.Settings, &c.DisplayName, &c.Replaces)
+	return c, err
+}
+
+// userColumns names the columns of users as u.
+const userColumns = `u.id::text, u.org_id, coalesce(u.email, ''), u.email_verified, u.given_name, u.family_name,
+	u.display_name, u.groups, u.role, u.status, u.attributes, u.created_by, u.created_at, u.updated_at, u.last_login_at`
 
 func scanUser(row pgx.Row) (store.User, error) {
 	var u store.User
 	var lastLogin *time.Time
-	err := row.Scan(&u.ID, &u.OrganizationID, &u.ConnectionID, &u.ExternalID, &u.Email, &u.EmailVerified,
+	err := row.Scan(&u.ID, &u.OrganizationID, &u.Email, &u.EmailVerified,
 		&u.GivenName, &u.FamilyName, &u.DisplayName, &u.Groups, &u.Role, &u.Status, &u.Attributes,
 		&u.CreatedBy, &u.CreatedAt, &u.UpdatedAt, &lastLogin)
 	if lastLogin != nil {
@@ -84,26 +93,96 @@ func (x *tx) Organization(ctx context.Context, id string) (store.Organization, e
 }
 
 func (x *tx) Connection(ctx context.Context, orgID, id string) (store.Connection, error) {
-	var c store.Connection
-	err := x.t.QueryRow(ctx, `SELECT org_id, id, protocol, settings::text FROM connections
-		WHERE org_id = $1 AND id = $2`, orgID, id).Scan(&c.OrganizationID, &c.ID, &c.Protocol, &c.Settings)
+	c, err := scanConn(x.t.QueryRow(ctx, `SELECT `+connColumns+` FROM connections
+		WHERE org_id = $1 AND id = $2`, orgID, id))
 	if err != nil {
 		return c, fmt.Errorf("postgres: connection %q of organisation %q: %w", id, orgID, mapErr(err))
 	}
 	return c, nil
 }
 
-func (x *tx) UserByExternalID(ctx context.Context, orgID, connID, externalID string) (store.User, error) {
-	u, err := scanUser(x.t.QueryRow(ctx, `SELECT `+userColumns+` FROM users
-		WHERE org_id = $1 AND connection_id = $2 AND external_id = $3 FOR UPDATE`, orgID, connID, externalID))
+func (x *tx) Connections(ctx context.Context, orgID string) ([]store.Connection, error) {
+	rows, err := x.t.Query(ctx, `SELECT `+connColumns+` FROM connections WHERE org_id = $1 ORDER BY id`, orgID)
 	if err != nil {
-		return u, fmt.Errorf("postgres: user %q of connection %q in %q: %w", externalID, connID, orgID, mapErr(err))
+		return nil, fmt.Errorf("postgres: connections of %q: %w", orgID, mapErr(err))
+	}
+	conns, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Connection, error) { return scanConn(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connections of %q: %w", orgID, mapErr(err))
+	}
+	return conns, nil
+}
+
+func (x *tx) UserByIdentity(ctx context.Context, orgID, connID, externalID string) (store.User, error) {
+	u, err := scanUser(x.t.QueryRow(ctx, `SELECT `+userColumns+` FROM identities i JOIN users u ON u.id = i.user_id
+		WHERE i.org_id = $1 AND i.connection_id = $2 AND i.external_id = $3 FOR UPDATE OF u`, orgID, connID, externalID))
+	if err != nil {
+		return u, fmt.Errorf("postgres: user of identity %q of connection %q in %q: %w", externalID, connID, orgID, mapErr(err))
 	}
 	return u, nil
 }
 
+const identityColumns = `org_id, connection_id, external_id, user_id::text, linked_by, first_seen_at, last_seen_at`
+
+func scanIdentity(row pgx.Row) (store.Identity, error) {
+	var i store.Identity
+	err := row.Scan(&i.OrganizationID, &i.ConnectionID, &i.ExternalID, &i.UserID, &i.LinkedBy, &i.FirstSeenAt, &i.LastSeenAt)
+	return i, err
+}
+
+func (x *tx) Identities(ctx context.Context, userID string) ([]store.Identity, error) {
+	rows, err := x.t.Query(ctx, `SELECT `+identityColumns+` FROM identities
+		WHERE user_id = $1::uuid ORDER BY first_seen_at, connection_id, external_id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: identities of user %s: %w", userID, mapErr(err))
+	}
+	ids, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Identity, error) { return scanIdentity(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: identities of user %s: %w", userID, mapErr(err))
+	}
+	return ids, nil
+}
+
+func (x *tx) LinkIdentity(ctx context.Context, id store.Identity) (store.Identity, error) {
+	// The user must be of the identity's organisation: selected, not only
+	// referenced.
+	out, err := scanIdentity(x.t.QueryRow(ctx, `INSERT INTO identities
+		(org_id, connection_id, external_id, user_id, linked_by)
+		SELECT $1, $2, $3, u.id, $5 FROM users u WHERE u.id = $4::uuid AND u.org_id = $1
+		RETURNING `+identityColumns, id.OrganizationID, id.ConnectionID, id.ExternalID, id.UserID, id.LinkedBy))
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23503" { // no such connection
+			return out, fmt.Errorf("postgres: link identity %q of connection %q in %q: %w: %s", id.ExternalID, id.ConnectionID, id.OrganizationID, store.ErrNotFound, pgErr.Message)
+		}
+		return out, fmt.Errorf("postgres: link identity %q of connection %q in %q to user %s: %w", id.ExternalID, id.ConnectionID, id.OrganizationID, id.UserID, mapErr(err))
+	}
+	return out, nil
+}
+
+func (x *tx) UnlinkIdentity(ctx context.Context, orgID, connID, externalID string) (store.Identity, error) {
+	out, err := scanIdentity(x.t.QueryRow(ctx, `DELETE FROM identities
+		WHERE org_id = $1 AND connection_id = $2 AND external_id = $3 RETURNING `+identityColumns, orgID, connID, externalID))
+	if err != nil {
+		return out, fmt.Errorf("postgres: unlink identity %q of connection %q in %q: %w", externalID, connID, orgID, mapErr(err))
+	}
+	return out, nil
+}
+
+func (x *tx) SeeIdentity(ctx context.Context, orgID, connID, externalID string) error {
+	tag, err := x.t.Exec(ctx, `UPDATE identities SET last_seen_at = greatest(last_seen_at, now())
+		WHERE org_id = $1 AND connection_id = $2 AND external_id = $3`, orgID, connID, externalID)
+	if err != nil {
+		return fmt.Errorf("postgres: record a sign-in of identity %q of connection %q in %q: %w", externalID, connID, orgID, mapErr(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: identity %q of connection %q in %q: %w", externalID, connID, orgID, store.ErrNotFound)
+	}
+	return nil
+}
+
 func (x *tx) UserByEmail(ctx context.Context, orgID, email string) (store.User, error) {
-	u, err := scanUser(x.t.QueryRow(ctx, `SELECT `+userColumns+` FROM users
+	u, err := scanUser(x.t.QueryRow(ctx, `SELECT `+userColumns+` FROM users u
 		WHERE org_id = $1 AND lower(email) = lower($2) FOR UPDATE`, orgID, email))
 	if err != nil {
 		return u, fmt.Errorf("postgres: user by email in %q: %w", orgID, mapErr(err))
@@ -132,13 +211,13 @@ func (x *tx) TakeSeat(ctx context.Context, orgID string) (store.Organization, er
 }
 
 func (x *tx) CreateUser(ctx context.Context, u store.User) (store.User, error) {
-	out, err := scanUser(x.t.QueryRow(ctx, `INSERT INTO users
-		(id, org_id, connection_id, external_id, email, given_name, family_name, display_name,
+	out, err := scanUser(x.t.QueryRow(ctx, `INSERT INTO users AS u
+		(id, org_id, email, given_name, family_name, display_name,
 		 groups, role, status, attributes, created_by, email_verified, last_login_at)
-		VALUES ($1::uuid, $2, NULLIF($3, ''), NULLIF($4, ''), NULLIF($5, ''), $6, $7, $8,
-		 $9, $10, $11, $12, $13, $14, now())
+		VALUES ($1::uuid, $2, NULLIF($3, ''), $4, $5, $6,
+		 $7, $8, $9, $10, $11, $12, now())
 		RETURNING `+userColumns,
-		u.ID, u.OrganizationID, u.ConnectionID, u.ExternalID, u.Email, u.GivenName, u.FamilyName,
+		u.ID, u.OrganizationID, u.Email, u.GivenName, u.FamilyName,
 		u.DisplayName, nonNil(u.Groups), u.Role, u.Status, nonNilMap(u.Attributes), u.CreatedBy, u.EmailVerified))
 	if err != nil {
 		return out, fmt.Errorf("postgres: create user in %q: %w", u.OrganizationID, mapErr(err))
@@ -147,13 +226,13 @@ func (x *tx) CreateUser(ctx context.Context, u store.User) (store.User, error) {
 }
 
 func (x *tx) UpdateUser(ctx context.Context, u store.User) (store.User, error) {
-	out, err := scanUser(x.t.QueryRow(ctx, `UPDATE users SET
-		connection_id = NULLIF($2, ''), external_id = NULLIF($3, ''), email = NULLIF($4, ''),
-		given_name = $5, family_name = $6, display_name = $7, groups = $8, role = $9,
-		attributes = $10, email_verified = $11, updated_at = now(), last_login_at = now()
+	out, err := scanUser(x.t.QueryRow(ctx, `UPDATE users AS u SET
+		email = NULLIF($2, ''),
+		given_name = $3, family_name = $4, display_name = $5, groups = $6, role = $7,
+		attributes = $8, email_verified = $9, updated_at = now(), last_login_at = now()
 		WHERE id = $1::uuid
 		RETURNING `+userColumns,
-		u.ID, u.ConnectionID, u.ExternalID, u.Email, u.GivenName, u.FamilyName, u.DisplayName,
+		u.ID, u.Email, u.GivenName, u.FamilyName, u.DisplayName,
 		nonNil(u.Groups), u.Role, nonNilMap(u.Attributes), u.EmailVerified))
 	if err != nil {
 		return out, fmt.Errorf("postgres: update user %s: %w", u.ID, mapErr(err))

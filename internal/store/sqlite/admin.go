@@ -21,16 +21,17 @@ func (s *Store) ApplyOrganizations(ctx context.Context, orgs []store.Organizatio
 		for _, o := range orgs {
 			_, err := t.ExecContext(ctx, `INSERT INTO organizations
 				(id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email,
-				 verified_domains, seat_warning_percent, created_at, updated_at)
-				VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)
+				 verified_domains, seat_warning_percent, landing_url, created_at, updated_at)
+				VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12, ?11, ?11)
 				ON CONFLICT (id) DO UPDATE SET name = excluded.name, max_seats = excluded.max_seats,
 					roles = excluded.roles, default_role = excluded.default_role,
 					jit_role_ceiling = excluded.jit_role_ceiling, update_policy = excluded.update_policy,
 					link_by_email = excluded.link_by_email, verified_domains = excluded.verified_domains,
-					seat_warning_percent = excluded.seat_warning_percent, updated_at = excluded.updated_at`,
+					seat_warning_percent = excluded.seat_warning_percent, landing_url = excluded.landing_url,
+					updated_at = excluded.updated_at`,
 				o.ID, o.Name, o.MaxSeats, jsonValue(nonNil(o.Roles)), o.DefaultRole, o.JITRoleCeiling,
 				string(o.UpdatePolicy), string(o.LinkByEmail), jsonValue(nonNil(o.VerifiedDomains)),
-				o.SeatWarningPercent, ts)
+				o.SeatWarningPercent, ts, o.LandingURL)
 			if err != nil {
 				return fmt.Errorf("organisation %q: %w", o.ID, mapErr(err))
 			}
@@ -41,11 +42,13 @@ func (s *Store) ApplyOrganizations(ctx context.Context, orgs []store.Organizatio
 				settings = []byte("{}")
 			}
 			// json() checks the settings and stores them compact.
-			_, err := t.ExecContext(ctx, `INSERT INTO connections (org_id, id, protocol, settings, created_at, updated_at)
-				VALUES (?1, ?2, ?3, json(?4), ?5, ?5)
+			_, err := t.ExecContext(ctx, `INSERT INTO connections
+				(org_id, id, protocol, settings, display_name, replaces, created_at, updated_at)
+				VALUES (?1, ?2, ?3, json(?4), ?6, ?7, ?5, ?5)
 				ON CONFLICT (org_id, id) DO UPDATE SET protocol = excluded.protocol,
-					settings = excluded.settings, updated_at = excluded.updated_at`,
-				c.OrganizationID, c.ID, c.Protocol, string(settings), ts)
+					settings = excluded.settings, display_name = excluded.display_name,
+					replaces = excluded.replaces, updated_at = excluded.updated_at`,
+				c.OrganizationID, c.ID, c.Protocol, string(settings), ts, c.DisplayName, c.Replaces)
 			if err != nil {
 				return fmt.Errorf("connection %q of organisation %q: %w", c.ID, c.OrganizationID, mapErr(err))
 			}
@@ -195,16 +198,22 @@ func (s *Store) PruneOutbox(ctx context.Context, age time.Duration) (int64, erro
 }
 
 // RecordLogin implements store.Store.
-func (s *Store) RecordLogin(ctx context.Context, orgID, userID string, at time.Time) error {
-	id, err := canonicalUUID(userID)
+func (s *Store) RecordLogin(ctx context.Context, l store.Login) error {
+	id, err := canonicalUUID(l.UserID)
 	if err != nil {
-		return fmt.Errorf("sqlite: record the login of user %s: %w", userID, err)
+		return fmt.Errorf("sqlite: record the login of user %s: %w", l.UserID, err)
 	}
+	at := formatTime(l.At)
 	var found bool
 	err = s.write(ctx, func(t *sql.Tx, _ time.Time) error {
+		if _, err := t.ExecContext(ctx, `UPDATE identities SET last_seen_at = ?5
+			WHERE org_id = ?1 AND connection_id = ?2 AND external_id = ?3 AND user_id = ?4 AND last_seen_at < ?5`,
+			l.OrganizationID, l.ConnectionID, l.ExternalID, id, at); err != nil {
+			return mapErr(err)
+		}
 		res, err := t.ExecContext(ctx, `UPDATE users SET last_login_at = ?3
 			WHERE id = ?2 AND org_id = ?1 AND (last_login_at IS NULL OR last_login_at < ?3)`,
-			orgID, id, formatTime(at))
+			l.OrganizationID, id, at)
 		if err != nil {
 			return mapErr(err)
 		}
@@ -215,20 +224,20 @@ func (s *Store) RecordLogin(ctx context.Context, orgID, userID string, at time.T
 		// Nothing changed: a later login is recorded, or there is no
 		// such user.
 		return mapErr(t.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = ? AND org_id = ?)`,
-			id, orgID).Scan(&found))
+			id, l.OrganizationID).Scan(&found))
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: record the login of user %s: %w", userID, err)
+		return fmt.Errorf("sqlite: record the login of user %s: %w", l.UserID, err)
 	}
 	if !found {
-		return fmt.Errorf("sqlite: user %s in %q: %w", userID, orgID, store.ErrNotFound)
+		return fmt.Errorf("sqlite: user %s in %q: %w", l.UserID, l.OrganizationID, store.ErrNotFound)
 	}
 	return nil
 }
 
 // ConnectionsByDomain implements store.Store.
 func (s *Store) ConnectionsByDomain(ctx context.Context, domain string) ([]store.Connection, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT c.org_id, c.id, c.protocol, c.settings
+	rows, err := s.r.QueryContext(ctx, `SELECT c.org_id, c.id, c.protocol, c.settings, c.display_name, c.replaces
 		FROM connections c JOIN organizations o ON o.id = c.org_id
 		WHERE EXISTS (SELECT 1 FROM json_each(o.verified_domains) d WHERE d.value = ?)
 		ORDER BY c.org_id, c.id`, strings.ToLower(domain))
@@ -238,8 +247,8 @@ func (s *Store) ConnectionsByDomain(ctx context.Context, domain string) ([]store
 	defer rows.Close()
 	var conns []store.Connection
 	for rows.Next() {
-		var c store.Connection
-		if err := rows.Scan(&c.OrganizationID, &c.ID, &c.Protocol, &c.Settings); err != nil {
+		c, err := scanConn(rows)
+		if err != nil {
 			return nil, fmt.Errorf("sqlite: connections for domain %q: %w", domain, mapErr(err))
 		}
 		conns = append(conns, c)
@@ -266,10 +275,10 @@ func (s *Store) OrganizationAdmins(ctx context.Context, orgID string) ([]store.U
 	if !exists {
 		return nil, fmt.Errorf("sqlite: admins of %q: %w", orgID, store.ErrNotFound)
 	}
-	rows, err := t.QueryContext(ctx, `SELECT `+userColumns+` FROM users
-		WHERE org_id = ?1 AND status = 'active'
-		  AND role = (SELECT json_extract(roles, '$[#-1]') FROM organizations WHERE id = ?1)
-		ORDER BY coalesce(email_lower, ''), id`, orgID)
+	rows, err := t.QueryContext(ctx, `SELECT `+userColumns+` FROM users u
+		WHERE u.org_id = ?1 AND u.status = 'active'
+		  AND u.role = (SELECT json_extract(roles, '$[#-1]') FROM organizations WHERE id = ?1)
+		ORDER BY coalesce(u.email_lower, ''), u.id`, orgID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: admins of %q: %w", orgID, mapErr(err))
 	}
@@ -290,7 +299,7 @@ func (s *Store) OrganizationAdmins(ctx context.Context, orgID string) ([]store.U
 
 // Connections implements store.Store.
 func (s *Store) Connections(ctx context.Context, protocol string) ([]store.Connection, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT org_id, id, protocol, settings FROM connections
+	rows, err := s.r.QueryContext(ctx, `SELECT `+connColumns+` FROM connections
 		WHERE ?1 = '' OR protocol = ?1 ORDER BY org_id, id`, protocol)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list connections: %w", mapErr(err))
@@ -298,8 +307,8 @@ func (s *Store) Connections(ctx context.Context, protocol string) ([]store.Conne
 	defer rows.Close()
 	var conns []store.Connection
 	for rows.Next() {
-		var c store.Connection
-		if err := rows.Scan(&c.OrganizationID, &c.ID, &c.Protocol, &c.Settings); err != nil {
+		c, err := scanConn(rows)
+		if err != nil {
 			return nil, fmt.Errorf("sqlite: list connections: %w", mapErr(err))
 		}
 		conns = append(conns, c)

@@ -59,7 +59,7 @@ func testOrg(id string, seats int) store.Organization {
 }
 
 func testUser(orgID, externalID string) store.User {
-	return store.User{ID: uuid.NewString(), OrganizationID: orgID, ConnectionID: "okta", ExternalID: externalID,
+	return store.User{ID: uuid.NewString(), OrganizationID: orgID,
 		Email: externalID + "@" + orgID + ".example", EmailVerified: true, Role: "viewer",
 		Status: store.StatusActive, CreatedBy: store.CreatedByJIT}
 }
@@ -155,6 +155,10 @@ func TestReopenKeepsData(t *testing.T) {
 		if _, err := tx.CreateUser(ctx, u); err != nil {
 			return err
 		}
+		if _, err := tx.LinkIdentity(ctx, store.Identity{OrganizationID: "acme", ConnectionID: "okta", ExternalID: "ada",
+			UserID: u.ID, LinkedBy: store.LinkedByCreated}); err != nil {
+			return err
+		}
 		return tx.AppendOutbox(ctx, store.OutboxMessage{EventID: "evt-1", Subject: "s", Data: []byte("x")})
 	})
 	if err != nil {
@@ -188,7 +192,7 @@ func TestReopenKeepsData(t *testing.T) {
 		if o.SeatsUsed != 1 || o.MaxSeats != 5 {
 			t.Errorf("organisation after reopening: got %d/%d seats, want 1/5", o.SeatsUsed, o.MaxSeats)
 		}
-		got, err := tx.UserByExternalID(ctx, "acme", "okta", "ada")
+		got, err := tx.UserByIdentity(ctx, "acme", "okta", "ada")
 		if err != nil {
 			return err
 		}
@@ -596,5 +600,98 @@ func TestEmailCaseIsUnicode(t *testing.T) {
 	})
 	if err != nil {
 		t.Errorf("UserByEmail in another case: %v", err)
+	}
+}
+
+// A database written by an earlier jitprov (testdata/migratest/0001.sql, in
+// schema version 1) keeps every user and identity through the later
+// migrations, which rebuild the users table with foreign keys off.
+func TestMigrationsKeepData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jitprov.db")
+	all, err := sqlite.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join("testdata", "migratest", "0001.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	for _, stmt := range []string{
+		`PRAGMA foreign_keys = ON`,
+		all[0].SQL,
+		`CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT`,
+		`INSERT INTO schema_migrations VALUES (1, '` + all[0].Name + `', '2026-01-01T00:00:00.000000Z')`,
+		string(data),
+	} {
+		if _, err := db.ExecContext(t.Context(), stmt); err != nil {
+			t.Fatalf("write a version 1 database: %v", err)
+		}
+	}
+	_ = db.Close()
+
+	s := open(t, path)
+	if v, err := s.SchemaVersion(t.Context()); v != len(all) || err != nil {
+		t.Fatalf("SchemaVersion after migrating: got (%d, %v), want (%d, nil)", v, err, len(all))
+	}
+	const ada, bob, carol = "6f0d1a52-8f4e-4c55-9a57-3c1f0e2b7d10", "9a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "c0ffee00-0000-4000-8000-000000000001"
+	day := func(d int) time.Time { return time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC) }
+	err = s.InTx(t.Context(), func(ctx context.Context, tx store.Tx) error {
+		for _, c := range []struct {
+			ext, user, linkedBy string
+			first, last         time.Time
+		}{
+			{"ada@idp", ada, store.LinkedByCreated, day(2), day(4)},
+			{"bob@idp", bob, store.LinkedByEmail, day(2), day(2)},
+		} {
+			u, err := tx.UserByIdentity(ctx, "migratest", "okta", c.ext)
+			if err != nil {
+				return err
+			}
+			ids, err := tx.Identities(ctx, u.ID)
+			if err != nil {
+				return err
+			}
+			if u.ID != c.user || len(ids) != 1 || ids[0].LinkedBy != c.linkedBy || !ids[0].FirstSeenAt.Equal(c.first) || !ids[0].LastSeenAt.Equal(c.last) {
+				t.Errorf("%s after migrating: user %s, identities %+v; want user %s linked by %s, seen %s to %s", c.ext, u.ID, ids, c.user, c.linkedBy, c.first, c.last)
+			}
+		}
+		u, err := tx.UserByEmail(ctx, "migratest", "ADA@migratest.example")
+		if err != nil {
+			return err
+		}
+		if u.ID != ada || u.GivenName != "Ada" || u.Attributes["department"][0] != "R&D" || !u.LastLoginAt.Equal(day(4)) || u.Groups[0] != "engineering" {
+			t.Errorf("Ada after migrating: got %+v", u)
+		}
+		c, err := tx.UserByEmail(ctx, "migratest", "carol@migratest.example")
+		if err != nil {
+			return err
+		}
+		if ids, err := tx.Identities(ctx, carol); err != nil || len(ids) != 0 || c.CreatedBy != store.CreatedByApp {
+			t.Errorf("Carol after migrating: %+v, identities %v (%v); want created by the app, no identity", c, ids, err)
+		}
+		if _, err := tx.PendingRoleReview(ctx, ada, "editor"); err != nil {
+			return err
+		}
+		if o, err := tx.Organization(ctx, "migratest"); err != nil || o.SeatsUsed != 2 || o.LandingURL != "" {
+			t.Errorf("organisation after migrating: %+v, %v", o, err)
+		}
+		if d, err := tx.Decision(ctx, "migratest-login-1"); err != nil || d.UserID != ada {
+			t.Errorf("decision after migrating: %+v, %v", d, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read the migrated data: %v", err)
+	}
+	// Foreign keys are back on for the writer: an identity of an unknown
+	// connection is refused.
+	err = s.InTx(t.Context(), func(ctx context.Context, tx store.Tx) error {
+		_, err := tx.LinkIdentity(ctx, store.Identity{OrganizationID: "migratest", ConnectionID: "no-such-connection",
+			ExternalID: "x", UserID: carol, LinkedBy: store.LinkedByAdmin})
+		return err
+	})
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("LinkIdentity of an unknown connection after migrating: got %v, want ErrNotFound (foreign keys on)", err)
 	}
 }

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
 	"github.com/jitprov/jitprov/internal/store"
 )
 
@@ -42,22 +45,35 @@ func (x *tx) fail(err error) error {
 type scanner interface{ Scan(dest ...any) error }
 
 const orgColumns = `id, name, max_seats, seats_used, roles, default_role, jit_role_ceiling,
-	update_policy, link_by_email, verified_domains, seat_warning_percent`
+	update_policy, link_by_email, verified_domains, seat_warning_percent, landing_url`
 
 func scanOrg(row scanner) (store.Organization, error) {
 	var o store.Organization
 	err := row.Scan(&o.ID, &o.Name, &o.MaxSeats, &o.SeatsUsed, jsonText{&o.Roles}, &o.DefaultRole,
-		&o.JITRoleCeiling, &o.UpdatePolicy, &o.LinkByEmail, jsonText{&o.VerifiedDomains}, &o.SeatWarningPercent)
+		&o.JITRoleCeiling, &o.UpdatePolicy, &o.LinkByEmail, jsonText{&o.VerifiedDomains}, &o.SeatWarningPercent,
+		&o.LandingURL)
 	return o, err
 }
 
-const userColumns = `id, org_id, coalesce(connection_id, ''), coalesce(external_id, ''),
-	coalesce(email, ''), email_verified, given_name, family_name, display_name, groups, role, status, attributes,
-	created_by, created_at, updated_at, last_login_at`
+const connColumns = `org_id, id, protocol, settings, display_name, replaces`
+
+func scanConn(row scanner) (store.Connection, error) {
+	var c store.Connection
+	err := row.Scan(&c.OrganizationID, &c.ID, &c.Protocol, &c.Settings, &c.DisplayName, &c.Replaces)
+	return c, err
+}
+
+// userColumns names the columns of users as u.
+const userColumns = `u.id, u.org_id, coalesce(u.email, ''), u.email_verified, u.given_name, u.family_name,
+	u.display_name, u.groups, u.role, u.status, u.attributes, u.created_by, u.created_at, u.updated_at, u.last_login_at`
+
+// userReturning is userColumns for a RETURNING clause, which names no
+// table in SQLite.
+var userReturning = strings.ReplaceAll(userColumns, "u.", "")
 
 func scanUser(row scanner) (store.User, error) {
 	var u store.User
-	err := row.Scan(&u.ID, &u.OrganizationID, &u.ConnectionID, &u.ExternalID, &u.Email, &u.EmailVerified,
+	err := row.Scan(&u.ID, &u.OrganizationID, &u.Email, &u.EmailVerified,
 		&u.GivenName, &u.FamilyName, &u.DisplayName, jsonText{&u.Groups}, &u.Role, &u.Status, jsonText{&u.Attributes},
 		&u.CreatedBy, timeText{&u.CreatedAt}, timeText{&u.UpdatedAt}, timeText{&u.LastLoginAt})
 	return u, err
@@ -130,35 +146,149 @@ func (x *tx) Organization(ctx context.Context, id string) (store.Organization, e
 }
 
 func (x *tx) Connection(ctx context.Context, orgID, id string) (store.Connection, error) {
-	var c store.Connection
 	if err := x.check(); err != nil {
-		return c, err
+		return store.Connection{}, err
 	}
-	err := x.t.QueryRowContext(ctx, `SELECT org_id, id, protocol, settings FROM connections
-		WHERE org_id = ? AND id = ?`, orgID, id).Scan(&c.OrganizationID, &c.ID, &c.Protocol, &c.Settings)
+	c, err := scanConn(x.t.QueryRowContext(ctx, `SELECT `+connColumns+` FROM connections
+		WHERE org_id = ? AND id = ?`, orgID, id))
 	if err != nil {
 		return c, fmt.Errorf("sqlite: connection %q of organisation %q: %w", id, orgID, x.fail(err))
 	}
 	return c, nil
 }
 
-func (x *tx) UserByExternalID(ctx context.Context, orgID, connID, externalID string) (store.User, error) {
+func (x *tx) Connections(ctx context.Context, orgID string) ([]store.Connection, error) {
+	if err := x.check(); err != nil {
+		return nil, err
+	}
+	rows, err := x.t.QueryContext(ctx, `SELECT `+connColumns+` FROM connections WHERE org_id = ? ORDER BY id`, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: connections of %q: %w", orgID, x.fail(err))
+	}
+	defer rows.Close()
+	var out []store.Connection
+	for rows.Next() {
+		c, err := scanConn(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: connections of %q: %w", orgID, x.fail(err))
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: connections of %q: %w", orgID, x.fail(err))
+	}
+	return out, nil
+}
+
+func (x *tx) UserByIdentity(ctx context.Context, orgID, connID, externalID string) (store.User, error) {
 	if err := x.check(); err != nil {
 		return store.User{}, err
 	}
-	u, err := scanUser(x.t.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users
-		WHERE org_id = ? AND connection_id = ? AND external_id = ?`, orgID, connID, externalID))
+	u, err := scanUser(x.t.QueryRowContext(ctx, `SELECT `+userColumns+` FROM identities i JOIN users u ON u.id = i.user_id
+		WHERE i.org_id = ? AND i.connection_id = ? AND i.external_id = ?`, orgID, connID, externalID))
 	if err != nil {
-		return u, fmt.Errorf("sqlite: user %q of connection %q in %q: %w", externalID, connID, orgID, x.fail(err))
+		return u, fmt.Errorf("sqlite: user of identity %q of connection %q in %q: %w", externalID, connID, orgID, x.fail(err))
 	}
 	return u, nil
+}
+
+const identityColumns = `org_id, connection_id, external_id, user_id, linked_by, first_seen_at, last_seen_at`
+
+func scanIdentity(row scanner) (store.Identity, error) {
+	var i store.Identity
+	err := row.Scan(&i.OrganizationID, &i.ConnectionID, &i.ExternalID, &i.UserID, &i.LinkedBy,
+		timeText{&i.FirstSeenAt}, timeText{&i.LastSeenAt})
+	return i, err
+}
+
+func (x *tx) Identities(ctx context.Context, userID string) ([]store.Identity, error) {
+	if err := x.check(); err != nil {
+		return nil, err
+	}
+	id, err := canonicalUUID(userID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: identities of user %s: %w", userID, x.fail(err))
+	}
+	rows, err := x.t.QueryContext(ctx, `SELECT `+identityColumns+` FROM identities
+		WHERE user_id = ? ORDER BY first_seen_at, connection_id, external_id`, id)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: identities of user %s: %w", userID, x.fail(err))
+	}
+	defer rows.Close()
+	var out []store.Identity
+	for rows.Next() {
+		i, err := scanIdentity(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: identities of user %s: %w", userID, x.fail(err))
+		}
+		out = append(out, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: identities of user %s: %w", userID, x.fail(err))
+	}
+	return out, nil
+}
+
+func (x *tx) LinkIdentity(ctx context.Context, id store.Identity) (store.Identity, error) {
+	if err := x.check(); err != nil {
+		return store.Identity{}, err
+	}
+	userID, err := canonicalUUID(id.UserID)
+	if err != nil {
+		return store.Identity{}, fmt.Errorf("sqlite: link identity %q to user %s: %w", id.ExternalID, id.UserID, x.fail(err))
+	}
+	// The user must be of the identity's organisation: selected, not only
+	// referenced.
+	now := formatTime(x.now)
+	out, err := scanIdentity(x.t.QueryRowContext(ctx, `INSERT INTO identities
+		(org_id, connection_id, external_id, user_id, linked_by, first_seen_at, last_seen_at)
+		SELECT ?1, ?2, ?3, u.id, ?5, ?6, ?6 FROM users u WHERE u.id = ?4 AND u.org_id = ?1
+		RETURNING `+identityColumns, id.OrganizationID, id.ConnectionID, id.ExternalID, userID, id.LinkedBy, now))
+	if err != nil {
+		var se *msqlite.Error
+		if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY { // no such connection
+			x.aborted = err
+			return out, fmt.Errorf("sqlite: link identity %q of connection %q in %q: %w: no such connection", id.ExternalID, id.ConnectionID, id.OrganizationID, store.ErrNotFound)
+		}
+		return out, fmt.Errorf("sqlite: link identity %q of connection %q in %q to user %s: %w", id.ExternalID, id.ConnectionID, id.OrganizationID, id.UserID, x.fail(err))
+	}
+	return out, nil
+}
+
+func (x *tx) UnlinkIdentity(ctx context.Context, orgID, connID, externalID string) (store.Identity, error) {
+	if err := x.check(); err != nil {
+		return store.Identity{}, err
+	}
+	out, err := scanIdentity(x.t.QueryRowContext(ctx, `DELETE FROM identities
+		WHERE org_id = ? AND connection_id = ? AND external_id = ? RETURNING `+identityColumns, orgID, connID, externalID))
+	if err != nil {
+		return out, fmt.Errorf("sqlite: unlink identity %q of connection %q in %q: %w", externalID, connID, orgID, x.fail(err))
+	}
+	return out, nil
+}
+
+func (x *tx) SeeIdentity(ctx context.Context, orgID, connID, externalID string) error {
+	if err := x.check(); err != nil {
+		return err
+	}
+	res, err := x.t.ExecContext(ctx, `UPDATE identities SET last_seen_at = max(last_seen_at, ?4)
+		WHERE org_id = ?1 AND connection_id = ?2 AND external_id = ?3`, orgID, connID, externalID, formatTime(x.now))
+	if err != nil {
+		return fmt.Errorf("sqlite: record a sign-in of identity %q of connection %q in %q: %w", externalID, connID, orgID, x.fail(err))
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlite: record a sign-in of identity %q: %w", externalID, x.fail(err))
+	} else if n == 0 {
+		return fmt.Errorf("sqlite: identity %q of connection %q in %q: %w", externalID, connID, orgID, store.ErrNotFound)
+	}
+	return nil
 }
 
 func (x *tx) UserByEmail(ctx context.Context, orgID, email string) (store.User, error) {
 	if err := x.check(); err != nil {
 		return store.User{}, err
 	}
-	u, err := scanUser(x.t.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users
+	u, err := scanUser(x.t.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users u
 		WHERE org_id = ? AND email_lower = ?`, orgID, strings.ToLower(email)))
 	if err != nil {
 		return u, fmt.Errorf("sqlite: user by email in %q: %w", orgID, x.fail(err))
@@ -199,12 +329,12 @@ func (x *tx) CreateUser(ctx context.Context, u store.User) (store.User, error) {
 	}
 	now := formatTime(x.now)
 	out, err := scanUser(x.t.QueryRowContext(ctx, `INSERT INTO users
-		(id, org_id, connection_id, external_id, email, email_lower, given_name, family_name, display_name,
+		(id, org_id, email, email_lower, given_name, family_name, display_name,
 		 groups, role, status, attributes, created_by, email_verified, created_at, updated_at, last_login_at)
-		VALUES (?1, ?2, NULLIF(?3, ''), NULLIF(?4, ''), NULLIF(?5, ''), NULLIF(?6, ''), ?7, ?8, ?9,
-		 ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?16)
-		RETURNING `+userColumns,
-		id, u.OrganizationID, u.ConnectionID, u.ExternalID, u.Email, strings.ToLower(u.Email), u.GivenName,
+		VALUES (?1, ?2, NULLIF(?3, ''), NULLIF(?4, ''), ?5, ?6, ?7,
+		 ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?14)
+		RETURNING `+userReturning,
+		id, u.OrganizationID, u.Email, strings.ToLower(u.Email), u.GivenName,
 		u.FamilyName, u.DisplayName, jsonValue(nonNil(u.Groups)), u.Role, u.Status, jsonValue(nonNilMap(u.Attributes)),
 		u.CreatedBy, u.EmailVerified, now))
 	if err != nil {
@@ -222,12 +352,12 @@ func (x *tx) UpdateUser(ctx context.Context, u store.User) (store.User, error) {
 		return store.User{}, fmt.Errorf("sqlite: update user %s: %w", u.ID, x.fail(err))
 	}
 	out, err := scanUser(x.t.QueryRowContext(ctx, `UPDATE users SET
-		connection_id = NULLIF(?2, ''), external_id = NULLIF(?3, ''), email = NULLIF(?4, ''),
-		email_lower = NULLIF(?5, ''), given_name = ?6, family_name = ?7, display_name = ?8, groups = ?9,
-		role = ?10, attributes = ?11, email_verified = ?12, updated_at = ?13, last_login_at = ?13
+		email = NULLIF(?2, ''),
+		email_lower = NULLIF(?3, ''), given_name = ?4, family_name = ?5, display_name = ?6, groups = ?7,
+		role = ?8, attributes = ?9, email_verified = ?10, updated_at = ?11, last_login_at = ?11
 		WHERE id = ?1
-		RETURNING `+userColumns,
-		id, u.ConnectionID, u.ExternalID, u.Email, strings.ToLower(u.Email), u.GivenName, u.FamilyName,
+		RETURNING `+userReturning,
+		id, u.Email, strings.ToLower(u.Email), u.GivenName, u.FamilyName,
 		u.DisplayName, jsonValue(nonNil(u.Groups)), u.Role, jsonValue(nonNilMap(u.Attributes)), u.EmailVerified,
 		formatTime(x.now)))
 	if err != nil {

@@ -41,7 +41,7 @@ func race(n int, fn func(i int) error) []error {
 func testSeatRace(t *testing.T, s store.Store) {
 	const people, seats = 1000, 50
 	seed(t, s, seats)
-	users := make([]store.User, people)
+	users := make([]person, people)
 	for i := range users {
 		users[i] = user(orgA, connS, fmt.Sprintf("person-%03d@idp", i), fmt.Sprintf("person-%03d@acme.example", i))
 	}
@@ -50,7 +50,7 @@ func testSeatRace(t *testing.T, s store.Store) {
 			if _, err := tx.TakeSeat(ctx, orgA); err != nil {
 				return err
 			}
-			_, err := tx.CreateUser(ctx, users[i])
+			_, err := create(ctx, tx, users[i])
 			return err
 		})
 	})
@@ -75,7 +75,7 @@ func testSeatRace(t *testing.T, s store.Store) {
 	found := 0
 	for i, u := range users {
 		_, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
-			return tx.UserByExternalID(ctx, orgA, connS, u.ExternalID)
+			return tx.UserByIdentity(ctx, orgA, connS, u.ext)
 		})
 		switch {
 		case err == nil:
@@ -88,7 +88,7 @@ func testSeatRace(t *testing.T, s store.Store) {
 				t.Errorf("user %d is missing although its transaction committed", i)
 			}
 		default:
-			t.Errorf("UserByExternalID(%d): %v", i, err)
+			t.Errorf("UserByIdentity(%d): %v", i, err)
 		}
 	}
 	if found != seats {
@@ -101,10 +101,10 @@ func testSeatRace(t *testing.T, s store.Store) {
 func testSameIdentityRace(t *testing.T, s store.Store, seatFirst bool) {
 	const deliveries = 20
 	seed(t, s, 100)
-	candidates := make([]store.User, deliveries)
+	candidates := make([]person, deliveries)
 	for i := range candidates {
 		// Each delivery mints its own user id, as the provisioner does.
-		candidates[i] = user(orgA, connS, "same@idp", "same@acme.example")
+		candidates[i] = user(orgA, connS, "same@idp", fmt.Sprintf("same-%d@acme.example", i))
 	}
 	errs := race(deliveries, func(i int) error {
 		return s.InTx(t.Context(), func(ctx context.Context, tx store.Tx) error {
@@ -113,7 +113,7 @@ func testSameIdentityRace(t *testing.T, s store.Store, seatFirst bool) {
 					return err
 				}
 			}
-			if _, err := tx.CreateUser(ctx, candidates[i]); err != nil {
+			if _, err := create(ctx, tx, candidates[i]); err != nil {
 				return err
 			}
 			if !seatFirst {
@@ -144,17 +144,17 @@ func testSameIdentityRace(t *testing.T, s store.Store, seatFirst bool) {
 		t.Errorf("seats used: got %d, want 1 (only the committed transaction's)", got)
 	}
 	got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
-		return tx.UserByExternalID(ctx, orgA, connS, "same@idp")
+		return tx.UserByIdentity(ctx, orgA, connS, "same@idp")
 	})
 	if err != nil {
-		t.Fatalf("UserByExternalID: %v", err)
+		t.Fatalf("UserByIdentity: %v", err)
 	}
 	if got.ID != candidates[winner].ID {
-		t.Errorf("UserByExternalID: got user %s, want the winner's %s", got.ID, candidates[winner].ID)
+		t.Errorf("UserByIdentity: got user %s, want the winner's %s", got.ID, candidates[winner].ID)
 	}
 }
 
-// UserByExternalID and UserByEmail lock the user until the transaction
+// UserByIdentity and UserByEmail lock the user until the transaction
 // ends, so concurrent read-modify-write cycles of one user never lose an
 // update.
 func testLockedLookups(t *testing.T, s store.Store) {
@@ -185,8 +185,8 @@ func testLockedLookups(t *testing.T, s store.Store) {
 		name   string
 		lookup func(ctx context.Context, tx store.Tx) (store.User, error)
 	}{
-		{"UserByExternalID", func(ctx context.Context, tx store.Tx) (store.User, error) {
-			return tx.UserByExternalID(ctx, orgA, connS, "counted@idp")
+		{"UserByIdentity", func(ctx context.Context, tx store.Tx) (store.User, error) {
+			return tx.UserByIdentity(ctx, orgA, connS, "counted@idp")
 		}},
 		{"UserByEmail", func(ctx context.Context, tx store.Tx) (store.User, error) {
 			return tx.UserByEmail(ctx, orgA, "counted@ACME.example")
@@ -199,10 +199,10 @@ func testLockedLookups(t *testing.T, s store.Store) {
 		}
 	}
 	got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
-		return tx.UserByExternalID(ctx, orgA, connS, "counted@idp")
+		return tx.UserByIdentity(ctx, orgA, connS, "counted@idp")
 	})
 	if err != nil {
-		t.Fatalf("UserByExternalID: %v", err)
+		t.Fatalf("UserByIdentity: %v", err)
 	}
 	if want := strconv.Itoa(2 * writers); len(got.Attributes["logins"]) != 1 || got.Attributes["logins"][0] != want {
 		t.Errorf("after %d concurrent increments: got logins %v, want [%s] (an update was lost)",

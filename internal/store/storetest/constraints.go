@@ -23,7 +23,7 @@ func testDuplicateExternalID(t *testing.T, s store.Store) {
 
 	// Another user (new id, new email) with the same identity.
 	_, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
-		return tx.CreateUser(ctx, user(orgA, connS, "dup@idp", "second@acme.example"))
+		return create(ctx, tx, user(orgA, connS, "dup@idp", "second@acme.example"))
 	})
 	wantErr(t, "CreateUser with a taken (organisation, connection, external id)", err, store.ErrConflict)
 
@@ -32,22 +32,25 @@ func testDuplicateExternalID(t *testing.T, s store.Store) {
 	createUser(t, s, user(orgA, connO, "dup@idp", "third@acme.example"))
 	createUser(t, s, user(orgB, connS, "dup@idp", "first@acme.example"))
 
-	// Moving another user onto a taken identity conflicts too.
+	// Linking a taken identity to another user, or again to its own,
+	// conflicts too.
 	other := createUser(t, s, user(orgA, connS, "other@idp", "other@acme.example"))
-	other.ExternalID = "dup@idp"
-	_, err = read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
-		return tx.UpdateUser(ctx, other)
-	})
-	wantErr(t, "UpdateUser onto a taken identity", err, store.ErrConflict)
+	for _, to := range []string{other.ID, first.ID} {
+		_, err = read(t, s, func(ctx context.Context, tx store.Tx) (store.Identity, error) {
+			return tx.LinkIdentity(ctx, store.Identity{OrganizationID: orgA, ConnectionID: connS, ExternalID: "dup@idp",
+				UserID: to, LinkedBy: store.LinkedByAdmin})
+		})
+		wantErr(t, "LinkIdentity of a taken identity", err, store.ErrConflict)
+	}
 
 	got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
-		return tx.UserByExternalID(ctx, orgA, connS, "dup@idp")
+		return tx.UserByIdentity(ctx, orgA, connS, "dup@idp")
 	})
 	if err != nil {
-		t.Fatalf("UserByExternalID: %v", err)
+		t.Fatalf("UserByIdentity: %v", err)
 	}
 	if got.ID != first.ID {
-		t.Errorf("UserByExternalID after refused duplicates: got user %s, want the first %s", got.ID, first.ID)
+		t.Errorf("UserByIdentity after refused duplicates: got user %s, want the first %s", got.ID, first.ID)
 	}
 }
 
@@ -57,7 +60,7 @@ func testDuplicateEmail(t *testing.T, s store.Store) {
 
 	for _, email := range []string{"Bob@Example.com", "bob@example.com", "BOB@EXAMPLE.COM"} {
 		_, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
-			return tx.CreateUser(ctx, user(orgA, connO, "bob-"+email, email))
+			return create(ctx, tx, user(orgA, connO, "bob-"+email, email))
 		})
 		wantErr(t, "CreateUser with taken email "+email, err, store.ErrConflict)
 	}
@@ -107,7 +110,7 @@ func testConflictRollsBack(t *testing.T, s store.Store) {
 		if err := tx.AppendOutbox(ctx, msg("evt-lost")); err != nil {
 			return err
 		}
-		_, err := tx.CreateUser(ctx, user(orgA, connS, "dup@idp", "new@acme.example"))
+		_, err := create(ctx, tx, user(orgA, connS, "dup@idp", "new@acme.example"))
 		return err
 	})
 	wantErr(t, "InTx whose CreateUser conflicts", err, store.ErrConflict)
@@ -140,12 +143,12 @@ func testNotFound(t *testing.T, s store.Store) {
 			_, err := tx.Connection(ctx, "no-such-org", connS)
 			return err
 		}},
-		{"UserByExternalID", func(ctx context.Context, tx store.Tx) error {
-			_, err := tx.UserByExternalID(ctx, orgA, connS, "missing@idp")
+		{"UserByIdentity", func(ctx context.Context, tx store.Tx) error {
+			_, err := tx.UserByIdentity(ctx, orgA, connS, "missing@idp")
 			return err
 		}},
-		{"UserByExternalID/unknown organisation", func(ctx context.Context, tx store.Tx) error {
-			_, err := tx.UserByExternalID(ctx, "no-such-org", connS, "known@idp")
+		{"UserByIdentity/unknown organisation", func(ctx context.Context, tx store.Tx) error {
+			_, err := tx.UserByIdentity(ctx, "no-such-org", connS, "known@idp")
 			return err
 		}},
 		{"UserByEmail", func(ctx context.Context, tx store.Tx) error {
@@ -157,8 +160,30 @@ func testNotFound(t *testing.T, s store.Store) {
 			return err
 		}},
 		{"UpdateUser", func(ctx context.Context, tx store.Tx) error {
-			_, err := tx.UpdateUser(ctx, missingUser)
+			_, err := tx.UpdateUser(ctx, missingUser.User)
 			return err
+		}},
+		{"LinkIdentity/unknown user", func(ctx context.Context, tx store.Tx) error {
+			_, err := tx.LinkIdentity(ctx, store.Identity{OrganizationID: orgA, ConnectionID: connO, ExternalID: "new@idp",
+				UserID: uuid.NewString(), LinkedBy: store.LinkedByAdmin})
+			return err
+		}},
+		{"LinkIdentity/user of another organisation", func(ctx context.Context, tx store.Tx) error {
+			_, err := tx.LinkIdentity(ctx, store.Identity{OrganizationID: orgB, ConnectionID: connS, ExternalID: "new@idp",
+				UserID: u.ID, LinkedBy: store.LinkedByAdmin})
+			return err
+		}},
+		{"LinkIdentity/unknown connection", func(ctx context.Context, tx store.Tx) error {
+			_, err := tx.LinkIdentity(ctx, store.Identity{OrganizationID: orgA, ConnectionID: "no-such-connection",
+				ExternalID: "new@idp", UserID: u.ID, LinkedBy: store.LinkedByAdmin})
+			return err
+		}},
+		{"UnlinkIdentity", func(ctx context.Context, tx store.Tx) error {
+			_, err := tx.UnlinkIdentity(ctx, orgA, connS, "missing@idp")
+			return err
+		}},
+		{"SeeIdentity", func(ctx context.Context, tx store.Tx) error {
+			return tx.SeeIdentity(ctx, orgA, connS, "missing@idp")
 		}},
 		{"PendingRoleReview/unknown user", func(ctx context.Context, tx store.Tx) error {
 			_, err := tx.PendingRoleReview(ctx, uuid.NewString(), "editor")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ var crudTests = []subTest{
 	{"Decisions", testDecisions},
 	{"AppendOutbox", testAppendOutbox},
 	{"RecordLogin", testRecordLogin},
+	{"Identities", testIdentities},
 	{"ConnectionsByDomain", testConnectionsByDomain},
 	{"OrganizationAdmins", testOrganizationAdmins},
 	{"Connections", testConnections},
@@ -59,7 +61,7 @@ func testConnections(t *testing.T, s store.Store) {
 	key := func(cs []store.Connection) []string {
 		var out []string
 		for _, c := range cs {
-			out = append(out, c.OrganizationID+"/"+c.ID+"/"+c.Protocol)
+			out = append(out, c.OrganizationID+"/"+c.ID+"/"+c.Protocol+"/"+c.DisplayName+"/"+c.Replaces)
 		}
 		return out
 	}
@@ -67,9 +69,9 @@ func testConnections(t *testing.T, s store.Store) {
 		protocol string
 		want     []string
 	}{
-		{"", []string{"acme/google/oidc", "acme/okta/saml", "globex/google/oidc", "globex/okta/saml"}},
-		{"saml", []string{"acme/okta/saml", "globex/okta/saml"}},
-		{"oidc", []string{"acme/google/oidc", "globex/google/oidc"}},
+		{"", []string{"acme/google/oidc/Google Workspace/okta", "acme/okta/saml//", "globex/google/oidc/Google Workspace/okta", "globex/okta/saml//"}},
+		{"saml", []string{"acme/okta/saml//", "globex/okta/saml//"}},
+		{"oidc", []string{"acme/google/oidc/Google Workspace/okta", "globex/google/oidc/Google Workspace/okta"}},
 		{"cas", nil},
 	} {
 		got, err := s.Connections(t.Context(), tc.protocol)
@@ -91,7 +93,7 @@ func testConnections(t *testing.T, s store.Store) {
 // the organisation's last (most privileged) role, and nobody else's.
 func testOrganizationAdmins(t *testing.T, s store.Store) {
 	seed(t, s, 10)
-	admin := func(u store.User, status string) store.User {
+	admin := func(u person, status string) person {
 		u.Role, u.Status = "admin", status
 		return u
 	}
@@ -148,34 +150,166 @@ func testConnectionsByDomain(t *testing.T, s store.Store) {
 	}
 }
 
-// RecordLogin keeps the latest login time and never goes back.
+// RecordLogin keeps the latest login time, of the user and of the
+// identity signed in through, and never goes back.
 func testRecordLogin(t *testing.T, s store.Store) {
 	seed(t, s, 5)
 	u := createUser(t, s, user(orgA, connS, "ext-login", "login@acme.example"))
-	lastLogin := func() time.Time {
-		got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
-			return tx.UserByExternalID(ctx, orgA, connS, "ext-login")
+	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+		_, err := tx.LinkIdentity(ctx, store.Identity{OrganizationID: orgA, ConnectionID: connO, ExternalID: "oidc-login",
+			UserID: u.ID, LinkedBy: store.LinkedByEmail})
+		return err
+	})
+	seen := func() (user time.Time, ids map[string]time.Time) {
+		t.Helper()
+		ids = map[string]time.Time{}
+		inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+			got, err := tx.UserByIdentity(ctx, orgA, connS, "ext-login")
+			if err != nil {
+				return err
+			}
+			user = got.LastLoginAt
+			list, err := tx.Identities(ctx, u.ID)
+			for _, i := range list {
+				ids[i.ConnectionID] = i.LastSeenAt
+			}
+			return err
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return got.LastLoginAt
+		return user, ids
 	}
+	_, before := seen()
 	later := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
-	if err := s.RecordLogin(t.Context(), orgA, u.ID, later); err != nil {
+	login := store.Login{OrganizationID: orgA, ConnectionID: connO, ExternalID: "oidc-login", UserID: u.ID, At: later}
+	if err := s.RecordLogin(t.Context(), login); err != nil {
 		t.Fatalf("RecordLogin: %v", err)
 	}
-	if got := lastLogin(); !got.Equal(later) {
-		t.Errorf("last login %s, want %s", got, later)
+	last, ids := seen()
+	if !last.Equal(later) {
+		t.Errorf("last login %s, want %s", last, later)
 	}
-	if err := s.RecordLogin(t.Context(), orgA, u.ID, later.Add(-time.Minute)); err != nil {
+	if !ids[connO].Equal(later) {
+		t.Errorf("last sighting of the identity signed in through: %s, want %s", ids[connO], later)
+	}
+	if !ids[connS].Equal(before[connS]) {
+		t.Errorf("last sighting of the other identity moved from %s to %s", before[connS], ids[connS])
+	}
+	older := login
+	older.At = later.Add(-time.Minute)
+	if err := s.RecordLogin(t.Context(), older); err != nil {
 		t.Fatalf("RecordLogin of an older login: %v", err)
 	}
-	if got := lastLogin(); !got.Equal(later) {
-		t.Errorf("an older login moved the last login back to %s", got)
+	if last, ids := seen(); !last.Equal(later) || !ids[connO].Equal(later) {
+		t.Errorf("an older login moved the last login back to %s (identity %s)", last, ids[connO])
 	}
-	wantErr(t, "RecordLogin in another organisation", s.RecordLogin(t.Context(), orgB, u.ID, later), store.ErrNotFound)
-	wantErr(t, "RecordLogin of an unknown user", s.RecordLogin(t.Context(), orgA, uuid.NewString(), later), store.ErrNotFound)
+	// An identity since linked to someone else is not this user's.
+	stray := login
+	stray.ExternalID = "not-theirs"
+	if err := s.RecordLogin(t.Context(), stray); err != nil {
+		t.Errorf("RecordLogin through an identity the user no longer has: %v, want the user's login recorded", err)
+	}
+	other := login
+	other.OrganizationID = orgB
+	wantErr(t, "RecordLogin in another organisation", s.RecordLogin(t.Context(), other), store.ErrNotFound)
+	other = login
+	other.UserID = uuid.NewString()
+	wantErr(t, "RecordLogin of an unknown user", s.RecordLogin(t.Context(), other), store.ErrNotFound)
+}
+
+// A user has any number of identities, one per (organisation, connection,
+// external id); each finds the user, and they move between users only by
+// unlinking and linking, with the user and its seat untouched.
+func testIdentities(t *testing.T, s store.Store) {
+	seed(t, s, 5)
+	ada := createUser(t, s, user(orgA, connS, "ada-saml", "ada@acme.example"))
+	bob := createUser(t, s, user(orgA, connS, "bob-saml", "bob@acme.example"))
+	seats := seatsUsed(t, s, orgA)
+
+	linked, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.Identity, error) {
+		return tx.LinkIdentity(ctx, store.Identity{OrganizationID: orgA, ConnectionID: connO, ExternalID: "ada-oidc",
+			UserID: ada.ID, LinkedBy: store.LinkedByEmail})
+	})
+	if err != nil {
+		t.Fatalf("LinkIdentity of a second identity: %v", err)
+	}
+	if linked.UserID != ada.ID || linked.LinkedBy != store.LinkedByEmail || linked.FirstSeenAt.IsZero() ||
+		!linked.LastSeenAt.Equal(linked.FirstSeenAt) {
+		t.Errorf("LinkIdentity: got %+v", linked)
+	}
+	for _, id := range [][2]string{{connS, "ada-saml"}, {connO, "ada-oidc"}} {
+		got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
+			return tx.UserByIdentity(ctx, orgA, id[0], id[1])
+		})
+		if err != nil || got.ID != ada.ID {
+			t.Errorf("UserByIdentity(%s, %s): got (%s, %v), want Ada %s", id[0], id[1], got.ID, err, ada.ID)
+		}
+	}
+	identities := func(userID string) []string {
+		t.Helper()
+		list, err := read(t, s, func(ctx context.Context, tx store.Tx) ([]store.Identity, error) {
+			return tx.Identities(ctx, userID)
+		})
+		if err != nil {
+			t.Fatalf("Identities: %v", err)
+		}
+		var out []string
+		for _, i := range list {
+			if i.OrganizationID != orgA || i.UserID != userID {
+				t.Errorf("Identities(%s): got %+v", userID, i)
+			}
+			out = append(out, i.ConnectionID+"/"+i.ExternalID+"/"+i.LinkedBy)
+		}
+		return out
+	}
+	if got, want := identities(ada.ID), []string{connS + "/ada-saml/created", connO + "/ada-oidc/email"}; !slices.Equal(got, want) {
+		t.Errorf("Identities of Ada, oldest first: got %v, want %v", got, want)
+	}
+
+	// Move Ada's OIDC identity to Bob: unlink, then link, in one
+	// transaction, as an admin does.
+	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+		old, err := tx.UnlinkIdentity(ctx, orgA, connO, "ada-oidc")
+		if err != nil {
+			return err
+		}
+		if old.UserID != ada.ID {
+			t.Errorf("UnlinkIdentity: got user %s, want Ada %s", old.UserID, ada.ID)
+		}
+		_, err = tx.LinkIdentity(ctx, store.Identity{OrganizationID: orgA, ConnectionID: connO, ExternalID: "ada-oidc",
+			UserID: bob.ID, LinkedBy: store.LinkedByAdmin})
+		return err
+	})
+	if got, want := identities(ada.ID), []string{connS + "/ada-saml/created"}; !slices.Equal(got, want) {
+		t.Errorf("Identities of Ada after the move: got %v, want %v", got, want)
+	}
+	if got, want := identities(bob.ID), []string{connS + "/bob-saml/created", connO + "/ada-oidc/admin"}; !slices.Equal(got, want) {
+		t.Errorf("Identities of Bob after the move: got %v, want %v", got, want)
+	}
+	// A user with no identity left stays, with its seat.
+	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+		_, err := tx.UnlinkIdentity(ctx, orgA, connS, "ada-saml")
+		return err
+	})
+	if got := identities(ada.ID); len(got) != 0 {
+		t.Errorf("Identities of Ada after unlinking both: got %v, want none", got)
+	}
+	if _, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
+		return tx.UserByEmail(ctx, orgA, "ada@acme.example")
+	}); err != nil {
+		t.Errorf("Ada without identities: %v, want the user kept", err)
+	}
+	if got := seatsUsed(t, s, orgA); got != seats {
+		t.Errorf("seats used after linking and unlinking: got %d, want %d (unchanged)", got, seats)
+	}
+
+	// SeeIdentity moves the last sighting, never the first.
+	inTx(t, s, func(ctx context.Context, tx store.Tx) error { return tx.SeeIdentity(ctx, orgA, connS, "bob-saml") })
+	list, err := read(t, s, func(ctx context.Context, tx store.Tx) ([]store.Identity, error) { return tx.Identities(ctx, bob.ID) })
+	if err != nil || len(list) == 0 {
+		t.Fatalf("Identities of Bob: %v, %v", list, err)
+	}
+	if list[0].LastSeenAt.Before(list[0].FirstSeenAt) {
+		t.Errorf("SeeIdentity: last seen %s before first seen %s", list[0].LastSeenAt, list[0].FirstSeenAt)
+	}
 }
 
 func testOrganizations(t *testing.T, s store.Store) {
@@ -203,10 +337,25 @@ func testOrganizations(t *testing.T, s store.Store) {
 			t.Fatalf("Connection(%q, %q): %v", want.OrganizationID, want.ID, err)
 		}
 		if got.OrganizationID != want.OrganizationID || got.ID != want.ID || got.Protocol != want.Protocol ||
-			!jsonEqual(t, got.Settings, want.Settings) {
+			got.DisplayName != want.DisplayName || got.Replaces != want.Replaces || !jsonEqual(t, got.Settings, want.Settings) {
 			t.Errorf("Connection(%q, %q): got %+v (settings %s), want %+v (settings %s)",
 				want.OrganizationID, want.ID, got, got.Settings, want, want.Settings)
 		}
+	}
+	// One organisation's connections, in a decision's transaction.
+	list, err := read(t, s, func(ctx context.Context, tx store.Tx) ([]store.Connection, error) {
+		return tx.Connections(ctx, orgA)
+	})
+	if err != nil {
+		t.Fatalf("Tx.Connections(%q): %v", orgA, err)
+	}
+	if len(list) != 2 || list[0].ID != connO || list[1].ID != connS || list[0].Replaces != connS || list[0].OrganizationID != orgA {
+		t.Errorf("Tx.Connections(%q): got %+v, want %s then %s", orgA, list, connO, connS)
+	}
+	if none, err := read(t, s, func(ctx context.Context, tx store.Tx) ([]store.Connection, error) {
+		return tx.Connections(ctx, "no-such-org")
+	}); err != nil || len(none) != 0 {
+		t.Errorf("Tx.Connections of an unknown organisation: got (%v, %v), want none", none, err)
 	}
 	// A connection applied without settings reads back as an empty object.
 	got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.Connection, error) {
@@ -313,29 +462,29 @@ func testCreateAndGetUser(t *testing.T, s store.Store) {
 	var created store.User
 	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
 		var err error
-		created, err = tx.CreateUser(ctx, want)
+		created, err = create(ctx, tx, want)
 		if err != nil {
 			return err
 		}
-		checkUser(t, "CreateUser", created, want)
+		checkUser(t, "CreateUser", created, want.User)
 		// A transaction reads its own writes.
-		got, err := tx.UserByExternalID(ctx, orgA, connS, "ada@idp")
+		got, err := tx.UserByIdentity(ctx, orgA, connS, "ada@idp")
 		if err != nil {
 			return err
 		}
-		checkUser(t, "UserByExternalID in the creating transaction", got, want)
+		checkUser(t, "UserByIdentity in the creating transaction", got, want.User)
 		return nil
 	})
 
 	got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
-		return tx.UserByExternalID(ctx, orgA, connS, "ada@idp")
+		return tx.UserByIdentity(ctx, orgA, connS, "ada@idp")
 	})
 	if err != nil {
-		t.Fatalf("UserByExternalID: %v", err)
+		t.Fatalf("UserByIdentity: %v", err)
 	}
-	checkUser(t, "UserByExternalID", got, want)
+	checkUser(t, "UserByIdentity", got, want.User)
 	if !got.CreatedAt.Equal(created.CreatedAt) {
-		t.Errorf("UserByExternalID: got CreatedAt %v, want %v as CreateUser returned", got.CreatedAt, created.CreatedAt)
+		t.Errorf("UserByIdentity: got CreatedAt %v, want %v as CreateUser returned", got.CreatedAt, created.CreatedAt)
 	}
 
 	for _, email := range []string{"Ada.Lovelace@Acme.Example", "ada.lovelace@acme.example", "ADA.LOVELACE@ACME.EXAMPLE"} {
@@ -347,18 +496,18 @@ func testCreateAndGetUser(t *testing.T, s store.Store) {
 			continue
 		}
 		// The email keeps the case it was stored with.
-		checkUser(t, "UserByEmail("+email+")", got, want)
+		checkUser(t, "UserByEmail("+email+")", got, want.User)
 	}
 
 	// Lookups are scoped to the organisation and the connection.
 	_, err = read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
-		return tx.UserByExternalID(ctx, orgA, connO, "ada@idp")
+		return tx.UserByIdentity(ctx, orgA, connO, "ada@idp")
 	})
-	wantErr(t, "UserByExternalID on another connection", err, store.ErrNotFound)
+	wantErr(t, "UserByIdentity on another connection", err, store.ErrNotFound)
 	_, err = read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
-		return tx.UserByExternalID(ctx, orgB, connS, "ada@idp")
+		return tx.UserByIdentity(ctx, orgB, connS, "ada@idp")
 	})
-	wantErr(t, "UserByExternalID in another organisation", err, store.ErrNotFound)
+	wantErr(t, "UserByIdentity in another organisation", err, store.ErrNotFound)
 	_, err = read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
 		return tx.UserByEmail(ctx, orgB, "ada.lovelace@acme.example")
 	})
@@ -368,7 +517,7 @@ func testCreateAndGetUser(t *testing.T, s store.Store) {
 	bare := user(orgA, connO, "bare", "bare@acme.example")
 	bare.Groups, bare.Attributes, bare.GivenName, bare.FamilyName, bare.DisplayName = nil, nil, "", "", ""
 	bare.EmailVerified = false
-	checkUser(t, "CreateUser without groups or attributes", createUser(t, s, bare), bare)
+	checkUser(t, "CreateUser without groups or attributes", createUser(t, s, bare), bare.User)
 }
 
 func testUsersWithoutIdentity(t *testing.T, s store.Store) {
@@ -379,8 +528,8 @@ func testUsersWithoutIdentity(t *testing.T, s store.Store) {
 	first.CreatedBy, first.EmailVerified = store.CreatedByAdmin, false
 	second := user(orgA, "", "", "second@acme.example")
 	second.CreatedBy = store.CreatedByApp
-	checkUser(t, "CreateUser without identity", createUser(t, s, first), first)
-	checkUser(t, "second CreateUser without identity", createUser(t, s, second), second)
+	checkUser(t, "CreateUser without identity", createUser(t, s, first), first.User)
+	checkUser(t, "second CreateUser without identity", createUser(t, s, second), second.User)
 
 	got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
 		return tx.UserByEmail(ctx, orgA, "FIRST@acme.example")
@@ -388,24 +537,28 @@ func testUsersWithoutIdentity(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatalf("UserByEmail: %v", err)
 	}
-	checkUser(t, "UserByEmail of an unlinked user", got, first)
+	checkUser(t, "UserByEmail of an unlinked user", got, first.User)
 
-	// Linking: the first login through an IdP sets the identity, and the
+	// Linking: the first login through an IdP links the identity, and the
 	// IdP vouches for the email.
-	got.ConnectionID, got.ExternalID, got.EmailVerified = connS, "first@idp", true
+	got.EmailVerified = true
 	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
-		_, err := tx.UpdateUser(ctx, got)
+		if _, err := tx.UpdateUser(ctx, got); err != nil {
+			return err
+		}
+		_, err := tx.LinkIdentity(ctx, store.Identity{OrganizationID: orgA, ConnectionID: connS, ExternalID: "first@idp",
+			UserID: got.ID, LinkedBy: store.LinkedByEmail})
 		return err
 	})
 	linked, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
-		return tx.UserByExternalID(ctx, orgA, connS, "first@idp")
+		return tx.UserByIdentity(ctx, orgA, connS, "first@idp")
 	})
 	if err != nil {
-		t.Fatalf("UserByExternalID after linking: %v", err)
+		t.Fatalf("UserByIdentity after linking: %v", err)
 	}
-	want := first
-	want.ConnectionID, want.ExternalID, want.EmailVerified = connS, "first@idp", true
-	checkUser(t, "UserByExternalID after linking", linked, want)
+	want := first.User
+	want.EmailVerified = true
+	checkUser(t, "UserByIdentity after linking", linked, want)
 }
 
 func testUpdateUser(t *testing.T, s store.Store) {
@@ -421,7 +574,7 @@ func testUpdateUser(t *testing.T, s store.Store) {
 	changed.Attributes = map[string][]string{"rank": {"rear admiral"}}
 	var updated store.User
 	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
-		if _, err := tx.UserByExternalID(ctx, orgA, connS, "grace@idp"); err != nil {
+		if _, err := tx.UserByIdentity(ctx, orgA, connS, "grace@idp"); err != nil {
 			return err
 		}
 		var err error
@@ -437,12 +590,12 @@ func testUpdateUser(t *testing.T, s store.Store) {
 	}
 
 	got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
-		return tx.UserByExternalID(ctx, orgA, connS, "grace@idp")
+		return tx.UserByIdentity(ctx, orgA, connS, "grace@idp")
 	})
 	if err != nil {
-		t.Fatalf("UserByExternalID after update: %v", err)
+		t.Fatalf("UserByIdentity after update: %v", err)
 	}
-	checkUser(t, "UserByExternalID after update", got, changed)
+	checkUser(t, "UserByIdentity after update", got, changed)
 	got, err = read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
 		return tx.UserByEmail(ctx, orgA, "grace.hopper@acme.example")
 	})

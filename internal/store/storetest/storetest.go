@@ -83,6 +83,7 @@ func org(id string, maxSeats int) store.Organization {
 		VerifiedDomains: []string{id + ".example", "mail." + id + ".example"},
 
 		SeatWarningPercent: 80,
+		LandingURL:         "https://app." + id + ".example/home",
 	}
 }
 
@@ -90,7 +91,7 @@ func connections(orgID string) []store.Connection {
 	return []store.Connection{
 		{OrganizationID: orgID, ID: connS, Protocol: "saml",
 			Settings: []byte(`{"metadata_url": "https://idp.` + orgID + `.example/metadata", "allow_idp_initiated": false}`)},
-		{OrganizationID: orgID, ID: connO, Protocol: "oidc",
+		{OrganizationID: orgID, ID: connO, Protocol: "oidc", DisplayName: "Google Workspace", Replaces: connS,
 			Settings: []byte(`{"issuer": "https://accounts.` + orgID + `.example", "client_id": "jitprov"}`)},
 	}
 }
@@ -105,13 +106,19 @@ func seed(t *testing.T, s store.Store, maxSeats int) {
 	}
 }
 
-// user returns a valid JIT user with a fresh id.
-func user(orgID, connID, externalID, email string) store.User {
-	return store.User{
+// person is a user to create and its first identity (none when conn is
+// "").
+type person struct {
+	store.User
+	conn, ext string
+}
+
+// user returns a valid JIT user with a fresh id, to be created with the
+// identity (connID, externalID).
+func user(orgID, connID, externalID, email string) person {
+	return person{conn: connID, ext: externalID, User: store.User{
 		ID:             uuid.NewString(),
 		OrganizationID: orgID,
-		ConnectionID:   connID,
-		ExternalID:     externalID,
 		Email:          email,
 		EmailVerified:  true,
 		GivenName:      "Ada",
@@ -122,7 +129,18 @@ func user(orgID, connID, externalID, email string) store.User {
 		Status:         store.StatusActive,
 		Attributes:     map[string][]string{"department": {"R&D"}, "cost_center": {"42", "43"}},
 		CreatedBy:      store.CreatedByJIT,
+	}}
+}
+
+// create creates p's user and links its identity, as a first login does.
+func create(ctx context.Context, tx store.Tx, p person) (store.User, error) {
+	u, err := tx.CreateUser(ctx, p.User)
+	if err != nil || p.conn == "" {
+		return u, err
 	}
+	_, err = tx.LinkIdentity(ctx, store.Identity{OrganizationID: p.OrganizationID, ConnectionID: p.conn,
+		ExternalID: p.ext, UserID: u.ID, LinkedBy: store.LinkedByCreated})
+	return u, err
 }
 
 // inTx runs fn in a transaction and fails the test if it does not commit.
@@ -156,13 +174,13 @@ func getOrg(t *testing.T, s store.Store, id string) store.Organization {
 	return o
 }
 
-func createUser(t *testing.T, s store.Store, u store.User) store.User {
+func createUser(t *testing.T, s store.Store, u person) store.User {
 	t.Helper()
 	got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
-		return tx.CreateUser(ctx, u)
+		return create(ctx, tx, u)
 	})
 	if err != nil {
-		t.Fatalf("CreateUser(%s/%s/%s): %v", u.OrganizationID, u.ConnectionID, u.ExternalID, err)
+		t.Fatalf("CreateUser(%s/%s/%s): %v", u.OrganizationID, u.conn, u.ext, err)
 	}
 	return got
 }
@@ -207,16 +225,16 @@ func nonNilMap(m map[string][]string) map[string][]string {
 func checkUser(t *testing.T, what string, got, want store.User) {
 	t.Helper()
 	type cmp struct {
-		ID, Org, Conn, Ext, Email string
-		EmailVerified             bool
-		Given, Family, Display    string
-		Groups                    []string
-		Role, Status              string
-		Attributes                map[string][]string
-		CreatedBy                 string
+		ID, Org, Email         string
+		EmailVerified          bool
+		Given, Family, Display string
+		Groups                 []string
+		Role, Status           string
+		Attributes             map[string][]string
+		CreatedBy              string
 	}
 	c := func(u store.User) cmp {
-		return cmp{u.ID, u.OrganizationID, u.ConnectionID, u.ExternalID, u.Email, u.EmailVerified, u.GivenName,
+		return cmp{u.ID, u.OrganizationID, u.Email, u.EmailVerified, u.GivenName,
 			u.FamilyName, u.DisplayName, nonNil(u.Groups), u.Role, u.Status, nonNilMap(u.Attributes), u.CreatedBy}
 	}
 	if g, w := c(got), c(want); !reflect.DeepEqual(g, w) {

@@ -23,7 +23,7 @@ func writeEverything(ctx context.Context, tx store.Tx, tag string) error {
 	if _, err := tx.TakeSeat(ctx, orgA); err != nil {
 		return err
 	}
-	u, err := tx.CreateUser(ctx, user(orgA, connS, tag+"@idp", tag+"@acme.example"))
+	u, err := create(ctx, tx, user(orgA, connS, tag+"@idp", tag+"@acme.example"))
 	if err != nil {
 		return err
 	}
@@ -47,9 +47,9 @@ func checkNothingWritten(t *testing.T, s store.Store, tag string) {
 		t.Errorf("seats used: got %d, want 0", got)
 	}
 	_, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
-		return tx.UserByExternalID(ctx, orgA, connS, tag+"@idp")
+		return tx.UserByIdentity(ctx, orgA, connS, tag+"@idp")
 	})
-	wantErr(t, "UserByExternalID", err, store.ErrNotFound)
+	wantErr(t, "UserByIdentity", err, store.ErrNotFound)
 	_, err = read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
 		return tx.UserByEmail(ctx, orgA, tag+"@acme.example")
 	})
@@ -130,10 +130,10 @@ func testCommitIsVisible(t *testing.T, s store.Store) {
 		t.Errorf("seats used: got %d, want 1", got)
 	}
 	u, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
-		return tx.UserByExternalID(ctx, orgA, connS, "committed@idp")
+		return tx.UserByIdentity(ctx, orgA, connS, "committed@idp")
 	})
 	if err != nil {
-		t.Fatalf("UserByExternalID: %v", err)
+		t.Fatalf("UserByIdentity: %v", err)
 	}
 	if _, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.RoleReview, error) {
 		return tx.PendingRoleReview(ctx, u.ID, "editor")
