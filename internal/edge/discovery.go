@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"cmp"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -15,10 +16,17 @@ import (
 // connection (SAML or OIDC).
 type loginPage struct {
 	Email, ReturnTo, Error string
-	Choices                []choice
+	// Organization names the organisation whose connections are offered.
+	Organization string
+	Choices      []choice
 }
 
-type choice struct{ Name, URL string }
+// choice is one connection offered: its display name (or id) and where
+// its login starts.
+type choice struct {
+	Name, URL string
+	org       string
+}
 
 func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
 	// Without a return URL the login lands where the organisation chosen
@@ -60,7 +68,7 @@ func (s *Server) discover(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		orgs[c.OrganizationID] = true
-		p.Choices = append(p.Choices, choice{Name: c.OrganizationID + " · " + c.ID,
+		p.Choices = append(p.Choices, choice{Name: cmp.Or(c.DisplayName, c.ID), org: c.OrganizationID,
 			URL: "/" + c.Protocol + "/" + url.PathEscape(c.OrganizationID) + "/" + url.PathEscape(c.ID) + "/login" + query})
 	}
 	if len(orgs) > 1 {
@@ -78,6 +86,14 @@ func (s *Server) discover(w http.ResponseWriter, r *http.Request) {
 	case 1:
 		http.Redirect(w, r, p.Choices[0].URL, http.StatusSeeOther)
 	default:
+		// One organisation offers several connections: name them as its
+		// administrators did (display_name), under the organisation's name.
+		p.Organization = p.Choices[0].org
+		if org, err := s.organization(r.Context(), p.Choices[0].org); err == nil {
+			p.Organization = cmp.Or(org.Name, org.ID)
+		} else {
+			s.log.WarnContext(r.Context(), "sign-in chooser: cannot read the organisation; showing its id", "org", p.Choices[0].org, "err", err)
+		}
 		s.renderLogin(w, r, http.StatusOK, p)
 	}
 }

@@ -11,10 +11,12 @@ import (
 )
 
 // landing is where a login of org without a (valid) return URL lands:
-// the edge's landing URL (Config.DefaultReturnTo), by default the edge's
-// own landing page, "/".
+// the organisation's landing URL (landing_url in the organisations file),
+// else the edge's (Config.DefaultReturnTo), by default the edge's own
+// landing page, "/". Both are set by administrators, not by the request:
+// no open redirect.
 func (s *Server) landing(org store.Organization) string {
-	return s.cfg.DefaultReturnTo
+	return cmp.Or(org.LandingURL, s.cfg.DefaultReturnTo)
 }
 
 // homePage is the edge's landing page: who is signed in, and the way out.

@@ -1,6 +1,7 @@
 package edge_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -72,5 +73,41 @@ func TestEdgeLandingURL(t *testing.T) {
 	}
 	if l := b.Get(w.edgeURL + "/").Link("Continue to Acme"); l != landing {
 		t.Errorf("landing page links on to %q, want %s", l, landing)
+	}
+}
+
+// An organisation's landing URL (landing_url in the organisations file)
+// wins over the edge's for its people's logins without a return URL, SAML
+// and OIDC alike; a return URL still wins over both.
+func TestOrganizationLandingURL(t *testing.T) {
+	const orgLanding, edgeLanding = "https://acme.example/portal", "https://app.example.com/"
+	w := newWorld(t, 10, true, withEdgeConfig(func(c *edge.Config) {
+		c.DefaultReturnTo = edgeLanding
+		c.AllowedReturnOrigins = []string{"https://acme.example"}
+	}))
+	if _, err := w.store.Pool().Exec(context.Background(), `UPDATE organizations SET landing_url = $1 WHERE id = 'acme'`, orgLanding); err != nil {
+		t.Fatal(err)
+	}
+	o := addZitadelConnection(t, w)
+	w.idp.signsIn(person("00u-lea", "lea@acme.example"))
+	tests := []struct {
+		name, returnTo, want string
+		login                func(b *testenv.Browser, returnTo string) *testenv.Page
+	}{
+		{"saml without return_to", "", orgLanding, func(b *testenv.Browser, rt string) *testenv.Page { p, _ := login(t, b, w.edgeURL, rt); return p }},
+		{"saml with return_to", "/desk", "/desk", func(b *testenv.Browser, rt string) *testenv.Page { p, _ := login(t, b, w.edgeURL, rt); return p }},
+		{"oidc without return_to", "", orgLanding, func(b *testenv.Browser, rt string) *testenv.Page { return b.Get(oidcStartLogin(t, b, w, o, rt)) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBrowser(t)
+			p := tt.login(b, tt.returnTo)
+			if p.Status != http.StatusSeeOther || p.Header.Get("Location") != tt.want {
+				t.Fatalf("end of login: %d to %q, want 303 to %s", p.Status, p.Header.Get("Location"), tt.want)
+			}
+			if l := b.Get(w.edgeURL + "/").Link("Continue to Acme"); l != orgLanding {
+				t.Errorf("landing page links on to %q, want %s", l, orgLanding)
+			}
+		})
 	}
 }
