@@ -41,6 +41,17 @@ func TestDevMode(t *testing.T) {
 	p = p.Submit()                         // the auto-posting SAML response, to the edge's ACS
 	adaID := mustShow(t, p, "ada@demo.example", "member", "demo")
 
+	// The README tour's step 1: Ada again, through OpenID Connect, is the
+	// same user (a second identity, linked by her verified email; no second
+	// seat).
+	adaOIDC := testenv.NewBrowser(t)
+	p = adaOIDC.Get(app)
+	p = adaOIDC.Get(p.Link("Demo — OpenID Connect"))
+	p = p.Click("Sign in as Ada Lovelace")
+	if id := mustShow(t, p, "ada@demo.example", "member", "demo"); id != adaID {
+		t.Errorf("Ada through OpenID Connect is user %s, want the user SAML created, %s", id, adaID)
+	}
+
 	// Grace signs in through OpenID Connect: she claims admin, gets member
 	// and a role review.
 	grace := testenv.NewBrowser(t)

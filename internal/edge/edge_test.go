@@ -252,14 +252,20 @@ func (w *world) startProvisioner() {
 	}()
 	w.stopProv, w.provDone = cancel, done
 	w.tb.Cleanup(w.stopProvisioner)
-	// Wait until its consumer exists, so logins are not published into
-	// a stream nobody set up.
+	// Wait until its consumer and the known identities' bucket exist, so
+	// logins are not published into a stream nobody set up and the edge
+	// finds the bucket it binds to (the provisioner creates both, in no
+	// promised order).
 	js, err := jetstream.New(nc)
 	if err != nil {
 		w.tb.Fatal(err)
 	}
 	waitUntil(w.tb, func() bool {
 		_, err := js.Consumer(context.Background(), bus.StreamLogins, bus.ConsumerProvisioner)
+		if err != nil {
+			return false
+		}
+		_, err = js.KeyValue(context.Background(), known.DefaultBucket)
 		return err == nil
 	})
 }
@@ -426,7 +432,7 @@ func TestSPInitiatedFirstLogin(t *testing.T) {
 		t.Fatalf("verify: %d user %q role %q, want 200, a user and role manager", v.Status, userID, v.Header.Get("X-Jitprov-Role"))
 	}
 	var email, ext string
-	if err := w.store.Pool().QueryRow(context.Background(), `SELECT email, external_id FROM users WHERE id = $1`, userID).Scan(&email, &ext); err != nil {
+	if err := w.store.Pool().QueryRow(context.Background(), `SELECT u.email, i.external_id FROM users u JOIN identities i ON i.user_id = u.id WHERE u.id = $1`, userID).Scan(&email, &ext); err != nil {
 		t.Fatalf("the user named by /auth/verify is not in Postgres: %v", err)
 	}
 	if email != "alice@acme.example" || ext != "00u-alice" {
