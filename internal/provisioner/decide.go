@@ -221,6 +221,15 @@ func (d *Decider) create(ctx context.Context, tx store.Tx, dec *decision, org st
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
+		// Or the same person through another connection: a link needs no
+		// seat, so decide again rather than turn them away.
+		if id.Email != "" {
+			if _, err := tx.UserByEmail(ctx, org.ID, id.Email); err == nil {
+				return fmt.Errorf("provisioner: login %s: %w: a user with the email was created concurrently", loginID, store.ErrConflict)
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
 		dec.refuse(events.OutcomeRejected, events.ReasonSeatsExhausted,
 			"organisation %q uses all of its %d seats", org.ID, org.MaxSeats)
 		return d.emit(ctx, dec, events.TypeSeatsExhausted, org.ID, org.ID, events.SeatsExhausted{

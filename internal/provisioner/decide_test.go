@@ -614,3 +614,63 @@ func TestSeatWarningOncePerCrossing(t *testing.T) {
 		})
 	}
 }
+
+// The same people sign in through SAML and OIDC at the same moment, for
+// the first time: each is one user with two identities and one seat,
+// whichever login commits first (the other conflicts, retries, and links),
+// even when the seats left are exactly enough.
+func TestDecideSamePersonThroughTwoConnectionsAtOnce(t *testing.T) {
+	const people = 20
+	s, _ := testenv.Store(t)
+	ctx := context.Background()
+	o := baseOrg()
+	o.MaxSeats = people // exactly enough: a second seat for anyone would turn someone away
+	if err := s.ApplyOrganizations(ctx, []store.Organization{o}, twoConnections("")); err != nil {
+		t.Fatal(err)
+	}
+	d := NewDecider(s, testenv.Logger(t))
+	var wg sync.WaitGroup
+	errs := make([]error, 2*people)
+	results := make([]events.ProvisioningResult, 2*people)
+	for p := range people {
+		for c, conn := range []string{"okta", "google"} {
+			wg.Go(func() {
+				id := login(fmt.Sprintf("%s-%d", conn, p), fmt.Sprintf("person-%d@acme.com", p))
+				id.ConnectionID = conn
+				results[2*p+c], errs[2*p+c] = d.Decide(ctx, uuid.NewString(), id)
+			})
+		}
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("decision %d: %v", i, err)
+		}
+	}
+	for p := range people {
+		a, b := results[2*p], results[2*p+1]
+		if a.User == nil || b.User == nil || a.User.ID != b.User.ID {
+			t.Errorf("person %d: SAML %+v and OIDC %+v, want one user", p, a, b)
+			continue
+		}
+		outcomes := []events.Outcome{a.Outcome, b.Outcome}
+		slices.Sort(outcomes)
+		if !slices.Equal(outcomes, []events.Outcome{events.OutcomeCreated, events.OutcomeExisting}) {
+			t.Errorf("person %d: outcomes %v, want one created and one existing", p, outcomes)
+		}
+	}
+	var seats, users, identities int
+	_ = s.Pool().QueryRow(ctx, `SELECT (SELECT seats_used FROM organizations WHERE id = 'acme'),
+		(SELECT count(*) FROM users), (SELECT count(*) FROM identities)`).Scan(&seats, &users, &identities)
+	if seats != people || users != people || identities != 2*people {
+		t.Errorf("seats %d, users %d, identities %d; want %d, %d, %d", seats, users, identities, people, people, 2*people)
+	}
+	types := outboxTypes(t, s)
+	count := map[string]int{}
+	for _, ty := range types {
+		count[ty]++
+	}
+	if count[string(events.TypeUserCreated)] != people || count[string(events.TypeUserIdentityLinked)] != people {
+		t.Errorf("events %v, want %d user.created and %d user.identity-linked", count, people, people)
+	}
+}

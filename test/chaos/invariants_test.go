@@ -127,7 +127,10 @@ func readState(ctx context.Context, d *deployment) (*state, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	rows, err = d.db.Query(ctx, `SELECT id::text, org_id, coalesce(connection_id, ''), coalesce(external_id, ''), coalesce(lower(email), ''), status FROM users`)
+	// A user's first identity (the chaos runs give each person one).
+	rows, err = d.db.Query(ctx, `SELECT DISTINCT ON (u.id) u.id::text, u.org_id, coalesce(i.connection_id, ''), coalesce(i.external_id, ''),
+		coalesce(lower(u.email), ''), u.status
+		FROM users u LEFT JOIN identities i ON i.user_id = u.id ORDER BY u.id, i.first_seen_at`)
 	if err != nil {
 		return nil, err
 	}
