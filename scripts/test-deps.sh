@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure what the tests need is here: Go modules, xmlsec1, and a
-# PostgreSQL server that answers. JITPROV_TEST_DATABASE_URL, when set, names
+# Makes sure what the tests need is here: Go modules, xmlsec1, SimpleSAMLphp
+# with the PHP it runs on, and a PostgreSQL server that answers. JITPROV_TEST_DATABASE_URL, when set, names
 # the server to use; otherwise the local one at 127.0.0.1:5432 is used,
 # started (and installed from Debian's packages) if it does not answer. NATS
 # needs nothing: tests embed a real nats-server.
@@ -15,6 +15,24 @@ if ! command -v xmlsec1 >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq xmlsec1 >/dev/null
+fi
+
+# SimpleSAMLphp is the third-party SAML IdP of the interop tests
+# (test/interop/simplesamlphp), which serve it with `php -S` themselves.
+# Debian's simplesamlphp package does not bring the PHP extensions it needs
+# (dom from php-xml, mbstring); its web-server dependency brings apache2,
+# which the tests do not use.
+ssp_ready() {
+  command -v php >/dev/null 2>&1 &&
+    [ -f /usr/share/simplesamlphp/www/saml2/idp/SSOService.php ] &&
+    php -m 2>/dev/null | grep -qx dom &&
+    php -m 2>/dev/null | grep -qx mbstring
+}
+if ! ssp_ready; then
+  log "installing SimpleSAMLphp and PHP from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq simplesamlphp php-cli php-xml php-mbstring >/dev/null
 fi
 
 if [ -n "${JITPROV_TEST_DATABASE_URL:-}" ]; then
