@@ -22,7 +22,7 @@ func TestDevModeDataFolderLock(t *testing.T) {
 	data := t.TempDir()
 	first := startDev(t, bin, data, freePorts(t, 3))
 
-	orgs := filepath.Join(data, "organizations.yaml") // written at every start
+	orgs := filepath.Join(data, "organizations.yaml") // written by the first start
 	orgsBefore, orgsInfo := readFile(t, orgs)
 
 	out, err := runDevUntilExit(t, bin, data, freePorts(t, 3), 30*time.Second)

@@ -81,7 +81,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	defer nc.Close()
 
 	return edge.Run(ctx, edge.Config{
-		Addr: cfg.Addr, PublicURL: *public, AllowedReturnOrigins: cfg.ReturnOrigins,
+		Addr: cfg.Addr, PublicURL: *public, AllowedReturnOrigins: cfg.ReturnOrigins, DefaultReturnTo: cfg.LandingURL,
 		ProvisionTimeout: time.Duration(cfg.ProvisionTimeout), SPKeyPair: spKey, Replicas: cfg.Replicas,
 		CertCheckInterval: time.Duration(cfg.CertCheckInterval), // negative when "off": the edge's convention too
 		RatePerClient:     config.Rate(cfg.RatePerClient), RatePerConnection: config.Rate(cfg.RatePerConnection),

@@ -43,6 +43,11 @@ type Edge struct {
 	// ReturnOrigins are the origins a login may return to besides the
 	// edge's own paths (JITPROV_EDGE_RETURN_ORIGINS, comma-separated).
 	ReturnOrigins []string `yaml:"return_origins"`
+	// LandingURL is where a login without a return URL lands when its
+	// organisation names no landing_url of its own
+	// (JITPROV_EDGE_LANDING_URL): a path on the edge or an absolute
+	// http(s) URL. Default: the edge's landing page, "/".
+	LandingURL string `yaml:"landing_url"`
 	// ProvisionTimeout is how long a first login waits for its account
 	// (JITPROV_EDGE_PROVISION_TIMEOUT, default 5s).
 	ProvisionTimeout Duration `yaml:"provision_timeout"`
@@ -110,6 +115,7 @@ func LoadEdge(path string, getenv func(string) string) (Edge, error) {
 	env.str("JITPROV_LOG_LEVEL", &e.LogLevel)
 	env.str("JITPROV_LOG_FORMAT", &e.LogFormat)
 	env.list("JITPROV_EDGE_RETURN_ORIGINS", &e.ReturnOrigins)
+	env.str("JITPROV_EDGE_LANDING_URL", &e.LandingURL)
 	env.bool("JITPROV_EDGE_INSECURE_COOKIES", &e.InsecureCookies)
 	env.duration("JITPROV_EDGE_PROVISION_TIMEOUT", "5s", &e.ProvisionTimeout)
 	if v := env.get("JITPROV_EDGE_CERT_CHECK_INTERVAL"); v != "" {
@@ -194,6 +200,17 @@ func (e Edge) Validate() error {
 			add("JITPROV_EDGE_RETURN_ORIGINS: %q is not an origin such as https://app.example.com", o)
 		}
 	}
+	if e.LandingURL != "" {
+		u, err := url.Parse(e.LandingURL)
+		switch {
+		case err != nil:
+			add("JITPROV_EDGE_LANDING_URL (landing_url)=%q: %v", e.LandingURL, err)
+		case u.Scheme == "" && u.Host == "" && strings.HasPrefix(u.Path, "/") && !strings.HasPrefix(e.LandingURL, "//"):
+		case (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil:
+		default:
+			add("JITPROV_EDGE_LANDING_URL (landing_url)=%q: want a path on the edge such as /welcome, or an absolute URL such as https://app.example.com/", e.LandingURL)
+		}
+	}
 	if e.Replicas != 1 && e.Replicas != 3 && e.Replicas != 5 {
 		add("JITPROV_STREAM_REPLICAS=%d: want 1, 3 or 5", e.Replicas)
 	}
@@ -237,9 +254,9 @@ func Rate(perMinute int) int {
 
 // String is safe to log: no secrets.
 func (e Edge) String() string {
-	return fmt.Sprintf("database_url=%q nats_url=%q addr=%q public_url=%q session_keys=%d insecure_cookies=%t cookie_domain=%q return_origins=%v provision_timeout=%s sp_key_file=%q cert_check_interval=%s replicas=%d rate_per_client=%d rate_per_connection=%d trusted_proxies=%v",
+	return fmt.Sprintf("database_url=%q nats_url=%q addr=%q public_url=%q session_keys=%d insecure_cookies=%t cookie_domain=%q return_origins=%v landing_url=%q provision_timeout=%s sp_key_file=%q cert_check_interval=%s replicas=%d rate_per_client=%d rate_per_connection=%d trusted_proxies=%v",
 		redactDatabaseURL(e.DatabaseURL), redactNATSList(e.NATSURL), e.Addr, e.PublicURL, len(e.SessionKeys), e.InsecureCookies, e.CookieDomain,
-		e.ReturnOrigins, time.Duration(e.ProvisionTimeout), e.SPKeyFile, e.CertCheckInterval, e.Replicas,
+		e.ReturnOrigins, e.LandingURL, time.Duration(e.ProvisionTimeout), e.SPKeyFile, e.CertCheckInterval, e.Replicas,
 		e.RatePerClient, e.RatePerConnection, e.TrustedProxies)
 }
 

@@ -38,6 +38,11 @@ func TestLoadEdge(t *testing.T) {
 	if strings.Contains(e.String(), "s3cret") || strings.Contains(e.String(), strings.Repeat("ab", 32)) {
 		t.Errorf("String leaks a secret: %s", e)
 	}
+	for _, landing := range []string{"/welcome", "https://app.example.com/", "http://localhost:3000/home"} {
+		if e, err := LoadEdge("", with("JITPROV_EDGE_LANDING_URL", landing)); err != nil || e.LandingURL != landing {
+			t.Errorf("landing URL %q: %v, %q", landing, err, e.LandingURL)
+		}
+	}
 	e, err = LoadEdge("", with("JITPROV_SESSION_KEYS", "", "JITPROV_SESSION_KEYS_FILE", keyFile))
 	if err != nil || len(e.SessionKeys) != 2 {
 		t.Errorf("keys file: %v %d keys", err, len(e.SessionKeys))
@@ -62,6 +67,9 @@ func TestLoadEdge(t *testing.T) {
 		{"negative rate", with("JITPROV_EDGE_RATE_PER_CLIENT", "-5"), "JITPROV_EDGE_RATE_PER_CLIENT (rate_per_client) is -5"},
 		{"rate not a number", with("JITPROV_EDGE_RATE_PER_CONNECTION", "lots"), `JITPROV_EDGE_RATE_PER_CONNECTION="lots": not a whole number`},
 		{"trusted proxy not an address", with("JITPROV_EDGE_TRUSTED_PROXIES", "10.0.0.0/8, ingress.local"), `"ingress.local" is neither an address nor a CIDR range`},
+		{"landing URL neither a path nor absolute", with("JITPROV_EDGE_LANDING_URL", "app.example.com/home"), "JITPROV_EDGE_LANDING_URL (landing_url)"},
+		{"landing URL to another host by //", with("JITPROV_EDGE_LANDING_URL", "//evil.example/"), "JITPROV_EDGE_LANDING_URL (landing_url)"},
+		{"landing URL of another scheme", with("JITPROV_EDGE_LANDING_URL", "javascript:alert(1)"), "JITPROV_EDGE_LANDING_URL (landing_url)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,12 +15,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/template"
@@ -189,11 +191,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("devmode: SP key pair: %w", err)
 	}
 
-	// The organisations, pointed at this run's URLs, applied to the store.
+	// The organisations file, written from the template (pointed at this
+	// run's URLs) when missing, applied as it is.
 	orgs, err := applyOrganizations(ctx, st, filepath.Join(dir, "organizations.yaml"), orgVars{
 		IdP: devURL + "/dev-idp", ClientID: clientID, ClientSecretFile: clientSecretFile,
 		InboxWebhook: devURL + "/inbox/webhook", WebhookSecretFile: webhookSecretFile,
-	})
+	}, log)
 	if err != nil {
 		return err
 	}
@@ -432,24 +435,99 @@ type orgVars struct {
 	IdP, ClientID, ClientSecretFile, InboxWebhook, WebhookSecretFile string
 }
 
-// applyOrganizations renders the dev organisations, writes them to path
-// for people to read, and applies them.
-func applyOrganizations(ctx context.Context, st store.Store, path string, v orgVars) (config.OrgFile, error) {
+// orgsTemplateVersion numbers the changes of organizations.yaml.tmpl that
+// a copy written from an older template lacks and dev mode relies on (a
+// connection the development IdP serves, a setting the tour needs): raise
+// it with such a change, and people whose file is older are told.
+const orgsTemplateVersion = 2
+
+// templateVersion reads the version line of an organisations file written
+// from the template; 1 for a file without one (written before it existed).
+var templateVersionLine = regexp.MustCompile(`(?m)^# jitprov dev template version (\d+)\s*$`)
+
+func templateVersion(data []byte) int {
+	m := templateVersionLine.FindSubmatch(data)
+	if m == nil {
+		return 1
+	}
+	n, err := strconv.Atoi(string(m[1]))
+	if err != nil {
+		return 1
+	}
+	return n
+}
+
+// applyOrganizations applies the organisations file at path, as it is.
+// It writes it from the template, pointed at this run's URLs, only when
+// it does not exist: a person's edits are kept. An existing file written
+// from an older template, or not naming this run's development IdP,
+// inbox or secrets, is applied all the same, with a warning that says
+// what to do; the current template is then written beside it
+// (organizations.yaml.new) to merge from.
+func applyOrganizations(ctx context.Context, st store.Store, path string, v orgVars, log *slog.Logger) (config.OrgFile, error) {
 	var b bytes.Buffer
 	if err := template.Must(template.New("orgs").Parse(orgsTemplate)).Execute(&b, v); err != nil {
 		return config.OrgFile{}, err
 	}
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		return config.OrgFile{}, fmt.Errorf("devmode: %w", err)
+	rendered := b.Bytes()
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.WriteFile(path, rendered, 0o644); err != nil {
+			return config.OrgFile{}, fmt.Errorf("devmode: %w", err)
+		}
+		data = rendered
+		log.Info("wrote the organisations file from the dev template; edit it, and each start applies it as it is", "path", path)
+	case err != nil:
+		return config.OrgFile{}, fmt.Errorf("devmode: the organisations file: %w", err)
+	default:
+		if err := checkOrgFile(path, data, rendered, v, log); err != nil {
+			return config.OrgFile{}, err
+		}
 	}
-	f, err := config.ParseOrgFile(path, b.Bytes())
+	f, err := config.ParseOrgFile(path, data)
 	if err != nil {
-		return f, fmt.Errorf("devmode: the dev organisations: %w", err)
+		return f, fmt.Errorf("devmode: the organisations file (fix it, or delete it to get the dev template's again): %w", err)
 	}
 	if err := st.ApplyOrganizations(ctx, f.Organizations, f.Connections); err != nil {
 		return f, err
 	}
 	return f, nil
+}
+
+// checkOrgFile says what an existing organisations file lacks that this
+// run of dev mode needs.
+func checkOrgFile(path string, data, rendered []byte, v orgVars, log *slog.Logger) error {
+	if bytes.Equal(data, rendered) {
+		return nil
+	}
+	log.Info("applying the organisations file as it is: your edits are kept (delete it to get the dev template's again)", "path", path)
+	if have := templateVersion(data); have < orgsTemplateVersion {
+		next := path + ".new"
+		if err := os.WriteFile(next, rendered, 0o644); err != nil {
+			return fmt.Errorf("devmode: %w", err)
+		}
+		log.Warn("the organisations file was written from an older dev template, and the current one has content dev mode needs "+
+			"(connections, settings the tour relies on): it is written beside yours; merge it into yours, or delete yours to start from it",
+			"path", path, "template", next, "file_version", have, "template_version", orgsTemplateVersion)
+	}
+	var missing []string
+	for _, want := range []struct{ what, value string }{
+		{"development IdP " + v.IdP, v.IdP},
+		{"OIDC client secret file " + v.ClientSecretFile, v.ClientSecretFile},
+		{"inbox webhook " + v.InboxWebhook, v.InboxWebhook},
+		{"webhook secret file " + v.WebhookSecretFile, v.WebhookSecretFile},
+	} {
+		if !bytes.Contains(data, []byte(want.value)) {
+			missing = append(missing, want.what)
+		}
+	}
+	if len(missing) > 0 {
+		log.Warn("the organisations file does not name this run's "+strings.Join(missing, ", ")+
+			": sign-in or alerts through the demo connections fail until it does (other ports or another data folder than when it was written?); "+
+			"fix it, or delete it to get the dev template's again", "path", path)
+	}
+	return nil
 }
 
 func banner(w io.Writer, edgeURL, devURL, dir, natsDesc, storeDesc string) {
@@ -465,6 +543,9 @@ jitprov dev is running — development mode, not for production.
   NATS:            %[4]s
   Store:           %[5]s
   Data:            %[3]s
+  Organisations:   %[3]s/organizations.yaml
+                   (applied as it is at each start: edit it and restart;
+                   delete it to get the dev template's again)
 
 Press Ctrl-C to stop; a second start keeps the data.
 

@@ -156,15 +156,21 @@ func (r *registry) load(ctx context.Context, orgID, connID string) (*conn, error
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errUnknownConnection
 	} else if err != nil {
-		return nil, err
+		return nil, &loadError{transient: true, err: err}
 	}
+	var loaded *conn
 	switch c.Protocol {
 	case string(events.ProtocolSAML):
-		return r.loadSAML(ctx, org, c)
+		loaded, err = r.loadSAML(ctx, org, c)
 	case string(events.ProtocolOIDC):
-		return r.loadOIDC(ctx, org, c)
+		loaded, err = r.loadOIDC(ctx, org, c)
+	default:
+		return nil, errUnknownConnection
 	}
-	return nil, errUnknownConnection
+	if err != nil {
+		return nil, newLoadError(c.Protocol, err)
+	}
+	return loaded, nil
 }
 
 func (r *registry) loadSAML(ctx context.Context, org store.Organization, c store.Connection) (*conn, error) {
@@ -228,7 +234,7 @@ func (r *registry) metadata(ctx context.Context, s connection.SAML) (*saml.Entit
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", s.IDPMetadataURL, resp.Status)
+		return nil, statusError(s.IDPMetadataURL, resp)
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadataBytes+1))
 	if err != nil {

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"cmp"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -15,14 +16,23 @@ import (
 // connection (SAML or OIDC).
 type loginPage struct {
 	Email, ReturnTo, Error string
-	Choices                []choice
+	// Organization names the organisation whose connections are offered.
+	Organization string
+	Choices      []choice
 }
 
-type choice struct{ Name, URL string }
+// choice is one connection offered: its display name (or id) and where
+// its login starts.
+type choice struct {
+	Name, URL string
+	org       string
+}
 
 func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
+	// Without a return URL the login lands where the organisation chosen
+	// says (its landing URL), so none is made up here.
 	s.renderLogin(w, r, http.StatusOK, loginPage{
-		ReturnTo: session.SafeReturnTo(r.URL.Query().Get("return_to"), s.cfg.AllowedReturnOrigins, s.cfg.DefaultReturnTo)})
+		ReturnTo: session.SafeReturnTo(r.URL.Query().Get("return_to"), s.cfg.AllowedReturnOrigins, "")})
 }
 
 // discover sends the person to their organisation's connection, chosen by
@@ -33,7 +43,11 @@ func (s *Server) discover(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, http.StatusBadRequest, loginPage{Error: "The form could not be read; please try again."})
 		return
 	}
-	returnTo := session.SafeReturnTo(r.PostForm.Get("return_to"), s.cfg.AllowedReturnOrigins, s.cfg.DefaultReturnTo)
+	returnTo := session.SafeReturnTo(r.PostForm.Get("return_to"), s.cfg.AllowedReturnOrigins, "")
+	query := ""
+	if returnTo != "" {
+		query = "?return_to=" + url.QueryEscape(returnTo)
+	}
 	email := strings.TrimSpace(r.PostForm.Get("email"))
 	p := loginPage{Email: email, ReturnTo: returnTo}
 	addr, err := mail.ParseAddress(email)
@@ -54,8 +68,8 @@ func (s *Server) discover(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		orgs[c.OrganizationID] = true
-		p.Choices = append(p.Choices, choice{Name: c.OrganizationID + " · " + c.ID,
-			URL: "/" + c.Protocol + "/" + url.PathEscape(c.OrganizationID) + "/" + url.PathEscape(c.ID) + "/login?return_to=" + url.QueryEscape(returnTo)})
+		p.Choices = append(p.Choices, choice{Name: cmp.Or(c.DisplayName, c.ID), org: c.OrganizationID,
+			URL: "/" + c.Protocol + "/" + url.PathEscape(c.OrganizationID) + "/" + url.PathEscape(c.ID) + "/login" + query})
 	}
 	if len(orgs) > 1 {
 		// A domain verified for several organisations must not send one's
@@ -72,6 +86,14 @@ func (s *Server) discover(w http.ResponseWriter, r *http.Request) {
 	case 1:
 		http.Redirect(w, r, p.Choices[0].URL, http.StatusSeeOther)
 	default:
+		// One organisation offers several connections: name them as its
+		// administrators did (display_name), under the organisation's name.
+		p.Organization = p.Choices[0].org
+		if org, err := s.organization(r.Context(), p.Choices[0].org); err == nil {
+			p.Organization = cmp.Or(org.Name, org.ID)
+		} else {
+			s.log.WarnContext(r.Context(), "sign-in chooser: cannot read the organisation; showing its id", "org", p.Choices[0].org, "err", err)
+		}
 		s.renderLogin(w, r, http.StatusOK, p)
 	}
 }

@@ -66,7 +66,8 @@ func (s *Server) startOIDC(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	returnTo := session.SafeReturnTo(r.URL.Query().Get("return_to"), s.cfg.AllowedReturnOrigins, s.cfg.DefaultReturnTo)
+	s.warnOtherHost(r, c.org.ID, c.id)
+	returnTo := session.SafeReturnTo(r.URL.Query().Get("return_to"), s.cfg.AllowedReturnOrigins, s.landing(c.org))
 	start, err := c.oidc.rp.Begin()
 	if err != nil {
 		s.fail(w, r, pageUnavailable, "begin the OIDC login", "err", err)
@@ -88,6 +89,11 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := s.sessions.TakePending(w, r, connKey(c.org.ID, c.id), r.URL.Query().Get("state"))
+	if err != nil && !s.sessions.PendingCookieSent(r) && r.URL.Query().Get("error") == "" {
+		s.cookieLost(w, r, "OIDC callback without a pending login of this browser: the browser sent back no pending-login cookie",
+			"protocol", events.ProtocolOIDC, "org", c.org.ID, "connection", c.id)
+		return
+	}
 	if err != nil {
 		s.fail(w, r, pageSignInFailed, "OIDC callback without a pending login of this browser", "org", c.org.ID, "connection", c.id, "err", err)
 		return
@@ -103,6 +109,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, pageSignInFailed, "cannot map the claims to an identity", "org", c.org.ID, "connection", c.id, "err", err)
 		return
 	}
+	s.warnUnmapped(r.Context(), c, events.ProtocolOIDC, oidcFields(c.oidc.settings, claims), oidcSent(claims))
 	s.signIn(w, r, id, p.ReturnTo)
 }
 

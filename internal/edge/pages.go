@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"go.opentelemetry.io/otel/trace"
 )
@@ -18,7 +19,7 @@ var pageTemplate = template.Must(template.ParseFS(pageFiles, "pages/*.html"))
 
 // page is what a person sees when a sign-in does not simply succeed. It
 // never carries internal errors: those go to the log, under the trace id
-// shown as Ref.
+// shown as Ref on error pages (status 400 and above).
 type page struct {
 	Status   int
 	Title    string
@@ -30,7 +31,9 @@ type page struct {
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, p page) {
-	if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {
+	// The reference is for an administrator looking into a failure; a
+	// page that reports none (signed out, waiting) carries none.
+	if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() && p.Status >= 400 {
 		p.Ref = sc.TraceID().String()
 	}
 	s.writeHTML(w, r, p.Status, "layout", p)
@@ -69,14 +72,28 @@ var (
 		Message: "You may already have an account here through another way of signing in, and this sign-in could not be linked to it automatically. Sign in the way you did before, or ask your organisation's administrator to link the two; they can see why in the provisioning log."}
 	pageUnavailable = page{Status: http.StatusServiceUnavailable, Title: "Sign-in is unavailable",
 		Message: "We cannot set up accounts right now. Please try again in a few minutes."}
+	pageMisconfigured = page{Status: http.StatusInternalServerError, Title: "Sign-in is not set up correctly",
+		Message: "Sign-in through this connection is not set up correctly, so it cannot start. Please tell your administrator: trying again will not help until the connection's settings are fixed."}
+	pageIdPUnreachable = page{Status: http.StatusServiceUnavailable, Title: "Your identity provider cannot be reached",
+		Message: "Sign-in through your organisation's identity provider is not possible right now, because it does not answer. Please try again in a few minutes."}
 	pageUnknownConnection = page{Status: http.StatusNotFound, Title: "Unknown sign-in link",
 		Message: "This sign-in link does not match any configured organisation. Please check the address."}
 	pageTooMany = page{Status: http.StatusTooManyRequests, Title: "Too many sign-in attempts",
 		Message: "There were too many sign-in attempts in a short time. Please wait a minute and try again."}
 	pageStarting = page{Status: http.StatusServiceUnavailable, Title: "Sign-in is starting",
 		Message: "The sign-in service is starting. Please try again in a few seconds."}
-	pageSignedOut = page{Status: http.StatusOK, Title: "Signed out", Message: "You are signed out.", Link: "/", LinkText: "Back"}
+	pageSignedOut = page{Status: http.StatusOK, Title: "Signed out", Message: "You are signed out.", Link: "/login", LinkText: "Sign in again"}
 )
+
+// pageCookieLost: the IdP's answer came without the cookie that ties it
+// to the login this browser started; login is where to start again.
+func pageCookieLost(login string) page {
+	return page{Status: http.StatusForbidden, Title: "Sign-in failed",
+		Message: "Your browser did not send back the cookie it was given when this sign-in started, so your identity provider's answer cannot be matched to it. " +
+			"This happens when the sign-in was started at another address than " + strings.TrimSuffix(login, "/login") +
+			" (for example 127.0.0.1 instead of localhost), or when the browser blocks cookies. Please start again from there.",
+		Link: login, LinkText: "Start again"}
+}
 
 // pageNotCompleted asks the person to sign in again: their login never
 // reached the pipeline.

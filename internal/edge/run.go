@@ -149,6 +149,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, func(context.Cont
 		republishing: make(chan struct{}, maxRepublishing),
 		tracer:       deps.Tracer.Tracer("github.com/jitprov/jitprov/internal/edge"), log: deps.Logger,
 		failures: newSampler(deps.Logger, 10*time.Second),
+		unmapped: newUnmappedWarnings(),
 	}
 	s.limits = newLimits(cfg, s)
 	ready := func(ctx context.Context) error {

@@ -69,6 +69,9 @@ type Server struct {
 	// failures samples the log lines of refused sign-ins: a flood logs one
 	// line per kind and interval, with a count.
 	failures *sampler
+	// unmapped remembers the identity fields it warned of, once per
+	// connection and field.
+	unmapped *unmappedWarnings
 	tracer   trace.Tracer
 	log      *slog.Logger
 }
@@ -102,6 +105,7 @@ func (s *Server) Handler(ready func(context.Context) error) http.Handler {
 	// costs a token check, and at most two reads.
 	mux.HandleFunc("GET /login/continue", s.continueLogin)
 	mux.HandleFunc("GET /auth/verify", s.verify)
+	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("GET /logout", s.logout)
 	mux.HandleFunc("POST /logout", s.logout)
 	return s.traced(mux)
@@ -126,10 +130,31 @@ func (s *Server) conn(w http.ResponseWriter, r *http.Request, p events.Protocol)
 		s.render(w, r, pageUnknownConnection)
 		return nil, false
 	case err != nil:
-		s.fail(w, r, pageUnavailable, "cannot load the SAML connection", "org", r.PathValue("org"), "connection", r.PathValue("conn"), "err", err)
+		s.connectionFailed(w, r, err)
 		return nil, false
 	}
 	return c, true
+}
+
+// connectionFailed says why the path's connection cannot serve: a
+// configuration error, which trying again does not cure (the log names it
+// as such, with the library's reason), an IdP that cannot be reached now,
+// or the store.
+func (s *Server) connectionFailed(w http.ResponseWriter, r *http.Request, err error) {
+	org, conn := r.PathValue("org"), r.PathValue("conn")
+	var le *loadError
+	switch {
+	case errors.As(err, &le) && le.protocol == "":
+		s.fail(w, r, pageUnavailable, "cannot read the connection from the store", "org", org, "connection", conn, "err", err)
+	case errors.As(err, &le) && le.transient:
+		s.fail(w, r, pageIdPUnreachable, "cannot reach the identity provider of the "+protocolName(le.protocol)+" connection; sign-in through it fails until it answers",
+			"protocol", le.protocol, "org", org, "connection", conn, "err", err)
+	case errors.As(err, &le):
+		s.fail(w, r, pageMisconfigured, "configuration error: the "+protocolName(le.protocol)+" connection cannot be loaded; nobody can sign in through it until its settings are fixed",
+			"protocol", le.protocol, "org", org, "connection", conn, "reason", err.Error())
+	default:
+		s.fail(w, r, pageUnavailable, "cannot load the connection", "org", org, "connection", conn, "err", err)
+	}
 }
 
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
@@ -153,7 +178,8 @@ func (s *Server) startLogin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	returnTo := session.SafeReturnTo(r.URL.Query().Get("return_to"), s.cfg.AllowedReturnOrigins, s.cfg.DefaultReturnTo)
+	s.warnOtherHost(r, c.org.ID, c.id)
+	returnTo := session.SafeReturnTo(r.URL.Query().Get("return_to"), s.cfg.AllowedReturnOrigins, s.landing(c.org))
 	redirect, requestID, err := c.saml.sp.AuthnRequestURL("")
 	if err != nil {
 		s.fail(w, r, pageUnavailable, "build the AuthnRequest", "err", err)
@@ -185,6 +211,14 @@ func (s *Server) acs(w http.ResponseWriter, r *http.Request) {
 	}
 	key := connKey(c.org.ID, c.id)
 	a, err := c.saml.sp.ParseResponse(ctx, r.PostForm.Get("SAMLResponse"), s.sessions.PendingRequestIDs(r, key))
+	if samlsp.ReasonOf(err) == samlsp.ReasonUnsolicited && !s.sessions.PendingCookieSent(r) && answersARequest(r.PostForm.Get("SAMLResponse")) {
+		// The IdP answers a login request, yet this browser has no
+		// login under way: its cookie did not come back. Not a question
+		// of IdP-initiated settings.
+		s.cookieLost(w, r, "SAML response rejected: it answers a login request, but the browser sent back no pending-login cookie to match it with",
+			"protocol", events.ProtocolSAML, "org", c.org.ID, "connection", c.id, "reason", samlsp.ReasonOf(err))
+		return
+	}
 	if err != nil {
 		s.fail(w, r, pageSignInFailed, "SAML response rejected", "org", c.org.ID, "connection", c.id,
 			"reason", samlsp.ReasonOf(err), "err", err)
@@ -198,7 +232,7 @@ func (s *Server) acs(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, pageUnavailable, "cannot check the assertion for replay; refusing it", "err", err)
 		return
 	}
-	returnTo := s.cfg.DefaultReturnTo
+	returnTo := s.landing(c.org)
 	if a.InResponseTo != "" {
 		p, err := s.sessions.TakePending(w, r, key, a.InResponseTo)
 		if err != nil {
@@ -207,7 +241,7 @@ func (s *Server) acs(w http.ResponseWriter, r *http.Request) {
 		}
 		returnTo = p.ReturnTo
 	} else if rs := r.PostForm.Get("RelayState"); rs != "" {
-		returnTo = session.SafeReturnTo(rs, s.cfg.AllowedReturnOrigins, s.cfg.DefaultReturnTo)
+		returnTo = session.SafeReturnTo(rs, s.cfg.AllowedReturnOrigins, returnTo)
 	}
 	id, err := samlIdentity(c, a, s.log)
 	if err != nil {
@@ -215,6 +249,7 @@ func (s *Server) acs(w http.ResponseWriter, r *http.Request) {
 			"reason", samlsp.ReasonOf(err), "err", err)
 		return
 	}
+	s.warnUnmapped(ctx, c, events.ProtocolSAML, samlFields(c.saml.settings, a), samlSent(a))
 	s.signIn(w, r, id, returnTo)
 }
 
@@ -229,8 +264,11 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, id events.Identi
 		span.SetAttributes(attribute.Bool("jitprov.fast_path", true))
 		s.tellSeen(ctx, events.LoginSeen{OrganizationID: id.OrganizationID, ConnectionID: id.ConnectionID,
 			ExternalID: id.ExternalID, UserID: rec.UserID, AuthenticatedAt: id.AuthenticatedAt})
-		s.startSession(w, r, session.Session{UserID: rec.UserID, OrganizationID: id.OrganizationID,
-			ConnectionID: id.ConnectionID, Role: rec.Role, Email: rec.Email}, returnTo)
+		if s.startSession(w, r, session.Session{UserID: rec.UserID, OrganizationID: id.OrganizationID,
+			ConnectionID: id.ConnectionID, Role: rec.Role, Email: rec.Email}, returnTo) {
+			s.log.InfoContext(ctx, "signed in", "outcome", events.OutcomeExisting, "protocol", id.Protocol,
+				"org", id.OrganizationID, "connection", id.ConnectionID, "fast_path", true, "user_id", rec.UserID)
+		}
 		return
 	} else if err != nil && !errors.Is(err, known.ErrNotFound) {
 		s.log.WarnContext(ctx, "known identities unavailable; taking the slow path", "err", err)
@@ -259,7 +297,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, id events.Identi
 			"connection", id.ConnectionID, "login_id", ev.ID(), "err", err)
 		return
 	}
-	s.answer(w, r, id.OrganizationID, id.ConnectionID, res, returnTo)
+	s.answer(w, r, id.Protocol, id.OrganizationID, id.ConnectionID, res, returnTo)
 }
 
 // loginSource is the CloudEvents source of the logins the edge publishes.
@@ -267,9 +305,18 @@ const loginSource = "/jitprov/sso-edge"
 
 // answer acts on the provisioner's decision about a login: a session, or
 // the page that says why not.
-func (s *Server) answer(w http.ResponseWriter, r *http.Request, org, conn string, res events.ProvisioningResult, returnTo string) {
+//
+// Every sign-in that decides is logged once, at info when it starts a
+// session: its outcome, protocol, organisation, connection, whether it
+// took the fast path (no round trip to the provisioner) and the user; the
+// record carries the request's trace id. Never a token or a claim value.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, protocol events.Protocol, org, conn string, res events.ProvisioningResult, returnTo string) {
 	ctx := r.Context()
-	log := s.log.With("login_id", res.LoginID, "org", org, "outcome", res.Outcome, "reason", res.Reason)
+	log := s.log.With("outcome", res.Outcome, "protocol", protocol, "org", org, "connection", conn,
+		"fast_path", false, "login_id", res.LoginID)
+	if res.Reason != "" {
+		log = log.With("reason", res.Reason)
+	}
 	switch res.Outcome {
 	case events.OutcomeCreated, events.OutcomeExisting:
 		if res.User == nil || res.User.Status != "active" {
@@ -280,9 +327,10 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, org, conn string
 			s.fail(w, r, pageRefused, "user not active", "login_id", res.LoginID, "user_id", userID, "status", status)
 			return
 		}
-		log.InfoContext(ctx, "signed in")
-		s.startSession(w, r, session.Session{UserID: res.User.ID, OrganizationID: org,
-			ConnectionID: conn, Role: res.User.Role, Email: res.User.Email}, returnTo)
+		if s.startSession(w, r, session.Session{UserID: res.User.ID, OrganizationID: org,
+			ConnectionID: conn, Role: res.User.Role, Email: res.User.Email}, returnTo) {
+			log.InfoContext(ctx, "signed in", "user_id", res.User.ID)
+		}
 	case events.OutcomeRejected:
 		log.WarnContext(ctx, "login rejected", "message", res.Message)
 		s.render(w, r, pageSeatsExhausted)
@@ -348,12 +396,15 @@ func (s *Server) tellSeen(ctx context.Context, seen events.LoginSeen) {
 	}()
 }
 
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, sess session.Session, returnTo string) {
+// startSession issues the session cookie and sends the browser on; false
+// when the cookie could not be issued (and an error page was shown).
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, sess session.Session, returnTo string) bool {
 	if err := s.sessions.Issue(w, sess); err != nil {
 		s.fail(w, r, pageUnavailable, "issue the session cookie", "err", err)
-		return
+		return false
 	}
 	http.Redirect(w, r, returnTo, http.StatusSeeOther)
+	return true
 }
 
 // awaiting shows "setting up your account", which retries by itself: the
@@ -362,6 +413,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, sess sessi
 // the login's id, in the store.
 func (s *Server) awaiting(w http.ResponseWriter, r *http.Request, id events.Identity, a session.Awaiting, cause error) {
 	a.OrganizationID, a.ConnectionID, a.ExternalID, a.ClaimsDigest = id.OrganizationID, id.ConnectionID, id.ExternalID, known.Digest(id)
+	a.Protocol = string(id.Protocol)
 	tok, err := s.sessions.SealAwaiting(w, a)
 	if err != nil {
 		s.fail(w, r, pageUnavailable, "seal the awaiting token", "err", err)
@@ -402,8 +454,11 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.sessions.ClearAwaiting(w)
-		s.startSession(w, r, session.Session{UserID: rec.UserID, OrganizationID: a.OrganizationID,
-			ConnectionID: a.ConnectionID, Role: rec.Role, Email: rec.Email}, a.ReturnTo)
+		if s.startSession(w, r, session.Session{UserID: rec.UserID, OrganizationID: a.OrganizationID,
+			ConnectionID: a.ConnectionID, Role: rec.Role, Email: rec.Email}, a.ReturnTo) {
+			s.log.InfoContext(ctx, "signed in", "outcome", "decided", "protocol", a.Protocol, "org", a.OrganizationID,
+				"connection", a.ConnectionID, "fast_path", false, "login_id", a.LoginID, "user_id", rec.UserID, "waited", true)
+		}
 		return
 	}
 	if kerr != nil && !errors.Is(kerr, known.ErrNotFound) {
@@ -432,7 +487,7 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
 		if res.Outcome == events.OutcomeCreated || res.Outcome == events.OutcomeExisting {
 			s.sessions.ClearAwaiting(w)
 		}
-		s.answer(w, r, a.OrganizationID, a.ConnectionID, res, a.ReturnTo)
+		s.answer(w, r, events.Protocol(a.Protocol), a.OrganizationID, a.ConnectionID, res, a.ReturnTo)
 	case !errors.Is(err, store.ErrNotFound):
 		// The page keeps asking: an outage of the store delays the person,
 		// it does not fail their login.

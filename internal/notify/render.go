@@ -122,11 +122,14 @@ func Render(j Job, orgName string, links Links) (Message, error) {
 		if n == 0 {
 			n = j.Count
 		}
-		people := plural(n, "person", "people")
-		m.Subject = fmt.Sprintf("%s: %s could not sign in — all %d seats are taken", orgName, people, d.MaxSeats)
+		people, were := plural(n, "person", "people"), "were"
+		if n == 1 {
+			were = "was"
+		}
+		m.Subject = fmt.Sprintf("%s: %s could not sign in — %s", orgName, people, allSeatsTaken(d.MaxSeats))
 		m.Lines = []string{
-			fmt.Sprintf("Since %s, %s signed in through single sign-on for the first time and were turned away, because %s uses all of its %d seats.",
-				stamp(j.Since), people, orgName, d.MaxSeats),
+			fmt.Sprintf("Since %s, %s signed in through single sign-on for the first time and %s turned away, because %s uses %s.",
+				stamp(j.Since), people, were, orgName, allOfItsSeats(d.MaxSeats)),
 			"Add seats, or free some by removing people who left, and they can sign in again.",
 		}
 		if j.Count > n {
@@ -141,9 +144,13 @@ func Render(j Job, orgName string, links Links) (Message, error) {
 		if err != nil {
 			return m, err
 		}
-		m.Subject = fmt.Sprintf("%s uses %d of %d seats", orgName, d.SeatsUsed, d.MaxSeats)
-		m.Lines = []string{fmt.Sprintf("%s has reached %d%% of its seats: %d of %d are taken. When all are taken, people signing in for the first time are turned away.",
-			orgName, d.ThresholdPercent, d.SeatsUsed, d.MaxSeats)}
+		m.Subject = fmt.Sprintf("%s uses %d of %s", orgName, d.SeatsUsed, plural(d.MaxSeats, "seat", "seats"))
+		taken := "are"
+		if d.SeatsUsed == 1 {
+			taken = "is"
+		}
+		m.Lines = []string{fmt.Sprintf("%s has reached %d%% of its seats: %d of %d %s taken. When all are taken, people signing in for the first time are turned away.",
+			orgName, d.ThresholdPercent, d.SeatsUsed, d.MaxSeats, taken)}
 		m.ActionText = "Manage seats"
 	case events.TypeRoleReviewRequested.Short():
 		m.ActionText = "Review requests"
@@ -204,6 +211,29 @@ func Render(j Job, orgName string, links Links) (Message, error) {
 		return m, fmt.Errorf("notify: job %s: no message for alert %q", j.ID, j.Alert)
 	}
 	return m, nil
+}
+
+// allSeatsTaken says that every one of max seats is taken, in the
+// number it needs.
+func allSeatsTaken(max int) string {
+	switch max {
+	case 0:
+		return "the organisation has no seats"
+	case 1:
+		return "its only seat is taken"
+	}
+	return fmt.Sprintf("all %d seats are taken", max)
+}
+
+// allOfItsSeats is "all of its N seats", in the number it needs.
+func allOfItsSeats(max int) string {
+	switch max {
+	case 0:
+		return "no seats at all (max_seats is 0)"
+	case 1:
+		return "its only seat"
+	}
+	return fmt.Sprintf("all of its %d seats", max)
 }
 
 func plural(n int, one, many string) string {

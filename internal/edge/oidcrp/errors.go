@@ -10,6 +10,12 @@ import (
 // true for any *RejectError.
 var ErrInvalid = errors.New("oidcrp: invalid OpenID Connect login")
 
+// ErrUnavailable: New could not fetch the discovery document because the
+// provider answered with a server error (5xx), 429 or 408: it is
+// unavailable for now, which passes, unlike a mistake in the settings.
+// Network errors (refused, timed out) are returned as they are.
+var ErrUnavailable = errors.New("oidcrp: the provider is unavailable")
+
 // Reason is a short, stable code saying why a login was refused. The edge logs
 // it and counts it (one metric label value per Reason).
 type Reason string

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -241,7 +242,14 @@ func New(ctx context.Context, cfg Config) (*RP, error) {
 
 	dctx, cancel := context.WithTimeout(ctx, rp.timeout)
 	defer cancel()
-	provider, err := oidc.NewProvider(oidc.ClientContext(dctx, rp.client), cfg.Issuer)
+	// go-oidc reports a discovery document fetched with another status
+	// than 200 as text: note the status, to tell an unavailable provider
+	// from a wrong issuer.
+	var status statusRecorder
+	discovery := &http.Client{Transport: &status, CheckRedirect: rp.client.CheckRedirect, Timeout: rp.client.Timeout}
+	status.next = transport
+	dctx = oidc.ClientContext(dctx, discovery)
+	provider, err := oidc.NewProvider(dctx, cfg.Issuer)
 	var mismatch *oidc.IssuerMismatchError
 	if errors.As(err, &mismatch) && strings.TrimSuffix(mismatch.Discovered, "/") == strings.TrimSuffix(cfg.Issuer, "/") {
 		// The same issuer but for a trailing slash, which is written or
@@ -250,9 +258,11 @@ func New(ctx context.Context, cfg Config) (*RP, error) {
 		// ID tokens carry the provider's spelling: take that one, and
 		// compare exactly from here on.
 		rp.issuer = mismatch.Discovered
-		provider, err = oidc.NewProvider(oidc.ClientContext(dctx, rp.client), rp.issuer)
+		provider, err = oidc.NewProvider(dctx, rp.issuer)
 	}
-	if err != nil {
+	if err != nil && status.unavailable() {
+		return nil, fmt.Errorf("oidcrp: discovery: %w: %w", ErrUnavailable, err)
+	} else if err != nil {
 		return nil, fmt.Errorf("oidcrp: discovery: %w", err)
 	}
 	var disc struct {
@@ -715,4 +725,29 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// statusRecorder passes requests to next and remembers the status of the
+// last response.
+type statusRecorder struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	last int
+}
+
+func (s *statusRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := s.next.RoundTrip(req)
+	if err == nil {
+		s.mu.Lock()
+		s.last = resp.StatusCode
+		s.mu.Unlock()
+	}
+	return resp, err
+}
+
+// unavailable: the last response was a server error, 429 or 408.
+func (s *statusRecorder) unavailable() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last >= 500 || s.last == http.StatusTooManyRequests || s.last == http.StatusRequestTimeout
 }

@@ -20,9 +20,11 @@ import (
 type Awaiting struct {
 	OrganizationID string `json:"org"`
 	ConnectionID   string `json:"con"`
-	ExternalID     string `json:"ext"`
-	ClaimsDigest   string `json:"dig"`
-	ReturnTo       string `json:"ret,omitempty"`
+	// Protocol is the connection's ("saml", "oidc"), for the sign-in log.
+	Protocol     string `json:"pro,omitempty"`
+	ExternalID   string `json:"ext"`
+	ClaimsDigest string `json:"dig"`
+	ReturnTo     string `json:"ret,omitempty"`
 	// LoginID names the login.first-seen event: its decision is read from
 	// the store when no known identity answers.
 	LoginID string `json:"lid,omitempty"`

@@ -145,6 +145,14 @@ func (m *Manager) TakePending(w http.ResponseWriter, r *http.Request, connection
 	return PendingLogin{}, ErrNoPending
 }
 
+// PendingCookieSent reports whether r carries the pending-login cookie at
+// all, whether or not it opens and lists logins: a browser that started a
+// login and sends none never got it back (it was set for another host
+// name, refused, or has expired).
+func (m *Manager) PendingCookieSent(r *http.Request) bool {
+	return len(r.CookiesNamed(m.pendingName)) > 0
+}
+
 // ClearPending removes the pending-login cookie.
 func (m *Manager) ClearPending(w http.ResponseWriter) {
 	clearCookie(w, m.pendingName, "", m.secure, m.pendingSameSite())
