@@ -222,9 +222,15 @@ func (d *document) organization(p string, o orgEntry) (store.Organization, []sto
 	d.roles(p, o, &org)
 
 	if o.LandingURL != "" {
-		if u, err := url.Parse(o.LandingURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		u, err := url.Parse(o.LandingURL)
+		switch {
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
 			d.errorf(p+".landing_url", "%q is not an absolute http(s) URL; give where people land after signing in, e.g. https://app.example.com/", o.LandingURL)
-		} else {
+		case u.User != nil:
+			d.errorf(p+".landing_url", "%q carries a user name before the host, which reads as another site; write the URL without it", o.LandingURL)
+		case u.Scheme == "http" && !isLoopback(u.Hostname()):
+			d.errorf(p+".landing_url", "%q is plain http: people would land on a page anyone on the network can change; use https (http is for localhost only)", o.LandingURL)
+		default:
 			org.LandingURL = o.LandingURL
 		}
 	}
@@ -356,9 +362,30 @@ func (d *document) organization(p string, o orgEntry) (store.Organization, []sto
 			d.errorf(rp, "%q is not a connection of organisation %q (its connections: %s); keep the replaced connection in the file while its people move", c.Replaces, o.ID, strings.Join(others, ", "))
 		case o.Connections[j].Replaces == c.ID:
 			d.errorf(rp, "%q and %q replace each other; only the new connection says replaces: <old>", c.ID, c.Replaces)
+		default:
+			if cycle := replacesCycle(o.Connections, i); cycle != nil {
+				d.errorf(rp, "the connections replace one another in a circle (%s); only each new connection says replaces: <old>", strings.Join(cycle, " → "))
+			}
 		}
 	}
 	return org, conns
+}
+
+// replacesCycle follows replaces from connection i and returns the circle
+// of ids back to it, or nil when the chain ends.
+func replacesCycle(conns []connEntry, i int) []string {
+	byID := map[string]connEntry{}
+	for _, c := range conns {
+		byID[c.ID] = c
+	}
+	path := []string{conns[i].ID}
+	for next := conns[i].Replaces; next != "" && len(path) <= len(conns); next = byID[next].Replaces {
+		path = append(path, next)
+		if next == conns[i].ID {
+			return path
+		}
+	}
+	return nil
 }
 
 // samlSettings validates a SAML connection's settings at path.

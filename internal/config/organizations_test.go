@@ -168,6 +168,13 @@ func TestParseOrganizationsErrors(t *testing.T) {
 
 		// Landing page, display names and replaced connections.
 		{"landing url not absolute", org("    landing_url: /home"), []string{`orgs.yaml:5: organizations[0].landing_url: "/home" is not an absolute http(s) URL`}},
+		{"landing url plain http", org("    landing_url: http://app.acme.com/"), []string{`orgs.yaml:5: organizations[0].landing_url: "http://app.acme.com/" is plain http`}},
+		{"landing url with a user name", org("    landing_url: https://app.acme.com@evil.example/"), []string{`orgs.yaml:5: organizations[0].landing_url: "https://app.acme.com@evil.example/" carries a user name before the host`}},
+		{"replaces in a circle", org("    connections:", "      - id: a", "        protocol: oidc", "        replaces: b",
+			"      - id: b", "        protocol: oidc", "        replaces: c", "      - id: c", "        protocol: saml", "        replaces: a"),
+			[]string{`orgs.yaml:8: organizations[0].connections[0].replaces: the connections replace one another in a circle (a → b → c → a)`,
+				`orgs.yaml:11: organizations[0].connections[1].replaces: the connections replace one another in a circle (b → c → a → b)`,
+				`orgs.yaml:14: organizations[0].connections[2].replaces: the connections replace one another in a circle (c → a → b → c)`}},
 		{"display name empty", org("    connections:", "      - id: okta", "        protocol: saml", `        display_name: " "`),
 			[]string{`orgs.yaml:8: organizations[0].connections[0].display_name: empty; give the name people see`}},
 		{"replaces unknown", org("    connections:", "      - id: entra", "        protocol: oidc", "        replaces: okta"),

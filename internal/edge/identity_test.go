@@ -89,3 +89,42 @@ func TestOIDCIdentityMapping(t *testing.T) {
 		t.Errorf("kept email %q", id.Email)
 	}
 }
+
+// The standard email_verified speaks of the standard email claim only: a
+// connection that maps its email from another claim (a username a person
+// may set to someone else's address) gets it verified only from a mapped
+// email_verified, or where the two claims are the same address.
+func TestOIDCMappedEmailVerification(t *testing.T) {
+	for _, tt := range []struct {
+		name         string
+		claims       connection.Claims
+		raw          map[string]any
+		wantEmail    string
+		wantVerified bool
+	}{
+		{"standard email, verified", connection.Claims{},
+			map[string]any{"email": "ann@acme.example", "email_verified": true}, "ann@acme.example", true},
+		{"mapped username that is someone else's address", connection.Claims{Email: "preferred_username"},
+			map[string]any{"email": "mallory@acme.example", "email_verified": true, "preferred_username": "ceo@acme.example"}, "ceo@acme.example", false},
+		{"mapped claim equal to the verified email", connection.Claims{Email: "upn"},
+			map[string]any{"email": "ann@acme.example", "email_verified": true, "upn": "ann@acme.example"}, "ann@acme.example", true},
+		{"mapped claim with its own verification", connection.Claims{Email: "upn", EmailVerified: "upn_verified"},
+			map[string]any{"upn": "ann@acme.example", "upn_verified": true}, "ann@acme.example", true},
+		{"mapped claim, no email claim at all", connection.Claims{Email: "upn"},
+			map[string]any{"email_verified": true, "upn": "ann@acme.example"}, "ann@acme.example", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &conn{org: store.Organization{ID: "acme"}, id: "oidc", oidc: &oidcSide{settings: connection.OIDC{Claims: tt.claims}}}
+			cl := &oidcrp.Claims{Subject: "sub-1", Raw: tt.raw}
+			cl.Email, _ = tt.raw["email"].(string)
+			cl.EmailVerified, _ = tt.raw["email_verified"].(bool)
+			id, err := oidcIdentity(c, cl, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if id.Email != tt.wantEmail || id.EmailVerified != tt.wantVerified {
+				t.Errorf("got email %q verified %t, want %q verified %t", id.Email, id.EmailVerified, tt.wantEmail, tt.wantVerified)
+			}
+		})
+	}
+}

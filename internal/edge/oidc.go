@@ -158,6 +158,11 @@ func oidcIdentity(c *conn, cl *oidcrp.Claims, log *slog.Logger) (events.Identity
 	email, verified := cl.Email, cl.EmailVerified
 	if m.Email != "" {
 		email = str(m.Email, "")
+		// The standard email_verified speaks of the standard email claim
+		// only: a mapped claim (preferred_username, upn…) that a person may
+		// set to someone else's address is verified only by a mapped
+		// email_verified, or where it is that very address.
+		verified = cl.EmailVerified && cl.Email != "" && email == cl.Email
 	}
 	if m.EmailVerified != "" {
 		v, _ := oidcrp.Lookup(cl.Raw, m.EmailVerified)

@@ -291,7 +291,11 @@ func (d *Decider) update(ctx context.Context, tx store.Tx, dec *decision, org st
 			ExternalID: id.ExternalID, UserID: user.ID, LinkedBy: l.by}); err != nil {
 			return err // ErrConflict: a concurrent login linked it; retry
 		}
-	} else if err := tx.SeeIdentity(ctx, org.ID, id.ConnectionID, id.ExternalID); err != nil {
+	} else if err := tx.SeeIdentity(ctx, org.ID, id.ConnectionID, id.ExternalID); errors.Is(err, store.ErrNotFound) {
+		// An admin unlinked or moved the identity since it was looked up:
+		// decide again.
+		return fmt.Errorf("provisioner: login %s: %w: the identity moved meanwhile", loginID, store.ErrConflict)
+	} else if err != nil {
 		return err
 	}
 	merged, changed := mergeProfile(org.UpdatePolicy, user, id)

@@ -208,7 +208,7 @@ func TestDecidePolicy(t *testing.T) {
 		},
 		{
 			name:           "a replacing connection links by email whatever the policy, and the old identity stays",
-			org:            func(o *store.Organization) { o.LinkByEmail, o.VerifiedDomains = store.LinkNever, nil },
+			org:            func(o *store.Organization) { o.LinkByEmail = store.LinkNever },
 			conns:          twoConnections("okta"),
 			seed:           []seed{{ids: []string{"okta/ann-saml"}, User: store.User{Email: "ann@acme.com", EmailVerified: true, GivenName: "Given"}}},
 			login:          func(id *events.Identity) { id.ConnectionID, id.Email = "google", "ann@acme.com" },
@@ -219,7 +219,7 @@ func TestDecidePolicy(t *testing.T) {
 		},
 		{
 			name:  "a replacing connection needs the IdP to vouch for the email",
-			org:   func(o *store.Organization) { o.LinkByEmail, o.VerifiedDomains = store.LinkNever, nil },
+			org:   func(o *store.Organization) { o.LinkByEmail = store.LinkNever },
 			conns: twoConnections("okta"),
 			seed:  []seed{{ids: []string{"okta/ann-saml"}, User: store.User{Email: "ann@acme.com"}}},
 			login: func(id *events.Identity) {
@@ -228,8 +228,40 @@ func TestDecidePolicy(t *testing.T) {
 			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonEmailInUse, wantSeats: 1,
 		},
 		{
+			name:        "a replacing connection links only emails of the organisation's verified domains",
+			org:         func(o *store.Organization) { o.LinkByEmail, o.VerifiedDomains = store.LinkNever, []string{"acme.org"} },
+			conns:       twoConnections("okta"),
+			seed:        []seed{{ids: []string{"okta/ann-saml"}, User: store.User{Email: "ann@acme.com", EmailVerified: true}}},
+			login:       func(id *events.Identity) { id.ConnectionID, id.Email = "google", "ann@acme.com" },
+			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonEmailInUse, wantSeats: 1,
+		},
+		{
+			// Mallory signed in through a connection that does not vouch
+			// for emails with Ann's address; Ann's own verified login must
+			// not land in Mallory's account.
+			name:        "no link onto a user whose IdP never vouched for the email",
+			conns:       twoConnections(""),
+			seed:        []seed{{ids: []string{"okta/mallory"}, User: store.User{Email: "ann@acme.com", EmailVerified: false, CreatedBy: store.CreatedByJIT}}},
+			login:       func(id *events.Identity) { id.ConnectionID, id.Email = "google", "ann@acme.com" },
+			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonEmailInUse, wantSeats: 1,
+		},
+		{
+			name:        "a replacing connection does not link onto a user whose IdP never vouched for the email",
+			conns:       twoConnections("okta"),
+			seed:        []seed{{ids: []string{"okta/mallory"}, User: store.User{Email: "ann@acme.com", EmailVerified: false, CreatedBy: store.CreatedByJIT}}},
+			login:       func(id *events.Identity) { id.ConnectionID, id.Email = "google", "ann@acme.com" },
+			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonEmailInUse, wantSeats: 1,
+		},
+		{
+			name:        "no link onto a user whose role is no longer one of the organisation's",
+			conns:       twoConnections(""),
+			seed:        []seed{{ids: []string{"okta/owner"}, User: store.User{Email: "owner@acme.com", EmailVerified: true, Role: "owner"}}},
+			login:       func(id *events.Identity) { id.ConnectionID, id.Email = "google", "owner@acme.com" },
+			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonEmailInUse, wantSeats: 1,
+		},
+		{
 			name:        "a replacing connection takes over only the replaced connection's people",
-			org:         func(o *store.Organization) { o.LinkByEmail, o.VerifiedDomains = store.LinkNever, nil },
+			org:         func(o *store.Organization) { o.LinkByEmail = store.LinkNever },
 			conns:       twoConnections("okta"),
 			seed:        []seed{{User: store.User{Email: "ann@acme.com"}}},
 			login:       func(id *events.Identity) { id.ConnectionID, id.Email = "google", "ann@acme.com" },
@@ -237,7 +269,7 @@ func TestDecidePolicy(t *testing.T) {
 		},
 		{
 			name:        "a replacing connection never links onto an admin",
-			org:         func(o *store.Organization) { o.LinkByEmail, o.VerifiedDomains = store.LinkNever, nil },
+			org:         func(o *store.Organization) { o.LinkByEmail = store.LinkNever },
 			conns:       twoConnections("okta"),
 			seed:        []seed{{ids: []string{"okta/boss-saml"}, User: store.User{Email: "boss@acme.com", Role: "admin"}}},
 			login:       func(id *events.Identity) { id.ConnectionID, id.Email = "google", "boss@acme.com" },

@@ -145,9 +145,12 @@ func emailDomain(email string) string {
 // found by its email: the organisation's policy allows it, the IdP vouches
 // for the email, and the email's domain is verified for the organisation.
 func mayLinkByEmail(org store.Organization, id events.Identity) bool {
-	if org.LinkByEmail != store.LinkVerifiedDomains || !id.EmailVerified {
-		return false
-	}
-	d := emailDomain(id.Email)
+	return org.LinkByEmail == store.LinkVerifiedDomains && id.EmailVerified && domainVerified(org, id.Email)
+}
+
+// domainVerified reports whether the email's domain is one of the
+// organisation's verified domains.
+func domainVerified(org store.Organization, email string) bool {
+	d := emailDomain(email)
 	return d != "" && slices.ContainsFunc(org.VerifiedDomains, func(v string) bool { return strings.EqualFold(v, d) })
 }
