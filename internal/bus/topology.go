@@ -115,7 +115,7 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 		DiscardNewPerSubject: true,
 		Duplicates:           t.DuplicateWindow,
 	},
-		t.eventStream(StreamUsers, events.SubjectUsers, "jitprov user events (user.created, user.updated) for every interested service"),
+		t.eventStream(StreamUsers, events.SubjectUsers, "jitprov user events (user.created, user.updated, user.identity-linked) for every interested service"),
 		t.eventStream(StreamAlerts, events.SubjectAlerts, "jitprov alerts for admins (seats.*, role-review.requested, idp-certificate.expiring, provisioning.failed)"),
 	}
 }
