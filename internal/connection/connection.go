@@ -47,8 +47,9 @@ type SAML struct {
 	// AllowSHA1 accepts RSA-SHA1 signatures and SHA-1 digests (default
 	// false: SHA-1 is broken for signatures).
 	AllowSHA1 bool `json:"allow_sha1,omitempty"`
-	// ClockSkew tolerated on NotBefore/NotOnOrAfter, e.g. "90s" (default
-	// 90s, at most 5m).
+	// ClockSkew is how far the IdP's clock may be from the edge's, either
+	// way, e.g. "90s" (default 90s, at most 5m; "0s" tolerates none): on
+	// NotBefore/NotOnOrAfter, AuthnInstant and IssueInstant.
 	ClockSkew string `json:"clock_skew,omitempty"`
 	// ExternalID says where the person's stable id comes from.
 	ExternalID ExternalID `json:"external_id,omitzero"`

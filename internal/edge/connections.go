@@ -194,6 +194,9 @@ func (r *registry) loadSAML(ctx context.Context, org store.Organization, c store
 		AllowSHA1:              settings.AllowSHA1,
 		ClockSkew:              settings.Skew(),
 	}
+	if cfg.ClockSkew == 0 { // clock_skew: 0s, not the default
+		cfg.ClockSkew = samlsp.NoClockSkew
+	}
 	if cfg.EntityID == "" {
 		cfg.EntityID = cfg.MetadataURL.String()
 	}
