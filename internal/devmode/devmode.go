@@ -264,7 +264,9 @@ func Run(ctx context.Context, cfg Config) error {
 		public, _ := url.Parse(edgeURL)
 		return edge.Run(gctx, edge.Config{Addr: net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.EdgePort)), PublicURL: *public,
 			AllowedReturnOrigins: []string{devURL}, DefaultReturnTo: devURL + "/app", SPKeyPair: spPair,
-			MetadataRefresh: time.Minute, ShutdownTimeout: 5 * time.Second},
+			MetadataRefresh: time.Minute, ShutdownTimeout: 5 * time.Second,
+			// The demo connections pin theirs; one a person adds is served too.
+			DeriveSPEntityIDs: true},
 			edge.Deps{Store: st, NATS: nc, Sessions: sessions, Logger: log.With("service", "sso-edge"), Tracer: cfg.Tracer})
 	})
 	g.Go(func() error { return inbox.ServeSMTP(smtpLn) })

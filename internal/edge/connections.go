@@ -54,6 +54,10 @@ type registry struct {
 	client    *http.Client
 	refresh   time.Duration
 	log       *slog.Logger
+	// deriveEntityIDs serves a SAML connection without sp_entity_id under
+	// the URL of its metadata (development mode); otherwise such a
+	// connection is a configuration error (a loadError, not transient).
+	deriveEntityIDs bool
 
 	mu      sync.Mutex
 	conns   map[string]*conn
@@ -179,13 +183,17 @@ func (r *registry) loadSAML(ctx context.Context, org store.Organization, c store
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("connection %s/%s: settings: %w", orgID, connID, connection.ProblemList(problems))
 	}
+	entityID, err := r.spEntityID(settings, orgID, connID)
+	if err != nil {
+		return nil, err
+	}
 	md, err := r.metadata(ctx, settings)
 	if err != nil {
 		return nil, fmt.Errorf("connection %s/%s: IdP metadata: %w", orgID, connID, err)
 	}
 	base := r.publicURL.JoinPath("saml", orgID, connID)
 	cfg := samlsp.Config{
-		EntityID:               settings.SPEntityID,
+		EntityID:               entityID,
 		ACSURL:                 *base.JoinPath("acs"),
 		MetadataURL:            *base.JoinPath("metadata"),
 		IDPMetadata:            md,
@@ -196,9 +204,6 @@ func (r *registry) loadSAML(ctx context.Context, org store.Organization, c store
 	}
 	if cfg.ClockSkew == 0 { // clock_skew: 0s, not the default
 		cfg.ClockSkew = samlsp.NoClockSkew
-	}
-	if cfg.EntityID == "" {
-		cfg.EntityID = cfg.MetadataURL.String()
 	}
 	pair := r.spKey
 	if own, err := settings.SPKeyPair(); err != nil {
@@ -219,6 +224,27 @@ func (r *registry) loadSAML(ctx context.Context, org store.Organization, c store
 		return nil, fmt.Errorf("connection %s/%s: %w", orgID, connID, err)
 	}
 	return &conn{org: org, id: connID, loaded: time.Now(), saml: &samlSide{settings: settings, sp: sp, idp: md}}, nil
+}
+
+// spEntityID is the connection's SP entity id: sp_entity_id, pinned in
+// its settings. Persistent NameIDs are keyed by it, so it must not follow
+// the edge's public URL, which moves (another host, http to https): that
+// would re-key every person of the connection. Only in development mode
+// does a connection without one get the URL of its metadata, as every
+// connection did before sp_entity_id was required; elsewhere the error
+// names that value, which the IdP has in the metadata it imported.
+func (r *registry) spEntityID(settings connection.SAML, orgID, connID string) (string, error) {
+	if settings.SPEntityID != "" {
+		return settings.SPEntityID, nil
+	}
+	derived := r.publicURL.JoinPath("saml", orgID, connID, "metadata").String()
+	if r.deriveEntityIDs {
+		return derived, nil
+	}
+	return "", fmt.Errorf("connection %s/%s: settings: no sp_entity_id, which sso-edge requires outside development mode "+
+		"(a default following the edge's public URL would re-key every persistent NameID when the edge moves); "+
+		"pin the entity id the IdP knows it by, which this edge has been using until now: sp_entity_id: %q, and apply the organisations file",
+		orgID, connID, derived)
 }
 
 // metadata reads the IdP's metadata from the configured source, and

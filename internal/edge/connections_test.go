@@ -34,7 +34,8 @@ func TestRegistryMetadataURL(t *testing.T) {
 		_, _ = w.Write(md)
 	}))
 	defer srv.Close()
-	settings, _ := json.Marshal(map[string]any{"idp_metadata_url": srv.URL + "/metadata"}) // http on 127.0.0.1 is allowed
+	settings, _ := json.Marshal(map[string]any{"idp_metadata_url": srv.URL + "/metadata", // http on 127.0.0.1 is allowed
+		"sp_entity_id": "https://sso.example.com/saml/acme/okta"})
 	if err := s.ApplyOrganizations(context.Background(), []store.Organization{{ID: "acme", Name: "Acme", MaxSeats: 1,
 		Roles: []string{"member", "admin"}, DefaultRole: "member", JITRoleCeiling: "member",
 		UpdatePolicy: store.PreferIdP, LinkByEmail: store.LinkNever}},

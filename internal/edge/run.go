@@ -51,6 +51,12 @@ type Config struct {
 	// SPKeyPair is the service provider's default key pair, for the
 	// connections that have none of their own.
 	SPKeyPair *tls.Certificate
+	// DeriveSPEntityIDs serves a SAML connection without sp_entity_id
+	// under the URL of its SP metadata, <PublicURL>/saml/<org>/<conn>/metadata,
+	// as its entity id. For development mode only: that id moves with the
+	// public URL, and persistent NameIDs with it. Otherwise such a
+	// connection is a configuration error, not served.
+	DeriveSPEntityIDs bool
 	// Replicas of the edge's KV buckets: 1, or 3 in a cluster.
 	Replicas int
 	// CertCheckInterval is how often Run checks the SAML connections' IdP
@@ -151,6 +157,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, func(context.Cont
 		failures: newSampler(deps.Logger, 10*time.Second),
 		unmapped: newUnmappedWarnings(),
 	}
+	s.reg.deriveEntityIDs = cfg.DeriveSPEntityIDs
 	s.limits = newLimits(cfg, s)
 	ready := func(ctx context.Context) error {
 		if err := deps.Store.Ping(ctx); err != nil {
