@@ -8,13 +8,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/crewjam/saml"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/connection"
@@ -144,6 +148,55 @@ func (r *registry) get(ctx context.Context, org, connID string) (*conn, error) {
 	delete(r.unknown, key)
 	r.conns[key] = fresh
 	return fresh, nil
+}
+
+// reloadConcurrency bounds the connections reload loads at once.
+const reloadConcurrency = 8
+
+// reload loads every connection served so far again, now — its settings
+// from the store, its IdP metadata from its URL or file — instead of at
+// its next refresh, and forgets the connections found unknown (one just
+// added to the store is looked up at its next request). A connection
+// that fails to load keeps being served from its last good copy, as when
+// a refresh fails; its error is returned, with the others. It returns how
+// many connections were loaded.
+func (r *registry) reload(ctx context.Context) (int, error) {
+	r.mu.Lock()
+	keys := slices.Sorted(maps.Keys(r.conns))
+	clear(r.unknown)
+	r.mu.Unlock()
+	var (
+		mu     sync.Mutex
+		errs   []error
+		loaded int
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(reloadConcurrency)
+	for _, key := range keys {
+		orgID, connID, _ := strings.Cut(key, "/")
+		g.Go(func() error {
+			fresh, err := r.load(gctx, orgID, connID)
+			r.mu.Lock()
+			switch {
+			case errors.Is(err, errUnknownConnection):
+				delete(r.conns, key) // removed from the store: stop serving it
+			case err == nil:
+				r.conns[key] = fresh
+			}
+			r.mu.Unlock()
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				loaded++
+			case !errors.Is(err, errUnknownConnection):
+				errs = append(errs, err)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return loaded, errors.Join(errs...)
 }
 
 func (r *registry) load(ctx context.Context, orgID, connID string) (*conn, error) {
