@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 
 	"github.com/jitprov/jitprov/internal/cli"
 
@@ -79,5 +80,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer tel.Flush(ctx, log)
 	cfg.Out, cfg.Logger, cfg.Tracer, cfg.Meter = stdout, log, tel.Tracer, tel.Meter
+	cfg.Reload = cli.Notify(ctx, syscall.SIGHUP) // the edge reloads its connections and their IdP metadata
 	return devmode.Run(ctx, cfg)
 }

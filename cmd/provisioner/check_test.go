@@ -74,6 +74,12 @@ func TestCheckValidSaysWhatWasNotChecked(t *testing.T) {
 	if err != nil || !strings.Contains(stdout, "valid; the files connections name were not read (-files=false)") {
 		t.Errorf("check -files=false = %q, %v", stdout, err)
 	}
+	// What sso-edge refuses to serve needs no file: -files=false reports it.
+	unpinned := strings.Replace(validOrgs, "          sp_entity_id: https://sso.acme.com/saml/initech/idp\n", "", 1)
+	if _, _, err := runCmd(t, "check", "-files=false", "-f", writeFile(t, "orgs.yaml", unpinned)); err == nil ||
+		!strings.Contains(err.Error(), "organizations[1].connections[0].settings.sp_entity_id: required") {
+		t.Errorf("check -files=false of a SAML connection without sp_entity_id = %v, want the problem", err)
+	}
 	if _, _, err := runCmd(t, "apply", "-files=false", "-f", path); err == nil || !strings.Contains(err.Error(), "-files is a flag of check") {
 		t.Errorf("apply -files=false = %v, want it refused", err)
 	}

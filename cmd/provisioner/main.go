@@ -132,11 +132,11 @@ func check(path string, readFiles bool, stdout io.Writer) error {
 	if path == "" {
 		return errors.New("name the organisations file with -f FILE")
 	}
-	load, unread := config.CheckOrgFile, ""
+	unread := ""
 	if !readFiles {
-		load, unread = config.LoadOrgFile, "; the files connections name were not read (-files=false)"
+		unread = "; the files connections name were not read (-files=false)"
 	}
-	f, err := load(path)
+	f, err := config.CheckOrgFile(path, readFiles)
 	if err != nil {
 		return counted(path, err, "")
 	}

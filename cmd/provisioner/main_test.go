@@ -73,6 +73,7 @@ organizations:
         protocol: saml
         settings:
           idp_metadata_url: https://acme.okta.com/app/exk1/sso/saml/metadata
+          sp_entity_id: https://sso.acme.com/saml/acme/okta
       - id: google
         protocol: oidc
         settings:
@@ -87,6 +88,7 @@ organizations:
         protocol: saml
         settings:
           idp_metadata_file: /etc/jitprov/initech-idp.xml
+          sp_entity_id: https://sso.acme.com/saml/initech/idp
 `
 
 func TestRunRejectsUnknownCommands(t *testing.T) {
@@ -140,7 +142,12 @@ func TestCheck(t *testing.T) {
 		wantErr []string // substrings; the file path is always expected too
 	}{
 		{"valid", strings.Replace(validOrgs, "/etc/jitprov/initech-idp.xml", idpMetadataFile(t), 1), "2 organisations, 3 connections: valid", nil},
-		{"metadata file missing", validOrgs, "", []string{":29:", "organizations[1].connections[0].settings.idp_metadata_file", `cannot read the IdP's metadata from "/etc/jitprov/initech-idp.xml"`}},
+		{"metadata file missing", validOrgs, "", []string{":30:", "organizations[1].connections[0].settings.idp_metadata_file", `cannot read the IdP's metadata from "/etc/jitprov/initech-idp.xml"`}},
+		// sso-edge serves no SAML connection without a pinned entity id.
+		{"sp_entity_id missing", strings.NewReplacer("          sp_entity_id: https://sso.acme.com/saml/acme/okta\n", "",
+			"/etc/jitprov/initech-idp.xml", idpMetadataFile(t)).Replace(validOrgs), "",
+			[]string{"1 problem:", ":14:", "organizations[0].connections[0].settings.sp_entity_id: required: sso-edge serves no SAML connection without it (outside jitprov dev)",
+				"(<public url>/saml/<org>/<connection>/metadata until now; sso-edge logs the exact value)"}},
 		{"minimal", "organizations:\n  - id: initech\n    name: Initech\n    max_seats: 10\n", "1 organisations, 0 connections: valid", nil},
 		{"wrong type", "organizations:\n  - id: acme\n    name: Acme\n    max_seats: fifty\n",
 			"", []string{":4:", "organizations[0].max_seats", "fifty"}},

@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/jitprov/jitprov/internal/cli"
@@ -85,7 +86,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ProvisionTimeout: time.Duration(cfg.ProvisionTimeout), SPKeyPair: spKey, Replicas: cfg.Replicas,
 		CertCheckInterval: time.Duration(cfg.CertCheckInterval), // negative when "off": the edge's convention too
 		RatePerClient:     config.Rate(cfg.RatePerClient), RatePerConnection: config.Rate(cfg.RatePerConnection),
-		TrustedProxies: proxies,
+		TrustedProxies:  proxies,
+		MetadataRefresh: time.Duration(cfg.MetadataRefresh),
+		Reload:          cli.Notify(ctx, syscall.SIGHUP), // reload the connections and their IdP metadata now
 	}, edge.Deps{Store: s, NATS: nc, Sessions: sessions, Logger: log, Tracer: tel.Tracer})
 }
 

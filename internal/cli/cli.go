@@ -1,5 +1,5 @@
 // Package cli is what jitprov's commands share around their own logic:
-// the signal-aware main and the NATS connection.
+// the signal-aware main, signals as events, and the NATS connection.
 package cli
 
 import (
@@ -26,6 +26,30 @@ func Main(name string, run func(context.Context) error) {
 		fmt.Fprintln(os.Stderr, name+":", err)
 		os.Exit(1)
 	}
+}
+
+// Notify returns a channel that receives a value each time the process
+// gets one of sigs (e.g. SIGHUP: reload), until ctx is done. Signals that
+// come while a value waits to be received make no second one.
+func Notify(ctx context.Context, sigs ...os.Signal) <-chan struct{} {
+	in := make(chan os.Signal, 1)
+	signal.Notify(in, sigs...)
+	out := make(chan struct{}, 1)
+	go func() {
+		defer signal.Stop(in)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-in:
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return out
 }
 
 // ConnectNATS connects to the NATS server(s) at url as name, with the

@@ -61,6 +61,11 @@ type Edge struct {
 	// alerts): a duration of at least a minute, or "off"
 	// (JITPROV_EDGE_CERT_CHECK_INTERVAL, default 24h).
 	CertCheckInterval DurationOrOff `yaml:"cert_check_interval"`
+	// MetadataRefresh is how often each connection in use is loaded again:
+	// its settings from the database and its IdP metadata (fetched from
+	// idp_metadata_url, read from idp_metadata_file). SIGHUP reloads them
+	// at once (JITPROV_EDGE_METADATA_REFRESH, default 5m, at least 10s).
+	MetadataRefresh Duration `yaml:"metadata_refresh"`
 	// RatePerClient and RatePerConnection bound the sign-in requests a
 	// minute from one client address and to one connection
 	// (JITPROV_EDGE_RATE_PER_CLIENT, default 600; JITPROV_EDGE_RATE_PER_CONNECTION,
@@ -78,11 +83,19 @@ type Edge struct {
 	LogFormat string `yaml:"log_format"` // JITPROV_LOG_FORMAT, default json
 }
 
+// Bounds of Edge.MetadataRefresh: an IdP metadata change is picked up
+// within DefaultMetadataRefresh; more often than MinMetadataRefresh would
+// fetch every IdP's metadata for nothing (SIGHUP reloads at once).
+const (
+	DefaultMetadataRefresh = 5 * time.Minute
+	MinMetadataRefresh     = 10 * time.Second
+)
+
 // LoadEdge reads the optional YAML file at path ("" for none), then the
 // variables through getenv, which win, and validates the result.
 func LoadEdge(path string, getenv func(string) string) (Edge, error) {
 	e := Edge{NATSURL: "nats://127.0.0.1:4222", Addr: ":8080", ProvisionTimeout: Duration(5 * time.Second),
-		CertCheckInterval: DurationOrOff(24 * time.Hour), Replicas: 1, LogLevel: "info", LogFormat: "json",
+		CertCheckInterval: DurationOrOff(24 * time.Hour), MetadataRefresh: Duration(DefaultMetadataRefresh), Replicas: 1, LogLevel: "info", LogFormat: "json",
 		RatePerClient: 600, RatePerConnection: 6000}
 	if path != "" {
 		data, err := os.ReadFile(path)
@@ -118,6 +131,7 @@ func LoadEdge(path string, getenv func(string) string) (Edge, error) {
 	env.str("JITPROV_EDGE_LANDING_URL", &e.LandingURL)
 	env.bool("JITPROV_EDGE_INSECURE_COOKIES", &e.InsecureCookies)
 	env.duration("JITPROV_EDGE_PROVISION_TIMEOUT", "5s", &e.ProvisionTimeout)
+	env.duration("JITPROV_EDGE_METADATA_REFRESH", "5m", &e.MetadataRefresh)
 	if v := env.get("JITPROV_EDGE_CERT_CHECK_INTERVAL"); v != "" {
 		d, err := parseDurationOrOff(v)
 		if err != nil {
@@ -180,6 +194,9 @@ func (e Edge) Validate() error {
 	}
 	if e.ProvisionTimeout <= 0 {
 		add("provision_timeout: must be positive")
+	}
+	if d := time.Duration(e.MetadataRefresh); d < MinMetadataRefresh {
+		add("JITPROV_EDGE_METADATA_REFRESH (metadata_refresh) is %s: want at least %s (send sso-edge SIGHUP to reload the connections at once)", d, MinMetadataRefresh)
 	}
 	if d := e.CertCheckInterval; !d.Off() && time.Duration(d) < time.Minute {
 		add("JITPROV_EDGE_CERT_CHECK_INTERVAL (cert_check_interval) is %s: want at least 1m, or off", time.Duration(d))
@@ -254,9 +271,9 @@ func Rate(perMinute int) int {
 
 // String is safe to log: no secrets.
 func (e Edge) String() string {
-	return fmt.Sprintf("database_url=%q nats_url=%q addr=%q public_url=%q session_keys=%d insecure_cookies=%t cookie_domain=%q return_origins=%v landing_url=%q provision_timeout=%s sp_key_file=%q cert_check_interval=%s replicas=%d rate_per_client=%d rate_per_connection=%d trusted_proxies=%v",
+	return fmt.Sprintf("database_url=%q nats_url=%q addr=%q public_url=%q session_keys=%d insecure_cookies=%t cookie_domain=%q return_origins=%v landing_url=%q provision_timeout=%s sp_key_file=%q cert_check_interval=%s metadata_refresh=%s replicas=%d rate_per_client=%d rate_per_connection=%d trusted_proxies=%v",
 		redactDatabaseURL(e.DatabaseURL), redactNATSList(e.NATSURL), e.Addr, e.PublicURL, len(e.SessionKeys), e.InsecureCookies, e.CookieDomain,
-		e.ReturnOrigins, e.LandingURL, time.Duration(e.ProvisionTimeout), e.SPKeyFile, e.CertCheckInterval, e.Replicas,
+		e.ReturnOrigins, e.LandingURL, time.Duration(e.ProvisionTimeout), e.SPKeyFile, e.CertCheckInterval, time.Duration(e.MetadataRefresh), e.Replicas,
 		e.RatePerClient, e.RatePerConnection, e.TrustedProxies)
 }
 

@@ -32,7 +32,8 @@ func TestLoadEdge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Addr != ":8080" || time.Duration(e.ProvisionTimeout) != 5*time.Second || e.Replicas != 1 || len(e.SessionKeys) != 1 {
+	if e.Addr != ":8080" || time.Duration(e.ProvisionTimeout) != 5*time.Second || e.Replicas != 1 || len(e.SessionKeys) != 1 ||
+		time.Duration(e.MetadataRefresh) != 5*time.Minute {
 		t.Errorf("defaults: %+v", e)
 	}
 	if strings.Contains(e.String(), "s3cret") || strings.Contains(e.String(), strings.Repeat("ab", 32)) {
@@ -42,6 +43,10 @@ func TestLoadEdge(t *testing.T) {
 		if e, err := LoadEdge("", with("JITPROV_EDGE_LANDING_URL", landing)); err != nil || e.LandingURL != landing {
 			t.Errorf("landing URL %q: %v, %q", landing, err, e.LandingURL)
 		}
+	}
+	if e, err := LoadEdge("", with("JITPROV_EDGE_METADATA_REFRESH", "30s")); err != nil || time.Duration(e.MetadataRefresh) != 30*time.Second ||
+		!strings.Contains(e.String(), "metadata_refresh=30s") {
+		t.Errorf("JITPROV_EDGE_METADATA_REFRESH=30s: %v, %s", err, e)
 	}
 	e, err = LoadEdge("", with("JITPROV_SESSION_KEYS", "", "JITPROV_SESSION_KEYS_FILE", keyFile))
 	if err != nil || len(e.SessionKeys) != 2 {
@@ -64,6 +69,8 @@ func TestLoadEdge(t *testing.T) {
 		{"cert check interval not a duration", with("JITPROV_EDGE_CERT_CHECK_INTERVAL", "daily"), "JITPROV_EDGE_CERT_CHECK_INTERVAL"},
 		{"cert check interval zero", with("JITPROV_EDGE_CERT_CHECK_INTERVAL", "0"), "JITPROV_EDGE_CERT_CHECK_INTERVAL"},
 		{"cert check interval too short", with("JITPROV_EDGE_CERT_CHECK_INTERVAL", "10s"), "at least 1m"},
+		{"metadata refresh not a duration", with("JITPROV_EDGE_METADATA_REFRESH", "hourly"), `JITPROV_EDGE_METADATA_REFRESH="hourly": want a positive duration`},
+		{"metadata refresh too short", with("JITPROV_EDGE_METADATA_REFRESH", "1s"), "JITPROV_EDGE_METADATA_REFRESH (metadata_refresh) is 1s: want at least 10s"},
 		{"negative rate", with("JITPROV_EDGE_RATE_PER_CLIENT", "-5"), "JITPROV_EDGE_RATE_PER_CLIENT (rate_per_client) is -5"},
 		{"rate not a number", with("JITPROV_EDGE_RATE_PER_CONNECTION", "lots"), `JITPROV_EDGE_RATE_PER_CONNECTION="lots": not a whole number`},
 		{"trusted proxy not an address", with("JITPROV_EDGE_TRUSTED_PROXIES", "10.0.0.0/8, ingress.local"), `"ingress.local" is neither an address nor a CIDR range`},

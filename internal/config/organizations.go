@@ -109,19 +109,22 @@ func LoadOrgFile(path string) (OrgFile, error) {
 	return ParseOrgFile(path, data)
 }
 
-// CheckOrgFile is LoadOrgFile for `provisioner check`: it also reads the
-// files the connections name — IdP metadata files, SP key pairs, OIDC
-// private keys and client secret files — and checks them as sso-edge will
-// when it loads the connections (connection.SAML.FileProblems), so that
-// every reason the edge would refuse a connection that can be known
-// without the network is reported here, with the rest. Paths are read as
-// the edge reads them: relative ones from the working directory.
-func CheckOrgFile(path string) (OrgFile, error) {
+// CheckOrgFile is LoadOrgFile for `provisioner check`: it also reports
+// what sso-edge refuses to serve although apply accepts it
+// (connection.SAML.ServeProblems: a SAML connection without
+// sp_entity_id) and, with readFiles, reads the files the connections name
+// — IdP metadata files, SP key pairs, OIDC private keys and client secret
+// files — and checks them as sso-edge will when it loads the connections
+// (connection.SAML.FileProblems), so that every reason the edge would
+// refuse a connection that can be known without the network is reported
+// here, with the rest. Paths are read as the edge reads them: relative
+// ones from the working directory.
+func CheckOrgFile(path string, readFiles bool) (OrgFile, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return OrgFile{}, fmt.Errorf("read the organisations file: %w", err)
 	}
-	return parseOrgFile(path, data, true)
+	return parseOrgFile(path, data, true, readFiles)
 }
 
 // ParseOrganizations parses and validates an organisations file; name
@@ -137,15 +140,15 @@ func ParseOrganizations(name string, data []byte) ([]store.Organization, []store
 // It reads no file the connections name: `provisioner apply` runs where
 // those of sso-edge may not be (CheckOrgFile reads them).
 func ParseOrgFile(name string, data []byte) (OrgFile, error) {
-	return parseOrgFile(name, data, false)
+	return parseOrgFile(name, data, false, false)
 }
 
-func parseOrgFile(name string, data []byte, readFiles bool) (OrgFile, error) {
+func parseOrgFile(name string, data []byte, serve, readFiles bool) (OrgFile, error) {
 	d, err := parseDocument(name, data)
 	if err != nil {
 		return OrgFile{}, err
 	}
-	d.readFiles = readFiles
+	d.serve, d.readFiles = serve, readFiles
 	if d.root == nil {
 		return OrgFile{}, &fieldError{file: name, msg: "the file is empty; list organisations under the key \"organizations:\""}
 	}
@@ -391,6 +394,9 @@ func replacesCycle(conns []connEntry, i int) []string {
 // samlSettings validates a SAML connection's settings at path.
 func (d *document) samlSettings(path string, settings []byte, roles []string) {
 	s, problems := connection.CheckSAML(settings, roles)
+	if d.serve {
+		problems = append(problems, s.ServeProblems()...)
+	}
 	if d.readFiles {
 		problems = append(problems, s.FileProblems()...)
 	}

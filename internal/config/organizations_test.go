@@ -462,7 +462,7 @@ func TestCheckOrgFileReportsEveryMistakeOfAConnection(t *testing.T) {
 		fmt.Sprintf(p, 16) + `require_signed_assertion: expected true or false, got "yes"`,
 		fmt.Sprintf(p, 17) + `clock_skew: 10m0s is out of range: 0 to 5m0s (default 1m30s)`,
 	}
-	_, err := CheckOrgFile(file)
+	_, err := CheckOrgFile(file, true)
 	if err == nil {
 		t.Fatal("CheckOrgFile: no error")
 	}

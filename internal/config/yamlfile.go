@@ -79,6 +79,9 @@ type document struct {
 	expanded int
 	// readFiles: also check the files connections name (CheckOrgFile).
 	readFiles bool
+	// serve: also report what sso-edge refuses to serve although apply
+	// accepts it (CheckOrgFile).
+	serve bool
 }
 
 // entry is one value of the tree.

@@ -32,7 +32,12 @@ type SAML struct {
 	IDPMetadataURL  string `json:"idp_metadata_url,omitempty"`
 	IDPMetadataFile string `json:"idp_metadata_file,omitempty"`
 	IDPMetadataXML  string `json:"idp_metadata_xml,omitempty"`
-	// SPEntityID defaults to the edge's metadata URL of the connection.
+	// SPEntityID is the SP entity id the IdP knows this connection by,
+	// and under which it keys persistent NameIDs. sso-edge serves no SAML
+	// connection without it, except in development mode (jitprov dev),
+	// where it defaults to the edge's metadata URL of the connection: a
+	// default that follows the edge's public URL would re-key everyone
+	// when the edge moves (ServeProblems).
 	SPEntityID string `json:"sp_entity_id,omitempty"`
 	// SPKeyFile and SPCertFile (PEM) sign AuthnRequests and decrypt
 	// encrypted assertions; both or neither. Keys live in files (a
@@ -47,8 +52,9 @@ type SAML struct {
 	// AllowSHA1 accepts RSA-SHA1 signatures and SHA-1 digests (default
 	// false: SHA-1 is broken for signatures).
 	AllowSHA1 bool `json:"allow_sha1,omitempty"`
-	// ClockSkew tolerated on NotBefore/NotOnOrAfter, e.g. "90s" (default
-	// 90s, at most 5m).
+	// ClockSkew is how far the IdP's clock may be from the edge's, either
+	// way, e.g. "90s" (default 90s, at most 5m; "0s" tolerates none): on
+	// NotBefore/NotOnOrAfter, AuthnInstant and IssueInstant.
 	ClockSkew string `json:"clock_skew,omitempty"`
 	// ExternalID says where the person's stable id comes from.
 	ExternalID ExternalID `json:"external_id,omitzero"`
@@ -193,6 +199,20 @@ func (s SAML) Problems(roles []string) []Problem {
 		add("external_id.attribute", "%q has leading or trailing spaces", a)
 	}
 	return append(out, claimRuleProblems(s.GroupRoles, s.Constants, roles)...)
+}
+
+// ServeProblems lists what sso-edge refuses to serve outside development
+// mode although `provisioner apply` accepts it (development mode serves
+// it): a connection without sp_entity_id. `provisioner check` reports
+// them with the other problems.
+func (s SAML) ServeProblems() []Problem {
+	if s.SPEntityID != "" {
+		return nil
+	}
+	return []Problem{{Field: "sp_entity_id", Msg: "required: sso-edge serves no SAML connection without it (outside jitprov dev). " +
+		"Pin the entity id the IdP knows this connection by: for a connection in use, the entityID of the SP metadata the IdP has " +
+		"(<public url>/saml/<org>/<connection>/metadata until now; sso-edge logs the exact value); " +
+		"for a new one, a stable URI such as https://sso.example.com/saml/<org>/<connection>"}}
 }
 
 // claimRuleProblems checks a connection's group rules and constants (SAML

@@ -54,7 +54,7 @@ func TestExampleOrganizations(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if p := s.Problems(roles); len(p) > 0 {
+					if p := append(s.Problems(roles), s.ServeProblems()...); len(p) > 0 {
 						t.Errorf("problems: %v", p)
 					}
 					want := connection.Attributes{Email: AttrEmail, GivenName: AttrGivenName, FamilyName: AttrFamilyName,

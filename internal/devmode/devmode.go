@@ -71,6 +71,9 @@ type Config struct {
 	// and joins the durable consumers on the NATS server: pointed at a
 	// shared one, it would take real logins and alerts.
 	AllowRemote bool
+	// Reload, when set, makes the edge reload its connections and their
+	// IdP metadata at each value (jitprov dev sends one on SIGHUP).
+	Reload <-chan struct{}
 	// Out receives the banner with the URLs to open.
 	Out    io.Writer
 	Logger *slog.Logger
@@ -264,7 +267,9 @@ func Run(ctx context.Context, cfg Config) error {
 		public, _ := url.Parse(edgeURL)
 		return edge.Run(gctx, edge.Config{Addr: net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.EdgePort)), PublicURL: *public,
 			AllowedReturnOrigins: []string{devURL}, DefaultReturnTo: devURL + "/app", SPKeyPair: spPair,
-			MetadataRefresh: time.Minute, ShutdownTimeout: 5 * time.Second},
+			MetadataRefresh: time.Minute, ShutdownTimeout: 5 * time.Second,
+			// The demo connections pin theirs; one a person adds is served too.
+			DeriveSPEntityIDs: true, Reload: cfg.Reload},
 			edge.Deps{Store: st, NATS: nc, Sessions: sessions, Logger: log.With("service", "sso-edge"), Tracer: cfg.Tracer})
 	})
 	g.Go(func() error { return inbox.ServeSMTP(smtpLn) })

@@ -57,8 +57,8 @@ const (
 	// benchWorkers browsers post to the ACS at once.
 	benchWorkers = 32
 	// benchBatch bounds how many IdP responses are generated ahead of
-	// being posted: crewjam's SP refuses a response issued more than
-	// MaxIssueDelay (90s) ago, and b.N may be large.
+	// being posted: the SP refuses a response issued more than the
+	// connection's clock_skew (90s) plus 20s ago, and b.N may be large.
 	benchBatch = 500
 	// benchSeats: the organisation never runs out of seats.
 	benchSeats = 1 << 20

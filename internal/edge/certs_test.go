@@ -77,6 +77,7 @@ func addSAMLConnection(t *testing.T, w *world, signing, next *x509.Certificate) 
 	}
 	settings, _ := json.Marshal(map[string]any{
 		"idp_metadata_xml": string(raw),
+		"sp_entity_id":     "https://sso.initech.example/saml/initech/okta",
 		"attributes":       map[string]string{"email": "email"},
 	})
 	err = w.store.ApplyOrganizations(context.Background(), []store.Organization{{

@@ -8,13 +8,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/crewjam/saml"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/connection"
@@ -54,6 +58,10 @@ type registry struct {
 	client    *http.Client
 	refresh   time.Duration
 	log       *slog.Logger
+	// deriveEntityIDs serves a SAML connection without sp_entity_id under
+	// the URL of its metadata (development mode); otherwise such a
+	// connection is a configuration error (a loadError, not transient).
+	deriveEntityIDs bool
 
 	mu      sync.Mutex
 	conns   map[string]*conn
@@ -142,6 +150,55 @@ func (r *registry) get(ctx context.Context, org, connID string) (*conn, error) {
 	return fresh, nil
 }
 
+// reloadConcurrency bounds the connections reload loads at once.
+const reloadConcurrency = 8
+
+// reload loads every connection served so far again, now — its settings
+// from the store, its IdP metadata from its URL or file — instead of at
+// its next refresh, and forgets the connections found unknown (one just
+// added to the store is looked up at its next request). A connection
+// that fails to load keeps being served from its last good copy, as when
+// a refresh fails; its error is returned, with the others. It returns how
+// many connections were loaded.
+func (r *registry) reload(ctx context.Context) (int, error) {
+	r.mu.Lock()
+	keys := slices.Sorted(maps.Keys(r.conns))
+	clear(r.unknown)
+	r.mu.Unlock()
+	var (
+		mu     sync.Mutex
+		errs   []error
+		loaded int
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(reloadConcurrency)
+	for _, key := range keys {
+		orgID, connID, _ := strings.Cut(key, "/")
+		g.Go(func() error {
+			fresh, err := r.load(gctx, orgID, connID)
+			r.mu.Lock()
+			switch {
+			case errors.Is(err, errUnknownConnection):
+				delete(r.conns, key) // removed from the store: stop serving it
+			case err == nil:
+				r.conns[key] = fresh
+			}
+			r.mu.Unlock()
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				loaded++
+			case !errors.Is(err, errUnknownConnection):
+				errs = append(errs, err)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return loaded, errors.Join(errs...)
+}
+
 func (r *registry) load(ctx context.Context, orgID, connID string) (*conn, error) {
 	var org store.Organization
 	var c store.Connection
@@ -179,13 +236,17 @@ func (r *registry) loadSAML(ctx context.Context, org store.Organization, c store
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("connection %s/%s: settings: %w", orgID, connID, connection.ProblemList(problems))
 	}
+	entityID, err := r.spEntityID(settings, orgID, connID)
+	if err != nil {
+		return nil, err
+	}
 	md, err := r.metadata(ctx, settings)
 	if err != nil {
 		return nil, fmt.Errorf("connection %s/%s: IdP metadata: %w", orgID, connID, err)
 	}
 	base := r.publicURL.JoinPath("saml", orgID, connID)
 	cfg := samlsp.Config{
-		EntityID:               settings.SPEntityID,
+		EntityID:               entityID,
 		ACSURL:                 *base.JoinPath("acs"),
 		MetadataURL:            *base.JoinPath("metadata"),
 		IDPMetadata:            md,
@@ -194,8 +255,8 @@ func (r *registry) loadSAML(ctx context.Context, org store.Organization, c store
 		AllowSHA1:              settings.AllowSHA1,
 		ClockSkew:              settings.Skew(),
 	}
-	if cfg.EntityID == "" {
-		cfg.EntityID = cfg.MetadataURL.String()
+	if cfg.ClockSkew == 0 { // clock_skew: 0s, not the default
+		cfg.ClockSkew = samlsp.NoClockSkew
 	}
 	pair := r.spKey
 	if own, err := settings.SPKeyPair(); err != nil {
@@ -216,6 +277,27 @@ func (r *registry) loadSAML(ctx context.Context, org store.Organization, c store
 		return nil, fmt.Errorf("connection %s/%s: %w", orgID, connID, err)
 	}
 	return &conn{org: org, id: connID, loaded: time.Now(), saml: &samlSide{settings: settings, sp: sp, idp: md}}, nil
+}
+
+// spEntityID is the connection's SP entity id: sp_entity_id, pinned in
+// its settings. Persistent NameIDs are keyed by it, so it must not follow
+// the edge's public URL, which moves (another host, http to https): that
+// would re-key every person of the connection. Only in development mode
+// does a connection without one get the URL of its metadata, as every
+// connection did before sp_entity_id was required; elsewhere the error
+// names that value, which the IdP has in the metadata it imported.
+func (r *registry) spEntityID(settings connection.SAML, orgID, connID string) (string, error) {
+	if settings.SPEntityID != "" {
+		return settings.SPEntityID, nil
+	}
+	derived := r.publicURL.JoinPath("saml", orgID, connID, "metadata").String()
+	if r.deriveEntityIDs {
+		return derived, nil
+	}
+	return "", fmt.Errorf("connection %s/%s: settings: no sp_entity_id, which sso-edge requires outside development mode "+
+		"(a default following the edge's public URL would re-key every persistent NameID when the edge moves); "+
+		"pin the entity id the IdP knows it by, which this edge has been using until now: sp_entity_id: %q, and apply the organisations file",
+		orgID, connID, derived)
 }
 
 // metadata reads the IdP's metadata from the configured source, and

@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,7 +37,8 @@ func TestRegistryMetadataURL(t *testing.T) {
 		_, _ = w.Write(md)
 	}))
 	defer srv.Close()
-	settings, _ := json.Marshal(map[string]any{"idp_metadata_url": srv.URL + "/metadata"}) // http on 127.0.0.1 is allowed
+	settings, _ := json.Marshal(map[string]any{"idp_metadata_url": srv.URL + "/metadata", // http on 127.0.0.1 is allowed
+		"sp_entity_id": "https://sso.example.com/saml/acme/okta"})
 	if err := s.ApplyOrganizations(context.Background(), []store.Organization{{ID: "acme", Name: "Acme", MaxSeats: 1,
 		Roles: []string{"member", "admin"}, DefaultRole: "member", JITRoleCeiling: "member",
 		UpdatePolicy: store.PreferIdP, LinkByEmail: store.LinkNever}},
@@ -87,4 +91,88 @@ func minimalIdPMetadata(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// idpMetadataAt is an IdP's metadata whose entity id and SSO URL are on
+// host.
+func idpMetadataAt(t *testing.T, host string) []byte {
+	t.Helper()
+	_, cert := testCert(t)
+	idp := &saml.IdentityProvider{Certificate: cert, MetadataURL: url.URL{Scheme: "https", Host: host, Path: "/md"},
+		SSOURL: url.URL{Scheme: "https", Host: host, Path: "/sso"}}
+	out, err := xmlMarshal(idp.Metadata())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A reload loads the connections in use again at once, however far off
+// their refresh is: a changed IdP metadata file is served, a connection
+// added to the store is found, and one whose metadata became unusable
+// goes on being served from its last good copy, its error returned.
+func TestRegistryReload(t *testing.T) {
+	s, _ := testenv.Store(t)
+	file := filepath.Join(t.TempDir(), "idp.xml")
+	if err := os.WriteFile(file, idpMetadataAt(t, "idp-a.example"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	org := store.Organization{ID: "acme", Name: "Acme", MaxSeats: 1, Roles: []string{"member", "admin"}, DefaultRole: "member",
+		JITRoleCeiling: "member", UpdatePolicy: store.PreferIdP, LinkByEmail: store.LinkNever}
+	apply := func(connID string) {
+		t.Helper()
+		settings, _ := json.Marshal(map[string]any{"idp_metadata_file": file, "sp_entity_id": "https://sso.example.com/saml/acme/" + connID})
+		if err := s.ApplyOrganizations(context.Background(), []store.Organization{org},
+			[]store.Connection{{OrganizationID: "acme", ID: connID, Protocol: "saml", Settings: settings}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply("okta")
+	public, _ := url.Parse("https://sso.example.com")
+	r := newRegistry(s, testKeyPair(t), *public, time.Second, time.Hour /* no refresh during the test */, slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	idpOf := func(connID string) string {
+		t.Helper()
+		c, err := r.get(ctx, "acme", connID)
+		if err != nil {
+			t.Fatalf("get %s: %v", connID, err)
+		}
+		return c.saml.idp.EntityID
+	}
+	if got := idpOf("okta"); got != "https://idp-a.example/md" {
+		t.Fatalf("IdP %q, want idp-a", got)
+	}
+	if _, err := r.get(ctx, "acme", "entra"); !errors.Is(err, errUnknownConnection) {
+		t.Fatalf("entra before it is added: %v, want unknown", err)
+	}
+
+	// The IdP's metadata changes, and a connection is added.
+	if err := os.WriteFile(file, idpMetadataAt(t, "idp-b.example"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	apply("entra")
+	if got := idpOf("okta"); got != "https://idp-a.example/md" {
+		t.Fatalf("IdP %q before the reload, want still idp-a (the refresh is an hour away)", got)
+	}
+	if n, err := r.reload(ctx); err != nil || n != 1 {
+		t.Fatalf("reload: %d, %v; want 1 connection reloaded", n, err)
+	}
+	if got := idpOf("okta"); got != "https://idp-b.example/md" {
+		t.Errorf("IdP %q after the reload, want idp-b", got)
+	}
+	if got := idpOf("entra"); got != "https://idp-b.example/md" {
+		t.Errorf("the added connection after the reload: IdP %q, want idp-b", got)
+	}
+
+	// Unusable metadata: the last good copy stays, the error says why.
+	if err := os.WriteFile(file, []byte("<html>maintenance</html>"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n, err := r.reload(ctx)
+	if n != 0 || err == nil || !strings.Contains(err.Error(), "connection acme/okta") || !strings.Contains(err.Error(), "connection acme/entra") {
+		t.Errorf("reload of unusable metadata: %d, %v; want both connections' errors", n, err)
+	}
+	if got := idpOf("okta"); got != "https://idp-b.example/md" {
+		t.Errorf("IdP %q after a failed reload, want the last good copy, idp-b", got)
+	}
 }

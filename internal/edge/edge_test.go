@@ -104,12 +104,18 @@ type testIdP struct {
 
 	mu   sync.Mutex
 	next *saml.Session // who signs in next
+	// nameIDFor, when set, turns the person's NameID into the one this
+	// IdP sends the SP of the given entity id (a pairwise persistent id).
+	nameIDFor func(spEntityID, nameID string) string
 }
 
 func (p *testIdP) GetSession(w http.ResponseWriter, r *http.Request, req *saml.IdpAuthnRequest) *saml.Session {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := *p.next
+	if p.nameIDFor != nil {
+		s.NameID = p.nameIDFor(req.ServiceProviderMetadata.EntityID, s.NameID)
+	}
 	s.ID, s.CreateTime, s.ExpireTime, s.Index = fmt.Sprint(time.Now().UnixNano()), time.Now(), time.Now().Add(time.Hour), "idx"
 	return &s
 }
@@ -121,11 +127,11 @@ func (p *testIdP) signsIn(s saml.Session) {
 }
 
 // GetServiceProvider fetches the SP's metadata from sso-edge, as an IdP
-// configured with the metadata URL does.
+// configured with the metadata URL does (testenv.SPMetadataURL says where).
 type spByMetadataURL struct{}
 
-func (spByMetadataURL) GetServiceProvider(_ *http.Request, id string) (*saml.EntityDescriptor, error) {
-	resp, err := http.Get(id)
+func (spByMetadataURL) GetServiceProvider(r *http.Request, id string) (*saml.EntityDescriptor, error) {
+	resp, err := http.Get(testenv.SPMetadataURL(r, id))
 	if err != nil {
 		return nil, err
 	}
@@ -207,6 +213,7 @@ func newWorld(tb testing.TB, seats int, startProvisioner bool, opts ...worldOpti
 	w.store, w.ns, w.idp = s, w.nats.Server(0), newIdP(tb)
 	settings, _ := json.Marshal(map[string]any{
 		"idp_metadata_xml": w.idp.metadataXML(tb),
+		"sp_entity_id":     spEntityID("idp"),
 		"attributes":       map[string]string{"email": "email", "given_name": "givenName", "groups": "groups"},
 		"email_verified":   true,
 		"group_roles":      []map[string]string{{"group": "eng-leads", "role": "manager"}},
@@ -214,6 +221,7 @@ func newWorld(tb testing.TB, seats int, startProvisioner bool, opts ...worldOpti
 	var idpInit map[string]any
 	_ = json.Unmarshal(settings, &idpInit)
 	idpInit["allow_idp_initiated"] = true
+	idpInit["sp_entity_id"] = spEntityID("idp-init")
 	idpInitSettings, _ := json.Marshal(idpInit)
 	err = s.ApplyOrganizations(ctx, []store.Organization{{
 		ID: "acme", Name: "Acme", MaxSeats: seats, Roles: []string{"viewer", "member", "manager", "admin"},

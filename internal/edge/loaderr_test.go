@@ -55,7 +55,7 @@ func TestConnectionThatCannotLoad(t *testing.T) {
 		return b
 	}
 	samlURL := func(u string) []byte {
-		b, _ := json.Marshal(map[string]any{"idp_metadata_url": u})
+		b, _ := json.Marshal(map[string]any{"idp_metadata_url": u, "sp_entity_id": "https://sso.acme.example/saml/acme/idp"})
 		return b
 	}
 	tests := []struct {

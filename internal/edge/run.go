@@ -45,12 +45,23 @@ type Config struct {
 	// MaxBodyBytes bounds a request body (the ACS form).
 	MaxBodyBytes int64
 	// MetadataTimeout bounds an IdP metadata fetch; MetadataRefresh is how
-	// often a connection (and its metadata) is reloaded.
+	// often a connection (and its metadata) is reloaded (default 5m).
 	MetadataTimeout time.Duration
 	MetadataRefresh time.Duration
+	// Reload, when set, reloads every connection in use (Server.Reload)
+	// at each value received: sso-edge and jitprov dev send one on SIGHUP.
+	// A value received while the edge is starting is ignored: it loads the
+	// connections afresh anyway.
+	Reload <-chan struct{}
 	// SPKeyPair is the service provider's default key pair, for the
 	// connections that have none of their own.
 	SPKeyPair *tls.Certificate
+	// DeriveSPEntityIDs serves a SAML connection without sp_entity_id
+	// under the URL of its SP metadata, <PublicURL>/saml/<org>/<conn>/metadata,
+	// as its entity id. For development mode only: that id moves with the
+	// public URL, and persistent NameIDs with it. Otherwise such a
+	// connection is a configuration error, not served.
+	DeriveSPEntityIDs bool
 	// Replicas of the edge's KV buckets: 1, or 3 in a cluster.
 	Replicas int
 	// CertCheckInterval is how often Run checks the SAML connections' IdP
@@ -151,6 +162,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, func(context.Cont
 		failures: newSampler(deps.Logger, 10*time.Second),
 		unmapped: newUnmappedWarnings(),
 	}
+	s.reg.deriveEntityIDs = cfg.DeriveSPEntityIDs
 	s.limits = newLimits(cfg, s)
 	ready := func(ctx context.Context) error {
 		if err := deps.Store.Ping(ctx); err != nil {
@@ -225,6 +237,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		status.Done()
 		deps.Logger.InfoContext(gctx, "sso-edge ready")
 		go s.flushSamples(gctx)
+		go s.reloadOn(gctx, cfg.Reload)
 		if cfg.CertCheckInterval <= 0 {
 			deps.Logger.InfoContext(gctx, "IdP certificate check off")
 			return nil
@@ -241,6 +254,38 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		return nil
 	})
 	return g.Wait()
+}
+
+// reloadOn reloads the connections at each value of reload, until ctx is
+// done.
+func (s *Server) reloadOn(ctx context.Context, reload <-chan struct{}) {
+	if reload == nil {
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reload:
+			_ = s.Reload(ctx)
+		}
+	}
+}
+
+// Reload loads every connection in use again now — its settings from the
+// database and its IdP metadata from its URL or file — rather than at its
+// next refresh (MetadataRefresh), and logs what it did. A connection that
+// fails to load goes on being served from its last good copy; the error
+// says which and why.
+func (s *Server) Reload(ctx context.Context) error {
+	s.log.InfoContext(ctx, "reloading the connections in use: settings and IdP metadata")
+	n, err := s.reg.reload(ctx)
+	if err != nil {
+		s.log.WarnContext(ctx, "connections reloaded, some failed; those are served from their last good copy", "reloaded", n, "err", err)
+		return err
+	}
+	s.log.InfoContext(ctx, "connections reloaded", "reloaded", n)
+	return nil
 }
 
 // start waits for the database and for NATS JetStream, then builds the

@@ -8,7 +8,6 @@ package edge
 import (
 	"context"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -162,13 +161,13 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	out, err := xml.MarshalIndent(c.saml.sp.Metadata(), "", "  ")
+	out, err := samlsp.MarshalMetadata(c.saml.sp.Metadata())
 	if err != nil {
 		s.fail(w, r, pageUnavailable, "render SP metadata", "err", err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/samlmetadata+xml")
-	_, _ = w.Write(append([]byte(xml.Header), out...))
+	_, _ = w.Write(out)
 }
 
 // startLogin sends the browser to the IdP with an AuthnRequest, and binds

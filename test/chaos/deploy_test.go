@@ -163,8 +163,10 @@ func (d *deployment) writeOrganizations(path string) {
 		orgs = append(orgs, org{ID: o.ID, Name: "Org " + o.ID, MaxSeats: o.Seats, Connections: []conn{{
 			ID: "idp", Protocol: "saml", Settings: map[string]any{
 				"idp_metadata_xml": md,
-				"attributes":       map[string]string{"email": "email", "given_name": "givenName"},
-				"email_verified":   true,
+				// One entity id, whichever edge serves the login.
+				"sp_entity_id":   "https://sso.chaos.example/saml/" + o.ID + "/idp",
+				"attributes":     map[string]string{"email": "email", "given_name": "givenName"},
+				"email_verified": true,
 			},
 		}}})
 	}

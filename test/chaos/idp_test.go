@@ -24,6 +24,8 @@ import (
 
 	"github.com/crewjam/saml"
 	dsig "github.com/russellhaering/goxmldsig"
+
+	"github.com/jitprov/jitprov/internal/testenv"
 )
 
 // personHeader names who signs in at the IdP: "<org>/<external id>". The
@@ -38,7 +40,7 @@ type idp struct {
 	idp  *saml.IdentityProvider
 	srv  *httptest.Server
 	spMu sync.Mutex
-	sps  map[string]*saml.EntityDescriptor // SP metadata by entity id
+	sps  map[string]*saml.EntityDescriptor // SP metadata by metadata URL
 }
 
 func newIdP(t *testing.T) *idp {
@@ -77,28 +79,30 @@ func (p *idp) GetSession(w http.ResponseWriter, r *http.Request, _ *saml.IdpAuth
 
 func emailOf(org, ext string) string { return ext + "@" + org + ".example" }
 
-// GetServiceProvider fetches an SP's metadata from sso-edge by its entity
-// id (the connection's metadata URL), once per entity id.
-func (p *idp) GetServiceProvider(_ *http.Request, id string) (*saml.EntityDescriptor, error) {
+// GetServiceProvider fetches an SP's metadata from the sso-edge that sent
+// the request (testenv.SPMetadataURL: every edge serves the connection's
+// one entity id, each with its own ACS), once per edge and connection.
+func (p *idp) GetServiceProvider(r *http.Request, id string) (*saml.EntityDescriptor, error) {
 	p.spMu.Lock()
 	defer p.spMu.Unlock()
-	if md, ok := p.sps[id]; ok {
+	mdURL := testenv.SPMetadataURL(r, id)
+	if md, ok := p.sps[mdURL]; ok {
 		return md, nil
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Get(id)
+	resp, err := client.Get(mdURL)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("SP metadata %s: %s", id, resp.Status)
+		return nil, fmt.Errorf("SP metadata %s: %s", mdURL, resp.Status)
 	}
 	var md saml.EntityDescriptor
 	if err := xml.NewDecoder(resp.Body).Decode(&md); err != nil {
 		return nil, err
 	}
-	p.sps[id] = &md
+	p.sps[mdURL] = &md
 	return &md, nil
 }
 

@@ -25,6 +25,9 @@ const (
 	MaxMaxResponseBytes = 1 << 20
 	// MaxRelayStateBytes is the SAML bindings' limit on RelayState (§3.4.3).
 	MaxRelayStateBytes = 80
+	// NoClockSkew, as Config.ClockSkew, tolerates no skew at all (the zero
+	// value means DefaultClockSkew).
+	NoClockSkew time.Duration = -1
 )
 
 // Config describes one SAML connection: us (the SP) and the IdP. The zero
@@ -64,9 +67,13 @@ type Config struct {
 	// AllowSHA1 accepts rsa-sha1/ecdsa-sha1 signatures and sha1 digests.
 	// Default false.
 	AllowSHA1 bool
-	// ClockSkew is the tolerance on NotBefore/NotOnOrAfter/IssueInstant.
-	// Default 90s, at most 5m. crewjam/saml applies its own fixed bounds as
-	// well (see the package documentation).
+	// ClockSkew is how far the IdP's clock may be from ours, either way:
+	// the tolerance on NotBefore, NotOnOrAfter, AuthnInstant and
+	// SessionNotOnOrAfter, and on IssueInstant (Response and Assertion),
+	// which must also be no older than ClockSkew + DeliveryAllowance.
+	// Default 90s (0), at most 5m; NoClockSkew for none. It holds both ways: crewjam/saml's own
+	// fixed bounds are relaxed to MaxClockSkew (see clock.go), so a wider
+	// skew than crewjam's is accepted and a narrower one refuses.
 	ClockSkew time.Duration
 	// MaxResponseBytes bounds the length of the base64 SAMLResponse form
 	// value. Default 256 KiB, at most 1 MiB.
@@ -75,10 +82,12 @@ type Config struct {
 	// announce in metadata. Default persistent.
 	NameIDFormat saml.NameIDFormat
 
-	// Now is the clock of this package's own checks; nil means time.Now.
-	// crewjam/saml v0.5.1 reads its package-level clock (saml.TimeNow),
-	// which this package never changes, so Now must stay within crewjam's
-	// tolerance (90s for IssueInstant) of the wall clock. Meant for tests.
+	// Now is the clock of this package's time checks (and of the
+	// assertion signature check); nil means time.Now. crewjam/saml v0.5.1
+	// reads its package-level clock (saml.TimeNow), which this package
+	// never changes, with its bounds relaxed to MaxClockSkew (and
+	// MaxClockSkew + DeliveryAllowance on IssueInstant): Now must stay
+	// within those of the wall clock. Meant for tests.
 	Now func() time.Time
 }
 
@@ -131,6 +140,8 @@ func (c *Config) settings() (settings, error) {
 	switch {
 	case s.clockSkew == 0:
 		s.clockSkew = DefaultClockSkew
+	case s.clockSkew == NoClockSkew:
+		s.clockSkew = 0
 	case s.clockSkew < 0 || s.clockSkew > MaxClockSkew:
 		fail("clock skew %s: must be between 0 and %s", s.clockSkew, MaxClockSkew)
 	}

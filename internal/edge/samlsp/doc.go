@@ -84,8 +84,9 @@
 //     present and equals our ACS URL;
 //   - Conditions NotBefore/NotOnOrAfter, every bearer
 //     SubjectConfirmationData's Recipient (our ACS) and NotOnOrAfter,
-//     AuthnInstant and SessionNotOnOrAfter, IssueInstant not in the future,
-//     all with ClockSkew;
+//     AuthnInstant and SessionNotOnOrAfter, the Response's and the
+//     Assertion's IssueInstant (neither in the future nor older than the
+//     skew plus DeliveryAllowance), all with ClockSkew;
 //   - at least one AudienceRestriction, each naming our entity id;
 //   - InResponseTo: if the browser started no login and IdP-initiated login
 //     is off, "unsolicited"; all InResponseTo values present must agree and
@@ -120,13 +121,22 @@
 // supplemented (see New).
 //
 // Time: crewjam reads the wall clock through its package-level saml.TimeNow
-// and applies fixed bounds — an assertion or Response issued more than 90s
-// ago (MaxIssueDelay, with no skew) is refused, and 180s of skew
-// (MaxClockSkew) on NotBefore/NotOnOrAfter. This package never changes
-// those package-level variables (that would be global mutable state shared
-// by every connection), so crewjam's bounds are a floor: ClockSkew only
-// tightens them. Config.Now drives this package's checks and the assertion
-// signature check, not crewjam's, and is meant for tests.
+// and applies bounds read from package variables — an assertion or Response
+// issued more than MaxIssueDelay (90s, with no skew) ago is refused, and
+// MaxClockSkew (180s) of skew on NotBefore/NotOnOrAfter. Left alone, they
+// made ClockSkew a one-way setting: it could tighten them, never widen
+// them (an IdP 150s behind was refused with a skew of 5m). This package
+// relaxes both, once, in an init function (before any goroutine can read
+// them), to the widest skew a connection may have (MaxClockSkew, plus
+// DeliveryAllowance on IssueInstant), and never touches them again: they
+// are shared by every connection, so they are never set per connection or
+// per request. Every time bound is then this package's, after crewjam, on
+// the verified assertion, with the connection's ClockSkew both ways:
+// IssueInstant (Response and Assertion) in [now - skew -
+// DeliveryAllowance, now + skew]; NotBefore, NotOnOrAfter, the bearer
+// data's NotBefore/NotOnOrAfter, AuthnInstant and SessionNotOnOrAfter with
+// the skew. Config.Now drives these checks and the assertion signature
+// check, not crewjam's, and is meant for tests.
 //
 // # Encrypted assertions
 //

@@ -222,8 +222,11 @@ type response struct {
 
 func ts(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
 
-func validResponse() response {
-	now := time.Now()
+func validResponse() response { return validResponseAt(time.Now()) }
+
+// validResponseAt is validResponse as issued by an IdP whose clock reads
+// now: every time in it is relative to now.
+func validResponseAt(now time.Time) response {
 	return response{
 		Now:                   now,
 		ResponseID:            "_resp-" + randomHex(),

@@ -142,6 +142,9 @@ func (sp *SP) check(in *inspected, ca *saml.Assertion, possibleRequestIDs []stri
 	if err := sp.checkIssuerAndDestination(in, ca); err != nil {
 		return nil, err
 	}
+	if err := sp.checkResponseIssueInstant(in, now); err != nil {
+		return nil, err
+	}
 	if err := sp.checkConditions(ca, el, now); err != nil {
 		return nil, err
 	}
@@ -213,6 +216,35 @@ func (sp *SP) checkIssuerAndDestination(in *inspected, ca *saml.Assertion) error
 	return nil
 }
 
+// checkResponseIssueInstant applies checkIssueInstant to the Response's
+// IssueInstant, which crewjam has read already (it refuses a Response
+// without one, or with one that is not a dateTime).
+func (sp *SP) checkResponseIssueInstant(in *inspected, now time.Time) error {
+	v := in.root.SelectAttrValue("IssueInstant", "")
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return reject(ReasonStructure, "Response IssueInstant %q is not a dateTime", v)
+	}
+	return sp.checkIssueInstant("Response", t, now)
+}
+
+// checkIssueInstant bounds when the IdP says it issued the Response or the
+// Assertion, with the connection's clock skew both ways: not after now +
+// skew (an IdP clock ahead of ours), and not before now - skew -
+// DeliveryAllowance (an IdP clock behind ours, plus the browser's trip).
+// crewjam's own, fixed bound is relaxed to the widest skew allowed (see
+// clock.go), so this is the check that decides.
+func (sp *SP) checkIssueInstant(what string, issued, now time.Time) error {
+	skew := sp.s.clockSkew
+	if now.Add(skew).Before(issued) {
+		return reject(ReasonNotYetValid, "%s IssueInstant %s is in the future: after now %s (skew %s)", what, issued.UTC(), now.UTC(), skew)
+	}
+	if oldest := now.Add(-skew - DeliveryAllowance); issued.Before(oldest) {
+		return reject(ReasonExpired, "%s IssueInstant %s is too old: before now %s less the skew %s and %s for delivery", what, issued.UTC(), now.UTC(), skew, DeliveryAllowance)
+	}
+	return nil
+}
+
 // checkConditions checks the assertion's IssueInstant, validity window and
 // audience.
 func (sp *SP) checkConditions(ca *saml.Assertion, el *etree.Element, now time.Time) error {
@@ -220,8 +252,8 @@ func (sp *SP) checkConditions(ca *saml.Assertion, el *etree.Element, now time.Ti
 	if ca.IssueInstant.IsZero() {
 		return reject(ReasonStructure, "assertion has no IssueInstant")
 	}
-	if now.Add(skew).Before(ca.IssueInstant) {
-		return reject(ReasonNotYetValid, "assertion IssueInstant %s is in the future", ca.IssueInstant.UTC())
+	if err := sp.checkIssueInstant("assertion", ca.IssueInstant, now); err != nil {
+		return err
 	}
 	c := ca.Conditions
 	switch {

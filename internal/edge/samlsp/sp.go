@@ -1,9 +1,12 @@
 package samlsp
 
 import (
+	"encoding/xml"
 	"fmt"
 	"net/url"
+	"time"
 
+	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
 )
 
@@ -51,15 +54,33 @@ func New(cfg Config) (*SP, error) {
 	return sp, nil
 }
 
+// MetadataCacheDuration is the cacheDuration of our SP metadata: how long
+// an IdP that fetches it from its URL may keep it before fetching it
+// again (a new SP certificate reaches it within a day). It is a caching
+// hint, not an expiry: the metadata has no validUntil.
+const MetadataCacheDuration = 24 * time.Hour
+
 // Metadata returns our SP metadata: one ACS with the HTTP-POST binding (we
 // do not support the artifact binding crewjam also announces), our
 // certificate for signing (when we sign requests) and encryption, the
 // NameID format we want, and WantAssertionsSigned per the configuration.
+//
+// It has no validUntil, where crewjam puts now + 48h on the
+// EntityDescriptor and the SPSSODescriptor: an IdP that imports the
+// metadata once, as a file, and honours validUntil (Shibboleth,
+// SimpleSAMLphp) would stop serving the SP two days later, though
+// nothing in it changed. It carries cacheDuration (MetadataCacheDuration)
+// instead. Marshal it with MarshalMetadata: encoding/xml writes a zero
+// validUntil as year 1, which is long expired.
+//
 // The result is a fresh value on each call.
 func (sp *SP) Metadata() *saml.EntityDescriptor {
 	md := sp.crewjam.Metadata()
+	md.ValidUntil = time.Time{}
+	md.CacheDuration = MetadataCacheDuration
 	for i := range md.SPSSODescriptors {
 		d := &md.SPSSODescriptors[i]
+		d.ValidUntil = nil
 		var acs []saml.IndexedEndpoint
 		for _, e := range d.AssertionConsumerServices {
 			if e.Binding == saml.HTTPPostBinding {
@@ -97,4 +118,27 @@ func (sp *SP) AuthnRequestURL(relayState string) (redirect *url.URL, requestID s
 		return nil, "", fmt.Errorf("samlsp: encoding AuthnRequest: %w", err)
 	}
 	return u, req.ID, nil
+}
+
+// MarshalMetadata writes md (from Metadata) as an indented XML document
+// without any validUntil attribute: crewjam's marshalling would write the
+// zero validUntil of Metadata as 0001-01-01T00:00:00Z, long expired.
+func MarshalMetadata(md *saml.EntityDescriptor) ([]byte, error) {
+	raw, err := xml.Marshal(md)
+	if err != nil {
+		return nil, fmt.Errorf("samlsp: marshal SP metadata: %w", err)
+	}
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(raw); err != nil {
+		return nil, fmt.Errorf("samlsp: marshal SP metadata: %w", err)
+	}
+	for _, el := range append([]*etree.Element{doc.Root()}, doc.FindElements("//*")...) {
+		el.RemoveAttr("validUntil")
+	}
+	doc.Indent(2)
+	out, err := doc.WriteToBytes()
+	if err != nil {
+		return nil, fmt.Errorf("samlsp: marshal SP metadata: %w", err)
+	}
+	return append([]byte(xml.Header), out...), nil
 }

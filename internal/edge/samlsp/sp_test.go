@@ -96,6 +96,37 @@ func TestMetadata(t *testing.T) {
 	}
 }
 
+// The SP metadata an IdP imports once, as a file, does not expire: no
+// validUntil anywhere (crewjam's default is now + 48h), a cacheDuration
+// for IdPs that fetch it, and it reads back as the same descriptor.
+func TestMetadataDoesNotExpire(t *testing.T) {
+	t.Parallel()
+	md := newSP(t).Metadata()
+	raw, err := MarshalMetadata(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	if !strings.HasPrefix(doc, xml.Header) {
+		t.Errorf("no XML declaration:\n%s", doc)
+	}
+	if strings.Contains(doc, "validUntil") {
+		t.Errorf("the metadata has a validUntil:\n%s", doc)
+	}
+	if !strings.Contains(doc, `cacheDuration="PT24H"`) {
+		t.Errorf("the metadata has no cacheDuration of a day:\n%s", doc)
+	}
+	var back saml.EntityDescriptor
+	if err := xml.Unmarshal(raw, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.EntityID != spEntityID || !back.ValidUntil.IsZero() || back.CacheDuration != MetadataCacheDuration ||
+		len(back.SPSSODescriptors) != 1 || back.SPSSODescriptors[0].ValidUntil != nil ||
+		back.SPSSODescriptors[0].AssertionConsumerServices[0].Location != spACSURL {
+		t.Errorf("read back: %+v", back)
+	}
+}
+
 // authnRequest starts a login and decodes the AuthnRequest from the URL.
 func authnRequest(t testing.TB, sp *SP) *saml.AuthnRequest {
 	t.Helper()
