@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure what the tests need is here: Go modules, xmlsec1, SimpleSAMLphp
-# with the PHP it runs on, and a PostgreSQL server that answers. JITPROV_TEST_DATABASE_URL, when set, names
+# with the PHP it runs on, Chromium, and a PostgreSQL server that answers. JITPROV_TEST_DATABASE_URL, when set, names
 # the server to use; otherwise the local one at 127.0.0.1:5432 is used,
 # started (and installed from Debian's packages) if it does not answer. NATS
 # needs nothing: tests embed a real nats-server.
@@ -33,6 +33,15 @@ if ! ssp_ready; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq simplesamlphp php-cli php-xml php-mbstring >/dev/null
+fi
+
+# Chromium is the real browser the tour test (cmd/jitprov) drives through
+# the DevTools protocol (chromedp); Debian's package, run headless.
+if ! command -v chromium >/dev/null 2>&1; then
+  log "installing Chromium from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium >/dev/null
 fi
 
 if [ -n "${JITPROV_TEST_DATABASE_URL:-}" ]; then

@@ -274,6 +274,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	g.Go(func() error { return inbox.ServeSMTP(smtpLn) })
 	dev := &http.Server{Handler: devHandler(edgeURL, devURL, idp, inbox), ReadHeaderTimeout: 5 * time.Second}
+	closeUnusedOnShutdown(dev) // or Ctrl-C with the tour open in a browser fails after 5s
 	g.Go(func() error {
 		if err := dev.Serve(devLn); !errors.Is(err, http.ErrServerClosed) {
 			return err
