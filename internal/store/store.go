@@ -191,6 +191,11 @@ type RoleReview struct {
 	Status         string
 	LoginID        string
 	CreatedAt      time.Time
+	// DecidedAt, DecidedBy (an actor, "type:id") and Reason are set once
+	// the review is no longer pending.
+	DecidedAt time.Time
+	DecidedBy string
+	Reason    string
 }
 
 // OutboxMessage is an event rendered for NATS, written in the transaction
@@ -300,4 +305,26 @@ type Tx interface {
 	PendingRoleReview(ctx context.Context, userID, role string) (RoleReview, error)
 	CreateRoleReview(ctx context.Context, r RoleReview) (RoleReview, error)
 	AppendOutbox(ctx context.Context, msgs ...OutboxMessage) error
+
+	// What admins do (store/admin.go).
+
+	// UserByID finds and locks a user of orgID.
+	UserByID(ctx context.Context, orgID, userID string) (User, error)
+	// SetUserStatus and SetUserRole change one field of a user of orgID
+	// (and its updated_at), nothing else; seats are the caller's
+	// (TakeSeat, ReleaseSeat).
+	SetUserStatus(ctx context.Context, orgID, userID, status string) (User, error)
+	SetUserRole(ctx context.Context, orgID, userID, role string) (User, error)
+	// ReleaseSeat gives one seat of the organisation back.
+	ReleaseSeat(ctx context.Context, orgID string) (Organization, error)
+	// RoleReview finds and locks a review of orgID.
+	RoleReview(ctx context.Context, orgID, id string) (RoleReview, error)
+	// DecideRoleReview moves a pending review to status (approved, denied,
+	// expired); ErrConflict when it is no longer pending.
+	DecideRoleReview(ctx context.Context, orgID, id, status, decidedBy, reason string) (RoleReview, error)
+	AppendAudit(ctx context.Context, e AuditEntry) error
+	ListUsers(ctx context.Context, f UserFilter) (UserPage, error)
+	ListRoleReviews(ctx context.Context, f ReviewFilter) ([]RoleReview, error)
+	ListDecisions(ctx context.Context, f DecisionFilter) (DecisionPage, error)
+	ListAudit(ctx context.Context, f AuditFilter) (AuditPage, error)
 }

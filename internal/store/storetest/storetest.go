@@ -40,6 +40,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Seats", seatTests},
 		{"Concurrency", concurrencyTests},
 		{"Outbox", outboxTests},
+		{"Admin", adminTests},
 	} {
 		t.Run(tier.name, func(t *testing.T) {
 			for _, st := range tier.tests {
