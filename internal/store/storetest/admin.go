@@ -65,7 +65,10 @@ func testAdminUserChanges(t *testing.T, s store.Store) {
 		fn   func(ctx context.Context, tx store.Tx) error
 	}{
 		{"UserByID in another organisation", func(ctx context.Context, tx store.Tx) error { _, err := tx.UserByID(ctx, orgB, u.ID); return err }},
-		{"UserByID unknown", func(ctx context.Context, tx store.Tx) error { _, err := tx.UserByID(ctx, orgA, uuid.NewString()); return err }},
+		{"UserByID unknown", func(ctx context.Context, tx store.Tx) error {
+			_, err := tx.UserByID(ctx, orgA, uuid.NewString())
+			return err
+		}},
 		{"SetUserStatus in another organisation", func(ctx context.Context, tx store.Tx) error {
 			_, err := tx.SetUserStatus(ctx, orgB, u.ID, store.StatusActive)
 			return err
@@ -109,7 +112,9 @@ func testDecideRoleReview(t *testing.T, s store.Store) {
 		return tx.DecideRoleReview(ctx, orgA, reviews[0].ID, store.ReviewApproved, "user:admin-2", "")
 	})
 	wantErr(t, "deciding a decided review", err, store.ErrConflict)
-	got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.RoleReview, error) { return tx.RoleReview(ctx, orgA, reviews[0].ID) })
+	got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.RoleReview, error) {
+		return tx.RoleReview(ctx, orgA, reviews[0].ID)
+	})
 	if err != nil || got.Status != store.ReviewDenied || got.DecidedBy != "user:admin-1" {
 		t.Errorf("the review after a second decision: %+v, %v; want denied by admin-1, unchanged", got, err)
 	}
