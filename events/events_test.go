@@ -83,6 +83,22 @@ func samples() []sample {
 	updated := events.UserUpdated{User: user, Changed: []string{"email", "role"}, PreviousRole: "viewer", LoginID: result.LoginID}
 	linked := events.IdentityLinked{User: user, Identity: events.LinkedIdentity{ConnectionID: "entra", ExternalID: "9f2c1d4e"},
 		LinkedBy: events.LinkedByReplaces, ReplacedConnectionID: "okta-main", LoginID: result.LoginID}
+	admin := events.Actor{Type: events.ActorUser, ID: "0192f3a4-1111-7222-8333-444455556666", Name: "grace@acme.example"}
+	unlinked := events.IdentityUnlinked{User: user, Identity: events.LinkedIdentity{ConnectionID: "entra", ExternalID: "9f2c1d4e"}, Actor: admin}
+	statusUser := func(status string) events.User {
+		u := user
+		u.ConnectionID, u.ExternalID, u.Status = "", "", status
+		return u
+	}
+	suspended := events.UserStatusChanged{User: statusUser("suspended"), PreviousStatus: events.PreviousStatusActive, Actor: admin, Reason: "on leave"}
+	reactivated := events.UserStatusChanged{User: statusUser("active"), PreviousStatus: events.PreviousStatusHeld,
+		Actor: events.Actor{Type: events.ActorToken, ID: "tok_01HZX3K9Q", Name: "terraform"}}
+	deprovisioned := events.UserStatusChanged{User: statusUser("deprovisioned"), PreviousStatus: events.PreviousStatusSuspended, Actor: admin}
+	adminUser := statusUser("active")
+	adminUser.Role = "admin"
+	roleChanged := events.UserRoleChanged{User: adminUser, PreviousRole: "member", Actor: admin, ReviewID: "0192f3a4-5b6c-7d8e-9f01-23456789abce"}
+	decided := events.RoleReviewDecided{ReviewID: "0192f3a4-5b6c-7d8e-9f01-23456789abce", OrganizationID: "acme", UserID: user.ID,
+		RequestedRole: "admin", Decision: events.ReviewDenied, Reason: "use the IT request form", Actor: admin, DecidedAt: at}
 	seats := events.SeatsExhausted{
 		OrganizationID: "acme", MaxSeats: 10, SeatsUsed: 10, ConnectionID: "okta-main",
 		ExternalID: "00u1a2b3c4d5e6f7g8h9", Email: "ada@acme.example", LoginID: result.LoginID,
@@ -145,6 +161,43 @@ func samples() []sample {
 			}),
 		},
 		{
+			typ: events.TypeUserIdentityUnlinked, subject: user.ID,
+			data: unlinked, invalid: events.IdentityUnlinked{User: user, Identity: unlinked.Identity}, // actor: empty type and id
+			checkData: dataIs(events.TypeUserIdentityUnlinked, unlinked, func(v *events.IdentityUnlinked) []*time.Time {
+				return userTimes(&v.User)
+			}),
+		},
+		{
+			typ: events.TypeUserSuspended, subject: user.ID,
+			// A status change to the status the user had is no change.
+			data: suspended, invalid: events.UserStatusChanged{User: statusUser("suspended"), PreviousStatus: events.PreviousStatusSuspended, Actor: admin},
+			checkData: dataIs(events.TypeUserSuspended, suspended, func(v *events.UserStatusChanged) []*time.Time {
+				return userTimes(&v.User)
+			}),
+		},
+		{
+			typ: events.TypeUserReactivated, subject: user.ID,
+			// user.status is the status after the change.
+			data: reactivated, invalid: events.UserStatusChanged{User: statusUser("suspended"), PreviousStatus: events.PreviousStatusSuspended, Actor: admin},
+			checkData: dataIs(events.TypeUserReactivated, reactivated, func(v *events.UserStatusChanged) []*time.Time {
+				return userTimes(&v.User)
+			}),
+		},
+		{
+			typ: events.TypeUserDeprovisioned, subject: user.ID,
+			data: deprovisioned, invalid: events.UserStatusChanged{User: statusUser("deprovisioned"), PreviousStatus: "gone", Actor: admin},
+			checkData: dataIs(events.TypeUserDeprovisioned, deprovisioned, func(v *events.UserStatusChanged) []*time.Time {
+				return userTimes(&v.User)
+			}),
+		},
+		{
+			typ: events.TypeUserRoleChanged, subject: user.ID,
+			data: roleChanged, invalid: events.UserRoleChanged{User: adminUser, PreviousRole: "member", Actor: events.Actor{Type: "admin", ID: "x"}},
+			checkData: dataIs(events.TypeUserRoleChanged, roleChanged, func(v *events.UserRoleChanged) []*time.Time {
+				return userTimes(&v.User)
+			}),
+		},
+		{
 			typ: events.TypeSeatsExhausted, subject: "acme",
 			data: seats, invalid: events.SeatsExhausted{OrganizationID: "acme", MaxSeats: -1, ConnectionID: "c", ExternalID: "e", LoginID: "l"},
 			checkData: dataIs(events.TypeSeatsExhausted, seats, func(*events.SeatsExhausted) []*time.Time { return nil }),
@@ -153,6 +206,13 @@ func samples() []sample {
 			typ: events.TypeRoleReviewRequested, subject: review.ReviewID,
 			data: review, invalid: events.RoleReviewRequested{ReviewID: "review-1", OrganizationID: "acme", UserID: user.ID, CurrentRole: "member", RequestedRole: "admin", LoginID: "l"},
 			checkData: dataIs(events.TypeRoleReviewRequested, review, func(*events.RoleReviewRequested) []*time.Time { return nil }),
+		},
+		{
+			typ: events.TypeRoleReviewDecided, subject: decided.ReviewID,
+			data: decided, invalid: events.RoleReviewDecided{ReviewID: decided.ReviewID, OrganizationID: "acme", UserID: user.ID, RequestedRole: "admin", Decision: "pending", Actor: admin, DecidedAt: at},
+			checkData: dataIs(events.TypeRoleReviewDecided, decided, func(v *events.RoleReviewDecided) []*time.Time {
+				return []*time.Time{&v.DecidedAt}
+			}),
 		},
 		{
 			typ: events.TypeSeatsThresholdReached, subject: "acme",
@@ -431,8 +491,14 @@ func TestSubject(t *testing.T) {
 		{events.TypeUserCreated, "acme", "jit.user.created.acme"},
 		{events.TypeUserUpdated, "acme", "jit.user.updated.acme"},
 		{events.TypeUserIdentityLinked, "acme", "jit.user.identity-linked.acme"},
+		{events.TypeUserIdentityUnlinked, "acme", "jit.user.identity-unlinked.acme"},
+		{events.TypeUserSuspended, "acme", "jit.user.suspended.acme"},
+		{events.TypeUserReactivated, "acme", "jit.user.reactivated.acme"},
+		{events.TypeUserDeprovisioned, "acme", "jit.user.deprovisioned.acme"},
+		{events.TypeUserRoleChanged, "acme", "jit.user.role-changed.acme"},
 		{events.TypeSeatsExhausted, "acme", "jit.alert.seats.exhausted.acme"},
 		{events.TypeRoleReviewRequested, "acme", "jit.alert.role-review.requested.acme"},
+		{events.TypeRoleReviewDecided, "acme", "jit.alert.role-review.decided.acme"},
 		{events.TypeSeatsThresholdReached, "acme", "jit.alert.seats.threshold-reached.acme"},
 		{events.TypeIdPCertificateExpiring, "acme", "jit.alert.idp-certificate.expiring.acme"},
 		{events.TypeProvisioningFailed, "acme", "jit.alert.provisioning.failed.acme"},
@@ -542,8 +608,14 @@ func TestSubjectsFallInStreams(t *testing.T) {
 		{events.TypeUserCreated, []string{events.SubjectUsers}},
 		{events.TypeUserUpdated, []string{events.SubjectUsers}},
 		{events.TypeUserIdentityLinked, []string{events.SubjectUsers}},
+		{events.TypeUserIdentityUnlinked, []string{events.SubjectUsers}},
+		{events.TypeUserSuspended, []string{events.SubjectUsers}},
+		{events.TypeUserReactivated, []string{events.SubjectUsers}},
+		{events.TypeUserDeprovisioned, []string{events.SubjectUsers}},
+		{events.TypeUserRoleChanged, []string{events.SubjectUsers}},
 		{events.TypeSeatsExhausted, []string{events.SubjectAlerts}},
 		{events.TypeRoleReviewRequested, []string{events.SubjectAlerts}},
+		{events.TypeRoleReviewDecided, []string{events.SubjectAlerts}},
 		{events.TypeSeatsThresholdReached, []string{events.SubjectAlerts}},
 		{events.TypeIdPCertificateExpiring, []string{events.SubjectAlerts}},
 		{events.TypeProvisioningFailed, []string{events.SubjectAlerts}},

@@ -32,6 +32,22 @@ const (
 	// TypeUserIdentityLinked announces an identity linked to an existing
 	// user: the same person signs in through another connection too.
 	TypeUserIdentityLinked Type = "io.jitprov.user.identity-linked.v1"
+	// TypeUserIdentityUnlinked announces an identity an admin unlinked from
+	// a user: the person no longer signs in as that user through it.
+	TypeUserIdentityUnlinked Type = "io.jitprov.user.identity-unlinked.v1"
+	// TypeUserSuspended announces a user an admin suspended: their next
+	// sign-in is refused, and they keep their seat.
+	TypeUserSuspended Type = "io.jitprov.user.suspended.v1"
+	// TypeUserReactivated announces a suspended, deprovisioned or held user
+	// an admin made active again.
+	TypeUserReactivated Type = "io.jitprov.user.reactivated.v1"
+	// TypeUserDeprovisioned announces a user an admin deprovisioned: their
+	// seat is freed and their next sign-in is refused.
+	TypeUserDeprovisioned Type = "io.jitprov.user.deprovisioned.v1"
+	// TypeUserRoleChanged announces a role changed by an admin's action
+	// (a role change, or the approval of a role review), not by a sign-in:
+	// a sign-in's role change is in user.updated.
+	TypeUserRoleChanged Type = "io.jitprov.user.role-changed.v1"
 	// TypeSeatsExhausted tells that a first login was turned away because its
 	// organisation has no seat left.
 	TypeSeatsExhausted Type = "io.jitprov.seats.exhausted.v1"
@@ -51,6 +67,11 @@ const (
 	// (the dead-letter path): the person got an error page and nothing was
 	// provisioned.
 	TypeProvisioningFailed Type = "io.jitprov.provisioning.failed.v1"
+	// TypeRoleReviewDecided tells that a role review was approved, denied
+	// or expired. It is published on stream ALERTS beside
+	// role-review.requested, so that whoever follows reviews sees them
+	// close; the notifier does not alert on it.
+	TypeRoleReviewDecided Type = "io.jitprov.role-review.decided.v1"
 )
 
 // spec describes where a type is published and which schema its data has.
@@ -73,16 +94,30 @@ var specs = map[Type]spec{
 	TypeSeatsThresholdReached:  {"seats.threshold-reached", "jit.alert.seats.threshold-reached", "v1"},
 	TypeIdPCertificateExpiring: {"idp-certificate.expiring", "jit.alert.idp-certificate.expiring", "v1"},
 	TypeProvisioningFailed:     {"provisioning.failed", "jit.alert.provisioning.failed", "v1"},
+
+	// What admins do (and review expiry).
+	TypeUserIdentityUnlinked: {"user.identity-unlinked", "jit.user.identity-unlinked", "v1"},
+	TypeUserSuspended:        {"user.suspended", "jit.user.suspended", "v1"},
+	TypeUserReactivated:      {"user.reactivated", "jit.user.reactivated", "v1"},
+	TypeUserDeprovisioned:    {"user.deprovisioned", "jit.user.deprovisioned", "v1"},
+	TypeUserRoleChanged:      {"user.role-changed", "jit.user.role-changed", "v1"},
+	TypeRoleReviewDecided:    {"role-review.decided", "jit.alert.role-review.decided", "v1"},
 }
 
 // Types lists every event type of the contract.
 func Types() []Type {
 	return []Type{TypeLoginFirstSeen, TypeLoginSeen, TypeProvisioningResult, TypeUserCreated,
-		TypeUserUpdated, TypeUserIdentityLinked, TypeSeatsExhausted, TypeRoleReviewRequested, TypeSeatsThresholdReached,
-		TypeIdPCertificateExpiring, TypeProvisioningFailed}
+		TypeUserUpdated, TypeUserIdentityLinked, TypeUserIdentityUnlinked, TypeUserSuspended, TypeUserReactivated,
+		TypeUserDeprovisioned, TypeUserRoleChanged, TypeSeatsExhausted, TypeRoleReviewRequested, TypeRoleReviewDecided,
+		TypeSeatsThresholdReached, TypeIdPCertificateExpiring, TypeProvisioningFailed}
 }
 
-// AlertTypes lists the types published on stream ALERTS, for the notifier.
+// AlertTypes lists the alerts: the types the notifier tells admins about,
+// and the names an organisation's webhooks may choose among. Every alert
+// is published on stream ALERTS, but not everything on ALERTS is an alert:
+// role-review.decided is published there beside role-review.requested
+// for whoever follows reviews, and the notifier acknowledges it without a
+// message.
 func AlertTypes() []Type {
 	return []Type{TypeSeatsExhausted, TypeSeatsThresholdReached, TypeRoleReviewRequested,
 		TypeIdPCertificateExpiring, TypeProvisioningFailed}
@@ -315,6 +350,94 @@ type IdentityLinked struct {
 	ReplacedConnectionID string `json:"replaced_connection_id,omitempty"`
 	// LoginID is the login that linked it; empty when an admin did.
 	LoginID string `json:"login_id,omitempty"`
+}
+
+// Kinds of actor (Actor.Type).
+const (
+	ActorUser   = "user"   // a person signed in to the admin console: Actor.ID is their user id
+	ActorToken  = "token"  // an API token: Actor.ID is the token's id
+	ActorSystem = "system" // jitprov itself, e.g. a role review expiring
+)
+
+// Actor is who did what an admin event announces.
+type Actor struct {
+	// Type is ActorUser, ActorToken or ActorSystem.
+	Type string `json:"type"`
+	// ID is the acting user's id, the token's id, or for ActorSystem the
+	// part of jitprov that acted (e.g. "review-expiry"); 1 to 256
+	// characters.
+	ID string `json:"id"`
+	// Name is for people reading the event: an admin's email, a token's
+	// name; at most 320 characters.
+	Name string `json:"name,omitempty"`
+}
+
+// Statuses a user can come from in UserStatusChanged.PreviousStatus: a
+// user's statuses (active, suspended, deprovisioned) and held, a person
+// waiting for an admin's approval of their sign-up.
+const (
+	PreviousStatusActive        = "active"
+	PreviousStatusSuspended     = "suspended"
+	PreviousStatusDeprovisioned = "deprovisioned"
+	PreviousStatusHeld          = "held"
+)
+
+// UserStatusChanged is the data of user.suspended, user.reactivated and
+// user.deprovisioned: an admin changed a user's status. User.Status is the
+// status after the change (suspended, active, deprovisioned).
+type UserStatusChanged struct {
+	User User `json:"user"`
+	// PreviousStatus is one of the PreviousStatus* constants and differs
+	// from User.Status.
+	PreviousStatus string `json:"previous_status"`
+	Actor          Actor  `json:"actor"`
+	// Reason is the admin's, at most 1024 characters.
+	Reason string `json:"reason,omitempty"`
+}
+
+// UserRoleChanged is the data of user.role-changed: an admin changed a
+// user's role, directly or by approving a role review.
+type UserRoleChanged struct {
+	User         User   `json:"user"`
+	PreviousRole string `json:"previous_role"`
+	Actor        Actor  `json:"actor"`
+	// ReviewID is the role review whose approval made the change, if one
+	// did.
+	ReviewID string `json:"review_id,omitempty"`
+	// LoginID is the login that made the change, if a sign-in did rather
+	// than an admin's request (a bootstrap admin's first sign-in).
+	LoginID string `json:"login_id,omitempty"`
+}
+
+// IdentityUnlinked is the data of user.identity-unlinked.
+type IdentityUnlinked struct {
+	// User is the user after the change; its ConnectionID and ExternalID
+	// are empty or name an identity it still has.
+	User     User           `json:"user"`
+	Identity LinkedIdentity `json:"identity"`
+	Actor    Actor          `json:"actor"`
+}
+
+// Decisions on a role review (RoleReviewDecided.Decision).
+const (
+	ReviewApproved = "approved"
+	ReviewDenied   = "denied"
+	ReviewExpired  = "expired"
+)
+
+// RoleReviewDecided is the data of role-review.decided.
+type RoleReviewDecided struct {
+	ReviewID       string `json:"review_id"`
+	OrganizationID string `json:"organization_id"`
+	UserID         string `json:"user_id"`
+	RequestedRole  string `json:"requested_role"`
+	// Decision is ReviewApproved, ReviewDenied or ReviewExpired.
+	Decision string `json:"decision"`
+	// Reason is the admin's (a denial's, typically), at most 1024
+	// characters.
+	Reason    string    `json:"reason,omitempty"`
+	Actor     Actor     `json:"actor"`
+	DecidedAt time.Time `json:"decided_at"`
 }
 
 // SeatsExhausted is the data of seats.exhausted: one event per person turned

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cloudevents/sdk-go/v2/types"
+	"github.com/google/uuid"
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/events/webhooksig"
@@ -583,4 +584,82 @@ func TestRetryBacklogDoesNotBlockOtherOrganisations(t *testing.T) {
 	// does not wait for the backlog to make room.
 	eventually(t, time.Minute, "the other organisation's alert", func() bool { return len(fine.delivered()) == 1 })
 	t.Logf("other organisation delivered %s after publishing, behind %d pending retries", time.Since(published).Round(time.Millisecond), backlog)
+}
+
+// role-review.decided is published on ALERTS but is not an alert: the
+// planner acks it (neither retried nor terminated) and nobody is told —
+// not the admins by mail, not a webhook that takes every alert — while
+// the alert beside it is delivered as usual.
+func TestReviewDecidedIsAckedWithoutMessage(t *testing.T) {
+	if slices.Contains(events.AlertTypes(), events.TypeRoleReviewDecided) {
+		t.Fatal("role-review.decided is in events.AlertTypes(): the notifier would alert on it")
+	}
+	h := newHarness(t)
+	ops := newHook(t, "test-secret", 0)
+	h.org("acme", settings(func(s *notify.Settings) {
+		s.Webhooks = []notify.Webhook{ops.settings("ops", "")} // no alerts list: every alert
+	}))
+	h.admin("acme", "amy@acme.example", "admin")
+	// An organisation nobody hears from: a decided review there is not
+	// "dropped: nobody to tell" either.
+	h.org("initech", settings(func(s *notify.Settings) { s.Admins = false }))
+	terminated, err := h.js.Conn().SubscribeSync("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.ALERTS." + notify.ConsumerPlanner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+
+	decided := func(org string) events.RoleReviewDecided {
+		return events.RoleReviewDecided{ReviewID: uuid.NewString(), OrganizationID: org, UserID: uuid.NewString(),
+			RequestedRole: "admin", Decision: events.ReviewApproved,
+			Actor: events.Actor{Type: events.ActorUser, ID: uuid.NewString(), Name: "amy@acme.example"}, DecidedAt: time.Now().UTC()}
+	}
+	h.publish(events.TypeRoleReviewDecided, "acme", decided("acme"))
+	h.publish(events.TypeRoleReviewDecided, "initech", decided("initech"))
+	h.publish(events.TypeRoleReviewRequested, "acme", roleReview("acme", "ada@acme.example"))
+	eventually(t, 10*time.Second, "the review request by webhook and mail", func() bool {
+		return len(ops.delivered()) == 1 && len(h.mail.Mails()) == 1
+	})
+	h.settled(t, 30*time.Second)
+
+	if n := len(ops.requests()); n != 1 {
+		t.Errorf("webhook got %d requests, want 1 (the review request only)", n)
+	}
+	for _, r := range ops.requests() {
+		if typ := eventType(t, r.Body); typ != string(events.TypeRoleReviewRequested) {
+			t.Errorf("webhook got a %s", typ)
+		}
+	}
+	if n := len(h.mail.Mails()); n != 1 {
+		t.Errorf("%d mails, want 1 (the review request only)", n)
+	}
+	if msg, err := terminated.NextMsg(500 * time.Millisecond); err == nil {
+		t.Errorf("the planner terminated an alert: %s", msg.Data)
+	}
+	info, err := h.js.Stream(context.Background(), notify.StreamJobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.CachedInfo().State.Msgs; n != 0 {
+		t.Errorf("%s holds %d jobs after everything settled", notify.StreamJobs, n)
+	}
+	dead, err := h.js.Stream(context.Background(), notify.StreamDead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := dead.CachedInfo().State.Msgs; n != 0 {
+		t.Errorf("%s holds %d parked jobs, want none", notify.StreamDead, n)
+	}
+}
+
+// eventType is the "type" of a structured-mode CloudEvent.
+func eventType(t *testing.T, body []byte) string {
+	t.Helper()
+	var ev struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(body, &ev); err != nil {
+		t.Fatalf("webhook body is not a CloudEvent: %v", err)
+	}
+	return ev.Type
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -36,8 +37,15 @@ var errInvalidAlert = errors.New("notify: invalid alert")
 // logged and counted, as there is no one to deliver it to.
 var errNoRecipient = errors.New("notify: nobody to tell")
 
+// errNotAnAlert marks an event on ALERTS that is not an alert
+// (events.AlertTypes), such as role-review.decided: it is acked and
+// nobody is told.
+var errNotAnAlert = errors.New("notify: not an alert")
+
 // plan handles one alert. An error wrapping errInvalidAlert means the
-// message must be terminated; any other error is worth another try.
+// message must be terminated; one wrapping errNotAnAlert or
+// errNoRecipient that it is acked without a message; any other error is
+// worth another try.
 func (p *planner) plan(ctx context.Context, m *nats.Msg) error {
 	ev, err := events.Decode(m)
 	if err != nil {
@@ -47,6 +55,11 @@ func (p *planner) plan(ctx context.Context, m *nats.Msg) error {
 	org := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
 	if want, err := events.Subject(t, org); err != nil || want != m.Subject {
 		return fmt.Errorf("%w: %s event arrived on subject %q", errInvalidAlert, t, m.Subject)
+	}
+	// A valid event of the contract that the notifier does not tell
+	// admins about: planning it would queue jobs that no message renders.
+	if !slices.Contains(events.AlertTypes(), t) {
+		return fmt.Errorf("%w: %s %s", errNotAnAlert, t.Short(), ev.ID())
 	}
 	raw, err := json.Marshal(ev)
 	if err != nil {

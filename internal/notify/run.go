@@ -187,7 +187,7 @@ func run(ctx context.Context, cfg Config, deps Deps, status *startup.Status) err
 		return fmt.Errorf("notify: metrics: %w", err)
 	}
 	planned, err := meter.Int64Counter("jitprov.notifier.alerts",
-		metric.WithDescription("Alerts read from stream ALERTS, by alert and result (planned, retry, invalid)."))
+		metric.WithDescription("Alerts read from stream ALERTS, by alert and result (planned, retry, invalid, no_recipient, not_an_alert)."))
 	if err != nil {
 		return fmt.Errorf("notify: metrics: %w", err)
 	}
@@ -212,6 +212,10 @@ func run(ctx context.Context, cfg Config, deps Deps, status *startup.Status) err
 		case errors.Is(err, errNoRecipient):
 			planned.Add(ctx, 1, metric.WithAttributes(alert, attribute.String("result", "no_recipient")))
 			log.ErrorContext(ctx, "alert dropped: nobody to tell; give the organisation notifications.emails or a webhook", "err", err)
+			_ = msg.DoubleAck(ctx)
+		case errors.Is(err, errNotAnAlert):
+			planned.Add(ctx, 1, metric.WithAttributes(alert, attribute.String("result", "not_an_alert")))
+			log.DebugContext(ctx, "event on ALERTS is not an alert; acked without a message", "subject", msg.Subject(), "event", err)
 			_ = msg.DoubleAck(ctx)
 		case errors.Is(err, errInvalidAlert):
 			planned.Add(ctx, 1, metric.WithAttributes(alert, attribute.String("result", "invalid")))

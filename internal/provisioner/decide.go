@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/outbox"
 	"github.com/jitprov/jitprov/internal/store"
 )
 
@@ -373,19 +374,11 @@ func (d *Decider) review(ctx context.Context, tx store.Tx, dec *decision, user s
 
 // emit renders an event for the outbox; the relay publishes it after commit.
 func (d *Decider) emit(ctx context.Context, dec *decision, t events.Type, org, subject string, data any) error {
-	ev, err := events.New(t, Source, subject, data)
+	m, err := outbox.Message(ctx, t, Source, org, subject, data)
 	if err != nil {
 		return err
 	}
-	subj, err := events.Subject(t, org)
-	if err != nil {
-		return err
-	}
-	msg, err := events.Encode(ctx, ev, subj)
-	if err != nil {
-		return err
-	}
-	dec.outbox = append(dec.outbox, store.OutboxMessage{EventID: ev.ID(), Subject: subj, Header: msg.Header, Data: msg.Data})
+	dec.outbox = append(dec.outbox, m)
 	return nil
 }
 
@@ -405,12 +398,7 @@ func userRef(u store.User) *events.UserRef {
 // userEvent is u as user.* events announce it, with the identity of the
 // login that made the event.
 func userEvent(u store.User, id events.Identity) events.User {
-	return events.User{
-		ID: u.ID, OrganizationID: u.OrganizationID, ConnectionID: id.ConnectionID, ExternalID: id.ExternalID,
-		Email: u.Email, EmailVerified: u.EmailVerified, GivenName: u.GivenName, FamilyName: u.FamilyName,
-		DisplayName: u.DisplayName, Groups: u.Groups, Role: u.Role, Status: u.Status, Attributes: u.Attributes, CreatedBy: u.CreatedBy,
-		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
-	}
+	return outbox.User(u, id.ConnectionID, id.ExternalID)
 }
 
 func without(list []string, s string) []string {

@@ -1,0 +1,351 @@
+package admin_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+
+	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/admin"
+	"github.com/jitprov/jitprov/internal/provisioner"
+	"github.com/jitprov/jitprov/internal/store"
+	"github.com/jitprov/jitprov/internal/store/postgres"
+	"github.com/jitprov/jitprov/internal/testenv"
+)
+
+// world is two organisations, acme and globex, on a real Postgres.
+type world struct {
+	s    *postgres.Store
+	core *admin.Core
+	dec  *provisioner.Decider
+}
+
+func org(id string, seats int) store.Organization {
+	return store.Organization{ID: id, Name: "Org " + id, MaxSeats: seats, Roles: []string{"viewer", "member", "admin"},
+		DefaultRole: "member", JITRoleCeiling: "member", UpdatePolicy: store.PreferIdP, LinkByEmail: store.LinkNever}
+}
+
+func newWorld(t *testing.T, seats int) *world {
+	t.Helper()
+	s, _ := testenv.Store(t)
+	if err := s.ApplyOrganizations(t.Context(), []store.Organization{org("acme", seats), org("globex", seats)}, []store.Connection{
+		{OrganizationID: "acme", ID: "idp", Protocol: "saml"}, {OrganizationID: "globex", ID: "idp", Protocol: "saml"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return &world{s: s, core: admin.New(s, testenv.Logger(t)), dec: provisioner.NewDecider(s, testenv.Logger(t))}
+}
+
+// login provisions a person of orgID through the pipeline's decision.
+func (w *world) login(t *testing.T, orgID, ext string, roles ...string) events.ProvisioningResult {
+	t.Helper()
+	res, err := w.dec.Decide(t.Context(), uuid.NewString(), events.Identity{OrganizationID: orgID, ConnectionID: "idp",
+		Protocol: events.ProtocolSAML, ExternalID: ext, Email: ext + "@" + orgID + ".example", EmailVerified: true,
+		Roles: roles, AuthenticatedAt: time.Now().UTC()})
+	if err != nil {
+		t.Fatalf("login %s: %v", ext, err)
+	}
+	return res
+}
+
+// outbox decodes the outbox rows after seq, as the relay would publish them.
+func (w *world) outbox(t *testing.T, after int64) (last int64, evs []events.Event) {
+	t.Helper()
+	rows, err := w.s.Pool().Query(t.Context(), `SELECT seq, subject, header, data FROM outbox WHERE seq > $1 ORDER BY seq`, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	last = after
+	for rows.Next() {
+		var m nats.Msg
+		var h map[string][]string
+		if err := rows.Scan(&last, &m.Subject, &h, &m.Data); err != nil {
+			t.Fatal(err)
+		}
+		m.Header = nats.Header(h)
+		ev, err := events.Decode(&m) // validates against the schema
+		if err != nil {
+			t.Fatalf("outbox row %d breaks the contract: %v", last, err)
+		}
+		evs = append(evs, ev)
+	}
+	return last, evs
+}
+
+func (w *world) count(t *testing.T, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := w.s.Pool().QueryRow(t.Context(), q, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func types(evs []events.Event) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.Type())
+	}
+	return out
+}
+
+var (
+	acmeAdmin    = admin.Principal{Kind: store.ActorUser, ID: "u-admin", Name: "boss@acme.example", Organization: "acme", Write: true, Role: "admin"}
+	acmeMember   = admin.Principal{Kind: store.ActorUser, ID: "u-member", Organization: "acme", Write: true, Role: "member"}
+	acmeReader   = admin.Principal{Kind: store.ActorToken, ID: "t-read", Organization: "acme"}
+	acmeWriter   = admin.Principal{Kind: store.ActorToken, ID: "t-write", Organization: "acme", Write: true}
+	globexWriter = admin.Principal{Kind: store.ActorToken, ID: "t-globex", Organization: "globex", Write: true}
+	globalWriter = admin.Principal{Kind: store.ActorToken, ID: "t-global", Write: true}
+	globalReader = admin.Principal{Kind: store.ActorToken, ID: "t-global-read"}
+)
+
+// Who may do what, one row per principal and action.
+func TestAuthorizationMatrix(t *testing.T) {
+	w := newWorld(t, 10)
+	ann := w.login(t, "acme", "ann").User.ID
+	grace := w.login(t, "acme", "grace", "admin") // opens a review for admin
+	ctx := t.Context()
+	actions := map[string]func(p admin.Principal) error{
+		"list acme's users": func(p admin.Principal) error {
+			_, err := w.core.Users(ctx, p, store.UserFilter{OrganizationID: "acme"})
+			return err
+		},
+		"suspend and reactivate an acme user": func(p admin.Principal) error {
+			if _, err := w.core.Suspend(ctx, p, "acme", ann, "audit"); err != nil {
+				return err
+			}
+			_, err := w.core.Reactivate(ctx, p, "acme", ann, "")
+			return err
+		},
+		"grant acme's admin role": func(p admin.Principal) error {
+			if _, err := w.core.ChangeRole(ctx, p, "acme", ann, "admin"); err != nil {
+				return err
+			}
+			_, err := w.core.ChangeRole(ctx, p, "acme", ann, "member")
+			return err
+		},
+	}
+	allowed := map[string]map[string]bool{
+		"acme admin":    {"list acme's users": true, "suspend and reactivate an acme user": true, "grant acme's admin role": true},
+		"acme member":   {},
+		"acme reader":   {"list acme's users": true},
+		"acme writer":   {"list acme's users": true, "suspend and reactivate an acme user": true},
+		"globex writer": {},
+		"global writer": {"list acme's users": true, "suspend and reactivate an acme user": true, "grant acme's admin role": true},
+		"global reader": {"list acme's users": true},
+	}
+	principals := map[string]admin.Principal{"acme admin": acmeAdmin, "acme member": acmeMember, "acme reader": acmeReader,
+		"acme writer": acmeWriter, "globex writer": globexWriter, "global writer": globalWriter, "global reader": globalReader}
+	for name, p := range principals {
+		for action, do := range actions {
+			t.Run(name+"/"+action, func(t *testing.T) {
+				err := do(p)
+				switch {
+				case allowed[name][action] && err != nil:
+					t.Errorf("got %v, want it allowed", err)
+				case !allowed[name][action] && !errors.Is(err, admin.ErrForbidden):
+					t.Errorf("got %v, want ErrForbidden", err)
+				}
+			})
+		}
+	}
+	// Approving a review for the admin role: an org admin or an operator.
+	review := grace.RoleReview.ID
+	if _, err := w.core.ApproveReview(ctx, acmeWriter, "acme", review); !errors.Is(err, admin.ErrForbidden) {
+		t.Errorf("an organisation token approving the admin role: %v, want ErrForbidden", err)
+	}
+	if _, err := w.core.ApproveReview(ctx, globexWriter, "acme", review); !errors.Is(err, admin.ErrForbidden) {
+		t.Errorf("another organisation's token approving: %v, want ErrForbidden", err)
+	}
+	if _, err := w.core.ApproveReview(ctx, acmeAdmin, "acme", review); err != nil {
+		t.Errorf("acme's admin approving: %v", err)
+	}
+}
+
+// Every change emits its events once, audits its actor, and a retried
+// request changes nothing twice.
+func TestWritesEmitOnceAuditAndRetryChangeNothing(t *testing.T) {
+	w := newWorld(t, 10)
+	ctx := t.Context()
+	ann := w.login(t, "acme", "ann").User.ID
+	seq, _ := w.outbox(t, 0)
+	for _, c := range []struct {
+		name   string
+		do     func() (admin.Result, error)
+		events []string
+		action string
+		status string
+		role   string
+	}{
+		{"suspend", func() (admin.Result, error) { return w.core.Suspend(ctx, acmeAdmin, "acme", ann, "on leave") },
+			[]string{string(events.TypeUserSuspended)}, "user.suspend", store.StatusSuspended, "member"},
+		{"reactivate", func() (admin.Result, error) { return w.core.Reactivate(ctx, acmeAdmin, "acme", ann, "") },
+			[]string{string(events.TypeUserReactivated)}, "user.reactivate", store.StatusActive, "member"},
+		{"change role", func() (admin.Result, error) { return w.core.ChangeRole(ctx, acmeAdmin, "acme", ann, "viewer") },
+			[]string{string(events.TypeUserRoleChanged)}, "user.change-role", store.StatusActive, "viewer"},
+		{"deprovision", func() (admin.Result, error) { return w.core.Deprovision(ctx, acmeAdmin, "acme", ann, "left") },
+			[]string{string(events.TypeUserDeprovisioned)}, "user.deprovision", store.StatusDeprovisioned, "viewer"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			audits := w.count(t, `SELECT count(*) FROM admin_audit`)
+			res, err := c.do()
+			if err != nil || !res.Changed || res.User.Status != c.status || res.User.Role != c.role {
+				t.Fatalf("got %+v, %v; want changed to %s/%s", res, err, c.status, c.role)
+			}
+			var evs []events.Event
+			seq, evs = w.outbox(t, seq)
+			if got := types(evs); !slices.Equal(got, c.events) {
+				t.Errorf("events %v, want %v", got, c.events)
+			}
+			if n := w.count(t, `SELECT count(*) FROM admin_audit WHERE action = $1 AND actor_type = 'user' AND actor_id = 'u-admin'
+				AND actor_name = 'boss@acme.example' AND target = $2`, c.action, ann); n != 1 || w.count(t, `SELECT count(*) FROM admin_audit`) != audits+1 {
+				t.Errorf("audit rows for %s by u-admin: %d, want 1", c.action, n)
+			}
+			// The same request again: nothing changes, nothing is emitted.
+			again, err := c.do()
+			if err != nil || again.Changed || again.User.Status != c.status {
+				t.Errorf("retry: %+v, %v; want unchanged and no error", again, err)
+			}
+			if _, evs := w.outbox(t, seq); len(evs) != 0 {
+				t.Errorf("retry emitted %v", types(evs))
+			}
+			if w.count(t, `SELECT count(*) FROM admin_audit`) != audits+1 {
+				t.Errorf("retry wrote an audit row")
+			}
+		})
+	}
+	ev := func() events.UserStatusChanged {
+		_, evs := w.outbox(t, 0)
+		for _, e := range evs {
+			if e.Type() == string(events.TypeUserSuspended) {
+				d, err := events.DataAs[events.UserStatusChanged](e, events.TypeUserSuspended)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return d
+			}
+		}
+		t.Fatal("no user.suspended")
+		return events.UserStatusChanged{}
+	}()
+	if ev.PreviousStatus != "active" || ev.Reason != "on leave" || ev.Actor != (events.Actor{Type: "user", ID: "u-admin", Name: "boss@acme.example"}) {
+		t.Errorf("user.suspended data: %+v", ev)
+	}
+}
+
+// Deprovisioning frees a seat at once: a full organisation takes the next
+// person only after it.
+func TestDeprovisionFreesASeat(t *testing.T) {
+	w := newWorld(t, 2)
+	ctx := t.Context()
+	first := w.login(t, "acme", "p1").User.ID
+	w.login(t, "acme", "p2")
+	if res := w.login(t, "acme", "p3"); res.Outcome != events.OutcomeRejected || res.Reason != events.ReasonSeatsExhausted {
+		t.Fatalf("third person in a full organisation: %s/%s, want rejected: no seat", res.Outcome, res.Reason)
+	}
+	if _, err := w.core.Deprovision(ctx, acmeAdmin, "acme", first, "left the company"); err != nil {
+		t.Fatal(err)
+	}
+	if res := w.login(t, "acme", "p4"); res.Outcome != events.OutcomeCreated {
+		t.Errorf("next person after a deprovisioning: %s/%s, want created", res.Outcome, res.Reason)
+	}
+	if res := w.login(t, "acme", "p1"); res.Outcome != events.OutcomeRefused || res.Reason != events.ReasonDeprovisioned {
+		t.Errorf("the deprovisioned person again: %s/%s, want refused: deprovisioned", res.Outcome, res.Reason)
+	}
+	// The organisation is full again: the deprovisioned person cannot come
+	// back until a seat is free.
+	if _, err := w.core.Reactivate(ctx, acmeAdmin, "acme", first, ""); !errors.Is(err, admin.ErrNoSeat) {
+		t.Errorf("reactivating into a full organisation: %v, want ErrNoSeat", err)
+	}
+	if n := w.count(t, `SELECT seats_used FROM organizations WHERE id = 'acme'`); n != 2 {
+		t.Errorf("seats used %d, want 2", n)
+	}
+}
+
+// Approving a review gives the role and emits role-changed then decided;
+// denying keeps the role; a second decision is a conflict.
+func TestReviews(t *testing.T) {
+	w := newWorld(t, 10)
+	ctx := t.Context()
+	approveMe := w.login(t, "acme", "grace", "admin")
+	denyMe := w.login(t, "acme", "mallory", "admin")
+	seq, _ := w.outbox(t, 0)
+
+	res, err := w.core.ApproveReview(ctx, acmeAdmin, "acme", approveMe.RoleReview.ID)
+	if err != nil || res.User.Role != "admin" || res.Review.Status != store.ReviewApproved || res.Review.DecidedBy != "user:u-admin" {
+		t.Fatalf("approve: %+v, %v", res, err)
+	}
+	seq, evs := w.outbox(t, seq)
+	if got := types(evs); !slices.Equal(got, []string{string(events.TypeUserRoleChanged), string(events.TypeRoleReviewDecided)}) {
+		t.Errorf("approve emitted %v", got)
+	}
+	if _, err := w.core.ApproveReview(ctx, acmeAdmin, "acme", approveMe.RoleReview.ID); !errors.Is(err, admin.ErrConflict) {
+		t.Errorf("approving twice: %v, want ErrConflict", err)
+	}
+	if _, err := w.core.DenyReview(ctx, acmeAdmin, "acme", denyMe.RoleReview.ID, " "); !errors.Is(err, admin.ErrInvalid) {
+		t.Errorf("denying without a reason: %v, want ErrInvalid", err)
+	} else {
+		var fe *admin.FieldError
+		if !errors.As(err, &fe) || fe.Field != "reason" {
+			t.Errorf("denying without a reason: %v, want a field error on reason", err)
+		}
+	}
+	res, err = w.core.DenyReview(ctx, acmeAdmin, "acme", denyMe.RoleReview.ID, "not on the team")
+	if err != nil || res.User.Role != "member" || res.Review.Status != store.ReviewDenied || res.Review.Reason != "not on the team" {
+		t.Fatalf("deny: %+v, %v", res, err)
+	}
+	_, evs = w.outbox(t, seq)
+	if got := types(evs); !slices.Equal(got, []string{string(events.TypeRoleReviewDecided)}) {
+		t.Errorf("deny emitted %v", got)
+	}
+	d, err := events.DataAs[events.RoleReviewDecided](evs[0], events.TypeRoleReviewDecided)
+	if err != nil || d.Decision != "denied" || d.Reason != "not on the team" || d.UserID != denyMe.User.ID {
+		t.Errorf("role-review.decided: %+v, %v", d, err)
+	}
+	queue, err := w.core.Reviews(ctx, acmeReader, store.ReviewFilter{OrganizationID: "acme", Status: store.ReviewPending})
+	if err != nil || len(queue) != 0 {
+		t.Errorf("pending reviews after both decisions: %v, %v", queue, err)
+	}
+}
+
+// The user page: identities, the decisions about them, their reviews and
+// the admin actions on them; and "why was Bob refused?".
+func TestUserDetailAndDecisions(t *testing.T) {
+	w := newWorld(t, 1)
+	ctx := t.Context()
+	ann := w.login(t, "acme", "ann", "admin")
+	w.login(t, "acme", "bob") // no seat left
+	if _, err := w.core.Suspend(ctx, acmeAdmin, "acme", ann.User.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	d, err := w.core.User(ctx, acmeReader, "acme", ann.User.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Identities) != 1 || d.Identities[0].ExternalID != "ann" || len(d.Decisions) != 1 || len(d.Reviews) != 1 ||
+		len(d.Audit) != 1 || d.Audit[0].Action != "user.suspend" {
+		t.Errorf("user detail: %+v", d)
+	}
+	page, err := w.core.Decisions(ctx, acmeReader, store.DecisionFilter{OrganizationID: "acme", ExternalID: "bob"})
+	if err != nil || len(page.Decisions) != 1 || page.Decisions[0].Reason != string(events.ReasonSeatsExhausted) {
+		t.Errorf("why was Bob refused: %+v, %v", page, err)
+	}
+	if _, err := w.core.User(ctx, globexWriter, "acme", ann.User.ID); !errors.Is(err, admin.ErrForbidden) {
+		t.Errorf("another organisation reading the user: %v", err)
+	}
+	if _, err := w.core.User(ctx, acmeReader, "acme", uuid.NewString()); !errors.Is(err, admin.ErrNotFound) {
+		t.Errorf("an unknown user: %v", err)
+	}
+	if _, err := w.core.Users(ctx, acmeReader, store.UserFilter{OrganizationID: "acme", Cursor: "nope"}); !errors.Is(err, admin.ErrInvalid) {
+		t.Errorf("a bad cursor: %v", err)
+	}
+	orgs, err := w.core.Organizations(ctx, acmeReader)
+	if err != nil || len(orgs) != 1 || orgs[0].ID != "acme" {
+		t.Errorf("organisations an acme token sees: %v, %v", orgs, err)
+	}
+}
