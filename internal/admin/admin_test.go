@@ -349,3 +349,62 @@ func TestUserDetailAndDecisions(t *testing.T) {
 		t.Errorf("organisations an acme token sees: %v, %v", orgs, err)
 	}
 }
+
+// A dry run writes nothing and predicts the login; only readers of the
+// organisation may ask.
+func TestDryRun(t *testing.T) {
+	w := newWorld(t, 1)
+	ctx := t.Context()
+	id := events.Identity{ConnectionID: "idp", Protocol: events.ProtocolSAML, ExternalID: "newbie",
+		Email: "newbie@acme.example", EmailVerified: true, Roles: []string{"admin"}}
+	before := w.count(t, `SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM outbox) + (SELECT count(*) FROM admin_audit)`)
+	res, err := w.core.DryRun(ctx, acmeReader, "acme", id)
+	if err != nil || res.Outcome != events.OutcomeCreated || res.RoleReview == nil || res.RoleReview.RequestedRole != "admin" || res.User.Role != "member" {
+		t.Fatalf("dry run: %+v, %v; want created as member with a review for admin", res, err)
+	}
+	if after := w.count(t, `SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM outbox) + (SELECT count(*) FROM admin_audit)`); after != before {
+		t.Errorf("the dry run wrote rows: %d, then %d", before, after)
+	}
+	w.login(t, "acme", "first") // takes the only seat
+	if res, err := w.core.DryRun(ctx, acmeReader, "acme", id); err != nil || res.Outcome != events.OutcomeRejected {
+		t.Errorf("dry run into a full organisation: %+v, %v; want rejected", res, err)
+	}
+	if _, err := w.core.DryRun(ctx, globexWriter, "acme", id); !errors.Is(err, admin.ErrForbidden) {
+		t.Errorf("another organisation's dry run: %v", err)
+	}
+	bad := id
+	bad.ExternalID = ""
+	if _, err := w.core.DryRun(ctx, acmeReader, "acme", bad); !errors.Is(err, admin.ErrInvalid) {
+		t.Errorf("a dry run of an identity without an external id: %v, want ErrInvalid", err)
+	}
+}
+
+// Reviews left unanswered expire as the system; the role stays.
+func TestExpireReviews(t *testing.T) {
+	w := newWorld(t, 10)
+	ctx := t.Context()
+	old := w.login(t, "acme", "old", "admin")
+	if _, err := w.s.Pool().Exec(ctx, `UPDATE role_reviews SET created_at = now() - interval '31 days' WHERE id = $1`, old.RoleReview.ID); err != nil {
+		t.Fatal(err)
+	}
+	fresh := w.login(t, "acme", "fresh", "admin")
+	seq, _ := w.outbox(t, 0)
+	n, err := w.core.ExpireReviews(ctx, 30*24*time.Hour)
+	if err != nil || n != 1 {
+		t.Fatalf("ExpireReviews: %d, %v; want 1", n, err)
+	}
+	_, evs := w.outbox(t, seq)
+	if got := types(evs); !slices.Equal(got, []string{string(events.TypeRoleReviewDecided)}) {
+		t.Fatalf("events %v", got)
+	}
+	if d, _ := events.DataAs[events.RoleReviewDecided](evs[0], events.TypeRoleReviewDecided); d.Decision != "expired" || d.Actor.Type != "system" || d.ReviewID != old.RoleReview.ID {
+		t.Errorf("role-review.decided: %+v", d)
+	}
+	pending, err := w.core.Reviews(ctx, globalReader, store.ReviewFilter{OrganizationID: "acme", Status: store.ReviewPending})
+	if err != nil || len(pending) != 1 || pending[0].ID != fresh.RoleReview.ID {
+		t.Errorf("pending after expiry: %+v, %v; want only the fresh one", pending, err)
+	}
+	if n, err := w.core.ExpireReviews(ctx, 30*24*time.Hour); err != nil || n != 0 {
+		t.Errorf("expiring again: %d, %v; want 0", n, err)
+	}
+}
