@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -406,5 +407,62 @@ func TestExpireReviews(t *testing.T) {
 	}
 	if n, err := w.core.ExpireReviews(ctx, 30*24*time.Hour); err != nil || n != 0 {
 		t.Errorf("expiring again: %d, %v; want 0", n, err)
+	}
+}
+
+// What a dry run of a changed file says is what applying it does, and
+// nothing in the store but not in the file is deleted.
+func TestApplyDryRunIsWhatApplyDoes(t *testing.T) {
+	w := newWorld(t, 10)
+	ctx := t.Context()
+	acme := org("acme", 20) // more seats
+	acme.VerifiedDomains = []string{"acme.example"}
+	initech := org("initech", 5) // new
+	conns := []store.Connection{
+		{OrganizationID: "acme", ID: "idp", Protocol: "saml"},                                             // unchanged
+		{OrganizationID: "acme", ID: "entra", Protocol: "oidc", Replaces: "idp", DisplayName: "Entra ID"}, // new
+		{OrganizationID: "initech", ID: "okta", Protocol: "saml"},
+	}
+	orgs := []store.Organization{acme, initech} // globex is not in the file
+	if _, err := w.core.Apply(ctx, acmeAdmin, orgs, conns, true); !errors.Is(err, admin.ErrForbidden) {
+		t.Errorf("an organisation admin applying a file: %v, want ErrForbidden", err)
+	}
+	planned, err := w.core.Apply(ctx, globalReader, orgs, conns, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []admin.Change{
+		{Kind: "organization", Organization: "acme", Action: "update", Fields: []string{"max_seats", "verified_domains"}},
+		{Kind: "connection", Organization: "acme", Connection: "idp", Action: "unchanged"},
+		{Kind: "connection", Organization: "acme", Connection: "entra", Action: "create"},
+		{Kind: "organization", Organization: "initech", Action: "create"},
+		{Kind: "connection", Organization: "initech", Connection: "okta", Action: "create"},
+		{Kind: "organization", Organization: "globex", Action: "kept"},
+		{Kind: "connection", Organization: "globex", Connection: "idp", Action: "kept"},
+	}
+	if !reflect.DeepEqual(planned, want) {
+		t.Errorf("dry run:\n got %+v\nwant %+v", planned, want)
+	}
+	if n := w.count(t, `SELECT count(*) FROM organizations`); n != 2 {
+		t.Errorf("the dry run created organisations: %d", n)
+	}
+	if _, err := w.core.Apply(ctx, globalReader, orgs, conns, false); !errors.Is(err, admin.ErrForbidden) {
+		t.Errorf("a read-only token applying: %v, want ErrForbidden", err)
+	}
+	done, err := w.core.Apply(ctx, globalWriter, orgs, conns, false)
+	if err != nil || !reflect.DeepEqual(done, planned) {
+		t.Errorf("apply: %+v, %v; want what the dry run said", done, err)
+	}
+	again, err := w.core.Apply(ctx, globalWriter, orgs, conns, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range again {
+		if ch.Action != admin.ActionUnchanged && ch.Action != admin.ActionKept {
+			t.Errorf("after applying, the same file still changes %+v", ch)
+		}
+	}
+	if n := w.count(t, `SELECT count(*) FROM organizations`); n != 3 {
+		t.Errorf("organisations after apply: %d, want 3 (globex kept)", n)
 	}
 }
