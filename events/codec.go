@@ -169,6 +169,7 @@ var dataTypes = map[Type]func() any{
 	TypeLoginFirstSeen:         func() any { return new(Identity) },
 	TypeLoginSeen:              func() any { return new(LoginSeen) },
 	TypeProvisioningResult:     func() any { return new(ProvisioningResult) },
+	TypeProvisioningResultV2:   func() any { return new(ProvisioningResult) },
 	TypeUserCreated:            func() any { return new(UserCreated) },
 	TypeUserUpdated:            func() any { return new(UserUpdated) },
 	TypeUserIdentityLinked:     func() any { return new(IdentityLinked) },
@@ -183,6 +184,19 @@ var dataTypes = map[Type]func() any{
 	TypeSeatsThresholdReached:  func() any { return new(SeatsThresholdReached) },
 	TypeIdPCertificateExpiring: func() any { return new(IdPCertificateExpiring) },
 	TypeProvisioningFailed:     func() any { return new(ProvisioningFailed) },
+	TypeSignupHeld:             func() any { return new(SignupHeld) },
+}
+
+// ResultOf decodes the provisioner's answer ev, of either version of
+// provisioning.result (ProvisioningResultTypes): consumers accept every
+// version the provisioner may send.
+func ResultOf(ev Event) (ProvisioningResult, error) {
+	for _, t := range ProvisioningResultTypes() {
+		if Type(ev.Type()) == t {
+			return DataAs[ProvisioningResult](ev, t)
+		}
+	}
+	return ProvisioningResult{}, fmt.Errorf("events: %w: got type %q, want one of %v", ErrInvalid, ev.Type(), ProvisioningResultTypes())
 }
 
 // DataAs decodes the data of an event of type t into a T. It fails with

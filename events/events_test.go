@@ -79,6 +79,15 @@ func samples() []sample {
 		RoleReview: &events.RoleReviewRef{ID: "0192f3a4-5b6c-7d8e-9f01-23456789abce", RequestedRole: "admin"},
 		DecidedAt:  at,
 	}
+	held := events.ProvisioningResult{
+		LoginID: result.LoginID, Outcome: events.OutcomeHeld, Reason: events.ReasonSeatsExhausted,
+		Message:   "no seat free; held for an admin's approval",
+		User:      &events.UserRef{ID: user.ID, Role: "member", Status: events.UserStatusHeld, Email: user.Email},
+		DecidedAt: at,
+	}
+	signup := events.SignupHeld{OrganizationID: "acme", UserID: user.ID, Email: user.Email, DisplayName: "Ada Lovelace",
+		ConnectionID: "okta-main", ExternalID: "00u1a2b3c4d5e6f7g8h9", Reason: events.ReasonSeatsExhausted,
+		MaxSeats: 10, SeatsUsed: 10, LoginID: result.LoginID}
 	created := events.UserCreated{User: user, LoginID: result.LoginID}
 	updated := events.UserUpdated{User: user, Changed: []string{"email", "role"}, PreviousRole: "viewer", LoginID: result.LoginID}
 	linked := events.IdentityLinked{User: user, Identity: events.LinkedIdentity{ConnectionID: "entra", ExternalID: "9f2c1d4e"},
@@ -136,6 +145,14 @@ func samples() []sample {
 			typ: events.TypeProvisioningResult, subject: result.LoginID,
 			data: result, invalid: events.ProvisioningResult{LoginID: result.LoginID, Outcome: events.OutcomeCreated, DecidedAt: at},
 			checkData: dataIs(events.TypeProvisioningResult, result, func(v *events.ProvisioningResult) []*time.Time {
+				return []*time.Time{&v.DecidedAt}
+			}),
+		},
+		{
+			typ: events.TypeProvisioningResultV2, subject: held.LoginID,
+			// v2's held: v1 cannot say it; v2 requires a held user.
+			data: held, invalid: events.ProvisioningResult{LoginID: held.LoginID, Outcome: events.OutcomeHeld, Reason: events.ReasonApprovalRequired, DecidedAt: at},
+			checkData: dataIs(events.TypeProvisioningResultV2, held, func(v *events.ProvisioningResult) []*time.Time {
 				return []*time.Time{&v.DecidedAt}
 			}),
 		},
@@ -231,6 +248,12 @@ func samples() []sample {
 			data:      failed,
 			invalid:   events.ProvisioningFailed{LoginID: "login-1", OrganizationID: "acme", ConnectionID: "okta", ExternalID: "00u1", Reason: "", Deliveries: 8, FailedAt: at},
 			checkData: dataIs(events.TypeProvisioningFailed, failed, func(f *events.ProvisioningFailed) []*time.Time { return []*time.Time{&f.FailedAt} }),
+		},
+		{
+			typ: events.TypeSignupHeld, subject: signup.UserID,
+			data:      signup,
+			invalid:   events.SignupHeld{OrganizationID: "acme", UserID: user.ID, ConnectionID: "okta", ExternalID: "00u1", Reason: events.ReasonSuspended, MaxSeats: 10, SeatsUsed: 10, LoginID: "l"},
+			checkData: dataIs(events.TypeSignupHeld, signup, func(*events.SignupHeld) []*time.Time { return nil }),
 		},
 	}
 }
@@ -527,6 +550,7 @@ func TestSubjectErrors(t *testing.T) {
 	}
 	cases := []tc{
 		{"provisioning result goes to a reply inbox", events.TypeProvisioningResult, "acme"},
+		{"provisioning result v2 goes to a reply inbox", events.TypeProvisioningResultV2, "acme"},
 		{"unknown type", "io.jitprov.login.first-seen.v2", "acme"},
 		{"empty type", "", "acme"},
 	}
@@ -619,6 +643,7 @@ func TestSubjectsFallInStreams(t *testing.T) {
 		{events.TypeSeatsThresholdReached, []string{events.SubjectAlerts}},
 		{events.TypeIdPCertificateExpiring, []string{events.SubjectAlerts}},
 		{events.TypeProvisioningFailed, []string{events.SubjectAlerts}},
+		{events.TypeSignupHeld, []string{events.SubjectAlerts}},
 	} {
 		t.Run(string(tc.typ), func(t *testing.T) {
 			subj, err := events.Subject(tc.typ, "acme")
@@ -675,5 +700,55 @@ func TestSubjectMatches(t *testing.T) {
 		if got := subjectMatches(tc.filter, tc.subject); got != tc.want {
 			t.Errorf("subjectMatches(%q, %q) = %v, want %v", tc.filter, tc.subject, got, tc.want)
 		}
+	}
+}
+
+// TestResultVersions: the provisioner answers v2 for held only, and
+// consumers read either version.
+func TestResultVersions(t *testing.T) {
+	at := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+	user := &events.UserRef{ID: "0192f3a4-5b6c-7d8e-9f01-23456789abcd", Role: "member", Status: "active"}
+	held := &events.UserRef{ID: user.ID, Role: "member", Status: events.UserStatusHeld}
+	for _, tc := range []struct {
+		res  events.ProvisioningResult
+		want events.Type
+	}{
+		{events.ProvisioningResult{LoginID: "l1", Outcome: events.OutcomeCreated, User: user, DecidedAt: at}, events.TypeProvisioningResult},
+		{events.ProvisioningResult{LoginID: "l1", Outcome: events.OutcomeRejected, Reason: events.ReasonSeatsExhausted, DecidedAt: at}, events.TypeProvisioningResult},
+		{events.ProvisioningResult{LoginID: "l1", Outcome: events.OutcomeHeld, Reason: events.ReasonSeatsExhausted, User: held, DecidedAt: at}, events.TypeProvisioningResultV2},
+		{events.ProvisioningResult{LoginID: "l1", Outcome: events.OutcomeHeld, Reason: events.ReasonApprovalRequired, User: held, DecidedAt: at}, events.TypeProvisioningResultV2},
+		// A held person's later login is refused... by v2, which can name the status.
+		{events.ProvisioningResult{LoginID: "l1", Outcome: events.OutcomeExisting, User: held, DecidedAt: at}, events.TypeProvisioningResultV2},
+	} {
+		t.Run(string(tc.res.Outcome)+"/"+string(tc.res.Reason), func(t *testing.T) {
+			typ := events.ResultType(tc.res)
+			if typ != tc.want {
+				t.Fatalf("ResultType = %s, want %s", typ, tc.want)
+			}
+			ev, err := events.New(typ, source, tc.res.LoginID, tc.res)
+			if err != nil {
+				t.Fatalf("New(%s): %v", typ, err)
+			}
+			got, err := events.ResultOf(ev)
+			if err != nil {
+				t.Fatalf("ResultOf: %v", err)
+			}
+			if got.Outcome != tc.res.Outcome || got.LoginID != tc.res.LoginID {
+				t.Fatalf("ResultOf = %+v, want %+v", got, tc.res)
+			}
+			if typ == events.TypeProvisioningResultV2 {
+				if _, err := events.New(events.TypeProvisioningResult, source, tc.res.LoginID, tc.res); err == nil {
+					t.Error("v1 accepted an answer only v2 can say")
+				}
+			}
+		})
+	}
+	other, err := events.New(events.TypeSeatsExhausted, source, "acme", events.SeatsExhausted{OrganizationID: "acme",
+		ConnectionID: "c", ExternalID: "e", LoginID: "l"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := events.ResultOf(other); !errors.Is(err, events.ErrInvalid) {
+		t.Errorf("ResultOf(seats.exhausted) = %v, want ErrInvalid", err)
 	}
 }

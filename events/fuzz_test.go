@@ -20,6 +20,7 @@ var readers = map[events.Type]func(events.Event, events.Type) (any, error){
 	events.TypeLoginFirstSeen:         dataAs[events.Identity],
 	events.TypeLoginSeen:              dataAs[events.LoginSeen],
 	events.TypeProvisioningResult:     dataAs[events.ProvisioningResult],
+	events.TypeProvisioningResultV2:   dataAs[events.ProvisioningResult],
 	events.TypeUserCreated:            dataAs[events.UserCreated],
 	events.TypeUserUpdated:            dataAs[events.UserUpdated],
 	events.TypeUserIdentityLinked:     dataAs[events.IdentityLinked],
@@ -34,6 +35,7 @@ var readers = map[events.Type]func(events.Event, events.Type) (any, error){
 	events.TypeSeatsThresholdReached:  dataAs[events.SeatsThresholdReached],
 	events.TypeIdPCertificateExpiring: dataAs[events.IdPCertificateExpiring],
 	events.TypeProvisioningFailed:     dataAs[events.ProvisioningFailed],
+	events.TypeSignupHeld:             dataAs[events.SignupHeld],
 }
 
 func dataAs[T any](ev events.Event, t events.Type) (any, error) { return events.DataAs[T](ev, t) }

@@ -25,6 +25,12 @@ const (
 	// TypeProvisioningResult is the provisioner's reply to a login, sent on
 	// core NATS to the inbox named in the login's Jitprov-Reply-To header.
 	TypeProvisioningResult Type = "io.jitprov.provisioning.result.v1"
+	// TypeProvisioningResultV2 is provisioning.result v2: v1 plus the
+	// outcome held (and the user status held, the reason
+	// approval_required). The provisioner answers v2 only for a held
+	// outcome and v1 for every other, so that an edge that knows v1 only
+	// keeps working for everything but held; consumers accept both.
+	TypeProvisioningResultV2 Type = "io.jitprov.provisioning.result.v2"
 	// TypeUserCreated announces a user created by JIT provisioning.
 	TypeUserCreated Type = "io.jitprov.user.created.v1"
 	// TypeUserUpdated announces a change of a user's attributes or role.
@@ -72,6 +78,11 @@ const (
 	// role-review.requested, so that whoever follows reviews sees them
 	// close; the notifier does not alert on it.
 	TypeRoleReviewDecided Type = "io.jitprov.role-review.decided.v1"
+	// TypeSignupHeld tells that a new person's first sign-in was held for
+	// an admin's approval (the organisation's new_people: hold, or
+	// when_full: hold with no seat free): a user with status held exists,
+	// takes no seat and is not signed in until an admin approves or denies.
+	TypeSignupHeld Type = "io.jitprov.signup.held.v1"
 )
 
 // spec describes where a type is published and which schema its data has.
@@ -82,18 +93,20 @@ type spec struct {
 }
 
 var specs = map[Type]spec{
-	TypeLoginFirstSeen:      {"login.first-seen", "jit.login.first-seen", "v1"},
-	TypeLoginSeen:           {"login.seen", "jit.login.seen", "v1"},
-	TypeProvisioningResult:  {"provisioning.result", "", "v1"},
-	TypeUserCreated:         {"user.created", "jit.user.created", "v1"},
-	TypeUserUpdated:         {"user.updated", "jit.user.updated", "v1"},
-	TypeUserIdentityLinked:  {"user.identity-linked", "jit.user.identity-linked", "v1"},
-	TypeSeatsExhausted:      {"seats.exhausted", "jit.alert.seats.exhausted", "v1"},
-	TypeRoleReviewRequested: {"role-review.requested", "jit.alert.role-review.requested", "v1"},
+	TypeLoginFirstSeen:       {"login.first-seen", "jit.login.first-seen", "v1"},
+	TypeLoginSeen:            {"login.seen", "jit.login.seen", "v1"},
+	TypeProvisioningResult:   {"provisioning.result", "", "v1"},
+	TypeProvisioningResultV2: {"provisioning.result", "", "v2"},
+	TypeUserCreated:          {"user.created", "jit.user.created", "v1"},
+	TypeUserUpdated:          {"user.updated", "jit.user.updated", "v1"},
+	TypeUserIdentityLinked:   {"user.identity-linked", "jit.user.identity-linked", "v1"},
+	TypeSeatsExhausted:       {"seats.exhausted", "jit.alert.seats.exhausted", "v1"},
+	TypeRoleReviewRequested:  {"role-review.requested", "jit.alert.role-review.requested", "v1"},
 
 	TypeSeatsThresholdReached:  {"seats.threshold-reached", "jit.alert.seats.threshold-reached", "v1"},
 	TypeIdPCertificateExpiring: {"idp-certificate.expiring", "jit.alert.idp-certificate.expiring", "v1"},
 	TypeProvisioningFailed:     {"provisioning.failed", "jit.alert.provisioning.failed", "v1"},
+	TypeSignupHeld:             {"signup.held", "jit.alert.signup.held", "v1"},
 
 	// What admins do (and review expiry).
 	TypeUserIdentityUnlinked: {"user.identity-unlinked", "jit.user.identity-unlinked", "v1"},
@@ -106,10 +119,10 @@ var specs = map[Type]spec{
 
 // Types lists every event type of the contract.
 func Types() []Type {
-	return []Type{TypeLoginFirstSeen, TypeLoginSeen, TypeProvisioningResult, TypeUserCreated,
+	return []Type{TypeLoginFirstSeen, TypeLoginSeen, TypeProvisioningResult, TypeProvisioningResultV2, TypeUserCreated,
 		TypeUserUpdated, TypeUserIdentityLinked, TypeUserIdentityUnlinked, TypeUserSuspended, TypeUserReactivated,
 		TypeUserDeprovisioned, TypeUserRoleChanged, TypeSeatsExhausted, TypeRoleReviewRequested, TypeRoleReviewDecided,
-		TypeSeatsThresholdReached, TypeIdPCertificateExpiring, TypeProvisioningFailed}
+		TypeSeatsThresholdReached, TypeIdPCertificateExpiring, TypeProvisioningFailed, TypeSignupHeld}
 }
 
 // AlertTypes lists the alerts: the types the notifier tells admins about,
@@ -120,21 +133,39 @@ func Types() []Type {
 // message.
 func AlertTypes() []Type {
 	return []Type{TypeSeatsExhausted, TypeSeatsThresholdReached, TypeRoleReviewRequested,
-		TypeIdPCertificateExpiring, TypeProvisioningFailed}
+		TypeIdPCertificateExpiring, TypeProvisioningFailed, TypeSignupHeld}
 }
 
 // Short is the type's short name, e.g. "seats.exhausted": the name of its
 // schema folder and, in the organisations file, of the alert.
 func (t Type) Short() string { return specs[t].short }
 
-// TypeFromShort finds the type whose short name is short.
+// TypeFromShort finds the type whose short name is short: its newest
+// version when it has several (provisioning.result).
 func TypeFromShort(short string) (Type, bool) {
-	for t, s := range specs {
-		if s.short == short {
-			return t, true
+	var found Type
+	for _, t := range Types() { // oldest version first
+		if specs[t].short == short {
+			found = t
 		}
 	}
-	return "", false
+	return found, found != ""
+}
+
+// ProvisioningResultTypes are the versions of provisioning.result a
+// consumer of the provisioner's answers accepts.
+func ProvisioningResultTypes() []Type {
+	return []Type{TypeProvisioningResult, TypeProvisioningResultV2}
+}
+
+// ResultType is the version of provisioning.result that answers res: v2
+// for a held outcome, which v1 cannot say, and v1 for every other, so
+// that a consumer that knows v1 only keeps working for them.
+func ResultType(res ProvisioningResult) Type {
+	if res.Outcome == OutcomeHeld || (res.User != nil && res.User.Status == UserStatusHeld) || res.Reason == ReasonApprovalRequired {
+		return TypeProvisioningResultV2
+	}
+	return TypeProvisioningResult
 }
 
 // SchemaPath is the path of the type's data schema inside package schemas,
@@ -245,7 +276,16 @@ const (
 	OutcomeRejected Outcome = "rejected" // turned away for now (seats exhausted)
 	OutcomeRefused  Outcome = "refused"  // not allowed (suspended, conflict, unknown org)
 	OutcomeFailed   Outcome = "failed"   // the pipeline gave up (see Reason)
+	// OutcomeHeld (provisioning.result v2 only): a new person's user was
+	// created with status held, waiting for an admin's approval; they are
+	// not signed in and take no seat. Reason says why:
+	// ReasonApprovalRequired or ReasonSeatsExhausted.
+	OutcomeHeld Outcome = "held"
 )
+
+// UserStatusHeld is the status of a held person's user (UserRef.Status in
+// provisioning.result v2 only).
+const UserStatusHeld = "held"
 
 // Reason explains a rejected, refused or failed outcome.
 type Reason string
@@ -260,6 +300,9 @@ const (
 	ReasonUnknownOrganization Reason = "unknown_organization"
 	ReasonUnknownConnection   Reason = "unknown_connection"
 	ReasonInternalError       Reason = "internal_error"
+	// ReasonApprovalRequired (v2 only): the organisation holds every new
+	// person for an admin's approval (new_people: hold).
+	ReasonApprovalRequired Reason = "approval_required"
 )
 
 // UserRef is the part of a user a login reply carries.
@@ -501,4 +544,21 @@ type ProvisioningFailed struct {
 	Reason     string    `json:"reason"`
 	Deliveries int       `json:"deliveries"`
 	FailedAt   time.Time `json:"failed_at"`
+}
+
+// SignupHeld is the data of signup.held.
+type SignupHeld struct {
+	OrganizationID string `json:"organization_id"`
+	// UserID is the held user: status held, no seat.
+	UserID       string `json:"user_id"`
+	Email        string `json:"email,omitempty"`
+	DisplayName  string `json:"display_name,omitempty"`
+	ConnectionID string `json:"connection_id"`
+	ExternalID   string `json:"external_id"`
+	// Reason is ReasonApprovalRequired (new_people: hold) or
+	// ReasonSeatsExhausted (when_full: hold, no seat free).
+	Reason    Reason `json:"reason"`
+	MaxSeats  int    `json:"max_seats"`
+	SeatsUsed int    `json:"seats_used"`
+	LoginID   string `json:"login_id"`
 }

@@ -264,6 +264,15 @@ var invalidFixtures = map[string]string{
 	"provisioning.result/invalid-user-extra-property.json":                "/properties/user/additionalProperties at /user: organization_id",
 	"provisioning.result/invalid-user-id-not-uuid.json":                   "/properties/user/properties/id/format at /user/id",
 	"provisioning.result/invalid-user-status-enum.json":                   "/properties/user/properties/status/enum at /user/status",
+	"provisioning.result/v2/invalid-held-without-user.json":               "/allOf/0/then/required at /: user",
+	"provisioning.result/v2/invalid-held-without-reason.json":             "/allOf/2/then/required at /: reason",
+	"provisioning.result/v2/invalid-held-reason.json":                     "/allOf/2/then/properties/reason/enum at /reason",
+	"provisioning.result/v2/invalid-held-user-active.json":                "/allOf/2/then/properties/user/properties/status/const at /user/status",
+	"provisioning.result/v2/invalid-outcome-enum.json":                    "/properties/outcome/enum at /outcome",
+	"signup.held/invalid-reason-enum.json":                                "/properties/reason/enum at /reason",
+	"signup.held/invalid-missing-user-id.json":                            "/required at /: user_id",
+	"signup.held/invalid-user-id-not-uuid.json":                           "/properties/user_id/format at /user_id",
+	"signup.held/invalid-extra-property.json":                             "/additionalProperties at /: seats_free",
 
 	"role-review.requested/invalid-empty-current-role.json":      "/properties/current_role/minLength at /current_role",
 	"role-review.requested/invalid-extra-property.json":          "/additionalProperties at /: approved",
@@ -342,7 +351,8 @@ var invalidFixtures = map[string]string{
 }
 
 // fixture is one document of testdata/<type>/, validated against
-// <type>/v1.json.
+// <type>/v1.json, or of testdata/<type>/v<N>/, validated against
+// <type>/v<N>.json.
 type fixture struct {
 	name   string // "<type>/<file>", the key of invalidFixtures
 	schema string
@@ -355,19 +365,30 @@ func fixtures(t *testing.T, prefix string) []fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A later version's fixtures are in testdata/<type>/v<N>/.
+	later, err := filepath.Glob(filepath.Join("testdata", "*", "v*", prefix+"*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, later...)
 	if len(files) == 0 {
 		t.Fatalf("no testdata/*/%s*.json fixtures", prefix)
 	}
 	var out []fixture
 	for _, f := range files {
-		dir := filepath.Base(filepath.Dir(f))
+		rel, _ := filepath.Rel("testdata", filepath.Dir(f))
+		rel = filepath.ToSlash(rel)
+		dir, version, ok := strings.Cut(rel, "/")
+		if !ok {
+			version = "v1"
+		}
 		data, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, fixture{
-			name:   dir + "/" + filepath.Base(f),
-			schema: dir + "/v1.json",
+			name:   rel + "/" + filepath.Base(f),
+			schema: dir + "/" + version + ".json",
 			data:   data,
 		})
 	}
@@ -442,9 +463,15 @@ func violations(e *jsonschema.ValidationError) []string {
 // valid document and at least one invalid one, and no fixture directory for
 // a schema that does not exist.
 func TestEverySchemaHasFixtures(t *testing.T) {
+	// The fixtures of <type>/v1.json are in testdata/<type>/, those of a
+	// later version <type>/v<N>.json in testdata/<type>/v<N>/.
 	want := map[string]bool{}
 	for _, p := range schemaPaths(t) {
-		want[path.Dir(p)] = true
+		dir, version := path.Dir(p), strings.TrimSuffix(path.Base(p), ".json")
+		if version != "v1" {
+			dir += "/" + version
+		}
+		want[dir] = true
 	}
 	dirs, err := os.ReadDir("testdata")
 	if err != nil {
@@ -453,6 +480,12 @@ func TestEverySchemaHasFixtures(t *testing.T) {
 	for _, d := range dirs {
 		if !want[d.Name()] {
 			t.Errorf("testdata/%s matches no schema", d.Name())
+		}
+		sub, _ := os.ReadDir(filepath.Join("testdata", d.Name()))
+		for _, v := range sub {
+			if v.IsDir() && !want[d.Name()+"/"+v.Name()] {
+				t.Errorf("testdata/%s/%s matches no schema", d.Name(), v.Name())
+			}
 		}
 	}
 	for dir := range want {
@@ -465,6 +498,7 @@ func TestEverySchemaHasFixtures(t *testing.T) {
 			for _, e := range entries {
 				n := e.Name()
 				switch {
+				case e.IsDir():
 				case strings.HasPrefix(n, "valid-minimal") && strings.HasSuffix(n, ".json"):
 					count["valid-minimal"]++
 				case strings.HasPrefix(n, "valid-full") && strings.HasSuffix(n, ".json"):
@@ -555,4 +589,27 @@ func TestValidateConcurrently(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestProvisioningResultV2ExtendsV1 holds v2 to what it promises: every
+// valid v1 answer is a valid v2 answer (v2 only adds held), and a held
+// answer is not a valid v1 answer, which is why it is sent as v2.
+func TestProvisioningResultV2ExtendsV1(t *testing.T) {
+	for _, f := range fixtures(t, "valid-") {
+		switch f.schema {
+		case "provisioning.result/v1.json":
+			if err := schemas.Validate("provisioning.result/v2.json", f.data); err != nil {
+				t.Errorf("%s: valid v1, refused by v2: %v", f.name, err)
+			}
+		case "provisioning.result/v2.json":
+			held := strings.Contains(string(f.data), `"held"`)
+			err := schemas.Validate("provisioning.result/v1.json", f.data)
+			if held && err == nil {
+				t.Errorf("%s: a held answer is valid v1, which cannot say held", f.name)
+			}
+			if !held && err != nil {
+				t.Errorf("%s: an answer without held is refused by v1: %v", f.name, err)
+			}
+		}
+	}
 }

@@ -136,7 +136,8 @@ func (c *Client) answer(ev events.Event, m *nats.Msg) (events.ProvisioningResult
 	if err != nil {
 		return zero, fmt.Errorf("bus: answer to login %s: %w", ev.ID(), err)
 	}
-	res, err := events.DataAs[events.ProvisioningResult](reply, events.TypeProvisioningResult)
+	// Either version: v2 answers a held sign-up, v1 everything else.
+	res, err := events.ResultOf(reply)
 	if err != nil {
 		return zero, fmt.Errorf("bus: answer to login %s: %w", ev.ID(), err)
 	}
@@ -261,7 +262,9 @@ func Reply(ctx context.Context, nc *nats.Conn, loginHeader nats.Header, res even
 	if !strings.HasPrefix(inbox, nats.InboxPrefix) || strings.ContainsAny(inbox, " \t\r\n*>") {
 		return fmt.Errorf("bus: login %s names reply subject %q, which is not an inbox; not answered", res.LoginID, inbox)
 	}
-	ev, err := events.New(events.TypeProvisioningResult, source, res.LoginID, res)
+	// v2 only for what v1 cannot say (held), so that an edge that knows
+	// v1 only keeps working for every other outcome.
+	ev, err := events.New(events.ResultType(res), source, res.LoginID, res)
 	if err != nil {
 		return fmt.Errorf("bus: %w", err)
 	}

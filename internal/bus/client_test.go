@@ -465,3 +465,66 @@ func TestReplyRefusesAnInvalidResult(t *testing.T) {
 		t.Errorf("an invalid answer was published")
 	}
 }
+
+// TestProvisionAcceptsBothResultVersions: the consumer side of the
+// provisioning.result contract accepts v1 and v2 (consumers are upgraded
+// before producers), and Reply sends v2 only for held.
+func TestProvisionAcceptsBothResultVersions(t *testing.T) {
+	nc, js := newJetStream(t)
+	ensure(t, js)
+	userID := uuid.NewString()
+	decided := time.Now().UTC().Truncate(time.Millisecond)
+	responder(t, nc, js, func(ev events.Event, _ uint64) events.ProvisioningResult {
+		id, _ := events.DataAs[events.Identity](ev, events.TypeLoginFirstSeen)
+		if id.ExternalID == "held" {
+			return events.ProvisioningResult{LoginID: ev.ID(), Outcome: events.OutcomeHeld, Reason: events.ReasonApprovalRequired,
+				User: &events.UserRef{ID: userID, Role: "member", Status: events.UserStatusHeld}, DecidedAt: decided}
+		}
+		return events.ProvisioningResult{LoginID: ev.ID(), Outcome: events.OutcomeCreated,
+			User: &events.UserRef{ID: userID, Role: "member", Status: "active"}, DecidedAt: decided}
+	})
+	c := newClient(t, nc, js)
+	for _, tc := range []struct {
+		ext  string
+		want events.Outcome
+	}{{"active", events.OutcomeCreated}, {"held", events.OutcomeHeld}} {
+		t.Run(tc.ext, func(t *testing.T) {
+			res, err := c.ProvisionEvent(testContext(t, 10*time.Second), loginEvent(t, identity("acme", tc.ext)))
+			if err != nil {
+				t.Fatalf("ProvisionEvent: %v", err)
+			}
+			if res.Outcome != tc.want || res.User == nil || res.User.ID != userID {
+				t.Fatalf("result = %+v, want %s", res, tc.want)
+			}
+		})
+	}
+
+	// What goes on the wire: v1 for every outcome v1 can say, v2 for held.
+	for _, tc := range []struct {
+		res  events.ProvisioningResult
+		want events.Type
+	}{
+		{result(uuid.NewString()), events.TypeProvisioningResult},
+		{events.ProvisioningResult{LoginID: "l-held", Outcome: events.OutcomeHeld, Reason: events.ReasonSeatsExhausted,
+			User: &events.UserRef{ID: userID, Role: "member", Status: events.UserStatusHeld}, DecidedAt: decided}, events.TypeProvisioningResultV2},
+	} {
+		inbox := nc.NewRespInbox()
+		got := catch(t, nc, inbox)
+		h := nats.Header{}
+		h.Set(events.HeaderReplyTo, inbox)
+		if err := bus.Reply(context.Background(), nc, h, tc.res, "/jitprov/test-provisioner"); err != nil {
+			t.Fatalf("Reply: %v", err)
+		}
+		msgs := got()
+		if len(msgs) != 1 {
+			t.Fatalf("%d messages on the inbox, want 1", len(msgs))
+		}
+		ev, err := events.Decode(msgs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if events.Type(ev.Type()) != tc.want || ev.DataSchema() != tc.want.SchemaURL() {
+			t.Errorf("%s answered as %s (%s), want %s", tc.res.Outcome, ev.Type(), ev.DataSchema(), tc.want)
+		}
+	}
+}
