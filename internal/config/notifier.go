@@ -65,12 +65,15 @@ type SMTP struct {
 
 // Links are where admins act, "{org}" standing for the organisation id
 // (JITPROV_LINK_SEATS, JITPROV_LINK_ROLE_REVIEWS, JITPROV_LINK_CONNECTIONS,
-// JITPROV_LINK_LOGINS).
+// JITPROV_LINK_LOGINS, JITPROV_LINK_SIGNUPS).
 type Links struct {
 	Seats       string `yaml:"seats"`
 	RoleReviews string `yaml:"role_reviews"`
 	Connections string `yaml:"connections"`
 	Logins      string `yaml:"logins"`
+	// Signups is where held sign-ups are approved or denied; "{user}"
+	// stands for the held user's id. Empty: Seats.
+	Signups string `yaml:"signups"`
 }
 
 // LoadNotifier reads the optional YAML file at path ("" for none), then
@@ -119,6 +122,7 @@ func LoadNotifier(path string, getenv func(string) string) (Notifier, error) {
 	env.str("JITPROV_LINK_ROLE_REVIEWS", &n.Links.RoleReviews)
 	env.str("JITPROV_LINK_CONNECTIONS", &n.Links.Connections)
 	env.str("JITPROV_LINK_LOGINS", &n.Links.Logins)
+	env.str("JITPROV_LINK_SIGNUPS", &n.Links.Signups)
 	errs := env.errs
 	switch file, inline := n.SMTP.PasswordFile, env.get("JITPROV_SMTP_PASSWORD"); {
 	case file != "" && inline != "":
@@ -224,7 +228,7 @@ func (n Notifier) Validate() error {
 		}
 	}
 	for _, link := range []struct{ name, l string }{{"links.seats", n.Links.Seats}, {"links.role_reviews", n.Links.RoleReviews},
-		{"links.connections", n.Links.Connections}, {"links.logins", n.Links.Logins}} {
+		{"links.connections", n.Links.Connections}, {"links.logins", n.Links.Logins}, {"links.signups", n.Links.Signups}} {
 		name, l := link.name, link.l
 		if l == "" {
 			continue
@@ -256,7 +260,8 @@ func (n Notifier) NotifyConfig() notify.Config {
 	return notify.Config{Topology: topo, Workers: n.Workers, PerOrg: n.PerOrg, MaxAttempts: n.MaxAttempts,
 		BackoffMin: time.Duration(n.BackoffMin), BackoffMax: time.Duration(n.BackoffMax),
 		WebhookTimeout: time.Duration(n.WebhookTimeout), MailTimeout: time.Duration(n.MailTimeout), SMTP: smtp,
-		Links:        notify.Links{Seats: n.Links.Seats, RoleReviews: n.Links.RoleReviews, Connections: n.Links.Connections, Logins: n.Links.Logins},
+		Links: notify.Links{Seats: n.Links.Seats, RoleReviews: n.Links.RoleReviews, Connections: n.Links.Connections, Logins: n.Links.Logins,
+			Signups: n.Links.Signups},
 		DrainTimeout: time.Duration(n.DrainTimeout), HealthAddr: n.HealthAddr}
 }
 

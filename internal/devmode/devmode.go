@@ -257,7 +257,7 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error {
 		return notify.Run(gctx, notify.Config{
 			SMTP:       &notify.SMTPConfig{Addr: smtpLn.Addr().String(), TLS: notify.SMTPPlain, From: "jitprov dev <notifier@jitprov.dev>"},
-			Links:      notify.Links{Seats: devURL + "/", RoleReviews: devURL + "/", Connections: devURL + "/", Logins: devURL + "/"},
+			Links:      notify.Links{Seats: devURL + "/", RoleReviews: devURL + "/", Connections: devURL + "/", Logins: devURL + "/", Signups: devURL + "/"},
 			BackoffMin: time.Second, BackoffMax: 30 * time.Second, DrainTimeout: 5 * time.Second,
 			WebhookTimeout: 5 * time.Second, MailTimeout: 5 * time.Second,
 		}, notify.Deps{NATS: nc, Admins: st, Directory: directory, Logger: log.With("service", "notifier"),

@@ -66,8 +66,9 @@ func newHarness(t testing.TB) *harness {
 			BackoffMin: 300 * time.Millisecond, BackoffMax: 2 * time.Second,
 			WebhookTimeout: time.Second, MailTimeout: 2 * time.Second,
 			FlushInterval: 100 * time.Millisecond, DrainTimeout: 3 * time.Second,
-			SMTP:  &notify.SMTPConfig{Addr: sink.Addr, TLS: notify.SMTPPlain, From: "jitprov <noreply@jitprov.test>"},
-			Links: notify.Links{Seats: "https://app.test/orgs/{org}/seats", RoleReviews: "https://app.test/orgs/{org}/reviews"},
+			SMTP: &notify.SMTPConfig{Addr: sink.Addr, TLS: notify.SMTPPlain, From: "jitprov <noreply@jitprov.test>"},
+			Links: notify.Links{Seats: "https://app.test/orgs/{org}/seats", RoleReviews: "https://app.test/orgs/{org}/reviews",
+				Signups: "https://app.test/orgs/{org}/users/{user}"},
 		},
 	}
 }

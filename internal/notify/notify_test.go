@@ -663,3 +663,39 @@ func eventType(t *testing.T, body []byte) string {
 	}
 	return ev.Type
 }
+
+// A held sign-up reaches the admins by mail and by a Slack webhook at
+// once, saying who waits, why, and linking to where the admin approves or
+// denies that very person.
+func TestSignupHeldTellsAdminsWhereToAct(t *testing.T) {
+	h := newHarness(t)
+	slack := newHook(t, "test-secret", 0)
+	h.org("acme", settings(func(s *notify.Settings) {
+		s.Webhooks = []notify.Webhook{slack.settings("slack", notify.FormatSlack)}
+	}))
+	h.admin("acme", "amy@acme.example", "admin")
+	h.start()
+	const userID = "5f0c6a2e-8a43-4e5b-9d1e-2b7f3c4d5e6f"
+	h.publish(events.TypeSignupHeld, "acme", events.SignupHeld{OrganizationID: "acme", UserID: userID, Email: "ada@acme.example",
+		DisplayName: "Ada Lovelace", ConnectionID: "okta", ExternalID: "00u1", Reason: events.ReasonSeatsExhausted,
+		MaxSeats: 10, SeatsUsed: 10, LoginID: "login-1"})
+	eventually(t, 10*time.Second, "the mail and the Slack message", func() bool {
+		return len(h.mail.Mails()) == 1 && len(slack.delivered()) == 1
+	})
+	link := "https://app.test/orgs/acme/users/" + userID
+	p := testenv.ParseMail(t, h.mail.Mails()[0].Raw)
+	if want := "Org ACME: Ada Lovelace (ada@acme.example) waits for your approval"; p.Subject != want {
+		t.Errorf("subject %q, want %q", p.Subject, want)
+	}
+	for _, want := range []string{"all of its 10 seats", "take no seat", "Approve or deny: " + link} {
+		if !strings.Contains(p.Text, want) {
+			t.Errorf("text body lacks %q:\n%s", want, p.Text)
+		}
+	}
+	if !strings.Contains(p.HTML, `<a href="`+link+`"`) {
+		t.Errorf("HTML body lacks the link:\n%s", p.HTML)
+	}
+	if body := string(slack.delivered()[0].Body); !strings.Contains(body, link) || !strings.Contains(body, "Approve or deny") {
+		t.Errorf("Slack body lacks the button to %s: %s", link, body)
+	}
+}

@@ -19,6 +19,9 @@ type Links struct {
 	RoleReviews string // the review queue
 	Connections string // the IdP connections, for certificates
 	Logins      string // the sign-in log, for failed logins
+	// Signups is where held sign-ups are approved or denied; "{user}" is
+	// replaced by the held user's id. Empty: the seats link.
+	Signups string
 }
 
 func (l Links) forAlert(alert, org string) string {
@@ -32,6 +35,8 @@ func (l Links) forAlert(alert, org string) string {
 		t = l.Connections
 	case events.TypeProvisioningFailed.Short():
 		t = l.Logins
+	case events.TypeSignupHeld.Short():
+		t = cmp.Or(l.Signups, l.Seats)
 	}
 	return strings.ReplaceAll(t, "{org}", org)
 }
@@ -207,6 +212,27 @@ func Render(j Job, orgName string, links Links) (Message, error) {
 			fmt.Sprintf("They saw an error page and can try again. Operators find the details in the provisioner's logs under login id %s.", d.LoginID),
 		}
 		m.ActionText = "Open the sign-in log"
+	case events.TypeSignupHeld.Short():
+		d, err := events.DataAs[events.SignupHeld](last, events.TypeSignupHeld)
+		if err != nil {
+			return m, err
+		}
+		m.Link = strings.ReplaceAll(m.Link, "{user}", d.UserID)
+		who := cmp.Or(d.Email, d.DisplayName, d.ExternalID)
+		if d.Email != "" && d.DisplayName != "" {
+			who = fmt.Sprintf("%s (%s)", d.DisplayName, d.Email)
+		}
+		m.Subject = fmt.Sprintf("%s: %s waits for your approval", orgName, who)
+		why := fmt.Sprintf("%s holds every new person until an admin approves them.", orgName)
+		if d.Reason == events.ReasonSeatsExhausted {
+			why = fmt.Sprintf("%s uses %s, and holds new people rather than turn them away when it is full.", orgName, allOfItsSeats(d.MaxSeats))
+		}
+		m.Lines = []string{
+			fmt.Sprintf("%s signed in through connection %s for the first time. %s", who, d.ConnectionID, why),
+			"They take no seat and cannot use any application until you approve them; approving takes a seat then (free one first if all are taken). " +
+				"They are waiting on a page that signs them in as soon as you approve. Denying keeps them out, with the reason you give.",
+		}
+		m.ActionText = "Approve or deny"
 	default:
 		return m, fmt.Errorf("notify: job %s: no message for alert %q", j.ID, j.Alert)
 	}
