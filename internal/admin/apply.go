@@ -146,6 +146,10 @@ func orgFields(a, b store.Organization) []string {
 	add("seat_warning_percent", a.SeatWarningPercent == b.SeatWarningPercent)
 	add("landing_url", a.LandingURL == b.LandingURL)
 	add("initial_admins", slices.Equal(norm(a.InitialAdmins), norm(b.InitialAdmins)))
+	aNew, aFull := a.HoldSettings()
+	bNew, bFull := b.HoldSettings()
+	add("new_people", aNew == bNew)
+	add("when_full", aFull == bFull)
 	return f
 }
 

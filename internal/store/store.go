@@ -82,7 +82,48 @@ type Organization struct {
 	// email the IdP vouches for, gets the admin role: how an organisation
 	// gets its first admin.
 	InitialAdmins []string
+	// NewPeople is what becomes of a new person JIT would create:
+	// NewPeopleActive (a user, a seat) or NewPeopleHold (a held user, no
+	// seat, until an admin approves). "" reads as NewPeopleActive.
+	NewPeople string
+	// WhenFull is what becomes of a new person when no seat is free:
+	// WhenFullRefuse (turned away) or WhenFullHold (held). "" reads as
+	// WhenFullRefuse.
+	WhenFull string
 }
+
+// An organisation's NewPeople and WhenFull.
+const (
+	NewPeopleActive = "active"
+	NewPeopleHold   = "hold"
+	WhenFullRefuse  = "refuse"
+	WhenFullHold    = "hold"
+)
+
+// HoldsNewPeople reports whether every new person is held for approval.
+func (o Organization) HoldsNewPeople() bool { return o.NewPeople == NewPeopleHold }
+
+// HoldsWhenFull reports whether a new person finding no seat is held
+// rather than turned away.
+func (o Organization) HoldsWhenFull() bool { return o.WhenFull == WhenFullHold }
+
+func (o Organization) newPeople() string {
+	if o.NewPeople == "" {
+		return NewPeopleActive
+	}
+	return o.NewPeople
+}
+
+func (o Organization) whenFull() string {
+	if o.WhenFull == "" {
+		return WhenFullRefuse
+	}
+	return o.WhenFull
+}
+
+// HoldSettings are NewPeople and WhenFull with their defaults filled, as
+// the stores write them.
+func (o Organization) HoldSettings() (newPeople, whenFull string) { return o.newPeople(), o.whenFull() }
 
 // AdminRole is the organisation's most privileged role, the last of Roles.
 func (o Organization) AdminRole() string {
@@ -112,6 +153,11 @@ const (
 	StatusActive        = "active"
 	StatusSuspended     = "suspended"
 	StatusDeprovisioned = "deprovisioned"
+	// StatusHeld is a new person held for an admin's approval (the
+	// organisation's new_people or when_full): their identity is linked,
+	// they take no seat and are never signed in until approved (then
+	// active, with a seat) or denied (then deprovisioned).
+	StatusHeld = "held"
 )
 
 // Creators of users.

@@ -46,6 +46,20 @@ func testAdminUserChanges(t *testing.T, s store.Store) {
 		if !suspended.LastLoginAt.Equal(u.LastLoginAt) {
 			t.Errorf("SetUserStatus moved the last login from %v to %v", u.LastLoginAt, suspended.LastLoginAt)
 		}
+		// held, a sign-up waiting for approval, is a status like the others.
+		held, err := tx.SetUserStatus(ctx, orgA, u.ID, store.StatusHeld)
+		if err != nil {
+			return fmt.Errorf("SetUserStatus held: %w", err)
+		}
+		if held.Status != store.StatusHeld {
+			t.Errorf("SetUserStatus held: status %q", held.Status)
+		}
+		if again, err := tx.UserByID(ctx, orgA, u.ID); err != nil || again.Status != store.StatusHeld {
+			t.Errorf("UserByID after SetUserStatus held: %q, %v", again.Status, err)
+		}
+		if suspended, err = tx.SetUserStatus(ctx, orgA, u.ID, store.StatusSuspended); err != nil {
+			return err
+		}
 		promoted, err := tx.SetUserRole(ctx, orgA, u.ID, "editor")
 		if err != nil {
 			return err
@@ -167,6 +181,8 @@ func testListUsers(t *testing.T, s store.Store) {
 			p.Role, p.CreatedBy = "editor", store.CreatedByAdmin
 		case 5:
 			p.GivenName = "100%_sure"
+		case 6:
+			p.Status = store.StatusHeld
 		}
 		all = append(all, createUser(t, s, p))
 	}
@@ -194,6 +210,7 @@ func testListUsers(t *testing.T, s store.Store) {
 		{"search name", store.UserFilter{Search: "given6"}, []string{"person6@acme.example"}},
 		{"search with LIKE wildcards taken literally", store.UserFilter{Search: "0%_s"}, []string{"person5@acme.example"}},
 		{"status", store.UserFilter{Status: store.StatusSuspended}, []string{"person3@acme.example"}},
+		{"held", store.UserFilter{Status: store.StatusHeld}, []string{"person6@acme.example"}},
 		{"role", store.UserFilter{Role: "editor"}, []string{"person4@acme.example"}},
 		{"created by", store.UserFilter{CreatedBy: store.CreatedByAdmin}, []string{"person4@acme.example"}},
 		{"connection", store.UserFilter{ConnectionID: connO}, []string{"person2@acme.example"}},

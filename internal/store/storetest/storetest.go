@@ -86,6 +86,8 @@ func org(id string, maxSeats int) store.Organization {
 		SeatWarningPercent: 80,
 		LandingURL:         "https://app." + id + ".example/home",
 		InitialAdmins:      []string{"founder@" + id + ".example"},
+		NewPeople:          store.NewPeopleHold,
+		WhenFull:           store.WhenFullHold,
 	}
 }
 
@@ -206,6 +208,7 @@ func normOrg(o store.Organization) store.Organization {
 	o.Roles = nonNil(o.Roles)
 	o.VerifiedDomains = nonNil(o.VerifiedDomains)
 	o.InitialAdmins = nonNil(o.InitialAdmins)
+	o.NewPeople, o.WhenFull = o.HoldSettings()
 	return o
 }
 
