@@ -45,6 +45,8 @@ type orgEntry struct {
 	VerifiedDomains []string    `yaml:"verified_domains"`
 	LandingURL      string      `yaml:"landing_url"`
 	InitialAdmins   []string    `yaml:"initial_admins"`
+	NewPeople       string      `yaml:"new_people"`
+	WhenFull        string      `yaml:"when_full"`
 	Connections     []connEntry `yaml:"connections"`
 
 	SeatWarningPercent *int         `yaml:"seat_warning_percent"`
@@ -263,6 +265,25 @@ func (d *document) organization(p string, o orgEntry) (store.Organization, []sto
 			d.errorf(p+".seat_warning_percent", "%d is not a share of max_seats; give 1 to 100, or 0 for no warning", *v)
 		} else {
 			org.SeatWarningPercent = *v
+		}
+	}
+
+	org.NewPeople = store.NewPeopleActive
+	if d.present(p + ".new_people") {
+		switch o.NewPeople {
+		case store.NewPeopleActive, store.NewPeopleHold:
+			org.NewPeople = o.NewPeople
+		default:
+			d.errorf(p+".new_people", "%q is not a choice for new people; use active (a new person gets an account and a seat at their first sign-in) or hold (they wait for an admin's approval)", o.NewPeople)
+		}
+	}
+	org.WhenFull = store.WhenFullRefuse
+	if d.present(p + ".when_full") {
+		switch o.WhenFull {
+		case store.WhenFullRefuse, store.WhenFullHold:
+			org.WhenFull = o.WhenFull
+		default:
+			d.errorf(p+".when_full", "%q is not a choice for a full organisation; use refuse (a new person finding no seat is turned away) or hold (they wait for an admin's approval, who frees a seat first)", o.WhenFull)
 		}
 	}
 

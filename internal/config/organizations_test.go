@@ -38,6 +38,7 @@ func TestLoadOrganizations(t *testing.T) {
 			SeatWarningPercent: 80,
 			LandingURL:         "https://app.acme.com/home",
 			InitialAdmins:      []string{"it-lead@acme.com"},
+			NewPeople:          store.NewPeopleHold, WhenFull: store.WhenFullHold,
 		}, {
 			ID:             "globex-7",
 			Name:           "Globex: Research",
@@ -49,6 +50,7 @@ func TestLoadOrganizations(t *testing.T) {
 			LinkByEmail:    store.LinkNever,
 
 			SeatWarningPercent: 90,
+			NewPeople:          store.NewPeopleActive, WhenFull: store.WhenFullRefuse,
 		}},
 		wantNotify: map[string]notify.Settings{
 			"acme": {
@@ -96,6 +98,7 @@ func TestLoadOrganizations(t *testing.T) {
 			LinkByEmail:    store.LinkNever,
 
 			SeatWarningPercent: 90,
+			NewPeople:          store.NewPeopleActive, WhenFull: store.WhenFullRefuse,
 		}},
 		wantNotify: map[string]notify.Settings{"initech": notify.DefaultSettings()},
 	}}
@@ -240,6 +243,10 @@ func TestParseOrganizationsErrors(t *testing.T) {
 		// Policies and domains.
 		{"update_policy unknown", org("    update_policy: prefer_idp"), []string{`orgs.yaml:5: organizations[0].update_policy: "prefer_idp" is not an update policy; use prefer-idp`}},
 		{"link_by_email unknown", org("    link_by_email: always"), []string{`orgs.yaml:5: organizations[0].link_by_email: "always" is not a link policy; use never or verified-domains`}},
+		{"new_people unknown", org("    new_people: approve"), []string{`orgs.yaml:5: organizations[0].new_people: "approve" is not a choice for new people; use active`}},
+		{"new_people empty", org("    new_people: \"\""), []string{`orgs.yaml:5: organizations[0].new_people: "" is not a choice for new people`}},
+		{"when_full unknown", org("    when_full: queue"), []string{`orgs.yaml:5: organizations[0].when_full: "queue" is not a choice for a full organisation; use refuse`}},
+		{"when_full held", org("    when_full: Hold"), []string{`orgs.yaml:5: organizations[0].when_full: "Hold" is not a choice`}},
 		{"verified-domains without domains", org("    link_by_email: verified-domains"),
 			[]string{`orgs.yaml:5: organizations[0].link_by_email: verified-domains links a login to an existing user only when the email's domain is in verified_domains, and verified_domains is empty, so it would never link`}},
 		{"domain without a dot", org("    verified_domains: [localhost]"), []string{`orgs.yaml:5: organizations[0].verified_domains[0]: "localhost" is not a domain name`}},
@@ -316,7 +323,7 @@ func TestParseOrganizationsAllErrors(t *testing.T) {
 		`orgs.yaml:10: organizations[0].connections[1].protocol: "cas" is not a protocol; use saml or oidc`,
 		`orgs.yaml:11: organizations[1].name: required: the organisation's display name, e.g. name: Acme Corp`,
 		`orgs.yaml:11: organizations[1].id: "acme" is already the id of organizations[0] (line 2); organisation ids must be unique in the file`,
-		`orgs.yaml:13: organizations[1]: unknown field "colour" (known fields: id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains, landing_url, initial_admins, connections, seat_warning_percent, notifications)`,
+		`orgs.yaml:13: organizations[1]: unknown field "colour" (known fields: id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains, landing_url, initial_admins, new_people, when_full, connections, seat_warning_percent, notifications)`,
 	}
 	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
 		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
