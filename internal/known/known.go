@@ -44,7 +44,8 @@ var (
 )
 
 // StatusActive is the only status that is ever fresh (the user statuses of
-// package store: active, suspended, deprovisioned).
+// package store: active, suspended, deprovisioned, held): a held person,
+// waiting for an admin's approval, is never signed in from the fast path.
 const StatusActive = "active"
 
 // Defaults of Config.

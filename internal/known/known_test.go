@@ -228,6 +228,7 @@ func TestFresh(t *testing.T) {
 		{"group added at the IdP", active, edit(func(i *events.Identity) { i.Groups = append(i.Groups, "admins") }), false},
 		{"email changed", active, edit(func(i *events.Identity) { i.Email = "ada@globex.example" }), false},
 		{"suspended", record(id, "member", "suspended", t0), id, false},
+		{"held for an admin's approval", record(id, "member", "held", t0), id, false},
 		{"deprovisioned", record(id, "member", "deprovisioned", t0), id, false},
 		{"no digest", func() known.Record { r := active; r.ClaimsDigest = ""; return r }(), id, false},
 		{"no user", func() known.Record { r := active; r.UserID = ""; return r }(), id, false},

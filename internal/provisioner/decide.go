@@ -228,6 +228,13 @@ func (d *Decider) provision(ctx context.Context, tx store.Tx, dec *decision, log
 }
 
 func (d *Decider) create(ctx context.Context, tx store.Tx, dec *decision, org store.Organization, loginID string, id events.Identity) error {
+	bootstrap := isInitialAdmin(org, id)
+	if org.HoldsNewPeople() && !bootstrap {
+		// Every new person waits for an admin's approval; an initial
+		// admin named by the organisations file does not, or nobody
+		// could ever approve anyone.
+		return d.hold(ctx, tx, dec, org, events.ReasonApprovalRequired, org.SeatsUsed, loginID, id)
+	}
 	seated, err := tx.TakeSeat(ctx, org.ID)
 	if errors.Is(err, store.ErrSeatsExhausted) {
 		// A concurrent login of this same person may have taken the last
@@ -248,6 +255,9 @@ func (d *Decider) create(ctx context.Context, tx store.Tx, dec *decision, org st
 				return err
 			}
 		}
+		if org.HoldsWhenFull() {
+			return d.hold(ctx, tx, dec, org, events.ReasonSeatsExhausted, seated.SeatsUsed, loginID, id)
+		}
 		dec.refuse(events.OutcomeRejected, events.ReasonSeatsExhausted,
 			"organisation %q uses all of its %d seats", org.ID, org.MaxSeats)
 		return d.emit(ctx, dec, events.TypeSeatsExhausted, org.ID, org.ID, events.SeatsExhausted{
@@ -258,7 +268,6 @@ func (d *Decider) create(ctx context.Context, tx store.Tx, dec *decision, org st
 		return err
 	}
 	role := decideRole(org, org.UpdatePolicy, id.Roles, "")
-	bootstrap := isInitialAdmin(org, id)
 	if bootstrap {
 		// The organisations file names this person as an initial admin,
 		// and their IdP vouches for the email: the one way JIT grants the
@@ -307,8 +316,50 @@ func (d *Decider) create(ctx context.Context, tx store.Tx, dec *decision, org st
 	return d.review(ctx, tx, dec, user, role.Review, loginID)
 }
 
+// hold creates a new person as held: a user with status held and their
+// identity linked, no seat taken, no user.created (other services hear of
+// them when an admin approves), and a signup.held alert for the admins.
+// The answer is provisioning.result v2's held. A role claimed above the
+// ceiling opens no review: the person holds nothing to review yet.
+func (d *Decider) hold(ctx context.Context, tx store.Tx, dec *decision, org store.Organization, reason events.Reason, seatsUsed int, loginID string, id events.Identity) error {
+	role := decideRole(org, org.UpdatePolicy, id.Roles, "")
+	user, err := tx.CreateUser(ctx, store.User{
+		ID: uuid.NewString(), OrganizationID: org.ID,
+		Email: id.Email, EmailVerified: id.Email != "" && id.EmailVerified, GivenName: id.GivenName, FamilyName: id.FamilyName, DisplayName: id.DisplayName,
+		Groups: normalize(id.Groups), Role: role.Role, Status: store.StatusHeld, Attributes: id.Attributes,
+		CreatedBy: store.CreatedByJIT,
+	})
+	if err != nil {
+		return err // ErrConflict: a concurrent login created this person; retry
+	}
+	if _, err := tx.LinkIdentity(ctx, store.Identity{OrganizationID: org.ID, ConnectionID: id.ConnectionID,
+		ExternalID: id.ExternalID, UserID: user.ID, LinkedBy: store.LinkedByCreated}); err != nil {
+		return err // ErrConflict: a concurrent login created this person; retry
+	}
+	dec.res.Outcome, dec.res.Reason = events.OutcomeHeld, reason
+	if reason == events.ReasonSeatsExhausted {
+		dec.res.Message = fmt.Sprintf("organisation %q uses all of its %d seats; the sign-up of user %s waits for an admin's approval", org.ID, org.MaxSeats, user.ID)
+	} else {
+		dec.res.Message = fmt.Sprintf("organisation %q holds new people; the sign-up of user %s waits for an admin's approval", org.ID, user.ID)
+	}
+	dec.res.User = userRef(user)
+	d.log.InfoContext(ctx, "new person held for an admin's approval", "login_id", loginID, "org", org.ID,
+		"user_id", user.ID, "reason", reason)
+	return d.emit(ctx, dec, events.TypeSignupHeld, org.ID, user.ID, events.SignupHeld{
+		OrganizationID: org.ID, UserID: user.ID, Email: user.Email, DisplayName: user.DisplayName,
+		ConnectionID: id.ConnectionID, ExternalID: id.ExternalID, Reason: reason,
+		MaxSeats: org.MaxSeats, SeatsUsed: seatsUsed, LoginID: loginID,
+	})
+}
+
 func (d *Decider) update(ctx context.Context, tx store.Tx, dec *decision, org store.Organization, user store.User, l link, loginID string, id events.Identity) error {
 	switch user.Status {
+	case store.StatusHeld:
+		// Still waiting: never signed in, nothing changed, no seat.
+		dec.res.Outcome, dec.res.Reason = events.OutcomeHeld, events.ReasonApprovalRequired
+		dec.res.Message = fmt.Sprintf("user %s is held: the sign-up waits for an admin's approval", user.ID)
+		dec.res.User = userRef(user)
+		return nil
 	case store.StatusSuspended:
 		dec.refuse(events.OutcomeRefused, events.ReasonSuspended, "user %s is suspended", user.ID)
 		dec.res.User = userRef(user)
