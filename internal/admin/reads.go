@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"time"
 
 	"github.com/jitprov/jitprov/internal/store"
 )
@@ -115,6 +116,36 @@ func (c *Core) Audit(ctx context.Context, p Principal, f store.AuditFilter) (sto
 	err := c.inTx(ctx, p, f.OrganizationID, false, func(tx store.Tx, org store.Organization) error {
 		var err error
 		out, err = tx.ListAudit(ctx, f)
+		return err
+	})
+	return out, err
+}
+
+// Dashboard is an organisation at a glance: seats, the pending reviews,
+// and first logins and refusals per day.
+type Dashboard struct {
+	Organization   store.Organization
+	PendingReviews int
+	// Days are the last days' decisions per outcome, oldest first.
+	Days []store.DayCount
+}
+
+// DashboardDays is how many days the dashboard's chart shows.
+const DashboardDays = 30
+
+// Dashboard shows an organisation at a glance.
+func (c *Core) Dashboard(ctx context.Context, p Principal, orgID string) (Dashboard, error) {
+	var out Dashboard
+	err := c.inTx(ctx, p, orgID, false, func(tx store.Tx, org store.Organization) error {
+		out.Organization = org
+		pending, err := tx.ListRoleReviews(ctx, store.ReviewFilter{OrganizationID: org.ID, Status: store.ReviewPending, Limit: store.MaxPageSize})
+		if err != nil {
+			return err
+		}
+		out.PendingReviews = len(pending)
+		now := c.now()
+		since := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -(DashboardDays - 1))
+		out.Days, err = tx.DecisionCounts(ctx, org.ID, since)
 		return err
 	})
 	return out, err

@@ -146,3 +146,11 @@ func LikePattern(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	return "%" + r.Replace(strings.ToLower(s)) + "%"
 }
+
+// DayCount is how many decisions of one outcome an organisation made on
+// one day (UTC): the dashboard's chart of first logins and refusals.
+type DayCount struct {
+	Day     time.Time // midnight UTC
+	Outcome string
+	Count   int
+}

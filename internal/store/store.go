@@ -377,6 +377,9 @@ type Tx interface {
 	ListRoleReviews(ctx context.Context, f ReviewFilter) ([]RoleReview, error)
 	ListDecisions(ctx context.Context, f DecisionFilter) (DecisionPage, error)
 	ListAudit(ctx context.Context, f AuditFilter) (AuditPage, error)
+	// DecisionCounts counts an organisation's decisions per day (UTC) and
+	// outcome since a time, oldest day first.
+	DecisionCounts(ctx context.Context, orgID string, since time.Time) ([]DayCount, error)
 	// CreateToken inserts an API token (store/tokens.go); ErrConflict when
 	// its id or secret hash is taken, ErrNotFound when its organisation
 	// does not exist, ErrInvalidData without an expiry.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jitprov/jitprov/internal/store"
@@ -16,7 +17,7 @@ import (
 
 func (x *tx) UserByID(ctx context.Context, orgID, userID string) (store.User, error) {
 	u, err := scanUser(x.t.QueryRow(ctx, `SELECT `+userColumns+` FROM users u
-		WHERE u.org_id = $1 AND u.id::text = $2 FOR UPDATE`, orgID, userID))
+		WHERE u.org_id = $1 AND u.id = $2 FOR UPDATE`, orgID, uuidOrNil(userID)))
 	if err != nil {
 		return u, fmt.Errorf("postgres: user %s of %q: %w", userID, orgID, mapErr(err))
 	}
@@ -25,7 +26,7 @@ func (x *tx) UserByID(ctx context.Context, orgID, userID string) (store.User, er
 
 func (x *tx) SetUserStatus(ctx context.Context, orgID, userID, status string) (store.User, error) {
 	u, err := scanUser(x.t.QueryRow(ctx, `UPDATE users AS u SET status = $3, updated_at = now()
-		WHERE u.org_id = $1 AND u.id::text = $2 RETURNING `+userColumns, orgID, userID, status))
+		WHERE u.org_id = $1 AND u.id = $2 RETURNING `+userColumns, orgID, uuidOrNil(userID), status))
 	if err != nil {
 		return u, fmt.Errorf("postgres: set the status of user %s: %w", userID, mapErr(err))
 	}
@@ -34,7 +35,7 @@ func (x *tx) SetUserStatus(ctx context.Context, orgID, userID, status string) (s
 
 func (x *tx) SetUserRole(ctx context.Context, orgID, userID, role string) (store.User, error) {
 	u, err := scanUser(x.t.QueryRow(ctx, `UPDATE users AS u SET role = $3, updated_at = now()
-		WHERE u.org_id = $1 AND u.id::text = $2 RETURNING `+userColumns, orgID, userID, role))
+		WHERE u.org_id = $1 AND u.id = $2 RETURNING `+userColumns, orgID, uuidOrNil(userID), role))
 	if err != nil {
 		return u, fmt.Errorf("postgres: set the role of user %s: %w", userID, mapErr(err))
 	}
@@ -67,7 +68,7 @@ func scanReview(row pgx.Row) (store.RoleReview, error) {
 
 func (x *tx) RoleReview(ctx context.Context, orgID, id string) (store.RoleReview, error) {
 	r, err := scanReview(x.t.QueryRow(ctx, `SELECT `+reviewColumns+` FROM role_reviews
-		WHERE org_id = $1 AND id::text = $2 FOR UPDATE`, orgID, id))
+		WHERE org_id = $1 AND id = $2 FOR UPDATE`, orgID, uuidOrNil(id)))
 	if err != nil {
 		return r, fmt.Errorf("postgres: role review %s of %q: %w", id, orgID, mapErr(err))
 	}
@@ -76,7 +77,7 @@ func (x *tx) RoleReview(ctx context.Context, orgID, id string) (store.RoleReview
 
 func (x *tx) DecideRoleReview(ctx context.Context, orgID, id, status, decidedBy, reason string) (store.RoleReview, error) {
 	r, err := scanReview(x.t.QueryRow(ctx, `UPDATE role_reviews SET status = $3, decided_at = now(), decided_by = $4, reason = $5
-		WHERE org_id = $1 AND id::text = $2 AND status = 'pending' RETURNING `+reviewColumns, orgID, id, status, decidedBy, reason))
+		WHERE org_id = $1 AND id = $2 AND status = 'pending' RETURNING `+reviewColumns, orgID, uuidOrNil(id), status, decidedBy, reason))
 	if err == nil {
 		return r, nil
 	}
@@ -150,8 +151,11 @@ func (x *tx) ListUsers(ctx context.Context, f store.UserFilter) (store.UserPage,
 		w.add("(u.created_at, u.id) < (?, ?::uuid)", at, id)
 	}
 	w.args = append(w.args, limit+1)
+	// Planned for these very values (an unnamed statement): a plan cached
+	// for any search pattern walks the organisation's users in date order
+	// instead of the trigram indexes.
 	rows, err := x.t.Query(ctx, `SELECT `+userColumns+` FROM users u WHERE `+w.String()+
-		fmt.Sprintf(` ORDER BY u.created_at DESC, u.id DESC LIMIT $%d`, len(w.args)), w.args...)
+		fmt.Sprintf(` ORDER BY u.created_at DESC, u.id DESC LIMIT $%d`, len(w.args)), append([]any{pgx.QueryExecModeExec}, w.args...)...)
 	if err != nil {
 		return store.UserPage{}, fmt.Errorf("postgres: list users of %q: %w", f.OrganizationID, mapErr(err))
 	}
@@ -175,7 +179,7 @@ func (x *tx) ListRoleReviews(ctx context.Context, f store.ReviewFilter) ([]store
 		w.add("status = ?", f.Status)
 	}
 	if f.UserID != "" {
-		w.add("user_id::text = ?", f.UserID)
+		w.add("user_id = ?", uuidOrNil(f.UserID))
 	}
 	w.args = append(w.args, store.PageSize(f.Limit))
 	rows, err := x.t.Query(ctx, `SELECT `+reviewColumns+` FROM role_reviews WHERE `+w.String()+
@@ -195,11 +199,14 @@ func (x *tx) ListDecisions(ctx context.Context, f store.DecisionFilter) (store.D
 	var w where
 	w.add("org_id = ?", f.OrganizationID)
 	for _, c := range []struct{ col, v string }{
-		{"outcome", f.Outcome}, {"reason", f.Reason}, {"connection_id", f.ConnectionID}, {"external_id", f.ExternalID}, {"user_id::text", f.UserID},
+		{"outcome", f.Outcome}, {"reason", f.Reason}, {"connection_id", f.ConnectionID}, {"external_id", f.ExternalID},
 	} {
 		if c.v != "" {
 			w.add(c.col+" = ?", c.v)
 		}
+	}
+	if f.UserID != "" {
+		w.add("user_id = ?", uuidOrNil(f.UserID))
 	}
 	if !f.Since.IsZero() {
 		w.add("decided_at >= ?", f.Since)
@@ -214,7 +221,7 @@ func (x *tx) ListDecisions(ctx context.Context, f store.DecisionFilter) (store.D
 	w.args = append(w.args, limit+1)
 	rows, err := x.t.Query(ctx, `SELECT login_id, org_id, connection_id, external_id, outcome, reason,
 		coalesce(user_id::text, ''), result, decided_at FROM provisioning_decisions WHERE `+w.String()+
-		fmt.Sprintf(` ORDER BY decided_at DESC, login_id DESC LIMIT $%d`, len(w.args)), w.args...)
+		fmt.Sprintf(` ORDER BY decided_at DESC, login_id DESC LIMIT $%d`, len(w.args)), append([]any{pgx.QueryExecModeExec}, w.args...)...)
 	if err != nil {
 		return store.DecisionPage{}, fmt.Errorf("postgres: list decisions of %q: %w", f.OrganizationID, mapErr(err))
 	}
@@ -272,4 +279,62 @@ func (x *tx) ListAudit(ctx context.Context, f store.AuditFilter) (store.AuditPag
 		page.Next = fmt.Sprint(page.Entries[limit-1].Seq)
 	}
 	return page, nil
+}
+
+func (x *tx) DecisionCounts(ctx context.Context, orgID string, since time.Time) ([]store.DayCount, error) {
+	// Finished days are counted once and kept (decision_days); a page view
+	// counts only the days not counted yet, and today, from the index.
+	// Days are passed as text and midnights computed AT TIME ZONE 'UTC', so
+	// that the session's time zone never moves a day.
+	since = since.UTC()
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	sinceDay, todayDay := since.Format(time.DateOnly), today.Format(time.DateOnly)
+	if since.Before(today) {
+		_, err := x.t.Exec(ctx, `WITH missing AS (
+				SELECT d::date AS day FROM generate_series($2::date, $3::date - 1, interval '1 day') d
+				WHERE NOT EXISTS (SELECT 1 FROM decision_days_done k WHERE k.org_id = $1 AND k.day = d::date)),
+			counted AS (
+				INSERT INTO decision_days (org_id, day, outcome, count)
+				SELECT $1, (p.decided_at AT TIME ZONE 'UTC')::date, p.outcome, count(*)
+				FROM provisioning_decisions p
+				WHERE p.org_id = $1 AND p.decided_at >= (SELECT min(day) FROM missing)::timestamp AT TIME ZONE 'UTC'
+				  AND p.decided_at < $3::date::timestamp AT TIME ZONE 'UTC'
+				  AND (p.decided_at AT TIME ZONE 'UTC')::date IN (SELECT day FROM missing)
+				GROUP BY 2, 3
+				ON CONFLICT DO NOTHING)
+			INSERT INTO decision_days_done (org_id, day) SELECT $1, day FROM missing ON CONFLICT DO NOTHING`,
+			orgID, sinceDay, todayDay)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: count the finished days of %q: %w", orgID, mapErr(err))
+		}
+	}
+	rows, err := x.t.Query(ctx, `SELECT day::timestamp, outcome, count FROM decision_days
+			WHERE org_id = $1 AND day >= $2::date AND day < $3::date
+		UNION ALL
+		SELECT date_trunc('day', decided_at AT TIME ZONE 'UTC'), outcome, count(*) FROM provisioning_decisions
+			WHERE org_id = $1 AND decided_at >= $4 AND decided_at >= $3::date::timestamp AT TIME ZONE 'UTC' GROUP BY 1, 2
+		ORDER BY 1, 2`, orgID, sinceDay, todayDay, since)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: count the decisions of %q: %w", orgID, mapErr(err))
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.DayCount, error) {
+		var d store.DayCount
+		err := r.Scan(&d.Day, &d.Outcome, &d.Count)
+		d.Day = time.Date(d.Day.Year(), d.Day.Month(), d.Day.Day(), 0, 0, 0, 0, time.UTC)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: count the decisions of %q: %w", orgID, mapErr(err))
+	}
+	return out, nil
+}
+
+// uuidOrNil is id as a UUID for a uuid column, or NULL (which matches no
+// row) when it is not one: an id no store gave is simply not found.
+func uuidOrNil(id string) any {
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return nil
+	}
+	return u.String()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jitprov/jitprov/internal/store"
 )
@@ -281,4 +282,23 @@ func (x *tx) ListAudit(ctx context.Context, f store.AuditFilter) (store.AuditPag
 		page.Next = fmt.Sprint(page.Entries[limit-1].Seq)
 	}
 	return page, nil
+}
+
+func (x *tx) DecisionCounts(ctx context.Context, orgID string, since time.Time) ([]store.DayCount, error) {
+	out, err := query(ctx, x, `SELECT substr(decided_at, 1, 10), outcome, count(*)
+		FROM provisioning_decisions WHERE org_id = ? AND decided_at >= ?
+		GROUP BY 1, 2 ORDER BY 1, 2`, []any{orgID, formatTime(since)}, func(r scanner) (store.DayCount, error) {
+		var d store.DayCount
+		var day string
+		if err := r.Scan(&day, &d.Outcome, &d.Count); err != nil {
+			return d, err
+		}
+		t, err := time.Parse(time.DateOnly, day)
+		d.Day = t.UTC()
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: count the decisions of %q: %w", orgID, err)
+	}
+	return out, nil
 }

@@ -1,6 +1,6 @@
 -- jitprov:foreign-keys-off
 --
--- Held sign-ups (Postgres migration 0007): organisations' new_people and
+-- Held sign-ups (Postgres migration 0008): organisations' new_people and
 -- when_full, and the user status held. users is rebuilt (the way SQLite
 -- documents; see 0002) to widen its status check; identities and
 -- role_reviews keep referring to "users", the new table once renamed.
