@@ -310,6 +310,11 @@ type Store interface {
 	// page asks it, so that a person whose account exists is never left
 	// waiting on a record that was not written.
 	Decision(ctx context.Context, loginID string) (Decision, error)
+	// User reads user userID of orgID as it is now (outside a
+	// transaction): ErrNotFound when there is none. The edge's waiting
+	// page of a held sign-up asks it, to notice an admin's approval or
+	// denial without a new sign-in.
+	User(ctx context.Context, orgID, userID string) (User, error)
 	// PruneOutbox deletes messages sent longer ago than age.
 	PruneOutbox(ctx context.Context, age time.Duration) (int64, error)
 	// Ping checks that the backend answers.

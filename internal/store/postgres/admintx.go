@@ -15,6 +15,16 @@ import (
 
 // What admins do, in a Tx (store/admin.go).
 
+// User reads a user outside a transaction (store.Store).
+func (s *Store) User(ctx context.Context, orgID, userID string) (store.User, error) {
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u
+		WHERE u.org_id = $1 AND u.id = $2`, orgID, uuidOrNil(userID)))
+	if err != nil {
+		return u, fmt.Errorf("postgres: user %s of %q: %w", userID, orgID, mapErr(err))
+	}
+	return u, nil
+}
+
 func (x *tx) UserByID(ctx context.Context, orgID, userID string) (store.User, error) {
 	u, err := scanUser(x.t.QueryRow(ctx, `SELECT `+userColumns+` FROM users u
 		WHERE u.org_id = $1 AND u.id = $2 FOR UPDATE`, orgID, uuidOrNil(userID)))

@@ -12,6 +12,16 @@ import (
 
 // What admins do, in a Tx (store/admin.go).
 
+// User reads a user outside a transaction (store.Store).
+func (s *Store) User(ctx context.Context, orgID, userID string) (store.User, error) {
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = ? AND u.id = ?`,
+		orgID, strings.ToLower(userID)))
+	if err != nil {
+		return u, fmt.Errorf("sqlite: user %s of %q: %w", userID, orgID, mapErr(err))
+	}
+	return u, nil
+}
+
 func (x *tx) UserByID(ctx context.Context, orgID, userID string) (store.User, error) {
 	if err := x.check(); err != nil {
 		return store.User{}, err
