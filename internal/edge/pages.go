@@ -64,6 +64,8 @@ var (
 		Message: "Your identity provider's answer could not be accepted. Please start the sign-in again; if it keeps failing, tell your administrator."}
 	pageSeatsExhausted = page{Status: http.StatusForbidden, Title: "No seat available",
 		Message: "Your organisation has used all of its seats, so no account could be created for you. Its administrators have been told."}
+	pageSignupDenied = page{Status: http.StatusForbidden, Title: "Account not approved",
+		Message: "Your organisation's administrator did not approve an account for you. If you think this is a mistake, please contact them."}
 	pageSuspended = page{Status: http.StatusForbidden, Title: "Account suspended",
 		Message: "Your account is suspended. Please contact your organisation's administrator."}
 	pageRefused = page{Status: http.StatusForbidden, Title: "Account not available",

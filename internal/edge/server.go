@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -39,6 +40,9 @@ type Provisioner interface {
 // person whose account exists is never left waiting.
 type Decisions interface {
 	Decision(ctx context.Context, loginID string) (store.Decision, error)
+	// User reads a user as it is now: the waiting page of a held sign-up
+	// notices an admin's approval or denial by it.
+	User(ctx context.Context, orgID, userID string) (store.User, error)
 }
 
 // Replays claims each assertion id once across all edge replicas.
@@ -296,7 +300,14 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, id events.Identi
 			"connection", id.ConnectionID, "login_id", ev.ID(), "err", err)
 		return
 	}
-	s.answer(w, r, id.Protocol, id.OrganizationID, id.ConnectionID, res, returnTo)
+	s.answer(w, r, s.awaitingOf(id, session.Awaiting{LoginID: ev.ID(), ReturnTo: returnTo}), res, "")
+}
+
+// awaitingOf fills a with the identity it waits for.
+func (s *Server) awaitingOf(id events.Identity, a session.Awaiting) session.Awaiting {
+	a.OrganizationID, a.ConnectionID, a.ExternalID, a.ClaimsDigest = id.OrganizationID, id.ConnectionID, id.ExternalID, known.Digest(id)
+	a.Protocol = string(id.Protocol)
+	return a
 }
 
 // loginSource is the CloudEvents source of the logins the edge publishes.
@@ -309,8 +320,13 @@ const loginSource = "/jitprov/sso-edge"
 // session: its outcome, protocol, organisation, connection, whether it
 // took the fast path (no round trip to the provisioner) and the user; the
 // record carries the request's trace id. Never a token or a claim value.
-func (s *Server) answer(w http.ResponseWriter, r *http.Request, protocol events.Protocol, org, conn string, res events.ProvisioningResult, returnTo string) {
+//
+// a is the login answered (its identity, return_to and login id); token is
+// its awaiting token when the waiting page asks again ("" on the first
+// answer), which a held sign-up's page keeps using.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, a session.Awaiting, res events.ProvisioningResult, token string) {
 	ctx := r.Context()
+	protocol, org, conn, returnTo := events.Protocol(a.Protocol), a.OrganizationID, a.ConnectionID, a.ReturnTo
 	log := s.log.With("outcome", res.Outcome, "protocol", protocol, "org", org, "connection", conn,
 		"fast_path", false, "login_id", res.LoginID)
 	if res.Reason != "" {
@@ -330,6 +346,15 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, protocol events.
 			ConnectionID: conn, Role: res.User.Role, Email: res.User.Email}, returnTo) {
 			log.InfoContext(ctx, "signed in", "user_id", res.User.ID)
 		}
+	case events.OutcomeHeld:
+		var userID string
+		if res.User != nil {
+			userID = res.User.ID
+		}
+		if token == "" {
+			log.InfoContext(ctx, "sign-up held for an admin's approval", "user_id", userID, "message", res.Message)
+		}
+		s.waitForApproval(w, r, a, res, token)
 	case events.OutcomeRejected:
 		log.WarnContext(ctx, "login rejected", "message", res.Message)
 		s.render(w, r, pageSeatsExhausted)
@@ -411,8 +436,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, sess sessi
 // decided; the retry finds the decision in the known identities or, by
 // the login's id, in the store.
 func (s *Server) awaiting(w http.ResponseWriter, r *http.Request, id events.Identity, a session.Awaiting, cause error) {
-	a.OrganizationID, a.ConnectionID, a.ExternalID, a.ClaimsDigest = id.OrganizationID, id.ConnectionID, id.ExternalID, known.Digest(id)
-	a.Protocol = string(id.Protocol)
+	a = s.awaitingOf(id, a)
 	tok, err := s.sessions.SealAwaiting(w, a)
 	if err != nil {
 		s.fail(w, r, pageUnavailable, "seal the awaiting token", "err", err)
@@ -447,7 +471,9 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
 	// The known identity first: it is the newest word on this person,
 	// and costs no database query.
 	rec, kerr := s.known.Get(ctx, a.OrganizationID, a.ConnectionID, a.ExternalID)
-	if kerr == nil && rec.ClaimsDigest == a.ClaimsDigest {
+	// A held person's record says held until the next decision: their
+	// approval or denial is read from the store, below.
+	if kerr == nil && rec.ClaimsDigest == a.ClaimsDigest && rec.Status != store.StatusHeld {
 		if rec.Status != known.StatusActive {
 			s.render(w, r, pageSuspended)
 			return
@@ -473,7 +499,7 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil && (d.OrganizationID != a.OrganizationID || d.ConnectionID != a.ConnectionID || d.ExternalID != a.ExternalID):
 		s.fail(w, r, pageSignInFailed, "the login's decision is about another identity", "login_id", a.LoginID)
-	case err == nil && kerr == nil && rec.UpdatedAt.After(d.DecidedAt):
+	case err == nil && kerr == nil && rec.ClaimsDigest != a.ClaimsDigest && rec.UpdatedAt.After(d.DecidedAt):
 		// Decided since, on other claims (a newer login of the same
 		// person): this older decision no longer holds. Start again.
 		s.render(w, r, pageSignInFailed)
@@ -486,7 +512,11 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
 		if res.Outcome == events.OutcomeCreated || res.Outcome == events.OutcomeExisting {
 			s.sessions.ClearAwaiting(w)
 		}
-		s.answer(w, r, events.Protocol(a.Protocol), a.OrganizationID, a.ConnectionID, res, a.ReturnTo)
+		token := ""
+		if a.Held {
+			token = r.URL.Query().Get("t")
+		}
+		s.answer(w, r, a, res, token)
 	case !errors.Is(err, store.ErrNotFound):
 		// The page keeps asking: an outage of the store delays the person,
 		// it does not fail their login.
@@ -501,6 +531,71 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.renderWaiting(w, r, r.URL.Query().Get("t"))
 	}
+}
+
+// heldWait is how long the page of a held sign-up waits for an admin's
+// approval without a new sign-in, and heldPoll how often it asks.
+const (
+	heldWait = 8 * time.Hour
+	heldPoll = 5
+)
+
+// waitForApproval is the page of a held sign-up: "waiting for your
+// administrator's approval", asking again every few seconds. Each time it
+// reads the held user as they are now (the store, not the known identity,
+// which says held until the person's next decision): approved (active),
+// the person is signed in without signing in again; denied, they are told
+// so. The page seals its own awaiting token, good for heldWait, on the
+// first answer and keeps it (token) after.
+func (s *Server) waitForApproval(w http.ResponseWriter, r *http.Request, a session.Awaiting, res events.ProvisioningResult, token string) {
+	ctx := r.Context()
+	if res.User == nil {
+		s.fail(w, r, pageUnavailable, "a held answer names no user", "login_id", res.LoginID)
+		return
+	}
+	if token != "" {
+		u, err := s.decided.User(ctx, a.OrganizationID, res.User.ID)
+		switch {
+		case err != nil:
+			// The page keeps asking: an outage of the store delays the
+			// person, it does not fail their sign-up.
+			s.failures.log(ctx, slog.LevelWarn, "held user unreadable", "cannot read the held user; the person keeps waiting",
+				"login_id", a.LoginID, "user_id", res.User.ID, "err", err)
+		case u.Status == store.StatusActive:
+			s.sessions.ClearAwaiting(w)
+			if s.startSession(w, r, session.Session{UserID: u.ID, OrganizationID: a.OrganizationID,
+				ConnectionID: a.ConnectionID, Role: u.Role, Email: u.Email}, a.ReturnTo) {
+				s.log.InfoContext(ctx, "signed in", "outcome", "approved", "protocol", a.Protocol, "org", a.OrganizationID,
+					"connection", a.ConnectionID, "fast_path", false, "login_id", a.LoginID, "user_id", u.ID, "waited", true)
+			}
+			return
+		case u.Status == store.StatusDeprovisioned:
+			s.sessions.ClearAwaiting(w)
+			s.log.InfoContext(ctx, "held sign-up denied", "org", a.OrganizationID, "login_id", a.LoginID, "user_id", u.ID)
+			s.render(w, r, pageSignupDenied)
+			return
+		case u.Status == store.StatusSuspended:
+			s.sessions.ClearAwaiting(w)
+			s.render(w, r, pageSuspended)
+			return
+		}
+	} else {
+		a.LoginID, a.Held = res.LoginID, true
+		var err error
+		if token, err = s.sessions.SealAwaitingFor(w, a, heldWait); err != nil {
+			s.fail(w, r, pageUnavailable, "seal the awaiting token", "err", err)
+			return
+		}
+	}
+	next := "/login/continue?t=" + url.QueryEscape(token)
+	msg := "Your organisation's administrator must approve your account before you can sign in. They have been told. " +
+		"Keep this page open: it signs you in by itself once they approve."
+	if res.Reason == events.ReasonSeatsExhausted {
+		msg = "Your organisation has used all of its seats, so your account waits for your administrator's approval. They have been told. " +
+			"Keep this page open: it signs you in by itself once they approve."
+	}
+	s.render(w, r, page{Status: http.StatusAccepted, Title: "Waiting for your administrator's approval", Message: msg,
+		Refresh: fmt.Sprintf("%d;url=%s", heldPoll, next), Link: next, LinkText: "Check again"})
 }
 
 // continueByRecord is continueLogin for a token without a login id: the

@@ -35,6 +35,9 @@ type Awaiting struct {
 	// it either; without a decision at the first look, the person is
 	// asked to sign in again.
 	Abandoned bool `json:"abd,omitempty"`
+	// Held: the login's sign-up is held for an admin's approval; the
+	// page waits for the approval (SealAwaitingFor, a longer wait).
+	Held bool `json:"held,omitempty"`
 	// Since is when the edge started waiting: a decision older than that
 	// is about an earlier login.
 	Since     time.Time `json:"since"`
@@ -55,13 +58,19 @@ func (m *Manager) awaitingCookie() string {
 // SealAwaiting seals a into an opaque token for a URL and binds it to this
 // browser with a cookie. It expires after the pending-login TTL.
 func (m *Manager) SealAwaiting(w http.ResponseWriter, a Awaiting) (string, error) {
+	return m.SealAwaitingFor(w, a, m.pendingTTL)
+}
+
+// SealAwaitingFor is SealAwaiting with a token that expires after ttl:
+// a held sign-up waits for an admin, which takes longer than a decision.
+func (m *Manager) SealAwaitingFor(w http.ResponseWriter, a Awaiting, ttl time.Duration) (string, error) {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		return "", fmt.Errorf("session: %w", err)
 	}
 	a.Binding = hex.EncodeToString(b)
 	a.Since = m.now().UTC()
-	a.ExpiresAt = a.Since.Add(m.pendingTTL)
+	a.ExpiresAt = a.Since.Add(ttl)
 	raw, err := json.Marshal(a)
 	if err != nil {
 		return "", fmt.Errorf("session: %w", err)
@@ -71,7 +80,7 @@ func (m *Manager) SealAwaiting(w http.ResponseWriter, a Awaiting) (string, error
 		return "", err
 	}
 	err = setCookie(w, &http.Cookie{Name: m.awaitingCookie(), Value: a.Binding, Path: "/",
-		MaxAge: maxAge(m.pendingTTL), Secure: m.secure, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		MaxAge: maxAge(ttl), Secure: m.secure, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	return tok, err
 }
 

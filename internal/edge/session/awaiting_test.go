@@ -57,3 +57,36 @@ func TestAwaitingToken(t *testing.T) {
 		t.Errorf("old token: got %v, want ErrExpired", err)
 	}
 }
+
+// A held sign-up's token lives as long as it was sealed for: past the
+// pending-login TTL, short of its own.
+func TestAwaitingTokenFor(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	keys, err := NewKeys(make([]byte, 32)) // TEST KEY
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewManager(keys, Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	tok, err := m.SealAwaitingFor(rec, Awaiting{OrganizationID: "acme", ConnectionID: "okta", ExternalID: "e1", LoginID: "l1", Held: true}, 8*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookie := rec.Result().Cookies()[0]
+	if cookie.MaxAge < int((8*time.Hour).Seconds())-1 {
+		t.Errorf("binding cookie lives %ds, want 8h", cookie.MaxAge)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.AddCookie(cookie)
+	now = now.Add(DefaultPendingTTL + time.Minute)
+	if out, err := m.OpenAwaiting(req, tok); err != nil || !out.Held || out.LoginID != "l1" {
+		t.Errorf("past the pending TTL: %+v, %v; want the held token", out, err)
+	}
+	now = now.Add(8 * time.Hour)
+	if _, err := m.OpenAwaiting(req, tok); !errors.Is(err, ErrExpired) {
+		t.Errorf("past its own TTL: %v, want ErrExpired", err)
+	}
+}
