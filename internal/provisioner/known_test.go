@@ -1,4 +1,4 @@
-package provisioner
+package provisioner_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/jitprov/jitprov/internal/admin"
 	"github.com/jitprov/jitprov/internal/bus"
 	"github.com/jitprov/jitprov/internal/known"
+	"github.com/jitprov/jitprov/internal/provisioner"
 	"github.com/jitprov/jitprov/internal/store"
 	"github.com/jitprov/jitprov/internal/store/postgres"
 	"github.com/jitprov/jitprov/internal/testenv"
@@ -28,18 +29,19 @@ type knownWorld struct {
 	js    jetstream.JetStream
 	cache *known.Cache
 	core  *admin.Core
-	dec   *Decider
+	dec   *provisioner.Decider
 	out   *testenv.Output
 }
 
 // newKnownWorld starts the world; k, when set, is where the consumer
 // writes instead of the bucket.
-func newKnownWorld(t *testing.T, k KnownIdentities) *knownWorld {
+func newKnownWorld(t *testing.T, k provisioner.KnownIdentities) *knownWorld {
 	t.Helper()
 	ctx := context.Background()
 	s, _ := testenv.Store(t)
-	org := baseOrg()
-	org.LinkByEmail = store.LinkNever
+	org := store.Organization{ID: "acme", Name: "Acme", MaxSeats: 10,
+		Roles: []string{"viewer", "member", "manager", "admin"}, DefaultRole: "member", JITRoleCeiling: "manager",
+		UpdatePolicy: store.PreferIdP, LinkByEmail: store.LinkNever}
 	if err := s.ApplyOrganizations(ctx, []store.Organization{org}, []store.Connection{
 		{OrganizationID: "acme", ID: "okta", Protocol: "saml"}, {OrganizationID: "acme", ID: "google", Protocol: "oidc"},
 	}); err != nil {
@@ -59,7 +61,7 @@ func newKnownWorld(t *testing.T, k KnownIdentities) *knownWorld {
 	if k == nil {
 		k = cache
 	}
-	w := &knownWorld{s: s, js: js, cache: cache, core: admin.New(s, testenv.Logger(t)), dec: NewDecider(s, testenv.Logger(t)),
+	w := &knownWorld{s: s, js: js, cache: cache, core: admin.New(s, testenv.Logger(t)), dec: provisioner.NewDecider(s, testenv.Logger(t)),
 		out: &testenv.Output{}}
 	log := w.out.Logger()
 
@@ -72,7 +74,7 @@ func newKnownWorld(t *testing.T, k KnownIdentities) *knownWorld {
 	}
 	relayDone, keepDone := make(chan error, 1), make(chan error, 1)
 	go func() { relayDone <- relay.Run(runCtx) }()
-	go func() { keepDone <- keepKnown(runCtx, cons, s, k, time.Second, log) }()
+	go func() { keepDone <- provisioner.KeepKnown(runCtx, cons, s, k, time.Second, log) }()
 	t.Cleanup(func() {
 		stop()
 		if err := errors.Join(<-relayDone, <-keepDone); err != nil {
@@ -97,7 +99,7 @@ func (w *knownWorld) signIn(t *testing.T, id events.Identity) (events.Provisioni
 	if res.User == nil {
 		t.Fatalf("login of %s: %s %s (%s), want a user", id.ExternalID, res.Outcome, res.Reason, res.Message)
 	}
-	if err := (&Service{opts: Options{Known: w.cache}}).remember(ctx, id, res); err != nil {
+	if err := provisioner.Remember(ctx, w.cache, id, res); err != nil {
 		t.Fatal(err)
 	}
 	return res, w.get(t, id)
@@ -107,7 +109,7 @@ func (w *knownWorld) signIn(t *testing.T, id events.Identity) (events.Provisioni
 // login, or a decision whose record was slow, does.
 func (w *knownWorld) replay(t *testing.T, id events.Identity, res events.ProvisioningResult) {
 	t.Helper()
-	if err := (&Service{opts: Options{Known: w.cache}}).remember(context.Background(), id, res); err != nil {
+	if err := provisioner.Remember(context.Background(), w.cache, id, res); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -139,9 +141,8 @@ func (w *knownWorld) await(t *testing.T, id events.Identity, what string, cond f
 }
 
 func ident(conn, ext string) events.Identity {
-	id := login(ext, ext+"@acme.com")
-	id.ConnectionID = conn
-	return id
+	return events.Identity{OrganizationID: "acme", ConnectionID: conn, Protocol: events.ProtocolSAML,
+		ExternalID: ext, Email: ext + "@acme.com", EmailVerified: true, GivenName: "Given", AuthenticatedAt: time.Now().UTC()}
 }
 
 var operator = admin.Operator("test")
@@ -262,8 +263,8 @@ func TestKnownFollowsAdminChanges(t *testing.T) {
 // and the decision's record written again later does not undo it.
 func TestKnownOutranksADecisionFromAClockAhead(t *testing.T) {
 	w := newKnownWorld(t, nil)
-	ahead := NewDecider(w.s, testenv.Logger(t))
-	ahead.now = func() time.Time { return time.Now().UTC().Add(time.Minute) }
+	ahead := provisioner.NewDecider(w.s, testenv.Logger(t))
+	ahead.SetClock(func() time.Time { return time.Now().UTC().Add(time.Minute) })
 	w.dec = ahead
 	id := ident("okta", "grace")
 	res, rec := w.signIn(t, id)
@@ -285,7 +286,7 @@ func TestKnownOutranksADecisionFromAClockAhead(t *testing.T) {
 
 // flakyKnown fails its first Puts, as an unreachable bucket does.
 type flakyKnown struct {
-	KnownIdentities
+	provisioner.KnownIdentities
 	failures atomic.Int32
 }
 
