@@ -78,6 +78,10 @@ type Organization struct {
 	// LandingURL is where a person lands after signing in without a
 	// return_to ("" for the edge's own landing page).
 	LandingURL string
+	// InitialAdmins are emails (lower-case) whose first sign-in, with an
+	// email the IdP vouches for, gets the admin role: how an organisation
+	// gets its first admin.
+	InitialAdmins []string
 }
 
 // AdminRole is the organisation's most privileged role, the last of Roles.
