@@ -83,6 +83,8 @@ var routes = []route{
 	{"POST " + orgPath + "/reviews/{id}/deny", (*API).deny},
 	{"GET " + orgPath + "/decisions", (*API).listDecisions},
 	{"GET " + orgPath + "/audit", (*API).listAudit},
+	{"POST " + orgPath + "/dry-run", (*API).dryRun},
+	{"POST /api/v1/apply", (*API).apply},
 	{"GET /api/v1/tokens", (*API).listTokens},
 	{"POST /api/v1/tokens", (*API).createToken},
 	{"DELETE /api/v1/tokens/{id}", (*API).revokeToken},

@@ -625,3 +625,56 @@ func TestTokenRateLimits(t *testing.T) {
 		t.Errorf("a minute later: %d", got.status)
 	}
 }
+
+// The dry run answers what a login would get and writes nothing; apply
+// takes an operator and says first what it would do.
+func TestDryRunAndApply(t *testing.T) {
+	h := newHarness(t, 10, limits{failures: 1000, uses: -1})
+	global, _ := h.token(t, "", store.ScopeWrite)
+	acme, _ := h.token(t, "acme", store.ScopeRead)
+	users, sent := h.count(t, `SELECT count(*) FROM users`), h.count(t, `SELECT count(*) FROM outbox`)
+	got := h.do(t, cred{bearer: acme}, "POST", "/api/v1/organizations/acme/dry-run",
+		`{"connection_id":"idp","protocol":"saml","external_id":"zed","email":"zed@acme.example","roles":["admin"]}`)
+	var body struct{ Result events.ProvisioningResult }
+	if err := json.Unmarshal(got.body, &body); err != nil || got.status != 200 || body.Result.Outcome != events.OutcomeCreated || body.Result.RoleReview == nil {
+		t.Fatalf("dry run: %d %s", got.status, got.body)
+	}
+	if h.count(t, `SELECT count(*) FROM users`) != users || h.count(t, `SELECT count(*) FROM outbox`) != sent {
+		t.Error("the dry run wrote")
+	}
+	if got := h.do(t, cred{bearer: acme}, "POST", "/api/v1/organizations/globex/dry-run", `{"connection_id":"idp","protocol":"saml","external_id":"zed"}`); got.status != 403 {
+		t.Errorf("a dry run in another organisation: %d", got.status)
+	}
+	file := `organizations:
+  - id: acme
+    name: Org acme
+    max_seats: 20
+    roles: [viewer, member, admin]
+    default_role: member
+    jit_role_ceiling: member
+    connections:
+      - id: idp
+        protocol: saml
+        settings: {idp_metadata_url: "https://idp.example/metadata", sp_entity_id: "https://sso.example/acme"}
+`
+	post := func(c cred, query string) response {
+		return h.do(t, c, "POST", "/api/v1/apply"+query, file, "Content-Type", "application/yaml")
+	}
+	if got := post(cred{bearer: acme}, "?dry_run=true"); got.status != 403 {
+		t.Errorf("apply by an organisation's token: %d %s", got.status, got.body)
+	}
+	dry := post(cred{bearer: global}, "?dry_run=true")
+	if dry.status != 200 || !strings.Contains(string(dry.body), `"dry_run":true`) || !strings.Contains(string(dry.body), `"action":"update"`) {
+		t.Fatalf("apply --dry-run: %d %s", dry.status, dry.body)
+	}
+	if h.count(t, `SELECT max_seats FROM organizations WHERE id = 'acme'`) != 10 {
+		t.Error("the dry run applied")
+	}
+	if got := post(cred{bearer: global}, ""); got.status != 200 || h.count(t, `SELECT max_seats FROM organizations WHERE id = 'acme'`) != 20 {
+		t.Errorf("apply: %d %s", got.status, got.body)
+	}
+	bad := h.do(t, cred{bearer: global}, "POST", "/api/v1/apply", "organizations: []\n", "Content-Type", "application/yaml")
+	if bad.status != 422 || bad.errorOf(t).Code != "invalid" {
+		t.Errorf("an invalid file: %d %s", bad.status, bad.body)
+	}
+}
