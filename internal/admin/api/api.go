@@ -70,6 +70,7 @@ const orgPath = "/api/v1/organizations/{org}"
 var routes = []route{
 	{"GET /api/v1/organizations", (*API).listOrganizations},
 	{"GET " + orgPath, (*API).getOrganization},
+	{"GET " + orgPath + "/connections", (*API).listConnections},
 	{"GET " + orgPath + "/users", (*API).listUsers},
 	{"GET " + orgPath + "/users/{id}", (*API).getUser},
 	{"POST " + orgPath + "/users/{id}/suspend", (*API).suspend},

@@ -632,6 +632,13 @@ func TestDryRunAndApply(t *testing.T) {
 	h := newHarness(t, 10, limits{failures: 1000, uses: -1})
 	global, _ := h.token(t, "", store.ScopeWrite)
 	acme, _ := h.token(t, "acme", store.ScopeRead)
+	conns := h.do(t, cred{bearer: acme}, "GET", "/api/v1/organizations/acme/connections", "")
+	if conns.status != 200 || !strings.Contains(string(conns.body), `"id":"idp"`) || !strings.Contains(string(conns.body), `"certificates":[]`) {
+		t.Errorf("connections: %d %s", conns.status, conns.body)
+	}
+	if got := h.do(t, cred{bearer: acme}, "GET", "/api/v1/organizations/globex/connections", ""); got.status != 403 {
+		t.Errorf("another organisation's connections: %d", got.status)
+	}
 	users, sent := h.count(t, `SELECT count(*) FROM users`), h.count(t, `SELECT count(*) FROM outbox`)
 	got := h.do(t, cred{bearer: acme}, "POST", "/api/v1/organizations/acme/dry-run",
 		`{"connection_id":"idp","protocol":"saml","external_id":"zed","email":"zed@acme.example","roles":["admin"]}`)

@@ -68,3 +68,32 @@ func (a *API) apply(w http.ResponseWriter, r *http.Request, p admin.Principal) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"dry_run": dry, "changes": changes})
 }
+
+type connectionInfoView struct {
+	connectionView
+	Certificates []admin.CertInfo `json:"certificates"`
+	// CertificateError says why the IdP's certificates could not be read.
+	CertificateError string `json:"certificate_error,omitempty"`
+}
+
+// listConnections lists the organisation's connections with their IdP
+// signing certificates' expiry (warning within admin.WarnDays).
+func (a *API) listConnections(w http.ResponseWriter, r *http.Request, p admin.Principal) {
+	if q := newQuery(r); q.err != nil {
+		a.fail(w, r, q.err)
+		return
+	}
+	list, err := a.core.Connections(r.Context(), p, r.PathValue("org"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"connections": mapSlice(list, func(c admin.ConnectionInfo) connectionInfoView {
+		certs := c.Certificates
+		if certs == nil {
+			certs = []admin.CertInfo{}
+		}
+		return connectionInfoView{connectionView: connectionView{ID: c.ID, Protocol: c.Protocol, DisplayName: c.DisplayName, Replaces: c.Replaces},
+			Certificates: certs, CertificateError: c.CertError}
+	})})
+}
