@@ -143,7 +143,8 @@ func serve(ctx context.Context, cfg config.Admin, log *slog.Logger) error {
 	}
 	auth := authn.New(authn.Config{Store: s, Sessions: sessions, UsesPerMinute: rate, TrustedProxies: proxies,
 		Failures: token.NewLimiter(cfg.TokenFailures, time.Minute, nil)})
-	err = service.Run(ctx, service.Config{Addr: cfg.Addr, HealthAddr: cfg.HealthAddr, ShutdownTimeout: time.Duration(cfg.ShutdownTimeout)},
+	err = service.Run(ctx, service.Config{Addr: cfg.Addr, HealthAddr: cfg.HealthAddr, ShutdownTimeout: time.Duration(cfg.ShutdownTimeout),
+		ReviewExpiry: time.Duration(cfg.ReviewExpiry)},
 		service.Deps{Store: s, Authn: auth, Logger: log, CheckStore: func(ctx context.Context) error { return requireSchema(ctx, s) }})
 	if err != nil {
 		return err

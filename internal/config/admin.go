@@ -45,15 +45,19 @@ type Admin struct {
 	// ShutdownTimeout bounds the requests in flight at shutdown
 	// (JITPROV_ADMIN_SHUTDOWN_TIMEOUT, default 10s).
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
-	LogLevel        string   `yaml:"log_level"`  // JITPROV_LOG_LEVEL, default info
-	LogFormat       string   `yaml:"log_format"` // JITPROV_LOG_FORMAT, default json
+	// ReviewExpiry is how long a role review may wait unanswered before it
+	// expires (JITPROV_ADMIN_REVIEW_EXPIRY, default 720h = 30 days; "off"
+	// or 0 keeps reviews until answered). Checked every hour.
+	ReviewExpiry Duration `yaml:"review_expiry"`
+	LogLevel     string   `yaml:"log_level"`  // JITPROV_LOG_LEVEL, default info
+	LogFormat    string   `yaml:"log_format"` // JITPROV_LOG_FORMAT, default json
 }
 
 // LoadAdmin reads the optional YAML file at path ("" for none), then the
 // variables through getenv, which win, and validates the result.
 func LoadAdmin(path string, getenv func(string) string) (Admin, error) {
 	a := Admin{Addr: ":8090", HealthAddr: ":8083", TokenFailures: 10, TokenRate: 600,
-		ShutdownTimeout: Duration(10 * time.Second), LogLevel: "info", LogFormat: "json"}
+		ShutdownTimeout: Duration(10 * time.Second), ReviewExpiry: Duration(30 * 24 * time.Hour), LogLevel: "info", LogFormat: "json"}
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -82,6 +86,11 @@ func LoadAdmin(path string, getenv func(string) string) (Admin, error) {
 	env.int("JITPROV_ADMIN_TOKEN_RATE", &a.TokenRate)
 	env.list("JITPROV_ADMIN_TRUSTED_PROXIES", &a.TrustedProxies)
 	env.duration("JITPROV_ADMIN_SHUTDOWN_TIMEOUT", "10s", &a.ShutdownTimeout)
+	if v := env.get("JITPROV_ADMIN_REVIEW_EXPIRY"); strings.EqualFold(v, "off") {
+		a.ReviewExpiry = 0
+	} else {
+		env.duration("JITPROV_ADMIN_REVIEW_EXPIRY", "720h", &a.ReviewExpiry)
+	}
 	env.str("JITPROV_LOG_LEVEL", &a.LogLevel)
 	env.str("JITPROV_LOG_FORMAT", &a.LogFormat)
 	env.str("JITPROV_SESSION_KEYS_FILE", &a.SessionKeysFile)
@@ -129,6 +138,9 @@ func (a Admin) Validate() error {
 	}
 	if a.ShutdownTimeout <= 0 {
 		add("JITPROV_ADMIN_SHUTDOWN_TIMEOUT (shutdown_timeout): must be positive")
+	}
+	if a.ReviewExpiry < 0 || (a.ReviewExpiry > 0 && a.ReviewExpiry < Duration(time.Hour)) {
+		add("JITPROV_ADMIN_REVIEW_EXPIRY (review_expiry) is %s: want an age of at least 1h, such as 720h, or off", time.Duration(a.ReviewExpiry))
 	}
 	if _, err := a.Proxies(); err != nil {
 		errs = append(errs, err)
