@@ -129,7 +129,6 @@ func (c *Console) parse() error {
 		"status":  statusText,
 		"add":     func(a, b int) int { return a + b },
 		"onUser":  func(a string) bool { return strings.HasPrefix(a, "user.") || strings.HasPrefix(a, "identity.") },
-		"query":   func(v url.Values) template.URL { return template.URL(v.Encode()) },
 	}
 	base := template.Must(template.New("").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html"))
 	names, err := templateFiles.ReadDir("templates")
@@ -222,6 +221,12 @@ func (c *Console) action(h handler) http.Handler {
 		if !c.validToken(r, s.P) {
 			c.render(w, r, s, http.StatusForbidden, "error", errorPage{Title: "This form has expired",
 				Message: "The form was not sent from a page of your current session. Go back, reload the page and try again."})
+			return
+		}
+		// Another organisation's page is refused outright, not after the
+		// redirect an action's outcome takes.
+		if _, err := c.cfg.Core.Organization(r.Context(), s.P, s.Org); err != nil {
+			c.fail(w, r, s, err)
 			return
 		}
 		h(w, r, s)
@@ -339,14 +344,15 @@ func (c *Console) done(w http.ResponseWriter, r *http.Request, to, kind, text st
 
 // view is what every page's layout reads.
 type view struct {
-	Title  string
-	Nav    string // the current section
-	Org    string
-	Who    string
-	CSRF   string
-	Flash  *flash
-	Status int
-	Data   any
+	Title   string
+	Nav     string // the current section
+	Org     string
+	OrgName string
+	Who     string
+	CSRF    string
+	Flash   *flash
+	Status  int
+	Data    any
 }
 
 type errorPage struct {
@@ -375,6 +381,9 @@ func (c *Console) write(w http.ResponseWriter, r *http.Request, status int, name
 	}
 	if tp, ok := v.Data.(interface{ title() string }); ok {
 		v.Title = tp.title()
+	}
+	if op, ok := v.Data.(interface{ orgName() string }); ok {
+		v.OrgName = op.orgName()
 	}
 	if np, ok := v.Data.(interface{ nav() string }); ok {
 		v.Nav = np.nav()

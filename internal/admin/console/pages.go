@@ -19,6 +19,8 @@ type orgPage struct {
 	Org store.Organization
 }
 
+func (p orgPage) orgName() string { return p.Org.Name }
+
 // organization reads the page's organisation, which the principal must
 // be an admin of; false when it has answered the request.
 func (c *Console) organization(w http.ResponseWriter, r *http.Request, s *request) (admin.OrganizationDetail, bool) {
@@ -302,8 +304,8 @@ type usersPage struct {
 	Connections []store.Connection
 	Statuses    []string
 	Users       []store.User
-	Next        url.Values // the next page's query, nil at the end
-	First       url.Values // the first page's query, nil on it
+	Next        string // the next page's query, "" at the end
+	First       string // the first page's query, "" on it
 	Filtered    bool
 }
 
@@ -332,16 +334,7 @@ func (c *Console) users(w http.ResponseWriter, r *http.Request, s *request) {
 			base.Set(k, v)
 		}
 	}
-	if page.Next != "" {
-		p.Next = url.Values{}
-		for k, v := range base {
-			p.Next[k] = v
-		}
-		p.Next.Set("cursor", page.Next)
-	}
-	if f.Cursor != "" {
-		p.First = base
-	}
+	p.Next, p.First = pages(base, f.Cursor, page.Next)
 	c.render(w, r, s, http.StatusOK, "users", p)
 }
 
@@ -379,10 +372,10 @@ var userActions = map[string]struct {
 	Verb, Button, Explain string
 	Danger                bool
 }{
-	"suspend": {"Suspend", "Suspend", "They can no longer sign in; they keep their seat and their data, and can be reactivated.", false},
-	"reactivate": {"Reactivate", "Reactivate", "They can sign in again. A deprovisioned person takes a seat again, if one is free.", false},
+	"suspend":     {"Suspend", "Suspend", "They can no longer sign in; they keep their seat and their data, and can be reactivated.", false},
+	"reactivate":  {"Reactivate", "Reactivate", "They can sign in again. A deprovisioned person takes a seat again, if one is free.", false},
 	"deprovision": {"Deprovision", "Deprovision", "Their access ends and their seat is freed at once. Their next sign-in is refused, and sign-in will not create them again.", true},
-	"role": {"Change the role of", "Change role", "Their role changes at their next sign-in to the application.", false},
+	"role":        {"Change the role of", "Change role", "Their role changes at their next sign-in to the application.", false},
 }
 
 type confirmPage struct {
@@ -497,7 +490,7 @@ type auditPage struct {
 	Decisions   []decisionRow
 	Actions     []store.AuditEntry
 	Lookup      string // how Person was looked up, said on the page
-	Next, First url.Values
+	Next, First string
 	Filtered    bool
 }
 
@@ -590,15 +583,23 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *request) {
 		}
 		next = page.Next
 	}
+	p.Next, p.First = pages(base, cursor, next)
+	c.render(w, r, s, http.StatusOK, "audit", p)
+}
+
+// pages are the queries of a list's next page ("" at the end) and of its
+// first ("" on it), keeping the filters of base.
+func pages(base url.Values, cursor, next string) (nextQuery, firstQuery string) {
 	if next != "" {
-		p.Next = url.Values{}
+		q := url.Values{}
 		for k, v := range base {
-			p.Next[k] = v
+			q[k] = v
 		}
-		p.Next.Set("cursor", next)
+		q.Set("cursor", next)
+		nextQuery = "?" + q.Encode()
 	}
 	if cursor != "" {
-		p.First = base
+		firstQuery = "?" + base.Encode()
 	}
-	c.render(w, r, s, http.StatusOK, "audit", p)
+	return nextQuery, firstQuery
 }
