@@ -15,6 +15,7 @@ import (
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/outbox"
+	"github.com/jitprov/jitprov/internal/provisioner"
 	"github.com/jitprov/jitprov/internal/store"
 )
 
@@ -93,23 +94,18 @@ func (p Principal) global() bool { return p.Organization == "" }
 
 // Core decides admin actions on a store.
 type Core struct {
-	store Store
-	log   *slog.Logger
-	now   func() time.Time
-}
-
-// Store is what the core needs of a store.
-type Store interface {
-	InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error
-	Organizations(ctx context.Context) ([]store.Organization, error)
+	store   store.Store
+	decider *provisioner.Decider // for dry runs
+	log     *slog.Logger
+	now     func() time.Time
 }
 
 // New returns a Core on s.
-func New(s Store, log *slog.Logger) *Core {
+func New(s store.Store, log *slog.Logger) *Core {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Core{store: s, log: log, now: func() time.Time { return time.Now().UTC() }}
+	return &Core{store: s, decider: provisioner.NewDecider(s, log), log: log, now: func() time.Time { return time.Now().UTC() }}
 }
 
 // may checks that p may read (write false) or change org.

@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -347,5 +348,121 @@ func TestUserDetailAndDecisions(t *testing.T) {
 	orgs, err := w.core.Organizations(ctx, acmeReader)
 	if err != nil || len(orgs) != 1 || orgs[0].ID != "acme" {
 		t.Errorf("organisations an acme token sees: %v, %v", orgs, err)
+	}
+}
+
+// A dry run writes nothing and predicts the login; only readers of the
+// organisation may ask.
+func TestDryRun(t *testing.T) {
+	w := newWorld(t, 1)
+	ctx := t.Context()
+	id := events.Identity{ConnectionID: "idp", Protocol: events.ProtocolSAML, ExternalID: "newbie",
+		Email: "newbie@acme.example", EmailVerified: true, Roles: []string{"admin"}}
+	before := w.count(t, `SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM outbox) + (SELECT count(*) FROM admin_audit)`)
+	res, err := w.core.DryRun(ctx, acmeReader, "acme", id)
+	if err != nil || res.Outcome != events.OutcomeCreated || res.RoleReview == nil || res.RoleReview.RequestedRole != "admin" || res.User.Role != "member" {
+		t.Fatalf("dry run: %+v, %v; want created as member with a review for admin", res, err)
+	}
+	if after := w.count(t, `SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM outbox) + (SELECT count(*) FROM admin_audit)`); after != before {
+		t.Errorf("the dry run wrote rows: %d, then %d", before, after)
+	}
+	w.login(t, "acme", "first") // takes the only seat
+	if res, err := w.core.DryRun(ctx, acmeReader, "acme", id); err != nil || res.Outcome != events.OutcomeRejected {
+		t.Errorf("dry run into a full organisation: %+v, %v; want rejected", res, err)
+	}
+	if _, err := w.core.DryRun(ctx, globexWriter, "acme", id); !errors.Is(err, admin.ErrForbidden) {
+		t.Errorf("another organisation's dry run: %v", err)
+	}
+	bad := id
+	bad.ExternalID = ""
+	if _, err := w.core.DryRun(ctx, acmeReader, "acme", bad); !errors.Is(err, admin.ErrInvalid) {
+		t.Errorf("a dry run of an identity without an external id: %v, want ErrInvalid", err)
+	}
+}
+
+// Reviews left unanswered expire as the system; the role stays.
+func TestExpireReviews(t *testing.T) {
+	w := newWorld(t, 10)
+	ctx := t.Context()
+	old := w.login(t, "acme", "old", "admin")
+	if _, err := w.s.Pool().Exec(ctx, `UPDATE role_reviews SET created_at = now() - interval '31 days' WHERE id = $1`, old.RoleReview.ID); err != nil {
+		t.Fatal(err)
+	}
+	fresh := w.login(t, "acme", "fresh", "admin")
+	seq, _ := w.outbox(t, 0)
+	n, err := w.core.ExpireReviews(ctx, 30*24*time.Hour)
+	if err != nil || n != 1 {
+		t.Fatalf("ExpireReviews: %d, %v; want 1", n, err)
+	}
+	_, evs := w.outbox(t, seq)
+	if got := types(evs); !slices.Equal(got, []string{string(events.TypeRoleReviewDecided)}) {
+		t.Fatalf("events %v", got)
+	}
+	if d, _ := events.DataAs[events.RoleReviewDecided](evs[0], events.TypeRoleReviewDecided); d.Decision != "expired" || d.Actor.Type != "system" || d.ReviewID != old.RoleReview.ID {
+		t.Errorf("role-review.decided: %+v", d)
+	}
+	pending, err := w.core.Reviews(ctx, globalReader, store.ReviewFilter{OrganizationID: "acme", Status: store.ReviewPending})
+	if err != nil || len(pending) != 1 || pending[0].ID != fresh.RoleReview.ID {
+		t.Errorf("pending after expiry: %+v, %v; want only the fresh one", pending, err)
+	}
+	if n, err := w.core.ExpireReviews(ctx, 30*24*time.Hour); err != nil || n != 0 {
+		t.Errorf("expiring again: %d, %v; want 0", n, err)
+	}
+}
+
+// What a dry run of a changed file says is what applying it does, and
+// nothing in the store but not in the file is deleted.
+func TestApplyDryRunIsWhatApplyDoes(t *testing.T) {
+	w := newWorld(t, 10)
+	ctx := t.Context()
+	acme := org("acme", 20) // more seats
+	acme.VerifiedDomains = []string{"acme.example"}
+	initech := org("initech", 5) // new
+	conns := []store.Connection{
+		{OrganizationID: "acme", ID: "idp", Protocol: "saml"},                                             // unchanged
+		{OrganizationID: "acme", ID: "entra", Protocol: "oidc", Replaces: "idp", DisplayName: "Entra ID"}, // new
+		{OrganizationID: "initech", ID: "okta", Protocol: "saml"},
+	}
+	orgs := []store.Organization{acme, initech} // globex is not in the file
+	if _, err := w.core.Apply(ctx, acmeAdmin, orgs, conns, true); !errors.Is(err, admin.ErrForbidden) {
+		t.Errorf("an organisation admin applying a file: %v, want ErrForbidden", err)
+	}
+	planned, err := w.core.Apply(ctx, globalReader, orgs, conns, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []admin.Change{
+		{Kind: "organization", Organization: "acme", Action: "update", Fields: []string{"max_seats", "verified_domains"}},
+		{Kind: "connection", Organization: "acme", Connection: "idp", Action: "unchanged"},
+		{Kind: "connection", Organization: "acme", Connection: "entra", Action: "create"},
+		{Kind: "organization", Organization: "initech", Action: "create"},
+		{Kind: "connection", Organization: "initech", Connection: "okta", Action: "create"},
+		{Kind: "organization", Organization: "globex", Action: "kept"},
+		{Kind: "connection", Organization: "globex", Connection: "idp", Action: "kept"},
+	}
+	if !reflect.DeepEqual(planned, want) {
+		t.Errorf("dry run:\n got %+v\nwant %+v", planned, want)
+	}
+	if n := w.count(t, `SELECT count(*) FROM organizations`); n != 2 {
+		t.Errorf("the dry run created organisations: %d", n)
+	}
+	if _, err := w.core.Apply(ctx, globalReader, orgs, conns, false); !errors.Is(err, admin.ErrForbidden) {
+		t.Errorf("a read-only token applying: %v, want ErrForbidden", err)
+	}
+	done, err := w.core.Apply(ctx, globalWriter, orgs, conns, false)
+	if err != nil || !reflect.DeepEqual(done, planned) {
+		t.Errorf("apply: %+v, %v; want what the dry run said", done, err)
+	}
+	again, err := w.core.Apply(ctx, globalWriter, orgs, conns, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range again {
+		if ch.Action != admin.ActionUnchanged && ch.Action != admin.ActionKept {
+			t.Errorf("after applying, the same file still changes %+v", ch)
+		}
+	}
+	if n := w.count(t, `SELECT count(*) FROM organizations`); n != 3 {
+		t.Errorf("organisations after apply: %d, want 3 (globex kept)", n)
 	}
 }

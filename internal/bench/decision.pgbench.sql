@@ -8,7 +8,7 @@ BEGIN;
 SELECT login_id, org_id, connection_id, external_id, outcome, reason, coalesce(user_id::text, ''), result, decided_at
   FROM provisioning_decisions WHERE login_id = 'pgb-' || :ext;
 SELECT id, name, max_seats, seats_used, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains,
-       seat_warning_percent, landing_url
+       seat_warning_percent, landing_url, initial_admins
   FROM organizations WHERE id = 'bench-' || :org;
 SELECT org_id, id, protocol, settings::text, display_name, replaces FROM connections WHERE org_id = 'bench-' || :org ORDER BY id;
 SELECT u.id::text, u.org_id, coalesce(u.email, ''), u.email_verified, u.given_name, u.family_name,
@@ -21,7 +21,7 @@ SELECT u.id::text, u.org_id, coalesce(u.email, ''), u.email_verified, u.given_na
 UPDATE organizations SET seats_used = seats_used + 1, updated_at = now()
   WHERE id = 'bench-' || :org AND seats_used < max_seats
   RETURNING id, name, max_seats, seats_used, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains,
-            seat_warning_percent, landing_url;
+            seat_warning_percent, landing_url, initial_admins;
 INSERT INTO users (id, org_id, email, given_name, family_name, display_name,
                    groups, role, status, attributes, created_by, email_verified, last_login_at)
   VALUES (gen_random_uuid(), 'bench-' || :org, 'pgb-' || :ext || '@bench.example', 'Bench', '', '',

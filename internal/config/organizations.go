@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/mail"
 	"net/url"
 	"os"
 	"regexp"
@@ -43,6 +44,7 @@ type orgEntry struct {
 	LinkByEmail     string      `yaml:"link_by_email"`
 	VerifiedDomains []string    `yaml:"verified_domains"`
 	LandingURL      string      `yaml:"landing_url"`
+	InitialAdmins   []string    `yaml:"initial_admins"`
 	Connections     []connEntry `yaml:"connections"`
 
 	SeatWarningPercent *int         `yaml:"seat_warning_percent"`
@@ -236,6 +238,23 @@ func (d *document) organization(p string, o orgEntry) (store.Organization, []sto
 		default:
 			org.LandingURL = o.LandingURL
 		}
+	}
+
+	seenAdmin := map[string]int{}
+	for i, e := range o.InitialAdmins {
+		ep := fmt.Sprintf("%s.initial_admins[%d]", p, i)
+		a, err := mail.ParseAddress(e)
+		if err != nil || a.Name != "" || a.Address != e || !strings.Contains(a.Address, "@") {
+			d.errorf(ep, "%q is not an email address; write the bare address the admin signs in with, e.g. it-lead@example.com", e)
+			continue
+		}
+		key := strings.ToLower(a.Address)
+		if j, dup := seenAdmin[key]; dup {
+			d.errorf(ep, "%q is listed twice (also initial_admins[%d]); list each address once", e, j)
+			continue
+		}
+		seenAdmin[key] = i
+		org.InitialAdmins = append(org.InitialAdmins, key)
 	}
 
 	org.SeatWarningPercent = 90

@@ -37,6 +37,7 @@ func TestLoadOrganizations(t *testing.T) {
 
 			SeatWarningPercent: 80,
 			LandingURL:         "https://app.acme.com/home",
+			InitialAdmins:      []string{"it-lead@acme.com"},
 		}, {
 			ID:             "globex-7",
 			Name:           "Globex: Research",
@@ -168,6 +169,9 @@ func TestParseOrganizationsErrors(t *testing.T) {
 
 		// Landing page, display names and replaced connections.
 		{"landing url not absolute", org("    landing_url: /home"), []string{`orgs.yaml:5: organizations[0].landing_url: "/home" is not an absolute http(s) URL`}},
+		{"initial admin not an address", org("    initial_admins: [Boss <boss@acme.com>, boss@acme.com, BOSS@acme.com]"),
+			[]string{`orgs.yaml:5: organizations[0].initial_admins[0]: "Boss <boss@acme.com>" is not an email address`,
+				`orgs.yaml:5: organizations[0].initial_admins[2]: "BOSS@acme.com" is listed twice (also initial_admins[1])`}},
 		{"landing url plain http", org("    landing_url: http://app.acme.com/"), []string{`orgs.yaml:5: organizations[0].landing_url: "http://app.acme.com/" is plain http`}},
 		{"landing url with a user name", org("    landing_url: https://app.acme.com@evil.example/"), []string{`orgs.yaml:5: organizations[0].landing_url: "https://app.acme.com@evil.example/" carries a user name before the host`}},
 		{"replaces in a circle", org("    connections:", "      - id: a", "        protocol: oidc", "        replaces: b",
@@ -312,7 +316,7 @@ func TestParseOrganizationsAllErrors(t *testing.T) {
 		`orgs.yaml:10: organizations[0].connections[1].protocol: "cas" is not a protocol; use saml or oidc`,
 		`orgs.yaml:11: organizations[1].name: required: the organisation's display name, e.g. name: Acme Corp`,
 		`orgs.yaml:11: organizations[1].id: "acme" is already the id of organizations[0] (line 2); organisation ids must be unique in the file`,
-		`orgs.yaml:13: organizations[1]: unknown field "colour" (known fields: id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains, landing_url, connections, seat_warning_percent, notifications)`,
+		`orgs.yaml:13: organizations[1]: unknown field "colour" (known fields: id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains, landing_url, initial_admins, connections, seat_warning_percent, notifications)`,
 	}
 	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
 		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -47,15 +47,32 @@ func NewDecider(s store.Store, log *slog.Logger) *Decider {
 // errors; an error means nothing was decided and the login may be retried
 // (errors.Is(err, store.ErrUnavailable) when the database is unreachable).
 func (d *Decider) Decide(ctx context.Context, loginID string, id events.Identity) (events.ProvisioningResult, error) {
+	return d.run(ctx, loginID, id, false)
+}
+
+// errPredicted rolls a predicted decision back.
+var errPredicted = errors.New("provisioner: predicted, rolled back")
+
+// Predict is Decide without its effects: the same decision, made in a
+// transaction that is rolled back, so that it writes nothing (no user, no
+// seat, no event, no audit) and tells what a login of id would get now.
+func (d *Decider) Predict(ctx context.Context, id events.Identity) (events.ProvisioningResult, error) {
+	return d.run(ctx, "dry-run-"+uuid.NewString(), id, true)
+}
+
+func (d *Decider) run(ctx context.Context, loginID string, id events.Identity, predict bool) (events.ProvisioningResult, error) {
 	var lastErr error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		var res events.ProvisioningResult
 		err := d.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 			var err error
 			res, err = d.decide(ctx, tx, loginID, id)
+			if err == nil && predict {
+				return errPredicted
+			}
 			return err
 		})
-		if err == nil {
+		if err == nil || (predict && errors.Is(err, errPredicted)) {
 			return res, nil
 		}
 		if !errors.Is(err, store.ErrConflict) {
@@ -241,6 +258,13 @@ func (d *Decider) create(ctx context.Context, tx store.Tx, dec *decision, org st
 		return err
 	}
 	role := decideRole(org, org.UpdatePolicy, id.Roles, "")
+	bootstrap := isInitialAdmin(org, id)
+	if bootstrap {
+		// The organisations file names this person as an initial admin,
+		// and their IdP vouches for the email: the one way JIT grants the
+		// admin role, and only at the first sign-in.
+		role = roleDecision{Role: org.AdminRole()}
+	}
 	user, err := tx.CreateUser(ctx, store.User{
 		ID: uuid.NewString(), OrganizationID: org.ID,
 		Email: id.Email, EmailVerified: id.Email != "" && id.EmailVerified, GivenName: id.GivenName, FamilyName: id.FamilyName, DisplayName: id.DisplayName,
@@ -254,6 +278,15 @@ func (d *Decider) create(ctx context.Context, tx store.Tx, dec *decision, org st
 		ExternalID: id.ExternalID, UserID: user.ID, LinkedBy: store.LinkedByCreated})
 	if err != nil {
 		return err // ErrConflict: a concurrent login created this person; retry
+	}
+	if bootstrap {
+		if err := tx.AppendAudit(ctx, store.AuditEntry{OrganizationID: org.ID, ActorType: store.ActorSystem,
+			ActorID: "initial-admins", ActorName: "organisations file: initial_admins", Action: "user.bootstrap-admin",
+			Target: user.ID, Details: map[string]any{"email": user.Email, "role": user.Role, "login_id": loginID}}); err != nil {
+			return err
+		}
+		d.log.InfoContext(ctx, "initial admin signed in for the first time: granted the admin role", "org", org.ID,
+			"user_id", user.ID, "role", user.Role, "login_id", loginID)
 	}
 	dec.res.Outcome = events.OutcomeCreated
 	dec.res.User = userRef(user)

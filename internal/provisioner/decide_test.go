@@ -400,6 +400,32 @@ func TestDecidePolicy(t *testing.T) {
 			wantOutcome: events.OutcomeExisting, wantSeats: 1,
 		},
 		{
+			name:        "an initial admin's first sign-in gets the admin role",
+			org:         func(o *store.Organization) { o.InitialAdmins = []string{"boss@acme.com"} },
+			login:       func(id *events.Identity) { id.Email = "Boss@acme.com" },
+			wantOutcome: events.OutcomeCreated,
+			wantEvents:  []events.Type{events.TypeUserCreated},
+			wantSeats:   1,
+			wantUser:    func(t *testing.T, u store.User) { assertRole(t, u, "admin") },
+		},
+		{
+			name:        "an initial admin's email the IdP does not vouch for gets no admin role",
+			org:         func(o *store.Organization) { o.InitialAdmins = []string{"boss@acme.com"} },
+			login:       func(id *events.Identity) { id.Email, id.EmailVerified = "boss@acme.com", false },
+			wantOutcome: events.OutcomeCreated,
+			wantEvents:  []events.Type{events.TypeUserCreated},
+			wantSeats:   1,
+			wantUser:    func(t *testing.T, u store.User) { assertRole(t, u, "member") },
+		},
+		{
+			name:        "an initial admin who exists already is not promoted by signing in",
+			org:         func(o *store.Organization) { o.InitialAdmins = []string{"e@acme.com"} },
+			seed:        []seed{{ids: []string{"okta/ext-1"}, User: store.User{Email: "e@acme.com", EmailVerified: true, GivenName: "Given"}}},
+			wantOutcome: events.OutcomeExisting,
+			wantSeats:   1,
+			wantUser:    func(t *testing.T, u store.User) { assertRole(t, u, "member") },
+		},
+		{
 			name:        "unknown organisation is refused",
 			login:       func(id *events.Identity) { id.OrganizationID = "nope" },
 			wantOutcome: events.OutcomeRefused, wantReason: events.ReasonUnknownOrganization,
@@ -704,5 +730,67 @@ func TestDecideSamePersonThroughTwoConnectionsAtOnce(t *testing.T) {
 	}
 	if count[string(events.TypeUserCreated)] != people || count[string(events.TypeUserIdentityLinked)] != people {
 		t.Errorf("events %v, want %d user.created and %d user.identity-linked", count, people, people)
+	}
+}
+
+// A prediction writes nothing and tells what the login then gets, for
+// every outcome.
+func TestPredictWritesNothingAndPredicts(t *testing.T) {
+	s, _ := testenv.Store(t)
+	ctx := context.Background()
+	o := baseOrg()
+	o.MaxSeats = 2
+	o.JITRoleCeiling = "member"
+	if err := s.ApplyOrganizations(ctx, []store.Organization{o}, twoConnections("")); err != nil {
+		t.Fatal(err)
+	}
+	seedUser(t, s, store.User{OrganizationID: "acme", Email: "sus@acme.com", EmailVerified: true, Status: store.StatusSuspended}, "okta/sus")
+	d := NewDecider(s, testenv.Logger(t))
+	counts := func() string {
+		var c [5]int
+		_ = s.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM identities), (SELECT count(*) FROM outbox),
+			(SELECT count(*) FROM provisioning_decisions), (SELECT seats_used FROM organizations)`).Scan(&c[0], &c[1], &c[2], &c[3], &c[4])
+		return fmt.Sprint(c)
+	}
+	for _, c := range []struct {
+		name    string
+		id      events.Identity
+		outcome events.Outcome
+		reason  events.Reason
+		review  bool
+	}{
+		{"create, with a review", func() events.Identity { i := login("new-1", "new1@acme.com"); i.Roles = []string{"manager"}; return i }(),
+			events.OutcomeCreated, "", true},
+		{"refused: suspended", login("sus", "sus@acme.com"), events.OutcomeRefused, events.ReasonSuspended, false},
+		{"refused: no email, other connections", func() events.Identity { i := login("x", ""); i.EmailVerified = false; return i }(),
+			events.OutcomeRefused, events.ReasonIdentityConflict, false},
+		{"link through the other connection", func() events.Identity {
+			i := login("new-1-oidc", "new1@acme.com")
+			i.ConnectionID = "google"
+			return i
+		}(), events.OutcomeExisting, "", false},
+		{"rejected: no seat", login("new-3", "new3@acme.com"), events.OutcomeRejected, events.ReasonSeatsExhausted, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := counts()
+			p, err := d.Predict(ctx, c.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after := counts(); after != before {
+				t.Errorf("the prediction wrote: counts %s, then %s", before, after)
+			}
+			if p.Outcome != c.outcome || p.Reason != c.reason || (p.RoleReview != nil) != c.review {
+				t.Errorf("predicted %s/%s (review %v), want %s/%s", p.Outcome, p.Reason, p.RoleReview, c.outcome, c.reason)
+			}
+			real, err := d.Decide(ctx, uuid.NewString(), c.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if real.Outcome != p.Outcome || real.Reason != p.Reason || (real.User == nil) != (p.User == nil) ||
+				(real.RoleReview == nil) != (p.RoleReview == nil) || (p.User != nil && p.Outcome == events.OutcomeExisting && real.User.ID != p.User.ID) {
+				t.Errorf("the login got %+v, the prediction said %+v", real, p)
+			}
+		})
 	}
 }

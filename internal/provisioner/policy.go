@@ -154,3 +154,10 @@ func domainVerified(org store.Organization, email string) bool {
 	d := emailDomain(email)
 	return d != "" && slices.ContainsFunc(org.VerifiedDomains, func(v string) bool { return strings.EqualFold(v, d) })
 }
+
+// isInitialAdmin reports whether id is the first sign-in of one of the
+// organisation's initial admins: the email is listed (any case) and the
+// IdP vouches for it.
+func isInitialAdmin(org store.Organization, id events.Identity) bool {
+	return id.EmailVerified && id.Email != "" && slices.Contains(org.InitialAdmins, strings.ToLower(id.Email))
+}

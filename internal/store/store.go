@@ -78,6 +78,10 @@ type Organization struct {
 	// LandingURL is where a person lands after signing in without a
 	// return_to ("" for the edge's own landing page).
 	LandingURL string
+	// InitialAdmins are emails (lower-case) whose first sign-in, with an
+	// email the IdP vouches for, gets the admin role: how an organisation
+	// gets its first admin.
+	InitialAdmins []string
 }
 
 // AdminRole is the organisation's most privileged role, the last of Roles.
@@ -327,4 +331,21 @@ type Tx interface {
 	ListRoleReviews(ctx context.Context, f ReviewFilter) ([]RoleReview, error)
 	ListDecisions(ctx context.Context, f DecisionFilter) (DecisionPage, error)
 	ListAudit(ctx context.Context, f AuditFilter) (AuditPage, error)
+	// CreateToken inserts an API token (store/tokens.go); ErrConflict when
+	// its id or secret hash is taken, ErrNotFound when its organisation
+	// does not exist, ErrInvalidData without an expiry.
+	CreateToken(ctx context.Context, t Token) (Token, error)
+	// TokenByHash finds the token whose secret hashes to hash, revoked and
+	// expired ones included; ErrNotFound when there is none.
+	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	// ListTokens lists the tokens scoped to orgID, or every token (the
+	// global ones included) when orgID is "", newest first.
+	ListTokens(ctx context.Context, orgID string) ([]Token, error)
+	// RevokeToken revokes a token now and returns it; revoking a revoked
+	// token changes nothing (the first revocation time stays).
+	// ErrNotFound when there is no such token.
+	RevokeToken(ctx context.Context, id string) (Token, error)
+	// TouchToken records a use of the token at at, unless a later one is
+	// recorded already; ErrNotFound when there is no such token.
+	TouchToken(ctx context.Context, id string, at time.Time) error
 }

@@ -18,16 +18,16 @@ func (s *Store) ApplyOrganizations(ctx context.Context, orgs []store.Organizatio
 		for _, o := range orgs {
 			_, err := t.Exec(ctx, `INSERT INTO organizations
 				(id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains,
-				 seat_warning_percent, landing_url)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+				 seat_warning_percent, landing_url, initial_admins)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 				ON CONFLICT (id) DO UPDATE SET name = excluded.name, max_seats = excluded.max_seats,
 					roles = excluded.roles, default_role = excluded.default_role,
 					jit_role_ceiling = excluded.jit_role_ceiling, update_policy = excluded.update_policy,
 					link_by_email = excluded.link_by_email, verified_domains = excluded.verified_domains,
 					seat_warning_percent = excluded.seat_warning_percent, landing_url = excluded.landing_url,
-					updated_at = now()`,
+					initial_admins = excluded.initial_admins, updated_at = now()`,
 				o.ID, o.Name, o.MaxSeats, o.Roles, o.DefaultRole, o.JITRoleCeiling, string(o.UpdatePolicy),
-				string(o.LinkByEmail), nonNil(o.VerifiedDomains), o.SeatWarningPercent, o.LandingURL)
+				string(o.LinkByEmail), nonNil(o.VerifiedDomains), o.SeatWarningPercent, o.LandingURL, nonNil(o.InitialAdmins))
 			if err != nil {
 				return fmt.Errorf("organisation %q: %w", o.ID, mapErr(err))
 			}

@@ -15,12 +15,12 @@ import (
 type tx struct{ t pgx.Tx }
 
 const orgColumns = `id, name, max_seats, seats_used, roles, default_role, jit_role_ceiling,
-	update_policy, link_by_email, verified_domains, seat_warning_percent, landing_url`
+	update_policy, link_by_email, verified_domains, seat_warning_percent, landing_url, initial_admins`
 
 func scanOrg(row pgx.Row) (store.Organization, error) {
 	var o store.Organization
 	err := row.Scan(&o.ID, &o.Name, &o.MaxSeats, &o.SeatsUsed, &o.Roles, &o.DefaultRole,
-		&o.JITRoleCeiling, &o.UpdatePolicy, &o.LinkByEmail, &o.VerifiedDomains, &o.SeatWarningPercent, &o.LandingURL)
+		&o.JITRoleCeiling, &o.UpdatePolicy, &o.LinkByEmail, &o.VerifiedDomains, &o.SeatWarningPercent, &o.LandingURL, &o.InitialAdmins)
 	return o, err
 }
 

@@ -21,17 +21,17 @@ func (s *Store) ApplyOrganizations(ctx context.Context, orgs []store.Organizatio
 		for _, o := range orgs {
 			_, err := t.ExecContext(ctx, `INSERT INTO organizations
 				(id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email,
-				 verified_domains, seat_warning_percent, landing_url, created_at, updated_at)
-				VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12, ?11, ?11)
+				 verified_domains, seat_warning_percent, landing_url, initial_admins, created_at, updated_at)
+				VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12, ?13, ?11, ?11)
 				ON CONFLICT (id) DO UPDATE SET name = excluded.name, max_seats = excluded.max_seats,
 					roles = excluded.roles, default_role = excluded.default_role,
 					jit_role_ceiling = excluded.jit_role_ceiling, update_policy = excluded.update_policy,
 					link_by_email = excluded.link_by_email, verified_domains = excluded.verified_domains,
 					seat_warning_percent = excluded.seat_warning_percent, landing_url = excluded.landing_url,
-					updated_at = excluded.updated_at`,
+					initial_admins = excluded.initial_admins, updated_at = excluded.updated_at`,
 				o.ID, o.Name, o.MaxSeats, jsonValue(nonNil(o.Roles)), o.DefaultRole, o.JITRoleCeiling,
 				string(o.UpdatePolicy), string(o.LinkByEmail), jsonValue(nonNil(o.VerifiedDomains)),
-				o.SeatWarningPercent, ts, o.LandingURL)
+				o.SeatWarningPercent, ts, o.LandingURL, jsonValue(nonNil(o.InitialAdmins)))
 			if err != nil {
 				return fmt.Errorf("organisation %q: %w", o.ID, mapErr(err))
 			}

@@ -45,13 +45,13 @@ func (x *tx) fail(err error) error {
 type scanner interface{ Scan(dest ...any) error }
 
 const orgColumns = `id, name, max_seats, seats_used, roles, default_role, jit_role_ceiling,
-	update_policy, link_by_email, verified_domains, seat_warning_percent, landing_url`
+	update_policy, link_by_email, verified_domains, seat_warning_percent, landing_url, initial_admins`
 
 func scanOrg(row scanner) (store.Organization, error) {
 	var o store.Organization
 	err := row.Scan(&o.ID, &o.Name, &o.MaxSeats, &o.SeatsUsed, jsonText{&o.Roles}, &o.DefaultRole,
 		&o.JITRoleCeiling, &o.UpdatePolicy, &o.LinkByEmail, jsonText{&o.VerifiedDomains}, &o.SeatWarningPercent,
-		&o.LandingURL)
+		&o.LandingURL, jsonText{&o.InitialAdmins})
 	return o, err
 }
 

@@ -19,6 +19,10 @@ var adminTests = []subTest{
 	{"ListUsers", testListUsers},
 	{"ListDecisions", testListDecisions},
 	{"Audit", testAudit},
+	{"CreateToken", testCreateToken},
+	{"ListTokens", testListTokens},
+	{"RevokeToken", testRevokeToken},
+	{"TouchToken", testTouchToken},
 }
 
 // An admin's changes touch the one field they name, in the user's own

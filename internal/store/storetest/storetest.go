@@ -85,6 +85,7 @@ func org(id string, maxSeats int) store.Organization {
 
 		SeatWarningPercent: 80,
 		LandingURL:         "https://app." + id + ".example/home",
+		InitialAdmins:      []string{"founder@" + id + ".example"},
 	}
 }
 
@@ -204,6 +205,7 @@ func wantErr(t *testing.T, what string, err, want error) {
 func normOrg(o store.Organization) store.Organization {
 	o.Roles = nonNil(o.Roles)
 	o.VerifiedDomains = nonNil(o.VerifiedDomains)
+	o.InitialAdmins = nonNil(o.InitialAdmins)
 	return o
 }
 
