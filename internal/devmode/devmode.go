@@ -258,7 +258,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	g.Go(func() error {
 		return notify.Run(gctx, notify.Config{
-			SMTP:       &notify.SMTPConfig{Addr: smtpLn.Addr().String(), TLS: notify.SMTPPlain, From: "jitprov dev <notifier@jitprov.dev>"},
+			SMTP: &notify.SMTPConfig{Addr: smtpLn.Addr().String(), TLS: notify.SMTPPlain, From: "jitprov dev <notifier@jitprov.dev>"},
 			// Straight to the console's page where the admin acts.
 			Links: notify.Links{Seats: devURL + "/admin/orgs/{org}/", RoleReviews: devURL + "/admin/orgs/{org}/reviews",
 				Connections: devURL + "/admin/orgs/{org}/connections", Logins: devURL + "/admin/orgs/{org}/audit"},
