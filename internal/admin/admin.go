@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"time"
 
@@ -94,10 +95,11 @@ func (p Principal) global() bool { return p.Organization == "" }
 
 // Core decides admin actions on a store.
 type Core struct {
-	store   store.Store
-	decider *provisioner.Decider // for dry runs
-	log     *slog.Logger
-	now     func() time.Time
+	store    store.Store
+	decider  *provisioner.Decider // for dry runs
+	metadata *metadataCache       // IdP metadata fetched for certificate expiry
+	log      *slog.Logger
+	now      func() time.Time
 }
 
 // New returns a Core on s.
@@ -105,7 +107,21 @@ func New(s store.Store, log *slog.Logger) *Core {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Core{store: s, decider: provisioner.NewDecider(s, log), log: log, now: func() time.Time { return time.Now().UTC() }}
+	return &Core{
+		store: s, decider: provisioner.NewDecider(s, log), log: log, now: func() time.Time { return time.Now().UTC() },
+		metadata: &metadataCache{client: &http.Client{Timeout: 10 * time.Second, CheckRedirect: noRedirects}, ttl: 10 * time.Minute,
+			entries: map[string]metadataEntry{}},
+	}
+}
+
+// noRedirects refuses redirects when fetching IdP metadata, as the edge
+// does: the URL configured is the one trusted.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// WithClock makes the core read the time from now (tests).
+func (c *Core) WithClock(now func() time.Time) *Core {
+	c.now = now
+	return c
 }
 
 // may checks that p may read (write false) or change org.
