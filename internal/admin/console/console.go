@@ -170,6 +170,7 @@ func (c *Console) routes() {
 	m.Handle("GET /admin/orgs/{org}/users/{id}/confirm", c.signedIn(c.confirm))
 	m.Handle("POST /admin/orgs/{org}/users/{id}/{action}", c.action(c.userAction))
 	m.Handle("GET /admin/orgs/{org}/connections", c.signedIn(c.connections))
+	m.Handle("POST /admin/orgs/{org}/connections/dry-run", c.action(c.dryRun))
 	m.Handle("GET /admin/orgs/{org}/audit", c.signedIn(c.audit))
 	m.Handle("/admin/", c.signedIn(func(w http.ResponseWriter, r *http.Request, s *request) {
 		c.render(w, r, s, http.StatusNotFound, "error", errorPage{Title: "Page not found",

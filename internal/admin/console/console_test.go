@@ -1,7 +1,14 @@
 package console_test
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -522,7 +529,33 @@ func TestConnections(t *testing.T) {
 	w := newWorld(t, 2)
 	boss, _ := w.admin(t, "acme", "boss")
 	p := boss.Get(w.url("/admin/orgs/acme/connections"))
-	mustStatus(t, p, http.StatusOK, "Acme SAML idp SAML", "oidc oidc OpenID Connect", "Dry run")
+	mustStatus(t, p, http.StatusOK, "Acme SAML idp SAML — None found", "oidc oidc OpenID Connect", "Keys rotated by the provider", "Dry run")
+
+	users := func() int {
+		page, err := w.core.Users(t.Context(), admin.Operator("t"), store.UserFilter{OrganizationID: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(page.Users)
+	}
+	dry := func(fields map[string]string) *testenv.Page {
+		t.Helper()
+		f := boss.Get(w.url("/admin/orgs/acme/connections")).Forms()[0]
+		for k, v := range fields {
+			f.Fields.Set(k, v)
+		}
+		return boss.Post(f.Action, f.Fields)
+	}
+	before := users()
+	mustStatus(t, dry(map[string]string{"external_id": "newbie", "email": "newbie@acme.example", "roles": "admin"}), http.StatusOK,
+		"Sign-in would: Created (first login)", "a new user, newbie@acme.example", "Role review would be opened for admin")
+	mustStatus(t, dry(map[string]string{"external_id": "boss"}), http.StatusOK, "Sign-in would: Signed in", "boss@acme.example")
+	mustStatus(t, dry(map[string]string{"external_id": ""}), http.StatusBadRequest, "Please give the person's id")
+	w.login(t, "acme", "idp", "ann") // 2 of 2
+	mustStatus(t, dry(map[string]string{"external_id": "carl", "email": "carl@acme.example"}), http.StatusOK, "Sign-in would: Turned away", "No seat was free")
+	if got := users(); got != before+1 {
+		t.Errorf("dry runs wrote users: %d, want %d (ann's only)", got, before+1)
+	}
 	css := boss.Get(w.url("/admin/static/console.css"))
 	if css.Status != http.StatusOK || !strings.HasPrefix(css.Header.Get("Content-Type"), "text/css") {
 		t.Errorf("the stylesheet: %d %s", css.Status, css.Header.Get("Content-Type"))
@@ -534,4 +567,52 @@ func TestConnections(t *testing.T) {
 		t.Errorf("the console has a script")
 	}
 	mustStatus(t, boss.Get(w.url("/admin/nothing/here")), http.StatusNotFound, "Page not found")
+}
+
+// idpMetadata is IdP metadata signing with a test certificate that expires
+// at notAfter.
+func idpMetadata(t *testing.T, cn string, notAfter time.Time) string {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
+		NotBefore: notAfter.Add(-365 * 24 * time.Hour), NotAfter: notAfter}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return `<?xml version="1.0"?>
+<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://` + cn + `/">
+  <IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>` + base64.StdEncoding.EncodeToString(der) +
+		`</ds:X509Certificate></ds:X509Data></ds:KeyInfo></KeyDescriptor>
+    <SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://` + cn + `/sso"/>
+  </IDPSSODescriptor>
+</EntityDescriptor>`
+}
+
+// The connections page badges an IdP certificate by its expiry.
+func TestCertificateBadges(t *testing.T) {
+	w := newWorld(t, 2)
+	boss, _ := w.admin(t, "acme", "boss")
+	now := time.Now().UTC()
+	settings := func(xml string) []byte {
+		raw, err := json.Marshal(map[string]any{"idp_metadata_xml": xml, "sp_entity_id": "urn:test:" + xml[len(xml)-8:]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	if err := w.s.ApplyOrganizations(t.Context(), nil, []store.Connection{
+		{OrganizationID: "acme", ID: "later", Protocol: "saml", Settings: settings(idpMetadata(t, "later.idp.example", now.Add(100*24*time.Hour)))},
+		{OrganizationID: "acme", ID: "soon", Protocol: "saml", Settings: settings(idpMetadata(t, "soon.idp.example", now.Add(10*24*time.Hour+time.Hour)))},
+		{OrganizationID: "acme", ID: "gone", Protocol: "saml", Settings: settings(idpMetadata(t, "gone.idp.example", now.Add(-24*time.Hour)))},
+		{OrganizationID: "acme", ID: "broken", Protocol: "saml", Settings: settings("<not-metadata/>")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p := boss.Get(w.url("/admin/orgs/acme/connections"))
+	mustStatus(t, p, http.StatusOK, "later SAML — Valid until", "soon SAML — Expires in 10 days until", "gone SAML — Expired until", "broken SAML — Cannot be read")
 }

@@ -455,22 +455,80 @@ func (c *Console) userAction(w http.ResponseWriter, r *http.Request, s *request)
 	c.done(w, r, back, "ok", msg)
 }
 
-// Connections.
+// Connections, with their IdP certificates' expiry and the dry-run
+// tester.
 
 type connectionsPage struct {
 	orgPage
-	Connections []store.Connection
+	Connections []admin.ConnectionInfo
+	WarnDays    int
+	DryRun      dryRunForm
+	Result      *events.ProvisioningResult
+	Error       string
+}
+
+type dryRunForm struct {
+	Connection, ExternalID, Email, Roles string
+	EmailVerified                        bool
 }
 
 func (p connectionsPage) title() string { return p.Org.Name + " — Connections" }
 func (connectionsPage) nav() string     { return "connections" }
 
 func (c *Console) connections(w http.ResponseWriter, r *http.Request, s *request) {
+	c.showConnections(w, r, s, http.StatusOK, dryRunForm{EmailVerified: true}, nil, "")
+}
+
+func (c *Console) showConnections(w http.ResponseWriter, r *http.Request, s *request, status int, f dryRunForm, res *events.ProvisioningResult, msg string) {
 	d, ok := c.organization(w, r, s)
 	if !ok {
 		return
 	}
-	c.render(w, r, s, http.StatusOK, "connections", connectionsPage{orgPage: orgPage{Org: d.Organization}, Connections: d.Connections})
+	conns, err := c.cfg.Core.Connections(r.Context(), s.P, d.Organization.ID)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	c.render(w, r, s, status, "connections", connectionsPage{orgPage: orgPage{Org: d.Organization}, Connections: conns,
+		WarnDays: admin.WarnDays, DryRun: f, Result: res, Error: msg})
+}
+
+// dryRun shows what sign-in would decide for an identity, writing nothing.
+func (c *Console) dryRun(w http.ResponseWriter, r *http.Request, s *request) {
+	f := dryRunForm{Connection: r.PostFormValue("connection"), ExternalID: strings.TrimSpace(r.PostFormValue("external_id")),
+		Email: strings.TrimSpace(r.PostFormValue("email")), Roles: r.PostFormValue("roles"), EmailVerified: r.PostFormValue("email_verified") != ""}
+	id := events.Identity{OrganizationID: s.Org, ConnectionID: f.Connection, ExternalID: f.ExternalID, Email: f.Email,
+		EmailVerified: f.EmailVerified, Protocol: events.ProtocolSAML}
+	conns, err := c.cfg.Core.Organization(r.Context(), s.P, s.Org)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	for _, cn := range conns.Connections {
+		if cn.ID == f.Connection {
+			id.Protocol = events.Protocol(cn.Protocol)
+		}
+	}
+	for _, role := range strings.Split(f.Roles, ",") {
+		if role = strings.TrimSpace(role); role != "" {
+			id.Roles = append(id.Roles, role)
+		}
+	}
+	if f.ExternalID == "" {
+		c.showConnections(w, r, s, http.StatusBadRequest, f, nil, "Please give the person's id at the identity provider (the SAML NameID or the OpenID Connect sub).")
+		return
+	}
+	res, err := c.cfg.Core.DryRun(r.Context(), s.P, s.Org, id)
+	var fe *admin.FieldError
+	switch {
+	case errorsAs(err, &fe):
+		c.showConnections(w, r, s, http.StatusBadRequest, f, nil, "This identity is not one sign-in could receive: "+fe.Msg)
+		return
+	case err != nil:
+		c.fail(w, r, s, err)
+		return
+	}
+	c.showConnections(w, r, s, http.StatusOK, f, &res, "")
 }
 
 // The audit log: provisioning decisions ("why was Bob refused?") and
