@@ -107,7 +107,9 @@ func TestAdminConsoleInARealBrowser(t *testing.T) {
 	b.mustSee("2 of 50 used")
 	shot("13-dashboard-after")
 
-	// Grace's next sign-in: the demo application shows her new role.
+	// Grace's next sign-in: the demo application shows her new role. It
+	// takes the known-identities fast path, whose record of Grace the
+	// admin events rewrite (feat/known-invalidation).
 	b.do("the demo application", chromedp.Navigate(b.app), chromedp.WaitVisible(link("Sign out")))
 	b.signOut()
 	b.signIn("Demo — SAML", "Grace Hopper")

@@ -249,8 +249,8 @@ func TestWhoMayUseTheConsole(t *testing.T) {
 	})
 }
 
-// postWithout posts form to path from b with its console cookie, as a page
-// of another site or an old session would.
+// Every form post is refused unless it comes from the console's own page
+// (CrossOriginProtection) with the session's token.
 func TestCSRF(t *testing.T) {
 	w := newWorld(t, 10)
 	boss, _ := w.admin(t, "acme", "boss")
@@ -342,20 +342,20 @@ func TestReviews(t *testing.T) {
 
 	p := boss.Get(w.url("/admin/orgs/acme/reviews"))
 	mustStatus(t, p, http.StatusOK, "grace@acme.example", "hal@acme.example")
-	// Approve Grace's: the first pending review is the oldest? Pick hers
-	// by its form.
-	var approve testenv.Form
-	for _, f := range p.Forms() {
-		if strings.HasSuffix(f.Action, "/approve") && strings.Contains(p.Body, "Approve admin for grace@acme.example") {
-			approve = f
-			break
-		}
-	}
+	// Approve Grace's, with the form the page shows for it.
 	reviews, err := w.core.Reviews(t.Context(), admin.Operator("t"), store.ReviewFilter{OrganizationID: "acme", UserID: grace.ID})
 	if err != nil || len(reviews) != 1 {
 		t.Fatalf("grace's reviews: %v %v", reviews, err)
 	}
-	approve.Action = w.url("/admin/orgs/acme/reviews/" + reviews[0].ID + "/approve")
+	var approve testenv.Form
+	for _, f := range p.Forms() {
+		if f.Action == w.url("/admin/orgs/acme/reviews/"+reviews[0].ID+"/approve") {
+			approve = f
+		}
+	}
+	if approve.Action == "" {
+		t.Fatalf("no approve form for grace's review:\n%s", p.Body)
+	}
 	done := boss.Post(approve.Action, approve.Fields)
 	mustStatus(t, done, http.StatusOK, "Approved: grace@acme.example now has the role admin.")
 	if u := w.user(t, "acme", grace.ID); u.Role != "admin" {
