@@ -32,10 +32,12 @@ const Prefix = "/admin/"
 // Principal, its role read afresh. internal/admin/authn's Authenticator is
 // one; SessionAuthenticator is the console's own, until it lands.
 //
-// Errors: ErrUnauthenticated (nobody signed in, or a session no longer
-// valid) sends the person to sign in; admin.ErrForbidden shows the
-// "not an administrator" page; anything else is shown as a failure to tell
-// who the person is.
+// Errors: admin.ErrForbidden shows the "not an administrator" page,
+// admin.ErrUnavailable a page saying to try again; any other error
+// (ErrUnauthenticated, authn.ErrUnauthenticated: nobody signed in, or a
+// session no longer good) sends the person to sign in. A principal that
+// is not its organisation's admin is refused by the core, with the same
+// 403 page.
 type Authenticator interface {
 	Principal(r *http.Request) (admin.Principal, error)
 }
@@ -196,16 +198,17 @@ func (c *Console) signedIn(h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := c.cfg.Auth.Principal(r)
 		switch {
-		case errors.Is(err, ErrUnauthenticated):
-			c.toLogin(w, r)
-			return
 		case errors.Is(err, admin.ErrForbidden):
 			c.forbidden(w, r, nil)
 			return
-		case err != nil:
+		case errors.Is(err, admin.ErrUnavailable):
 			c.log.ErrorContext(r.Context(), "console: who is signed in", "err", err)
 			c.renderStatus(w, r, http.StatusServiceUnavailable, "error", errorPage{Title: "The console cannot tell who you are",
 				Message: "Your sign-in could not be checked just now. Please try again in a minute."})
+			return
+		case err != nil:
+			c.log.InfoContext(r.Context(), "console: not signed in; sent to sign in", "err", err)
+			c.toLogin(w, r)
 			return
 		}
 		s := &request{P: p, Org: r.PathValue("org")}

@@ -7,6 +7,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -615,4 +616,39 @@ func TestCertificateBadges(t *testing.T) {
 	}
 	p := boss.Get(w.url("/admin/orgs/acme/connections"))
 	mustStatus(t, p, http.StatusOK, "later SAML — Valid until", "soon SAML — Expires in 10 days until", "gone SAML — Expired until", "broken SAML — Cannot be read")
+}
+
+// authnLike answers as internal/admin/authn's Authenticator does: its own
+// unauthenticated error, or the user's principal with their current role,
+// which the core refuses unless it is the organisation's admin.
+type authnLike struct {
+	p   admin.Principal
+	err error
+}
+
+func (a authnLike) Principal(*http.Request) (admin.Principal, error) { return a.p, a.err }
+
+func TestWithAnotherAuthenticator(t *testing.T) {
+	w := newWorld(t, 10)
+	ann := w.login(t, "acme", "idp", "ann").User
+	serve := func(a console.Authenticator) *testenv.Browser {
+		c, err := console.New(console.Config{Core: w.core, Auth: a, LoginURL: loginURL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(c)
+		t.Cleanup(srv.Close)
+		w.srv = srv
+		return testenv.NewBrowser(t, testenv.StopAt("edge.test"))
+	}
+	b := serve(authnLike{err: fmt.Errorf("%w: no session", errors.New("authn: unauthenticated"))})
+	if p := b.Get(w.url("/admin/orgs/acme/")); p.Status != http.StatusSeeOther || !strings.HasPrefix(p.Header.Get("Location"), loginURL) {
+		t.Errorf("an unauthenticated error: %d %s, want 303 to the sign-in", p.Status, p.Header.Get("Location"))
+	}
+	b = serve(authnLike{p: admin.Principal{Kind: store.ActorUser, ID: ann.ID, Name: ann.Email, Organization: "acme", Write: true, Role: "member"}})
+	for _, path := range []string{"/admin/", "/admin/orgs/acme/", "/admin/orgs/acme/reviews", "/admin/orgs/acme/audit"} {
+		mustStatus(t, b.Get(w.url(path)), http.StatusForbidden, "You are not an administrator here")
+	}
+	b = serve(authnLike{err: fmt.Errorf("%w: the store is down", admin.ErrUnavailable)})
+	mustStatus(t, b.Get(w.url("/admin/orgs/acme/")), http.StatusServiceUnavailable, "The console cannot tell who you are")
 }

@@ -42,14 +42,14 @@ func (a SessionAuthenticator) Principal(r *http.Request) (admin.Principal, error
 		if errors.Is(err, admin.ErrNotFound) {
 			return admin.Principal{}, fmt.Errorf("%w: organisation %s: %w", ErrUnauthenticated, s.OrganizationID, err)
 		}
-		return admin.Principal{}, err
+		return admin.Principal{}, fmt.Errorf("%w: %w", admin.ErrUnavailable, err)
 	}
 	u, err := a.Core.User(r.Context(), sys, s.OrganizationID, s.UserID)
 	switch {
 	case errors.Is(err, admin.ErrNotFound):
 		return admin.Principal{}, fmt.Errorf("%w: user %s: %w", ErrUnauthenticated, s.UserID, err)
 	case err != nil:
-		return admin.Principal{}, err
+		return admin.Principal{}, fmt.Errorf("%w: %w", admin.ErrUnavailable, err)
 	case u.User.Status != store.StatusActive:
 		return admin.Principal{}, fmt.Errorf("%w: user %s is %s", admin.ErrForbidden, u.User.ID, u.User.Status)
 	case u.User.Role != org.Organization.AdminRole():
