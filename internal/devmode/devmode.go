@@ -36,7 +36,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/jitprov/jitprov/internal/admin"
+	"github.com/jitprov/jitprov/internal/admin/authn"
 	"github.com/jitprov/jitprov/internal/admin/console"
+	"github.com/jitprov/jitprov/internal/admin/service"
 	"github.com/jitprov/jitprov/internal/bus"
 	"github.com/jitprov/jitprov/internal/config"
 	"github.com/jitprov/jitprov/internal/devidp"
@@ -279,13 +281,16 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return inbox.ServeSMTP(smtpLn) })
 	// The admin console, on the edge's session: the dev server shares the
 	// edge's host, so its cookie reaches the console.
+	// The admin service's API (/api/) beside it, on the same sign-in.
 	core := admin.New(st, log.With("service", "admin"))
-	con, err := console.New(console.Config{Core: core, Auth: console.SessionAuthenticator{Sessions: sessions, Core: core},
+	auth := authn.New(authn.Config{Store: st, Sessions: sessions})
+	con, err := console.New(console.Config{Core: core, Auth: auth,
 		LoginURL: edgeURL + "/login", PublicURL: devURL, Logger: log.With("service", "admin-console")})
 	if err != nil {
 		return fmt.Errorf("devmode: %w", err)
 	}
-	dev := &http.Server{Handler: devHandler(edgeURL, devURL, idp, inbox, con), ReadHeaderTimeout: 5 * time.Second}
+	adminService := service.Handler(core, auth, con, log.With("service", "admin"))
+	dev := &http.Server{Handler: devHandler(edgeURL, devURL, idp, inbox, adminService), ReadHeaderTimeout: 5 * time.Second}
 	closeUnusedOnShutdown(dev) // or Ctrl-C with the tour open in a browser fails after 5s
 	g.Go(func() error {
 		if err := dev.Serve(devLn); !errors.Is(err, http.ErrServerClosed) {

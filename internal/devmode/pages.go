@@ -13,7 +13,7 @@ import (
 
 // devHandler serves the dev server: the tour, the demo application, the
 // admin console, the inbox and the development IdP.
-func devHandler(edgeURL, devURL string, idp *devidp.IdP, inbox *devinbox.Inbox, adminConsole http.Handler) http.Handler {
+func devHandler(edgeURL, devURL string, idp *devidp.IdP, inbox *devinbox.Inbox, adminService http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	app := devURL + "/app"
 	links := signInLinks(edgeURL, app)
@@ -24,7 +24,8 @@ func devHandler(edgeURL, devURL string, idp *devidp.IdP, inbox *devinbox.Inbox, 
 		client: &http.Client{Timeout: 5 * time.Second}})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.Handle("/inbox/", http.StripPrefix("/inbox", inbox.Handler()))
-	mux.Handle("/admin/", adminConsole)
+	mux.Handle("/admin/", adminService) // the console
+	mux.Handle("/api/", adminService)   // the admin API
 	mux.Handle(idp.PathPrefix()+"/", idp.Handler())
 	return mux
 }

@@ -29,21 +29,17 @@ import (
 const Prefix = "/admin/"
 
 // Authenticator tells who sends a request: the signed-in admin's
-// Principal, its role read afresh. internal/admin/authn's Authenticator is
-// one; SessionAuthenticator is the console's own, until it lands.
+// Principal, its role read afresh: internal/admin/authn's Authenticator.
 //
 // Errors: admin.ErrForbidden shows the "not an administrator" page,
 // admin.ErrUnavailable a page saying to try again; any other error
-// (ErrUnauthenticated, authn.ErrUnauthenticated: nobody signed in, or a
-// session no longer good) sends the person to sign in. A principal that
+// (authn.ErrUnauthenticated: nobody signed in, or a session no longer
+// good) sends the person to sign in. A principal that
 // is not its organisation's admin is refused by the core, with the same
 // 403 page.
 type Authenticator interface {
 	Principal(r *http.Request) (admin.Principal, error)
 }
-
-// ErrUnauthenticated: nobody is signed in.
-var ErrUnauthenticated = errors.New("console: not signed in")
 
 // Config is what the console needs.
 type Config struct {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/admin"
+	"github.com/jitprov/jitprov/internal/admin/authn"
 	"github.com/jitprov/jitprov/internal/admin/console"
 	"github.com/jitprov/jitprov/internal/edge/session"
 	"github.com/jitprov/jitprov/internal/provisioner"
@@ -66,7 +67,7 @@ func newWorld(t *testing.T, seats int) *world {
 		t.Fatal(err)
 	}
 	w := &world{s: s, core: admin.New(s, testenv.Logger(t)), dec: provisioner.NewDecider(s, testenv.Logger(t)), sessions: sessions}
-	c, err := console.New(console.Config{Core: w.core, Auth: console.SessionAuthenticator{Sessions: sessions, Core: w.core},
+	c, err := console.New(console.Config{Core: w.core, Auth: authn.New(authn.Config{Store: w.s, Sessions: sessions}),
 		LoginURL: loginURL, Logger: testenv.Logger(t)})
 	if err != nil {
 		t.Fatal(err)

@@ -85,7 +85,6 @@ type chart struct {
 	Max        int
 	FirstTotal int
 	RefTotal   int
-	Truncated  bool
 	// SVG geometry.
 	Width, Height int
 }
@@ -102,7 +101,6 @@ const (
 	chartDays   = 30
 	chartHeight = 120
 	dayWidth    = 22
-	chartCap    = 20 // pages of 500 decisions per outcome
 )
 
 func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, s *request) {
@@ -116,56 +114,36 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, s *request) 
 		p.SeatsPercent = min(100, org.SeatsUsed*100/org.MaxSeats)
 		p.SeatsFull = org.SeatsUsed >= org.MaxSeats
 	}
-	pending, err := c.cfg.Core.Reviews(r.Context(), s.P, store.ReviewFilter{OrganizationID: org.ID, Status: store.ReviewPending, Limit: store.MaxPageSize})
+	dash, err := c.cfg.Core.Dashboard(r.Context(), s.P, org.ID)
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	p.Pending = len(pending)
-	if p.Chart, err = c.chart(r, s, org.ID); err != nil {
-		c.fail(w, r, s, err)
-		return
-	}
+	p.Pending = dash.PendingReviews
+	p.Chart = c.chart(dash.Days)
 	c.render(w, r, s, http.StatusOK, "dashboard", p)
 }
 
-// chart counts the first logins (outcome created) and the refusals
+// chart draws the first logins (outcome created) and the refusals
 // (rejected: no seat; refused: suspended, deprovisioned, conflicts) of the
-// last 30 days, from the core's list of decisions.
-func (c *Console) chart(r *http.Request, s *request, org string) (chart, error) {
+// last 30 days, from the core's counts per day.
+func (c *Console) chart(counts []store.DayCount) chart {
 	today := c.cfg.Now().UTC().Truncate(24 * time.Hour)
 	start := today.AddDate(0, 0, -(chartDays - 1))
 	ch := chart{Days: make([]day, chartDays), Width: chartDays * dayWidth, Height: chartHeight}
 	for i := range ch.Days {
 		ch.Days[i].Date = start.AddDate(0, 0, i)
 	}
-	count := func(outcome events.Outcome, add func(*day)) error {
-		f := store.DecisionFilter{OrganizationID: org, Outcome: string(outcome), Since: start, Limit: store.MaxPageSize}
-		for range chartCap {
-			page, err := c.cfg.Core.Decisions(r.Context(), s.P, f)
-			if err != nil {
-				return err
-			}
-			for _, d := range page.Decisions {
-				i := int(d.DecidedAt.UTC().Sub(start) / (24 * time.Hour))
-				if i >= 0 && i < chartDays {
-					add(&ch.Days[i])
-				}
-			}
-			if page.Next == "" {
-				return nil
-			}
-			f.Cursor = page.Next
+	for _, n := range counts {
+		i := int(n.Day.UTC().Sub(start) / (24 * time.Hour))
+		if i < 0 || i >= chartDays {
+			continue
 		}
-		ch.Truncated = true
-		return nil
-	}
-	if err := count(events.OutcomeCreated, func(d *day) { d.First++ }); err != nil {
-		return ch, err
-	}
-	for _, o := range []events.Outcome{events.OutcomeRejected, events.OutcomeRefused} {
-		if err := count(o, func(d *day) { d.Refused++ }); err != nil {
-			return ch, err
+		switch events.Outcome(n.Outcome) {
+		case events.OutcomeCreated:
+			ch.Days[i].First += n.Count
+		case events.OutcomeRejected, events.OutcomeRefused:
+			ch.Days[i].Refused += n.Count
 		}
 	}
 	for _, d := range ch.Days {
@@ -185,7 +163,7 @@ func (c *Console) chart(r *http.Request, s *request, org string) (chart, error) 
 		d.FirstH, d.RefusH = scale(d.First), scale(d.Refused)
 		d.FirstY, d.RefusedY = chartHeight-d.FirstH, chartHeight-d.RefusH
 	}
-	return ch, nil
+	return ch
 }
 
 // The review queue.
