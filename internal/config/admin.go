@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -32,6 +33,11 @@ type Admin struct {
 	// choose the session cookie's name.
 	InsecureCookies bool   `yaml:"insecure_cookies"`
 	CookieDomain    string `yaml:"cookie_domain"`
+	// EdgePublicURL is sso-edge's public URL (JITPROV_EDGE_PUBLIC_URL),
+	// on whose host the console is served (/admin/, routed here by the
+	// ingress): its sign-in page is <EdgePublicURL>/login. With the session
+	// keys, it turns the console on.
+	EdgePublicURL string `yaml:"edge_public_url"`
 	// TokenFailures is how many failed token attempts one client may make
 	// a minute (JITPROV_ADMIN_TOKEN_FAILURES, default 10).
 	TokenFailures int `yaml:"token_failures"`
@@ -82,6 +88,7 @@ func LoadAdmin(path string, getenv func(string) string) (Admin, error) {
 	env.str("JITPROV_HEALTH_ADDR", &a.HealthAddr)
 	env.bool("JITPROV_EDGE_INSECURE_COOKIES", &a.InsecureCookies)
 	env.str("JITPROV_EDGE_COOKIE_DOMAIN", &a.CookieDomain)
+	env.str("JITPROV_EDGE_PUBLIC_URL", &a.EdgePublicURL)
 	env.int("JITPROV_ADMIN_TOKEN_FAILURES", &a.TokenFailures)
 	env.int("JITPROV_ADMIN_TOKEN_RATE", &a.TokenRate)
 	env.list("JITPROV_ADMIN_TRUSTED_PROXIES", &a.TrustedProxies)
@@ -141,6 +148,11 @@ func (a Admin) Validate() error {
 	}
 	if a.ReviewExpiry < 0 || (a.ReviewExpiry > 0 && a.ReviewExpiry < Duration(time.Hour)) {
 		add("JITPROV_ADMIN_REVIEW_EXPIRY (review_expiry) is %s: want an age of at least 1h, such as 720h, or off", time.Duration(a.ReviewExpiry))
+	}
+	if a.EdgePublicURL != "" {
+		if u, err := url.Parse(a.EdgePublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			add("JITPROV_EDGE_PUBLIC_URL (edge_public_url) is %q: want sso-edge's public origin, such as https://sso.example.com", a.EdgePublicURL)
+		}
 	}
 	if _, err := a.Proxies(); err != nil {
 		errs = append(errs, err)
