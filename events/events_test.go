@@ -542,6 +542,27 @@ func TestSubject(t *testing.T) {
 	}
 }
 
+// SubjectFilter matches every organisation's subject of a type, and no
+// other type's.
+func TestSubjectFilter(t *testing.T) {
+	for _, typ := range events.Types() {
+		want, err := events.Subject(typ, "acme")
+		got, ferr := events.SubjectFilter(typ)
+		if err != nil {
+			if ferr == nil {
+				t.Errorf("SubjectFilter(%s) = %q, want an error as Subject gives", typ, got)
+			}
+			continue
+		}
+		if ferr != nil || got != strings.TrimSuffix(want, ".acme")+".*" {
+			t.Errorf("SubjectFilter(%s) = %q, %v; want the subject of acme with '*' for the organisation", typ, got, ferr)
+		}
+	}
+	if got, err := events.SubjectFilter("io.jitprov.nothing.v1"); err == nil {
+		t.Errorf("SubjectFilter of an unknown type = %q, want an error", got)
+	}
+}
+
 func TestSubjectErrors(t *testing.T) {
 	type tc struct {
 		name string

@@ -226,6 +226,16 @@ func Subject(t Type, org string) (string, error) {
 	return s.subject + "." + org, nil
 }
 
+// SubjectFilter is the subject filter matching the events of type t of
+// every organisation, e.g. "jit.user.suspended.*": a consumer's filter.
+func SubjectFilter(t Type) (string, error) {
+	s, ok := specs[t]
+	if !ok || s.subject == "" {
+		return "", fmt.Errorf("events: type %q has no publish subject", t)
+	}
+	return s.subject + ".*", nil
+}
+
 // Protocol is the SSO protocol a login came through.
 type Protocol string
 

@@ -54,13 +54,14 @@ func TestEnsureNeverLowersReplicas(t *testing.T) {
 			t.Errorf("stream %s has %d replicas after an Ensure configured for 1, want 3 kept", stream, got)
 		}
 	}
-	for _, name := range []string{bus.ConsumerProvisioner, bus.ConsumerSeen} {
+	for _, sc := range one.Consumers() {
+		name := sc.Config.Durable
 		// A consumer just scaled up may not answer at once.
 		var replicas int
 		waitUntil(t, func() bool {
 			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
-			c, err := js.Consumer(ctx, bus.StreamLogins, name)
+			c, err := js.Consumer(ctx, sc.Stream, name)
 			if err == nil {
 				replicas = c.CachedInfo().Config.Replicas
 			}

@@ -26,7 +26,18 @@ const (
 	ConsumerProvisioner = "provisioner"
 	// ConsumerSeen records returning logins (login.seen).
 	ConsumerSeen = "provisioner-seen"
+	// ConsumerKnown keeps the known identities right after an admin's
+	// change to a user (KnownInvalidations).
+	ConsumerKnown = "provisioner-known"
 )
+
+// KnownInvalidations are the user events after which a known identity's
+// record may be stale: the user's status or role changed, or an identity
+// was taken from them. Consumer ConsumerKnown takes them.
+func KnownInvalidations() []events.Type {
+	return []events.Type{events.TypeUserSuspended, events.TypeUserReactivated, events.TypeUserDeprovisioned,
+		events.TypeUserRoleChanged, events.TypeUserIdentityUnlinked}
+}
 
 // Topology sizes the streams. The zero value is not valid; start from
 // DefaultTopology.
@@ -172,6 +183,43 @@ func (t Topology) SeenConsumer() jetstream.ConsumerConfig {
 	}
 }
 
+// KnownConsumer is the configuration of the consumer on USERS that keeps
+// the known-identities fast path right after an admin's change. Losing an
+// event could leave a suspended person signing in from the fast path, so
+// it gives up no sooner than the provisioner consumer.
+func (t Topology) KnownConsumer() jetstream.ConsumerConfig {
+	var filters []string
+	for _, typ := range KnownInvalidations() {
+		f, err := events.SubjectFilter(typ)
+		if err != nil {
+			panic(err) // a programming error: every user event has a subject
+		}
+		filters = append(filters, f)
+	}
+	return jetstream.ConsumerConfig{
+		Durable:        ConsumerKnown,
+		Description:    "jitprov provisioners: keep known identities right after admins change users",
+		FilterSubjects: filters,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		AckWait:        t.AckWait,
+		MaxDeliver:     t.MaxDeliver,
+		MaxAckPending:  t.MaxAckPending,
+		Replicas:       t.Replicas,
+	}
+}
+
+// Consumers are the provisioner's consumers and the stream of each.
+func (t Topology) Consumers() []StreamConsumer {
+	return []StreamConsumer{{StreamLogins, t.ProvisionerConsumer()}, {StreamLogins, t.SeenConsumer()}, {StreamUsers, t.KnownConsumer()}}
+}
+
+// StreamConsumer is a consumer's configuration and its stream.
+type StreamConsumer struct {
+	Stream string
+	Config jetstream.ConsumerConfig
+}
+
 // EnsureOption tunes Ensure.
 type EnsureOption func(*ensureOptions)
 
@@ -195,20 +243,19 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology, opts ...Ens
 	if err := t.Validate(); err != nil {
 		return fmt.Errorf("bus: %w", err)
 	}
-	replicas := t.Replicas
+	replicas := map[string]int{}
 	for _, cfg := range t.Streams() {
 		s, err := EnsureStream(ctx, js, cfg, o.log)
 		if err != nil {
 			return fmt.Errorf("bus: %w", err)
 		}
-		if cfg.Name == StreamLogins {
-			replicas = s.CachedInfo().Config.Replicas
-		}
+		replicas[cfg.Name] = s.CachedInfo().Config.Replicas
 	}
-	for _, cc := range []jetstream.ConsumerConfig{t.ProvisionerConsumer(), t.SeenConsumer()} {
-		cc.Replicas = replicas
-		if _, err := js.CreateOrUpdateConsumer(ctx, StreamLogins, cc); err != nil {
-			return fmt.Errorf("bus: create or update consumer %s on %s: %w", cc.Durable, StreamLogins, err)
+	for _, c := range t.Consumers() {
+		cc := c.Config
+		cc.Replicas = replicas[c.Stream]
+		if _, err := js.CreateOrUpdateConsumer(ctx, c.Stream, cc); err != nil {
+			return fmt.Errorf("bus: create or update consumer %s on %s: %w", cc.Durable, c.Stream, err)
 		}
 	}
 	return nil

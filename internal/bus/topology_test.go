@@ -275,7 +275,36 @@ func TestEnsureCreatesTheTopology(t *testing.T) {
 			}
 			checkStreams(t, ctx, js, tc.topo)
 			checkConsumer(t, ctx, js, tc.topo)
+			checkKnownConsumer(t, ctx, js, tc.topo)
 		})
+	}
+}
+
+// checkKnownConsumer: the consumer keeping the known identities right
+// takes exactly the five admin events that can make a record stale, of
+// every organisation, from USERS, and gives up no sooner than the
+// provisioner consumer.
+func checkKnownConsumer(t *testing.T, ctx context.Context, js jetstream.JetStream, topo bus.Topology) {
+	t.Helper()
+	cons, err := js.Consumer(ctx, bus.StreamUsers, bus.ConsumerKnown)
+	if err != nil {
+		t.Fatalf("consumer %s on %s: %v", bus.ConsumerKnown, bus.StreamUsers, err)
+	}
+	c := cons.CachedInfo().Config
+	want := []string{"jit.user.suspended.*", "jit.user.reactivated.*", "jit.user.deprovisioned.*",
+		"jit.user.role-changed.*", "jit.user.identity-unlinked.*"}
+	if !slices.Equal(c.FilterSubjects, want) || c.FilterSubject != "" {
+		t.Errorf("filter subjects = %q (single %q), want %q", c.FilterSubjects, c.FilterSubject, want)
+	}
+	if c.AckPolicy != jetstream.AckExplicitPolicy || c.DeliverPolicy != jetstream.DeliverAllPolicy {
+		t.Errorf("ack policy %v, deliver policy %v: want explicit acks of every event", c.AckPolicy, c.DeliverPolicy)
+	}
+	if c.AckWait != topo.AckWait || c.MaxDeliver != topo.MaxDeliver || c.MaxAckPending != topo.MaxAckPending {
+		t.Errorf("ack wait %v, max deliver %d, max ack pending %d; want %v, %d, %d",
+			c.AckWait, c.MaxDeliver, c.MaxAckPending, topo.AckWait, topo.MaxDeliver, topo.MaxAckPending)
+	}
+	if len(c.BackOff) != 0 {
+		t.Errorf("backoff = %v, want none (the provisioner chooses its own Nak delays)", c.BackOff)
 	}
 }
 

@@ -29,6 +29,7 @@ import (
 	nooptrace "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/admin"
 	"github.com/jitprov/jitprov/internal/bus"
 	"github.com/jitprov/jitprov/internal/edge"
 	"github.com/jitprov/jitprov/internal/edge/session"
@@ -896,5 +897,75 @@ func TestWaitingPageRefusesASupersededDecision(t *testing.T) {
 	p := first.Get(w.edgeURL + refreshTarget(resp))
 	if p.Status != http.StatusForbidden || !strings.Contains(p.Body, "Sign-in failed") {
 		t.Errorf("the first login's waiting page after a newer decision: %d %s, want \"Sign-in failed\" (start again)", p.Status, p.Body)
+	}
+}
+
+// A person an admin suspends is never signed in again from the fast path:
+// their known identity was fresh (a second login took the fast path,
+// without a provisioner), the suspension rewrites it, and the next login
+// is decided and refused with the suspended page. Reactivated, they sign
+// in again, and their next login is fast again.
+func TestSuspendedPersonIsRefusedAfterTheFastPath(t *testing.T) {
+	w := newWorld(t, 10, true)
+	ctx := context.Background()
+	w.idp.signsIn(person("00u-sam", "sam@acme.example"))
+	b := newBrowser(t)
+	if resp, _ := login(t, b, w.edgeURL, "/"); resp.Status != http.StatusSeeOther {
+		t.Fatalf("first login: %d %s", resp.Status, resp.Body)
+	}
+	_, userID := verify(t, b, w.edgeURL)
+	js, err := jetstream.New(w.nats.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	knownIDs, err := known.Open(ctx, js, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := func() known.Record {
+		t.Helper()
+		rec, err := knownIDs.Get(ctx, "acme", "idp", "00u-sam")
+		if err != nil {
+			t.Fatalf("known identity of sam: %v", err)
+		}
+		return rec
+	}
+	// The returning login takes the fast path: it needs no provisioner.
+	w.stopProvisioner()
+	if resp, _ := login(t, newBrowser(t), w.edgeURL, "/fast"); resp.Status != http.StatusSeeOther || resp.Header.Get("Location") != "/fast" {
+		t.Fatalf("returning login without a provisioner: %d %s", resp.Status, resp.Body)
+	}
+	w.startProvisioner()
+	if rec := record(); rec.Status != store.StatusActive || rec.ClaimsDigest == "" || rec.UserID != userID {
+		t.Fatalf("before the suspension the record is not fresh: %+v", rec)
+	}
+
+	core := admin.New(w.store, w.log)
+	if _, err := core.Suspend(ctx, admin.Operator("test"), "acme", userID, "on leave"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { return record().Status == store.StatusSuspended })
+	for i := range 2 { // the refusal is not recorded as a fresh record either
+		resp, _ := login(t, newBrowser(t), w.edgeURL, "/")
+		if resp.Status != http.StatusForbidden || !strings.Contains(resp.Body, "Account suspended") {
+			t.Fatalf("login %d after the suspension: %d %s, want the suspended page", i+1, resp.Status, resp.Body)
+		}
+	}
+
+	if _, err := core.Reactivate(ctx, admin.Operator("test"), "acme", userID, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { return record().Status == store.StatusActive })
+	back := newBrowser(t)
+	if resp, _ := login(t, back, w.edgeURL, "/back"); resp.Status != http.StatusSeeOther || resp.Header.Get("Location") != "/back" {
+		t.Fatalf("login after the reactivation: %d %s", resp.Status, resp.Body)
+	}
+	if _, id := verify(t, back, w.edgeURL); id != userID {
+		t.Errorf("after the reactivation signed in as %q, want %q", id, userID)
+	}
+	waitUntil(t, func() bool { return record().ClaimsDigest != "" })
+	w.stopProvisioner()
+	if resp, _ := login(t, newBrowser(t), w.edgeURL, "/"); resp.Status != http.StatusSeeOther {
+		t.Fatalf("returning login after the reactivation, without a provisioner: %d %s", resp.Status, resp.Body)
 	}
 }

@@ -7,8 +7,9 @@
 // path, so that a role removed at the IdP is removed at once.
 //
 // Writers: the provisioner must Put after every decision and after every
-// change it makes to a user outside a login (role change, suspension,
-// deletion — or Delete), or the edge keeps signing people in with the old
+// change made to a user outside a login (role change, suspension,
+// deletion, an identity unlinked: its consumer provisioner-known does so
+// for admins' changes), or the edge keeps signing people in with the old
 // role or status until the record expires.
 package known
 
@@ -47,6 +48,13 @@ var (
 // package store: active, suspended, deprovisioned, held): a held person,
 // waiting for an admin's approval, is never signed in from the fast path.
 const StatusActive = "active"
+
+// StatusUnlinked is the status of the record of an identity an admin
+// unlinked from its user (Record.UserID): never fresh. The record stays, in
+// place of a deletion, so that a decision made before the unlink, whose
+// record is written late, cannot bring the link back (Put keeps the newer
+// record; over a deleted key it would simply create).
+const StatusUnlinked = "unlinked"
 
 // Defaults of Config.
 const (

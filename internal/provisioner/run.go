@@ -1,6 +1,7 @@
 package provisioner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -53,8 +54,9 @@ type Deps struct {
 }
 
 // Run waits for the database and NATS, applies the JetStream topology,
-// then consumes logins and relays the outbox until ctx is done, and drains
-// before it returns. The health endpoints answer from the start: alive,
+// then consumes logins, records returning logins, keeps the known
+// identities right after admins' changes (known.go) and relays the outbox
+// until ctx is done, and drains before it returns. The health endpoints answer from the start: alive,
 // and not ready (saying what it waits for) until the start is complete.
 func Run(ctx context.Context, cfg Config, deps Deps) error {
 	js, err := jetstream.New(deps.NATS)
@@ -98,7 +100,7 @@ func serve(ctx context.Context, cfg Config, deps Deps, js jetstream.JetStream, s
 	if err != nil {
 		return stoppedOr(ctx, fmt.Errorf("provisioner: %w", err))
 	}
-	var cons, seenCons jetstream.Consumer
+	var cons, seenCons, knownCons jetstream.Consumer
 	var knownIDs *known.Cache
 	err = startup.Wait(ctx, log, status, "NATS JetStream (streams, consumers, buckets)", func(ctx context.Context) error {
 		if err := bus.Ensure(ctx, js, cfg.Topology, bus.WithLogger(log)); err != nil {
@@ -110,6 +112,9 @@ func serve(ctx context.Context, cfg Config, deps Deps, js jetstream.JetStream, s
 		}
 		if seenCons, err = js.Consumer(ctx, bus.StreamLogins, bus.ConsumerSeen); err != nil {
 			return fmt.Errorf("consumer %s: %w", bus.ConsumerSeen, err)
+		}
+		if knownCons, err = js.Consumer(ctx, bus.StreamUsers, bus.ConsumerKnown); err != nil {
+			return fmt.Errorf("consumer %s: %w", bus.ConsumerKnown, err)
 		}
 		knownIDs, err = known.New(ctx, js, known.Config{Replicas: cfg.Topology.Replicas, Logger: log})
 		return err
@@ -152,6 +157,9 @@ func serve(ctx context.Context, cfg Config, deps Deps, js jetstream.JetStream, s
 		return errors.Join(err, <-relayDone)
 	})
 	g.Go(func() error { return recordSeen(gctx, seenCons, deps.Store, log.With("component", "login-seen")) })
+	g.Go(func() error {
+		return keepKnown(gctx, knownCons, deps.Store, record, cmp.Or(cfg.DrainTimeout, 10*time.Second), log.With("component", "known-identities"))
+	})
 	status.Done()
 	return g.Wait()
 }
