@@ -76,6 +76,8 @@ var routes = []route{
 	{"POST " + orgPath + "/users/{id}/suspend", (*API).suspend},
 	{"POST " + orgPath + "/users/{id}/reactivate", (*API).reactivate},
 	{"POST " + orgPath + "/users/{id}/deprovision", (*API).deprovision},
+	{"POST " + orgPath + "/users/{id}/approve-signup", (*API).approveSignup},
+	{"POST " + orgPath + "/users/{id}/deny-signup", (*API).denySignup},
 	{"PUT " + orgPath + "/users/{id}/role", (*API).changeRole},
 	{"POST " + orgPath + "/users/{id}/identities", (*API).link},
 	{"DELETE " + orgPath + "/identities/{connection}/{external_id}", (*API).unlink},

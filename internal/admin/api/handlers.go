@@ -111,7 +111,7 @@ func (a *API) getOrganization(w http.ResponseWriter, r *http.Request, p admin.Pr
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request, p admin.Principal) {
 	q := newQuery(r, "search", "status", "role", "connection", "created_by", "created_since", "cursor", "limit")
 	f := store.UserFilter{OrganizationID: r.PathValue("org"), Search: q.str("search"),
-		Status: q.oneOf("status", store.StatusActive, store.StatusSuspended, store.StatusDeprovisioned),
+		Status: q.oneOf("status", store.StatusActive, store.StatusSuspended, store.StatusDeprovisioned, store.StatusHeld),
 		Role:   q.str("role"), ConnectionID: q.str("connection"),
 		CreatedBy:    q.oneOf("created_by", store.CreatedByJIT, store.CreatedByAdmin, store.CreatedByApp),
 		CreatedSince: q.time("created_since"), Cursor: q.str("cursor"), Limit: q.limit()}
@@ -159,6 +159,19 @@ func (a *API) reactivate(w http.ResponseWriter, r *http.Request, p admin.Princip
 
 func (a *API) deprovision(w http.ResponseWriter, r *http.Request, p admin.Principal) {
 	a.setStatus(w, r, p, a.core.Deprovision)
+}
+
+// approveSignup lets a held person in: a seat now (no_seat when none is
+// free), active, user.created. Approving again is a conflict.
+func (a *API) approveSignup(w http.ResponseWriter, r *http.Request, p admin.Principal) {
+	a.setStatus(w, r, p, func(ctx context.Context, p admin.Principal, orgID, userID, _ string) (admin.Result, error) {
+		return a.core.ApproveSignup(ctx, p, orgID, userID)
+	})
+}
+
+// denySignup keeps a held person out, for the reason given (required).
+func (a *API) denySignup(w http.ResponseWriter, r *http.Request, p admin.Principal) {
+	a.setStatus(w, r, p, a.core.DenySignup)
 }
 
 // resultBody is a user after a change, and whether the request changed it.
