@@ -653,3 +653,56 @@ func TestWithAnotherAuthenticator(t *testing.T) {
 	b = serve(authnLike{err: fmt.Errorf("%w: the store is down", admin.ErrUnavailable)})
 	mustStatus(t, b.Get(w.url("/admin/orgs/acme/")), http.StatusServiceUnavailable, "The console cannot tell who you are")
 }
+
+// A held sign-up in the console: filtered as "Waiting for approval",
+// approved from the person's page (a seat), or refused with a clear reason
+// when no seat is free; a denial needs a reason.
+func TestHeldSignupsInTheConsole(t *testing.T) {
+	w := newWorld(t, 2)
+	o := org("acme", 2)
+	o.WhenFull = store.WhenFullHold
+	if err := w.s.ApplyOrganizations(t.Context(), []store.Organization{o}, nil); err != nil {
+		t.Fatal(err)
+	}
+	boss, _ := w.admin(t, "acme", "boss") // seat 1
+	w.login(t, "acme", "idp", "ann")      // seat 2
+	bea := w.login(t, "acme", "idp", "bea")
+	cy := w.login(t, "acme", "idp", "cy")
+	if bea.Outcome != events.OutcomeHeld || cy.Outcome != events.OutcomeHeld {
+		t.Fatalf("logins in a full organisation: %s, %s; want held", bea.Outcome, cy.Outcome)
+	}
+	list := boss.Get(w.url("/admin/orgs/acme/users?status=held"))
+	mustStatus(t, list, http.StatusOK, "bea@acme.example", "cy@acme.example", "Waiting for approval")
+	mustNotShow(t, list, "ann@acme.example")
+
+	page := boss.Get(w.url("/admin/orgs/acme/users/" + bea.User.ID))
+	mustStatus(t, page, http.StatusOK, "waits for your approval", "Approve…", "Deny…")
+	mustNotShow(t, page, "Deprovision…")
+	confirm := boss.Get(w.url("/admin/orgs/acme/users/" + bea.User.ID + "/confirm?action=approve-signup"))
+	mustStatus(t, confirm, http.StatusOK, "Approve the sign-up of bea@acme.example?")
+	f := confirm.Forms()[0]
+	mustStatus(t, boss.Post(f.Action, f.Fields), http.StatusOK, "No seat available")
+	if u := w.user(t, "acme", bea.User.ID); u.Status != store.StatusHeld {
+		t.Fatalf("bea is %s after a refused approval", u.Status)
+	}
+
+	deny := boss.Get(w.url("/admin/orgs/acme/users/" + cy.User.ID + "/confirm?action=deny-signup"))
+	mustStatus(t, deny, http.StatusOK, "Deny the sign-up of cy@acme.example?", "required")
+	df := deny.Forms()[0]
+	mustStatus(t, boss.Post(df.Action, df.Fields), http.StatusOK, "reason")
+	df.Fields.Set("reason", "not one of ours")
+	got := boss.Post(df.Action, df.Fields)
+	mustStatus(t, got, http.StatusOK, "The sign-up of cy@acme.example is denied.")
+	mustShow(t, got, "Denied a sign-up", "Status Deprovisioned")
+
+	// A seat freed, the approval goes through.
+	if _, err := w.core.Deprovision(t.Context(), admin.Operator("test"), "acme", w.login(t, "acme", "idp", "ann").User.ID, "left"); err != nil {
+		t.Fatal(err)
+	}
+	got = boss.Post(f.Action, f.Fields)
+	mustStatus(t, got, http.StatusOK, "bea@acme.example is approved and has a seat.")
+	mustShow(t, got, "Status Active", "Approved a sign-up")
+	if n := w.seatsUsed(t, "acme"); n != 2 {
+		t.Errorf("seats used %d, want 2", n)
+	}
+}

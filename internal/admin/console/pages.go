@@ -304,7 +304,7 @@ func (c *Console) users(w http.ResponseWriter, r *http.Request, s *request) {
 		return
 	}
 	p := usersPage{orgPage: orgPage{Org: d.Organization}, Filter: f, Connections: d.Connections, Users: page.Users,
-		Statuses: []string{store.StatusActive, store.StatusSuspended, store.StatusDeprovisioned},
+		Statuses: []string{store.StatusActive, store.StatusHeld, store.StatusSuspended, store.StatusDeprovisioned},
 		Filtered: f.Search != "" || f.Status != "" || f.Role != "" || f.ConnectionID != ""}
 	base := url.Values{}
 	for k, v := range map[string]string{"q": f.Search, "status": f.Status, "role": f.Role, "connection": f.ConnectionID} {
@@ -350,10 +350,12 @@ var userActions = map[string]struct {
 	Verb, Button, Explain string
 	Danger                bool
 }{
-	"suspend":     {"Suspend", "Suspend", "They can no longer sign in; they keep their seat and their data, and can be reactivated.", false},
-	"reactivate":  {"Reactivate", "Reactivate", "They can sign in again. A deprovisioned person takes a seat again, if one is free.", false},
-	"deprovision": {"Deprovision", "Deprovision", "Their access ends and their seat is freed at once. Their next sign-in is refused, and sign-in will not create them again.", true},
-	"role":        {"Change the role of", "Change role", "Their role changes at their next sign-in to the application.", false},
+	"suspend":        {"Suspend", "Suspend", "They can no longer sign in; they keep their seat and their data, and can be reactivated.", false},
+	"reactivate":     {"Reactivate", "Reactivate", "They can sign in again. A deprovisioned person takes a seat again, if one is free.", false},
+	"deprovision":    {"Deprovision", "Deprovision", "Their access ends and their seat is freed at once. Their next sign-in is refused, and sign-in will not create them again.", true},
+	"role":           {"Change the role of", "Change role", "Their role changes at their next sign-in to the application.", false},
+	"approve-signup": {"Approve the sign-up of", "Approve", "They take a seat now (if one is free) and can sign in; the page they wait on signs them in by itself.", false},
+	"deny-signup":    {"Deny the sign-up of", "Deny", "They cannot sign in, and sign-in will not create them again. They never take a seat. Say why: they see that they were not approved.", true},
 }
 
 type confirmPage struct {
@@ -415,6 +417,12 @@ func (c *Console) userAction(w http.ResponseWriter, r *http.Request, s *request)
 	case "deprovision":
 		res, err = c.cfg.Core.Deprovision(ctx, s.P, s.Org, id, reason)
 		done = "%s is deprovisioned; their seat is free."
+	case "approve-signup":
+		res, err = c.cfg.Core.ApproveSignup(ctx, s.P, s.Org, id)
+		done = "%s is approved and has a seat."
+	case "deny-signup":
+		res, err = c.cfg.Core.DenySignup(ctx, s.P, s.Org, id, reason)
+		done = "The sign-up of %s is denied."
 	case "role":
 		res, err = c.cfg.Core.ChangeRole(ctx, s.P, s.Org, id, r.PostFormValue("role"))
 		done = "%s now has the role " + r.PostFormValue("role") + "."

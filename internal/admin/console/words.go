@@ -64,6 +64,8 @@ func outcomeText(o string) string {
 		return "Refused"
 	case events.OutcomeFailed:
 		return "Failed"
+	case events.OutcomeHeld:
+		return "Held for approval"
 	}
 	return o
 }
@@ -76,6 +78,8 @@ func statusText(s string) string {
 		return "Suspended"
 	case store.StatusDeprovisioned:
 		return "Deprovisioned"
+	case store.StatusHeld:
+		return "Waiting for approval"
 	case store.ReviewPending:
 		return "Pending"
 	case store.ReviewApproved:
@@ -104,6 +108,10 @@ func actionText(a string) string {
 		return "Denied a role review"
 	case "identity.unlink":
 		return "Unlinked an identity"
+	case "signup.approve":
+		return "Approved a sign-up"
+	case "signup.deny":
+		return "Denied a sign-up"
 	case "identity.link":
 		return "Linked an identity"
 	}
