@@ -13,6 +13,7 @@ import (
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/admin"
 	"github.com/jitprov/jitprov/internal/bus"
+	"github.com/jitprov/jitprov/internal/known"
 	"github.com/jitprov/jitprov/internal/testenv"
 )
 
@@ -160,6 +161,21 @@ func TestHeldSignupDeniedWhileWaiting(t *testing.T) {
 	if _, err := core.DenySignup(context.Background(), admin.Operator("test"), "acme", w.heldUser(t, "00u-ivan"), "not an employee"); err != nil {
 		t.Fatal(err)
 	}
+	// The denial rewrites the person's known identity (never fresh, status
+	// deprovisioned) once user.deprovisioned is relayed: the page must
+	// still tell the denial, not take the record for a newer login.
+	js, err := jetstream.New(w.nats.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	knownIDs, err := known.Open(context.Background(), js, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool {
+		rec, err := knownIDs.Get(context.Background(), "acme", "idp", "00u-ivan")
+		return err == nil && rec.Status == "deprovisioned"
+	})
 	denied := b.Get(w.edgeURL + next)
 	if denied.Status != http.StatusForbidden || !strings.Contains(denied.Body, "did not approve") {
 		t.Fatalf("the waiting page after denial: %d %s, want the refusal", denied.Status, denied.Body)

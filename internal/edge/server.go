@@ -499,7 +499,11 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil && (d.OrganizationID != a.OrganizationID || d.ConnectionID != a.ConnectionID || d.ExternalID != a.ExternalID):
 		s.fail(w, r, pageSignInFailed, "the login's decision is about another identity", "login_id", a.LoginID)
-	case err == nil && kerr == nil && rec.ClaimsDigest != a.ClaimsDigest && rec.UpdatedAt.After(d.DecidedAt):
+	case err == nil && kerr == nil && rec.ClaimsDigest != a.ClaimsDigest && rec.UpdatedAt.After(d.DecidedAt) &&
+		d.Outcome != string(events.OutcomeHeld):
+		// (A held sign-up's page reads the user's status instead: an
+		// admin's denial rewrites the record, which must not read as a
+		// newer login.)
 		// Decided since, on other claims (a newer login of the same
 		// person): this older decision no longer holds. Start again.
 		s.render(w, r, pageSignInFailed)
