@@ -131,26 +131,34 @@ func connectionsList(fs *flag.FlagSet) func(*env, []string) error {
 				e.note("Organisation %s has no connections.", org)
 				return nil
 			}
-			t := newTable("ID", "PROTOCOL", "DISPLAY NAME", "CERTIFICATE", "EXPIRES", "DAYS LEFT", "")
+			t := newTable("ID", "PROTOCOL", "DISPLAY NAME", "CERTIFICATE", "EXPIRES", "DAYS LEFT", "STATUS")
+			var unreadable []string
 			for _, cn := range conns {
 				switch {
 				case cn.CertificateError != "":
-					t.add(cn.ID, cn.Protocol, cn.DisplayName, "unreadable: "+cn.CertificateError, "", "", "WARNING")
+					t.add(cn.ID, cn.Protocol, cn.DisplayName, "unreadable (see below)", "", "", "WARNING")
+					unreadable = append(unreadable, fmt.Sprintf("%s: the IdP's certificates could not be read: %s", cn.ID, cn.CertificateError))
 				case len(cn.Certificates) == 0:
-					t.add(cn.ID, cn.Protocol, cn.DisplayName, "", "", "", " ")
+					t.add(cn.ID, cn.Protocol, cn.DisplayName, "", "", "", "")
 				}
 				for _, cert := range cn.Certificates {
-					badge := " "
+					status := "ok"
 					switch {
 					case cert.Expired:
-						badge = "EXPIRED"
+						status = "EXPIRED"
 					case cert.Warning:
-						badge = "WARNING"
+						status = "WARNING"
 					}
-					t.add(cn.ID, cn.Protocol, cn.DisplayName, cert.Subject, when(cert.NotAfter), strconv.Itoa(cert.DaysLeft), badge)
+					t.add(cn.ID, cn.Protocol, cn.DisplayName, cert.Subject, when(cert.NotAfter), strconv.Itoa(cert.DaysLeft), status)
 				}
 			}
-			return t.write(w)
+			if err := t.write(w); err != nil {
+				return err
+			}
+			for _, u := range unreadable {
+				fmt.Fprintln(w, u)
+			}
+			return nil
 		})
 	}
 }
@@ -761,12 +769,13 @@ func writeChanges(w io.Writer, name string, res client.ApplyResult) error {
 	if err := t.write(w); err != nil {
 		return err
 	}
-	verb := "applied"
 	if res.DryRun {
-		verb = "dry run, nothing written"
+		fmt.Fprintf(w, "\n%s (dry run, nothing written): %d to create, %d to update, %d unchanged, %d kept\n", name,
+			count["create"], count["update"], count["unchanged"], count["kept"])
+	} else {
+		fmt.Fprintf(w, "\n%s applied: %d created, %d updated, %d unchanged, %d kept\n", name,
+			count["create"], count["update"], count["unchanged"], count["kept"])
 	}
-	fmt.Fprintf(w, "\n%s (%s): %d to create, %d to update, %d unchanged, %d kept\n", name, verb,
-		count["create"], count["update"], count["unchanged"], count["kept"])
 	if res.DryRun && count["create"]+count["update"] > 0 {
 		fmt.Fprintf(w, "Apply it with: jitprov apply -f %s\n", name)
 	}
