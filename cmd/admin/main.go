@@ -10,16 +10,20 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/jitprov/jitprov/internal/admin"
 	"github.com/jitprov/jitprov/internal/admin/authn"
+	"github.com/jitprov/jitprov/internal/admin/console"
 	"github.com/jitprov/jitprov/internal/admin/service"
 	"github.com/jitprov/jitprov/internal/admin/token"
 	"github.com/jitprov/jitprov/internal/cli"
@@ -143,8 +147,26 @@ func serve(ctx context.Context, cfg config.Admin, log *slog.Logger) error {
 	}
 	auth := authn.New(authn.Config{Store: s, Sessions: sessions, UsesPerMinute: rate, TrustedProxies: proxies,
 		Failures: token.NewLimiter(cfg.TokenFailures, time.Minute, nil)})
-	err = service.Run(ctx, service.Config{Addr: cfg.Addr, HealthAddr: cfg.HealthAddr, ShutdownTimeout: time.Duration(cfg.ShutdownTimeout)},
-		service.Deps{Store: s, Authn: auth, Logger: log, CheckStore: func(ctx context.Context) error { return requireSchema(ctx, s) }})
+	var con http.Handler
+	switch {
+	case sessions == nil:
+	case cfg.EdgePublicURL == "":
+		log.WarnContext(ctx, "no JITPROV_EDGE_PUBLIC_URL: the console (/admin/) is off; set it to sso-edge's public URL, on whose host the console is served")
+	default:
+		edgeURL := strings.TrimSuffix(cfg.EdgePublicURL, "/")
+		// Every replica keys its forms' tokens alike, from the session keys
+		// (a form rendered by one replica is posted to another).
+		csrf := sha256.Sum256([]byte("jitprov admin console forms\x00" + cfg.SessionKeys[0]))
+		c, err := console.New(console.Config{Core: admin.New(s, log.With("component", "console")), Auth: auth,
+			LoginURL: edgeURL + "/login", PublicURL: edgeURL, CSRFKey: csrf[:], Logger: log.With("component", "console")})
+		if err != nil {
+			return err
+		}
+		con = c
+	}
+	err = service.Run(ctx, service.Config{Addr: cfg.Addr, HealthAddr: cfg.HealthAddr, ShutdownTimeout: time.Duration(cfg.ShutdownTimeout),
+		ReviewExpiry: time.Duration(cfg.ReviewExpiry)},
+		service.Deps{Store: s, Authn: auth, Logger: log, Console: con, CheckStore: func(ctx context.Context) error { return requireSchema(ctx, s) }})
 	if err != nil {
 		return err
 	}

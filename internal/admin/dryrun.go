@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -61,7 +62,9 @@ func (c *Core) ExpireReviews(ctx context.Context, age time.Duration) (int, error
 					continue
 				}
 				r, err := tx.DecideRoleReview(ctx, org.ID, r.ID, store.ReviewExpired, p.decidedBy(), "unanswered for "+age.String())
-				if err != nil {
+				if errors.Is(err, store.ErrConflict) {
+					continue // answered (or expired by another replica) meanwhile
+				} else if err != nil {
 					return err
 				}
 				if err := ch.emit(events.TypeRoleReviewDecided, r.ID, decided(r, p)); err != nil {

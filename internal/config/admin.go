@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -32,6 +33,11 @@ type Admin struct {
 	// choose the session cookie's name.
 	InsecureCookies bool   `yaml:"insecure_cookies"`
 	CookieDomain    string `yaml:"cookie_domain"`
+	// EdgePublicURL is sso-edge's public URL (JITPROV_EDGE_PUBLIC_URL),
+	// on whose host the console is served (/admin/, routed here by the
+	// ingress): its sign-in page is <EdgePublicURL>/login. With the session
+	// keys, it turns the console on.
+	EdgePublicURL string `yaml:"edge_public_url"`
 	// TokenFailures is how many failed token attempts one client may make
 	// a minute (JITPROV_ADMIN_TOKEN_FAILURES, default 10).
 	TokenFailures int `yaml:"token_failures"`
@@ -45,15 +51,19 @@ type Admin struct {
 	// ShutdownTimeout bounds the requests in flight at shutdown
 	// (JITPROV_ADMIN_SHUTDOWN_TIMEOUT, default 10s).
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
-	LogLevel        string   `yaml:"log_level"`  // JITPROV_LOG_LEVEL, default info
-	LogFormat       string   `yaml:"log_format"` // JITPROV_LOG_FORMAT, default json
+	// ReviewExpiry is how long a role review may wait unanswered before it
+	// expires (JITPROV_ADMIN_REVIEW_EXPIRY, default 720h = 30 days; "off"
+	// or 0 keeps reviews until answered). Checked every hour.
+	ReviewExpiry Duration `yaml:"review_expiry"`
+	LogLevel     string   `yaml:"log_level"`  // JITPROV_LOG_LEVEL, default info
+	LogFormat    string   `yaml:"log_format"` // JITPROV_LOG_FORMAT, default json
 }
 
 // LoadAdmin reads the optional YAML file at path ("" for none), then the
 // variables through getenv, which win, and validates the result.
 func LoadAdmin(path string, getenv func(string) string) (Admin, error) {
 	a := Admin{Addr: ":8090", HealthAddr: ":8083", TokenFailures: 10, TokenRate: 600,
-		ShutdownTimeout: Duration(10 * time.Second), LogLevel: "info", LogFormat: "json"}
+		ShutdownTimeout: Duration(10 * time.Second), ReviewExpiry: Duration(30 * 24 * time.Hour), LogLevel: "info", LogFormat: "json"}
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -78,10 +88,16 @@ func LoadAdmin(path string, getenv func(string) string) (Admin, error) {
 	env.str("JITPROV_HEALTH_ADDR", &a.HealthAddr)
 	env.bool("JITPROV_EDGE_INSECURE_COOKIES", &a.InsecureCookies)
 	env.str("JITPROV_EDGE_COOKIE_DOMAIN", &a.CookieDomain)
+	env.str("JITPROV_EDGE_PUBLIC_URL", &a.EdgePublicURL)
 	env.int("JITPROV_ADMIN_TOKEN_FAILURES", &a.TokenFailures)
 	env.int("JITPROV_ADMIN_TOKEN_RATE", &a.TokenRate)
 	env.list("JITPROV_ADMIN_TRUSTED_PROXIES", &a.TrustedProxies)
 	env.duration("JITPROV_ADMIN_SHUTDOWN_TIMEOUT", "10s", &a.ShutdownTimeout)
+	if v := env.get("JITPROV_ADMIN_REVIEW_EXPIRY"); strings.EqualFold(v, "off") {
+		a.ReviewExpiry = 0
+	} else {
+		env.duration("JITPROV_ADMIN_REVIEW_EXPIRY", "720h", &a.ReviewExpiry)
+	}
 	env.str("JITPROV_LOG_LEVEL", &a.LogLevel)
 	env.str("JITPROV_LOG_FORMAT", &a.LogFormat)
 	env.str("JITPROV_SESSION_KEYS_FILE", &a.SessionKeysFile)
@@ -129,6 +145,14 @@ func (a Admin) Validate() error {
 	}
 	if a.ShutdownTimeout <= 0 {
 		add("JITPROV_ADMIN_SHUTDOWN_TIMEOUT (shutdown_timeout): must be positive")
+	}
+	if a.ReviewExpiry < 0 || (a.ReviewExpiry > 0 && a.ReviewExpiry < Duration(time.Hour)) {
+		add("JITPROV_ADMIN_REVIEW_EXPIRY (review_expiry) is %s: want an age of at least 1h, such as 720h, or off", time.Duration(a.ReviewExpiry))
+	}
+	if a.EdgePublicURL != "" {
+		if u, err := url.Parse(a.EdgePublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			add("JITPROV_EDGE_PUBLIC_URL (edge_public_url) is %q: want sso-edge's public origin, such as https://sso.example.com", a.EdgePublicURL)
+		}
 	}
 	if _, err := a.Proxies(); err != nil {
 		errs = append(errs, err)

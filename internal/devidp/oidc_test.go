@@ -120,7 +120,7 @@ func TestOIDCOrganization(t *testing.T) {
 	}
 	b := newBrowser(t, rpHost)
 	login := b.Get(start.URL)
-	want := []string{"Sign in as Ada Lovelace", "Sign in as Grace Hopper"}
+	want := []string{"Sign in as Ada Lovelace", "Sign in as Grace Hopper", "Sign in as Olivia Operator"}
 	if got := login.ButtonLabels(); !slices.Equal(got, want) {
 		t.Errorf("buttons %q, want %q", got, want)
 	}

@@ -37,8 +37,10 @@ type Person struct {
 }
 
 // People returns the built-in demo people, a fresh copy on each call:
-//   - demo: Ada (an ordinary member of engineering) and Grace (also in
-//     AdminGroup, so her login claims the admin role);
+//   - demo: Ada (an ordinary member of engineering), Grace (also in
+//     AdminGroup, so her login claims the admin role) and Olivia, whom
+//     dev mode's organisations file names as demo's initial admin (the
+//     one who signs in to the admin console);
 //   - demo-small: four people for an organisation of three seats, so the
 //     fourth to sign in is turned away.
 func People() []Person {
@@ -49,6 +51,9 @@ func People() []Person {
 		{ID: "grace", Email: "grace@demo.example", GivenName: "Grace", FamilyName: "Hopper", Name: "Grace Hopper",
 			Groups: []string{"engineering", AdminGroup}, Organization: OrgDemo,
 			Note: "In " + AdminGroup + ": claims the admin role, above the JIT ceiling, so an admin must review it."},
+		{ID: "olivia", Email: "olivia@demo.example", GivenName: "Olivia", FamilyName: "Operator", Name: "Olivia Operator",
+			Groups: []string{"operations"}, Organization: OrgDemo,
+			Note: "Demo's initial admin (initial_admins in the organisations file): her first sign-in makes her admin, for the admin console."},
 		{ID: "alan", Email: "alan@small.example", GivenName: "Alan", FamilyName: "Turing", Name: "Alan Turing",
 			Groups: []string{"staff"}, Organization: OrgDemoSmall,
 			Note: "demo-small has 3 seats: the first three people to sign in get one."},

@@ -35,6 +35,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/jitprov/jitprov/internal/admin"
+	"github.com/jitprov/jitprov/internal/admin/authn"
+	"github.com/jitprov/jitprov/internal/admin/console"
+	"github.com/jitprov/jitprov/internal/admin/service"
 	"github.com/jitprov/jitprov/internal/bus"
 	"github.com/jitprov/jitprov/internal/config"
 	"github.com/jitprov/jitprov/internal/devidp"
@@ -256,8 +260,10 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	g.Go(func() error {
 		return notify.Run(gctx, notify.Config{
-			SMTP:       &notify.SMTPConfig{Addr: smtpLn.Addr().String(), TLS: notify.SMTPPlain, From: "jitprov dev <notifier@jitprov.dev>"},
-			Links:      notify.Links{Seats: devURL + "/", RoleReviews: devURL + "/", Connections: devURL + "/", Logins: devURL + "/"},
+			SMTP: &notify.SMTPConfig{Addr: smtpLn.Addr().String(), TLS: notify.SMTPPlain, From: "jitprov dev <notifier@jitprov.dev>"},
+			// Straight to the console's page where the admin acts.
+			Links: notify.Links{Seats: devURL + "/admin/orgs/{org}/", RoleReviews: devURL + "/admin/orgs/{org}/reviews",
+				Connections: devURL + "/admin/orgs/{org}/connections", Logins: devURL + "/admin/orgs/{org}/audit"},
 			BackoffMin: time.Second, BackoffMax: 30 * time.Second, DrainTimeout: 5 * time.Second,
 			WebhookTimeout: 5 * time.Second, MailTimeout: 5 * time.Second,
 		}, notify.Deps{NATS: nc, Admins: st, Directory: directory, Logger: log.With("service", "notifier"),
@@ -273,7 +279,18 @@ func Run(ctx context.Context, cfg Config) error {
 			edge.Deps{Store: st, NATS: nc, Sessions: sessions, Logger: log.With("service", "sso-edge"), Tracer: cfg.Tracer})
 	})
 	g.Go(func() error { return inbox.ServeSMTP(smtpLn) })
-	dev := &http.Server{Handler: devHandler(edgeURL, devURL, idp, inbox), ReadHeaderTimeout: 5 * time.Second}
+	// The admin console, on the edge's session: the dev server shares the
+	// edge's host, so its cookie reaches the console.
+	// The admin service's API (/api/) beside it, on the same sign-in.
+	core := admin.New(st, log.With("service", "admin"))
+	auth := authn.New(authn.Config{Store: st, Sessions: sessions})
+	con, err := console.New(console.Config{Core: core, Auth: auth,
+		LoginURL: edgeURL + "/login", PublicURL: devURL, Logger: log.With("service", "admin-console")})
+	if err != nil {
+		return fmt.Errorf("devmode: %w", err)
+	}
+	adminService := service.Handler(core, auth, con, log.With("service", "admin"))
+	dev := &http.Server{Handler: devHandler(edgeURL, devURL, idp, inbox, adminService), ReadHeaderTimeout: 5 * time.Second}
 	closeUnusedOnShutdown(dev) // or Ctrl-C with the tour open in a browser fails after 5s
 	g.Go(func() error {
 		if err := dev.Serve(devLn); !errors.Is(err, http.ErrServerClosed) {
@@ -445,7 +462,7 @@ type orgVars struct {
 // a copy written from an older template lacks and dev mode relies on (a
 // connection the development IdP serves, a setting the tour needs): raise
 // it with such a change, and people whose file is older are told.
-const orgsTemplateVersion = 2
+const orgsTemplateVersion = 3
 
 // templateVersion reads the version line of an organisations file written
 // from the template; 1 for a file without one (written before it existed).
@@ -542,6 +559,7 @@ jitprov dev is running — development mode, not for production.
 
   Start here:      %[2]s/            (what to click, and the demo people)
   Demo app:        %[2]s/app         (behind forward-auth: "Sign in with SSO")
+  Admin console:   %[2]s/admin/      (sign in as Olivia, demo's admin)
   Dev inbox:       %[2]s/inbox/      (the notifier's mails and webhooks)
   Dev IdP:         %[2]s/dev-idp/    (SAML IdP and OpenID provider)
   sso-edge:        %[1]s/login

@@ -3,6 +3,7 @@ package devmode
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,15 +70,19 @@ func TestOrganizationsFileKeepsEdits(t *testing.T) {
 			wantFile: "max_seats: 7", wantLog: []string{"applying the organisations file as it is: your edits are kept"}, wantNoLog: []string{"level=WARN"}},
 		{name: "the next start keeps it too", vars: vars, wantSeats: 7, wantFile: "max_seats: 7", wantNoLog: []string{"level=WARN", "wrote the organisations file"}},
 		{name: "a file from an older template is applied, and the new one written beside it", vars: vars, wantSeats: 7,
-			edit:     func(d []byte) []byte { return bytes.Replace(d, []byte("# jitprov dev template version 2\n"), nil, 1) },
+			edit: func(d []byte) []byte {
+				return bytes.Replace(d, []byte(fmt.Sprintf("# jitprov dev template version %d\n", orgsTemplateVersion)), nil, 1)
+			},
 			wantFile: "max_seats: 7", wantNew: true,
-			wantLog: []string{"level=WARN", "written from an older dev template", "template=" + path + ".new", "file_version=1 template_version=2"}},
+			wantLog: []string{"level=WARN", "written from an older dev template", "template=" + path + ".new", fmt.Sprintf("file_version=1 template_version=%d", orgsTemplateVersion)}},
 		{name: "other ports than the file's", vars: func() orgVars {
 			v := vars
 			v.IdP, v.InboxWebhook = "http://localhost:9090/dev-idp", "http://localhost:9090/inbox/webhook"
 			return v
 		}(),
-			edit:      func(d []byte) []byte { return append([]byte("# jitprov dev template version 2\n"), d...) }, // merged
+			edit: func(d []byte) []byte {
+				return append([]byte(fmt.Sprintf("# jitprov dev template version %d\n", orgsTemplateVersion)), d...)
+			}, // merged
 			wantSeats: 7, wantFile: "max_seats: 7", wantNoLog: []string{"older dev template"},
 			wantLog: []string{"level=WARN", "does not name this run's development IdP http://localhost:9090/dev-idp, inbox webhook http://localhost:9090/inbox/webhook"}},
 	}

@@ -12,8 +12,8 @@ import (
 )
 
 // devHandler serves the dev server: the tour, the demo application, the
-// inbox and the development IdP.
-func devHandler(edgeURL, devURL string, idp *devidp.IdP, inbox *devinbox.Inbox) http.Handler {
+// admin console, the inbox and the development IdP.
+func devHandler(edgeURL, devURL string, idp *devidp.IdP, inbox *devinbox.Inbox, adminService http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	app := devURL + "/app"
 	links := signInLinks(edgeURL, app)
@@ -24,6 +24,8 @@ func devHandler(edgeURL, devURL string, idp *devidp.IdP, inbox *devinbox.Inbox) 
 		client: &http.Client{Timeout: 5 * time.Second}})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.Handle("/inbox/", http.StripPrefix("/inbox", inbox.Handler()))
+	mux.Handle("/admin/", adminService) // the console
+	mux.Handle("/api/", adminService)   // the admin API
 	mux.Handle(idp.PathPrefix()+"/", idp.Handler())
 	return mux
 }
@@ -34,8 +36,8 @@ func signInLinks(edgeURL, app string) []signIn {
 	rt := "?return_to=" + url.QueryEscape(app)
 	return []signIn{
 		{"Sign in with SSO (type your work email)", edgeURL + "/login" + rt, "any demo person"},
-		{"Demo — SAML", edgeURL + "/saml/demo/devidp-saml/login" + rt, "Ada or Grace"},
-		{"Demo — OpenID Connect", edgeURL + "/oidc/demo/devidp-oidc/login" + rt, "Ada or Grace"},
+		{"Demo — SAML", edgeURL + "/saml/demo/devidp-saml/login" + rt, "Ada, Grace or Olivia"},
+		{"Demo — OpenID Connect", edgeURL + "/oidc/demo/devidp-oidc/login" + rt, "Ada, Grace or Olivia"},
 		{"Demo Small (3 seats) — SAML", edgeURL + "/saml/demo-small/devidp-saml/login" + rt, "Alan, Barbara, Edsger, Katherine"},
 	}
 }
@@ -101,6 +103,9 @@ on an embedded NATS JetStream, an embedded store, and a development identity pro
 <li>Sign in as <strong>Ada</strong> (Demo, SAML or OpenID Connect). Her account is created on the spot: the app shows her user id, her role <em>member</em> and her organisation.</li>
 <li>Sign out, and sign in as <strong>Grace</strong>. Her IdP says she is in <em>demo-admins</em>, which claims the admin role — above what sign-in grants on its own — so she gets <em>member</em> and a role review is opened. The <a href="{{.Dev}}/inbox/">dev inbox</a> shows the alert, by mail and by signed webhook.</li>
 <li>Sign in, one after the other, as Alan, Barbara, Edsger and Katherine of <strong>Demo Small</strong>, which has 3 seats. The second seat warns that seats run out; the fourth person gets the "no seat available" page, and a few seconds later the inbox tells the admins how many people were turned away.</li>
+<li>Open the <a href="{{.Dev}}/admin/">admin console</a> and sign in as <strong>Olivia Operator</strong> (Demo — SAML or OpenID Connect): the organisations file names her
+demo's initial admin, so her first sign-in makes her <em>admin</em>. In <em>Role reviews</em>, approve Grace's review; the users table, and the demo application
+at Grace's next sign-in, show her new role. Deprovision someone from their page and watch the dashboard's seat count drop; the audit log says who did what, and why anyone was refused.</li>
 <li>Stop with Ctrl-C and start again: the people are still there, and signing in again is instant.</li>
 </ol>
 <h2>Sign in</h2>
@@ -117,7 +122,7 @@ var appPage = template.Must(template.New("app").Parse(`<!doctype html><html lang
 {{with .User}}<p>You are signed in. This is what forward-auth (<code>/auth/verify</code>) told the application:</p>
 <dl><dt>Email</dt><dd id="email">{{.Email}}</dd><dt>Role</dt><dd id="role">{{.Role}}</dd>
 <dt>Organisation</dt><dd id="organization">{{.Organization}}</dd><dt>User id</dt><dd id="user-id">{{.ID}}</dd></dl>
-<p><a class="button" href="{{$.Logout}}">Sign out</a> <a href="{{$.Dev}}/inbox/">Dev inbox</a> · <a href="{{$.Dev}}/">Tour</a></p>
+<p><a class="button" href="{{$.Logout}}">Sign out</a> <a href="{{$.Dev}}/inbox/">Dev inbox</a> · <a href="{{$.Dev}}/admin/">Admin console</a> · <a href="{{$.Dev}}/">Tour</a></p>
 {{else}}<p>Nobody is signed in.</p>
 <p>{{range .SignIn}}<a class="button" href="{{.URL}}">{{.Label}}</a> <small>{{.Who}}</small><br>{{end}}</p>
 {{end}}</body></html>`))

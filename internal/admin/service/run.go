@@ -5,6 +5,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +33,10 @@ type Config struct {
 	// ShutdownTimeout bounds the requests in flight at shutdown (default
 	// 10s).
 	ShutdownTimeout time.Duration
+	// ReviewExpiry is the age at which pending role reviews expire,
+	// checked every ReviewCheck (default 1h); 0 never expires them.
+	ReviewExpiry time.Duration
+	ReviewCheck  time.Duration
 }
 
 // Deps are the service's connections and parts, made by the caller.
@@ -63,6 +68,28 @@ func Handler(core *admin.Core, auth *authn.Authenticator, console http.Handler, 
 		mux.Handle("GET /{$}", http.RedirectHandler("/admin/", http.StatusSeeOther))
 	}
 	return mux
+}
+
+// expireReviews closes the role reviews older than age, now and then every
+// interval, until ctx is done. Replicas may all do it: a review is decided
+// once, whoever comes first.
+func expireReviews(ctx context.Context, core *admin.Core, age, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		n, err := core.ExpireReviews(ctx, age)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.WarnContext(ctx, "could not expire old role reviews; trying again later", "err", err)
+		case n > 0:
+			log.InfoContext(ctx, "role reviews expired unanswered", "count", n, "age", age.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Run waits for the database, alive and not ready meanwhile (the API
@@ -133,6 +160,9 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		}
 		status.Done()
 		log.InfoContext(gctx, "admin service ready", "addr", ln.Addr().String())
+		if cfg.ReviewExpiry > 0 {
+			expireReviews(gctx, core, cfg.ReviewExpiry, cmp.Or(cfg.ReviewCheck, time.Hour), log)
+		}
 		return nil
 	})
 	g.Go(func() error {

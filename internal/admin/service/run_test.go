@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/admin/authn"
 	"github.com/jitprov/jitprov/internal/admin/service"
+	"github.com/jitprov/jitprov/internal/provisioner"
+	"github.com/jitprov/jitprov/internal/store"
 	"github.com/jitprov/jitprov/internal/store/postgres"
 	"github.com/jitprov/jitprov/internal/testenv"
 )
@@ -85,5 +88,54 @@ func TestRunWaitsForTheDatabase(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Errorf("stop while starting: %v", err)
+	}
+}
+
+// The service expires role reviews left unanswered longer than
+// ReviewExpiry, as the system.
+func TestRunExpiresOldReviews(t *testing.T) {
+	s, _ := testenv.Store(t)
+	ctx := t.Context()
+	if err := s.ApplyOrganizations(ctx, []store.Organization{{ID: "acme", Name: "Acme", MaxSeats: 5, Roles: []string{"member", "admin"},
+		DefaultRole: "member", JITRoleCeiling: "member", UpdatePolicy: store.PreferIdP, LinkByEmail: store.LinkNever}},
+		[]store.Connection{{OrganizationID: "acme", ID: "idp", Protocol: "saml"}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := provisioner.NewDecider(s, testenv.Logger(t)).Decide(ctx, "login-1", events.Identity{OrganizationID: "acme",
+		ConnectionID: "idp", Protocol: events.ProtocolSAML, ExternalID: "ann", Roles: []string{"admin"}, AuthenticatedAt: time.Now()})
+	if err != nil || res.RoleReview == nil {
+		t.Fatalf("a login claiming admin: %+v, %v; want a review", res, err)
+	}
+	if _, err := s.Pool().Exec(ctx, `UPDATE role_reviews SET created_at = now() - interval '2 hours'`); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- service.Run(runCtx, service.Config{Addr: "127.0.0.1:0", ReviewExpiry: time.Hour},
+			service.Deps{Store: s, Authn: authn.New(authn.Config{Store: s}), Logger: testenv.Logger(t)})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	// The first check runs as soon as the service is ready.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var status, by string
+		if err := s.Pool().QueryRow(ctx, `SELECT status, coalesce(decided_by, '') FROM role_reviews WHERE id = $1`, res.RoleReview.ID).Scan(&status, &by); err != nil {
+			t.Fatal(err)
+		}
+		if status == store.ReviewExpired {
+			if by != "system:review-expiry" {
+				t.Errorf("expired by %q, want the system", by)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the review is still %s after 30s", status)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Run ended: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
