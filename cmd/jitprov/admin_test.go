@@ -125,7 +125,7 @@ func (r ran) must(t *testing.T, args ...string) ran {
 // Every read command, in table and in JSON and YAML: the table has its
 // header and the row expected; JSON is the API's answer; YAML the same
 // data.
-func TestAdminReadCommands(t *testing.T) {
+func TestCLIReads(t *testing.T) {
 	h := newAdminEnv(t)
 	ann := h.login(t, "acme", "ann").User
 	grace := h.login(t, "acme", "grace", "admin").RoleReview
@@ -228,7 +228,7 @@ func TestAdminReadCommands(t *testing.T) {
 
 // Writes: what they print, that a repeat changes nothing (exit 0), and
 // that the store has what they said.
-func TestAdminWriteCommands(t *testing.T) {
+func TestCLIWrites(t *testing.T) {
 	h := newAdminEnv(t)
 	bob := h.login(t, "acme", "bob").User
 	rv1 := h.login(t, "acme", "grace", "admin").RoleReview.ID
@@ -291,7 +291,7 @@ func TestAdminWriteCommands(t *testing.T) {
 }
 
 // Exit statuses scripts rely on, and errors that say what to do.
-func TestAdminExitCodes(t *testing.T) {
+func TestCLIExitCodes(t *testing.T) {
 	h := newAdminEnv(t)
 	ann := h.login(t, "acme", "ann").User
 	rv := h.login(t, "acme", "grace", "admin").RoleReview.ID
@@ -423,7 +423,7 @@ const orgsV2 = `organizations:
 
 // apply --dry-run then apply on a changed file: the difference printed is
 // what the apply does, as the store shows afterwards.
-func TestAdminApply(t *testing.T) {
+func TestCLIApply(t *testing.T) {
 	h := newAdminEnv(t)
 	dir := t.TempDir()
 	v1, v2 := filepath.Join(dir, "v1.yaml"), filepath.Join(dir, "organizations.yaml")
@@ -545,7 +545,7 @@ func flagSetFor() *flag.FlagSet {
 }
 
 // Flags go anywhere on the line; "--" ends them; help is there for each.
-func TestAdminCommandLine(t *testing.T) {
+func TestCLICommandLine(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		pos  []string
