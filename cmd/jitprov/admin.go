@@ -260,7 +260,7 @@ func verbs(noun string) []string {
 }
 
 const globalFlags = `Flags of every admin command (anywhere on the line):
-  --server URL      the admin service (default $JITPROV_ADMIN_URL), e.g. https://admin.example.com
+  --server URL      the admin service (default $JITPROV_ADMIN_URL), e.g. https://sso.example.com
   --token TOKEN     an API token, jpt_… (default $JITPROV_TOKEN; prefer the variable:
                     a flag is visible to other users of the machine)
   -o, --output FMT  table (default), json or yaml: json and yaml print the API's answer

@@ -46,15 +46,15 @@ func WithTimeout(d time.Duration) Option { return func(c *Client) { c.http.Timeo
 func WithTransport(rt http.RoundTripper) Option { return func(c *Client) { c.http.Transport = rt } }
 
 // New returns a client of the admin API at server (the admin service's
-// base URL, such as https://admin.example.com; a trailing /api/v1 is
+// base URL, such as https://sso.example.com; a trailing /api/v1 is
 // accepted) authenticating with token (jpt_…).
 func New(server, token string, opts ...Option) (*Client, error) {
 	if server == "" {
-		return nil, errors.New("no admin API address: pass --server URL or set JITPROV_ADMIN_URL (e.g. https://admin.example.com)")
+		return nil, errors.New("no admin API address: pass --server URL or set JITPROV_ADMIN_URL (e.g. https://sso.example.com)")
 	}
 	u, err := url.Parse(server)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("the admin API address %q is not an http(s) URL such as https://admin.example.com (--server, JITPROV_ADMIN_URL)", server)
+		return nil, fmt.Errorf("the admin API address %q is not an http(s) URL such as https://sso.example.com (--server, JITPROV_ADMIN_URL)", server)
 	}
 	if u.User != nil {
 		return nil, errors.New("the admin API address must not hold credentials: pass the token with --token or JITPROV_TOKEN")
