@@ -33,6 +33,26 @@ func TestDevMode(t *testing.T) {
 	dev := startDev(t, bin, data, ports)
 	app := dev.url + "/app"
 
+	// The admin API answers the token jitprov dev keeps for the CLI.
+	apiGet := func() int {
+		t.Helper()
+		secret, err := os.ReadFile(filepath.Join(data, "admin-token"))
+		if err != nil {
+			t.Fatalf("the dev admin token: %v", err)
+		}
+		req, _ := http.NewRequest(http.MethodGet, dev.url+"/api/v1/organizations", nil)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(secret)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := apiGet(); code != http.StatusOK {
+		t.Errorf("GET /api/v1/organizations with the dev admin token: %d, want 200", code)
+	}
+
 	// Ada signs in through SAML: her account is created, the app shows it.
 	ada := testenv.NewBrowser(t)
 	p := ada.Get(app)
@@ -112,6 +132,9 @@ func TestDevMode(t *testing.T) {
 	// A second start keeps the data: Ada is the same user, and her session
 	// cookie (signed with the kept key) still works.
 	dev = startDev(t, bin, data, ports)
+	if code := apiGet(); code != http.StatusOK {
+		t.Errorf("the dev admin token after a restart: %d, want 200 (kept)", code)
+	}
 	if id := mustShow(t, ada.Get(app), "ada@demo.example", "member", "demo"); id != adaID {
 		t.Errorf("after a restart Ada's session shows user %s, want %s", id, adaID)
 	}

@@ -1,7 +1,12 @@
-// Command jitprov runs jitprov on one machine.
+// Command jitprov runs jitprov on one machine, and administers it
+// through the admin API.
 //
 //	jitprov dev [flags]   the whole pipeline in one process, with a built-in
 //	                      development IdP, a demo application and an inbox
+//	jitprov orgs|users|reviews|audit|decisions|connections|dry-run|apply|tokens …
+//	                      an operator's commands against the admin API
+//	                      (--server / JITPROV_ADMIN_URL, --token / JITPROV_TOKEN)
+//	jitprov help [COMMAND] every command, or one with its flags
 package main
 
 import (
@@ -24,10 +29,19 @@ func main() {
 	cli.Main("jitprov", func(ctx context.Context) error { return run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr) })
 }
 
-const usage = `usage:
-  jitprov dev [flags]   run everything on this machine, for development and demos
+var usage = `usage: jitprov COMMAND [ARGS] [flags]
 
-Flags of dev:
+Run jitprov on this machine:
+  dev [flags]                                    run everything on this machine, for development and demos
+
+Administer jitprov through its admin API (--server URL or JITPROV_ADMIN_URL,
+--token TOKEN or JITPROV_TOKEN; -o table|json|yaml):
+` + commandList() + `
+  help [COMMAND]                                 every command, or one with its flags (or COMMAND --help)
+
+` + globalFlags + "\n" + exitCodes + "\n" + devUsage
+
+const devUsage = `Flags of dev:
   -data DIR         where the data and development keys live (default .jitprov-dev);
                     one jitprov dev at a time uses a folder
   -host NAME        the host name in every URL (default localhost)
@@ -44,16 +58,18 @@ Flags of dev:
   -log-level LEVEL  debug, info, warn or error (default info)`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "dev" {
+	switch {
+	case len(args) == 0:
 		fmt.Fprintln(stderr, usage)
-		if len(args) == 0 {
-			return errors.New("name a command")
-		}
-		return fmt.Errorf("unknown command %q", args[0])
+		return errors.New("name a command")
+	case args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help":
+		return help(args[1:], stdout)
+	case args[0] != "dev":
+		return runAdmin(ctx, args, getenv, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("jitprov dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, usage) }
+	fs.Usage = func() { fmt.Fprintln(stderr, "usage: jitprov dev [flags]\n\n"+devUsage) }
 	var cfg devmode.Config
 	fs.StringVar(&cfg.DataDir, "data", ".jitprov-dev", "")
 	fs.StringVar(&cfg.Host, "host", "localhost", "")
@@ -68,7 +84,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q\n%s", fs.Arg(0), usage)
+		return fmt.Errorf("unexpected argument %q\nusage: jitprov dev [flags]\n\n%s", fs.Arg(0), devUsage)
 	}
 	log, err := telemetry.NewLogger(stderr, *level, "text")
 	if err != nil {

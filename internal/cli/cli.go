@@ -16,16 +16,47 @@ import (
 )
 
 // Main runs run on a context cancelled by SIGINT or SIGTERM (a graceful
-// shutdown), and exits with status 1 and "name: error" when run fails. A
-// request for help (flag.ErrHelp) is not a failure.
+// shutdown), and exits with "name: error" and status 1 when run fails, or
+// the status an *ExitError carries. A request for help (flag.ErrHelp) is
+// not a failure.
 func Main(name string, run func(context.Context) error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx)
 	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
+	if code := ExitCode(err); code != 0 {
 		fmt.Fprintln(os.Stderr, name+":", err)
-		os.Exit(1)
+		os.Exit(code)
 	}
+}
+
+// ExitError is an error with the exit status a command ends with.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Exit gives err the exit status code (nil stays nil).
+func Exit(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &ExitError{Code: code, Err: err}
+}
+
+// ExitCode is the status a command that returned err exits with: 0 for
+// nil and flag.ErrHelp, an *ExitError's code, else 1.
+func ExitCode(err error) int {
+	var ee *ExitError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ee) && ee.Code != 0:
+		return ee.Code
+	}
+	return 1
 }
 
 // Notify returns a channel that receives a value each time the process

@@ -284,6 +284,10 @@ func Run(ctx context.Context, cfg Config) error {
 	// edge's host, so its cookie reaches the console.
 	// The admin service's API (/api/) beside it, on the same sign-in.
 	core := admin.New(st, log.With("service", "admin"))
+	tokenPath, err := adminToken(ctx, dir, st, core)
+	if err != nil {
+		return fmt.Errorf("devmode: %w", err)
+	}
 	auth := authn.New(authn.Config{Store: st, Sessions: sessions})
 	con, err := console.New(console.Config{Core: core, Auth: auth,
 		LoginURL: edgeURL + "/login", PublicURL: devURL, Logger: log.With("service", "admin-console")})
@@ -314,7 +318,7 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			return err
 		}
-		banner(cfg.Out, edgeURL, devURL, dir, natsDesc, storeDesc)
+		banner(cfg.Out, edgeURL, devURL, dir, natsDesc, storeDesc, tokenPath)
 		return nil
 	})
 	err = g.Wait()
@@ -554,13 +558,14 @@ func checkOrgFile(path string, data, rendered []byte, v orgVars, log *slog.Logge
 	return nil
 }
 
-func banner(w io.Writer, edgeURL, devURL, dir, natsDesc, storeDesc string) {
+func banner(w io.Writer, edgeURL, devURL, dir, natsDesc, storeDesc, tokenPath string) {
 	fmt.Fprintf(w, `
 jitprov dev is running — development mode, not for production.
 
   Start here:      %[2]s/            (what to click, and the demo people)
   Demo app:        %[2]s/app         (behind forward-auth: "Sign in with SSO")
   Admin console:   %[2]s/admin/      (sign in as Olivia, demo's admin)
+  Admin API, CLI:  JITPROV_ADMIN_URL=%[2]s JITPROV_TOKEN=$(cat %[6]s) go run ./cmd/jitprov users list demo
   Dev inbox:       %[2]s/inbox/      (the notifier's mails and webhooks)
   Dev IdP:         %[2]s/dev-idp/    (SAML IdP and OpenID provider)
   sso-edge:        %[1]s/login
@@ -574,5 +579,5 @@ jitprov dev is running — development mode, not for production.
 
 Press Ctrl-C to stop; a second start keeps the data.
 
-`, edgeURL, devURL, dir, natsDesc, storeDesc)
+`, edgeURL, devURL, dir, natsDesc, storeDesc, tokenPath)
 }

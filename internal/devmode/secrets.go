@@ -1,6 +1,7 @@
 package devmode
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
@@ -16,6 +17,10 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/jitprov/jitprov/internal/admin"
+	"github.com/jitprov/jitprov/internal/admin/token"
+	"github.com/jitprov/jitprov/internal/store"
 )
 
 // secretFile returns the hex secret of n random bytes kept in path, made
@@ -73,4 +78,30 @@ func spKeyPair(dir string) (*tls.Certificate, error) {
 		return nil, err
 	}
 	return &pair, nil
+}
+
+// adminTokenFile is where jitprov dev keeps a global admin API token for
+// the CLI (`JITPROV_TOKEN=$(cat …)`), in its data folder.
+const adminTokenFile = "admin-token"
+
+// adminToken returns the dev admin token kept in dir, making a new one —
+// global, read-write, for a year — when there is none or it no longer
+// works (revoked, expired, another database).
+func adminToken(ctx context.Context, dir string, s token.Store, core *admin.Core) (string, error) {
+	path := filepath.Join(dir, adminTokenFile)
+	if raw, err := os.ReadFile(path); err == nil {
+		secret := strings.TrimSpace(string(raw))
+		if _, err := token.NewAuthenticator(s, nil).Authenticate(ctx, secret); err == nil {
+			return path, nil
+		}
+	}
+	c, err := core.CreateToken(ctx, admin.Operator("jitprov dev"), admin.NewToken{Name: "jitprov dev", Scope: store.ScopeWrite,
+		ExpiresAt: time.Now().Add(365 * 24 * time.Hour)})
+	if err != nil {
+		return "", fmt.Errorf("make the dev admin token: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(c.Secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("keep the dev admin token: %w", err)
+	}
+	return path, nil
 }
