@@ -582,3 +582,40 @@ func TestCLICommandLine(t *testing.T) {
 		}
 	}
 }
+
+// Held sign-ups from the CLI: listed with --status held, approved (exit 4
+// with the reason when no seat is free), denied only with a reason.
+func TestCLIHeldSignups(t *testing.T) {
+	h := newAdminEnv(t)
+	o := testOrg("acme", 1)
+	o.WhenFull = store.WhenFullHold
+	if err := h.s.ApplyOrganizations(t.Context(), []store.Organization{o}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ann := h.login(t, "acme", "ann").User
+	bea := h.login(t, "acme", "bea")
+	cy := h.login(t, "acme", "cy")
+	if bea.Outcome != events.OutcomeHeld || cy.Outcome != events.OutcomeHeld {
+		t.Fatalf("logins in a full organisation: %s, %s; want held", bea.Outcome, cy.Outcome)
+	}
+	list := h.jitprov(t, "users", "list", "acme", "--status", "held").must(t)
+	if !strings.Contains(list.stdout, "bea@acme.example") || !strings.Contains(list.stdout, "cy@acme.example") || strings.Contains(list.stdout, "ann@") {
+		t.Errorf("users list --status held: %q", list.stdout)
+	}
+	if r := h.jitprov(t, "users", "approve", "acme", bea.User.ID); r.code != exitConflict || !strings.Contains(r.stderr, "no free seat") {
+		t.Errorf("approve in a full organisation: exit %d %q, want %d saying there is no free seat", r.code, r.stderr, exitConflict)
+	}
+	if r := h.jitprov(t, "users", "deny", "acme", cy.User.ID); r.code != exitUsage || !strings.Contains(r.stderr, "--reason") {
+		t.Errorf("deny without a reason: exit %d %q", r.code, r.stderr)
+	}
+	if r := h.jitprov(t, "users", "deny", "acme", cy.User.ID, "--reason", "not ours").must(t); !strings.Contains(r.stdout, "denied (status deprovisioned") {
+		t.Errorf("deny: %q", r.stdout)
+	}
+	h.jitprov(t, "users", "deprovision", "acme", ann.ID).must(t)
+	if r := h.jitprov(t, "users", "approve", "acme", bea.User.ID).must(t); !strings.Contains(r.stdout, "approved (status active") {
+		t.Errorf("approve: %q", r.stdout)
+	}
+	if r := h.jitprov(t, "users", "approve", "acme", bea.User.ID); r.code != exitConflict {
+		t.Errorf("approve twice: exit %d, want %d", r.code, exitConflict)
+	}
+}

@@ -27,6 +27,8 @@ var commands = []*command{
 	{name: "users suspend", args: "ORG USER", summary: "Stop a user signing in (the edge's fast path included); they keep their seat", min: 2, max: 2, setup: userAction("suspend")},
 	{name: "users reactivate", args: "ORG USER", summary: "Let a suspended or deprovisioned user sign in again (a deprovisioned one takes a seat)", min: 2, max: 2, setup: userAction("reactivate")},
 	{name: "users deprovision", args: "ORG USER", summary: "Remove a user's access and free their seat at once", min: 2, max: 2, setup: userAction("deprovision")},
+	{name: "users approve", args: "ORG USER", summary: "Let a held sign-up in: they take a seat now (refused when none is free) and can sign in", min: 2, max: 2, setup: userAction("approve-signup")},
+	{name: "users deny", args: "ORG USER --reason TEXT", summary: "Keep a held sign-up out (a reason is required); they never take a seat", min: 2, max: 2, setup: userAction("deny-signup")},
 	{name: "users set-role", args: "ORG USER ROLE", summary: "Give a user another of the organisation's roles (never above the caller's)", min: 3, max: 3, setup: usersSetRole},
 	{name: "users link", args: "ORG USER CONNECTION EXTERNAL_ID", summary: "Link an identity that is nobody's to a user (what the linking rules refuse)", min: 4, max: 4, setup: usersLink},
 	{name: "users unlink", args: "ORG CONNECTION EXTERNAL_ID", summary: "Take an identity from its user; the user and their seat stay", min: 3, max: 3, setup: usersUnlink},
@@ -313,7 +315,8 @@ func section(w io.Writer, title string, n int) {
 }
 
 // past is how the table output says an action was done.
-var past = map[string]string{"suspend": "suspended", "reactivate": "reactivated", "deprovision": "deprovisioned"}
+var past = map[string]string{"suspend": "suspended", "reactivate": "reactivated", "deprovision": "deprovisioned",
+	"approve-signup": "approved", "deny-signup": "denied"}
 
 func userAction(action string) func(fs *flag.FlagSet) func(*env, []string) error {
 	return func(fs *flag.FlagSet) func(*env, []string) error {
@@ -325,14 +328,19 @@ func userAction(action string) func(fs *flag.FlagSet) func(*env, []string) error
 			if err != nil {
 				return err
 			}
+			if action == "deny-signup" && strings.TrimSpace(*reason) == "" {
+				return errors.New("deny takes a reason: --reason TEXT")
+			}
 			c, err := e.client()
 			if err != nil {
 				return err
 			}
 			do := map[string]func() (client.UserResult, error){
-				"suspend":     func() (client.UserResult, error) { return c.Suspend(e.ctx, org, args[0], *reason) },
-				"reactivate":  func() (client.UserResult, error) { return c.Reactivate(e.ctx, org, args[0], *reason) },
-				"deprovision": func() (client.UserResult, error) { return c.Deprovision(e.ctx, org, args[0], *reason) },
+				"suspend":        func() (client.UserResult, error) { return c.Suspend(e.ctx, org, args[0], *reason) },
+				"reactivate":     func() (client.UserResult, error) { return c.Reactivate(e.ctx, org, args[0], *reason) },
+				"deprovision":    func() (client.UserResult, error) { return c.Deprovision(e.ctx, org, args[0], *reason) },
+				"approve-signup": func() (client.UserResult, error) { return c.ApproveSignup(e.ctx, org, args[0]) },
+				"deny-signup":    func() (client.UserResult, error) { return c.DenySignup(e.ctx, org, args[0], *reason) },
 			}[action]
 			res, err := do()
 			if err != nil {

@@ -38,7 +38,7 @@ func (c *Client) Connections(ctx context.Context, org string) ([]ConnectionInfo,
 // UserQuery filters and pages a user list; zero values do not filter.
 type UserQuery struct {
 	Search       string
-	Status       string // active, suspended, deprovisioned
+	Status       string // active, suspended, deprovisioned, held
 	Role         string
 	Connection   string
 	CreatedBy    string // jit, admin, app
@@ -91,6 +91,17 @@ func (c *Client) Reactivate(ctx context.Context, org, id, reason string) (UserRe
 // Deprovision removes a user's access and frees their seat.
 func (c *Client) Deprovision(ctx context.Context, org, id, reason string) (UserResult, error) {
 	return c.userAction(ctx, org, id, "deprovision", reason)
+}
+
+// ApproveSignup lets a held sign-up in: a seat now (no_seat when none is
+// free), active.
+func (c *Client) ApproveSignup(ctx context.Context, org, id string) (UserResult, error) {
+	return c.userAction(ctx, org, id, "approve-signup", "")
+}
+
+// DenySignup keeps a held sign-up out, for a reason (required).
+func (c *Client) DenySignup(ctx context.Context, org, id, reason string) (UserResult, error) {
+	return c.userAction(ctx, org, id, "deny-signup", reason)
 }
 
 func (c *Client) userAction(ctx context.Context, org, id, action, reason string) (UserResult, error) {
