@@ -28,7 +28,15 @@ const (
 // samlIdentity maps a verified assertion to the identity the provisioner
 // decides on, by the connection's settings.
 func samlIdentity(c *conn, a *samlsp.Assertion, log *slog.Logger) (events.Identity, error) {
-	s := c.saml.settings
+	return MapSAML(c.org.ID, c.id, c.saml.settings, a, log)
+}
+
+// MapSAML maps an assertion to the identity the provisioner decides on, by
+// a SAML connection's settings s: the mapping of a login at the edge,
+// callable without an edge (the admin dry run). It logs to log what it
+// drops or ignores. It does not verify a; the edge calls it only on a
+// verified assertion.
+func MapSAML(orgID, connID string, s connection.SAML, a *samlsp.Assertion, log *slog.Logger) (events.Identity, error) {
 	ext, err := samlsp.ExternalID(a, samlsp.ExternalIDRule{
 		Attribute: s.ExternalID.Attribute, AllowUnspecifiedNameID: s.ExternalID.AllowUnspecifiedNameID,
 	})
@@ -45,7 +53,7 @@ func samlIdentity(c *conn, a *samlsp.Assertion, log *slog.Logger) (events.Identi
 		return a.Attributes[name][0]
 	}
 	id := events.Identity{
-		OrganizationID: c.org.ID, ConnectionID: c.id, Protocol: events.ProtocolSAML, ExternalID: ext,
+		OrganizationID: orgID, ConnectionID: connID, Protocol: events.ProtocolSAML, ExternalID: ext,
 		GivenName: first(s.Attributes.GivenName), FamilyName: first(s.Attributes.FamilyName),
 		DisplayName: first(s.Attributes.DisplayName), AuthenticatedAt: a.AuthnInstant.UTC(),
 	}

@@ -118,7 +118,16 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 // issuer). Claims the login contract cannot carry are dropped or refuse
 // the login (fitContract).
 func oidcIdentity(c *conn, cl *oidcrp.Claims, log *slog.Logger) (events.Identity, error) {
-	m := c.oidc.settings.Claims
+	return MapOIDC(c.org.ID, c.id, c.oidc.settings, cl, log)
+}
+
+// MapOIDC maps ID-token (and userinfo) claims to the identity the
+// provisioner decides on, by an OIDC connection's settings s: the mapping
+// of a login at the edge, callable without an edge (the admin dry run).
+// It logs to log what it drops or ignores. It does not verify cl; the
+// edge calls it only on verified claims.
+func MapOIDC(orgID, connID string, s connection.OIDC, cl *oidcrp.Claims, log *slog.Logger) (events.Identity, error) {
+	m := s.Claims
 	str := func(path, def string) string {
 		if path == "" {
 			path = def
@@ -150,7 +159,7 @@ func oidcIdentity(c *conn, cl *oidcrp.Claims, log *slog.Logger) (events.Identity
 		return nil
 	}
 	id := events.Identity{
-		OrganizationID: c.org.ID, ConnectionID: c.id, Protocol: events.ProtocolOIDC, ExternalID: cl.Subject,
+		OrganizationID: orgID, ConnectionID: connID, Protocol: events.ProtocolOIDC, ExternalID: cl.Subject,
 		GivenName: str(m.GivenName, "given_name"), FamilyName: str(m.FamilyName, "family_name"),
 		DisplayName: str(m.DisplayName, "name"), Groups: list(m.Groups), Roles: list(m.Roles),
 		AuthenticatedAt: time.Now().UTC(),
@@ -172,10 +181,10 @@ func oidcIdentity(c *conn, cl *oidcrp.Claims, log *slog.Logger) (events.Identity
 		if validEmail(email) {
 			id.Email, id.EmailVerified = email, verified
 		} else {
-			log.Warn("the provider's email claim is not an email address a login carries; ignored", "connection", c.id)
+			log.Warn("the provider's email claim is not an email address a login carries; ignored", "connection", connID)
 		}
 	}
-	applyClaimRules(&id, c.oidc.settings.GroupRoles, c.oidc.settings.Constants)
+	applyClaimRules(&id, s.GroupRoles, s.Constants)
 	if err := fitContract(&id, log); err != nil {
 		return events.Identity{}, err
 	}
