@@ -37,7 +37,7 @@ var commands = []*command{
 	{name: "reviews deny", args: "ORG REVIEW --reason TEXT", summary: "Close a review; the user keeps their role (a reason is required)", min: 2, max: 2, setup: reviewsDeny},
 	{name: "audit", args: "ORG", summary: "The admin audit: who did what to whom, newest first", min: 1, max: 1, setup: auditList},
 	{name: "decisions", args: "ORG", summary: "The provisioning log: every login's decision, newest first (why was Bob refused?)", min: 1, max: 1, setup: decisionsList},
-	{name: "dry-run", args: "ORG -f IDENTITY.json", summary: "What JIT would decide for a login of this identity now, writing nothing", min: 1, max: 1, setup: dryRun},
+	{name: "dry-run", args: "ORG -f IDENTITY.json | --connection ID --saml-response FILE | --connection ID --id-token FILE [--userinfo FILE]", summary: "What JIT would decide for a login of this identity (or SAML response, or ID token) now, writing nothing", min: 1, max: 1, setup: dryRun},
 	{name: "apply", args: "-f ORGANIZATIONS.yaml", summary: "Create or update organisations and connections (--dry-run: only say what it would do); never deletes", max: 0, setup: apply},
 	{name: "tokens list", summary: "API tokens (never their secrets)", max: 0, setup: tokensList},
 	{name: "tokens create", args: "--name NAME --scope read|write", summary: "Create an API token; its secret is printed this once", max: 0, setup: tokensCreate},
@@ -680,18 +680,65 @@ func dryRun(fs *flag.FlagSet) func(*env, []string) error {
 	var o orgArg
 	o.flag(fs)
 	file := fs.String("f", "", "the identity: a JSON object as login.first-seen carries it (connection_id, protocol, external_id, email, …); - for standard input")
+	conn := fs.String("connection", "", "the connection that maps --saml-response or --id-token")
+	samlFile := fs.String("saml-response", "", "a SAML Response (base64 as posted to the ACS, or XML; - for standard input), mapped as sso-edge maps a login; NOT validated")
+	tokenFile := fs.String("id-token", "", "an OIDC ID token (compact JWT; - for standard input), mapped as sso-edge maps a login; NOT verified")
+	userinfoFile := fs.String("userinfo", "", "with --id-token: a userinfo response (JSON) merged into the token's claims")
 	return func(e *env, args []string) error {
 		org, _, err := o.take(args)
 		if err != nil {
 			return err
 		}
-		data, err := readInput(*file, "identity file")
-		if err != nil {
-			return err
+		given := 0
+		for _, f := range []string{*file, *samlFile, *tokenFile} {
+			if f != "" {
+				given++
+			}
 		}
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal(data, &obj); err != nil {
-			return fmt.Errorf("%s is not a JSON object: %v", *file, err)
+		switch {
+		case given != 1:
+			return usageErr("give one of -f IDENTITY.json, --saml-response FILE or --id-token FILE")
+		case *file != "" && *conn != "":
+			return usageErr("--connection goes with --saml-response or --id-token; -f takes the connection_id in the identity")
+		case *file == "" && *conn == "":
+			return usageErr("--connection ID is required with --saml-response or --id-token")
+		case *userinfoFile != "" && *tokenFile == "":
+			return usageErr("--userinfo goes with --id-token")
+		}
+		var data []byte
+		switch {
+		case *samlFile != "":
+			resp, err := readInput(*samlFile, "SAML response file")
+			if err != nil {
+				return err
+			}
+			data, _ = json.Marshal(map[string]string{"connection_id": *conn, "saml_response": string(bytes.TrimSpace(resp))})
+		case *tokenFile != "":
+			tok, err := readInput(*tokenFile, "ID token file")
+			if err != nil {
+				return err
+			}
+			body := map[string]any{"connection_id": *conn, "id_token": string(bytes.TrimSpace(tok))}
+			if *userinfoFile != "" {
+				ui, err := readInput(*userinfoFile, "userinfo file")
+				if err != nil {
+					return err
+				}
+				var obj map[string]json.RawMessage
+				if err := json.Unmarshal(ui, &obj); err != nil {
+					return fmt.Errorf("%s is not a JSON object: %v", *userinfoFile, err)
+				}
+				body["userinfo"] = json.RawMessage(bytes.TrimSpace(ui))
+			}
+			data, _ = json.Marshal(body)
+		default:
+			if data, err = readInput(*file, "identity file"); err != nil {
+				return err
+			}
+			var obj map[string]json.RawMessage
+			if err := json.Unmarshal(data, &obj); err != nil {
+				return fmt.Errorf("%s is not a JSON object: %v", *file, err)
+			}
 		}
 		c, err := e.client()
 		if err != nil {
@@ -710,8 +757,21 @@ func dryRun(fs *flag.FlagSet) func(*env, []string) error {
 			if r.RoleReview != nil {
 				kv = append(kv, "Role review", r.RoleReview.ID+" for "+r.RoleReview.RequestedRole)
 			}
+			if id := res.Identity; id != nil {
+				kv = append(kv, "Mapped identity", id.ExternalID+" via "+id.ConnectionID, "Email", fmt.Sprintf("%s (verified: %t)", id.Email, id.EmailVerified),
+					"Name", strings.TrimSpace(id.GivenName+" "+id.FamilyName+" "+id.DisplayName),
+					"Groups", strings.Join(id.Groups, ", "), "Roles", strings.Join(id.Roles, ", "))
+				for _, warning := range res.Warnings {
+					kv = append(kv, "Warning", warning)
+				}
+			}
 			if err := fields(w, kv...); err != nil {
 				return err
+			}
+			if res.Caveat != "" {
+				if _, err := fmt.Fprintf(w, "(%s)\n", res.Caveat); err != nil {
+					return err
+				}
 			}
 			_, err := fmt.Fprintln(w, "(a dry run: nothing was written)")
 			return err
@@ -914,3 +974,6 @@ func tokensRevoke(fs *flag.FlagSet) func(*env, []string) error {
 		})
 	}
 }
+
+// usageErr is a wrong command line.
+func usageErr(msg string) error { return cli.Exit(exitUsage, errors.New(msg)) }

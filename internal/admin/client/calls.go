@@ -213,6 +213,9 @@ func (c *Client) Audit(ctx context.Context, org string, q AuditQuery) (AuditPage
 }
 
 // DryRun asks what JIT would decide for a login of identity (a JSON
+// object: an identity, bare or as {"identity": …}, or {"connection_id",
+// "saml_response"} or {"connection_id", "id_token", "userinfo"}: the
+// dry-run route's body
 // object, the login.first-seen event's data) now, writing nothing.
 func (c *Client) DryRun(ctx context.Context, org string, identity json.RawMessage) (DryRunResult, error) {
 	var out DryRunResult

@@ -167,9 +167,15 @@ type AuditPage struct {
 	Next    string       `json:"next"`
 }
 
-// DryRunResult is the decision JIT would take for an identity now.
+// DryRunResult is the decision JIT would take for an identity now. From a
+// SAML response or an ID token, it also carries the identity they map to,
+// what the mapping dropped or ignored, and the caveat that nothing was
+// validated.
 type DryRunResult struct {
-	Result events.ProvisioningResult `json:"result"`
+	Result   events.ProvisioningResult `json:"result"`
+	Identity *events.Identity          `json:"identity,omitempty"`
+	Warnings []string                  `json:"warnings,omitempty"`
+	Caveat   string                    `json:"caveat,omitempty"`
 }
 
 // Change is what applying an organisations file does to one organisation
