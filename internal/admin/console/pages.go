@@ -450,22 +450,33 @@ type connectionsPage struct {
 	WarnDays    int
 	DryRun      dryRunForm
 	Result      *events.ProvisioningResult
-	Error       string
+	// Mapped is what a pasted SAML response or ID token maps to.
+	Mapped *admin.MappedDryRun
+	Error  string
 }
 
+// dryRunForm is the dry-run tester's form. Input chooses what is tried:
+// "identity" (the fields), "saml" (a pasted SAML response) or "oidc" (a
+// pasted ID token, and a userinfo response if any).
 type dryRunForm struct {
+	Input                                string
 	Connection, ExternalID, Email, Roles string
 	EmailVerified                        bool
+	Pasted, Userinfo                     string
 }
 
 func (p connectionsPage) title() string { return p.Org.Name + " — Connections" }
 func (connectionsPage) nav() string     { return "connections" }
 
 func (c *Console) connections(w http.ResponseWriter, r *http.Request, s *request) {
-	c.showConnections(w, r, s, http.StatusOK, dryRunForm{EmailVerified: true}, nil, "")
+	c.showConnections(w, r, s, http.StatusOK, dryRunForm{Input: "identity", EmailVerified: true}, nil, "")
 }
 
 func (c *Console) showConnections(w http.ResponseWriter, r *http.Request, s *request, status int, f dryRunForm, res *events.ProvisioningResult, msg string) {
+	c.showConnectionsMapped(w, r, s, status, f, res, nil, msg)
+}
+
+func (c *Console) showConnectionsMapped(w http.ResponseWriter, r *http.Request, s *request, status int, f dryRunForm, res *events.ProvisioningResult, mapped *admin.MappedDryRun, msg string) {
 	d, ok := c.organization(w, r, s)
 	if !ok {
 		return
@@ -476,13 +487,24 @@ func (c *Console) showConnections(w http.ResponseWriter, r *http.Request, s *req
 		return
 	}
 	c.render(w, r, s, status, "connections", connectionsPage{orgPage: orgPage{Org: d.Organization}, Connections: conns,
-		WarnDays: admin.WarnDays, DryRun: f, Result: res, Error: msg})
+		WarnDays: admin.WarnDays, DryRun: f, Result: res, Mapped: mapped, Error: msg})
 }
 
 // dryRun shows what sign-in would decide for an identity, writing nothing.
 func (c *Console) dryRun(w http.ResponseWriter, r *http.Request, s *request) {
 	f := dryRunForm{Connection: r.PostFormValue("connection"), ExternalID: strings.TrimSpace(r.PostFormValue("external_id")),
-		Email: strings.TrimSpace(r.PostFormValue("email")), Roles: r.PostFormValue("roles"), EmailVerified: r.PostFormValue("email_verified") != ""}
+		Email: strings.TrimSpace(r.PostFormValue("email")), Roles: r.PostFormValue("roles"), EmailVerified: r.PostFormValue("email_verified") != "",
+		Input: r.PostFormValue("input"), Pasted: strings.TrimSpace(r.PostFormValue("pasted")), Userinfo: strings.TrimSpace(r.PostFormValue("userinfo"))}
+	switch f.Input {
+	case "saml", "oidc":
+		c.dryRunPasted(w, r, s, f)
+		return
+	case "", "identity":
+		f.Input = "identity"
+	default:
+		c.showConnections(w, r, s, http.StatusBadRequest, f, nil, "Please choose what to try: the fields, a SAML response or an ID token.")
+		return
+	}
 	id := events.Identity{OrganizationID: s.Org, ConnectionID: f.Connection, ExternalID: f.ExternalID, Email: f.Email,
 		EmailVerified: f.EmailVerified, Protocol: events.ProtocolSAML}
 	conns, err := c.cfg.Core.Organization(r.Context(), s.P, s.Org)
@@ -515,6 +537,45 @@ func (c *Console) dryRun(w http.ResponseWriter, r *http.Request, s *request) {
 		return
 	}
 	c.showConnections(w, r, s, http.StatusOK, f, &res, "")
+}
+
+// dryRunPasted shows what a pasted SAML response or ID token maps to and
+// what sign-in would decide for it, writing nothing and validating
+// nothing.
+func (c *Console) dryRunPasted(w http.ResponseWriter, r *http.Request, s *request, f dryRunForm) {
+	if f.Pasted == "" {
+		what := "SAML response"
+		if f.Input == "oidc" {
+			what = "ID token"
+		}
+		c.showConnections(w, r, s, http.StatusBadRequest, f, nil, "Please paste the "+what+" to try.")
+		return
+	}
+	var res admin.MappedDryRun
+	var err error
+	if f.Input == "saml" {
+		res, err = c.cfg.Core.DryRunSAML(r.Context(), s.P, s.Org, f.Connection, f.Pasted)
+	} else {
+		res, err = c.cfg.Core.DryRunOIDC(r.Context(), s.P, s.Org, f.Connection, f.Pasted, []byte(f.Userinfo))
+	}
+	var fe *admin.FieldError
+	switch {
+	case errorsAs(err, &fe):
+		c.showConnections(w, r, s, http.StatusBadRequest, f, nil, dryRunFieldNames[fe.Field]+fe.Msg)
+		return
+	case err != nil:
+		c.fail(w, r, s, err)
+		return
+	}
+	c.showConnectionsMapped(w, r, s, http.StatusOK, f, &res.Result, &res, "")
+}
+
+// dryRunFieldNames introduces a refusal of the dry run's inputs.
+var dryRunFieldNames = map[string]string{
+	"saml_response": "The SAML response: ",
+	"id_token":      "The ID token: ",
+	"userinfo":      "The userinfo response: ",
+	"connection_id": "The connection: ",
 }
 
 // The audit log: provisioning decisions ("why was Bob refused?") and
