@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strings"
 )
 
@@ -71,7 +72,7 @@ func object(b []byte) (map[string]any, error) {
 		return nil, err
 	}
 	if m == nil {
-		return nil, json.Unmarshal([]byte("0"), &m)
+		return nil, errors.New("null")
 	}
 	return m, nil
 }
