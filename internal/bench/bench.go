@@ -167,6 +167,7 @@ func scenario(ctx context.Context, o Options, s *postgres.Store, ns *server.Serv
 	// Closed loop: Concurrency clients, each signing in new people one
 	// after another; only what completes after the warm-up counts.
 	var seq atomic.Int64
+	run := fmt.Sprintf("o%d-%d", orgs, time.Now().UnixNano())
 	var mu sync.Mutex
 	var lat []time.Duration
 	var errCount int
@@ -180,9 +181,12 @@ func scenario(ctx context.Context, o Options, s *postgres.Store, ns *server.Serv
 			bad := 0
 			for time.Now().Before(end) {
 				n := seq.Add(1)
+				// The scenario's own people: scenarios share the database
+				// (and bench-0), and a person of an earlier one would be an
+				// existing user, not a first login.
 				id := events.Identity{OrganizationID: fmt.Sprintf("bench-%d", int(n)%orgs), ConnectionID: "idp",
-					Protocol: events.ProtocolSAML, ExternalID: fmt.Sprintf("c%d-%d", c, n),
-					Email: fmt.Sprintf("c%d-%d@bench.example", c, n), GivenName: "Bench", AuthenticatedAt: time.Now().UTC()}
+					Protocol: events.ProtocolSAML, ExternalID: fmt.Sprintf("%s-c%d-%d", run, c, n),
+					Email: fmt.Sprintf("%s-c%d-%d@bench.example", run, c, n), GivenName: "Bench", AuthenticatedAt: time.Now().UTC()}
 				rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 				t0 := time.Now()
 				r, err := client.Provision(rctx, id)
