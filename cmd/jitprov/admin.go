@@ -14,6 +14,7 @@ import (
 
 	"github.com/jitprov/jitprov/internal/admin/client"
 	"github.com/jitprov/jitprov/internal/cli"
+	"github.com/jitprov/jitprov/internal/loadtest"
 )
 
 // Exit statuses of the admin commands, for scripts (docs/admin.md, "The
@@ -302,6 +303,10 @@ func help(args []string, stdout io.Writer) error {
 		}
 		if args[0] == "dev" {
 			fmt.Fprintln(stdout, devUsage)
+			return nil
+		}
+		if args[0] == "loadtest" {
+			fmt.Fprintln(stdout, loadtest.Usage)
 			return nil
 		}
 		if hasNoun(args[0]) && len(args) == 1 {

@@ -3,6 +3,8 @@
 //
 //	jitprov dev [flags]   the whole pipeline in one process, with a built-in
 //	                      development IdP, a demo application and an inbox
+//	jitprov loadtest setup|run [flags]
+//	                      a login storm against a running sso-edge (docs/loadtest.md)
 //	jitprov orgs|users|reviews|audit|decisions|connections|dry-run|apply|tokens …
 //	                      an operator's commands against the admin API
 //	                      (--server / JITPROV_ADMIN_URL, --token / JITPROV_TOKEN)
@@ -22,6 +24,7 @@ import (
 	"github.com/jitprov/jitprov/internal/cli"
 
 	"github.com/jitprov/jitprov/internal/devmode"
+	"github.com/jitprov/jitprov/internal/loadtest"
 	"github.com/jitprov/jitprov/internal/telemetry"
 )
 
@@ -33,6 +36,7 @@ var usage = `usage: jitprov COMMAND [ARGS] [flags]
 
 Run jitprov on this machine:
   dev [flags]                                    run everything on this machine, for development and demos
+  loadtest setup|run [flags]                     a login storm against a running sso-edge (jitprov loadtest help)
 
 Administer jitprov through its admin API (--server URL or JITPROV_ADMIN_URL,
 --token TOKEN or JITPROV_TOKEN; -o table|json|yaml):
@@ -64,6 +68,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return errors.New("name a command")
 	case args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help":
 		return help(args[1:], stdout)
+	case args[0] == "loadtest":
+		return loadtest.Main(ctx, args[1:], getenv, stdout, stderr)
 	case args[0] != "dev":
 		return runAdmin(ctx, args, getenv, stdout, stderr)
 	}
