@@ -48,9 +48,10 @@ func deploy(t *testing.T) deployment {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	provNATS := testenv.Connect(t, ns) // closed after the provisioner stopped (cleanups run last first)
 	go func() {
 		done <- provisioner.Run(ctx, provisioner.Config{Workers: 4, Topology: bus.DefaultTopology()},
-			provisioner.Deps{Store: s, NATS: testenv.Connect(t, ns), Logger: log,
+			provisioner.Deps{Store: s, NATS: provNATS, Logger: log,
 				Tracer: nooptrace.NewTracerProvider(), Meter: noopmetric.NewMeterProvider()})
 	}()
 	t.Cleanup(func() {
