@@ -1,0 +1,16 @@
+// Package loadtest is `jitprov loadtest`: a login storm against a running
+// sso-edge, over real HTTP, as browsers would make it.
+//
+// Setup makes a load-test IdP key and M organisations whose SAML
+// connection trusts it (IdP-initiated logins allowed, sp_entity_id
+// pinned, clock_skew 5m) and applies them. Run signs one IdP-initiated
+// response per login before each scenario's timed phase (so the IdP's
+// signing is not measured), then sends them: each login a new HTTP client
+// with a cookie jar POSTing the response to the connection's ACS, in a
+// closed loop (N in flight) or an open loop (a fixed arrival rate, timed
+// from each login's scheduled start). It reports the rate, latency
+// percentiles and outcomes of each scenario (first logins, returning
+// logins) and checks the invariants in the database: the run's users
+// equal the first logins answered, seats_used equals the active users.
+// docs/loadtest.md is the manual.
+package loadtest
