@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	return edge.Run(ctx, edge.Config{
 		Addr: cfg.Addr, PublicURL: *public, AllowedReturnOrigins: cfg.ReturnOrigins, DefaultReturnTo: cfg.LandingURL,
-		ProvisionTimeout: time.Duration(cfg.ProvisionTimeout), SPKeyPair: spKey, Replicas: cfg.Replicas,
+		ProvisionTimeout: time.Duration(cfg.ProvisionTimeout), SessionRecheck: time.Duration(cfg.SessionRecheck), SPKeyPair: spKey, Replicas: cfg.Replicas,
 		CertCheckInterval: time.Duration(cfg.CertCheckInterval), // negative when "off": the edge's convention too
 		RatePerClient:     config.Rate(cfg.RatePerClient), RatePerConnection: config.Rate(cfg.RatePerConnection),
 		TrustedProxies:  proxies,

@@ -51,6 +51,10 @@ type Edge struct {
 	// ProvisionTimeout is how long a first login waits for its account
 	// (JITPROV_EDGE_PROVISION_TIMEOUT, default 5s).
 	ProvisionTimeout Duration `yaml:"provision_timeout"`
+	// SessionRecheck is how long /auth/verify trusts what it last read of
+	// a session's user before reading it again (JITPROV_EDGE_SESSION_RECHECK,
+	// default 15s; "off" trusts a session until it expires).
+	SessionRecheck Duration `yaml:"session_recheck"`
 	// SPKeyFile and SPCertFile are the default SP key pair (PEM) for SAML
 	// connections without their own (JITPROV_EDGE_SP_KEY_FILE,
 	// JITPROV_EDGE_SP_CERT_FILE).
@@ -131,6 +135,11 @@ func LoadEdge(path string, getenv func(string) string) (Edge, error) {
 	env.str("JITPROV_EDGE_LANDING_URL", &e.LandingURL)
 	env.bool("JITPROV_EDGE_INSECURE_COOKIES", &e.InsecureCookies)
 	env.duration("JITPROV_EDGE_PROVISION_TIMEOUT", "5s", &e.ProvisionTimeout)
+	if v := env.get("JITPROV_EDGE_SESSION_RECHECK"); strings.EqualFold(v, "off") {
+		e.SessionRecheck = -1
+	} else {
+		env.duration("JITPROV_EDGE_SESSION_RECHECK", "15s", &e.SessionRecheck)
+	}
 	env.duration("JITPROV_EDGE_METADATA_REFRESH", "5m", &e.MetadataRefresh)
 	if v := env.get("JITPROV_EDGE_CERT_CHECK_INTERVAL"); v != "" {
 		d, err := parseDurationOrOff(v)

@@ -969,3 +969,45 @@ func TestSuspendedPersonIsRefusedAfterTheFastPath(t *testing.T) {
 		t.Fatalf("returning login after the reactivation, without a provisioner: %d %s", resp.Status, resp.Body)
 	}
 }
+
+// A session already issued stops working once its user is suspended or
+// deprovisioned, and carries the role an admin gave since: /auth/verify
+// rechecks the user (here at every request; by default every 15s).
+func TestSessionFollowsTheUsersStanding(t *testing.T) {
+	w := newWorld(t, 10, true, withEdgeConfig(func(c *edge.Config) { c.SessionRecheck = time.Nanosecond }))
+	ctx := context.Background()
+	w.idp.signsIn(person("00u-kim", "kim@acme.example"))
+	b := newBrowser(t)
+	if resp, _ := login(t, b, w.edgeURL, "/"); resp.Status != http.StatusSeeOther {
+		t.Fatalf("login: %d %s", resp.Status, resp.Body)
+	}
+	v, userID := verify(t, b, w.edgeURL)
+	if v.Status != http.StatusOK || v.Header.Get("X-Jitprov-Role") != "member" {
+		t.Fatalf("verify after login: %d role %q", v.Status, v.Header.Get("X-Jitprov-Role"))
+	}
+	core := admin.New(w.store, w.log)
+	if _, err := core.ChangeRole(ctx, admin.Operator("test"), "acme", userID, "manager"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := verify(t, b, w.edgeURL); v.Status != http.StatusOK || v.Header.Get("X-Jitprov-Role") != "manager" {
+		t.Errorf("verify after a role change: %d role %q, want 200 manager", v.Status, v.Header.Get("X-Jitprov-Role"))
+	}
+	if _, err := core.Suspend(ctx, admin.Operator("test"), "acme", userID, "on leave"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := verify(t, b, w.edgeURL); v.Status != http.StatusUnauthorized {
+		t.Errorf("verify of a suspended user's session: %d, want 401", v.Status)
+	}
+	if _, err := core.Reactivate(ctx, admin.Operator("test"), "acme", userID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := verify(t, b, w.edgeURL); v.Status != http.StatusOK {
+		t.Errorf("verify after reactivation: %d, want 200", v.Status)
+	}
+	if _, err := core.Deprovision(ctx, admin.Operator("test"), "acme", userID, "left"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := verify(t, b, w.edgeURL); v.Status != http.StatusUnauthorized {
+		t.Errorf("verify of a deprovisioned user's session: %d, want 401", v.Status)
+	}
+}

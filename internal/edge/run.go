@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -42,6 +43,12 @@ type Config struct {
 	// ProvisionTimeout is how long a first login waits for its account
 	// before the "setting up your account" page.
 	ProvisionTimeout time.Duration
+	// SessionRecheck is how long /auth/verify trusts what it last read of
+	// a session's user: a user suspended, deprovisioned or given another
+	// role is refused (or answered with the new role) at most this long
+	// after. 0 is DefaultSessionRecheck; negative trusts the session
+	// until it expires.
+	SessionRecheck time.Duration
 	// MaxBodyBytes bounds a request body (the ACS form).
 	MaxBodyBytes int64
 	// MetadataTimeout bounds an IdP metadata fetch; MetadataRefresh is how
@@ -161,6 +168,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, func(context.Cont
 		tracer:       deps.Tracer.Tracer("github.com/jitprov/jitprov/internal/edge"), log: deps.Logger,
 		failures: newSampler(deps.Logger, 10*time.Second),
 		unmapped: newUnmappedWarnings(),
+	}
+	if cfg.SessionRecheck >= 0 {
+		s.standings = newStandings(deps.Store, cmp.Or(cfg.SessionRecheck, DefaultSessionRecheck))
 	}
 	s.reg.deriveEntityIDs = cfg.DeriveSPEntityIDs
 	s.limits = newLimits(cfg, s)

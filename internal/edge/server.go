@@ -75,7 +75,10 @@ type Server struct {
 	// unmapped remembers the identity fields it warned of, once per
 	// connection and field.
 	unmapped *unmappedWarnings
-	tracer   trace.Tracer
+	// standings rechecks a session's user for /auth/verify; nil trusts
+	// sessions until they expire.
+	standings *standings
+	tracer    trace.Tracer
 	log      *slog.Logger
 }
 
@@ -630,12 +633,30 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unauthenticated", http.StatusUnauthorized)
 		return
 	}
+	role, email := sess.Role, sess.Email
+	if s.standings != nil {
+		st, ok, err := s.standings.of(r.Context(), sess.OrganizationID, sess.UserID)
+		switch {
+		case !ok:
+			// The store cannot say: trust the session, rather than lock
+			// everyone out while the database is down.
+			s.failures.log(r.Context(), slog.LevelWarn, "session-recheck", "session user not rechecked: the store does not answer", "err", err)
+		case st.status != store.StatusActive:
+			s.log.InfoContext(r.Context(), "session refused: its user is no longer active", "user_id", sess.UserID,
+				"org", sess.OrganizationID, "status", st.status)
+			w.Header().Set("Cache-Control", "no-store")
+			http.Error(w, "unauthenticated", http.StatusUnauthorized)
+			return
+		default:
+			role, email = st.role, st.email // the role an admin gave since
+		}
+	}
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Jitprov-User-Id", sess.UserID)
 	h.Set("X-Jitprov-Organization", sess.OrganizationID)
-	h.Set("X-Jitprov-Role", sess.Role)
-	h.Set("X-Jitprov-Email", sess.Email)
+	h.Set("X-Jitprov-Role", role)
+	h.Set("X-Jitprov-Email", email)
 	w.WriteHeader(http.StatusOK)
 }
 
