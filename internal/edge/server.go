@@ -79,7 +79,7 @@ type Server struct {
 	// sessions until they expire.
 	standings *standings
 	tracer    trace.Tracer
-	log      *slog.Logger
+	log       *slog.Logger
 }
 
 // Handler routes the edge's endpoints.
