@@ -40,12 +40,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	nooptrace "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/jitprov/jitprov/internal/edge"
 	"github.com/jitprov/jitprov/internal/edge/session"
 	"github.com/jitprov/jitprov/internal/known"
+	"github.com/jitprov/jitprov/internal/store"
 	"github.com/jitprov/jitprov/internal/testenv"
 )
 
@@ -343,8 +345,17 @@ func FuzzACS(f *testing.F) {
 // session's; nothing is set.
 func FuzzAuthVerify(f *testing.F) {
 	e := newFuzzEdge(f)
+	// The session's user exists and is active: /auth/verify rereads it.
+	userID := uuid.NewString()
+	if err := e.w.store.InTx(context.Background(), func(ctx context.Context, tx store.Tx) error {
+		_, err := tx.CreateUser(ctx, store.User{ID: userID, OrganizationID: "acme", Email: "ada@acme.example", Role: "member",
+			Status: store.StatusActive, CreatedBy: store.CreatedByAdmin})
+		return err
+	}); err != nil {
+		f.Fatal(err)
+	}
 	rec := httptest.NewRecorder()
-	if err := e.sessions.Issue(rec, session.Session{UserID: "u-1", OrganizationID: "acme", ConnectionID: "idp", Role: "member", Email: "ada@acme.example"}); err != nil {
+	if err := e.sessions.Issue(rec, session.Session{UserID: userID, OrganizationID: "acme", ConnectionID: "idp", Role: "member", Email: "ada@acme.example"}); err != nil {
 		f.Fatal(err)
 	}
 	valid := rec.Result().Cookies()[0].Value

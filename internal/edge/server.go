@@ -635,7 +635,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	}
 	role, email := sess.Role, sess.Email
 	if s.standings != nil {
-		st, ok, err := s.standings.of(r.Context(), sess.OrganizationID, sess.UserID)
+		st, ok, err := s.standings.of(r.Context(), sess.OrganizationID, sess.UserID, sess.IssuedAt)
 		switch {
 		case !ok:
 			// The store cannot say: trust the session, rather than lock

@@ -41,16 +41,20 @@ func newStandings(users Decisions, ttl time.Duration) *standings {
 }
 
 // of returns the user's standing, read from the store when the one
-// remembered is older than the ttl. ok is false when the store cannot say
+// remembered is older than the ttl, or older than notBefore (the session's
+// issue: a session issued since was decided on a fresher reading, and a
+// standing read before it would take back, say, the role it carries).
+// ok is false when the store cannot say
 // (unreachable): the caller then trusts the session, rather than lock
 // everyone out of every application while the database is down.
-func (s *standings) of(ctx context.Context, org, userID string) (st standing, ok bool, err error) {
+func (s *standings) of(ctx context.Context, org, userID string, notBefore time.Time) (st standing, ok bool, err error) {
 	key := org + "\x00" + userID
 	now := s.now()
 	s.mu.Lock()
 	st, found := s.seen[key]
 	s.mu.Unlock()
-	if found && now.Sub(st.at) < s.ttl {
+	// A second of margin: a session's times may be kept to the second.
+	if found && now.Sub(st.at) < s.ttl && !st.at.Before(notBefore.Add(time.Second)) {
 		return st, true, nil
 	}
 	u, err := s.users.User(ctx, org, userID)
