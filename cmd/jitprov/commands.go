@@ -177,9 +177,7 @@ func usersList(fs *flag.FlagSet) func(*env, []string) error {
 	fs.StringVar(&q.Connection, "connection", "", "users with an identity through this connection")
 	fs.StringVar(&q.CreatedBy, "created-by", "", "jit, admin or app")
 	fs.StringVar(&since, "since", "", "users created since: an RFC 3339 time (2026-12-01T00:00:00Z), a date (2026-12-01) or an age (72h)")
-	fs.IntVar(&q.Limit, "limit", 0, "users per page, 1 to 500 (default 50)")
-	fs.StringVar(&q.Cursor, "cursor", "", "the page after the one that printed this cursor")
-	fs.BoolVar(&all, "all", false, "every page")
+	pageFlags(fs, "users", &q.Limit, &q.Cursor, &all)
 	return func(e *env, args []string) error {
 		org, _, err := o.take(args)
 		if err != nil {
@@ -195,20 +193,15 @@ func usersList(fs *flag.FlagSet) func(*env, []string) error {
 		if all && q.Limit == 0 {
 			q.Limit = 500
 		}
-		var page client.UserPage
-		for {
+		page := client.UserPage{Users: []client.User{}}
+		page.Next, err = pages(all, q.Cursor, func(cursor string) (string, error) {
+			q.Cursor = cursor
 			p, err := c.Users(e.ctx, org, q)
-			if err != nil {
-				return err
-			}
-			page.Users, page.Next = append(page.Users, p.Users...), p.Next
-			if !all || p.Next == "" {
-				break
-			}
-			q.Cursor = p.Next
-		}
-		if page.Users == nil {
-			page.Users = []client.User{}
+			page.Users = append(page.Users, p.Users...)
+			return p.Next, err
+		})
+		if err != nil {
+			return err
 		}
 		return e.print(page, func(w io.Writer) error {
 			if len(page.Users) == 0 {
@@ -546,6 +539,13 @@ func auditTable(es []client.AuditEntry) *table {
 
 // pages follows cursors when all is set: fetch gets one page from cursor
 // and returns the cursor of the next.
+// pageFlags declares a list's paging flags: --limit, --cursor and --all.
+func pageFlags(fs *flag.FlagSet, noun string, limit *int, cursor *string, all *bool) {
+	fs.IntVar(limit, "limit", 0, noun+" per page, 1 to 500 (default 50)")
+	fs.StringVar(cursor, "cursor", "", "the page after the one that printed this cursor")
+	fs.BoolVar(all, "all", false, "every page")
+}
+
 func pages(all bool, cursor string, fetch func(cursor string) (string, error)) (string, error) {
 	for {
 		next, err := fetch(cursor)
@@ -562,9 +562,7 @@ func auditList(fs *flag.FlagSet) func(*env, []string) error {
 	var q client.AuditQuery
 	var all bool
 	fs.StringVar(&q.Target, "target", "", "the actions on this target (a user id, a review id)")
-	fs.IntVar(&q.Limit, "limit", 0, "entries per page, 1 to 500 (default 50)")
-	fs.StringVar(&q.Cursor, "cursor", "", "the page after the one that printed this cursor")
-	fs.BoolVar(&all, "all", false, "every page")
+	pageFlags(fs, "entries", &q.Limit, &q.Cursor, &all)
 	return func(e *env, args []string) error {
 		org, _, err := o.take(args)
 		if err != nil {
@@ -614,15 +612,13 @@ func decisionsList(fs *flag.FlagSet) func(*env, []string) error {
 	var q client.DecisionQuery
 	var since string
 	var all bool
-	fs.StringVar(&q.Outcome, "outcome", "", "created, updated, linked, refused, … (provisioning.result's outcome)")
+	fs.StringVar(&q.Outcome, "outcome", "", "created, existing, rejected, refused, failed or held (provisioning.result's outcome)")
 	fs.StringVar(&q.Reason, "reason", "", "a refusal's reason, such as seats_exhausted")
 	fs.StringVar(&q.Connection, "connection", "", "logins through this connection")
 	fs.StringVar(&q.ExternalID, "external-id", "", "one person's logins: their id at the IdP")
 	fs.StringVar(&q.UserID, "user", "", "one user's logins")
 	fs.StringVar(&since, "since", "", "decisions since: an RFC 3339 time, a date (2026-12-01) or an age (24h)")
-	fs.IntVar(&q.Limit, "limit", 0, "decisions per page, 1 to 500 (default 50)")
-	fs.StringVar(&q.Cursor, "cursor", "", "the page after the one that printed this cursor")
-	fs.BoolVar(&all, "all", false, "every page")
+	pageFlags(fs, "decisions", &q.Limit, &q.Cursor, &all)
 	return func(e *env, args []string) error {
 		org, _, err := o.take(args)
 		if err != nil {
