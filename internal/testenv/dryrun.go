@@ -17,13 +17,24 @@ import (
 // IDPMetadata is SAML IdP metadata for entity id entityID, signing with a
 // certificate made now from a fresh TEST key.
 func IDPMetadata(t testing.TB, entityID string) string {
+	return idpMetadata(t, entityID, "test idp", "https://idp.example/sso", time.Now().Add(365*24*time.Hour))
+}
+
+// IDPMetadataExpiring is the metadata of IdP https://cn/, signing with a
+// certificate of subject CN=cn, from a fresh TEST key, that expires at
+// notAfter: for certificate-expiry checks.
+func IDPMetadataExpiring(t testing.TB, cn string, notAfter time.Time) string {
+	return idpMetadata(t, "https://"+cn+"/", cn, "https://"+cn+"/sso", notAfter)
+}
+
+func idpMetadata(t testing.TB, entityID, cn, sso string, notAfter time.Time) string {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test idp"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour)}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
+		NotBefore: notAfter.Add(-2 * 365 * 24 * time.Hour), NotAfter: notAfter}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +44,7 @@ func IDPMetadata(t testing.TB, entityID string) string {
   <IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
     <KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>` + base64.StdEncoding.EncodeToString(der) +
 		`</ds:X509Certificate></ds:X509Data></ds:KeyInfo></KeyDescriptor>
-    <SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example/sso"/>
+    <SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="` + sso + `"/>
   </IDPSSODescriptor>
 </EntityDescriptor>`
 }

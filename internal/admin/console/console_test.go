@@ -1,15 +1,9 @@
 package console_test
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -571,30 +565,6 @@ func TestConnections(t *testing.T) {
 	mustStatus(t, boss.Get(w.url("/admin/nothing/here")), http.StatusNotFound, "Page not found")
 }
 
-// idpMetadata is IdP metadata signing with a test certificate that expires
-// at notAfter.
-func idpMetadata(t *testing.T, cn string, notAfter time.Time) string {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
-		NotBefore: notAfter.Add(-365 * 24 * time.Hour), NotAfter: notAfter}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return `<?xml version="1.0"?>
-<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://` + cn + `/">
-  <IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-    <KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>` + base64.StdEncoding.EncodeToString(der) +
-		`</ds:X509Certificate></ds:X509Data></ds:KeyInfo></KeyDescriptor>
-    <SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://` + cn + `/sso"/>
-  </IDPSSODescriptor>
-</EntityDescriptor>`
-}
-
 // The connections page badges an IdP certificate by its expiry.
 func TestCertificateBadges(t *testing.T) {
 	w := newWorld(t, 2)
@@ -608,9 +578,9 @@ func TestCertificateBadges(t *testing.T) {
 		return raw
 	}
 	if err := w.s.ApplyOrganizations(t.Context(), nil, []store.Connection{
-		{OrganizationID: "acme", ID: "later", Protocol: "saml", Settings: settings(idpMetadata(t, "later.idp.example", now.Add(100*24*time.Hour)))},
-		{OrganizationID: "acme", ID: "soon", Protocol: "saml", Settings: settings(idpMetadata(t, "soon.idp.example", now.Add(10*24*time.Hour+time.Hour)))},
-		{OrganizationID: "acme", ID: "gone", Protocol: "saml", Settings: settings(idpMetadata(t, "gone.idp.example", now.Add(-24*time.Hour)))},
+		{OrganizationID: "acme", ID: "later", Protocol: "saml", Settings: settings(testenv.IDPMetadataExpiring(t, "later.idp.example", now.Add(100*24*time.Hour)))},
+		{OrganizationID: "acme", ID: "soon", Protocol: "saml", Settings: settings(testenv.IDPMetadataExpiring(t, "soon.idp.example", now.Add(10*24*time.Hour+time.Hour)))},
+		{OrganizationID: "acme", ID: "gone", Protocol: "saml", Settings: settings(testenv.IDPMetadataExpiring(t, "gone.idp.example", now.Add(-24*time.Hour)))},
 		{OrganizationID: "acme", ID: "broken", Protocol: "saml", Settings: settings("<not-metadata/>")},
 	}); err != nil {
 		t.Fatal(err)
