@@ -49,6 +49,26 @@ func New(t Type, source, subject string, data any) (Event, error) {
 // identity must be stable across retries (such as a reply re-sent after a
 // redelivery).
 func NewWithID(id string, t Type, source, subject string, at time.Time, data any) (Event, error) {
+	return build(id, t, source, subject, at, data, true)
+}
+
+// NewUnvalidated is New without the check of the data against the type's
+// schema. It is for a producer whose own code already bounds the data to
+// the contract and whose every consumer validates on receipt: sso-edge's
+// logins (login.first-seen, login.seen), which its claim mapping fits to
+// the schema's limits (internal/edge/identity.go, proved by its tests) and
+// which the provisioner validates as it receives them, since any service
+// may publish a login. docs/events.md ("Where events are validated") lists
+// who checks what.
+func NewUnvalidated(t Type, source, subject string, data any) (Event, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Event{}, fmt.Errorf("events: new id: %w", err)
+	}
+	return build(id.String(), t, source, subject, time.Now().UTC(), data, false)
+}
+
+func build(id string, t Type, source, subject string, at time.Time, data any, validate bool) (Event, error) {
 	if !t.Known() {
 		return Event{}, fmt.Errorf("events: %w: unknown type %q", ErrInvalid, t)
 	}
@@ -67,8 +87,10 @@ func NewWithID(id string, t Type, source, subject string, at time.Time, data any
 	if len(raw) > MaxDataBytes {
 		return Event{}, fmt.Errorf("events: %w: %s data of %d bytes exceeds %d", ErrInvalid, t, len(raw), MaxDataBytes)
 	}
-	if err := schemas.Validate(t.SchemaPath(), raw); err != nil {
-		return Event{}, fmt.Errorf("events: %w: %s: %w", ErrInvalid, t, err)
+	if validate {
+		if err := schemas.Validate(t.SchemaPath(), raw); err != nil {
+			return Event{}, fmt.Errorf("events: %w: %s: %w", ErrInvalid, t, err)
+		}
 	}
 	ev := cloudevents.NewEvent(cloudevents.VersionV1)
 	ev.SetID(id)
@@ -120,48 +142,87 @@ func Encode(ctx context.Context, ev Event, subject string) (*nats.Msg, error) {
 // attributes, that the type is one of this contract, and that the data
 // matches the type's schema. Every failure wraps ErrInvalid.
 func Decode(msg *nats.Msg) (Event, error) {
-	if msg.Header.Get("ce-specversion") == "" {
-		return Event{}, fmt.Errorf("events: %w: no ce-specversion header (binary content mode is required)", ErrInvalid)
-	}
-	if len(msg.Data) > MaxDataBytes {
-		return Event{}, fmt.Errorf("events: %w: data of %d bytes exceeds %d", ErrInvalid, len(msg.Data), MaxDataBytes)
-	}
-	ev, err := binding.ToEvent(context.Background(), cejs.NewMessage(msg))
+	ev, t, err := decode(msg)
 	if err != nil {
-		return Event{}, fmt.Errorf("events: %w: %w", ErrInvalid, err)
-	}
-	if err := ev.Validate(); err != nil {
-		return Event{}, fmt.Errorf("events: %w: %w", ErrInvalid, err)
-	}
-	if ev.SpecVersion() != cloudevents.VersionV1 {
-		return Event{}, fmt.Errorf("events: %w: specversion %q, want %q", ErrInvalid, ev.SpecVersion(), cloudevents.VersionV1)
-	}
-	t := Type(ev.Type())
-	if !t.Known() {
-		return Event{}, fmt.Errorf("events: %w: unknown type %q", ErrInvalid, t)
-	}
-	if ds := ev.DataSchema(); ds != "" && ds != t.SchemaURL() {
-		return Event{}, fmt.Errorf("events: %w: %s names dataschema %q, want %q", ErrInvalid, t, ds, t.SchemaURL())
-	}
-	if ct := ev.DataContentType(); ct != cloudevents.ApplicationJSON {
-		return Event{}, fmt.Errorf("events: %w: %s has content type %q, want %q", ErrInvalid, t, ct, cloudevents.ApplicationJSON)
+		return Event{}, err
 	}
 	if err := schemas.Validate(t.SchemaPath(), ev.Data()); err != nil {
 		return Event{}, fmt.Errorf("events: %w: %s %s: %w", ErrInvalid, t, ev.ID(), err)
 	}
-	// The schema admits a little more than the Go types read: an RFC 3339
-	// time with a lower-case "t" or "z", an integer written 1e3 or 10.0.
-	// Such an event can never be read with DataAs, so it is refused here,
-	// once, rather than by whichever consumer reads it later (a notifier
-	// digest failing as a whole for one such alert).
+	if err := readable(ev, t); err != nil {
+		return Event{}, err
+	}
+	return ev, nil
+}
+
+// DecodeTrusted is Decode without the check of the data against the
+// type's JSON Schema; everything else is checked as Decode checks it (the
+// CloudEvents attributes, the spec version, the type, the dataschema, the
+// content type, the size, and that the data reads as the type's Go
+// type). It is for a consumer inside jitprov reading what a jitprov
+// service built with New, which validated the data against the schema as
+// it built it — the provisioner's answers, the alerts, the user events
+// relayed from the outbox — so that no event is validated twice on its
+// way. Whatever may come from outside jitprov (a login, which any service
+// may publish) is read with Decode. docs/events.md ("Where events are
+// validated") lists who checks what.
+func DecodeTrusted(msg *nats.Msg) (Event, error) {
+	ev, t, err := decode(msg)
+	if err != nil {
+		return Event{}, err
+	}
+	if err := readable(ev, t); err != nil {
+		return Event{}, err
+	}
+	return ev, nil
+}
+
+// readable refuses data that its type's Go type cannot read. The schema
+// admits a little more than the Go types read: an RFC 3339 time with a
+// lower-case "t" or "z", an integer written 1e3 or 10.0. Such an event can
+// never be read with DataAs, so it is refused here, once, rather than by
+// whichever consumer reads it later (a notifier digest failing as a whole
+// for one such alert).
+func readable(ev Event, t Type) error {
 	newData, ok := dataTypes[t]
 	if !ok {
-		return Event{}, fmt.Errorf("events: %w: %s has no Go type to read its data", ErrInvalid, t)
+		return fmt.Errorf("events: %w: %s has no Go type to read its data", ErrInvalid, t)
 	}
 	if err := json.Unmarshal(ev.Data(), newData()); err != nil {
-		return Event{}, fmt.Errorf("events: %w: %s %s: the data does not read as %s's Go type: %w", ErrInvalid, t, ev.ID(), t.Short(), err)
+		return fmt.Errorf("events: %w: %s %s: the data does not read as %s's Go type: %w", ErrInvalid, t, ev.ID(), t.Short(), err)
 	}
-	return *ev, nil
+	return nil
+}
+
+// decode checks and reads everything but the data.
+func decode(msg *nats.Msg) (Event, Type, error) {
+	if msg.Header.Get("ce-specversion") == "" {
+		return Event{}, "", fmt.Errorf("events: %w: no ce-specversion header (binary content mode is required)", ErrInvalid)
+	}
+	if len(msg.Data) > MaxDataBytes {
+		return Event{}, "", fmt.Errorf("events: %w: data of %d bytes exceeds %d", ErrInvalid, len(msg.Data), MaxDataBytes)
+	}
+	ev, err := binding.ToEvent(context.Background(), cejs.NewMessage(msg))
+	if err != nil {
+		return Event{}, "", fmt.Errorf("events: %w: %w", ErrInvalid, err)
+	}
+	if err := ev.Validate(); err != nil {
+		return Event{}, "", fmt.Errorf("events: %w: %w", ErrInvalid, err)
+	}
+	if ev.SpecVersion() != cloudevents.VersionV1 {
+		return Event{}, "", fmt.Errorf("events: %w: specversion %q, want %q", ErrInvalid, ev.SpecVersion(), cloudevents.VersionV1)
+	}
+	t := Type(ev.Type())
+	if !t.Known() {
+		return Event{}, "", fmt.Errorf("events: %w: unknown type %q", ErrInvalid, t)
+	}
+	if ds := ev.DataSchema(); ds != "" && ds != t.SchemaURL() {
+		return Event{}, "", fmt.Errorf("events: %w: %s names dataschema %q, want %q", ErrInvalid, t, ds, t.SchemaURL())
+	}
+	if ct := ev.DataContentType(); ct != cloudevents.ApplicationJSON {
+		return Event{}, "", fmt.Errorf("events: %w: %s has content type %q, want %q", ErrInvalid, t, ct, cloudevents.ApplicationJSON)
+	}
+	return *ev, t, nil
 }
 
 // dataTypes make a value of each type's data, as DataAs reads it.

@@ -280,7 +280,10 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, id events.Identi
 		s.log.WarnContext(ctx, "known identities unavailable; taking the slow path", "err", err)
 	}
 
-	ev, err := events.New(events.TypeLoginFirstSeen, loginSource, "", id)
+	// Not validated again here: fitContract (identity.go) validated the
+	// identity against login.first-seen's schema as it was mapped, and the
+	// provisioner validates every login it receives.
+	ev, err := events.NewUnvalidated(events.TypeLoginFirstSeen, loginSource, "", id)
 	if err != nil {
 		s.fail(w, r, pageSignInFailed, "the identity cannot be sent to the provisioner", "org", id.OrganizationID, "err", err)
 		return

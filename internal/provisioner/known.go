@@ -141,7 +141,9 @@ type userChange struct {
 // decodeUserChange reads one of bus.KnownInvalidations, checking that it
 // arrived on its organisation's subject.
 func decodeUserChange(m *nats.Msg) (userChange, error) {
-	ev, err := events.Decode(m)
+	// User events are built and validated by jitprov's services
+	// (events.New, through the outbox).
+	ev, err := events.DecodeTrusted(m)
 	if err != nil {
 		return userChange{}, err
 	}
