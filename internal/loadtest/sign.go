@@ -95,3 +95,10 @@ func randomID() string {
 	_, _ = rand.Read(b)
 	return "id-" + hex.EncodeToString(b)
 }
+
+// SignResponse is one signed IdP-initiated response (the base64
+// SAMLResponse form value) of who at st's connection of who.Org, made
+// as the runs make theirs (valid from t0 for Window).
+func (p *IdP) SignResponse(st State, who Person, t0 time.Time) (string, error) {
+	return newSigner(p, t0).sign(st.target(who.Org), who)
+}
