@@ -107,7 +107,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 			applied = "applied to the database"
 		}
 		fmt.Fprintf(stdout, "load-test IdP key and %d organisations written to %s; %s.\n", c.Orgs, c.Dir, applied)
-		fmt.Fprintln(stdout, "Run the edge with its sign-in rate limits off (JITPROV_EDGE_RATE_PER_CLIENT=-1, JITPROV_EDGE_RATE_PER_CONNECTION=-1), then: jitprov loadtest run -dir", c.Dir)
+		fmt.Fprintln(stdout, "Run the edge with its sign-in rate limits off (JITPROV_EDGE_RATE_PER_CLIENT=0, JITPROV_EDGE_RATE_PER_CONNECTION=0), then: jitprov loadtest run -dir", c.Dir)
 		return nil
 	case "run":
 		var o Options
