@@ -3,10 +3,13 @@ package loadtest
 import (
 	"cmp"
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 )
@@ -15,10 +18,10 @@ import (
 const Usage = `usage: jitprov loadtest setup -edge-url URL [-orgs M] [-dir DIR] [-database-url URL]
        jitprov loadtest run [-dir DIR] [-scenarios first,returning] [-mode closed|open]
                             [-concurrency N | -rate R] [-duration D] [-logins N] [-orgs M]
-                            [-database-url URL] [-o text|json]
+                            [-encrypt-to CERT] [-database-url URL] [-o text|json]
        jitprov loadtest compare [-orgs M] [-mode closed|open] [-concurrency N | -rate R] [-duration D]
                             [-logins N] [-workers W] [-nats-sync always|DURATION|default] [-db URL]
-                            [-src DIR | -bin DIR] [-nats-server PATH] [-keep] [-o text|json]
+                            [-src DIR | -bin DIR] [-nats-server PATH] [-encrypt] [-keep] [-o text|json]
 
 Drives a running sso-edge over HTTP as browsers would: each synthetic
 person is a new browser posting a signed, IdP-initiated SAML response to
@@ -46,6 +49,8 @@ Flags of run:
   -orgs M            use the first M organisations of setup's (default all; 1: a one-organisation storm)
   -max-in-flight N   open loop: bound on logins in flight (default 4096)
   -timeout D         of one HTTP request (default 30s)
+  -encrypt-to CERT   encrypt the assertions to this certificate (PEM): the edge's SP certificate
+                     (JITPROV_EDGE_SP_CERT_FILE, or the connection's sp_cert_file)
   -follow            follow the redirect to /auth/verify and check the session (default true)
   -database-url URL  check the invariants afterwards (or DATABASE_URL / JITPROV_DATABASE_URL)
   -o FORMAT          text (default) or json
@@ -72,6 +77,7 @@ Flags of compare (and -mode, -concurrency, -rate, -duration, -timeout, -o, -quie
   -src DIR           jitprov source tree to build from (default: the one the current folder is in)
   -bin DIR           take sso-edge, provisioner, jitprov-loadtest-peer (and nats-server) from DIR
   -nats-server PATH  run this nats-server (default: built from the version go.mod pins)
+  -encrypt           encrypt every SAML assertion to the SP (AES-128-CBC, RSA-OAEP), as some IdPs do
   -keep              keep the scratch database and the work folder (logs, binaries)`
 
 // Main runs `jitprov loadtest ARGS`.
@@ -124,6 +130,8 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		fs.IntVar(&o.MaxInFlight, "max-in-flight", 4096, "")
 		fs.DurationVar(&o.Timeout, "timeout", 0, "")
 		fs.BoolVar(&o.Follow, "follow", true, "")
+		var encryptTo string
+		fs.StringVar(&encryptTo, "encrypt-to", "", "")
 		fs.StringVar(&o.DatabaseURL, "database-url", dbDefault, "")
 		fs.StringVar(&format, "o", "text", "")
 		fs.BoolVar(&quiet, "quiet", false, "")
@@ -132,6 +140,19 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		}
 		if format != "text" && format != "json" {
 			return fmt.Errorf("-o %q: want text or json", format)
+		}
+		if encryptTo != "" {
+			raw, err := os.ReadFile(encryptTo)
+			if err != nil {
+				return err
+			}
+			b, _ := pem.Decode(raw)
+			if b == nil || b.Type != "CERTIFICATE" {
+				return fmt.Errorf("-encrypt-to %s: no CERTIFICATE PEM block", encryptTo)
+			}
+			if o.EncryptTo, err = x509.ParseCertificate(b.Bytes); err != nil {
+				return fmt.Errorf("-encrypt-to %s: %w", encryptTo, err)
+			}
 		}
 		for s := range strings.SplitSeq(scenarios, ",") {
 			if s = strings.TrimSpace(s); s != "" {
@@ -170,6 +191,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		fs.StringVar(&o.Bin, "bin", "", "")
 		fs.StringVar(&o.NATSServer, "nats-server", "", "")
 		fs.BoolVar(&o.Keep, "keep", false, "")
+		fs.BoolVar(&o.Encrypt, "encrypt", false, "")
 		fs.StringVar(&format, "o", "text", "")
 		fs.BoolVar(&quiet, "quiet", false, "")
 		if err := parse(fs, args[1:]); err != nil {

@@ -90,6 +90,9 @@ type CompareOptions struct {
 	// transactions in flight (default 16).
 	Workers int
 	Timeout time.Duration
+	// Encrypt encrypts every SAML assertion to the SP (the edge's and the
+	// naive handler's SP key pair), so that decryption is measured too.
+	Encrypt bool
 	// Keep leaves the scratch database and the work folder (binaries,
 	// logs, state) in place.
 	Keep     bool
@@ -201,7 +204,8 @@ func Compare(ctx context.Context, o CompareOptions) (rep *CompareReport, err err
 	_, _ = rand.Read(b)
 	rep = &CompareReport{RunID: time.Now().UTC().Format("20060102t150405") + "-" + hex.EncodeToString(b), CPUs: runtime.NumCPU(),
 		Settings: map[string]any{"orgs": o.Orgs, "mode": o.Mode, "concurrency": o.Concurrency, "rate": o.Rate,
-			"duration_s": o.Duration.Seconds(), "logins": o.Logins, "workers": o.Workers, "nats_sync_interval": o.NATSSync},
+			"duration_s": o.Duration.Seconds(), "logins": o.Logins, "workers": o.Workers, "nats_sync_interval": o.NATSSync,
+			"encrypt": o.Encrypt},
 		Ratios: map[string]float64{}, PeakRSSMB: map[string]float64{}, Invariant: map[string]Invariants{}}
 	c := &comparer{o: o, peakRSS: rep.PeakRSSMB}
 	if c.work, err = os.MkdirTemp("", "jitprov-compare-"); err != nil {
@@ -343,6 +347,9 @@ func Compare(ctx context.Context, o CompareOptions) (rep *CompareReport, err err
 		ro.Mode, ro.Concurrency, ro.Rate, ro.Duration, ro.Logins = o.Mode, o.Concurrency, o.Rate, o.Duration, o.Logins
 		ro.Timeout, ro.Follow, ro.Progress, ro.Observe = o.Timeout, true, o.Progress, c.observe
 		ro.Tag, ro.Names = names[0], names
+		if o.Encrypt {
+			ro.EncryptTo = sp.Cert
+		}
 		if len(ro.Scenarios) == 0 {
 			ro.Scenarios = []string{ScenarioFirst}
 		}

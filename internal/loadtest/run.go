@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -80,6 +81,10 @@ type Options struct {
 	// (after its signing) and the function it returns as it ends, with the
 	// result so far: compare uses it to read the processes' CPU time.
 	Observe func(scenario string) func(*ScenarioResult)
+	// EncryptTo, when set, is the edge's SP certificate: the assertions
+	// are encrypted to it (AES-128-CBC, RSA-OAEP), so that the edge's
+	// decryption is measured too, as it costs with an IdP that encrypts.
+	EncryptTo *x509.Certificate
 	// Names name the scenarios in the report and on the progress bar, in
 	// order (default: the scenarios' own names).
 	Names []string
@@ -420,7 +425,7 @@ func (r *runner) scenario(ctx context.Context, name string, people []Person, mod
 
 // signAll signs every person's response on every core.
 func (r *runner) signAll(ctx context.Context, name string, people []Person, t0 time.Time) ([]string, error) {
-	s := newSigner(r.idp, t0)
+	s := newSigner(r.idp, t0, r.o.EncryptTo)
 	forms := make([]string, len(people))
 	var next atomic.Int64
 	var firstErr error

@@ -27,6 +27,7 @@ type fixture struct {
 	srv   *httptest.Server
 	pool  *pgxpool.Pool
 	idp   *loadtest.IdP
+	sp    *loadtest.IdP // the SP's key pair
 	state loadtest.State
 }
 
@@ -77,7 +78,7 @@ func setup(t *testing.T) fixture {
 		t.Fatal(err)
 	}
 	h = s
-	return fixture{srv: srv, pool: pool, idp: idp, state: st}
+	return fixture{srv: srv, pool: pool, idp: idp, sp: sp, state: st}
 }
 
 // post sends one response to its ACS as a new browser and returns the
@@ -119,7 +120,7 @@ func TestNaiveProvisionsOneUserPerPerson(t *testing.T) {
 		id := fmt.Sprintf("n-%d", i)
 		who := loadtest.Person{Org: f.state.Orgs[i%2], ExternalID: id, Email: id + "@loadtest.example"}
 		for range times {
-			form, err := f.idp.SignResponse(f.state, who, t0)
+			form, err := f.idp.SignResponse(f.state, who, t0, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -186,7 +187,7 @@ func TestNaiveProvisionsOneUserPerPerson(t *testing.T) {
 func TestNaiveRefusesTamperedAndReplayedResponses(t *testing.T) {
 	f := setup(t)
 	who := loadtest.Person{Org: f.state.Orgs[0], ExternalID: "mallory", Email: "mallory@loadtest.example"}
-	form, err := f.idp.SignResponse(f.state, who, time.Now())
+	form, err := f.idp.SignResponse(f.state, who, time.Now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,5 +214,35 @@ func TestNaiveRefusesTamperedAndReplayedResponses(t *testing.T) {
 	}
 	if status, _ := f.post(t, who, form); status != http.StatusForbidden {
 		t.Errorf("the same response again: status %d, want 403", status)
+	}
+}
+
+// An assertion encrypted to the SP (as compare -encrypt sends them) is
+// decrypted and signs the person in; encrypted to another key, refused.
+func TestNaiveDecryptsEncryptedAssertions(t *testing.T) {
+	f := setup(t)
+	who := loadtest.Person{Org: f.state.Orgs[1], ExternalID: "enc", Email: "enc@loadtest.example"}
+	form, err := f.idp.SignResponse(f.state, who, time.Now(), f.sp.Cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(form)
+	if !strings.Contains(string(raw), "EncryptedAssertion") || strings.Contains(string(raw), "enc@loadtest.example") {
+		t.Fatal("the assertion is not encrypted")
+	}
+	if status, uid := f.post(t, who, form); status != http.StatusSeeOther || uid == "" {
+		t.Errorf("encrypted to the SP: status %d, user %q; want 303 and a session", status, uid)
+	}
+	other, err := loadtest.NewIdP(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	who.ExternalID, who.Email = "enc2", "enc2@loadtest.example"
+	form, err = f.idp.SignResponse(f.state, who, time.Now(), other.Cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := f.post(t, who, form); status != http.StatusForbidden {
+		t.Errorf("encrypted to another key: status %d, want 403", status)
 	}
 }
