@@ -113,8 +113,13 @@ type CompareReport struct {
 	// UserCreated: one user.created event on the USERS stream per user of
 	// the edge's organisations.
 	UserCreated *EventInvariant `json:"user_created,omitempty"`
-	WorkDir     string          `json:"work_dir,omitempty"`
-	Database    string          `json:"database,omitempty"`
+	// Processes are the pids of the processes it started, by name (the
+	// naive handler's after the edge's had stopped).
+	Processes map[string]int `json:"processes"`
+	// Database is the scratch database (dropped at the end unless Keep),
+	// WorkDir the work folder when kept.
+	Database string `json:"database,omitempty"`
+	WorkDir  string `json:"work_dir,omitempty"`
 }
 
 // CompareScenario is one scenario's figures and what it ran against.
@@ -155,6 +160,7 @@ type comparer struct {
 	mu      sync.Mutex
 	procs   []*proc
 	peakRSS map[string]float64
+	started map[string]int // pids by name
 }
 
 func (o *CompareOptions) defaults() error {
@@ -206,8 +212,8 @@ func Compare(ctx context.Context, o CompareOptions) (rep *CompareReport, err err
 		Settings: map[string]any{"orgs": o.Orgs, "mode": o.Mode, "concurrency": o.Concurrency, "rate": o.Rate,
 			"duration_s": o.Duration.Seconds(), "logins": o.Logins, "workers": o.Workers, "nats_sync_interval": o.NATSSync,
 			"encrypt": o.Encrypt},
-		Ratios: map[string]float64{}, PeakRSSMB: map[string]float64{}, Invariant: map[string]Invariants{}}
-	c := &comparer{o: o, peakRSS: rep.PeakRSSMB}
+		Ratios: map[string]float64{}, PeakRSSMB: map[string]float64{}, Invariant: map[string]Invariants{}, Processes: map[string]int{}}
+	c := &comparer{o: o, peakRSS: rep.PeakRSSMB, started: rep.Processes}
 	if c.work, err = os.MkdirTemp("", "jitprov-compare-"); err != nil {
 		return nil, err
 	}
@@ -235,9 +241,7 @@ func Compare(ctx context.Context, o CompareOptions) (rep *CompareReport, err err
 	if err != nil {
 		return rep, err
 	}
-	if o.Keep {
-		rep.Database = redact(dbURL)
-	}
+	rep.Database = redact(dbURL)
 	c.logf("scratch database %s\n", redact(dbURL))
 	st, err := postgres.Open(ctx, dbURL, postgres.Options{MaxConns: 4})
 	if err != nil {
@@ -698,6 +702,7 @@ func (c *comparer) start(ctx context.Context, name, bin string, args, env []stri
 	go func() { p.err = cmd.Wait(); logf.Close(); close(p.done) }()
 	c.mu.Lock()
 	c.procs = append(c.procs, p)
+	c.started[name] = cmd.Process.Pid
 	c.mu.Unlock()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

@@ -4,8 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"net/url"
 	"slices"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/jitprov/jitprov/internal/loadtest"
 	"github.com/jitprov/jitprov/internal/testenv"
@@ -79,5 +87,63 @@ func TestCompareJSONSummary(t *testing.T) {
 	}
 	if e := rep.UserCreated; e == nil || !e.OK || e.Users == 0 {
 		t.Errorf("user.created invariant: %+v", e)
+	}
+}
+
+// cancelOn cancels when the progress output first names the scenario.
+type cancelOn struct {
+	mu     sync.Mutex
+	seen   bytes.Buffer
+	name   string
+	cancel context.CancelFunc
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seen.Write(p)
+	if strings.Contains(c.seen.String(), c.name) {
+		c.cancel()
+	}
+	return len(p), nil
+}
+
+// Stopped midway (Ctrl-C, SIGTERM: the context ends) while the edge's
+// first scenario runs, compare returns, and every process it started has
+// ended, the scratch database is gone.
+func TestCompareStopsEverythingWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &cancelOn{name: loadtest.CmpSAMLFirst + " ", cancel: cancel}
+	rep, err := loadtest.Compare(ctx, loadtest.CompareOptions{AdminDatabaseURL: testenv.AdminURL(), Orgs: 1, Concurrency: 2,
+		Logins: 10, Duration: time.Minute, Workers: 2, NATSSync: "always", Progress: w})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("compare: %v, want context.Canceled\n%s", err, w.seen.String())
+	}
+	if rep == nil || len(rep.Processes) < 4 {
+		t.Fatalf("processes started: %+v", rep)
+	}
+	for name, pid := range rep.Processes {
+		// Each was waited for: its pid is free (ESRCH), not a zombie.
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("%s (pid %d) still there: kill -0: %v", name, pid, err)
+		}
+	}
+	u, err := url.Parse(rep.Database)
+	if err != nil || rep.Database == "" {
+		t.Fatalf("database %q: %v", rep.Database, err)
+	}
+	conn, err := pgx.Connect(context.Background(), testenv.AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_database WHERE datname = $1`,
+		strings.TrimPrefix(u.Path, "/")).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("the scratch database %s is still there", u.Path)
 	}
 }
