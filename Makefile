@@ -47,9 +47,11 @@ fuzz:
 	./scripts/test-deps.sh
 	GO="$(GO)" PKGS="$(PKGS)" ./scripts/fuzz.sh
 
-## bench: provisioning throughput and latency beside pgbench (see README).
+## bench: the comparison of issue 13 (docs/loadtest.md): sso-edge, the provisioner and nats-server built and run as processes against the naive synchronous design and pgbench, with ratios (a few minutes; BENCH_FLAGS passes flags to jitprov loadtest compare, e.g. "-nats-sync 100ms -o json"); then provisioner-only throughput beside pgbench (jitprov-bench).
+BENCH_FLAGS ?=
 bench:
 	./scripts/test-deps.sh
+	$(GO) run ./cmd/jitprov loadtest compare $(BENCH_FLAGS)
 	$(GO) run ./cmd/jitprov-bench
 
 ## chaos: the chaos suite (docs/chaos.md): real processes, faults injected mid-burst, invariants checked after recovery, a table of results; about 10 minutes. CHAOS_SCALE=2 doubles the burst rate; CHAOS_FLAGS passes -run and -chaos.* flags.

@@ -3,8 +3,9 @@
 //
 //	jitprov dev [flags]   the whole pipeline in one process, with a built-in
 //	                      development IdP, a demo application and an inbox
-//	jitprov loadtest setup|run [flags]
-//	                      a login storm against a running sso-edge (docs/loadtest.md)
+//	jitprov loadtest setup|run|compare [flags]
+//	                      a login storm against a running sso-edge, or the whole
+//	                      comparison with the baselines (docs/loadtest.md)
 //	jitprov orgs|users|reviews|audit|decisions|connections|dry-run|apply|tokens …
 //	                      an operator's commands against the admin API
 //	                      (--server / JITPROV_ADMIN_URL, --token / JITPROV_TOKEN)
@@ -36,7 +37,7 @@ var usage = `usage: jitprov COMMAND [ARGS] [flags]
 
 Run jitprov on this machine:
   dev [flags]                                    run everything on this machine, for development and demos
-  loadtest setup|run [flags]                     a login storm against a running sso-edge (jitprov loadtest help)
+  loadtest setup|run|compare [flags]             a login storm against a running sso-edge, or the comparison of issue 13 (jitprov loadtest help)
 
 Administer jitprov through its admin API (--server URL or JITPROV_ADMIN_URL,
 --token TOKEN or JITPROV_TOKEN; -o table|json|yaml):

@@ -23,7 +23,7 @@ func TestUsageAndStartErrors(t *testing.T) {
 		{nil, "name a command"},
 		{[]string{"serve"}, `unknown command "serve"`},
 		{[]string{"dev", "extra"}, `unexpected argument "extra"`},
-		{[]string{"loadtest"}, "name setup or run"},
+		{[]string{"loadtest"}, "name setup, run or compare"},
 		{[]string{"loadtest", "storm"}, "jitprov loadtest storm: unknown"},
 		{[]string{"loadtest", "setup", "-edge-url", "sso.example.com", "-dir", t.TempDir()}, "want the edge's public URL"},
 		{[]string{"loadtest", "run", "-dir", t.TempDir()}, "run `jitprov loadtest setup` first"},

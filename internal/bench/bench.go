@@ -113,16 +113,7 @@ func Run(ctx context.Context, o Options, out io.Writer) ([]Result, error) {
 
 func scenario(ctx context.Context, o Options, s *postgres.Store, ns *server.Server, orgs int) (Result, error) {
 	res := Result{Orgs: orgs, Outcomes: map[events.Outcome]int{}}
-	var orgList []store.Organization
-	var conns []store.Connection
-	for i := range orgs {
-		id := fmt.Sprintf("bench-%d", i)
-		orgList = append(orgList, store.Organization{ID: id, Name: id, MaxSeats: 1 << 30,
-			Roles: []string{"viewer", "member", "admin"}, DefaultRole: "member", JITRoleCeiling: "member",
-			UpdatePolicy: store.PreferIdP, LinkByEmail: store.LinkNever})
-		conns = append(conns, store.Connection{OrganizationID: id, ID: "idp", Protocol: "saml"})
-	}
-	if err := s.ApplyOrganizations(ctx, orgList, conns); err != nil {
+	if err := ApplyOrganizations(ctx, s, orgs); err != nil {
 		return res, err
 	}
 
@@ -242,6 +233,21 @@ func scenario(ctx context.Context, o Options, s *postgres.Store, ns *server.Serv
 	return res, nil
 }
 
+// ApplyOrganizations applies bench-0 … bench-(n-1), the organisations
+// pgbench's decision transaction (decision.pgbench.sql) signs people in to.
+func ApplyOrganizations(ctx context.Context, s *postgres.Store, n int) error {
+	var orgList []store.Organization
+	var conns []store.Connection
+	for i := range n {
+		id := fmt.Sprintf("bench-%d", i)
+		orgList = append(orgList, store.Organization{ID: id, Name: id, MaxSeats: 1 << 30,
+			Roles: []string{"viewer", "member", "admin"}, DefaultRole: "member", JITRoleCeiling: "member",
+			UpdatePolicy: store.PreferIdP, LinkByEmail: store.LinkNever})
+		conns = append(conns, store.Connection{OrganizationID: id, ID: "idp", Protocol: "saml"})
+	}
+	return s.ApplyOrganizations(ctx, orgList, conns)
+}
+
 func waitForConsumer(ctx context.Context, js jetstream.JetStream) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -259,28 +265,55 @@ var tpsLine = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection t
 // pgbench runs the decision transaction with as many clients as logins
 // were in flight, for the same duration.
 func pgbench(ctx context.Context, o Options, orgs int) (float64, error) {
+	r, err := Pgbench(ctx, o.DatabaseURL, orgs, min(o.Concurrency, o.Replicas*o.Workers), o.Duration)
+	return r.TPS, err
+}
+
+// PgbenchResult is what pgbench reported.
+type PgbenchResult struct {
+	TPS          float64 `json:"tps"`
+	LatencyAvgMs float64 `json:"latency_avg_ms"`
+	Clients      int     `json:"clients"`
+	Seconds      float64 `json:"seconds"`
+}
+
+var latencyLine = regexp.MustCompile(`latency average = ([0-9.]+) ms`)
+
+// Pgbench runs the decision transaction (decision.pgbench.sql) against
+// dbURL, whose organisations bench-0 … bench-(orgs-1) ApplyOrganizations
+// made, with clients connections for d (whole seconds, at least 1).
+func Pgbench(ctx context.Context, dbURL string, orgs, clients int, d time.Duration) (PgbenchResult, error) {
+	res := PgbenchResult{Clients: clients, Seconds: max(1, d.Round(time.Second).Seconds())}
+	if _, err := exec.LookPath("pgbench"); err != nil {
+		return res, errors.New("pgbench is not installed (Debian: apt-get install postgresql-client)")
+	}
 	f, err := os.CreateTemp("", "jitprov-*.pgbench.sql")
 	if err != nil {
-		return 0, err
+		return res, err
 	}
 	defer os.Remove(f.Name())
 	if _, err := f.WriteString(pgbenchScript); err != nil {
-		return 0, err
+		return res, err
 	}
 	_ = f.Close()
-	clients := min(o.Concurrency, o.Replicas*o.Workers)
 	cmd := exec.CommandContext(ctx, "pgbench", "-n", "-f", f.Name(), "-D", "norgs="+strconv.Itoa(orgs),
 		"-c", strconv.Itoa(clients), "-j", strconv.Itoa(min(clients, runtime.NumCPU())),
-		"-T", strconv.Itoa(int(o.Duration.Seconds())), o.DatabaseURL)
+		"-T", strconv.Itoa(int(res.Seconds)), dbURL)
 	outb, err := cmd.CombinedOutput()
 	if err != nil {
-		return 0, fmt.Errorf("pgbench: %w\n%s", err, outb)
+		return res, fmt.Errorf("pgbench: %w\n%s", err, outb)
 	}
 	m := tpsLine.FindSubmatch(outb)
 	if m == nil {
-		return 0, fmt.Errorf("pgbench printed no tps line:\n%s", outb)
+		return res, fmt.Errorf("pgbench printed no tps line:\n%s", outb)
 	}
-	return strconv.ParseFloat(string(m[1]), 64)
+	if res.TPS, err = strconv.ParseFloat(string(m[1]), 64); err != nil {
+		return res, err
+	}
+	if m := latencyLine.FindSubmatch(outb); m != nil {
+		res.LatencyAvgMs, _ = strconv.ParseFloat(string(m[1]), 64)
+	}
+	return res, nil
 }
 
 func startNATS(o Options) (*server.Server, error) {

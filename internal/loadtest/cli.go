@@ -3,18 +3,25 @@ package loadtest
 import (
 	"cmp"
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+	"time"
 )
 
 // Usage of `jitprov loadtest`.
 const Usage = `usage: jitprov loadtest setup -edge-url URL [-orgs M] [-dir DIR] [-database-url URL]
        jitprov loadtest run [-dir DIR] [-scenarios first,returning] [-mode closed|open]
                             [-concurrency N | -rate R] [-duration D] [-logins N] [-orgs M]
-                            [-database-url URL] [-o text|json]
+                            [-encrypt-to CERT] [-database-url URL] [-o text|json]
+       jitprov loadtest compare [-orgs M] [-mode closed|open] [-concurrency N | -rate R] [-duration D]
+                            [-logins N] [-workers W] [-nats-sync always|DURATION|default] [-db URL]
+                            [-src DIR | -bin DIR] [-nats-server PATH] [-encrypt] [-keep] [-o text|json]
 
 Drives a running sso-edge over HTTP as browsers would: each synthetic
 person is a new browser posting a signed, IdP-initiated SAML response to
@@ -42,17 +49,43 @@ Flags of run:
   -orgs M            use the first M organisations of setup's (default all; 1: a one-organisation storm)
   -max-in-flight N   open loop: bound on logins in flight (default 4096)
   -timeout D         of one HTTP request (default 30s)
+  -encrypt-to CERT   encrypt the assertions to this certificate (PEM): the edge's SP certificate
+                     (JITPROV_EDGE_SP_CERT_FILE, or the connection's sp_cert_file)
   -follow            follow the redirect to /auth/verify and check the session (default true)
   -database-url URL  check the invariants afterwards (or DATABASE_URL / JITPROV_DATABASE_URL)
   -o FORMAT          text (default) or json
-  -quiet             no progress line`
+  -quiet             no progress bar
+
+compare runs the whole comparison on this machine, by itself: a scratch
+database, its own nats-server, the load-test OpenID provider, the
+provisioner and sso-edge built and started as processes; SAML first and
+returning logins over M organisations, a one-organisation storm, OIDC
+first logins; then, with the edge stopped, the same against the naive
+synchronous handler (validation and one pgx transaction), validation only,
+and pgbench of the provisioning transaction; the ratios, CPU per login of
+each process, peak RSS and the invariants. Every process it started is
+stopped at the end, on an error or Ctrl-C.
+
+Flags of compare (and -mode, -concurrency, -rate, -duration, -timeout, -o, -quiet as for run):
+  -orgs M            organisations of the M-organisation scenarios (default 10)
+  -logins N          closed loop: responses signed per scenario (default 3000)
+  -workers W         provisioner workers = naive handler's pool = pgbench clients (default 16)
+  -nats-sync S       JetStream sync_interval: always (fsync every write, default), a duration
+                     such as 100ms (group commit), or default (nats-server's own, 2m)
+  -db URL            server to create the scratch database on (JITPROV_BENCH_DATABASE_URL,
+                     default postgres://postgres@127.0.0.1:5432/postgres)
+  -src DIR           jitprov source tree to build from (default: the one the current folder is in)
+  -bin DIR           take sso-edge, provisioner, jitprov-loadtest-peer (and nats-server) from DIR
+  -nats-server PATH  run this nats-server (default: built from the version go.mod pins)
+  -encrypt           encrypt every SAML assertion to the SP (AES-128-CBC, RSA-OAEP), as some IdPs do
+  -keep              keep the scratch database and the work folder (logs, binaries)`
 
 // Main runs `jitprov loadtest ARGS`.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
 		fmt.Fprintln(stdout, Usage)
 		if len(args) == 0 {
-			return errors.New("name setup or run")
+			return errors.New("name setup, run or compare")
 		}
 		return nil
 	}
@@ -80,7 +113,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 			applied = "applied to the database"
 		}
 		fmt.Fprintf(stdout, "load-test IdP key and %d organisations written to %s; %s.\n", c.Orgs, c.Dir, applied)
-		fmt.Fprintln(stdout, "Run the edge with its sign-in rate limits off (JITPROV_EDGE_RATE_PER_CLIENT=-1, JITPROV_EDGE_RATE_PER_CONNECTION=-1), then: jitprov loadtest run -dir", c.Dir)
+		fmt.Fprintln(stdout, "Run the edge with its sign-in rate limits off (JITPROV_EDGE_RATE_PER_CLIENT=0, JITPROV_EDGE_RATE_PER_CONNECTION=0), then: jitprov loadtest run -dir", c.Dir)
 		return nil
 	case "run":
 		var o Options
@@ -97,6 +130,8 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		fs.IntVar(&o.MaxInFlight, "max-in-flight", 4096, "")
 		fs.DurationVar(&o.Timeout, "timeout", 0, "")
 		fs.BoolVar(&o.Follow, "follow", true, "")
+		var encryptTo string
+		fs.StringVar(&encryptTo, "encrypt-to", "", "")
 		fs.StringVar(&o.DatabaseURL, "database-url", dbDefault, "")
 		fs.StringVar(&format, "o", "text", "")
 		fs.BoolVar(&quiet, "quiet", false, "")
@@ -105,6 +140,19 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		}
 		if format != "text" && format != "json" {
 			return fmt.Errorf("-o %q: want text or json", format)
+		}
+		if encryptTo != "" {
+			raw, err := os.ReadFile(encryptTo)
+			if err != nil {
+				return err
+			}
+			b, _ := pem.Decode(raw)
+			if b == nil || b.Type != "CERTIFICATE" {
+				return fmt.Errorf("-encrypt-to %s: no CERTIFICATE PEM block", encryptTo)
+			}
+			if o.EncryptTo, err = x509.ParseCertificate(b.Bytes); err != nil {
+				return fmt.Errorf("-encrypt-to %s: %w", encryptTo, err)
+			}
 		}
 		for s := range strings.SplitSeq(scenarios, ",") {
 			if s = strings.TrimSpace(s); s != "" {
@@ -125,8 +173,59 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 			err = errors.Join(err, werr)
 		}
 		return err
+	case "compare":
+		var o CompareOptions
+		var format, natsSync string
+		var quiet bool
+		fs.IntVar(&o.Orgs, "orgs", 10, "")
+		fs.StringVar(&o.Mode, "mode", ModeClosed, "")
+		fs.IntVar(&o.Concurrency, "concurrency", 32, "")
+		fs.Float64Var(&o.Rate, "rate", 0, "")
+		fs.DurationVar(&o.Duration, "duration", 10*time.Second, "")
+		fs.IntVar(&o.Logins, "logins", 3000, "")
+		fs.IntVar(&o.Workers, "workers", 16, "")
+		fs.DurationVar(&o.Timeout, "timeout", 0, "")
+		fs.StringVar(&natsSync, "nats-sync", "always", "")
+		fs.StringVar(&o.AdminDatabaseURL, "db", cmp.Or(getenv("JITPROV_BENCH_DATABASE_URL"), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "")
+		fs.StringVar(&o.Src, "src", "", "")
+		fs.StringVar(&o.Bin, "bin", "", "")
+		fs.StringVar(&o.NATSServer, "nats-server", "", "")
+		fs.BoolVar(&o.Keep, "keep", false, "")
+		fs.BoolVar(&o.Encrypt, "encrypt", false, "")
+		fs.StringVar(&format, "o", "text", "")
+		fs.BoolVar(&quiet, "quiet", false, "")
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		if format != "text" && format != "json" {
+			return fmt.Errorf("-o %q: want text or json", format)
+		}
+		switch natsSync {
+		case "always", "":
+			o.NATSSync = "always"
+		case "default":
+		default:
+			if _, err := time.ParseDuration(natsSync); err != nil {
+				return fmt.Errorf("-nats-sync %q: want always, a duration (100ms) or default", natsSync)
+			}
+			o.NATSSync = natsSync
+		}
+		if !quiet {
+			o.Progress = stderr
+		}
+		rep, err := Compare(ctx, o)
+		if rep != nil && len(rep.Scenarios) > 0 {
+			var werr error
+			if format == "json" {
+				werr = rep.WriteJSON(stdout)
+			} else {
+				werr = rep.WriteText(stdout)
+			}
+			err = errors.Join(err, werr)
+		}
+		return err
 	default:
-		return fmt.Errorf("jitprov loadtest %s: unknown; want setup or run\n\n%s", args[0], Usage)
+		return fmt.Errorf("jitprov loadtest %s: unknown; want setup, run or compare\n\n%s", args[0], Usage)
 	}
 }
 

@@ -12,5 +12,15 @@
 // percentiles and outcomes of each scenario (first logins, returning
 // logins) and checks the invariants in the database: the run's users
 // equal the first logins answered, seats_used equals the active users.
+// With Options.Protocol OIDC a login is the browser flow through an OIDC
+// connection and the load-test provider (OIDCProvider).
+//
+// Compare is `jitprov loadtest compare`, issue 13's comparison: it builds
+// and starts sso-edge, the provisioner, nats-server and the OIDC provider
+// as processes on a scratch database, runs the edge's scenarios, then the
+// baselines — the naive synchronous handler (package naive, in
+// jitprov-loadtest-peer), validation only, pgbench of the decision
+// transaction — and reports rates, percentiles, CPU per login of each
+// process, peak RSS, the ratios against the targets and the invariants.
 // docs/loadtest.md is the manual.
 package loadtest

@@ -64,3 +64,90 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(rep)
 }
+
+// WriteText prints the comparison: the scenarios, CPU per login and peak
+// memory of each process, pgbench, the ratios against the targets, the
+// invariants.
+func (rep *CompareReport) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "jitprov loadtest compare %s (%d CPUs here; %v)\n", rep.RunID, rep.CPUs, settingsText(rep.Settings))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\ttarget\torgs\tlogins\tsigned in/s\tp50 ms\tp95 ms\tp99 ms\tp99.9 ms\tCPU ms/login\t")
+	for _, s := range rep.Scenarios {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t\n", s.Name, s.Target, s.Orgs, s.Logins,
+			s.Rate, s.P50, s.P95, s.P99, s.P999, cpuText(s.CPUMsPerLogin))
+	}
+	if p := rep.Pgbench; p != nil {
+		fmt.Fprintf(tw, "pgbench\tdecision tx\t%s\t%d clients\t%.1f\t(avg %.1f)\t\t\t\t\t\n", "", p.Clients, p.TPS, p.LatencyAvgMs)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, s := range rep.Scenarios {
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(s.Outcomes)) {
+			parts = append(parts, fmt.Sprintf("%s %d", k, s.Outcomes[k]))
+		}
+		note := ""
+		if s.Signed > 0 {
+			note = fmt.Sprintf("; %d responses signed beforehand in %.2fs", s.Signed, s.SignSeconds)
+		}
+		if s.Exhausted {
+			note += " (all used before the end: raise -logins)"
+		}
+		fmt.Fprintf(w, "%s outcomes: %s%s\n", s.Name, strings.Join(parts, ", "), note)
+	}
+	var rss []string
+	for _, k := range slices.Sorted(maps.Keys(rep.PeakRSSMB)) {
+		rss = append(rss, fmt.Sprintf("%s %.0f MB", k, rep.PeakRSSMB[k]))
+	}
+	fmt.Fprintf(w, "peak RSS (VmHWM): %s\n", strings.Join(rss, ", "))
+	fmt.Fprintln(w, "ratios (issue 13's targets):")
+	for _, t := range rep.Targets {
+		met := "met"
+		if !t.Met {
+			met = "NOT met"
+		}
+		fmt.Fprintf(w, "  %-40s %8.3f  want %-6s %s\n", t.Name, t.Value, t.Want, met)
+	}
+	for _, k := range slices.Sorted(maps.Keys(rep.Ratios)) {
+		if !slices.ContainsFunc(rep.Targets, func(t TargetCheck) bool { return t.Name == k }) {
+			fmt.Fprintf(w, "  %-40s %8.3f\n", k, rep.Ratios[k])
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(rep.Invariant)) {
+		inv := rep.Invariant[k]
+		fmt.Fprintf(w, "invariants %s: users = created answers %d = %d %s; seats_used = active users in %d organisations %s\n",
+			k, inv.RunUsers, inv.CreatedAnswers, okText(inv.UsersOK), len(inv.Seats), okText(inv.SeatsOK))
+	}
+	if e := rep.UserCreated; e != nil {
+		fmt.Fprintf(w, "invariant one user.created per user (edge organisations): %d users, %d events, %d without, %d with several %s\n",
+			e.Users, e.Events, e.Missing, e.Duplicates, okText(e.OK))
+	}
+	if rep.WorkDir != "" {
+		fmt.Fprintf(w, "kept: %s (logs, binaries, state), database %s\n", rep.WorkDir, rep.Database)
+	}
+	return nil
+}
+
+// WriteJSON prints the comparison as one JSON object.
+func (rep *CompareReport) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
+
+func cpuText(m map[string]float64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %.2f", k, m[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+func settingsText(m map[string]any) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s=%v", k, m[k]))
+	}
+	return strings.Join(parts, " ")
+}

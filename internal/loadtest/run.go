@@ -1,8 +1,10 @@
 package loadtest
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -69,8 +71,33 @@ type Options struct {
 	Follow      bool          // follow the redirect to /auth/verify and check the session names a user
 	// DatabaseURL, when set, checks the invariants after the scenarios.
 	DatabaseURL string
-	Progress    io.Writer // a progress line a second; nil for none
+	Progress    io.Writer // a progress bar, redrawn every second; nil for none
+	// Protocol of the logins: ProtocolSAML (default: signed IdP-initiated
+	// responses POSTed to the ACS) or ProtocolOIDC (the browser flow
+	// through the OIDC connection named in the state: login start,
+	// the provider's authorization endpoint, the callback).
+	Protocol string
+	// Observe, when set, is called as each scenario's timed phase starts
+	// (after its signing) and the function it returns as it ends, with the
+	// result so far: compare uses it to read the processes' CPU time.
+	Observe func(scenario string) func(*ScenarioResult)
+	// EncryptTo, when set, is the edge's SP certificate: the assertions
+	// are encrypted to it (AES-128-CBC, RSA-OAEP), so that the edge's
+	// decryption is measured too, as it costs with an IdP that encrypts.
+	EncryptTo *x509.Certificate
+	// Names name the scenarios in the report and on the progress bar, in
+	// order (default: the scenarios' own names).
+	Names []string
+	// Tag makes the run's people its own (external ids lt-<run id>-<tag>…),
+	// for several runs in one process; default the scenario's name.
+	Tag string
 }
+
+// Protocols.
+const (
+	ProtocolSAML = "saml"
+	ProtocolOIDC = "oidc"
+)
 
 // ScenarioResult is one scenario's figures. Latencies are of the ACS POST
 // (until the edge's answer to the browser), over the logins that signed
@@ -95,7 +122,13 @@ type ScenarioResult struct {
 	Max         float64        `json:"max_ms"`
 	Outcomes    map[string]int `json:"outcomes"`
 	// Exhausted: a closed loop used every signed response before Duration.
-	Exhausted bool `json:"exhausted,omitempty"`
+	Exhausted bool   `json:"exhausted,omitempty"`
+	Protocol  string `json:"protocol,omitempty"`
+	// CPUMsPerLogin is each observed process's CPU time (user + system)
+	// over the timed phase per signed-in login; PeakRSSMB their peak
+	// resident memory (VmHWM) at its end. Set by compare.
+	CPUMsPerLogin map[string]float64 `json:"cpu_ms_per_login,omitempty"`
+	PeakRSSMB     map[string]float64 `json:"peak_rss_mb,omitempty"`
 }
 
 // Report is a run's result.
@@ -137,17 +170,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	defer r.transport.CloseIdleConnections()
 	rep := &Report{RunID: r.runID, EdgeURL: st.EdgeURL, CPUs: runtime.NumCPU()}
 	created := 0 // first logins the edge answered with a session or the waiting page
-	for _, name := range o.Scenarios {
+	for si, name := range o.Scenarios {
 		var people []Person
 		switch name {
 		case ScenarioFirst:
-			people = r.newPeople(name, r.count())
+			people = r.newPeople(cmp.Or(o.Tag, name), r.count())
 		case ScenarioReturning:
 			if len(r.known) == 0 {
 				// Nobody yet: first logins, unmeasured, to come back as.
 				n := min(r.count(), 1000)
 				r.progressf("returning: %d first logins beforehand (not measured)\n", n)
-				warm, err := r.scenario(ctx, "returning-warmup", r.newPeople("w", n), ModeClosed)
+				warm, err := r.scenario(ctx, "returning-warmup", r.newPeople(o.Tag+"w", n), ModeClosed, false)
 				if err != nil {
 					return rep, err
 				}
@@ -163,7 +196,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		default:
 			return rep, fmt.Errorf("unknown scenario %q (want %s or %s)", name, ScenarioFirst, ScenarioReturning)
 		}
-		res, err := r.scenario(ctx, name, people, o.Mode)
+		label := name
+		if si < len(o.Names) && o.Names[si] != "" {
+			label = o.Names[si]
+		}
+		res, err := r.scenario(ctx, label, people, o.Mode, name == ScenarioReturning)
 		if err != nil {
 			return rep, err
 		}
@@ -197,6 +234,12 @@ func (o *Options) defaults() error {
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 4096
+	}
+	if o.Protocol == "" {
+		o.Protocol = ProtocolSAML
+	}
+	if o.Protocol != ProtocolSAML && o.Protocol != ProtocolOIDC {
+		return fmt.Errorf("protocol %q: want %s or %s", o.Protocol, ProtocolSAML, ProtocolOIDC)
 	}
 	switch o.Mode {
 	case ModeClosed:
@@ -253,14 +296,18 @@ func (r *runner) progressf(format string, args ...any) {
 }
 
 // scenario signs one response per person, then sends them.
-func (r *runner) scenario(ctx context.Context, name string, people []Person, mode string) (ScenarioResult, error) {
-	res := ScenarioResult{Name: name, Mode: mode, Orgs: len(r.orgs), Outcomes: map[string]int{}}
+// returning: people are the run's people again (not added to r.known).
+func (r *runner) scenario(ctx context.Context, name string, people []Person, mode string, returning bool) (ScenarioResult, error) {
+	res := ScenarioResult{Name: name, Mode: mode, Orgs: len(r.orgs), Outcomes: map[string]int{}, Protocol: r.o.Protocol}
 	t0 := time.Now()
-	forms, err := r.signAll(ctx, name, people, t0)
-	if err != nil {
-		return res, err
+	forms := make([]string, len(people)) // OIDC: nothing to sign beforehand (the ID token carries the login's nonce)
+	if r.o.Protocol == ProtocolSAML {
+		var err error
+		if forms, err = r.signAll(ctx, name, people, t0); err != nil {
+			return res, err
+		}
+		res.Signed, res.SignSeconds = len(forms), time.Since(t0).Seconds()
 	}
-	res.Signed, res.SignSeconds = len(forms), time.Since(t0).Seconds()
 	if time.Since(t0)+r.o.Duration > Window {
 		return res, fmt.Errorf("%s: signing took %s; with -duration %s the responses would expire (a scenario and its signing must fit in %s): sign fewer or run shorter",
 			name, time.Since(t0).Round(time.Second), r.o.Duration, Window)
@@ -287,14 +334,18 @@ func (r *runner) scenario(ctx context.Context, name string, people []Person, mod
 		if outcome == OutcomeSignedIn || outcome == OutcomeWaiting {
 			lat = append(lat, d)
 		}
-		if outcome == OutcomeSignedIn && name != ScenarioReturning {
+		if outcome == OutcomeSignedIn && !returning {
 			r.known = append(r.known, people[i])
 		}
 		mu.Unlock()
 	}
 
+	var observed func(*ScenarioResult)
+	if r.o.Observe != nil {
+		observed = r.o.Observe(name)
+	}
 	start := time.Now()
-	stopProgress := r.progress(name, start, &done, &inFlight, &counts[0], &counts[1])
+	stopProgress := r.progress(name, start, len(forms), &done, &inFlight, &counts[0], &counts[1])
 	end := start.Add(r.o.Duration)
 	var wg sync.WaitGroup
 	switch mode {
@@ -366,12 +417,15 @@ func (r *runner) scenario(ctx context.Context, name string, people []Person, mod
 	if len(lat) > 0 {
 		res.Max = ms(lat[len(lat)-1])
 	}
+	if observed != nil {
+		observed(&res)
+	}
 	return res, ctx.Err()
 }
 
 // signAll signs every person's response on every core.
 func (r *runner) signAll(ctx context.Context, name string, people []Person, t0 time.Time) ([]string, error) {
-	s := newSigner(r.idp, t0)
+	s := newSigner(r.idp, t0, r.o.EncryptTo)
 	forms := make([]string, len(people))
 	var next atomic.Int64
 	var firstErr error
@@ -427,11 +481,17 @@ func (r *runner) ticker(f func()) (stop func()) {
 	return func() { close(done); wg.Wait() }
 }
 
-func (r *runner) progress(name string, start time.Time, done, inFlight, signedIn, waiting *atomic.Int64) func() {
+func (r *runner) progress(name string, start time.Time, total int, done, inFlight, signedIn, waiting *atomic.Int64) func() {
 	line := func() {
 		el := time.Since(start)
-		r.progressf("\r%-10s %5.1fs  %d logins  %d signed in (%.0f/s)  %d waiting  %d in flight   ", name, el.Seconds(),
-			done.Load(), signedIn.Load(), float64(signedIn.Load())/el.Seconds(), waiting.Load(), inFlight.Load())
+		frac := min(el.Seconds()/r.o.Duration.Seconds(), 1)
+		if r.o.Mode == ModeClosed && total > 0 {
+			frac = max(frac, min(float64(done.Load())/float64(total), 1))
+		}
+		const width = 20
+		bar := strings.Repeat("#", int(frac*width)) + strings.Repeat(".", width-int(frac*width))
+		r.progressf("\r%-16s [%s] %3.0f%% %5.1fs  %d logins  %d signed in (%.0f/s)  %d waiting  %d in flight   ", name, bar, frac*100,
+			el.Seconds(), done.Load(), signedIn.Load(), float64(signedIn.Load())/el.Seconds(), waiting.Load(), inFlight.Load())
 	}
 	stop := r.ticker(line)
 	return func() {
@@ -448,6 +508,9 @@ func (r *runner) login(ctx context.Context, who Person, form string, from time.T
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Transport: r.transport, Jar: jar, Timeout: r.o.Timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if r.o.Protocol == ProtocolOIDC {
+		return r.oidcLogin(ctx, client, who, from)
+	}
 	acs := r.st.target(who.Org).acs
 	body := url.Values{"SAMLResponse": {form}, "RelayState": {relayState}}.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, acs, strings.NewReader(body))
@@ -455,6 +518,58 @@ func (r *runner) login(ctx context.Context, who Person, form string, from time.T
 		return OutcomeError, 0
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return r.answer(ctx, client, req, from)
+}
+
+// oidcLogin is the OIDC browser flow: the edge's login start (a redirect
+// to the provider, with the pending-login cookie), the provider's
+// authorization endpoint (which signs in the person named by login_hint at
+// once and redirects back with a code), then the callback, whose answer is
+// classified as an ACS answer is. The latency is of the whole flow.
+func (r *runner) oidcLogin(ctx context.Context, client *http.Client, who Person, from time.Time) (string, time.Duration) {
+	start := r.st.oidcLogin(who.Org) + "?return_to=" + url.QueryEscape(relayState)
+	step := func(u string) (*url.URL, string) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, OutcomeError
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, OutcomeError
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
+			return nil, classify(resp.StatusCode)
+		}
+		loc, err := resp.Location()
+		if err != nil {
+			return nil, fmt.Sprintf("http_%d", resp.StatusCode)
+		}
+		return loc, ""
+	}
+	authz, outcome := step(start)
+	if authz == nil {
+		return outcome, time.Since(from)
+	}
+	q := authz.Query()
+	q.Set("login_hint", who.ExternalID) // the person signs in at the provider
+	authz.RawQuery = q.Encode()
+	callback, outcome := step(authz.String())
+	if callback == nil {
+		return outcome, time.Since(from)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, callback.String(), nil)
+	if err != nil {
+		return OutcomeError, time.Since(from)
+	}
+	return r.answer(ctx, client, req, from)
+}
+
+// answer sends the request that ends a login (the ACS POST, the OIDC
+// callback) and classifies the edge's answer, following the redirect to
+// /auth/verify with Follow.
+func (r *runner) answer(ctx context.Context, client *http.Client, req *http.Request, from time.Time) (string, time.Duration) {
 	resp, err := client.Do(req)
 	if err != nil {
 		return OutcomeError, time.Since(from)
@@ -462,39 +577,44 @@ func (r *runner) login(ctx context.Context, who Person, form string, from time.T
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	d := time.Since(from)
-	switch resp.StatusCode {
-	case http.StatusSeeOther:
-		if resp.Header.Get("Location") != relayState || len(resp.Cookies()) == 0 {
-			return OutcomeNoSession, d
-		}
-		if !r.o.Follow {
-			return OutcomeSignedIn, d
-		}
-		next, err := req.URL.Parse(relayState)
-		if err != nil {
-			return OutcomeNoSession, d
-		}
-		vreq, _ := http.NewRequestWithContext(ctx, http.MethodGet, next.String(), nil)
-		v, err := client.Do(vreq)
-		if err != nil {
-			return OutcomeError, d
-		}
-		_, _ = io.Copy(io.Discard, v.Body)
-		v.Body.Close()
-		if v.StatusCode != http.StatusOK || v.Header.Get("X-Jitprov-User-Id") == "" {
-			return OutcomeNoSession, d
-		}
+	if resp.StatusCode != http.StatusSeeOther {
+		return classify(resp.StatusCode), d
+	}
+	if resp.Header.Get("Location") != relayState || len(resp.Cookies()) == 0 {
+		return OutcomeNoSession, d
+	}
+	if !r.o.Follow {
 		return OutcomeSignedIn, d
+	}
+	next, err := req.URL.Parse(relayState)
+	if err != nil {
+		return OutcomeNoSession, d
+	}
+	vreq, _ := http.NewRequestWithContext(ctx, http.MethodGet, next.String(), nil)
+	v, err := client.Do(vreq)
+	if err != nil {
+		return OutcomeError, d
+	}
+	_, _ = io.Copy(io.Discard, v.Body)
+	v.Body.Close()
+	if v.StatusCode != http.StatusOK || v.Header.Get("X-Jitprov-User-Id") == "" {
+		return OutcomeNoSession, d
+	}
+	return OutcomeSignedIn, d
+}
+
+func classify(status int) string {
+	switch status {
 	case http.StatusAccepted:
-		return OutcomeWaiting, d
+		return OutcomeWaiting
 	case http.StatusTooManyRequests:
-		return OutcomeRateLimited, d
+		return OutcomeRateLimited
 	case http.StatusForbidden:
-		return OutcomeRefused, d
+		return OutcomeRefused
 	case http.StatusServiceUnavailable:
-		return OutcomeUnavailable, d
+		return OutcomeUnavailable
 	default:
-		return fmt.Sprintf("http_%d", resp.StatusCode), d
+		return fmt.Sprintf("http_%d", status)
 	}
 }
 

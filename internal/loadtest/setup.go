@@ -30,19 +30,32 @@ type SetupConfig struct {
 	DatabaseURL string
 	// CertValidity of the IdP certificate; default 30 days.
 	CertValidity time.Duration
+	// OIDCIssuer, when set, gives every organisation an OIDC connection
+	// too (OIDCConnectionID) against the load-test provider at that URL,
+	// client OIDCClientID, its secret in the edge's OIDCSecretEnv.
+	OIDCIssuer string
+	// IdP, when set, is the load-test IdP to write (else a new one).
+	IdP *IdP
 }
 
 // State is what setup leaves for the runs (loadtest.json).
 type State struct {
-	EdgeURL    string    `json:"edge_url"`
-	Orgs       []string  `json:"orgs"`
-	Connection string    `json:"connection"`
-	Created    time.Time `json:"created"`
+	EdgeURL    string   `json:"edge_url"`
+	Orgs       []string `json:"orgs"`
+	Connection string   `json:"connection"`
+	// OIDCConnection is each organisation's OIDC connection, when setup
+	// made one (compare does, against its load-test provider).
+	OIDCConnection string    `json:"oidc_connection,omitempty"`
+	Created        time.Time `json:"created"`
 }
 
 func (s State) target(org string) target {
 	base := strings.TrimRight(s.EdgeURL, "/")
 	return target{acs: base + "/saml/" + org + "/" + s.Connection + "/acs", spEntityID: SPEntityID(org)}
+}
+
+func (s State) oidcLogin(org string) string {
+	return strings.TrimRight(s.EdgeURL, "/") + "/oidc/" + org + "/" + s.OIDCConnection + "/login"
 }
 
 // SPEntityID is the pinned sp_entity_id of org's load-test connection.
@@ -71,15 +84,20 @@ func Setup(ctx context.Context, cfg SetupConfig) ([]byte, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	idp, err := NewIdP(cfg.CertValidity)
-	if err != nil {
-		return nil, err
+	idp := cfg.IdP
+	if idp == nil {
+		if idp, err = NewIdP(cfg.CertValidity); err != nil {
+			return nil, err
+		}
 	}
 	st := State{EdgeURL: strings.TrimRight(cfg.EdgeURL, "/"), Connection: ConnectionID, Created: time.Now().UTC()}
+	if cfg.OIDCIssuer != "" {
+		st.OIDCConnection = OIDCConnectionID
+	}
 	for i := range cfg.Orgs {
 		st.Orgs = append(st.Orgs, fmt.Sprintf("%s-%d", cfg.Prefix, i))
 	}
-	yml, err := OrganizationsYAML(idp, st.Orgs, cfg.MaxSeats)
+	yml, err := organizationsYAML(idp, st.Orgs, cfg.MaxSeats, cfg.OIDCIssuer)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +149,10 @@ func LoadState(dir string) (State, error) {
 // IdP (its metadata inline), accepts IdP-initiated logins, and tolerates
 // ClockSkew.
 func OrganizationsYAML(idp *IdP, orgs []string, maxSeats int) ([]byte, error) {
+	return organizationsYAML(idp, orgs, maxSeats, "")
+}
+
+func organizationsYAML(idp *IdP, orgs []string, maxSeats int, oidcIssuer string) ([]byte, error) {
 	md, err := idp.MetadataXML()
 	if err != nil {
 		return nil, err
@@ -162,6 +184,30 @@ func OrganizationsYAML(idp *IdP, orgs []string, maxSeats int) ([]byte, error) {
 		for line := range strings.SplitSeq(md, "\n") {
 			b.WriteString("            " + line + "\n")
 		}
+		if oidcIssuer != "" {
+			fmt.Fprintf(&b, `      - id: %s
+        protocol: oidc
+        settings:
+          issuer: %s
+          client_id: %s
+          client_secret_env: %s
+          allowed_algs: [ES256]
+`, OIDCConnectionID, oidcIssuer, OIDCClientID, OIDCSecretEnv)
+		}
 	}
 	return []byte(b.String()), nil
+}
+
+// WriteTarget writes a state folder that points runs at another server
+// with the same load-test IdP: the naive baseline, serving organisations
+// of its own.
+func WriteTarget(dir string, idp *IdP, st State) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := idp.Save(dir); err != nil {
+		return err
+	}
+	js, _ := json.MarshalIndent(st, "", "  ")
+	return os.WriteFile(filepath.Join(dir, stateFile), append(js, '\n'), 0o644)
 }

@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -40,22 +41,31 @@ type target struct {
 type signer struct {
 	idp *saml.IdentityProvider
 	t0  time.Time
+	// spsso carries the SP's encryption certificate when the assertions
+	// are to be encrypted (crewjam encrypts to it: AES-128-CBC, RSA-OAEP).
+	spsso *saml.SPSSODescriptor
 }
 
-func newSigner(p *IdP, t0 time.Time) *signer {
-	return &signer{idp: p.provider(), t0: t0}
+func newSigner(p *IdP, t0 time.Time, encryptTo *x509.Certificate) *signer {
+	s := &signer{idp: p.provider(), t0: t0, spsso: &saml.SPSSODescriptor{}}
+	if encryptTo != nil {
+		s.spsso.KeyDescriptors = []saml.KeyDescriptor{{Use: "encryption", KeyInfo: saml.KeyInfo{X509Data: saml.X509Data{
+			X509Certificates: []saml.X509Certificate{{Data: base64.StdEncoding.EncodeToString(encryptTo.Raw)}}}}}}
+	}
+	return s
 }
 
 // sign returns the base64 SAMLResponse form value of person signing in at
 // tg: an unsolicited (IdP-initiated) response, the Response and the
-// Assertion each signed (RSA-SHA256), not encrypted.
+// Assertion each signed (RSA-SHA256), the assertion encrypted to the SP
+// when the signer has its certificate.
 func (s *signer) sign(tg target, who Person) (string, error) {
 	issued := s.t0.Add(ClockSkew) // see ClockSkew
 	until := s.t0.Add(2*ClockSkew + time.Minute)
 	sp := &saml.EntityDescriptor{EntityID: tg.spEntityID}
 	acs := &saml.IndexedEndpoint{Binding: saml.HTTPPostBinding, Location: tg.acs}
 	req := &saml.IdpAuthnRequest{IDP: s.idp, HTTPRequest: &http.Request{RemoteAddr: "127.0.0.1"},
-		ServiceProviderMetadata: sp, SPSSODescriptor: &saml.SPSSODescriptor{}, ACSEndpoint: acs, Now: issued}
+		ServiceProviderMetadata: sp, SPSSODescriptor: s.spsso, ACSEndpoint: acs, Now: issued}
 	str := func(name, v string) saml.Attribute {
 		return saml.Attribute{Name: name, NameFormat: "urn:oasis:names:tc:SAML:2.0:attrname-format:basic",
 			Values: []saml.AttributeValue{{Type: "xs:string", Value: v}}}
@@ -94,4 +104,12 @@ func randomID() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return "id-" + hex.EncodeToString(b)
+}
+
+// SignResponse is one signed IdP-initiated response (the base64
+// SAMLResponse form value) of who at st's connection of who.Org, made
+// as the runs make theirs (valid from t0 for Window); with encryptTo (the
+// SP's certificate) the assertion is encrypted to it.
+func (p *IdP) SignResponse(st State, who Person, t0 time.Time, encryptTo *x509.Certificate) (string, error) {
+	return newSigner(p, t0, encryptTo).sign(st.target(who.Org), who)
 }

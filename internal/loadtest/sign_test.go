@@ -48,7 +48,7 @@ func TestSignedResponsesAreValidThroughTheWindow(t *testing.T) {
 	}
 	t0 := time.Now()
 	who := Person{Org: "loadtest-0", ExternalID: "lt-x-first-0", Email: "lt-x-first-0@loadtest.example"}
-	form, err := newSigner(idp, t0).sign(st.target(who.Org), who)
+	form, err := newSigner(idp, t0, nil).sign(st.target(who.Org), who)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,149 @@
+package loadtest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/jitprov/jitprov/internal/loadtest"
+	"github.com/jitprov/jitprov/internal/testenv"
+)
+
+// The comparison end to end, with tiny scenarios: it builds and starts
+// nats-server, the OpenID provider, the provisioner, sso-edge and the naive
+// handler as processes, and its JSON summary has every scenario, every
+// ratio and target, pgbench, CPU and memory figures, and invariants that
+// hold. Nothing here asserts on speed: the machine may be busy.
+func TestCompareJSONSummary(t *testing.T) {
+	var out, errOut bytes.Buffer
+	getenv := func(string) string { return "" }
+	err := loadtest.Main(context.Background(), []string{"compare", "-db", testenv.AdminURL(), "-orgs", "2", "-concurrency", "4",
+		"-logins", "24", "-duration", "2s", "-workers", "4", "-o", "json", "-quiet"}, getenv, &out, &errOut)
+	if err != nil {
+		t.Fatalf("compare: %v\n%s\n%s", err, out.String(), errOut.String())
+	}
+	var rep loadtest.CompareReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("-o json: %v\n%s", err, out.String())
+	}
+	want := map[string]string{loadtest.CmpSAMLFirst: loadtest.TargetEdge, loadtest.CmpSAMLReturning: loadtest.TargetEdge,
+		loadtest.CmpSAMLStorm: loadtest.TargetEdge, loadtest.CmpOIDCFirst: loadtest.TargetEdge,
+		loadtest.CmpNaiveSAML: loadtest.TargetNaive, loadtest.CmpNaiveSAMLStorm: loadtest.TargetNaive,
+		loadtest.CmpNaiveOIDC: loadtest.TargetNaive, loadtest.CmpValidation: loadtest.TargetValidation}
+	if len(rep.Scenarios) != len(want) {
+		t.Errorf("%d scenarios, want %d", len(rep.Scenarios), len(want))
+	}
+	for name, target := range want {
+		s := rep.Scenario(name)
+		if s == nil {
+			t.Errorf("no scenario %s", name)
+			continue
+		}
+		if s.Target != target || s.Rate <= 0 || s.P50 <= 0 || s.P99 < s.P50 || s.P999 < s.P99 {
+			t.Errorf("%s: target %s rate %.1f p50 %.1f p99 %.1f p99.9 %.1f", name, s.Target, s.Rate, s.P50, s.P99, s.P999)
+		}
+		if s.Outcomes[loadtest.OutcomeSignedIn] != s.Logins {
+			t.Errorf("%s: outcomes %v of %d logins; want all signed in", name, s.Outcomes, s.Logins)
+		}
+		proc := map[string]string{loadtest.TargetEdge: loadtest.ProcEdge, loadtest.TargetNaive: loadtest.ProcNaive,
+			loadtest.TargetValidation: loadtest.ProcNaive}[target]
+		if s.CPUMsPerLogin[proc] <= 0 || s.PeakRSSMB[proc] <= 0 {
+			t.Errorf("%s: CPU per login %v, peak RSS %v; want %s's", name, s.CPUMsPerLogin, s.PeakRSSMB, proc)
+		}
+	}
+	for _, r := range []string{loadtest.RatioSAMLFirst, loadtest.RatioSAMLFirstP99, loadtest.RatioSAMLStorm, loadtest.RatioSAMLStormP99,
+		loadtest.RatioOIDCFirst, loadtest.RatioOIDCFirstP99, loadtest.RatioReturning, loadtest.RatioSAMLFirstPgbench, loadtest.RatioNaiveFirstPgbench} {
+		if rep.Ratios[r] <= 0 {
+			t.Errorf("ratio %s: %v", r, rep.Ratios[r])
+		}
+	}
+	if len(rep.Targets) != 6 || !slices.ContainsFunc(rep.Targets, func(c loadtest.TargetCheck) bool { return c.Name == "sso_edge_peak_rss_mb" && c.Value > 0 }) {
+		t.Errorf("targets: %+v", rep.Targets)
+	}
+	if rep.Pgbench == nil || rep.Pgbench.TPS <= 0 {
+		t.Errorf("pgbench: %+v", rep.Pgbench)
+	}
+	for _, p := range []string{loadtest.ProcEdge, loadtest.ProcProvisioner, loadtest.ProcNATS, loadtest.ProcNaive, loadtest.ProcOIDC} {
+		if rep.PeakRSSMB[p] <= 0 {
+			t.Errorf("no peak RSS of %s: %v", p, rep.PeakRSSMB)
+		}
+	}
+	for _, name := range []string{loadtest.CmpSAMLFirst, loadtest.CmpSAMLStorm, loadtest.CmpOIDCFirst, loadtest.CmpNaiveSAML,
+		loadtest.CmpNaiveSAMLStorm, loadtest.CmpNaiveOIDC} {
+		inv, ok := rep.Invariant[name]
+		if !ok || !inv.UsersOK || !inv.SeatsOK || inv.RunUsers == 0 {
+			t.Errorf("invariants of %s: %+v", name, inv)
+		}
+	}
+	if e := rep.UserCreated; e == nil || !e.OK || e.Users == 0 {
+		t.Errorf("user.created invariant: %+v", e)
+	}
+}
+
+// cancelOn cancels when the progress output first names the scenario.
+type cancelOn struct {
+	mu     sync.Mutex
+	seen   bytes.Buffer
+	name   string
+	cancel context.CancelFunc
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seen.Write(p)
+	if strings.Contains(c.seen.String(), c.name) {
+		c.cancel()
+	}
+	return len(p), nil
+}
+
+// Stopped midway (Ctrl-C, SIGTERM: the context ends) while the edge's
+// first scenario runs, compare returns, and every process it started has
+// ended, the scratch database is gone.
+func TestCompareStopsEverythingWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &cancelOn{name: loadtest.CmpSAMLFirst + " ", cancel: cancel}
+	rep, err := loadtest.Compare(ctx, loadtest.CompareOptions{AdminDatabaseURL: testenv.AdminURL(), Orgs: 1, Concurrency: 2,
+		Logins: 10, Duration: time.Minute, Workers: 2, NATSSync: "always", Progress: w})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("compare: %v, want context.Canceled\n%s", err, w.seen.String())
+	}
+	if rep == nil || len(rep.Processes) < 4 {
+		t.Fatalf("processes started: %+v", rep)
+	}
+	for name, pid := range rep.Processes {
+		// Each was waited for: its pid is free (ESRCH), not a zombie.
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("%s (pid %d) still there: kill -0: %v", name, pid, err)
+		}
+	}
+	u, err := url.Parse(rep.Database)
+	if err != nil || rep.Database == "" {
+		t.Fatalf("database %q: %v", rep.Database, err)
+	}
+	conn, err := pgx.Connect(context.Background(), testenv.AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_database WHERE datname = $1`,
+		strings.TrimPrefix(u.Path, "/")).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("the scratch database %s is still there", u.Path)
+	}
+}
