@@ -47,7 +47,7 @@ fuzz:
 	./scripts/test-deps.sh
 	GO="$(GO)" PKGS="$(PKGS)" ./scripts/fuzz.sh
 
-## bench: the comparison of issue 13 (docs/loadtest.md): sso-edge, the provisioner and nats-server built and run as processes against the naive synchronous design and pgbench, with ratios (a few minutes; BENCH_FLAGS passes flags to jitprov loadtest compare, e.g. "-nats-sync 100ms -o json"); then provisioner-only throughput beside pgbench (jitprov-bench).
+## bench: the pipeline against the naive synchronous design (docs/loadtest.md): sso-edge, the provisioner and nats-server built and run as processes against the naive synchronous design and pgbench, with ratios (a few minutes; BENCH_FLAGS passes flags to jitprov loadtest compare, e.g. "-nats-sync 100ms -o json"); then provisioner-only throughput beside pgbench (jitprov-bench).
 BENCH_FLAGS ?=
 bench:
 	./scripts/test-deps.sh

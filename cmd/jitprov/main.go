@@ -37,7 +37,7 @@ var usage = `usage: jitprov COMMAND [ARGS] [flags]
 
 Run jitprov on this machine:
   dev [flags]                                    run everything on this machine, for development and demos
-  loadtest setup|run|compare [flags]             a login storm against a running sso-edge, or the comparison of issue 13 (jitprov loadtest help)
+  loadtest setup|run|compare [flags]             a login storm against a running sso-edge, or the pipeline against the naive design (jitprov loadtest help)
 
 Administer jitprov through its admin API (--server URL or JITPROV_ADMIN_URL,
 --token TOKEN or JITPROV_TOKEN; -o table|json|yaml):

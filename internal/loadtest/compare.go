@@ -128,7 +128,7 @@ type CompareScenario struct {
 	ScenarioResult
 }
 
-// TargetCheck is one of issue 13's targets against this run's figures.
+// TargetCheck is one of the performance targets against this run's figures.
 type TargetCheck struct {
 	Name  string  `json:"name"`
 	Value float64 `json:"value"`

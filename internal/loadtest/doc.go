@@ -15,7 +15,7 @@
 // With Options.Protocol OIDC a login is the browser flow through an OIDC
 // connection and the load-test provider (OIDCProvider).
 //
-// Compare is `jitprov loadtest compare`, issue 13's comparison: it builds
+// Compare is `jitprov loadtest compare`, the pipeline against the naive design: it builds
 // and starts sso-edge, the provisioner, nats-server and the OIDC provider
 // as processes on a scratch database, runs the edge's scenarios, then the
 // baselines — the naive synchronous handler (package naive, in

@@ -101,7 +101,7 @@ func (rep *CompareReport) WriteText(w io.Writer) error {
 		rss = append(rss, fmt.Sprintf("%s %.0f MB", k, rep.PeakRSSMB[k]))
 	}
 	fmt.Fprintf(w, "peak RSS (VmHWM): %s\n", strings.Join(rss, ", "))
-	fmt.Fprintln(w, "ratios (issue 13's targets):")
+	fmt.Fprintln(w, "ratios (the performance targets, docs/performance.md):")
 	for _, t := range rep.Targets {
 		met := "met"
 		if !t.Met {
