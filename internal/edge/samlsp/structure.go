@@ -275,6 +275,9 @@ func elementsNamed(el *etree.Element, local string) []*etree.Element {
 // children returns el's child elements with local name local, split into
 // those in namespace ns and those in any other namespace.
 func children(el *etree.Element, ns, local string) (in, foreign []*etree.Element) {
+	if el == nil {
+		return nil, nil
+	}
 	for _, c := range el.ChildElements() {
 		if c.Tag != local {
 			continue
@@ -298,8 +301,11 @@ func idOf(el *etree.Element) string {
 }
 
 // textOf returns all character data directly inside el, and whether el has
-// child elements.
+// child elements; nothing for a nil el.
 func textOf(el *etree.Element) (text string, hasChildren bool) {
+	if el == nil {
+		return "", false
+	}
 	var b strings.Builder
 	for _, tok := range el.Child {
 		switch t := tok.(type) {
