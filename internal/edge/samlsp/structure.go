@@ -220,9 +220,15 @@ func parentTag(tok etree.Token) string {
 // (etree's SelectAttr("ID"), which goxmldsig uses, matches any prefix) and
 // no ID value twice in the document.
 func checkTree(el *etree.Element, ids map[string]bool) error {
+	if err := checkRoundTripName(el.Space, el.Tag, el); err != nil {
+		return err
+	}
 	seen := map[[2]string]bool{} // {Space, Key}
 	idAttrs := 0
 	for _, a := range el.Attr {
+		if err := checkRoundTripName(a.Space, a.Key, el); err != nil {
+			return err
+		}
 		k := [2]string{a.Space, a.Key}
 		if seen[k] {
 			return reject(ReasonStructure, "attribute %s twice on <%s>", a.FullKey(), el.FullTag())
@@ -249,6 +255,33 @@ func checkTree(el *etree.Element, ids map[string]bool) error {
 		if err := checkToken(tok); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkRoundTripName is this package's equivalent of
+// github.com/mattermost/xml-roundtrip-validator, which crewjam/saml runs on
+// every response (CVE-2020-29509, -29510, -29511: encoding/xml wrote some
+// names back differently from how it read them, so a signed element could
+// mean one thing to the signature check and another after a round trip).
+// The validator re-encodes and re-decodes every token, allocating an
+// encoder and a decoder per token; this checks the token property that
+// made round trips unstable, on the names of the tree parseXML already
+// built. encoding/xml (RawToken, as etree reads) splits a name at its
+// colon into prefix and local name; a name with two colons is a syntax
+// error since Go 1.17 (refused as malformed before we get here). A local
+// name that still holds a colon (":a", "a:") or is empty is refused: such
+// a name is not a QName, no SAML message has one, and it is exactly the
+// shape the CVEs used. The other tokens cannot round-trip unstably once
+// parseXML's rules hold: directives, comments and processing instructions
+// other than the XML declaration are refused, and character data and
+// attribute values are escaped and unescaped exactly by encoding/xml (the
+// decoder already refuses characters outside XML's range). The library's
+// own test vectors and a differential fuzz target against it
+// (roundtrip_test.go) check this.
+func checkRoundTripName(space, local string, el *etree.Element) error {
+	if local == "" || strings.IndexByte(local, ':') >= 0 || strings.IndexByte(space, ':') >= 0 {
+		return reject(ReasonMalformed, "name %q:%q in <%s> does not survive an encoding/xml round trip", space, local, el.FullTag())
 	}
 	return nil
 }
