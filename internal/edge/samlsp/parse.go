@@ -1,7 +1,9 @@
 package samlsp
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"slices"
 	"strings"
@@ -176,21 +178,65 @@ func (sp *SP) validateSignature(el *etree.Element, now time.Time) (*etree.Elemen
 			return nil, &RejectError{Reason: ReasonStructure, Detail: fmt.Sprintf("namespaces of <%s>: %v", el.FullTag(), err), Cause: err}
 		}
 	}
-	// Like crewjam: a KeyInfo without a certificate (e.g. a bare
-	// RSAKeyValue) is dropped so that the IdP's certificate is used.
-	if sig := oneChild(target, nsDSig, "Signature"); sig != nil && target.FindElement("./Signature/KeyInfo/X509Data/X509Certificate") == nil {
-		if ki := sig.FindElement("KeyInfo"); ki != nil {
+	store := &sp.certs
+	if sig := oneChild(target, nsDSig, "Signature"); sig != nil {
+		switch ki := sig.FindElement("KeyInfo"); {
+		case ki == nil:
+		case target.FindElement("./Signature/KeyInfo/X509Data/X509Certificate") == nil:
+			// Like crewjam: a KeyInfo without a certificate (e.g. a
+			// bare RSAKeyValue) is dropped so that the IdP's
+			// certificate is used.
 			sig.RemoveChild(ki)
+		default:
+			// goxmldsig would parse the KeyInfo's certificate and look
+			// for an IdP certificate with the same bytes. The bytes are
+			// compared here instead, and goxmldsig gets that one
+			// certificate without the KeyInfo: the same certificate,
+			// checked the same way, without an x509 parse per request.
+			// A certificate that is not the IdP's is left to goxmldsig.
+			if i := sp.keyInfoCert(ki); i >= 0 {
+				sig.RemoveChild(ki)
+				store = &sp.oneCert[i]
+			}
 		}
 	}
 	// A ValidationContext is a few words: one per call, so that its
-	// Clock is this request's now; the certificate store is the SP's.
-	vc := dsig.ValidationContext{CertificateStore: &sp.certs, IdAttribute: "ID", Clock: dsig.NewFakeClockAt(now)}
+	// Clock is this request's now; the certificate stores are the SP's.
+	vc := dsig.ValidationContext{CertificateStore: store, IdAttribute: "ID", Clock: dsig.NewFakeClockAt(now)}
 	verified, err := vc.Validate(target)
 	if err != nil {
 		return nil, &RejectError{Reason: ReasonSignature, Detail: fmt.Sprintf("goxmldsig: signature of <%s>: %v", el.FullTag(), err), Cause: err}
 	}
 	return verified, nil
+}
+
+// keyInfoCert returns the index of the IdP certificate whose DER bytes
+// are those of the KeyInfo's first certificate as goxmldsig reads it
+// (ds:X509Data/ds:X509Certificate, whitespace removed, standard base64),
+// or -1 (also for a KeyInfo of another shape, left to goxmldsig).
+func (sp *SP) keyInfoCert(ki *etree.Element) int {
+	certs := mustChildren(oneChild(ki, nsDSig, "X509Data"), nsDSig, "X509Certificate")
+	if len(certs) == 0 {
+		return -1
+	}
+	cert := certs[0]
+	text := strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '\t', '\n', '\f', '\r':
+			return -1
+		}
+		return r
+	}, cert.Text())
+	der, err := base64.StdEncoding.DecodeString(text)
+	if err != nil {
+		return -1
+	}
+	for i, c := range sp.certs.Roots {
+		if bytes.Equal(c.Raw, der) {
+			return i
+		}
+	}
+	return -1
 }
 
 // isRoot says whether el is its document's root element.

@@ -2,6 +2,7 @@ package samlsp
 
 import (
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/xml"
 	"fmt"
 	"net/url"
@@ -19,6 +20,8 @@ type SP struct {
 	// certs holds the IdP's signing certificates, parsed once in New:
 	// goxmldsig only reads it.
 	certs dsig.MemoryX509CertificateStore
+	// oneCert[i] holds only certs.Roots[i].
+	oneCert []dsig.MemoryX509CertificateStore
 	// rsaKey decrypts encrypted assertions; nil for an ECDSA SP key.
 	rsaKey *rsa.PrivateKey
 	// xmlencDecrypt is xmlenc.Decrypt; every decryption goes through it
@@ -41,6 +44,9 @@ func New(cfg Config) (*SP, error) {
 		s:             s,
 		certs:         dsig.MemoryX509CertificateStore{Roots: s.idpCerts},
 		xmlencDecrypt: xmlencDecrypt,
+	}
+	for _, c := range s.idpCerts {
+		sp.oneCert = append(sp.oneCert, dsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{c}})
 	}
 	sp.rsaKey, _ = cfg.Key.(*rsa.PrivateKey)
 	sp.crewjam = &saml.ServiceProvider{
