@@ -331,7 +331,7 @@ func checkPrefixesDeclared(el *etree.Element) error {
 			return reject(ReasonDecrypt, "undeclared namespace prefix %q on attribute %s of <%s>", a.Space, a.FullKey(), el.FullTag())
 		}
 	}
-	for _, c := range el.ChildElements() {
+	for c := range el.ChildElementsSeq() {
 		if err := checkPrefixesDeclared(c); err != nil {
 			return err
 		}
@@ -585,7 +585,7 @@ func oneChild(el *etree.Element, ns, local string) *etree.Element {
 		return nil
 	}
 	var found *etree.Element
-	for _, c := range el.ChildElements() {
+	for c := range el.ChildElementsSeq() {
 		if c.Tag == local && c.NamespaceURI() == ns {
 			if found != nil {
 				return nil

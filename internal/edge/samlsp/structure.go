@@ -297,7 +297,7 @@ func elementsNamed(el *etree.Element, local string) []*etree.Element {
 		if e.Tag == local {
 			out = append(out, e)
 		}
-		for _, c := range e.ChildElements() {
+		for c := range e.ChildElementsSeq() {
 			walk(c)
 		}
 	}
@@ -311,7 +311,7 @@ func children(el *etree.Element, ns, local string) (in, foreign []*etree.Element
 	if el == nil {
 		return nil, nil
 	}
-	for _, c := range el.ChildElements() {
+	for c := range el.ChildElementsSeq() {
 		if c.Tag != local {
 			continue
 		}
@@ -377,7 +377,7 @@ func checkCrewjamView(el *etree.Element) error {
 				last[e.Space] = ns
 			}
 		}
-		for _, c := range e.ChildElements() {
+		for c := range e.ChildElementsSeq() {
 			collect(c)
 		}
 	}
@@ -387,7 +387,7 @@ func checkCrewjamView(el *etree.Element) error {
 		if want, got := e.NamespaceURI(), crewjamNamespace(e, el, last); want != got {
 			return reject(ReasonStructure, "crewjam/saml would read <%s> in namespace %q instead of %q (it re-declares each prefix once for the whole document and drops default namespaces declared above the element it reads)", e.FullTag(), got, want)
 		}
-		for _, c := range e.ChildElements() {
+		for c := range e.ChildElementsSeq() {
 			if err := compare(c); err != nil {
 				return err
 			}
@@ -551,7 +551,7 @@ func checkSignaturePlacement(top *etree.Element, parents ...*etree.Element) erro
 // goxmldsig implements, and no SHA-1 unless allowed.
 func checkSignature(sig *etree.Element, parentID string, allowSHA1 bool) error {
 	counts := map[string]int{}
-	for _, c := range sig.ChildElements() {
+	for c := range sig.ChildElementsSeq() {
 		switch {
 		case c.NamespaceURI() != nsDSig:
 			return reject(ReasonStructure, "Signature contains <%s> outside the xmldsig namespace", c.FullTag())
@@ -586,12 +586,12 @@ func checkSignature(sig *etree.Element, parentID string, allowSHA1 bool) error {
 	}
 	ts, _ := children(ref, nsDSig, "Transforms")
 	for _, t := range ts {
-		for _, tr := range t.ChildElements() {
+		for tr := range t.ChildElementsSeq() {
 			alg := tr.SelectAttrValue("Algorithm", "")
 			if tr.Tag != "Transform" || tr.NamespaceURI() != nsDSig || !transforms[alg] {
 				return reject(ReasonSignature, "transform %q is not accepted", alg)
 			}
-			for _, c := range tr.ChildElements() {
+			for c := range tr.ChildElementsSeq() {
 				if c.Tag != "InclusiveNamespaces" || c.NamespaceURI() != nsExcC14N {
 					return reject(ReasonStructure, "Transform contains <%s>", c.FullTag())
 				}
@@ -679,7 +679,7 @@ func inspectAssertion(a *etree.Element, allowSHA1 bool) error {
 // namespace; this closes that door for all of them, not only NameID.
 // A NameID in a foreign namespace is refused even inside free-form content.
 func checkNamespaces(el *etree.Element) error {
-	for _, c := range el.ChildElements() {
+	for c := range el.ChildElementsSeq() {
 		ns := c.NamespaceURI()
 		if c.Tag == "Signature" && ns == nsDSig && el.Tag == "Assertion" {
 			continue
