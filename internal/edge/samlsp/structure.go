@@ -61,7 +61,8 @@ var (
 	}
 )
 
-// inspected is a response that passed the checks made before crewjam.
+// inspected is a response that passed the checks made before any
+// cryptography.
 type inspected struct {
 	root           *etree.Element
 	responseSigned bool           // the Response carries a ds:Signature
@@ -260,7 +261,7 @@ func checkTree(el *etree.Element, ids map[string]bool) error {
 }
 
 // checkRoundTripName is this package's equivalent of
-// github.com/mattermost/xml-roundtrip-validator, which crewjam/saml runs on
+// github.com/mattermost/xml-roundtrip-validator, which crewjam/saml ran on
 // every response (CVE-2020-29509, -29510, -29511: encoding/xml wrote some
 // names back differently from how it read them, so a signed element could
 // mean one thing to the signature check and another after a round trip).
@@ -418,7 +419,7 @@ func crewjamNamespace(e, el *etree.Element, last map[string]string) string {
 	}
 }
 
-// inspectResponse checks the document's shape before crewjam sees it.
+// inspectResponse checks the document's shape before any cryptography.
 func inspectResponse(doc *etree.Document, allowSHA1 bool) (*inspected, error) {
 	root := doc.Root()
 	if root.Tag != "Response" || root.NamespaceURI() != nsProtocol {
@@ -614,8 +615,8 @@ func checkAlgorithm(alg, what string, allowed, sha1 map[string]bool, allowSHA1 b
 }
 
 // inspectAssertion checks an Assertion element (plaintext, or decrypted
-// after crewjam verified it): its signature's shape, and that everything
-// crewjam reads is where and in the namespace the schema says.
+// and verified): its signature's shape, and that everything ParseResponse
+// reads is where and in the namespace the schema says.
 func inspectAssertion(a *etree.Element, allowSHA1 bool) error {
 	id := idOf(a)
 	if id == "" {
