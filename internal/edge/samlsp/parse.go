@@ -13,7 +13,6 @@ import (
 	"github.com/crewjam/saml"
 	"github.com/crewjam/saml/xmlenc"
 	dsig "github.com/russellhaering/goxmldsig"
-	"github.com/russellhaering/goxmldsig/etreeutils"
 )
 
 // ParseResponse validates the base64 SAMLResponse form value posted to the
@@ -163,26 +162,19 @@ func (sp *SP) verifyAssertion(in *inspected, resp *etree.Element, now time.Time)
 
 // validateSignature verifies el's enveloped signature with goxmldsig
 // against the IdP's signing certificates and returns the element goxmldsig
-// verified (parsed from the canonical bytes it digested). An element that
-// is not a document's root is first detached with the namespaces in scope
-// (etreeutils.NSDetatch, as crewjam does); a root needs no detaching, and
-// goxmldsig copies what it is given.
+// verified (parsed from the canonical bytes it digested). goxmldsig copies
+// the element it is given and reads the copy without its ancestors; crewjam
+// first makes a detached copy carrying the namespaces in scope
+// (etreeutils.NSDetatch). Here those declarations are added to el itself
+// for the call and removed after it, so that goxmldsig's copy is the only
+// one. el's tree is this request's own.
 func (sp *SP) validateSignature(el *etree.Element, now time.Time) (*etree.Element, error) {
-	target := el
-	if !isRoot(el) {
-		nsCtx, err := etreeutils.NSBuildParentContext(el)
-		if err == nil {
-			target, err = etreeutils.NSDetatch(nsCtx, el)
-		}
-		if err != nil {
-			return nil, &RejectError{Reason: ReasonStructure, Detail: fmt.Sprintf("namespaces of <%s>: %v", el.FullTag(), err), Cause: err}
-		}
-	}
+	defer declareInheritedNamespaces(el)()
 	store := &sp.certs
-	if sig := oneChild(target, nsDSig, "Signature"); sig != nil {
+	if sig := oneChild(el, nsDSig, "Signature"); sig != nil {
 		switch ki := sig.FindElement("KeyInfo"); {
 		case ki == nil:
-		case target.FindElement("./Signature/KeyInfo/X509Data/X509Certificate") == nil:
+		case el.FindElement("./Signature/KeyInfo/X509Data/X509Certificate") == nil:
 			// Like crewjam: a KeyInfo without a certificate (e.g. a
 			// bare RSAKeyValue) is dropped so that the IdP's
 			// certificate is used.
@@ -203,11 +195,53 @@ func (sp *SP) validateSignature(el *etree.Element, now time.Time) (*etree.Elemen
 	// A ValidationContext is a few words: one per call, so that its
 	// Clock is this request's now; the certificate stores are the SP's.
 	vc := dsig.ValidationContext{CertificateStore: store, IdAttribute: "ID", Clock: dsig.NewFakeClockAt(now)}
-	verified, err := vc.Validate(target)
+	verified, err := vc.Validate(el)
 	if err != nil {
 		return nil, &RejectError{Reason: ReasonSignature, Detail: fmt.Sprintf("goxmldsig: signature of <%s>: %v", el.FullTag(), err), Cause: err}
 	}
 	return verified, nil
+}
+
+// declareInheritedNamespaces declares on el the namespaces in scope above
+// it that el does not declare itself (the declarations NSDetatch puts on
+// its copy; the reserved xml and xmlns prefixes need none), and returns
+// the function that removes them again.
+func declareInheritedNamespaces(el *etree.Element) (undo func()) {
+	n := len(el.Attr)
+	var declared map[string]bool // prefixes declared at or below this level; "" is the default namespace
+	for x := el; x != nil; x = x.Parent() {
+		for _, a := range x.Attr {
+			prefix, ok := declaredPrefix(a)
+			if !ok || declared[prefix] {
+				continue
+			}
+			if declared == nil {
+				declared = map[string]bool{}
+			}
+			declared[prefix] = true
+			if x == el || prefix == "xml" || prefix == "xmlns" {
+				continue
+			}
+			if prefix == "" {
+				el.CreateAttr("xmlns", a.Value)
+			} else {
+				el.CreateAttr("xmlns:"+prefix, a.Value)
+			}
+		}
+	}
+	return func() { el.Attr = el.Attr[:n] }
+}
+
+// declaredPrefix returns the prefix a declares ("" for the default
+// namespace), if a is a namespace declaration.
+func declaredPrefix(a etree.Attr) (string, bool) {
+	switch {
+	case a.Space == "xmlns":
+		return a.Key, true
+	case a.Space == "" && a.Key == "xmlns":
+		return "", true
+	}
+	return "", false
 }
 
 // keyInfoCert returns the index of the IdP certificate whose DER bytes
