@@ -168,7 +168,14 @@ func (sp *SP) verifyAssertion(in *inspected, resp *etree.Element, now time.Time)
 // (etreeutils.NSDetatch). Here those declarations are added to el itself
 // for the call and removed after it, so that goxmldsig's copy is the only
 // one. el's tree is this request's own.
-func (sp *SP) validateSignature(el *etree.Element, now time.Time) (*etree.Element, error) {
+func (sp *SP) validateSignature(el *etree.Element, now time.Time) (verified *etree.Element, err error) {
+	defer func() {
+		// crewjam's ParseXMLResponse, goxmldsig included, ran under
+		// recover(); so does goxmldsig alone.
+		if r := recover(); r != nil {
+			verified, err = nil, reject(ReasonMalformed, "goxmldsig: panicked: %v", r)
+		}
+	}()
 	defer declareInheritedNamespaces(el)()
 	store := &sp.certs
 	if sig := oneChild(el, nsDSig, "Signature"); sig != nil {
@@ -195,7 +202,7 @@ func (sp *SP) validateSignature(el *etree.Element, now time.Time) (*etree.Elemen
 	// A ValidationContext is a few words: one per call, so that its
 	// Clock is this request's now; the certificate stores are the SP's.
 	vc := dsig.ValidationContext{CertificateStore: store, IdAttribute: "ID", Clock: dsig.NewFakeClockAt(now)}
-	verified, err := vc.Validate(el)
+	verified, err = vc.Validate(el)
 	if err != nil {
 		return nil, &RejectError{Reason: ReasonSignature, Detail: fmt.Sprintf("goxmldsig: signature of <%s>: %v", el.FullTag(), err), Cause: err}
 	}
