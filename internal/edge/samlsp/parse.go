@@ -83,7 +83,8 @@ func (sp *SP) verifyResponse(in *inspected, now time.Time) (*etree.Element, erro
 		return nil, err
 	}
 	if issued.IsZero() {
-		return nil, reject(ReasonStructure, "Response has no IssueInstant")
+		// crewjam read a missing IssueInstant as the year 1: expired.
+		return nil, reject(ReasonExpired, "Response has no IssueInstant")
 	}
 	if err := sp.checkIssueInstant("Response", issued, now); err != nil {
 		return nil, err
@@ -409,7 +410,7 @@ func (sp *SP) check(resp, checked, va *etree.Element, possibleRequestIDs []strin
 		return nil, err
 	}
 	if issued.IsZero() {
-		return nil, reject(ReasonStructure, "assertion has no IssueInstant")
+		return nil, reject(ReasonExpired, "assertion has no IssueInstant")
 	}
 	if err := sp.checkIssueInstant("assertion", issued, now); err != nil {
 		return nil, err

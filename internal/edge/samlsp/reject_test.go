@@ -415,6 +415,48 @@ func TestReject(t *testing.T) {
 			},
 			want: ReasonIssuer,
 		},
+		// crewjam's checks, ported in its order (issue 13).
+		{
+			name: "no_status",
+			mutate: func(t testing.TB, doc string) string {
+				return regexp.MustCompile(`(?s)<samlp:Status>.*?</samlp:Status>`).ReplaceAllString(doc, "")
+			},
+			want: ReasonStatus,
+		},
+		{
+			name: "response_without_issue_instant",
+			mutate: func(t testing.TB, doc string) string {
+				return regexp.MustCompile(`(<samlp:Response [^>]*) IssueInstant="[^"]*"`).ReplaceAllString(doc, "$1")
+			},
+			want: ReasonExpired,
+		},
+		{
+			name: "response_issue_instant_not_a_datetime",
+			mutate: func(t testing.TB, doc string) string {
+				return regexp.MustCompile(`(<samlp:Response [^>]*) IssueInstant="[^"]*"`).ReplaceAllString(doc, `$1 IssueInstant="yesterday"`)
+			},
+			want: ReasonMalformed,
+		},
+		{
+			// crewjam required every SubjectConfirmation, bearer or not,
+			// to be for our ACS.
+			name: "holder_of_key_confirmation_for_another_recipient",
+			edit: func(r *response) {
+				r.BeforeSign = func(t testing.TB, doc string) string {
+					return replace(t, doc, "</saml:Subject>", `<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:holder-of-key"><saml:SubjectConfirmationData NotOnOrAfter="`+ts(r.Now.Add(time.Minute))+`" Recipient="https://evil.example.com/acs"/></saml:SubjectConfirmation></saml:Subject>`)
+				}
+			},
+			want: ReasonRecipient,
+		},
+		{
+			name: "assertion_without_issue_instant",
+			edit: func(r *response) {
+				r.BeforeSign = func(t testing.TB, doc string) string {
+					return regexp.MustCompile(`(<saml:Assertion [^>]*) IssueInstant="[^"]*"`).ReplaceAllString(doc, "$1")
+				}
+			},
+			want: ReasonExpired,
+		},
 		{
 			name: "idp_status_responder",
 			edit: func(r *response) { r.StatusCode = "urn:oasis:names:tc:SAML:2.0:status:Responder" },
