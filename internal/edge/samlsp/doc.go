@@ -92,7 +92,7 @@
 //     assertion's own signature is verified (goxmldsig) whenever it is
 //     required or the Response is unsigned — crewjam skipped it under a
 //     signed Response — on the document's element (or the decrypted one)
-//     detached with its namespaces, as crewjam does. From here on the
+//     with the namespaces in scope above it, as crewjam does. From here on the
 //     assertion is read from the element goxmldsig returns as verified
 //     (or, for an assertion only the Response's signature covers, from
 //     that assertion inside the verified Response), never from the
@@ -146,9 +146,13 @@
 //     structs any more; fields are read off the verified etree element.
 //   - Signatures: goxmldsig's ValidationContext.Validate, called as crewjam
 //     calls it: IdAttribute "ID"; a KeyInfo without X509Certificate
-//     removed so that the IdP's certificate is used; a non-root element
-//     detached first with etreeutils.NSDetatch (a root needs no detaching,
-//     and goxmldsig copies what it is given). The IdP's certificates are
+//     removed so that the IdP's certificate is used; the namespaces in
+//     scope above the element are given to it. crewjam does that with
+//     etreeutils.NSDetatch, a copy carrying them; since goxmldsig copies
+//     what it is given anyway, they are declared on the element itself
+//     for the call and removed after, and goxmldsig's copy is the only
+//     one (TestAssertionNamespaces covers an assertion that uses the
+//     Response's prefix). The IdP's certificates are
 //     parsed once, in New, into a certificate store per SP; when the
 //     KeyInfo's certificate has the DER bytes of one of them (the same
 //     comparison goxmldsig makes after parsing it), goxmldsig is handed a
