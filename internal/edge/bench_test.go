@@ -10,7 +10,7 @@ package edge_test
 //	go test -run '^$' -bench 'Login' -benchtime=300x ./internal/edge/
 //
 // Only the browsers' POSTs of the IdP's response to the ACS are timed: that
-// is the edge's work (guard layer, crewjam validation, replay claim, known
+// is the edge's work (SAML validation in samlsp, replay claim, known
 // identities or the provisioner's round trip, session cookie), not the
 // IdP's. They are sent by benchWorkers concurrent browsers; each figure
 // counts successful sign-ins only — any answer but a 303 with the requested

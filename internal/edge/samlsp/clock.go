@@ -19,10 +19,13 @@ const DeliveryAllowance = 20 * time.Second
 // NotOnOrAfter. With those, a connection's clock_skew could only tighten
 // them: an IdP 150s behind was refused whatever the connection allowed.
 //
-// They are relaxed here, once, before main runs and before any goroutine
-// reads them, to the widest bounds a connection may configure; every time
-// check is then made by this package on the verified assertion, with the
-// connection's own ClockSkew (see checkTimes). They are never changed per
+// ParseResponse no longer runs crewjam's validation (issue 13): its time
+// checks are all this package's, with the connection's own ClockSkew and
+// Config.Now. The bounds are still relaxed here, once, before main runs
+// and before any goroutine reads them, to the widest bounds a connection
+// may configure, for what still runs crewjam's validation in this
+// process (its IdP in `jitprov dev`, and the tests that pin what crewjam
+// alone does). They are never changed per
 // connection or per request: they are package globals shared by every
 // connection (and by crewjam's IdP, which the development IdP uses in the
 // same process of `jitprov dev`, where its assertions then last

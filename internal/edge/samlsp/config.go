@@ -71,9 +71,9 @@ type Config struct {
 	// the tolerance on NotBefore, NotOnOrAfter, AuthnInstant and
 	// SessionNotOnOrAfter, and on IssueInstant (Response and Assertion),
 	// which must also be no older than ClockSkew + DeliveryAllowance.
-	// Default 90s (0), at most 5m; NoClockSkew for none. It holds both ways: crewjam/saml's own
-	// fixed bounds are relaxed to MaxClockSkew (see clock.go), so a wider
-	// skew than crewjam's is accepted and a narrower one refuses.
+	// Default 90s (0), at most 5m; NoClockSkew for none. It holds both
+	// ways: every time bound of ParseResponse is this package's (crewjam's
+	// fixed bounds no longer apply to it).
 	ClockSkew time.Duration
 	// MaxResponseBytes bounds the length of the base64 SAMLResponse form
 	// value. Default 256 KiB, at most 1 MiB.
@@ -82,12 +82,9 @@ type Config struct {
 	// announce in metadata. Default persistent.
 	NameIDFormat saml.NameIDFormat
 
-	// Now is the clock of this package's time checks (and of the
-	// assertion signature check); nil means time.Now. crewjam/saml v0.5.1
-	// reads its package-level clock (saml.TimeNow), which this package
-	// never changes, with its bounds relaxed to MaxClockSkew (and
-	// MaxClockSkew + DeliveryAllowance on IssueInstant): Now must stay
-	// within those of the wall clock. Meant for tests.
+	// Now is the clock of every time check of ParseResponse, including
+	// goxmldsig's certificate validity; nil means time.Now. Meant for
+	// tests.
 	Now func() time.Time
 }
 

@@ -2,9 +2,12 @@ package samlsp
 
 import (
 	"context"
+	"crypto/rsa"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/beevik/etree"
 )
 
 // assertionNamespaces are the ways an IdP may declare the assertion's
@@ -173,6 +176,97 @@ func TestEncryptionAlgorithms(t *testing.T) {
 			}
 			if a.NameID != r.NameID {
 				t.Errorf("NameID: got %q", a.NameID)
+			}
+		})
+	}
+}
+
+// TestEncryptedAssertionDecryptsOnce proves that an encrypted assertion
+// costs exactly one RSA-OAEP decryption. Every call ParseResponse makes to
+// crewjam's xmlenc goes through the SP's xmlencDecrypt, which this test
+// wraps (on this SP only: no global state); xmlenc performs RSA only with
+// an *rsa.PrivateKey (its RSA decrypter type-asserts one), and a data
+// decryption handed a []byte session key cannot reach it. So the number
+// of calls given the RSA key is the number of RSA decryptions: one, for
+// the EncryptedKey, wherever the EncryptedKey sits and whether or not the
+// Response is signed; and one too when the key turns out to be wrong.
+func TestEncryptedAssertionDecryptsOnce(t *testing.T) {
+	t.Parallel()
+	// keyBeside moves the EncryptedKey out of EncryptedData's KeyInfo, to
+	// be EncryptedData's sibling (as some IdPs send it).
+	keyBeside := func(t testing.TB, doc string) string {
+		keyInfo := regexp.MustCompile(`(?s)<ds:KeyInfo xmlns:ds="[^"]*">(<xenc:EncryptedKey.*?</xenc:EncryptedKey>)</ds:KeyInfo>`)
+		m := keyInfo.FindStringSubmatch(doc)
+		if m == nil {
+			t.Fatalf("no EncryptedKey in KeyInfo in\n%s", doc)
+		}
+		doc = strings.Replace(doc, m[0], "", 1)
+		key := strings.Replace(m[1], "<xenc:EncryptedKey", `<xenc:EncryptedKey xmlns:xenc="http://www.w3.org/2001/04/xmlenc#"`, 1)
+		return replace(t, doc, "</saml:EncryptedAssertion>", key+"</saml:EncryptedAssertion>")
+	}
+	tests := []struct {
+		name   string
+		edit   func(*response)
+		mutate func(testing.TB, string) string
+		want   Reason // "" = accepted
+		noRSA  bool   // refused before any decryption
+	}{
+		{name: "key_in_key_info", edit: func(r *response) {}},
+		{name: "key_beside_encrypted_data", edit: func(r *response) {}, mutate: keyBeside},
+		{name: "aes128_gcm", edit: func(r *response) { r.DataAlg = aes128GCM }},
+		{name: "signed_response", edit: func(r *response) { r.SignResponse = true }},
+		{name: "encrypted_for_another_key", edit: func(r *response) { r.EncryptFor = &testKeys.otherIdP }, want: ReasonDecrypt},
+		{
+			// Two EncryptedKeys (xmlenc would unwrap the inner one again
+			// with the outer one's result): refused before any RSA.
+			name: "second_encrypted_key_beside",
+			edit: func(r *response) {},
+			mutate: func(t testing.TB, doc string) string {
+				key := regexp.MustCompile(`(?s)<xenc:EncryptedKey.*?</xenc:EncryptedKey>`).FindString(doc)
+				key = strings.Replace(key, "<xenc:EncryptedKey", `<xenc:EncryptedKey xmlns:xenc="http://www.w3.org/2001/04/xmlenc#"`, 1)
+				return replace(t, doc, "</saml:EncryptedAssertion>", key+"</saml:EncryptedAssertion>")
+			},
+			want:  ReasonDecrypt,
+			noRSA: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := validResponse()
+			r.Encrypt = true
+			tt.edit(&r)
+			doc := build(t, r)
+			if tt.mutate != nil {
+				doc = tt.mutate(t, doc)
+			}
+			sp := newSP(t)
+			var rsaCalls, sessionKeyCalls int
+			decrypt := sp.xmlencDecrypt
+			sp.xmlencDecrypt = func(key any, el *etree.Element) ([]byte, error) {
+				switch key.(type) {
+				case *rsa.PrivateKey:
+					rsaCalls++
+				case []byte:
+					sessionKeyCalls++
+				default:
+					t.Errorf("xmlenc called with a %T key", key)
+				}
+				return decrypt(key, el)
+			}
+			a, err := sp.ParseResponse(context.Background(), b64(doc), []string{requestID})
+			if tt.want != "" {
+				assertReject(t, err, tt.want)
+			} else if err != nil {
+				t.Fatalf("ParseResponse: %v", err)
+			} else if a.NameID != r.NameID {
+				t.Errorf("NameID %q", a.NameID)
+			}
+			if want := map[bool]int{true: 0, false: 1}[tt.noRSA]; rsaCalls != want {
+				t.Errorf("%d RSA decryptions, want exactly %d", rsaCalls, want)
+			}
+			if want := map[bool]int{true: 1, false: 0}[tt.want == ""]; sessionKeyCalls != want {
+				t.Errorf("%d data decryptions with the session key, want %d", sessionKeyCalls, want)
 			}
 		})
 	}

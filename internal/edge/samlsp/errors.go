@@ -20,7 +20,7 @@ const (
 	// ReasonTooLarge: the base64 form value is longer than MaxResponseBytes.
 	ReasonTooLarge Reason = "too_large"
 	// ReasonMalformed: not base64, not well-formed UTF-8 XML, or input that
-	// made crewjam/saml panic.
+	// made a library panic (xmlenc on a truncated ciphertext).
 	ReasonMalformed Reason = "malformed"
 	// ReasonDoctype: a DOCTYPE, ENTITY or other markup declaration.
 	ReasonDoctype Reason = "doctype"
@@ -88,7 +88,9 @@ const (
 	// ReasonDuplicateAttribute: two Attribute elements with the same Name.
 	ReasonDuplicateAttribute Reason = "duplicate_attribute"
 	// ReasonRejected: crewjam/saml refused the response for a reason this
-	// package does not recognise; the Detail carries crewjam's message.
+	// package did not recognise. Not returned since ParseResponse stopped
+	// calling crewjam's ParseXMLResponse (issue 13); kept, as codes never
+	// change meaning.
 	ReasonRejected Reason = "rejected"
 
 	// ReasonExternalID is returned by ExternalID, not by ParseResponse: the

@@ -9,10 +9,10 @@ import (
 )
 
 // FuzzParseResponse feeds decoded Response XML to ParseResponse. No panic
-// may escape (crewjam's are recovered; ours would crash the fuzzer), every
+// may escape (xmlenc's are recovered; any other would crash the fuzzer), every
 // refusal is a *RejectError with a Reason, and an accepted response has an
 // ID and a NameID. The seeds are signed by xmlsec1 when the target starts
-// (valid ones stay valid for crewjam's 90s IssueInstant window, so a long
+// (valid ones stay valid for the 110s IssueInstant window, so a long
 // fuzzing run explores mostly the refusal paths after that), and run in
 // plain `go test`.
 func FuzzParseResponse(f *testing.F) {

@@ -1,8 +1,9 @@
 package samlsp
 
 import (
+	"bytes"
 	"context"
-	"errors"
+	"encoding/base64"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,7 +13,6 @@ import (
 	"github.com/crewjam/saml"
 	"github.com/crewjam/saml/xmlenc"
 	dsig "github.com/russellhaering/goxmldsig"
-	"github.com/russellhaering/goxmldsig/etreeutils"
 )
 
 // ParseResponse validates the base64 SAMLResponse form value posted to the
@@ -28,7 +28,8 @@ func (sp *SP) ParseResponse(ctx context.Context, samlResponseB64 string, possibl
 	}
 	now := sp.s.now()
 
-	// Before crewjam: size, encoding, markup, structure, algorithms.
+	// Before any cryptography: size, encoding, markup, round-trip
+	// stability, structure, algorithms — on the one parse of the document.
 	raw, err := decode(samlResponseB64, sp.s.maxResponseBytes)
 	if err != nil {
 		return nil, err
@@ -45,140 +46,426 @@ func (sp *SP) ParseResponse(ctx context.Context, samlResponseB64 string, possibl
 		return nil, err
 	}
 
-	// crewjam: signatures, decryption, status, issuer, destination,
-	// recipient and its own time bounds.
-	verified, err := sp.parseWithCrewjam(raw)
+	// The layers crewjam/saml calls, in its order: goxmldsig on the
+	// Response, the Response's own fields, xmlenc on the
+	// EncryptedAssertion, goxmldsig on the assertion.
+	resp, err := sp.verifyResponse(in, now)
+	if err != nil {
+		return nil, err
+	}
+	checked, verified, err := sp.verifyAssertion(in, resp, now)
 	if err != nil {
 		return nil, err
 	}
 
-	// After crewjam: what it leaves to the caller, on the verified
-	// assertion.
-	return sp.check(in, verified, possibleRequestIDs, now)
+	// Everything else, read from the verified assertion.
+	return sp.check(resp, checked, verified, possibleRequestIDs, now)
 }
 
-// parseWithCrewjam runs crewjam's ParseXMLResponse, turning its errors and
-// panics into RejectErrors.
-func (sp *SP) parseWithCrewjam(raw []byte) (a *saml.Assertion, err error) {
+// verifyResponse verifies the Response's signature, when it has one, and
+// checks the Response's own fields. It returns the Response to read them
+// from: the element goxmldsig verified, or the document's Response when it
+// is unsigned (the assertion's signature then covers all that is used).
+func (sp *SP) verifyResponse(in *inspected, now time.Time) (*etree.Element, error) {
+	resp := in.root
+	if in.responseSigned {
+		v, err := sp.validateSignature(in.root, now)
+		if err != nil {
+			return nil, err
+		}
+		resp = v
+	}
+	if dest := attrValue(resp, "Destination"); dest != sp.s.acsURL {
+		return nil, reject(ReasonDestination, "Destination %q, want %q", dest, sp.s.acsURL)
+	}
+	issued, err := timeAttr(resp, "IssueInstant", "Response")
+	if err != nil {
+		return nil, err
+	}
+	if issued.IsZero() {
+		// crewjam read a missing IssueInstant as the year 1: expired.
+		return nil, reject(ReasonExpired, "Response has no IssueInstant")
+	}
+	if err := sp.checkIssueInstant("Response", issued, now); err != nil {
+		return nil, err
+	}
+	issuer := oneChild(resp, nsAssertion, "Issuer")
+	if iss, _ := textOf(issuer); issuer == nil || iss != sp.s.idpEntityID {
+		return nil, reject(ReasonIssuer, "response issuer %q, want %q", iss, sp.s.idpEntityID)
+	}
+	status := ""
+	if st := oneChild(resp, nsProtocol, "Status"); st != nil {
+		if code := oneChild(st, nsProtocol, "StatusCode"); code != nil {
+			status = attrValue(code, "Value")
+		}
+	}
+	if status != saml.StatusSuccess {
+		return nil, reject(ReasonStatus, "IdP status %q", status)
+	}
+	return resp, nil
+}
+
+// verifyAssertion finds the assertion (decrypting it, once, when it is
+// encrypted) and verifies its signature. It returns the element the
+// structure checks examined (the document's Assertion, or the decrypted
+// one) and the element to read from: the one goxmldsig verified, or, for
+// an assertion only the Response's signature covers, that assertion
+// within the verified Response.
+func (sp *SP) verifyAssertion(in *inspected, resp *etree.Element, now time.Time) (checked, verified *etree.Element, err error) {
+	if in.encrypted != nil {
+		enc := oneChild(resp, nsAssertion, "EncryptedAssertion")
+		if enc == nil {
+			return nil, nil, reject(ReasonStructure, "the verified Response holds no single EncryptedAssertion")
+		}
+		plain, err := sp.decrypt(enc)
+		if err != nil {
+			return nil, nil, err
+		}
+		if checked, err = sp.parseDecrypted(plain); err != nil {
+			return nil, nil, err
+		}
+		verified = checked // what the Response's signature covers, through the ciphertext
+	} else {
+		checked = in.assertion
+		if verified = oneChild(resp, nsAssertion, "Assertion"); verified == nil {
+			return nil, nil, reject(ReasonStructure, "the verified Response holds no single Assertion")
+		}
+	}
+
+	signed := len(mustChildren(checked, nsDSig, "Signature")) > 0
+	switch {
+	case !signed && !in.responseSigned:
+		return nil, nil, reject(ReasonSignature, "neither the Response nor the assertion is signed")
+	case !signed && sp.s.requireSignedAssertion:
+		return nil, nil, reject(ReasonUnsignedAssertion, "assertion %q is not signed (only the Response is)", idOf(checked))
+	case signed && (!in.responseSigned || sp.s.requireSignedAssertion):
+		// The assertion's signature is verified on the document's
+		// element (or the decrypted one), as crewjam does, not on its
+		// copy inside the verified Response: the Response's
+		// canonicalisation may have dropped namespace declarations the
+		// assertion's InclusiveNamespaces need.
+		if verified, err = sp.validateSignature(checked, now); err != nil {
+			return nil, nil, err
+		}
+	}
+	if id := idOf(verified); id == "" || id != idOf(checked) {
+		return nil, nil, reject(ReasonStructure, "verified assertion %q, the document's assertion is %q", id, idOf(checked))
+	}
+	if in.encrypted != nil {
+		// The structure checks a plaintext assertion had before any
+		// cryptography, now that the signature is known to be good.
+		if err := checkDecrypted(checked, sp.s.allowSHA1); err != nil {
+			return nil, nil, err
+		}
+	}
+	return checked, verified, nil
+}
+
+// validateSignature verifies el's enveloped signature with goxmldsig
+// against the IdP's signing certificates and returns the element goxmldsig
+// verified (parsed from the canonical bytes it digested). goxmldsig copies
+// the element it is given and reads the copy without its ancestors; crewjam
+// first makes a detached copy carrying the namespaces in scope
+// (etreeutils.NSDetatch). Here those declarations are added to el itself
+// for the call and removed after it, so that goxmldsig's copy is the only
+// one. el's tree is this request's own.
+func (sp *SP) validateSignature(el *etree.Element, now time.Time) (verified *etree.Element, err error) {
 	defer func() {
+		// crewjam's ParseXMLResponse, goxmldsig included, ran under
+		// recover(); so does goxmldsig alone.
 		if r := recover(); r != nil {
-			a, err = nil, reject(ReasonMalformed, "crewjam/saml panicked: %v", r)
+			verified, err = nil, reject(ReasonMalformed, "goxmldsig: panicked: %v", r)
 		}
 	}()
-	a, err = sp.crewjam.ParseXMLResponse(raw, nil, sp.s.acs)
-	if err != nil {
-		return nil, classifyCrewjam(err)
-	}
-	return a, nil
-}
-
-// crewjamMessages maps fragments of crewjam/saml v0.5.1's (and goxmldsig
-// v1.6.1's) error messages to reasons, first match wins; an unknown message
-// is ReasonRejected. The messages are not API: TestReject's cases marked
-// byCrewjam pin the ones real inputs reach, so an upgrade that rewords one
-// fails there rather than in production metrics. (The last four are for
-// inputs the checks before crewjam already refuse.)
-var crewjamMessages = []struct {
-	fragment string
-	reason   Reason
-}{
-	// A decrypted assertion that uses a prefix declared only outside it
-	// (on the Response): see the package documentation.
-	{"undeclared namespace prefix", ReasonDecrypt},
-	{"cannot validate signature", ReasonSignature},
-	{"signature element not present", ReasonSignature},
-	{"failed to decrypt", ReasonDecrypt},
-	{"`Destination` does not match", ReasonDestination},
-	{"Issuer does not match", ReasonIssuer},
-	{"issuer is not", ReasonIssuer},
-	{"Recipient is not", ReasonRecipient},
-	{"IssueInstant expired", ReasonExpired},
-	{"expired on", ReasonExpired},
-	{"is expired", ReasonExpired},
-	{"not yet valid", ReasonNotYetValid},
-	{"invalid xml", ReasonMalformed},
-	{"cannot unmarshal", ReasonMalformed},
-	{"XML syntax error", ReasonMalformed},
-	{"expected at least one valid Assertion", ReasonStructure},
-}
-
-func classifyCrewjam(err error) *RejectError {
-	cause := err
-	var ire *saml.InvalidResponseError
-	if errors.As(err, &ire) && ire.PrivateErr != nil {
-		cause = ire.PrivateErr // never ire.Response: it is the whole document
-	}
-	var status saml.ErrBadStatus
-	if errors.As(cause, &status) {
-		return &RejectError{Reason: ReasonStatus, Detail: "crewjam: IdP status " + status.Status, Cause: cause}
-	}
-	msg := cause.Error()
-	for _, m := range crewjamMessages {
-		if strings.Contains(msg, m.fragment) {
-			return &RejectError{Reason: m.reason, Detail: "crewjam: " + msg, Cause: cause}
+	defer declareInheritedNamespaces(el)()
+	store := &sp.certs
+	if sig := oneChild(el, nsDSig, "Signature"); sig != nil {
+		switch ki := sig.FindElement("KeyInfo"); {
+		case ki == nil:
+		case el.FindElement("./Signature/KeyInfo/X509Data/X509Certificate") == nil:
+			// Like crewjam: a KeyInfo without a certificate (e.g. a
+			// bare RSAKeyValue) is dropped so that the IdP's
+			// certificate is used.
+			sig.RemoveChild(ki)
+		default:
+			// goxmldsig would parse the KeyInfo's certificate and look
+			// for an IdP certificate with the same bytes. The bytes are
+			// compared here instead, and goxmldsig gets that one
+			// certificate without the KeyInfo: the same certificate,
+			// checked the same way, without an x509 parse per request.
+			// A certificate that is not the IdP's is left to goxmldsig.
+			if i := sp.keyInfoCert(ki); i >= 0 {
+				sig.RemoveChild(ki)
+				store = &sp.oneCert[i]
+			}
 		}
 	}
-	return &RejectError{Reason: ReasonRejected, Detail: "crewjam: " + msg, Cause: cause}
+	// A ValidationContext is a few words: one per call, so that its
+	// Clock is this request's now; the certificate stores are the SP's.
+	vc := dsig.ValidationContext{CertificateStore: store, IdAttribute: "ID", Clock: dsig.NewFakeClockAt(now)}
+	verified, err = vc.Validate(el)
+	if err != nil {
+		return nil, &RejectError{Reason: ReasonSignature, Detail: fmt.Sprintf("goxmldsig: signature of <%s>: %v", el.FullTag(), err), Cause: err}
+	}
+	return verified, nil
 }
 
-// check applies what crewjam leaves to the caller. Identity is read from
-// crewjam's struct of the verified assertion; the element it was read from
-// (the document's only Assertion, or the decrypted EncryptedAssertion)
-// serves for the structure crewjam's struct loses.
-func (sp *SP) check(in *inspected, ca *saml.Assertion, possibleRequestIDs []string, now time.Time) (*Assertion, error) {
-	el := in.assertion
-	if in.encrypted != nil {
-		var err error
-		if el, err = sp.decryptedAssertion(in.encrypted); err != nil {
+// declareInheritedNamespaces declares on el the namespaces in scope above
+// it that el does not declare itself (the declarations NSDetatch puts on
+// its copy; the reserved xml and xmlns prefixes need none), and returns
+// the function that removes them again.
+func declareInheritedNamespaces(el *etree.Element) (undo func()) {
+	n := len(el.Attr)
+	var declared map[string]bool // prefixes declared at or below this level; "" is the default namespace
+	for x := el; x != nil; x = x.Parent() {
+		for _, a := range x.Attr {
+			prefix, ok := declaredPrefix(a)
+			if !ok || declared[prefix] {
+				continue
+			}
+			if declared == nil {
+				declared = map[string]bool{}
+			}
+			declared[prefix] = true
+			if x == el || prefix == "xml" || prefix == "xmlns" {
+				continue
+			}
+			if prefix == "" {
+				el.CreateAttr("xmlns", a.Value)
+			} else {
+				el.CreateAttr("xmlns:"+prefix, a.Value)
+			}
+		}
+	}
+	return func() { el.Attr = el.Attr[:n] }
+}
+
+// declaredPrefix returns the prefix a declares ("" for the default
+// namespace), if a is a namespace declaration.
+func declaredPrefix(a etree.Attr) (string, bool) {
+	switch {
+	case a.Space == "xmlns":
+		return a.Key, true
+	case a.Space == "" && a.Key == "xmlns":
+		return "", true
+	}
+	return "", false
+}
+
+// keyInfoCert returns the index of the IdP certificate whose DER bytes
+// are those of the KeyInfo's first certificate as goxmldsig reads it
+// (ds:X509Data/ds:X509Certificate, whitespace removed, standard base64),
+// or -1 (also for a KeyInfo of another shape, left to goxmldsig).
+func (sp *SP) keyInfoCert(ki *etree.Element) int {
+	certs := mustChildren(oneChild(ki, nsDSig, "X509Data"), nsDSig, "X509Certificate")
+	if len(certs) == 0 {
+		return -1
+	}
+	cert := certs[0]
+	text := strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '\t', '\n', '\f', '\r':
+			return -1
+		}
+		return r
+	}, cert.Text())
+	der, err := base64.StdEncoding.DecodeString(text)
+	if err != nil {
+		return -1
+	}
+	for i, c := range sp.certs.Roots {
+		if bytes.Equal(c.Raw, der) {
+			return i
+		}
+	}
+	return -1
+}
+
+// isRoot says whether el is its document's root element.
+func isRoot(el *etree.Element) bool {
+	p := el.Parent()
+	return p == nil || (p.Tag == "" && p.Parent() == nil)
+}
+
+// decrypt decrypts the EncryptedAssertion with crewjam's xmlenc, with one
+// RSA-OAEP decryption: the EncryptedKey (in EncryptedData's KeyInfo or
+// beside EncryptedData) is unwrapped with the SP's key, and EncryptedData
+// is then handed to xmlenc with that session key and without the
+// EncryptedKey, so xmlenc cannot unwrap it again. Every call to xmlenc
+// goes through sp.xmlencDecrypt, and only one gets the RSA key.
+func (sp *SP) decrypt(enc *etree.Element) (plain []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			plain, err = nil, reject(ReasonMalformed, "xmlenc: panicked: %v", r)
+		}
+	}()
+	data := oneChild(enc, nsXEnc, "EncryptedData")
+	if data == nil {
+		return nil, reject(ReasonStructure, "EncryptedAssertion must hold one xenc:EncryptedData")
+	}
+	keys := elementsNamed(enc, "EncryptedKey")
+	if len(keys) != 1 {
+		return nil, reject(ReasonDecrypt, "EncryptedAssertion holds %d EncryptedKey elements, want 1", len(keys))
+	}
+	keyEl := keys[0]
+	keyInfo := keyEl.Parent()
+	switch {
+	case keyInfo == enc:
+	case keyInfo.Tag == "KeyInfo" && keyInfo.NamespaceURI() == nsDSig && keyInfo.Parent() == data:
+	default:
+		return nil, reject(ReasonDecrypt, "EncryptedKey inside <%s>: want it in EncryptedData's KeyInfo or beside EncryptedData", keyInfo.FullTag())
+	}
+	if sp.rsaKey == nil {
+		return nil, reject(ReasonDecrypt, "the SP key is not an RSA key: it cannot decrypt")
+	}
+	sessionKey, err := sp.xmlencDecrypt(sp.rsaKey, keyEl)
+	if err != nil {
+		return nil, &RejectError{Reason: ReasonDecrypt, Detail: "xmlenc: session key: " + err.Error(), Cause: err}
+	}
+	if keyInfo != enc {
+		data.RemoveChild(keyInfo) // the tree is this request's own
+	}
+	plain, err = sp.xmlencDecrypt(sessionKey, data)
+	if err != nil {
+		return nil, &RejectError{Reason: ReasonDecrypt, Detail: "xmlenc: " + err.Error(), Cause: err}
+	}
+	return plain, nil
+}
+
+// xmlencDecrypt is xmlenc.Decrypt, the default of SP.xmlencDecrypt.
+func xmlencDecrypt(key any, el *etree.Element) ([]byte, error) { return xmlenc.Decrypt(key, el) }
+
+// parseDecrypted parses the decrypted assertion (with every check
+// parseXML makes) and refuses one that uses a namespace prefix it does not
+// declare itself: it must be self-contained (crewjam/saml refused it too,
+// and goxmldsig would canonicalise it without the namespace).
+func (sp *SP) parseDecrypted(plain []byte) (*etree.Element, error) {
+	doc, err := parseXML(plain)
+	if err != nil {
+		return nil, err
+	}
+	root := doc.Root()
+	if err := checkPrefixesDeclared(root); err != nil {
+		return nil, err
+	}
+	// The signature's shape and algorithms before goxmldsig runs, as for
+	// a plaintext assertion (the rest of the structure after).
+	sigs := mustChildren(root, nsDSig, "Signature")
+	if len(sigs) > 1 {
+		return nil, reject(ReasonStructure, "Assertion has %d signatures", len(sigs))
+	}
+	if len(sigs) == 1 {
+		if err := checkSignature(sigs[0], idOf(root), sp.s.allowSHA1); err != nil {
 			return nil, err
 		}
 	}
-	if ca.ID == "" || ca.ID != idOf(el) {
-		return nil, reject(ReasonStructure, "crewjam verified assertion %q, the document's assertion is %q", ca.ID, idOf(el))
+	return root, nil
+}
+
+// checkPrefixesDeclared refuses an element or attribute prefix that is not
+// declared in el's subtree or above it.
+func checkPrefixesDeclared(el *etree.Element) error {
+	if el.Space != "" && el.NamespaceURI() == "" {
+		return reject(ReasonDecrypt, "undeclared namespace prefix %q on <%s>: the decrypted assertion must declare its namespaces itself", el.Space, el.FullTag())
 	}
-	if err := sp.checkAssertionSignature(in, el, now); err != nil {
-		return nil, err
+	for _, a := range el.Attr {
+		if a.Space != "" && a.Space != "xmlns" && a.Space != "xml" && a.NamespaceURI() == "" {
+			return reject(ReasonDecrypt, "undeclared namespace prefix %q on attribute %s of <%s>", a.Space, a.FullKey(), el.FullTag())
+		}
 	}
-	if err := sp.checkIssuerAndDestination(in, ca); err != nil {
-		return nil, err
+	for c := range el.ChildElementsSeq() {
+		if err := checkPrefixesDeclared(c); err != nil {
+			return err
+		}
 	}
-	if err := sp.checkResponseIssueInstant(in, now); err != nil {
-		return nil, err
+	return nil
+}
+
+// checkDecrypted applies to a decrypted assertion the structure checks a
+// plaintext one had before any cryptography.
+func checkDecrypted(root *etree.Element, allowSHA1 bool) error {
+	if root.Tag != "Assertion" || root.NamespaceURI() != nsAssertion {
+		return reject(ReasonStructure, "EncryptedAssertion holds {%s}%s", root.NamespaceURI(), root.Tag)
 	}
-	if err := sp.checkConditions(ca, el, now); err != nil {
-		return nil, err
+	if n := len(elementsNamed(root, "Assertion")) + len(elementsNamed(root, "EncryptedAssertion")); n != 1 {
+		return reject(ReasonStructure, "decrypted assertion contains %d assertions", n)
 	}
-	authn, err := sp.checkAuthnStatement(ca, now)
+	if err := checkCrewjamView(root); err != nil {
+		return err
+	}
+	if err := checkSignaturePlacement(root, root); err != nil {
+		return err
+	}
+	return inspectAssertion(root, allowSHA1)
+}
+
+// check applies every check on the assertion itself. Values are read from
+// verified, the element the signature check verified; checked, the
+// element the structure checks examined, serves only to compare.
+func (sp *SP) check(resp, checked, va *etree.Element, possibleRequestIDs []string, now time.Time) (*Assertion, error) {
+	// crewjam's order first: IssueInstant, Issuer, SubjectConfirmation
+	// Recipient and times, Conditions.
+	issued, err := timeAttr(va, "IssueInstant", "assertion")
 	if err != nil {
 		return nil, err
 	}
-	nameID, err := checkNameID(ca, el)
+	if issued.IsZero() {
+		return nil, reject(ReasonExpired, "assertion has no IssueInstant")
+	}
+	if err := sp.checkIssueInstant("assertion", issued, now); err != nil {
+		return nil, err
+	}
+	issuer := oneChild(va, nsAssertion, "Issuer")
+	if iss, _ := textOf(issuer); issuer == nil || iss != sp.s.idpEntityID {
+		return nil, reject(ReasonIssuer, "assertion issuer %q, want %q", iss, sp.s.idpEntityID)
+	}
+	subject := oneChild(va, nsAssertion, "Subject")
+	if subject == nil {
+		return nil, reject(ReasonNameID, "assertion has no single saml:Subject")
+	}
+	scs, err := readSubjectConfirmations(subject)
 	if err != nil {
 		return nil, err
 	}
-	if err := sp.checkSPNameQualifiers(ca, el); err != nil {
-		return nil, err
-	}
-	notOnOrAfter, err := sp.checkSubjectConfirmation(ca.Subject.SubjectConfirmations, now)
+	notOnOrAfter, err := sp.checkSubjectConfirmation(scs, now)
 	if err != nil {
 		return nil, err
 	}
-	notOnOrAfter = minTime(notOnOrAfter, ca.Conditions.NotOnOrAfter)
-	inResponseTo, err := sp.checkInResponseTo(in.root.SelectAttrValue("InResponseTo", ""), ca.Subject.SubjectConfirmations, possibleRequestIDs)
+	conditions, err := sp.checkConditions(va, now)
 	if err != nil {
 		return nil, err
 	}
-	attrs, friendly, err := attributes(ca)
+	notOnOrAfter = minTime(notOnOrAfter, conditions)
+	authnInstant, sessionIndex, err := sp.checkAuthnStatement(va, now)
+	if err != nil {
+		return nil, err
+	}
+	nameID, err := checkNameID(subject, checked)
+	if err != nil {
+		return nil, err
+	}
+	// On the verified element, and on the document's, which still has
+	// the namespace declarations canonicalisation drops.
+	for _, a := range []*etree.Element{va, checked} {
+		if err := sp.checkSPNameQualifiers(a); err != nil {
+			return nil, err
+		}
+	}
+	inResponseTo, err := sp.checkInResponseTo(attrValue(resp, "InResponseTo"), scs, possibleRequestIDs)
+	if err != nil {
+		return nil, err
+	}
+	attrs, friendly, err := readAttributes(va)
 	if err != nil {
 		return nil, err
 	}
 	return &Assertion{
-		ID:            ca.ID,
-		Issuer:        ca.Issuer.Value,
-		NameID:        nameID.Value,
-		NameIDFormat:  nameID.Format,
-		SessionIndex:  authn.SessionIndex,
-		AuthnInstant:  authn.AuthnInstant,
+		ID:            idOf(va),
+		Issuer:        sp.s.idpEntityID,
+		NameID:        nameID.value,
+		NameIDFormat:  nameID.format,
+		SessionIndex:  sessionIndex,
+		AuthnInstant:  authnInstant,
 		NotOnOrAfter:  notOnOrAfter,
 		ReplayUntil:   notOnOrAfter.Add(sp.s.clockSkew),
 		Attributes:    attrs,
@@ -187,53 +474,10 @@ func (sp *SP) check(in *inspected, ca *saml.Assertion, possibleRequestIDs []stri
 	}, nil
 }
 
-// checkAssertionSignature requires, unless unsigned assertions are
-// allowed, the assertion's own signature. crewjam verifies it only when the
-// Response is unsigned, so with a signed Response it is verified here.
-func (sp *SP) checkAssertionSignature(in *inspected, el *etree.Element, now time.Time) error {
-	if !sp.s.requireSignedAssertion {
-		return nil
-	}
-	if len(mustChildren(el, nsDSig, "Signature")) == 0 {
-		return reject(ReasonUnsignedAssertion, "assertion %q is not signed (only the Response is)", idOf(el))
-	}
-	if in.responseSigned {
-		return sp.verifySignature(el, now)
-	}
-	return nil
-}
-
-func (sp *SP) checkIssuerAndDestination(in *inspected, ca *saml.Assertion) error {
-	if ca.Issuer.Value != sp.s.idpEntityID {
-		return reject(ReasonIssuer, "assertion issuer %q, want %q", ca.Issuer.Value, sp.s.idpEntityID)
-	}
-	if iss, _ := textOf(mustChildren(in.root, nsAssertion, "Issuer")[0]); iss != sp.s.idpEntityID {
-		return reject(ReasonIssuer, "response issuer %q, want %q", iss, sp.s.idpEntityID)
-	}
-	if dest := in.root.SelectAttrValue("Destination", ""); dest != sp.s.acsURL {
-		return reject(ReasonDestination, "Destination %q, want %q", dest, sp.s.acsURL)
-	}
-	return nil
-}
-
-// checkResponseIssueInstant applies checkIssueInstant to the Response's
-// IssueInstant, which crewjam has read already (it refuses a Response
-// without one, or with one that is not a dateTime).
-func (sp *SP) checkResponseIssueInstant(in *inspected, now time.Time) error {
-	v := in.root.SelectAttrValue("IssueInstant", "")
-	t, err := time.Parse(time.RFC3339, v)
-	if err != nil {
-		return reject(ReasonStructure, "Response IssueInstant %q is not a dateTime", v)
-	}
-	return sp.checkIssueInstant("Response", t, now)
-}
-
 // checkIssueInstant bounds when the IdP says it issued the Response or the
 // Assertion, with the connection's clock skew both ways: not after now +
 // skew (an IdP clock ahead of ours), and not before now - skew -
 // DeliveryAllowance (an IdP clock behind ours, plus the browser's trip).
-// crewjam's own, fixed bound is relaxed to the widest skew allowed (see
-// clock.go), so this is the check that decides.
 func (sp *SP) checkIssueInstant(what string, issued, now time.Time) error {
 	skew := sp.s.clockSkew
 	if now.Add(skew).Before(issued) {
@@ -245,32 +489,36 @@ func (sp *SP) checkIssueInstant(what string, issued, now time.Time) error {
 	return nil
 }
 
-// checkConditions checks the assertion's IssueInstant, validity window and
-// audience.
-func (sp *SP) checkConditions(ca *saml.Assertion, el *etree.Element, now time.Time) error {
+// checkConditions checks the assertion's validity window and audience,
+// and returns NotOnOrAfter.
+func (sp *SP) checkConditions(va *etree.Element, now time.Time) (time.Time, error) {
 	skew := sp.s.clockSkew
-	if ca.IssueInstant.IsZero() {
-		return reject(ReasonStructure, "assertion has no IssueInstant")
+	c := oneChild(va, nsAssertion, "Conditions")
+	if c == nil {
+		return time.Time{}, reject(ReasonNoConditions, "assertion has no single Conditions")
 	}
-	if err := sp.checkIssueInstant("assertion", ca.IssueInstant, now); err != nil {
-		return err
+	notBefore, err := timeAttr(c, "NotBefore", "Conditions")
+	if err != nil {
+		return time.Time{}, err
 	}
-	c := ca.Conditions
+	notOnOrAfter, err := timeAttr(c, "NotOnOrAfter", "Conditions")
+	if err != nil {
+		return time.Time{}, err
+	}
 	switch {
-	case c == nil || c.NotBefore.IsZero() || c.NotOnOrAfter.IsZero():
-		return reject(ReasonNoConditions, "Conditions must have NotBefore and NotOnOrAfter")
-	case now.Add(skew).Before(c.NotBefore):
-		return reject(ReasonNotYetValid, "Conditions NotBefore %s is after now %s (skew %s)", c.NotBefore.UTC(), now.UTC(), skew)
-	case !now.Add(-skew).Before(c.NotOnOrAfter):
-		return reject(ReasonExpired, "Conditions NotOnOrAfter %s is before now %s (skew %s)", c.NotOnOrAfter.UTC(), now.UTC(), skew)
+	case notBefore.IsZero() || notOnOrAfter.IsZero():
+		return time.Time{}, reject(ReasonNoConditions, "Conditions must have NotBefore and NotOnOrAfter")
+	case now.Add(skew).Before(notBefore):
+		return time.Time{}, reject(ReasonNotYetValid, "Conditions NotBefore %s is after now %s (skew %s)", notBefore.UTC(), now.UTC(), skew)
+	case !now.Add(-skew).Before(notOnOrAfter):
+		return time.Time{}, reject(ReasonExpired, "Conditions NotOnOrAfter %s is before now %s (skew %s)", notOnOrAfter.UTC(), now.UTC(), skew)
 	}
 
-	// Audience, from the element: crewjam keeps one Audience per
-	// restriction. Restrictions are ANDed, the Audiences inside one ORed
-	// (SAML core §2.5.1.4).
-	restrictions := mustChildren(mustChildren(el, nsAssertion, "Conditions")[0], nsAssertion, "AudienceRestriction")
+	// Restrictions are ANDed, the Audiences inside one ORed (SAML core
+	// §2.5.1.4).
+	restrictions := mustChildren(c, nsAssertion, "AudienceRestriction")
 	if len(restrictions) == 0 {
-		return reject(ReasonAudience, "no AudienceRestriction")
+		return time.Time{}, reject(ReasonAudience, "no AudienceRestriction")
 	}
 	for _, r := range restrictions {
 		var audiences []string
@@ -279,39 +527,59 @@ func (sp *SP) checkConditions(ca *saml.Assertion, el *etree.Element, now time.Ti
 			audiences = append(audiences, strings.TrimSpace(text))
 		}
 		if !slices.Contains(audiences, sp.s.entityID) {
-			return reject(ReasonAudience, "AudienceRestriction %q does not name %q", audiences, sp.s.entityID)
+			return time.Time{}, reject(ReasonAudience, "AudienceRestriction %q does not name %q", audiences, sp.s.entityID)
 		}
 	}
-	return nil
+	return notOnOrAfter, nil
 }
 
-func (sp *SP) checkAuthnStatement(ca *saml.Assertion, now time.Time) (saml.AuthnStatement, error) {
+// checkAuthnStatement requires one AuthnStatement with an AuthnInstant,
+// neither in the future nor past its SessionNotOnOrAfter.
+func (sp *SP) checkAuthnStatement(va *etree.Element, now time.Time) (time.Time, string, error) {
 	skew := sp.s.clockSkew
-	if len(ca.AuthnStatements) != 1 || ca.AuthnStatements[0].AuthnInstant.IsZero() {
-		return saml.AuthnStatement{}, reject(ReasonNoAuthnStatement, "want one AuthnStatement with an AuthnInstant")
+	st := oneChild(va, nsAssertion, "AuthnStatement")
+	if st == nil {
+		return time.Time{}, "", reject(ReasonNoAuthnStatement, "want one AuthnStatement with an AuthnInstant")
 	}
-	authn := ca.AuthnStatements[0]
-	if now.Add(skew).Before(authn.AuthnInstant) {
-		return authn, reject(ReasonNotYetValid, "AuthnInstant %s is in the future", authn.AuthnInstant.UTC())
+	instant, err := timeAttr(st, "AuthnInstant", "AuthnStatement")
+	if err != nil {
+		return time.Time{}, "", err
 	}
-	if authn.SessionNotOnOrAfter != nil && !now.Add(-skew).Before(*authn.SessionNotOnOrAfter) {
-		return authn, reject(ReasonExpired, "SessionNotOnOrAfter %s has passed", authn.SessionNotOnOrAfter.UTC())
+	if instant.IsZero() {
+		return time.Time{}, "", reject(ReasonNoAuthnStatement, "want one AuthnStatement with an AuthnInstant")
 	}
-	return authn, nil
+	if now.Add(skew).Before(instant) {
+		return time.Time{}, "", reject(ReasonNotYetValid, "AuthnInstant %s is in the future", instant.UTC())
+	}
+	session, err := timeAttr(st, "SessionNotOnOrAfter", "AuthnStatement")
+	if err != nil {
+		return time.Time{}, "", err
+	}
+	if !session.IsZero() && !now.Add(-skew).Before(session) {
+		return time.Time{}, "", reject(ReasonExpired, "SessionNotOnOrAfter %s has passed", session.UTC())
+	}
+	return instant, attrValue(st, "SessionIndex"), nil
 }
 
-// checkNameID reads the NameID from crewjam's struct and from the element,
-// and refuses any difference: it would be a parser differential.
-func checkNameID(ca *saml.Assertion, el *etree.Element) (*saml.NameID, error) {
-	if ca.Subject == nil || ca.Subject.NameID == nil || strings.TrimSpace(ca.Subject.NameID.Value) == "" {
-		return nil, reject(ReasonNameID, "no NameID value")
+type nameID struct{ value, format string }
+
+// checkNameID reads the subject's NameID from the verified element, and
+// refuses any difference with the element the structure checks examined:
+// it would be a parser differential.
+func checkNameID(subject, checked *etree.Element) (nameID, error) {
+	el := oneChild(subject, nsAssertion, "NameID")
+	if el == nil {
+		return nameID{}, reject(ReasonNameID, "no single NameID")
 	}
-	nameID := ca.Subject.NameID
-	subject := mustChildren(el, nsAssertion, "Subject")[0]
-	if text, _ := textOf(mustChildren(subject, nsAssertion, "NameID")[0]); text != nameID.Value {
-		return nil, reject(ReasonNameID, "NameID read as %q by crewjam and %q by etree", nameID.Value, text)
+	text, hasChildren := textOf(el)
+	if hasChildren || strings.TrimSpace(text) == "" {
+		return nameID{}, reject(ReasonNameID, "NameID is empty or holds elements")
 	}
-	return nameID, nil
+	checkedSubject := oneChild(checked, nsAssertion, "Subject")
+	if seen, _ := textOf(oneChild(checkedSubject, nsAssertion, "NameID")); seen != text {
+		return nameID{}, reject(ReasonNameID, "NameID read as %q in the verified element and %q in the document", text, seen)
+	}
+	return nameID{value: text, format: attrValue(el, "Format")}, nil
 }
 
 // checkSPNameQualifiers refuses the assertion when a NameID this package
@@ -320,44 +588,20 @@ func checkNameID(ca *saml.Assertion, el *etree.Element) (*saml.NameID, error) {
 // id. Such a NameID is in another SP's name space: a pairwise persistent
 // id names a different person there, or the same person under a value
 // that is not theirs here. An empty SPNameQualifier names no SP and is
-// taken as absent. Both views are checked: crewjam's struct (which reads
-// the attribute by local name whatever its prefix, the last one winning)
-// and every SPNameQualifier attribute on the elements, in any namespace.
-func (sp *SP) checkSPNameQualifiers(ca *saml.Assertion, el *etree.Element) error {
-	check := func(q, where string) error {
-		if q != "" && q != sp.s.entityID {
-			return reject(ReasonSPNameQualifier, "%s has SPNameQualifier %q, want %q (our entity id) or none", where, q, sp.s.entityID)
-		}
-		return nil
-	}
-	if err := check(ca.Subject.NameID.SPNameQualifier, "the subject's NameID"); err != nil {
-		return err
-	}
-	for _, st := range ca.AttributeStatements {
-		for _, at := range st.Attributes {
-			for _, v := range at.Values {
-				if v.NameID == nil {
-					continue
-				}
-				if err := check(v.NameID.SPNameQualifier, fmt.Sprintf("the NameID in attribute %q", at.Name)); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	subject := mustChildren(el, nsAssertion, "Subject")[0]
-	nameIDs := mustChildren(subject, nsAssertion, "NameID")
-	for _, st := range mustChildren(el, nsAssertion, "AttributeStatement") {
+// taken as absent. Every SPNameQualifier attribute is checked, in any
+// namespace and even as a namespace declaration (encoding/xml, which
+// crewjam used, reads an attribute by its local name whatever its prefix).
+func (sp *SP) checkSPNameQualifiers(a *etree.Element) error {
+	nameIDs := mustChildren(oneChild(a, nsAssertion, "Subject"), nsAssertion, "NameID")
+	for _, st := range mustChildren(a, nsAssertion, "AttributeStatement") {
 		nameIDs = append(nameIDs, elementsNamed(st, "NameID")...)
 	}
 	for _, n := range nameIDs {
 		for _, a := range n.Attr {
-			if a.Key != "SPNameQualifier" {
+			if a.Key != "SPNameQualifier" || a.Value == "" || a.Value == sp.s.entityID {
 				continue
 			}
-			if err := check(a.Value, "<"+n.FullTag()+">"); err != nil {
-				return err
-			}
+			return reject(ReasonSPNameQualifier, "<%s> has SPNameQualifier %q, want %q (our entity id) or none", n.FullTag(), a.Value, sp.s.entityID)
 		}
 	}
 	return nil
@@ -370,38 +614,111 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
-// mustChildren returns children that inspectAssertion/inspectResponse
-// already proved to exist.
+// mustChildren returns el's children named local in namespace ns.
 func mustChildren(el *etree.Element, ns, local string) []*etree.Element {
 	in, _ := children(el, ns, local)
 	return in
 }
 
-// checkSubjectConfirmation requires a bearer SubjectConfirmation, and each
-// bearer one to be for our ACS and current. It returns the earliest
+// oneChild returns el's only child named local in namespace ns, or nil
+// when there is none or more than one (or el is nil).
+func oneChild(el *etree.Element, ns, local string) *etree.Element {
+	if el == nil {
+		return nil
+	}
+	var found *etree.Element
+	for c := range el.ChildElementsSeq() {
+		if c.Tag == local && c.NamespaceURI() == ns {
+			if found != nil {
+				return nil
+			}
+			found = c
+		}
+	}
+	return found
+}
+
+// attrValue returns the value of el's unqualified attribute key (SAML's
+// attributes are all unqualified), or "".
+func attrValue(el *etree.Element, key string) string {
+	for _, a := range el.Attr {
+		if a.Space == "" && a.Key == key {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// timeAttr parses el's attribute key as crewjam/saml does
+// (saml.RelaxedTime: RFC 3339 with or without a zone, rounded to the
+// millisecond); absent or empty is the zero time.
+func timeAttr(el *etree.Element, key, what string) (time.Time, error) {
+	v := attrValue(el, key)
+	var t saml.RelaxedTime
+	if err := t.UnmarshalText([]byte(v)); err != nil {
+		return time.Time{}, &RejectError{Reason: ReasonMalformed, Detail: fmt.Sprintf("%s %s %q is not a dateTime", what, key, v), Cause: err}
+	}
+	return time.Time(t), nil
+}
+
+// subjectConfirmation is a saml:SubjectConfirmation as read from the
+// verified element; data is false when it has no SubjectConfirmationData.
+type subjectConfirmation struct {
+	method                  string
+	data                    bool
+	recipient, inResponseTo string
+	notBefore, notOnOrAfter time.Time
+}
+
+func readSubjectConfirmations(subject *etree.Element) ([]subjectConfirmation, error) {
+	var out []subjectConfirmation
+	for _, el := range mustChildren(subject, nsAssertion, "SubjectConfirmation") {
+		sc := subjectConfirmation{method: attrValue(el, "Method")}
+		datas := mustChildren(el, nsAssertion, "SubjectConfirmationData")
+		if len(datas) > 1 {
+			return nil, reject(ReasonSubjectConfirmation, "SubjectConfirmation with %d SubjectConfirmationData", len(datas))
+		}
+		if len(datas) == 1 {
+			d := datas[0]
+			sc.data, sc.recipient, sc.inResponseTo = true, attrValue(d, "Recipient"), attrValue(d, "InResponseTo")
+			var err error
+			if sc.notBefore, err = timeAttr(d, "NotBefore", "SubjectConfirmationData"); err != nil {
+				return nil, err
+			}
+			if sc.notOnOrAfter, err = timeAttr(d, "NotOnOrAfter", "SubjectConfirmationData"); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, sc)
+	}
+	return out, nil
+}
+
+// checkSubjectConfirmation requires a bearer SubjectConfirmation, and
+// each SubjectConfirmation — bearer or not, as crewjam required of all —
+// to have data for our ACS that is current. It returns the earliest bearer
 // NotOnOrAfter.
-func (sp *SP) checkSubjectConfirmation(scs []saml.SubjectConfirmation, now time.Time) (time.Time, error) {
+func (sp *SP) checkSubjectConfirmation(scs []subjectConfirmation, now time.Time) (time.Time, error) {
 	var earliest time.Time
 	skew := sp.s.clockSkew
-	for _, sc := range scs {
-		if sc.Method != bearerMethod {
+	for _, d := range scs {
+		switch {
+		case !d.data:
+			return time.Time{}, reject(ReasonSubjectConfirmation, "SubjectConfirmation (%s) without SubjectConfirmationData", d.method)
+		case d.recipient != sp.s.acsURL:
+			return time.Time{}, reject(ReasonRecipient, "Recipient %q, want %q", d.recipient, sp.s.acsURL)
+		case d.notOnOrAfter.IsZero():
+			return time.Time{}, reject(ReasonSubjectConfirmation, "SubjectConfirmationData without NotOnOrAfter")
+		case !now.Add(-skew).Before(d.notOnOrAfter):
+			return time.Time{}, reject(ReasonExpired, "SubjectConfirmationData NotOnOrAfter %s is before now %s (skew %s)", d.notOnOrAfter.UTC(), now.UTC(), skew)
+		case !d.notBefore.IsZero() && now.Add(skew).Before(d.notBefore):
+			return time.Time{}, reject(ReasonNotYetValid, "SubjectConfirmationData NotBefore %s is after now %s", d.notBefore.UTC(), now.UTC())
+		}
+		if d.method != bearerMethod {
 			continue
 		}
-		d := sc.SubjectConfirmationData
-		switch {
-		case d == nil:
-			return time.Time{}, reject(ReasonSubjectConfirmation, "bearer SubjectConfirmation without SubjectConfirmationData")
-		case d.Recipient != sp.s.acsURL:
-			return time.Time{}, reject(ReasonRecipient, "Recipient %q, want %q", d.Recipient, sp.s.acsURL)
-		case d.NotOnOrAfter.IsZero():
-			return time.Time{}, reject(ReasonSubjectConfirmation, "bearer SubjectConfirmationData without NotOnOrAfter")
-		case !now.Add(-skew).Before(d.NotOnOrAfter):
-			return time.Time{}, reject(ReasonExpired, "SubjectConfirmationData NotOnOrAfter %s is before now %s (skew %s)", d.NotOnOrAfter.UTC(), now.UTC(), skew)
-		case !d.NotBefore.IsZero() && now.Add(skew).Before(d.NotBefore):
-			return time.Time{}, reject(ReasonNotYetValid, "SubjectConfirmationData NotBefore %s is after now %s", d.NotBefore.UTC(), now.UTC())
-		}
-		if earliest.IsZero() || d.NotOnOrAfter.Before(earliest) {
-			earliest = d.NotOnOrAfter
+		if earliest.IsZero() || d.notOnOrAfter.Before(earliest) {
+			earliest = d.notOnOrAfter
 		}
 	}
 	if earliest.IsZero() {
@@ -417,17 +734,17 @@ func (sp *SP) checkSubjectConfirmation(scs []saml.SubjectConfirmation, now time.
 // unless allowed. With IdP-initiated login off, the ID must also be in the
 // assertion's SubjectConfirmationData (which the verified signature
 // covers), not only on a Response that may be unsigned.
-func (sp *SP) checkInResponseTo(responseIRT string, scs []saml.SubjectConfirmation, possibleRequestIDs []string) (string, error) {
+func (sp *SP) checkInResponseTo(responseIRT string, scs []subjectConfirmation, possibleRequestIDs []string) (string, error) {
 	ids := slices.DeleteFunc(slices.Clone(possibleRequestIDs), func(s string) bool { return s == "" })
 	if len(ids) == 0 && !sp.s.allowIDPInitiated {
 		return "", reject(ReasonUnsolicited, "this browser started no login and IdP-initiated login is off")
 	}
 	irt, inAssertion := responseIRT, true
 	for _, sc := range scs {
-		if sc.Method != bearerMethod || sc.SubjectConfirmationData == nil {
+		if sc.method != bearerMethod || !sc.data {
 			continue
 		}
-		v := sc.SubjectConfirmationData.InResponseTo
+		v := sc.inResponseTo
 		switch {
 		case v == "":
 			inAssertion = false
@@ -450,107 +767,41 @@ func (sp *SP) checkInResponseTo(responseIRT string, scs []saml.SubjectConfirmati
 	return irt, nil
 }
 
-func attributes(ca *saml.Assertion) (map[string][]string, map[string]string, error) {
+// readAttributes reads the assertion's Attributes: Name to values (a
+// NameID value when the AttributeValue holds one, else its text), and Name
+// to FriendlyName.
+func readAttributes(a *etree.Element) (map[string][]string, map[string]string, error) {
 	attrs := map[string][]string{}
 	friendly := map[string]string{}
-	for _, st := range ca.AttributeStatements {
-		for _, at := range st.Attributes {
-			if at.Name == "" {
+	for _, st := range mustChildren(a, nsAssertion, "AttributeStatement") {
+		for _, at := range mustChildren(st, nsAssertion, "Attribute") {
+			name := attrValue(at, "Name")
+			if name == "" {
 				return nil, nil, reject(ReasonStructure, "Attribute without Name")
 			}
-			if _, dup := attrs[at.Name]; dup {
-				return nil, nil, reject(ReasonDuplicateAttribute, "attribute %q appears twice", at.Name)
+			if _, dup := attrs[name]; dup {
+				return nil, nil, reject(ReasonDuplicateAttribute, "attribute %q appears twice", name)
 			}
-			vals := make([]string, 0, len(at.Values))
-			for _, v := range at.Values {
-				if v.NameID != nil {
-					vals = append(vals, v.NameID.Value)
-				} else {
-					vals = append(vals, v.Value)
+			values := mustChildren(at, nsAssertion, "AttributeValue")
+			vals := make([]string, 0, len(values))
+			for _, v := range values {
+				ids := mustChildren(v, nsAssertion, "NameID")
+				switch len(ids) {
+				case 0:
+					text, _ := textOf(v)
+					vals = append(vals, text)
+				case 1:
+					text, _ := textOf(ids[0])
+					vals = append(vals, text)
+				default:
+					return nil, nil, reject(ReasonNameID, "a value of attribute %q holds %d NameIDs", name, len(ids))
 				}
 			}
-			attrs[at.Name] = vals
-			if at.FriendlyName != "" {
-				friendly[at.Name] = at.FriendlyName
+			attrs[name] = vals
+			if f := attrValue(at, "FriendlyName"); f != "" {
+				friendly[name] = f
 			}
 		}
 	}
 	return attrs, friendly, nil
-}
-
-// decryptedAssertion decrypts the EncryptedAssertion the way crewjam did
-// (crewjam does not return the element it verified), then applies the
-// structure checks the plaintext assertion would have had before crewjam.
-// It runs only after crewjam accepted the response, so unauthenticated
-// input never costs a second RSA decryption.
-func (sp *SP) decryptedAssertion(enc *etree.Element) (el *etree.Element, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			el, err = nil, reject(ReasonMalformed, "decrypting the assertion panicked: %v", r)
-		}
-	}()
-	data := mustChildren(enc, nsXEnc, "EncryptedData")[0]
-	key := sp.key
-	if keyEl := enc.FindElement("./EncryptedKey"); keyEl != nil {
-		if key, err = xmlenc.Decrypt(sp.key, keyEl); err != nil {
-			return nil, &RejectError{Reason: ReasonDecrypt, Detail: "session key: " + err.Error(), Cause: err}
-		}
-	}
-	plain, err := xmlenc.Decrypt(key, data)
-	if err != nil {
-		return nil, &RejectError{Reason: ReasonDecrypt, Detail: err.Error(), Cause: err}
-	}
-	doc, err := parseXML(plain)
-	if err != nil {
-		return nil, err
-	}
-	root := doc.Root()
-	if root.Tag != "Assertion" || root.NamespaceURI() != nsAssertion {
-		return nil, reject(ReasonStructure, "EncryptedAssertion holds {%s}%s", root.NamespaceURI(), root.Tag)
-	}
-	if n := len(elementsNamed(root, "Assertion")) + len(elementsNamed(root, "EncryptedAssertion")); n != 1 {
-		return nil, reject(ReasonStructure, "decrypted assertion contains %d assertions", n)
-	}
-	if err := checkCrewjamView(root); err != nil {
-		return nil, err
-	}
-	if err := checkSignaturePlacement(root, root); err != nil {
-		return nil, err
-	}
-	if err := inspectAssertion(root, sp.s.allowSHA1); err != nil {
-		return nil, err
-	}
-	return root, nil
-}
-
-// verifySignature verifies el's own enveloped signature with goxmldsig,
-// exactly as crewjam does for an assertion in an unsigned Response.
-func (sp *SP) verifySignature(el *etree.Element, now time.Time) error {
-	nsCtx, err := etreeutils.NSBuildParentContext(el)
-	if err == nil {
-		nsCtx, err = nsCtx.SubContext(el)
-	}
-	var detached *etree.Element
-	if err == nil {
-		detached, err = etreeutils.NSDetatch(nsCtx, el)
-	}
-	if err != nil {
-		return &RejectError{Reason: ReasonStructure, Detail: "namespaces of the assertion: " + err.Error(), Cause: err}
-	}
-	// Like crewjam: a KeyInfo without a certificate (e.g. a bare
-	// RSAKeyValue) is dropped so that the IdP's certificate is used.
-	if detached.FindElement("./Signature/KeyInfo/X509Data/X509Certificate") == nil {
-		if sig := detached.FindElement("./Signature"); sig != nil {
-			if ki := sig.FindElement("KeyInfo"); ki != nil {
-				sig.RemoveChild(ki)
-			}
-		}
-	}
-	vc := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: sp.s.idpCerts})
-	vc.IdAttribute = "ID"
-	vc.Clock = dsig.NewFakeClockAt(now) // a fixed time: our clock, not a fake one
-	if _, err := vc.Validate(detached); err != nil {
-		return &RejectError{Reason: ReasonSignature, Detail: fmt.Sprintf("assertion signature: %v", err), Cause: err}
-	}
-	return nil
 }

@@ -45,22 +45,22 @@ func TestReject(t *testing.T) {
 		// form replaces the whole form value.
 		form func(t testing.TB) string
 		want Reason
-		// byCrewjam: crewjam is the layer that refuses (the guard layer
-		// refuses everything else, before or after crewjam).
-		byCrewjam bool
+		// byLibrary: a library layer refuses — goxmldsig (a signature
+		// that does not verify) or crewjam's xmlenc (a ciphertext it cannot
+		// decrypt, or panics on); this package refuses everything else.
+		byLibrary bool
 	}{
 		// Signatures.
 		{
-			name:      "unsigned_response_and_assertion",
-			edit:      func(r *response) { r.SignAssertion = false },
-			want:      ReasonSignature,
-			byCrewjam: true,
+			name: "unsigned_response_and_assertion",
+			edit: func(r *response) { r.SignAssertion = false },
+			want: ReasonSignature,
 		},
 		{
 			name:      "wrong_certificate",
 			edit:      func(r *response) { r.Signer = &testKeys.otherIdP },
 			want:      ReasonSignature,
-			byCrewjam: true,
+			byLibrary: true,
 		},
 		{
 			name: "wrong_key_without_key_info",
@@ -69,7 +69,7 @@ func TestReject(t *testing.T) {
 				return regexp.MustCompile(`(?s)<ds:KeyInfo>.*?</ds:KeyInfo>`).ReplaceAllString(doc, "")
 			},
 			want:      ReasonSignature,
-			byCrewjam: true,
+			byLibrary: true,
 		},
 		{
 			name: "nameid_changed_after_signing",
@@ -77,7 +77,7 @@ func TestReject(t *testing.T) {
 				return replace(t, doc, ">alice@corp.example</saml:NameID>", ">mallory@corp.example</saml:NameID>")
 			},
 			want:      ReasonSignature,
-			byCrewjam: true,
+			byLibrary: true,
 		},
 		{
 			name: "attribute_changed_after_signing",
@@ -85,7 +85,7 @@ func TestReject(t *testing.T) {
 				return replace(t, doc, ">engineering<", ">superusers<")
 			},
 			want:      ReasonSignature,
-			byCrewjam: true,
+			byLibrary: true,
 		},
 		{
 			name: "not_on_or_after_changed_after_signing",
@@ -93,7 +93,7 @@ func TestReject(t *testing.T) {
 				return regexp.MustCompile(`(<saml:Conditions [^>]*NotOnOrAfter=")[^"]*`).ReplaceAllString(doc, "${1}2099-01-01T00:00:00Z")
 			},
 			want:      ReasonSignature,
-			byCrewjam: true,
+			byLibrary: true,
 		},
 		{
 			name:   "signed_response_changed_after_signing",
@@ -103,7 +103,7 @@ func TestReject(t *testing.T) {
 				return replace(t, doc, ">admins<", ">superusers<")
 			},
 			want:      ReasonSignature,
-			byCrewjam: true,
+			byLibrary: true,
 		},
 		{
 			name: "unsigned_assertion_in_signed_response",
@@ -121,7 +121,8 @@ func TestReject(t *testing.T) {
 				doc = sign(t, doc, &testKeys.otherIdP, assertionSignatureXPath)
 				return b64(string(sign(t, doc, &testKeys.idp, responseSignatureXPath)))
 			},
-			want: ReasonSignature,
+			want:      ReasonSignature,
+			byLibrary: true,
 		},
 		{
 			name: "reference_to_whole_document",
@@ -376,22 +377,19 @@ func TestReject(t *testing.T) {
 			want: ReasonAudience,
 		},
 		{
-			name:      "wrong_recipient",
-			edit:      func(r *response) { r.Recipient = "https://evil.example.com/acs" },
-			want:      ReasonRecipient,
-			byCrewjam: true,
+			name: "wrong_recipient",
+			edit: func(r *response) { r.Recipient = "https://evil.example.com/acs" },
+			want: ReasonRecipient,
 		},
 		{
-			name:      "no_recipient",
-			edit:      func(r *response) { r.Recipient = "" },
-			want:      ReasonRecipient,
-			byCrewjam: true,
+			name: "no_recipient",
+			edit: func(r *response) { r.Recipient = "" },
+			want: ReasonRecipient,
 		},
 		{
-			name:      "wrong_destination",
-			edit:      func(r *response) { r.Destination = "https://evil.example.com/acs" },
-			want:      ReasonDestination,
-			byCrewjam: true,
+			name: "wrong_destination",
+			edit: func(r *response) { r.Destination = "https://evil.example.com/acs" },
+			want: ReasonDestination,
 		},
 		{
 			name: "no_destination",
@@ -403,14 +401,12 @@ func TestReject(t *testing.T) {
 			edit: func(r *response) {
 				r.Issuer, r.ResponseIssuer = "https://evil-idp.example.com", "https://evil-idp.example.com"
 			},
-			want:      ReasonIssuer,
-			byCrewjam: true,
+			want: ReasonIssuer,
 		},
 		{
-			name:      "wrong_assertion_issuer",
-			edit:      func(r *response) { r.Issuer = "https://evil-idp.example.com" },
-			want:      ReasonIssuer,
-			byCrewjam: true,
+			name: "wrong_assertion_issuer",
+			edit: func(r *response) { r.Issuer = "https://evil-idp.example.com" },
+			want: ReasonIssuer,
 		},
 		{
 			name: "no_response_issuer",
@@ -419,11 +415,52 @@ func TestReject(t *testing.T) {
 			},
 			want: ReasonIssuer,
 		},
+		// crewjam's checks, ported in its order (issue 13).
 		{
-			name:      "idp_status_responder",
-			edit:      func(r *response) { r.StatusCode = "urn:oasis:names:tc:SAML:2.0:status:Responder" },
-			want:      ReasonStatus,
-			byCrewjam: true,
+			name: "no_status",
+			mutate: func(t testing.TB, doc string) string {
+				return regexp.MustCompile(`(?s)<samlp:Status>.*?</samlp:Status>`).ReplaceAllString(doc, "")
+			},
+			want: ReasonStatus,
+		},
+		{
+			name: "response_without_issue_instant",
+			mutate: func(t testing.TB, doc string) string {
+				return regexp.MustCompile(`(<samlp:Response [^>]*) IssueInstant="[^"]*"`).ReplaceAllString(doc, "$1")
+			},
+			want: ReasonExpired,
+		},
+		{
+			name: "response_issue_instant_not_a_datetime",
+			mutate: func(t testing.TB, doc string) string {
+				return regexp.MustCompile(`(<samlp:Response [^>]*) IssueInstant="[^"]*"`).ReplaceAllString(doc, `$1 IssueInstant="yesterday"`)
+			},
+			want: ReasonMalformed,
+		},
+		{
+			// crewjam required every SubjectConfirmation, bearer or not,
+			// to be for our ACS.
+			name: "holder_of_key_confirmation_for_another_recipient",
+			edit: func(r *response) {
+				r.BeforeSign = func(t testing.TB, doc string) string {
+					return replace(t, doc, "</saml:Subject>", `<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:holder-of-key"><saml:SubjectConfirmationData NotOnOrAfter="`+ts(r.Now.Add(time.Minute))+`" Recipient="https://evil.example.com/acs"/></saml:SubjectConfirmation></saml:Subject>`)
+				}
+			},
+			want: ReasonRecipient,
+		},
+		{
+			name: "assertion_without_issue_instant",
+			edit: func(r *response) {
+				r.BeforeSign = func(t testing.TB, doc string) string {
+					return regexp.MustCompile(`(<saml:Assertion [^>]*) IssueInstant="[^"]*"`).ReplaceAllString(doc, "$1")
+				}
+			},
+			want: ReasonExpired,
+		},
+		{
+			name: "idp_status_responder",
+			edit: func(r *response) { r.StatusCode = "urn:oasis:names:tc:SAML:2.0:status:Responder" },
+			want: ReasonStatus,
 		},
 
 		// Time.
@@ -432,8 +469,7 @@ func TestReject(t *testing.T) {
 			edit: func(r *response) {
 				r.NotOnOrAfter, r.SCDNotOnOrAfter = ts(r.Now.Add(-10*time.Minute)), ts(r.Now.Add(-10*time.Minute))
 			},
-			want:      ReasonExpired,
-			byCrewjam: true,
+			want: ReasonExpired,
 		},
 		{
 			// crewjam allows 180s of skew; we allow 90s.
@@ -459,10 +495,9 @@ func TestReject(t *testing.T) {
 			want: ReasonExpired,
 		},
 		{
-			name:      "not_yet_valid",
-			edit:      func(r *response) { r.NotBefore = ts(r.Now.Add(10 * time.Minute)) },
-			want:      ReasonNotYetValid,
-			byCrewjam: true,
+			name: "not_yet_valid",
+			edit: func(r *response) { r.NotBefore = ts(r.Now.Add(10 * time.Minute)) },
+			want: ReasonNotYetValid,
 		},
 		{
 			name: "not_yet_valid_for_two_minutes",
@@ -719,21 +754,21 @@ func TestReject(t *testing.T) {
 				return lastCipherValue(t, doc, base64.StdEncoding.EncodeToString(make([]byte, 21)))
 			},
 			want:      ReasonMalformed,
-			byCrewjam: true,
+			byLibrary: true,
 		},
 		{
-			// crewjam dereferences the missing Conditions; in plaintext we
-			// refuse before (no_conditions), encrypted it panics inside.
-			name:      "crewjam_panic_on_encrypted_assertion_without_conditions",
-			edit:      func(r *response) { r.Encrypt, r.OmitConditions = true, true },
-			want:      ReasonMalformed,
-			byCrewjam: true,
+			// crewjam dereferenced the missing Conditions and panicked
+			// (reason malformed); the decrypted assertion now has the
+			// structure checks of a plaintext one.
+			name: "encrypted_assertion_without_conditions",
+			edit: func(r *response) { r.Encrypt, r.OmitConditions = true, true },
+			want: ReasonNoConditions,
 		},
 		{
 			name:      "encrypted_for_another_key",
 			edit:      func(r *response) { r.Encrypt, r.EncryptFor = true, &testKeys.otherIdP },
 			want:      ReasonDecrypt,
-			byCrewjam: true,
+			byLibrary: true,
 		},
 		{
 			name: "encrypted_comment_inside_nameid",
@@ -807,8 +842,9 @@ func TestReject(t *testing.T) {
 			assertReject(t, err, tt.want)
 			var re *RejectError
 			errors.As(err, &re)
-			if by := strings.HasPrefix(re.Detail, "crewjam"); by != tt.byCrewjam {
-				t.Errorf("refused by crewjam: got %v, want %v (%v)", by, tt.byCrewjam, err)
+			by := strings.HasPrefix(re.Detail, "goxmldsig:") || strings.HasPrefix(re.Detail, "xmlenc:")
+			if by != tt.byLibrary {
+				t.Errorf("refused by goxmldsig or xmlenc: got %v, want %v (%v)", by, tt.byLibrary, err)
 			}
 		})
 	}

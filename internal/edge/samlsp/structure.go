@@ -61,7 +61,8 @@ var (
 	}
 )
 
-// inspected is a response that passed the checks made before crewjam.
+// inspected is a response that passed the checks made before any
+// cryptography.
 type inspected struct {
 	root           *etree.Element
 	responseSigned bool           // the Response carries a ds:Signature
@@ -220,9 +221,15 @@ func parentTag(tok etree.Token) string {
 // (etree's SelectAttr("ID"), which goxmldsig uses, matches any prefix) and
 // no ID value twice in the document.
 func checkTree(el *etree.Element, ids map[string]bool) error {
+	if err := checkRoundTripName(el.Space, el.Tag, el); err != nil {
+		return err
+	}
 	seen := map[[2]string]bool{} // {Space, Key}
 	idAttrs := 0
 	for _, a := range el.Attr {
+		if err := checkRoundTripName(a.Space, a.Key, el); err != nil {
+			return err
+		}
 		k := [2]string{a.Space, a.Key}
 		if seen[k] {
 			return reject(ReasonStructure, "attribute %s twice on <%s>", a.FullKey(), el.FullTag())
@@ -253,6 +260,33 @@ func checkTree(el *etree.Element, ids map[string]bool) error {
 	return nil
 }
 
+// checkRoundTripName is this package's equivalent of
+// github.com/mattermost/xml-roundtrip-validator, which crewjam/saml ran on
+// every response (CVE-2020-29509, -29510, -29511: encoding/xml wrote some
+// names back differently from how it read them, so a signed element could
+// mean one thing to the signature check and another after a round trip).
+// The validator re-encodes and re-decodes every token, allocating an
+// encoder and a decoder per token; this checks the token property that
+// made round trips unstable, on the names of the tree parseXML already
+// built. encoding/xml (RawToken, as etree reads) splits a name at its
+// colon into prefix and local name; a name with two colons is a syntax
+// error since Go 1.17 (refused as malformed before we get here). A local
+// name that still holds a colon (":a", "a:") or is empty is refused: such
+// a name is not a QName, no SAML message has one, and it is exactly the
+// shape the CVEs used. The other tokens cannot round-trip unstably once
+// parseXML's rules hold: directives, comments and processing instructions
+// other than the XML declaration are refused, and character data and
+// attribute values are escaped and unescaped exactly by encoding/xml (the
+// decoder already refuses characters outside XML's range). The library's
+// own test vectors and a differential fuzz target against it
+// (roundtrip_test.go) check this.
+func checkRoundTripName(space, local string, el *etree.Element) error {
+	if local == "" || strings.IndexByte(local, ':') >= 0 || strings.IndexByte(space, ':') >= 0 {
+		return reject(ReasonMalformed, "name %q:%q in <%s> does not survive an encoding/xml round trip", space, local, el.FullTag())
+	}
+	return nil
+}
+
 // elementsNamed returns every element in el's subtree (el included) whose
 // local name is local, whatever its namespace: counting by local name
 // makes prefix games (a second assertion in a foreign or unbound
@@ -264,7 +298,7 @@ func elementsNamed(el *etree.Element, local string) []*etree.Element {
 		if e.Tag == local {
 			out = append(out, e)
 		}
-		for _, c := range e.ChildElements() {
+		for c := range e.ChildElementsSeq() {
 			walk(c)
 		}
 	}
@@ -275,7 +309,10 @@ func elementsNamed(el *etree.Element, local string) []*etree.Element {
 // children returns el's child elements with local name local, split into
 // those in namespace ns and those in any other namespace.
 func children(el *etree.Element, ns, local string) (in, foreign []*etree.Element) {
-	for _, c := range el.ChildElements() {
+	if el == nil {
+		return nil, nil
+	}
+	for c := range el.ChildElementsSeq() {
 		if c.Tag != local {
 			continue
 		}
@@ -298,8 +335,11 @@ func idOf(el *etree.Element) string {
 }
 
 // textOf returns all character data directly inside el, and whether el has
-// child elements.
+// child elements; nothing for a nil el.
 func textOf(el *etree.Element) (text string, hasChildren bool) {
+	if el == nil {
+		return "", false
+	}
 	var b strings.Builder
 	for _, tok := range el.Child {
 		switch t := tok.(type) {
@@ -320,36 +360,66 @@ func textOf(el *etree.Element) (text string, hasChildren bool) {
 // namespaces, that copy moves elements into another namespace than the one
 // the signature covered: a parser differential. Its "xmlns:" declaration
 // for the default namespace is not one to encoding/xml, so a default
-// namespace declared above the element is lost. This builds the same copy
-// and compares, element by element.
+// namespace declared above the element is lost. ParseResponse no longer
+// lets crewjam read anything, but keeps refusing such documents: a
+// response we accept is one crewjam would read as we do (and the
+// refusals are pinned by TestAssertionNamespaces). It resolves, element
+// by element, the namespace that copy would give, without building it.
 func checkCrewjamView(el *etree.Element) error {
+	top := el
+	for !isRoot(top) {
+		top = top.Parent()
+	}
 	last := map[string]string{}
-	for _, e := range el.FindElements("//*") { // the whole document, as crewjam
-		if ns := e.NamespaceURI(); ns != "" && e.Space != "" {
-			last[e.Space] = ns
+	var collect func(*etree.Element) // the whole document, as crewjam
+	collect = func(e *etree.Element) {
+		if e.Space != "" {
+			if ns := e.NamespaceURI(); ns != "" {
+				last[e.Space] = ns
+			}
+		}
+		for c := range e.ChildElementsSeq() {
+			collect(c)
 		}
 	}
-	view := el.Copy()
-	for prefix, ns := range last {
-		view.CreateAttr("xmlns:"+prefix, ns)
-	}
-	var compare func(orig, seen *etree.Element) error
-	compare = func(orig, seen *etree.Element) error {
-		if want, got := orig.NamespaceURI(), seen.NamespaceURI(); want != got {
-			return reject(ReasonStructure, "crewjam/saml would read <%s> in namespace %q instead of %q (it re-declares each prefix once for the whole document and drops default namespaces declared above the element it reads)", orig.FullTag(), got, want)
+	collect(top)
+	var compare func(e *etree.Element) error
+	compare = func(e *etree.Element) error {
+		if want, got := e.NamespaceURI(), crewjamNamespace(e, el, last); want != got {
+			return reject(ReasonStructure, "crewjam/saml would read <%s> in namespace %q instead of %q (it re-declares each prefix once for the whole document and drops default namespaces declared above the element it reads)", e.FullTag(), got, want)
 		}
-		oc, sc := orig.ChildElements(), seen.ChildElements()
-		for i := range oc {
-			if err := compare(oc[i], sc[i]); err != nil {
+		for c := range e.ChildElementsSeq() {
+			if err := compare(c); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	return compare(el, view)
+	return compare(el)
 }
 
-// inspectResponse checks the document's shape before crewjam sees it.
+// crewjamNamespace is the namespace of e (in el's subtree) in crewjam's
+// copy of el: el detached, with an xmlns:prefix declaration for every
+// prefix in last replacing el's own. It reads the tree without copying it.
+func crewjamNamespace(e, el *etree.Element, last map[string]string) string {
+	for x := e; ; x = x.Parent() {
+		if x == el && e.Space != "" {
+			if ns, ok := last[e.Space]; ok {
+				return ns
+			}
+		}
+		for _, a := range x.Attr {
+			if (e.Space != "" && a.Space == "xmlns" && a.Key == e.Space) || (e.Space == "" && a.Space == "" && a.Key == "xmlns") {
+				return a.Value
+			}
+		}
+		if x == el {
+			return ""
+		}
+	}
+}
+
+// inspectResponse checks the document's shape before any cryptography.
 func inspectResponse(doc *etree.Document, allowSHA1 bool) (*inspected, error) {
 	root := doc.Root()
 	if root.Tag != "Response" || root.NamespaceURI() != nsProtocol {
@@ -482,7 +552,7 @@ func checkSignaturePlacement(top *etree.Element, parents ...*etree.Element) erro
 // goxmldsig implements, and no SHA-1 unless allowed.
 func checkSignature(sig *etree.Element, parentID string, allowSHA1 bool) error {
 	counts := map[string]int{}
-	for _, c := range sig.ChildElements() {
+	for c := range sig.ChildElementsSeq() {
 		switch {
 		case c.NamespaceURI() != nsDSig:
 			return reject(ReasonStructure, "Signature contains <%s> outside the xmldsig namespace", c.FullTag())
@@ -517,12 +587,12 @@ func checkSignature(sig *etree.Element, parentID string, allowSHA1 bool) error {
 	}
 	ts, _ := children(ref, nsDSig, "Transforms")
 	for _, t := range ts {
-		for _, tr := range t.ChildElements() {
+		for tr := range t.ChildElementsSeq() {
 			alg := tr.SelectAttrValue("Algorithm", "")
 			if tr.Tag != "Transform" || tr.NamespaceURI() != nsDSig || !transforms[alg] {
 				return reject(ReasonSignature, "transform %q is not accepted", alg)
 			}
-			for _, c := range tr.ChildElements() {
+			for c := range tr.ChildElementsSeq() {
 				if c.Tag != "InclusiveNamespaces" || c.NamespaceURI() != nsExcC14N {
 					return reject(ReasonStructure, "Transform contains <%s>", c.FullTag())
 				}
@@ -545,8 +615,8 @@ func checkAlgorithm(alg, what string, allowed, sha1 map[string]bool, allowSHA1 b
 }
 
 // inspectAssertion checks an Assertion element (plaintext, or decrypted
-// after crewjam verified it): its signature's shape, and that everything
-// crewjam reads is where and in the namespace the schema says.
+// and verified): its signature's shape, and that everything ParseResponse
+// reads is where and in the namespace the schema says.
 func inspectAssertion(a *etree.Element, allowSHA1 bool) error {
 	id := idOf(a)
 	if id == "" {
@@ -610,7 +680,7 @@ func inspectAssertion(a *etree.Element, allowSHA1 bool) error {
 // namespace; this closes that door for all of them, not only NameID.
 // A NameID in a foreign namespace is refused even inside free-form content.
 func checkNamespaces(el *etree.Element) error {
-	for _, c := range el.ChildElements() {
+	for c := range el.ChildElementsSeq() {
 		ns := c.NamespaceURI()
 		if c.Tag == "Signature" && ns == nsDSig && el.Tag == "Assertion" {
 			continue

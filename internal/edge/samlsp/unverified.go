@@ -1,12 +1,10 @@
 package samlsp
 
 import (
-	"encoding/xml"
 	"errors"
 	"strings"
 
 	"github.com/beevik/etree"
-	"github.com/crewjam/saml"
 )
 
 // MaxUnverifiedBytes bounds what ReadUnverified reads.
@@ -68,44 +66,29 @@ func ReadUnverified(response string) (*Assertion, error) {
 	default:
 		return nil, reject(ReasonStructure, "root element is {%s}%s, want a SAML Response or Assertion", root.NamespaceURI(), root.Tag)
 	}
-	// The assertion alone, with the namespaces declared above it.
-	sub := etree.NewDocument()
-	copied := el.Copy()
-	for p := el.Parent(); p != nil; p = p.Parent() {
-		for _, a := range p.Attr {
-			if (a.Space == "xmlns" || (a.Space == "" && a.Key == "xmlns")) && copied.SelectAttr(a.FullKey()) == nil {
-				copied.CreateAttr(a.FullKey(), a.Value)
-			}
-		}
-	}
-	sub.SetRoot(copied)
-	b, err := sub.WriteToBytes()
-	if err != nil {
-		return nil, reject(ReasonMalformed, "%v", err)
-	}
-	var ca saml.Assertion
-	if err := xml.Unmarshal(b, &ca); err != nil {
-		return nil, &RejectError{Reason: ReasonMalformed, Detail: "assertion: " + err.Error(), Cause: err}
-	}
-	if ca.Subject == nil || ca.Subject.NameID == nil || strings.TrimSpace(ca.Subject.NameID.Value) == "" {
+	// Read from the element itself, as ParseResponse reads the verified
+	// one (without its checks).
+	subject := oneChild(el, nsAssertion, "Subject")
+	nameIDEl := oneChild(subject, nsAssertion, "NameID")
+	nameID, _ := textOf(nameIDEl)
+	if nameIDEl == nil || strings.TrimSpace(nameID) == "" {
 		return nil, reject(ReasonNameID, "no NameID value")
 	}
-	attrs, friendly, err := attributes(&ca)
+	attrs, friendly, err := readAttributes(el)
 	if err != nil {
 		return nil, err
 	}
 	a := &Assertion{
-		ID: ca.ID, NameID: ca.Subject.NameID.Value, NameIDFormat: ca.Subject.NameID.Format,
+		ID: idOf(el), NameID: nameID, NameIDFormat: attrValue(nameIDEl, "Format"),
 		Attributes: attrs, FriendlyNames: friendly,
 	}
-	if ca.Issuer.Value != "" {
-		a.Issuer = ca.Issuer.Value
+	a.Issuer, _ = textOf(oneChild(el, nsAssertion, "Issuer"))
+	if st := oneChild(el, nsAssertion, "AuthnStatement"); st != nil {
+		a.SessionIndex = attrValue(st, "SessionIndex")
+		a.AuthnInstant, _ = timeAttr(st, "AuthnInstant", "AuthnStatement")
 	}
-	if len(ca.AuthnStatements) > 0 {
-		a.SessionIndex, a.AuthnInstant = ca.AuthnStatements[0].SessionIndex, ca.AuthnStatements[0].AuthnInstant
-	}
-	if ca.Conditions != nil {
-		a.NotOnOrAfter = ca.Conditions.NotOnOrAfter
+	if c := oneChild(el, nsAssertion, "Conditions"); c != nil {
+		a.NotOnOrAfter, _ = timeAttr(c, "NotOnOrAfter", "Conditions")
 	}
 	return a, nil
 }
