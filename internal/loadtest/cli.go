@@ -20,7 +20,8 @@ const Usage = `usage: jitprov loadtest setup -edge-url URL [-orgs M] [-dir DIR] 
                             [-concurrency N | -rate R] [-duration D] [-logins N] [-orgs M]
                             [-encrypt-to CERT] [-database-url URL] [-o text|json]
        jitprov loadtest compare [-orgs M] [-mode closed|open] [-concurrency N | -rate R] [-duration D]
-                            [-logins N] [-workers W] [-nats-sync always|DURATION|default] [-db URL]
+                            [-logins N] [-workers W] [-nats-sync always|DURATION|default]
+                            [-nats-cluster 1|3] [-db URL]
                             [-src DIR | -bin DIR] [-nats-server PATH] [-encrypt] [-keep] [-o text|json]
 
 Drives a running sso-edge over HTTP as browsers would: each synthetic
@@ -72,6 +73,8 @@ Flags of compare (and -mode, -concurrency, -rate, -duration, -timeout, -o, -quie
   -workers W         provisioner workers = naive handler's pool = pgbench clients (default 16)
   -nats-sync S       JetStream sync_interval: always (fsync every write, default), a duration
                      such as 100ms (group commit), or default (nats-server's own, 2m)
+  -nats-cluster N    1: one nats-server (default); 3 (or 5): a JetStream cluster of N
+                     nats-server processes on loopback, streams of N replicas (R3)
   -db URL            server to create the scratch database on (JITPROV_BENCH_DATABASE_URL,
                      default postgres://postgres@127.0.0.1:5432/postgres)
   -src DIR           jitprov source tree to build from (default: the one the current folder is in)
@@ -186,6 +189,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		fs.IntVar(&o.Workers, "workers", 16, "")
 		fs.DurationVar(&o.Timeout, "timeout", 0, "")
 		fs.StringVar(&natsSync, "nats-sync", "always", "")
+		fs.IntVar(&o.NATSCluster, "nats-cluster", 1, "")
 		fs.StringVar(&o.AdminDatabaseURL, "db", cmp.Or(getenv("JITPROV_BENCH_DATABASE_URL"), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "")
 		fs.StringVar(&o.Src, "src", "", "")
 		fs.StringVar(&o.Bin, "bin", "", "")

@@ -3,6 +3,7 @@ package loadtest
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -78,7 +79,13 @@ type CompareOptions struct {
 	// NATSSync is JetStream's sync_interval: "always" (fsync every write,
 	// the default), a duration (group commit, e.g. 100ms), or "" for
 	// nats-server's own default (2m).
-	NATSSync    string
+	NATSSync string
+	// NATSCluster is how many nats-server processes run: 1 (or 0), one
+	// server whose streams have one replica; 3 (or 5), a JetStream cluster
+	// of that many nodes on loopback, each with its own store folder and
+	// the same NATSSync, and the services run with JITPROV_STREAM_REPLICAS
+	// set to it (R3) and the URLs of every node.
+	NATSCluster int
 	Orgs        int // M organisations of the M-organisation scenarios (default 10)
 	Mode        string
 	Concurrency int
@@ -188,6 +195,12 @@ func (o *CompareOptions) defaults() error {
 	if o.Mode != ModeOpen && o.Mode != ModeClosed {
 		return fmt.Errorf("mode %q: want %s or %s", o.Mode, ModeClosed, ModeOpen)
 	}
+	if o.NATSCluster <= 0 {
+		o.NATSCluster = 1
+	}
+	if o.NATSCluster != 1 && o.NATSCluster != 3 && o.NATSCluster != 5 {
+		return fmt.Errorf("a NATS cluster of %d: want 1 (one server), 3 or 5 nodes", o.NATSCluster)
+	}
 	if o.AdminDatabaseURL == "" {
 		o.AdminDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 	}
@@ -210,8 +223,8 @@ func Compare(ctx context.Context, o CompareOptions) (rep *CompareReport, err err
 	_, _ = rand.Read(b)
 	rep = &CompareReport{RunID: time.Now().UTC().Format("20060102t150405") + "-" + hex.EncodeToString(b), CPUs: runtime.NumCPU(),
 		Settings: map[string]any{"orgs": o.Orgs, "mode": o.Mode, "concurrency": o.Concurrency, "rate": o.Rate,
-			"duration_s": o.Duration.Seconds(), "logins": o.Logins, "workers": o.Workers, "nats_sync_interval": o.NATSSync,
-			"encrypt": o.Encrypt},
+			"duration_s": o.Duration.Seconds(), "logins": o.Logins, "workers": o.Workers, "nats_sync_interval": cmp.Or(o.NATSSync, "default"),
+			"nats_cluster": o.NATSCluster, "stream_replicas": o.NATSCluster, "encrypt": o.Encrypt},
 		Ratios: map[string]float64{}, PeakRSSMB: map[string]float64{}, Invariant: map[string]Invariants{}, Processes: map[string]int{}}
 	c := &comparer{o: o, peakRSS: rep.PeakRSSMB, started: rep.Processes}
 	if c.work, err = os.MkdirTemp("", "jitprov-compare-"); err != nil {
@@ -256,10 +269,12 @@ func Compare(ctx context.Context, o CompareOptions) (rep *CompareReport, err err
 	}
 
 	// NATS, the OpenID provider, the provisioner, the edge.
+	// One server, or a cluster whose every node the services know.
 	natsURL, err := c.startNATS(ctx)
 	if err != nil {
 		return rep, err
 	}
+	replicas := "JITPROV_STREAM_REPLICAS=" + strconv.Itoa(o.NATSCluster)
 	secretB := make([]byte, 16)
 	_, _ = rand.Read(secretB)
 	secret := hex.EncodeToString(secretB)
@@ -285,7 +300,7 @@ func Compare(ctx context.Context, o CompareOptions) (rep *CompareReport, err err
 		return rep, err
 	}
 	provisioner, err := c.start(ctx, ProcProvisioner, "provisioner", []string{"serve"}, []string{"JITPROV_DATABASE_URL=" + dbURL,
-		"JITPROV_NATS_URL=" + natsURL, "JITPROV_HEALTH_ADDR=" + healthAddr, "JITPROV_WORKERS=" + strconv.Itoa(o.Workers),
+		"JITPROV_NATS_URL=" + natsURL, replicas, "JITPROV_HEALTH_ADDR=" + healthAddr, "JITPROV_WORKERS=" + strconv.Itoa(o.Workers),
 		"JITPROV_LOG_LEVEL=warn"}, "http://"+healthAddr+"/readyz")
 	if err != nil {
 		return rep, err
@@ -313,7 +328,7 @@ func Compare(ctx context.Context, o CompareOptions) (rep *CompareReport, err err
 	edgeURL := "http://" + edgeAddr
 	sessionKey := make([]byte, 32)
 	_, _ = rand.Read(sessionKey)
-	edge, err := c.start(ctx, ProcEdge, "sso-edge", nil, []string{"JITPROV_DATABASE_URL=" + dbURL, "JITPROV_NATS_URL=" + natsURL,
+	edge, err := c.start(ctx, ProcEdge, "sso-edge", nil, []string{"JITPROV_DATABASE_URL=" + dbURL, "JITPROV_NATS_URL=" + natsURL, replicas,
 		"JITPROV_EDGE_ADDR=" + edgeAddr, "JITPROV_EDGE_PUBLIC_URL=" + edgeURL, "JITPROV_SESSION_KEYS=" + hex.EncodeToString(sessionKey),
 		"JITPROV_EDGE_INSECURE_COOKIES=true", "JITPROV_EDGE_RATE_PER_CLIENT=0", "JITPROV_EDGE_RATE_PER_CONNECTION=0",
 		"JITPROV_EDGE_SP_KEY_FILE=" + spKey, "JITPROV_EDGE_SP_CERT_FILE=" + spCert, "JITPROV_LOG_LEVEL=warn",
@@ -398,7 +413,7 @@ func Compare(ctx context.Context, o CompareOptions) (rep *CompareReport, err err
 	// outbox relay does not publish the naive handler's user.created rows).
 	c.stop(edge)
 	c.stop(provisioner)
-	c.stopNamed(ProcNATS)
+	c.stopNATS()
 
 	if _, err := c.start(ctx, ProcNaive, "jitprov-loadtest-peer", []string{"naive", "-addr", naiveAddr, "-public-url", naiveURL,
 		"-state", naiveDir, "-database-url", dbURL, "-pool", strconv.Itoa(o.Workers), "-sp-key", spKey, "-sp-cert", spCert,
@@ -519,20 +534,48 @@ func (c *comparer) observe(string) func(*ScenarioResult) {
 	return func(res *ScenarioResult) {
 		res.CPUMsPerLogin, res.PeakRSSMB = map[string]float64{}, map[string]float64{}
 		n := res.Outcomes[OutcomeSignedIn]
+		perLogin := func(ticks int64) float64 {
+			return float64(int((float64(ticks)*1000/clockTicks)/float64(n)*1000+0.5)) / 1000
+		}
+		// The nodes of a NATS cluster are also summed as nats-server: the
+		// CPU and memory NATS costs, whatever its shape.
+		var natsTicks int64
+		var natsRSS float64
+		nodes := 0
 		for name, s := range before {
 			t, err := cpuTicks(s.pid)
 			if err != nil {
 				continue
 			}
+			node := isNATS(name) && name != ProcNATS
+			if node {
+				nodes++
+				natsTicks += max(t-s.ticks, 0)
+			}
 			if n > 0 && t > s.ticks {
-				res.CPUMsPerLogin[name] = float64(int((float64(t-s.ticks)*1000/clockTicks)/float64(n)*1000+0.5)) / 1000
+				res.CPUMsPerLogin[name] = perLogin(t - s.ticks)
 			}
 			if rss, err := peakRSS(s.pid); err == nil {
 				res.PeakRSSMB[name] = rss
+				if node {
+					natsRSS += rss
+				}
 				c.mu.Lock()
 				c.peakRSS[name] = max(c.peakRSS[name], rss)
 				c.mu.Unlock()
 			}
+		}
+		if nodes > 0 {
+			if n > 0 && natsTicks > 0 {
+				res.CPUMsPerLogin[ProcNATS] = perLogin(natsTicks)
+			}
+			// The sum of each node's peak: at most what they held
+			// together at any one time.
+			natsRSS = float64(int(natsRSS*10+0.5)) / 10
+			res.PeakRSSMB[ProcNATS] = natsRSS
+			c.mu.Lock()
+			c.peakRSS[ProcNATS] = max(c.peakRSS[ProcNATS], natsRSS)
+			c.mu.Unlock()
 		}
 	}
 }
@@ -652,29 +695,159 @@ func ModuleRoot() (string, error) {
 	}
 }
 
+// startNATS starts one nats-server, or a JetStream cluster of
+// NATSCluster nodes, and returns the client URL list the services take.
 func (c *comparer) startNATS(ctx context.Context) (string, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return "", err
-	}
-	store := filepath.Join(c.work, "jetstream")
-	conf := fmt.Sprintf("listen: %q\njetstream {\n  store_dir: %q\n", addr, store)
-	if c.o.NATSSync != "" {
-		conf += fmt.Sprintf("  sync_interval: %s\n", c.o.NATSSync)
-	}
-	conf += "}\n"
-	path := filepath.Join(c.work, "nats.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		return "", err
-	}
 	bin := c.o.NATSServer
 	if bin == "" {
 		bin = filepath.Join(c.bin, "nats-server")
 	}
-	if _, err := c.start(ctx, ProcNATS, bin, []string{"-c", path}, nil, "tcp://"+addr); err != nil {
+	jsConf := func(store string) string {
+		conf := fmt.Sprintf("jetstream {\n  store_dir: %q\n", store)
+		if c.o.NATSSync != "" {
+			conf += fmt.Sprintf("  sync_interval: %s\n", c.o.NATSSync)
+		}
+		return conf + "}\n"
+	}
+	if c.o.NATSCluster <= 1 {
+		addr, err := freeAddr()
+		if err != nil {
+			return "", err
+		}
+		conf := fmt.Sprintf("listen: %q\n", addr) + jsConf(filepath.Join(c.work, "jetstream"))
+		path := filepath.Join(c.work, "nats.conf")
+		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+			return "", err
+		}
+		if _, err := c.start(ctx, ProcNATS, bin, []string{"-c", path}, nil, "tcp://"+addr); err != nil {
+			return "", err
+		}
+		return "nats://" + addr, nil
+	}
+
+	// A cluster on loopback: each node its own client, route and
+	// monitoring ports and its own store folder, routes to the others.
+	n := c.o.NATSCluster
+	addrs, err := freeAddrs(3 * n)
+	if err != nil {
 		return "", err
 	}
-	return "nats://" + addr, nil
+	client, route, monitor := addrs[:n], addrs[n:2*n], addrs[2*n:]
+	var urls []string
+	for i := range n {
+		urls = append(urls, "nats://"+client[i])
+	}
+	for i := range n {
+		var routes []string
+		for j := range n {
+			if j != i {
+				routes = append(routes, fmt.Sprintf("%q", "nats://"+route[j]))
+			}
+		}
+		name := natsNodeName(i)
+		conf := fmt.Sprintf("server_name: %s\nlisten: %q\nhttp: %q\n", name, client[i], monitor[i]) +
+			jsConf(filepath.Join(c.work, "jetstream-"+name)) +
+			fmt.Sprintf("cluster {\n  name: jitprov-compare\n  listen: %q\n  routes: [%s]\n}\n", route[i], strings.Join(routes, ", "))
+		path := filepath.Join(c.work, name+".conf")
+		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+			return "", err
+		}
+		if _, err := c.start(ctx, ProcNATS+"-"+name, bin, []string{"-c", path}, nil, "tcp://"+client[i]); err != nil {
+			return "", err
+		}
+	}
+	c.logf("waiting for a JetStream meta leader with %d current peers\n", n)
+	if err := c.waitMetaLeader(ctx, monitor); err != nil {
+		return "", err
+	}
+	return strings.Join(urls, ","), nil
+}
+
+func natsNodeName(i int) string { return "n" + strconv.Itoa(i+1) }
+
+// isNATS says whether a process name is the nats-server or a node of the
+// cluster (nats-server-n1…).
+func isNATS(name string) bool { return name == ProcNATS || strings.HasPrefix(name, ProcNATS+"-") }
+
+// waitMetaLeader waits (60s at most) until every node names the same
+// JetStream meta leader and that leader sees every other node as a
+// current peer, so that streams of NATSCluster replicas can be placed.
+func (c *comparer) waitMetaLeader(ctx context.Context, monitor []string) error {
+	type jsz struct {
+		Meta *struct {
+			Leader   string `json:"leader"`
+			Size     int    `json:"cluster_size"`
+			Replicas []struct {
+				Name    string `json:"name"`
+				Current bool   `json:"current"`
+				Offline bool   `json:"offline"`
+			} `json:"replicas"`
+		} `json:"meta_cluster"`
+	}
+	client := &http.Client{Timeout: 2 * time.Second}
+	check := func() error {
+		leader, current := "", 0
+		for i, addr := range monitor {
+			resp, err := client.Get("http://" + addr + "/jsz")
+			if err != nil {
+				return err
+			}
+			var j jsz
+			err = json.NewDecoder(resp.Body).Decode(&j)
+			resp.Body.Close()
+			if err != nil {
+				return fmt.Errorf("%s /jsz: %w", natsNodeName(i), err)
+			}
+			if j.Meta == nil || j.Meta.Leader == "" {
+				return fmt.Errorf("%s knows no meta leader", natsNodeName(i))
+			}
+			if leader != "" && j.Meta.Leader != leader {
+				return fmt.Errorf("the nodes name different meta leaders (%s, %s)", leader, j.Meta.Leader)
+			}
+			leader = j.Meta.Leader
+			if j.Meta.Leader == natsNodeName(i) {
+				for _, r := range j.Meta.Replicas {
+					if r.Current && !r.Offline {
+						current++
+					}
+				}
+			}
+		}
+		if current < len(monitor)-1 {
+			return fmt.Errorf("the meta leader %s sees %d current peers of %d", leader, current, len(monitor)-1)
+		}
+		return nil
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := check()
+		if err == nil {
+			return nil
+		}
+		for _, p := range c.running() {
+			if isNATS(p.name) {
+				select {
+				case <-p.done:
+					return fmt.Errorf("%s ended while the cluster formed (%v):\n%s", p.name, p.err, tail(p.log))
+				default:
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no JetStream meta leader with every node current after 60s: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (c *comparer) running() []*proc {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.procs)
 }
 
 // start runs bin (a name in the bin folder, or a path) with env added to
@@ -761,12 +934,13 @@ func (c *comparer) stop(p *proc) {
 	}
 }
 
-func (c *comparer) stopNamed(name string) {
+// stopNATS stops the nats-server, or every node of the cluster.
+func (c *comparer) stopNATS() {
 	c.mu.Lock()
 	ps := slices.Clone(c.procs)
 	c.mu.Unlock()
 	for _, p := range ps {
-		if p.name == name {
+		if isNATS(p.name) {
 			c.stop(p)
 		}
 	}
@@ -800,6 +974,21 @@ func tail(path string) string {
 		raw = raw[len(raw)-4000:]
 	}
 	return string(raw)
+}
+
+// freeAddrs returns n distinct loopback addresses free at the time of the
+// call.
+func freeAddrs(n int) ([]string, error) {
+	var out []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		out = append(out, ln.Addr().String())
+	}
+	return out, nil
 }
 
 func freeAddr() (string, error) {

@@ -123,6 +123,13 @@ func TestCompareStopsEverythingWhenCancelled(t *testing.T) {
 	if rep == nil || len(rep.Processes) < 4 {
 		t.Fatalf("processes started: %+v", rep)
 	}
+	checkAllGone(t, rep)
+}
+
+// checkAllGone checks that every process compare started has ended and
+// that its scratch database is gone.
+func checkAllGone(t *testing.T, rep *loadtest.CompareReport) {
+	t.Helper()
 	for name, pid := range rep.Processes {
 		// Each was waited for: its pid is free (ESRCH), not a zombie.
 		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
@@ -145,5 +152,106 @@ func TestCompareStopsEverythingWhenCancelled(t *testing.T) {
 	}
 	if n != 0 {
 		t.Errorf("the scratch database %s is still there", u.Path)
+	}
+}
+
+// With -nats-cluster 3, compare runs three nats-server processes as a
+// JetStream cluster and the services with R3 streams: the edge's first
+// scenarios sign people in, the CPU and memory of NATS are the three nodes
+// summed (and each node's), the settings record the cluster and the sync
+// interval; stopped midway, every process of the cluster has ended too.
+func TestCompareNATSClusterStopsEverythingWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &cancelOn{name: loadtest.CmpSAMLStorm + " ", cancel: cancel}
+	rep, err := loadtest.Compare(ctx, loadtest.CompareOptions{AdminDatabaseURL: testenv.AdminURL(), Orgs: 1, Concurrency: 2,
+		Logins: 10, Duration: 2 * time.Second, Workers: 2, NATSSync: "100ms", NATSCluster: 3, Progress: w})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("compare: %v, want context.Canceled\n%s", err, w.seen.String())
+	}
+	if rep == nil {
+		t.Fatal("no report")
+	}
+	nodes := []string{loadtest.ProcNATS + "-n1", loadtest.ProcNATS + "-n2", loadtest.ProcNATS + "-n3"}
+	for _, n := range nodes {
+		if rep.Processes[n] == 0 {
+			t.Errorf("no process %s: %v", n, rep.Processes)
+		}
+	}
+	if _, ok := rep.Processes[loadtest.ProcNATS]; ok {
+		t.Errorf("a single nats-server was started beside the cluster: %v", rep.Processes)
+	}
+	checkAllGone(t, rep)
+
+	raw, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var summary struct {
+		Settings map[string]any `json:"settings"`
+	}
+	if err := json.Unmarshal(raw, &summary); err != nil {
+		t.Fatal(err)
+	}
+	if summary.Settings["nats_cluster"] != 3.0 || summary.Settings["stream_replicas"] != 3.0 || summary.Settings["nats_sync_interval"] != "100ms" {
+		t.Errorf("settings: %v", summary.Settings)
+	}
+	for _, name := range []string{loadtest.CmpSAMLFirst, loadtest.CmpSAMLReturning} {
+		s := rep.Scenario(name)
+		if s == nil {
+			t.Errorf("no scenario %s before the cancel", name)
+			continue
+		}
+		if s.Outcomes[loadtest.OutcomeSignedIn] == 0 || s.Outcomes[loadtest.OutcomeSignedIn] != s.Logins {
+			t.Errorf("%s: outcomes %v of %d logins; want all signed in", name, s.Outcomes, s.Logins)
+		}
+		sum, rss := 0.0, 0.0
+		for _, n := range nodes {
+			if s.CPUMsPerLogin[n] <= 0 || s.PeakRSSMB[n] <= 0 {
+				t.Errorf("%s: no CPU or RSS of %s: %v %v", name, n, s.CPUMsPerLogin, s.PeakRSSMB)
+			}
+			sum += s.CPUMsPerLogin[n]
+			rss += s.PeakRSSMB[n]
+		}
+		// The sum is of the nodes' ticks, rounded once: within the
+		// rounding of the three figures.
+		if got := s.CPUMsPerLogin[loadtest.ProcNATS]; got < sum-0.01 || got > sum+0.01 {
+			t.Errorf("%s: nats-server CPU %.3f, the nodes sum to %.3f", name, got, sum)
+		}
+		if got := s.PeakRSSMB[loadtest.ProcNATS]; got < rss-0.2 || got > rss+0.2 {
+			t.Errorf("%s: nats-server peak RSS %.1f, the nodes sum to %.1f", name, got, rss)
+		}
+	}
+	if inv, ok := rep.Invariant[loadtest.CmpSAMLFirst]; !ok || !inv.UsersOK || !inv.SeatsOK {
+		t.Errorf("invariants of %s: %+v", loadtest.CmpSAMLFirst, inv)
+	}
+}
+
+// A cluster of two would elect no leader once one node went: refused
+// before anything starts.
+func TestCompareRefusesAnEvenCluster(t *testing.T) {
+	rep, err := loadtest.Compare(context.Background(), loadtest.CompareOptions{NATSCluster: 2})
+	if err == nil || rep != nil || !strings.Contains(err.Error(), "cluster of 2") {
+		t.Fatalf("compare with a cluster of 2: %v, %+v", err, rep)
+	}
+}
+
+// The text report shows NATS as one figure, the cluster's nodes in
+// parentheses after it.
+func TestCompareTextShowsNATSNodesAfterTheirSum(t *testing.T) {
+	nodes := map[string]float64{loadtest.ProcNATS: 3, loadtest.ProcNATS + "-n1": 1, loadtest.ProcNATS + "-n2": 1.5,
+		loadtest.ProcNATS + "-n3": 0.5, loadtest.ProcEdge: 2}
+	rep := &loadtest.CompareReport{Settings: map[string]any{"nats_cluster": 3}, PeakRSSMB: nodes,
+		Scenarios: []loadtest.CompareScenario{{Target: loadtest.TargetEdge,
+			ScenarioResult: loadtest.ScenarioResult{Name: loadtest.CmpSAMLFirst, CPUMsPerLogin: nodes}}}}
+	var out bytes.Buffer
+	if err := rep.WriteText(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"nats-server 3.00 (n1 1.00 n2 1.50 n3 0.50) sso-edge 2.00",
+		"peak RSS (VmHWM): nats-server 3 MB (n1 1 MB, n2 2 MB, n3 0 MB), sso-edge 2 MB", "nats_cluster=3"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in\n%s", want, out.String())
+		}
 	}
 }

@@ -16,8 +16,9 @@
 // connection and the load-test provider (OIDCProvider).
 //
 // Compare is `jitprov loadtest compare`, the pipeline against the naive design: it builds
-// and starts sso-edge, the provisioner, nats-server and the OIDC provider
-// as processes on a scratch database, runs the edge's scenarios, then the
+// and starts sso-edge, the provisioner, nats-server (or, with
+// CompareOptions.NATSCluster, a JetStream cluster of nats-servers and R3
+// streams) and the OIDC provider as processes on a scratch database, runs the edge's scenarios, then the
 // baselines — the naive synchronous handler (package naive, in
 // jitprov-loadtest-peer), validation only, pgbench of the decision
 // transaction — and reports rates, percentiles, CPU per login of each

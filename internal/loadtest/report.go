@@ -96,11 +96,7 @@ func (rep *CompareReport) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(w, "%s outcomes: %s%s\n", s.Name, strings.Join(parts, ", "), note)
 	}
-	var rss []string
-	for _, k := range slices.Sorted(maps.Keys(rep.PeakRSSMB)) {
-		rss = append(rss, fmt.Sprintf("%s %.0f MB", k, rep.PeakRSSMB[k]))
-	}
-	fmt.Fprintf(w, "peak RSS (VmHWM): %s\n", strings.Join(rss, ", "))
+	fmt.Fprintf(w, "peak RSS (VmHWM): %s\n", byProcess(rep.PeakRSSMB, "%s %.0f MB", ", "))
 	fmt.Fprintln(w, "ratios (the performance targets, docs/performance.md):")
 	for _, t := range rep.Targets {
 		met := "met"
@@ -136,12 +132,31 @@ func (rep *CompareReport) WriteJSON(w io.Writer) error {
 	return enc.Encode(rep)
 }
 
-func cpuText(m map[string]float64) string {
+func cpuText(m map[string]float64) string { return byProcess(m, "%s %.2f", " ") }
+
+// byProcess prints m's figures by process name, the nodes of a NATS
+// cluster (nats-server-n1…) in parentheses after their sum (nats-server).
+func byProcess(m map[string]float64, format, sep string) string {
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, fmt.Sprintf("%s %.2f", k, m[k]))
+		if strings.HasPrefix(k, ProcNATS+"-") {
+			continue
+		}
+		part := fmt.Sprintf(format, k, m[k])
+		if k == ProcNATS {
+			var nodes []string
+			for _, n := range slices.Sorted(maps.Keys(m)) {
+				if node, ok := strings.CutPrefix(n, ProcNATS+"-"); ok {
+					nodes = append(nodes, fmt.Sprintf(format, node, m[n]))
+				}
+			}
+			if len(nodes) > 0 {
+				part += " (" + strings.Join(nodes, sep) + ")"
+			}
+		}
+		parts = append(parts, part)
 	}
-	return strings.Join(parts, " ")
+	return strings.Join(parts, sep)
 }
 
 func settingsText(m map[string]any) string {
