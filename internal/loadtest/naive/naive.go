@@ -1,5 +1,5 @@
 // Package naive is the baseline `jitprov loadtest compare` measures the
-// pipeline against: the naive synchronous design of issue 13. One plain
+// pipeline against: the naive synchronous design jitprov replaced. One plain
 // net/http handler validates the login exactly as sso-edge does (SAML:
 // internal/edge/samlsp with the load-test connections' settings; OIDC:
 // internal/edge/oidcrp) and then provisions the person in ONE pgx
