@@ -62,6 +62,10 @@
 //     (RSA/ECDSA with SHA-256/384/512; SHA-1 only with AllowSHA1);
 //   - for an EncryptedAssertion: one xenc:EncryptedData, and only AES-CBC or
 //     AES-128-GCM data encryption with RSA-OAEP (mgf1p) key transport;
+//     every element inside it in the XML Encryption or XML-DSig namespaces,
+//     and exactly one child named EncryptionMethod (by local name, as
+//     xmlenc finds it) in each EncryptedData and EncryptedKey, so that the
+//     algorithm checked is the one xmlenc runs;
 //   - for a plaintext Assertion (and, once decrypted and verified, for an
 //     encrypted one): ID and Version, one saml:Issuer, one saml:Subject
 //     with exactly one saml:NameID that has text and no child elements (a

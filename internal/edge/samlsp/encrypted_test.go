@@ -271,3 +271,54 @@ func TestEncryptedAssertionDecryptsOnce(t *testing.T) {
 		})
 	}
 }
+
+// xmlenc acts on the first child named EncryptionMethod whatever its
+// namespace: a foreign EncryptionMethod naming a refused algorithm, before
+// an accepted xenc:EncryptionMethod as a decoy, must be refused before any
+// decryption, or RSA PKCS#1 v1.5 (a padding oracle) or 3DES would run on
+// input anyone can make (found in review). Any element outside the XML
+// Encryption and XML-DSig namespaces inside an EncryptedAssertion is
+// refused likewise.
+func TestEncryptedAssertionForeignElementsRefusedBeforeDecryption(t *testing.T) {
+	const (
+		rsa15     = "http://www.w3.org/2001/04/xmlenc#rsa-1_5"
+		tripleDES = "http://www.w3.org/2001/04/xmlenc#tripledes-cbc"
+	)
+	for _, tc := range []struct {
+		name           string
+		dataAlg        string
+		keyAlg         string
+		real, decoy    string
+		foreignElement bool
+	}{
+		{name: "rsa-1_5 key transport behind an OAEP decoy", dataAlg: aes256CBC, keyAlg: rsa15, real: rsa15, decoy: rsaOAEP},
+		{name: "3DES data behind an AES decoy", dataAlg: tripleDES, keyAlg: rsaOAEP, real: tripleDES, decoy: aes256CBC},
+		{name: "foreign element elsewhere", dataAlg: aes256CBC, keyAlg: rsaOAEP, foreignElement: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := validResponse()
+			r.Encrypt, r.DataAlg, r.KeyAlg = true, tc.dataAlg, tc.keyAlg
+			doc := build(t, r)
+			if tc.foreignElement {
+				doc = replace(t, doc, `<xenc:CipherData>`, `<evil:Note xmlns:evil="urn:evil"/><xenc:CipherData>`)
+			} else {
+				doc = replace(t, doc, `<xenc:EncryptionMethod Algorithm="`+tc.real+`"/>`,
+					`<evil:EncryptionMethod xmlns:evil="urn:evil" Algorithm="`+tc.real+`"/><xenc:EncryptionMethod Algorithm="`+tc.decoy+`"/>`)
+			}
+			sp := newSP(t)
+			decrypted := 0
+			inner := sp.xmlencDecrypt
+			sp.xmlencDecrypt = func(key any, el *etree.Element) ([]byte, error) {
+				decrypted++
+				return inner(key, el)
+			}
+			_, err := sp.ParseResponse(context.Background(), b64(doc), []string{requestID})
+			if ReasonOf(err) != ReasonDecrypt {
+				t.Fatalf("got %v, want reason %q", err, ReasonDecrypt)
+			}
+			if decrypted != 0 {
+				t.Fatalf("xmlenc ran %d times before the refusal, want 0", decrypted)
+			}
+		})
+	}
+}

@@ -508,17 +508,50 @@ var (
 	}
 )
 
+// Namespaces an EncryptedAssertion's content may use: XML Encryption
+// (1.0 and 1.1) and XML-DSig (KeyInfo and what it holds).
+var encryptedAssertionNamespaces = map[string]bool{
+	nsXEnc:                              true,
+	"http://www.w3.org/2009/xmlenc11#":  true,
+	nsDSig:                              true,
+	"http://www.w3.org/2009/xmldsig11#": true,
+}
+
 // checkEncryptionAlgorithms refuses, before any decryption, an
 // EncryptedAssertion whose data or key algorithm is not accepted.
+//
+// xmlenc finds each element it acts on by local name, whatever its
+// namespace (the first EncryptionMethod child, the DigestMethod inside
+// it, …): an algorithm read from xenc:EncryptionMethod alone could be
+// a decoy after a foreign EncryptionMethod that xmlenc would use instead
+// (RSA PKCS#1 v1.5 run on unauthenticated input). So every element of the
+// EncryptedAssertion must be in an XML Encryption or XML-DSig namespace,
+// and each EncryptedData and EncryptedKey must have exactly one
+// EncryptionMethod child by local name — the one xmlenc will use.
 func checkEncryptionAlgorithms(enc *etree.Element) error {
+	var foreign *etree.Element
+	var walk func(*etree.Element)
+	walk = func(e *etree.Element) {
+		for c := range e.ChildElementsSeq() {
+			if foreign == nil && !encryptedAssertionNamespaces[c.NamespaceURI()] {
+				foreign = c
+			}
+			walk(c)
+		}
+	}
+	walk(enc)
+	if foreign != nil {
+		return reject(ReasonDecrypt, "<%s> in namespace %q inside the EncryptedAssertion: only XML Encryption and XML-DSig elements are allowed there",
+			foreign.FullTag(), foreign.NamespaceURI())
+	}
 	for _, el := range append(elementsNamed(enc, "EncryptedData"), elementsNamed(enc, "EncryptedKey")...) {
 		allowed := dataEncryptionMethods
 		if el.Tag == "EncryptedKey" {
 			allowed = keyTransportMethods
 		}
-		methods, _ := children(el, nsXEnc, "EncryptionMethod")
-		if len(methods) != 1 {
-			return reject(ReasonDecrypt, "<%s> has %d EncryptionMethod elements, want 1", el.FullTag(), len(methods))
+		methods, others := children(el, nsXEnc, "EncryptionMethod")
+		if len(methods) != 1 || len(others) != 0 {
+			return reject(ReasonDecrypt, "<%s> has %d EncryptionMethod elements, want 1", el.FullTag(), len(methods)+len(others))
 		}
 		if alg := methods[0].SelectAttrValue("Algorithm", ""); !allowed[alg] {
 			return reject(ReasonDecrypt, "<%s> algorithm %q is not accepted", el.FullTag(), alg)
