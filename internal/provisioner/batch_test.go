@@ -334,4 +334,3 @@ func TestInHandGroupsByOrganisation(t *testing.T) {
 		t.Errorf("drained and empty: took %d", len(msgs))
 	}
 }
-
