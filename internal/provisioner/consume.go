@@ -100,11 +100,24 @@ func (h *inHand) close() {
 // consume runs workers over batches of the consumer's deliveries until ctx
 // is done, then drains as bus.Workers does: no more pulls, the logins in
 // hand finished within the drain timeout, the rest left to redelivery.
-func (s *Service) consume(ctx context.Context, handle func(context.Context, []jetstream.Msg)) error {
+//
+// handle decides a batch and hands each login's answer to answer, which
+// runs it on a goroutine of its own; at most a worker's share of the
+// logins in hand wait to be answered at once, beyond which answer waits.
+func (s *Service) consume(ctx context.Context, handle func(ctx context.Context, msgs []jetstream.Msg, answer func(func()))) error {
 	n, batch := s.opts.Workers, s.opts.MaxBatch
 	h := newInHand(n*batch, batch)
 	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
+	var answering sync.WaitGroup
+	answerSlots := make(chan struct{}, n*batch)
+	answer := func(fn func()) {
+		answerSlots <- struct{}{}
+		answering.Go(func() {
+			defer func() { <-answerSlots }()
+			fn()
+		})
+	}
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
@@ -113,13 +126,14 @@ func (s *Service) consume(ctx context.Context, handle func(context.Context, []je
 				if msgs == nil {
 					return
 				}
-				handle(hctx, msgs)
+				handle(hctx, msgs, answer)
 			}
 		})
 	}
 	stop := func() {
 		h.close()
 		wg.Wait()
+		answering.Wait()
 	}
 	name := s.cons.CachedInfo().Name
 	cc, err := s.cons.Consume(func(msg jetstream.Msg) { h.put(msg) },
@@ -155,7 +169,7 @@ func (s *Service) consume(ctx context.Context, handle func(context.Context, []je
 	}
 	h.drain()
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { wg.Wait(); answering.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-deadline.C:

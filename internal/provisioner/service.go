@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -138,8 +137,8 @@ func NewService(d *Decider, nc *nats.Conn, cons jetstream.Consumer, opts Options
 func (s *Service) Run(ctx context.Context) error {
 	maxDeliver := s.cons.CachedInfo().Config.MaxDeliver
 	s.log.InfoContext(ctx, "provisioner consuming logins", "workers", s.opts.Workers, "max_batch", s.opts.MaxBatch, "max_deliver", maxDeliver)
-	err := s.consume(ctx, func(ctx context.Context, msgs []jetstream.Msg) {
-		s.handle(ctx, msgs, maxDeliver)
+	err := s.consume(ctx, func(ctx context.Context, msgs []jetstream.Msg, answer func(func())) {
+		s.handle(ctx, msgs, maxDeliver, answer)
 	})
 	if err != nil {
 		return fmt.Errorf("provisioner: %w", err)
@@ -160,10 +159,13 @@ type inFlight struct {
 }
 
 // handle decides a batch of logins of one organisation (one subject), in
-// one transaction where it can (Decider.DecideBatch), and answers each.
-// In-flight work is not cut by shutdown (ctx is cancelled only when the
-// drain runs out), and is bounded by DecisionTimeout.
-func (s *Service) handle(ctx context.Context, msgs []jetstream.Msg, maxDeliver int) {
+// one transaction where it can (Decider.DecideBatch), and has each
+// answered by answer, which runs it beside the next decisions: answering
+// is round trips to NATS (the reply, the known identity, the ack) that
+// the next group need not wait for. In-flight work is not cut by shutdown
+// (ctx is cancelled only when the drain runs out), and is bounded by
+// DecisionTimeout.
+func (s *Service) handle(ctx context.Context, msgs []jetstream.Msg, maxDeliver int, answer func(func())) {
 	start := time.Now()
 	batch := make([]*inFlight, 0, len(msgs))
 	for _, msg := range msgs {
@@ -186,17 +188,9 @@ func (s *Service) handle(ctx context.Context, msgs []jetstream.Msg, maxDeliver i
 	dctx, cancel := context.WithTimeout(dctx, s.opts.DecisionTimeout)
 	answers := s.decider.DecideBatch(dctx, logins)
 	cancel()
-	if len(batch) == 1 {
-		s.answer(batch[0], answers[0], maxDeliver)
-		return
-	}
-	// Answering is a round trip or three per login (the reply, the known
-	// identity, the ack): all at once.
-	var wg sync.WaitGroup
 	for i, f := range batch {
-		wg.Go(func() { s.answer(f, answers[i], maxDeliver) })
+		answer(func() { s.answer(f, answers[i], maxDeliver) })
 	}
-	wg.Wait()
 }
 
 // receive decodes a delivery and starts its span; a delivery breaking the
