@@ -33,7 +33,7 @@ var errLockFirst = errors.New("provisioner: the group needs its organisation loc
 
 // DecideBatch decides logins as Decide would decide each, one transaction
 // per organisation, and returns their answers in order. See the package
-// documentation (doc.go) for how a group is decided.
+// documentation for how a group is decided.
 func (d *Decider) DecideBatch(ctx context.Context, logins []Login) []Answer {
 	answers := make([]Answer, len(logins))
 	var orgs []string

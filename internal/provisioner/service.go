@@ -1,6 +1,3 @@
-// Package provisioner turns login.first-seen events into users: the
-// decision policy (lookup, link, update, seat check, role ceiling), and the
-// JetStream consumer that runs it and answers each login.
 package provisioner
 
 import (
