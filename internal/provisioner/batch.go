@@ -114,21 +114,36 @@ func (d *Decider) decideRound(ctx context.Context, orgID string, logins []Login,
 		for j, i := range idx {
 			answers[i] = out[j]
 		}
-		return
-	case errors.Is(err, store.ErrConflict), errors.Is(err, errLockFirst):
-		// A concurrent decision created one of these people, or decided
-		// one of these logins: decide each on its own, as before
-		// batching, which retries the races one login at a time.
-		d.log.DebugContext(ctx, "group conflicted: deciding its logins one by one", "org", orgID, "logins", len(group), "err", err)
+	case len(idx) > 1 && !outage(ctx, err):
+		// A concurrent decision created one of these people or decided
+		// one of these logins (ErrConflict), or one login cannot be
+		// decided (a value the database refuses, an event that cannot be
+		// built): decide each on its own, as before batching, so that
+		// races are retried one login at a time and a bad login fails
+		// alone.
+		d.log.DebugContext(ctx, "group not decided together: deciding its logins one by one", "org", orgID, "logins", len(group), "err", err)
 		for _, i := range idx {
 			res, err := d.Decide(ctx, logins[i].ID, logins[i].Identity)
 			answers[i] = Answer{Result: res, Err: err}
 		}
+	case errors.Is(err, store.ErrConflict), errors.Is(err, errLockFirst):
+		// A lone login lost a race: decided again as before batching.
+		res, err := d.Decide(ctx, group[0].ID, group[0].Identity)
+		answers[idx[0]] = Answer{Result: res, Err: err}
 	default:
+		// The database is away, or time ran out: the same for every
+		// login of the group.
 		for _, i := range idx {
 			answers[i] = Answer{Err: err}
 		}
 	}
+}
+
+// outage reports whether err leaves every login of a group undecided
+// alike: the database unreachable, or the decision's time up.
+func outage(ctx context.Context, err error) bool {
+	return errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, context.Canceled) || ctx.Err() != nil
 }
 
 // decideInTx decides a group in tx: one round trip of reads, the decisions

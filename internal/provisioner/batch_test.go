@@ -334,3 +334,29 @@ func TestInHandGroupsByOrganisation(t *testing.T) {
 		t.Errorf("drained and empty: took %d", len(msgs))
 	}
 }
+
+// A login the database refuses fails alone: the rest of its group is
+// decided.
+func TestDecideBatchBadLoginFailsAlone(t *testing.T) {
+	s, _ := testenv.Store(t)
+	ctx := context.Background()
+	if err := s.ApplyOrganizations(ctx, []store.Organization{baseOrg()}, []store.Connection{{OrganizationID: "acme", ID: "okta", Protocol: "saml"}}); err != nil {
+		t.Fatal(err)
+	}
+	d := NewDecider(s, testenv.Logger(t))
+	bad := acmeLogin("acme", "bad", "bad@acme.com")
+	bad.Identity.GivenName = "nul\x00byte"
+	batch := []Login{acmeLogin("acme", "a", "a@acme.com"), bad, acmeLogin("acme", "b", "b@acme.com")}
+	answers := d.DecideBatch(ctx, batch)
+	if !errors.Is(answers[1].Err, store.ErrInvalidData) {
+		t.Errorf("bad login: %+v, want store.ErrInvalidData", answers[1])
+	}
+	for _, i := range []int{0, 2} {
+		if answers[i].Err != nil || answers[i].Result.Outcome != events.OutcomeCreated {
+			t.Errorf("login %d: %+v, want created", i, answers[i])
+		}
+	}
+	if seats, active := seatsAndActive(t, s, "acme"); seats != 2 || active != 2 {
+		t.Errorf("%d seats used, %d active users; want 2 and 2", seats, active)
+	}
+}
