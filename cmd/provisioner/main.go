@@ -216,7 +216,7 @@ func serve(ctx context.Context, cfg config.Provisioner, log *slog.Logger) error 
 	defer nc.Close()
 
 	err = provisioner.Run(ctx, provisioner.Config{
-		Workers: cfg.Workers, DecisionTimeout: time.Duration(cfg.DecisionTimeout),
+		Workers: cfg.Workers, MaxBatch: cfg.MaxBatch, DecisionTimeout: time.Duration(cfg.DecisionTimeout),
 		DrainTimeout: time.Duration(cfg.DrainTimeout), Topology: cfg.Streams.Topology(), HealthAddr: cfg.HealthAddr,
 	}, provisioner.Deps{Store: s, NATS: nc, Logger: log, Tracer: tel.Tracer, Meter: tel.Meter,
 		CheckStore: func(ctx context.Context) error { return requireSchema(ctx, s) }})

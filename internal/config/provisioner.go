@@ -33,6 +33,11 @@ type Provisioner struct {
 	// Workers is how many logins one replica decides at once. Env
 	// JITPROV_WORKERS; default 16; 1 to 1024.
 	Workers int `yaml:"workers"`
+	// MaxBatch bounds the logins of one organisation a worker decides
+	// together, in one transaction, out of those in hand (it never waits
+	// for more). Env JITPROV_MAX_BATCH; default 32; 1 (each login on its
+	// own) to 1024.
+	MaxBatch int `yaml:"max_batch"`
 	// DecisionTimeout bounds one decision, database included; default 10s.
 	// It must be shorter than Streams.AckWait.
 	DecisionTimeout Duration `yaml:"decision_timeout"`
@@ -150,6 +155,7 @@ const (
 	envNATSURL         = "JITPROV_NATS_URL"
 	envNATSCredentials = "JITPROV_NATS_CREDENTIALS"
 	envWorkers         = "JITPROV_WORKERS"
+	envMaxBatch        = "JITPROV_MAX_BATCH"
 	envHealthAddr      = "JITPROV_HEALTH_ADDR"
 	envLogLevel        = "JITPROV_LOG_LEVEL"
 	envLogFormat       = "JITPROV_LOG_FORMAT"
@@ -162,6 +168,7 @@ var envOf = map[string]string{
 	"nats_url":         envNATSURL,
 	"nats_credentials": envNATSCredentials,
 	"workers":          envWorkers,
+	"max_batch":        envMaxBatch,
 	"health_addr":      envHealthAddr,
 	"log_level":        envLogLevel,
 	"log_format":       envLogFormat,
@@ -172,6 +179,7 @@ func defaultProvisioner() Provisioner {
 	return Provisioner{
 		NATSURL:         "nats://127.0.0.1:4222",
 		Workers:         16,
+		MaxBatch:        32,
 		DecisionTimeout: Duration(10 * time.Second),
 		DrainTimeout:    Duration(25 * time.Second),
 		HealthAddr:      ":8081",
@@ -210,7 +218,7 @@ func LoadProvisioner(path string, getenv func(string) string) (Provisioner, erro
 		}
 		if d.root != nil {
 			d.decode(data, &p)
-			for _, key := range []string{"workers", "streams.replicas", "streams.logins_max_bytes", "streams.logins_max_per_org", "streams.max_deliver", "streams.max_ack_pending"} {
+			for _, key := range []string{"workers", "max_batch", "streams.replicas", "streams.logins_max_bytes", "streams.logins_max_per_org", "streams.max_deliver", "streams.max_ack_pending"} {
 				d.requireInt(key)
 			}
 			if err := joinSorted(d.errs); err != nil {
@@ -272,6 +280,7 @@ func (p *Provisioner) applyEnv(getenv func(string) string, source map[string]str
 	str("nats_url", &p.NATSURL)
 	str("nats_credentials", &p.NATSCredentials)
 	num("workers", &p.Workers)
+	num("max_batch", &p.MaxBatch)
 	str("health_addr", &p.HealthAddr)
 	str("log_level", &p.LogLevel)
 	str("log_format", &p.LogFormat)
@@ -365,6 +374,9 @@ func (p Provisioner) problems() []*problem {
 
 	if p.Workers < 1 || p.Workers > 1024 {
 		add("workers", "must be between 1 and 1024, got %d", p.Workers)
+	}
+	if p.MaxBatch < 1 || p.MaxBatch > 1024 {
+		add("max_batch", "must be between 1 and 1024, got %d", p.MaxBatch)
 	}
 	if p.DecisionTimeout <= 0 {
 		add("decision_timeout", "must be positive, got %s", time.Duration(p.DecisionTimeout))
@@ -481,6 +493,7 @@ func (p Provisioner) String() string {
 	kv("nats_url", redactNATSList(p.NATSURL))
 	kv("nats_credentials", p.NATSCredentials)
 	kv("workers", p.Workers)
+	kv("max_batch", p.MaxBatch)
 	kv("decision_timeout", time.Duration(p.DecisionTimeout))
 	kv("drain_timeout", time.Duration(p.DrainTimeout))
 	kv("db_lock_timeout", time.Duration(p.DBLockTimeout))

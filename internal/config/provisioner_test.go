@@ -35,6 +35,7 @@ func TestLoadProvisionerDefaults(t *testing.T) {
 		DatabaseURL:                "postgres://jitprov@db/jitprov",
 		NATSURL:                    "nats://127.0.0.1:4222",
 		Workers:                    16,
+		MaxBatch:                   32,
 		DecisionTimeout:            Duration(10 * time.Second),
 		DrainTimeout:               Duration(25 * time.Second),
 		HealthAddr:                 ":8081",
@@ -77,6 +78,7 @@ var fullFile = Provisioner{
 	NATSURL:                    "nats://nats-0.nats:4222,nats://nats-1.nats:4222,nats://nats-2.nats:4222",
 	NATSCredentials:            "testdata/jitprov.creds",
 	Workers:                    32,
+	MaxBatch:                   32,
 	DecisionTimeout:            Duration(8 * time.Second),
 	DrainTimeout:               Duration(40 * time.Second),
 	HealthAddr:                 "0.0.0.0:9090",
@@ -232,6 +234,8 @@ func TestProvisionerValidate(t *testing.T) {
 	}{
 		{"workers 0", func(p *Provisioner) { p.Workers = 0 }, "workers: must be between 1 and 1024, got 0"},
 		{"workers too many", func(p *Provisioner) { p.Workers = 1025 }, "workers: must be between 1 and 1024, got 1025"},
+		{"max_batch 0", func(p *Provisioner) { p.MaxBatch = 0 }, "max_batch: must be between 1 and 1024, got 0"},
+		{"max_batch too many", func(p *Provisioner) { p.MaxBatch = 1025 }, "max_batch: must be between 1 and 1024, got 1025"},
 		{"database_url missing", func(p *Provisioner) { p.DatabaseURL = "" }, "database_url: required: the Postgres connection URL"},
 		{"database_url not postgres", func(p *Provisioner) { p.DatabaseURL = "mysql://u:pw@db/x" }, `database_url: scheme "mysql" is not postgres:// or postgresql://`},
 		{"database_url garbage", func(p *Provisioner) { p.DatabaseURL = "db.internal" }, "database_url: neither a postgres:// URL nor a key=value connection string"},
@@ -277,7 +281,7 @@ func TestProvisionerValidate(t *testing.T) {
 	if err == nil {
 		t.Fatal("zero Provisioner is valid")
 	}
-	want := []string{"database_url: ", "nats_url: ", "workers: ", "decision_timeout: ", "drain_timeout: ", "log_level: ", "log_format: "}
+	want := []string{"database_url: ", "nats_url: ", "workers: ", "max_batch: ", "decision_timeout: ", "drain_timeout: ", "log_level: ", "log_format: "}
 	lines := strings.Split(err.Error(), "\n")
 	if len(lines) != len(want) {
 		t.Fatalf("got %d problems, want %d:\n%v", len(lines), len(want), err)

@@ -121,14 +121,7 @@ type decision struct {
 
 func (d *Decider) decide(ctx context.Context, tx store.Tx, loginID string, id events.Identity) (events.ProvisioningResult, error) {
 	if prev, err := tx.Decision(ctx, loginID); err == nil {
-		if prev.OrganizationID != id.OrganizationID || prev.ConnectionID != id.ConnectionID || prev.ExternalID != id.ExternalID {
-			return events.ProvisioningResult{}, fmt.Errorf("%w: login id %s was already decided for another identity", ErrLoginIDReused, loginID)
-		}
-		var res events.ProvisioningResult
-		if err := json.Unmarshal(prev.Result, &res); err != nil {
-			return res, fmt.Errorf("provisioner: stored decision for login %s is unreadable: %w", loginID, err)
-		}
-		return res, nil
+		return storedAnswer(prev, loginID, id)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return events.ProvisioningResult{}, err
 	}
@@ -140,20 +133,41 @@ func (d *Decider) decide(ctx context.Context, tx store.Tx, loginID string, id ev
 	if err := tx.AppendOutbox(ctx, dec.outbox...); err != nil {
 		return events.ProvisioningResult{}, err
 	}
+	rec, err := dec.record(id)
+	if err != nil {
+		return events.ProvisioningResult{}, err
+	}
+	return dec.res, tx.RecordDecision(ctx, rec)
+}
+
+// storedAnswer is the answer to login loginID of id from its stored
+// decision prev: a redelivery gets the first answer.
+func storedAnswer(prev store.Decision, loginID string, id events.Identity) (events.ProvisioningResult, error) {
+	if prev.OrganizationID != id.OrganizationID || prev.ConnectionID != id.ConnectionID || prev.ExternalID != id.ExternalID {
+		return events.ProvisioningResult{}, fmt.Errorf("%w: login id %s was already decided for another identity", ErrLoginIDReused, loginID)
+	}
+	var res events.ProvisioningResult
+	if err := json.Unmarshal(prev.Result, &res); err != nil {
+		return res, fmt.Errorf("provisioner: stored decision for login %s is unreadable: %w", loginID, err)
+	}
+	return res, nil
+}
+
+// record is the decision's audit record, for login id.
+func (dec *decision) record(id events.Identity) (store.Decision, error) {
 	raw, err := json.Marshal(dec.res)
 	if err != nil {
-		return events.ProvisioningResult{}, fmt.Errorf("provisioner: encode decision: %w", err)
+		return store.Decision{}, fmt.Errorf("provisioner: encode decision: %w", err)
 	}
 	var userID string
 	if dec.res.User != nil {
 		userID = dec.res.User.ID
 	}
-	err = tx.RecordDecision(ctx, store.Decision{
-		LoginID: loginID, OrganizationID: id.OrganizationID, ConnectionID: id.ConnectionID,
+	return store.Decision{
+		LoginID: dec.res.LoginID, OrganizationID: id.OrganizationID, ConnectionID: id.ConnectionID,
 		ExternalID: id.ExternalID, Outcome: string(dec.res.Outcome), Reason: string(dec.res.Reason),
 		UserID: userID, Result: raw, DecidedAt: dec.res.DecidedAt,
-	})
-	return dec.res, err
+	}, nil
 }
 
 func (dec *decision) refuse(o events.Outcome, r events.Reason, msg string, args ...any) {
@@ -274,12 +288,7 @@ func (d *Decider) create(ctx context.Context, tx store.Tx, dec *decision, org st
 		// admin role, and only at the first sign-in.
 		role = roleDecision{Role: org.AdminRole()}
 	}
-	user, err := tx.CreateUser(ctx, store.User{
-		ID: uuid.NewString(), OrganizationID: org.ID,
-		Email: id.Email, EmailVerified: id.Email != "" && id.EmailVerified, GivenName: id.GivenName, FamilyName: id.FamilyName, DisplayName: id.DisplayName,
-		Groups: normalize(id.Groups), Role: role.Role, Status: store.StatusActive, Attributes: id.Attributes,
-		CreatedBy: store.CreatedByJIT,
-	})
+	user, err := tx.CreateUser(ctx, newUser(org, id, role.Role, store.StatusActive))
 	if err != nil {
 		return err // ErrConflict: a concurrent login created this person; retry
 	}
@@ -289,9 +298,7 @@ func (d *Decider) create(ctx context.Context, tx store.Tx, dec *decision, org st
 		return err // ErrConflict: a concurrent login created this person; retry
 	}
 	if bootstrap {
-		if err := tx.AppendAudit(ctx, store.AuditEntry{OrganizationID: org.ID, ActorType: store.ActorSystem,
-			ActorID: "initial-admins", ActorName: "organisations file: initial_admins", Action: "user.bootstrap-admin",
-			Target: user.ID, Details: map[string]any{"email": user.Email, "role": user.Role, "login_id": loginID}}); err != nil {
+		if err := tx.AppendAudit(ctx, bootstrapAudit(user, loginID)); err != nil {
 			return err
 		}
 		d.log.InfoContext(ctx, "initial admin signed in for the first time: granted the admin role", "org", org.ID,
@@ -323,12 +330,7 @@ func (d *Decider) create(ctx context.Context, tx store.Tx, dec *decision, org st
 // ceiling opens no review: the person holds nothing to review yet.
 func (d *Decider) hold(ctx context.Context, tx store.Tx, dec *decision, org store.Organization, reason events.Reason, seatsUsed int, loginID string, id events.Identity) error {
 	role := decideRole(org, org.UpdatePolicy, id.Roles, "")
-	user, err := tx.CreateUser(ctx, store.User{
-		ID: uuid.NewString(), OrganizationID: org.ID,
-		Email: id.Email, EmailVerified: id.Email != "" && id.EmailVerified, GivenName: id.GivenName, FamilyName: id.FamilyName, DisplayName: id.DisplayName,
-		Groups: normalize(id.Groups), Role: role.Role, Status: store.StatusHeld, Attributes: id.Attributes,
-		CreatedBy: store.CreatedByJIT,
-	})
+	user, err := tx.CreateUser(ctx, newUser(org, id, role.Role, store.StatusHeld))
 	if err != nil {
 		return err // ErrConflict: a concurrent login created this person; retry
 	}
@@ -336,6 +338,11 @@ func (d *Decider) hold(ctx context.Context, tx store.Tx, dec *decision, org stor
 		ExternalID: id.ExternalID, UserID: user.ID, LinkedBy: store.LinkedByCreated}); err != nil {
 		return err // ErrConflict: a concurrent login created this person; retry
 	}
+	return d.held(ctx, dec, org, reason, seatsUsed, user, loginID, id)
+}
+
+// held answers a new person created held, and alerts the admins.
+func (d *Decider) held(ctx context.Context, dec *decision, org store.Organization, reason events.Reason, seatsUsed int, user store.User, loginID string, id events.Identity) error {
 	dec.res.Outcome, dec.res.Reason = events.OutcomeHeld, reason
 	if reason == events.ReasonSeatsExhausted {
 		dec.res.Message = fmt.Sprintf("organisation %q uses all of its %d seats; the sign-up of user %s waits for an admin's approval", org.ID, org.MaxSeats, user.ID)
@@ -350,6 +357,13 @@ func (d *Decider) hold(ctx context.Context, tx store.Tx, dec *decision, org stor
 		ConnectionID: id.ConnectionID, ExternalID: id.ExternalID, Reason: reason,
 		MaxSeats: org.MaxSeats, SeatsUsed: seatsUsed, LoginID: loginID,
 	})
+}
+
+// bootstrapAudit is the audit entry of an initial admin's first sign-in.
+func bootstrapAudit(user store.User, loginID string) store.AuditEntry {
+	return store.AuditEntry{OrganizationID: user.OrganizationID, ActorType: store.ActorSystem,
+		ActorID: "initial-admins", ActorName: "organisations file: initial_admins", Action: "user.bootstrap-admin",
+		Target: user.ID, Details: map[string]any{"email": user.Email, "role": user.Role, "login_id": loginID}}
 }
 
 func (d *Decider) update(ctx context.Context, tx store.Tx, dec *decision, org store.Organization, user store.User, l link, loginID string, id events.Identity) error {
@@ -473,6 +487,16 @@ func seatWarningAt(o store.Organization) int {
 		return 0
 	}
 	return max(1, (o.MaxSeats*o.SeatWarningPercent+99)/100)
+}
+
+// newUser is the user JIT creates for the identity of a first login.
+func newUser(org store.Organization, id events.Identity, role, status string) store.User {
+	return store.User{
+		ID: uuid.NewString(), OrganizationID: org.ID,
+		Email: id.Email, EmailVerified: id.Email != "" && id.EmailVerified, GivenName: id.GivenName, FamilyName: id.FamilyName, DisplayName: id.DisplayName,
+		Groups: normalize(id.Groups), Role: role, Status: status, Attributes: id.Attributes,
+		CreatedBy: store.CreatedByJIT,
+	}
 }
 
 func userRef(u store.User) *events.UserRef {

@@ -23,7 +23,10 @@ import (
 
 // Config is what Run needs to know.
 type Config struct {
-	Workers         int
+	Workers int
+	// MaxBatch bounds the logins of one organisation decided together
+	// (Options.MaxBatch; default DefaultMaxBatch).
+	MaxBatch        int
 	DecisionTimeout time.Duration
 	DrainTimeout    time.Duration
 	// MaxAttempts bounds the tries of a login failing for another reason
@@ -135,7 +138,7 @@ func serve(ctx context.Context, cfg Config, deps Deps, js jetstream.JetStream, s
 	}
 	relay := bus.NewRelay(deps.Store, js, log.With("component", "outbox-relay"))
 	svc, err := NewService(NewDecider(deps.Store, log), deps.NATS, cons, Options{
-		Workers: cfg.Workers, DecisionTimeout: cfg.DecisionTimeout, DrainTimeout: cfg.DrainTimeout, MaxAttempts: cfg.MaxAttempts,
+		Workers: cfg.Workers, MaxBatch: cfg.MaxBatch, DecisionTimeout: cfg.DecisionTimeout, DrainTimeout: cfg.DrainTimeout, MaxAttempts: cfg.MaxAttempts,
 		Logger: log, Meter: deps.Meter.Meter("github.com/jitprov/jitprov/internal/provisioner"),
 		Tracer: deps.Tracer.Tracer("github.com/jitprov/jitprov/internal/provisioner"), OnDecided: relay.Wake,
 		Known: record,

@@ -1,6 +1,3 @@
-// Package provisioner turns login.first-seen events into users: the
-// decision policy (lookup, link, update, seat check, role ceiling), and the
-// JetStream consumer that runs it and answers each login.
 package provisioner
 
 import (
@@ -27,8 +24,13 @@ import (
 
 // Options configure a Service.
 type Options struct {
-	// Workers is how many logins one replica decides at once.
+	// Workers is how many groups of logins one replica decides at once.
 	Workers int
+	// MaxBatch bounds the logins of one organisation decided together in
+	// one transaction (default 32; 1 decides each login on its own).
+	// A worker takes what is in hand when it is free, never waiting for
+	// more.
+	MaxBatch int
 	// DecisionTimeout bounds one decision, database included.
 	DecisionTimeout time.Duration
 	// DrainTimeout bounds shutdown: in-flight decisions get this long to
@@ -56,6 +58,9 @@ type Options struct {
 type KnownIdentities interface {
 	Put(ctx context.Context, rec known.Record) error
 }
+
+// DefaultMaxBatch is Options.MaxBatch's default.
+const DefaultMaxBatch = 32
 
 // Service consumes logins from the provisioner consumer and decides them.
 type Service struct {
@@ -95,6 +100,9 @@ func NewService(d *Decider, nc *nats.Conn, cons jetstream.Consumer, opts Options
 	if opts.Workers <= 0 {
 		opts.Workers = 16
 	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultMaxBatch
+	}
 	if opts.DecisionTimeout <= 0 {
 		opts.DecisionTimeout = 10 * time.Second
 	}
@@ -125,9 +133,9 @@ func NewService(d *Decider, nc *nats.Conn, cons jetstream.Consumer, opts Options
 // the logins in hand (up to DrainTimeout) and returns.
 func (s *Service) Run(ctx context.Context) error {
 	maxDeliver := s.cons.CachedInfo().Config.MaxDeliver
-	s.log.InfoContext(ctx, "provisioner consuming logins", "workers", s.opts.Workers, "max_deliver", maxDeliver)
-	err := bus.Workers(ctx, s.cons, s.opts.Workers, s.opts.DrainTimeout, s.log, func(ctx context.Context, msg jetstream.Msg) {
-		s.handle(ctx, msg, maxDeliver)
+	s.log.InfoContext(ctx, "provisioner consuming logins", "workers", s.opts.Workers, "max_batch", s.opts.MaxBatch, "max_deliver", maxDeliver)
+	err := s.consume(ctx, func(ctx context.Context, msgs []jetstream.Msg, answer func(func())) {
+		s.handle(ctx, msgs, maxDeliver, answer)
 	})
 	if err != nil {
 		return fmt.Errorf("provisioner: %w", err)
@@ -136,21 +144,62 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
-// handle decides one login. In-flight work is not cut by shutdown (ctx is
-// cancelled only when the drain runs out), and is bounded by
+// inFlight is one login of a batch being decided.
+type inFlight struct {
+	ctx   context.Context // the login's trace, and its span
+	span  trace.Span
+	msg   jetstream.Msg
+	ev    events.Event
+	id    events.Identity
+	log   *slog.Logger
+	start time.Time
+}
+
+// handle decides a batch of logins of one organisation (one subject), in
+// one transaction where it can (Decider.DecideBatch), and has each
+// answered by answer, which runs it beside the next decisions: answering
+// is round trips to NATS (the reply, the known identity, the ack) that
+// the next group need not wait for. In-flight work is not cut by shutdown
+// (ctx is cancelled only when the drain runs out), and is bounded by
 // DecisionTimeout.
-func (s *Service) handle(ctx context.Context, msg jetstream.Msg, maxDeliver int) {
+func (s *Service) handle(ctx context.Context, msgs []jetstream.Msg, maxDeliver int, answer func(func())) {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, s.opts.DecisionTimeout)
-	defer cancel()
+	batch := make([]*inFlight, 0, len(msgs))
+	for _, msg := range msgs {
+		if f := s.receive(ctx, msg, start); f != nil {
+			batch = append(batch, f)
+		}
+	}
+	if len(batch) == 0 {
+		return
+	}
+	logins := make([]Login, len(batch))
+	for i, f := range batch {
+		logins[i] = Login{ID: f.ev.ID(), Identity: f.id}
+	}
+	// A lone login's decision is part of its trace.
+	dctx := ctx
+	if len(batch) == 1 {
+		dctx = batch[0].ctx
+	}
+	dctx, cancel := context.WithTimeout(dctx, s.opts.DecisionTimeout)
+	answers := s.decider.DecideBatch(dctx, logins)
+	cancel()
+	for i, f := range batch {
+		answer(func() { s.answer(f, answers[i], maxDeliver) })
+	}
+}
+
+// receive decodes a delivery and starts its span; a delivery breaking the
+// event contract is terminated, and nil returned.
+func (s *Service) receive(ctx context.Context, msg jetstream.Msg, start time.Time) *inFlight {
 	ctx = events.ExtractTrace(ctx, msg.Headers())
 	ctx, span := s.opts.Tracer.Start(ctx, "provision login", trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("messaging.destination.name", msg.Subject())))
-	defer span.End()
-
 	raw := &nats.Msg{Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data()}
 	ev, id, err := decodeLogin(raw)
 	if err != nil {
+		defer span.End()
 		s.m.invalid.Add(ctx, 1)
 		span.SetStatus(codes.Error, "invalid login event")
 		s.log.ErrorContext(ctx, "login message breaks the event contract; terminated, it will not be retried",
@@ -158,12 +207,18 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg, maxDeliver int)
 		if err := msg.TermWithReason("invalid event: " + truncate(err.Error(), 1000)); err != nil {
 			s.log.WarnContext(ctx, "term failed", "err", err)
 		}
-		return
+		return nil
 	}
-	log := s.log.With("login_id", ev.ID(), "org", id.OrganizationID, "connection", id.ConnectionID)
 	span.SetAttributes(attribute.String("jitprov.login_id", ev.ID()), attribute.String("jitprov.org", id.OrganizationID))
+	return &inFlight{ctx: ctx, span: span, msg: msg, ev: ev, id: id, start: start,
+		log: s.log.With("login_id", ev.ID(), "org", id.OrganizationID, "connection", id.ConnectionID)}
+}
 
-	res, err := s.decider.Decide(ctx, ev.ID(), id)
+// answer finishes one login of a batch with what was decided for it.
+func (s *Service) answer(f *inFlight, a Answer, maxDeliver int) {
+	ctx, span, msg, log := f.ctx, f.span, f.msg, f.log
+	defer span.End()
+	res, err := a.Result, a.Err
 	if errors.Is(err, ErrLoginIDReused) {
 		s.m.invalid.Add(ctx, 1)
 		span.SetStatus(codes.Error, "login id reused")
@@ -174,7 +229,7 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg, maxDeliver int)
 		return
 	}
 	if err != nil {
-		s.retryOrFail(ctx, log, msg, ev, id, maxDeliver, err)
+		s.retryOrFail(ctx, log, msg, f.ev, f.id, maxDeliver, err)
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "decision failed")
 		return
@@ -190,7 +245,7 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg, maxDeliver int)
 	if err := bus.Reply(post, s.nc, msg.Headers(), res, Source); err != nil {
 		log.WarnContext(ctx, "could not answer the login", "err", err)
 	}
-	if err := s.remember(post, id, res); err != nil {
+	if err := s.remember(post, f.id, res); err != nil {
 		if s.keepUnrecorded(post, log, msg, maxDeliver, err) {
 			span.SetStatus(codes.Error, "known identity not recorded")
 			return
@@ -203,7 +258,7 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg, maxDeliver int)
 		s.opts.OnDecided()
 	}
 	s.m.decisions.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", string(res.Outcome)), attribute.String("reason", string(res.Reason))))
-	s.m.latency.Record(ctx, time.Since(start).Seconds())
+	s.m.latency.Record(ctx, time.Since(f.start).Seconds())
 	span.SetAttributes(attribute.String("jitprov.outcome", string(res.Outcome)))
 	log.InfoContext(ctx, "login decided", "outcome", res.Outcome, "reason", res.Reason, "message", res.Message)
 }

@@ -360,6 +360,18 @@ type Tx interface {
 	PendingRoleReview(ctx context.Context, userID, role string) (RoleReview, error)
 	CreateRoleReview(ctx context.Context, r RoleReview) (RoleReview, error)
 	AppendOutbox(ctx context.Context, msgs ...OutboxMessage) error
+	// LookupLogins reads, for a group of logins of organisation orgID, the
+	// organisation, its connections and each login's stored decision and
+	// users by identity and by email (store/batch.go), locking nothing but
+	// — when lockOrganization — the organisation's row, first.
+	LookupLogins(ctx context.Context, orgID string, lockOrganization bool, logins []LoginKey) (GroupLookup, error)
+	// WriteGroup does w's writes in order, the seat reservation last, and
+	// returns the organisation as the reservation left it (the zero
+	// Organization when it takes no seat). ErrConflict when a user, email,
+	// identity, event or decision exists already; ErrSeatsExhausted when
+	// the reservation does not hold (the other writes are done: roll the
+	// transaction back).
+	WriteGroup(ctx context.Context, w GroupWrites) (Organization, error)
 
 	// What admins do (store/admin.go).
 

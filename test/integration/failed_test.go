@@ -41,6 +41,13 @@ func (b brokenTx) Organization(ctx context.Context, id string) (store.Organizati
 	return b.Tx.Organization(ctx, id)
 }
 
+func (b brokenTx) LookupLogins(ctx context.Context, orgID string, lock bool, logins []store.LoginKey) (store.GroupLookup, error) {
+	if orgID == b.org {
+		return store.GroupLookup{}, errBroken
+	}
+	return b.Tx.LookupLogins(ctx, orgID, lock, logins)
+}
+
 // A login the provisioner gives up on is answered "failed" and announced
 // once as provisioning.failed on stream ALERTS, so that the admins hear of
 // it; other organisations are not affected.

@@ -16,7 +16,7 @@ import (
 )
 
 // freezingStore is a provisioner's store whose first decision that takes a
-// seat of org stops right after it — holding the organisation's seat row —
+// seat of org stops right after it (TakeSeat, or a batch's WriteGroup) — holding the organisation's seat row —
 // until thaw is closed: a replica frozen (SIGSTOP) or partitioned in the
 // middle of a decision.
 type freezingStore struct {
@@ -41,6 +41,17 @@ type freezingTx struct {
 func (t freezingTx) TakeSeat(ctx context.Context, orgID string) (store.Organization, error) {
 	o, err := t.Tx.TakeSeat(ctx, orgID)
 	if err == nil && orgID == t.f.org && t.f.armed.CompareAndSwap(true, false) {
+		close(t.f.holding)
+		<-t.f.thaw
+	}
+	return o, err
+}
+
+// WriteGroup freezes after a batch's seat reservation, the other place a
+// decision takes seats.
+func (t freezingTx) WriteGroup(ctx context.Context, w store.GroupWrites) (store.Organization, error) {
+	o, err := t.Tx.WriteGroup(ctx, w)
+	if err == nil && w.Seats.Seats > 0 && w.OrganizationID == t.f.org && t.f.armed.CompareAndSwap(true, false) {
 		close(t.f.holding)
 		<-t.f.thaw
 	}

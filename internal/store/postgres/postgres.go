@@ -23,7 +23,7 @@ import (
 type Store struct {
 	pool  *pgxpool.Pool
 	log   *slog.Logger
-	begin string // the BEGIN of a decision transaction
+	begin []string // the statements that begin a decision transaction
 }
 
 var (
@@ -56,16 +56,17 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// beginQuery is the statement that begins a decision transaction: READ
-// COMMITTED, and the timeouts Options sets, as one simple-protocol query.
-func (o Options) beginQuery() string {
-	q := "BEGIN ISOLATION LEVEL READ COMMITTED"
+// beginStatements begin a decision transaction: READ COMMITTED, and the
+// timeouts Options sets (SET LOCAL: behind PgBouncer in transaction mode
+// too).
+func (o Options) beginStatements() []string {
+	q := []string{"BEGIN ISOLATION LEVEL READ COMMITTED"}
 	for _, t := range []struct {
 		name string
 		d    time.Duration
 	}{{"lock_timeout", o.LockTimeout}, {"statement_timeout", o.StatementTimeout}, {"idle_in_transaction_session_timeout", o.IdleInTxTimeout}} {
 		if t.d > 0 {
-			q += fmt.Sprintf("; SET LOCAL %s = %d", t.name, max(t.d.Milliseconds(), 1)) // ms
+			q = append(q, fmt.Sprintf("SET LOCAL %s = %d", t.name, max(t.d.Milliseconds(), 1))) // ms
 		}
 	}
 	return q
@@ -97,7 +98,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{pool: pool, log: log, begin: opts.beginQuery()}
+	s := &Store{pool: pool, log: log, begin: opts.beginStatements()}
 	if opts.Lazy {
 		return s, nil
 	}
@@ -127,16 +128,20 @@ func (s *Store) Close() { s.pool.Close() }
 // InTx runs fn in a READ COMMITTED transaction, with Options' timeouts.
 // Races that matter are settled by row locks (TakeSeat) and unique
 // indexes (ErrConflict).
+//
+// The transaction begins with fn's first statements (lazyTx): a group's
+// pipelined lookups carry the BEGIN in their own round trip.
 func (s *Store) InTx(ctx context.Context, fn func(context.Context, store.Tx) error) error {
-	t, err := s.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: s.begin})
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres: begin: %w", mapErr(err))
 	}
-	defer func() { _ = t.Rollback(context.WithoutCancel(ctx)) }()
+	t := &lazyTx{conn: conn, begin: s.begin}
+	defer t.rollback(context.WithoutCancel(ctx))
 	if err := fn(ctx, &tx{t: t}); err != nil {
 		return err
 	}
-	if err := t.Commit(ctx); err != nil {
+	if err := t.commit(ctx); err != nil {
 		return fmt.Errorf("postgres: commit: %w", mapErr(err))
 	}
 	return nil

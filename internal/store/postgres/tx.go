@@ -12,7 +12,7 @@ import (
 	"github.com/jitprov/jitprov/internal/store"
 )
 
-type tx struct{ t pgx.Tx }
+type tx struct{ t querier }
 
 const orgColumns = `id, name, max_seats, seats_used, roles, default_role, jit_role_ceiling,
 	update_policy, link_by_email, verified_domains, seat_warning_percent, landing_url, initial_admins,

@@ -41,6 +41,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Concurrency", concurrencyTests},
 		{"Outbox", outboxTests},
 		{"Admin", adminTests},
+		{"Batch", batchTests},
 	} {
 		t.Run(tier.name, func(t *testing.T) {
 			for _, st := range tier.tests {

@@ -1,0 +1,362 @@
+package provisioner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/store"
+	"github.com/jitprov/jitprov/internal/store/sqlite"
+	"github.com/jitprov/jitprov/internal/testenv"
+)
+
+// batchStores are the backends a batch is decided on: Postgres (pipelined)
+// and SQLite (one statement after another).
+func batchStores(t *testing.T) map[string]func(t *testing.T) store.Store {
+	return map[string]func(t *testing.T) store.Store{
+		"postgres": func(t *testing.T) store.Store { s, _ := testenv.Store(t); return s },
+		"sqlite": func(t *testing.T) store.Store {
+			s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "jitprov.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(s.Close)
+			return s
+		},
+	}
+}
+
+func acmeLogin(org, ext, email string) Login {
+	id := login(ext, email)
+	id.OrganizationID = org
+	return Login{ID: uuid.NewString(), Identity: id}
+}
+
+// seatsAndActive reads an organisation's seats in use and its active users.
+func seatsAndActive(t *testing.T, s store.Store, orgID string) (seats, active int) {
+	t.Helper()
+	err := s.InTx(context.Background(), func(ctx context.Context, tx store.Tx) error {
+		o, err := tx.Organization(ctx, orgID)
+		if err != nil {
+			return err
+		}
+		page, err := tx.ListUsers(ctx, store.UserFilter{OrganizationID: orgID, Status: store.StatusActive, Limit: store.MaxPageSize})
+		seats, active = o.SeatsUsed, len(page.Users)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seats, active
+}
+
+// One batch of several organisations and outcomes is decided as each
+// login alone would be: created, existing, held, refused, a role review,
+// and a redelivered login answered from its stored decision.
+func TestDecideBatchMixedOrganisations(t *testing.T) {
+	for name, open := range batchStores(t) {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			ctx := context.Background()
+			acme := baseOrg()
+			beta := baseOrg()
+			beta.ID, beta.NewPeople = "beta", store.NewPeopleHold
+			conns := []store.Connection{{OrganizationID: "acme", ID: "okta", Protocol: "saml"}, {OrganizationID: "beta", ID: "okta", Protocol: "saml"}}
+			if err := s.ApplyOrganizations(ctx, []store.Organization{acme, beta}, conns); err != nil {
+				t.Fatal(err)
+			}
+			d := NewDecider(s, testenv.Logger(t))
+			known := seedUser(t, s, store.User{OrganizationID: "acme", Email: "old@acme.com", EmailVerified: true}, "okta/old")
+			first := acmeLogin("acme", "redelivered", "redelivered@acme.com")
+			if _, err := d.Decide(ctx, first.ID, first.Identity); err != nil {
+				t.Fatal(err)
+			}
+			boss := acmeLogin("acme", "boss", "boss@acme.com")
+			boss.Identity.Roles = []string{"admin"}
+			batch := []Login{
+				acmeLogin("acme", "new", "new@acme.com"),
+				acmeLogin("beta", "held", "held@acme.com"),
+				acmeLogin("acme", "old", "old@acme.com"),
+				first,
+				acmeLogin("nowhere", "x", "x@acme.com"),
+				boss,
+				acmeLogin("acme", "second", "second@acme.com"),
+			}
+			answers := d.DecideBatch(ctx, batch)
+			want := []events.Outcome{events.OutcomeCreated, events.OutcomeHeld, events.OutcomeExisting, events.OutcomeCreated,
+				events.OutcomeRefused, events.OutcomeCreated, events.OutcomeCreated}
+			for i, a := range answers {
+				if a.Err != nil {
+					t.Fatalf("login %d: %v", i, a.Err)
+				}
+				if a.Result.Outcome != want[i] || a.Result.LoginID != batch[i].ID {
+					t.Errorf("login %d (%s): %s %s %q, want %s", i, batch[i].Identity.ExternalID, a.Result.Outcome, a.Result.Reason, a.Result.Message, want[i])
+				}
+			}
+			if u := answers[2].Result.User; u == nil || u.ID != known.ID {
+				t.Errorf("existing user answered %+v, want %s", u, known.ID)
+			}
+			if r := answers[5].Result.RoleReview; r == nil || r.RequestedRole != "admin" {
+				t.Errorf("role claimed above the ceiling: review %+v, want one for admin", r)
+			}
+			if answers[4].Result.Reason != events.ReasonUnknownOrganization {
+				t.Errorf("unknown organisation: reason %s", answers[4].Result.Reason)
+			}
+			// Redelivered: the same answer, nothing new.
+			again := d.DecideBatch(ctx, batch)
+			for i := range batch {
+				if a, b := answers[i].Result, again[i].Result; a.Outcome != b.Outcome || (a.User != nil && (b.User == nil || a.User.ID != b.User.ID)) {
+					t.Errorf("login %d redelivered: %+v, first %+v", i, b, a)
+				}
+			}
+			for _, o := range []string{"acme", "beta"} {
+				if seats, active := seatsAndActive(t, s, o); seats != active {
+					t.Errorf("%s: %d seats used, %d active users", o, seats, active)
+				}
+			}
+			if seats, _ := seatsAndActive(t, s, "acme"); seats != 5 {
+				t.Errorf("acme uses %d seats, want 5 (old, redelivered, new, boss, second)", seats)
+			}
+			for i, l := range batch {
+				dec, err := s.Decision(ctx, l.ID)
+				if errors.Is(err, store.ErrNotFound) || (err == nil && dec.Outcome != string(want[i])) {
+					t.Errorf("login %d: stored decision %+v, %v", i, dec, err)
+				}
+			}
+		})
+	}
+}
+
+// A group asking for more seats than are left gets them in order: the
+// first new people are created, the later ones are turned away (or held,
+// as the organisation says), and the warning goes to the seat that reaches
+// the threshold, once.
+func TestDecideBatchGrantsPartiallyInOrder(t *testing.T) {
+	for _, whenFull := range []string{store.WhenFullRefuse, store.WhenFullHold} {
+		for name, open := range batchStores(t) {
+			t.Run(whenFull+"/"+name, func(t *testing.T) {
+				s := open(t)
+				ctx := context.Background()
+				o := baseOrg()
+				o.MaxSeats, o.SeatWarningPercent, o.WhenFull = 5, 80, whenFull // warns at the 4th seat
+				if err := s.ApplyOrganizations(ctx, []store.Organization{o}, []store.Connection{{OrganizationID: "acme", ID: "okta", Protocol: "saml"}}); err != nil {
+					t.Fatal(err)
+				}
+				seedUser(t, s, store.User{OrganizationID: "acme", Email: "a@acme.com"})
+				seedUser(t, s, store.User{OrganizationID: "acme", Email: "b@acme.com"})
+				d := NewDecider(s, testenv.Logger(t))
+				var batch []Login
+				for i := range 6 {
+					batch = append(batch, acmeLogin("acme", fmt.Sprintf("p%d", i), fmt.Sprintf("p%d@acme.com", i)))
+				}
+				answers := d.DecideBatch(ctx, batch)
+				full := events.OutcomeRejected
+				if whenFull == store.WhenFullHold {
+					full = events.OutcomeHeld
+				}
+				for i, a := range answers {
+					want := events.OutcomeCreated
+					if i >= 3 {
+						want = full
+					}
+					if a.Err != nil || a.Result.Outcome != want {
+						t.Errorf("login %d: %s %s (%v), want %s", i, a.Result.Outcome, a.Result.Reason, a.Err, want)
+					}
+					if i >= 3 && a.Result.Reason != events.ReasonSeatsExhausted {
+						t.Errorf("login %d: reason %s, want seats_exhausted", i, a.Result.Reason)
+					}
+				}
+				if seats, active := seatsAndActive(t, s, "acme"); seats != 5 || active != 5 {
+					t.Errorf("%d seats used, %d active users; want 5 and 5", seats, active)
+				}
+				warnings := outboxData[events.SeatsThresholdReached](t, s, events.TypeSeatsThresholdReached)
+				if len(warnings) != 1 || warnings[0].SeatsUsed != 4 || warnings[0].LoginID != batch[1].ID {
+					t.Errorf("warnings %+v, want one at the 4th seat, for login 1", warnings)
+				}
+				if whenFull == store.WhenFullRefuse {
+					if n := len(outboxData[events.SeatsExhausted](t, s, events.TypeSeatsExhausted)); n != 3 {
+						t.Errorf("%d seats.exhausted, want 3", n)
+					}
+				}
+			})
+		}
+	}
+}
+
+// outboxData decodes the data of every outbox message of type typ.
+func outboxData[T any](t *testing.T, s store.Store, typ events.Type) []T {
+	t.Helper()
+	var out []T
+	_, err := s.RelayOutbox(context.Background(), 10000, func(_ context.Context, msgs []store.OutboxMessage) (int, error) {
+		for _, m := range msgs {
+			if m.Header["ce-type"][0] != string(typ) {
+				continue
+			}
+			var v T
+			if err := json.Unmarshal(m.Data, &v); err != nil {
+				return 0, err
+			}
+			out = append(out, v)
+		}
+		return 0, nil // leave them unsent
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Several provisioners batch the same crowd, with duplicates across their
+// batches, against a few seats: no seat is sold twice, each person is one
+// user, and the warning is given once.
+func TestDecideBatchRaceForFewSeats(t *testing.T) {
+	s, _ := testenv.Store(t)
+	ctx := context.Background()
+	o := baseOrg()
+	o.MaxSeats, o.SeatWarningPercent = 7, 50 // warns at the 4th seat
+	if err := s.ApplyOrganizations(ctx, []store.Organization{o}, []store.Connection{{OrganizationID: "acme", ID: "okta", Protocol: "saml"}}); err != nil {
+		t.Fatal(err)
+	}
+	const people, replicas, perBatch = 40, 4, 10
+	var crowd []Login
+	for i := range people {
+		crowd = append(crowd, acmeLogin("acme", fmt.Sprintf("p%d", i), fmt.Sprintf("p%d@acme.com", i)))
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	outcomes := map[string][]events.Outcome{} // by external id
+	for r := range replicas {
+		d := NewDecider(s, testenv.Logger(t))
+		wg.Go(func() {
+			// Each replica sees everyone, in its own order and batches, as
+			// with redeliveries and duplicate logins: a new login id each.
+			order := slices.Clone(crowd)
+			for i := range order {
+				j := (i*7 + r*13) % len(order)
+				order[i], order[j] = order[j], order[i]
+			}
+			for start := 0; start < len(order); start += perBatch {
+				batch := slices.Clone(order[start:min(start+perBatch, len(order))])
+				for i := range batch {
+					batch[i].ID = uuid.NewString()
+				}
+				for i, a := range d.DecideBatch(ctx, batch) {
+					if a.Err != nil {
+						t.Errorf("replica %d: %s: %v", r, batch[i].Identity.ExternalID, a.Err)
+						continue
+					}
+					mu.Lock()
+					outcomes[batch[i].Identity.ExternalID] = append(outcomes[batch[i].Identity.ExternalID], a.Result.Outcome)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	seats, active := seatsAndActive(t, s, "acme")
+	if seats != 7 || active != 7 {
+		t.Errorf("%d seats used, %d active users; want 7 and 7", seats, active)
+	}
+	created := 0
+	for ext, got := range outcomes {
+		n := 0
+		for _, o := range got {
+			if o == events.OutcomeCreated {
+				n++
+			}
+		}
+		if n > 1 {
+			t.Errorf("%s created %d times", ext, n)
+		}
+		created += n
+	}
+	if created != 7 {
+		t.Errorf("%d people created, want 7", created)
+	}
+	if n := len(outboxData[events.UserCreated](t, s, events.TypeUserCreated)); n != 7 {
+		t.Errorf("%d user.created, want 7", n)
+	}
+	if w := outboxData[events.SeatsThresholdReached](t, s, events.TypeSeatsThresholdReached); len(w) != 1 || w[0].SeatsUsed != 4 {
+		t.Errorf("warnings %+v, want one at the 4th seat", w)
+	}
+}
+
+// fakeMsg is a delivery for inHand, which reads only its subject.
+type fakeMsg struct {
+	jetstream.Msg
+	subject string
+}
+
+func (m fakeMsg) Subject() string { return m.subject }
+
+// A lone login is taken at once: take returns what is in hand, never
+// waiting for a batch to fill (were it to wait, this test would hang, as
+// nothing else ever arrives).
+func TestInHandTakesALoneLoginAtOnce(t *testing.T) {
+	h := newInHand(64, 32)
+	h.put(fakeMsg{subject: "jit.login.first-seen.acme"})
+	if got := h.take(); len(got) != 1 {
+		t.Fatalf("took %d logins, want the lone one", len(got))
+	}
+}
+
+// What is in hand is taken by organisation, the one waiting longest first,
+// up to a batch, and an organisation with more waiting goes to the back.
+func TestInHandGroupsByOrganisation(t *testing.T) {
+	h := newInHand(64, 3)
+	for _, s := range []string{"a", "b", "a", "a", "a", "c", "b"} {
+		h.put(fakeMsg{subject: s})
+	}
+	var got []string
+	for range 4 {
+		msgs := h.take()
+		got = append(got, fmt.Sprintf("%s×%d", msgs[0].Subject(), len(msgs)))
+		for _, m := range msgs {
+			if m.Subject() != msgs[0].Subject() {
+				t.Fatalf("a batch mixes %s and %s", msgs[0].Subject(), m.Subject())
+			}
+		}
+	}
+	if want := []string{"a×3", "b×2", "c×1", "a×1"}; !slices.Equal(got, want) {
+		t.Errorf("took %v, want %v", got, want)
+	}
+	h.drain()
+	if msgs := h.take(); msgs != nil {
+		t.Errorf("drained and empty: took %d", len(msgs))
+	}
+}
+
+// A login the database refuses fails alone: the rest of its group is
+// decided.
+func TestDecideBatchBadLoginFailsAlone(t *testing.T) {
+	s, _ := testenv.Store(t)
+	ctx := context.Background()
+	if err := s.ApplyOrganizations(ctx, []store.Organization{baseOrg()}, []store.Connection{{OrganizationID: "acme", ID: "okta", Protocol: "saml"}}); err != nil {
+		t.Fatal(err)
+	}
+	d := NewDecider(s, testenv.Logger(t))
+	bad := acmeLogin("acme", "bad", "bad@acme.com")
+	bad.Identity.GivenName = "nul\x00byte"
+	batch := []Login{acmeLogin("acme", "a", "a@acme.com"), bad, acmeLogin("acme", "b", "b@acme.com")}
+	answers := d.DecideBatch(ctx, batch)
+	if !errors.Is(answers[1].Err, store.ErrInvalidData) {
+		t.Errorf("bad login: %+v, want store.ErrInvalidData", answers[1])
+	}
+	for _, i := range []int{0, 2} {
+		if answers[i].Err != nil || answers[i].Result.Outcome != events.OutcomeCreated {
+			t.Errorf("login %d: %+v, want created", i, answers[i])
+		}
+	}
+	if seats, active := seatsAndActive(t, s, "acme"); seats != 2 || active != 2 {
+		t.Errorf("%d seats used, %d active users; want 2 and 2", seats, active)
+	}
+}
