@@ -61,6 +61,12 @@ const (
 	ProcNaive       = "naive"
 	ProcOIDC        = "oidc-provider"
 	ProcLoadTool    = "loadtool"
+	// ProcPostgres is the whole PostgreSQL server the scratch database is
+	// on (every process named postgres: the server, its backends, and
+	// through the server's children times the backends that ended): both
+	// designs spend much of a login there, and neither's own process
+	// shows it.
+	ProcPostgres = "postgres"
 )
 
 // CompareOptions configure `jitprov loadtest compare`.
@@ -531,11 +537,15 @@ func (c *comparer) observe(string) func(*ScenarioResult) {
 			before[name] = snap{pid, t}
 		}
 	}
+	pgBefore, pgErr := postgresTicks()
 	return func(res *ScenarioResult) {
 		res.CPUMsPerLogin, res.PeakRSSMB = map[string]float64{}, map[string]float64{}
 		n := res.Outcomes[OutcomeSignedIn]
 		perLogin := func(ticks int64) float64 {
 			return float64(int((float64(ticks)*1000/clockTicks)/float64(n)*1000+0.5)) / 1000
+		}
+		if pgAfter, err := postgresTicks(); err == nil && pgErr == nil && n > 0 && pgAfter > pgBefore {
+			res.CPUMsPerLogin[ProcPostgres] = perLogin(pgAfter - pgBefore)
 		}
 		// The nodes of a NATS cluster are also summed as nats-server: the
 		// CPU and memory NATS costs, whatever its shape.
@@ -617,6 +627,50 @@ func cpuTicks(pid int) (int64, error) {
 	u, err1 := strconv.ParseInt(f[11], 10, 64)
 	s, err2 := strconv.ParseInt(f[12], 10, 64)
 	return u + s, errors.Join(err1, err2)
+}
+
+// postgresTicks is the CPU time of the PostgreSQL server on this machine:
+// utime + stime of every process named postgres, plus their children's
+// (cutime + cstime: the server's, of the backends it has reaped). A
+// backend that ends during a phase counts whole, so this can only
+// overstate a phase's share, by what such a backend spent before it.
+func postgresTicks() (int64, error) {
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	found := false
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // ended meanwhile
+		}
+		open, end := bytes.IndexByte(raw, '('), bytes.LastIndexByte(raw, ')')
+		if open < 0 || end < open || string(raw[open+1:end]) != "postgres" {
+			continue
+		}
+		f := strings.Fields(string(raw[end+1:]))
+		if len(f) < 15 {
+			continue
+		}
+		for _, i := range []int{11, 12, 13, 14} { // utime, stime, cutime, cstime
+			v, err := strconv.ParseInt(f[i], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+			}
+			total += v
+		}
+		found = true
+	}
+	if !found {
+		return 0, errors.New("no postgres process on this machine")
+	}
+	return total, nil
 }
 
 // peakRSS is VmHWM of pid in MB.
