@@ -43,9 +43,28 @@ func run(ctx context.Context) error {
 	flag.IntVar(&o.Replicas, "replicas", 2, "provisioners in the process")
 	flag.BoolVar(&o.NATSSync, "nats-sync", true, "fsync every JetStream write (the single-node production setting)")
 	orgs := flag.String("orgs", "1,100", "comma-separated organisation counts, one scenario each")
+	probe := flag.String("stream-probe", "", "instead of the scenarios, measure acknowledged JetStream publishes a second to each of these stream counts, comma-separated (e.g. 1,4): how the fsync policy bounds one stream")
 	admin := flag.String("db", envOr("JITPROV_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
 		"server to create the scratch database on")
 	flag.Parse()
+	if *probe != "" {
+		var counts []int
+		for _, f := range strings.Split(*probe, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 || n > 64 {
+				return fmt.Errorf("-stream-probe: %q is not a stream count from 1 to 64", f)
+			}
+			counts = append(counts, n)
+		}
+		dir, err := os.MkdirTemp("", "jitprov-bench-nats-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		o.StoreDir = dir
+		_, err = bench.StreamProbe(ctx, o, counts, o.Concurrency, o.Duration, os.Stdout)
+		return err
+	}
 	for _, f := range strings.Split(*orgs, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 {
