@@ -365,8 +365,11 @@ type User struct {
 
 // UserCreated is the data of user.created.
 type UserCreated struct {
-	User    User   `json:"user"`
-	LoginID string `json:"login_id"`
+	User User `json:"user"`
+	// LoginID is the login.first-seen that created the user; "" when no
+	// sign-in did (a SCIM client: Actor says who).
+	LoginID string `json:"login_id,omitempty"`
+	Actor   *Actor `json:"actor,omitempty"`
 }
 
 // UserUpdated is the data of user.updated.
@@ -376,7 +379,10 @@ type UserUpdated struct {
 	Changed []string `json:"changed"`
 	// PreviousRole is set when the role changed.
 	PreviousRole string `json:"previous_role,omitempty"`
-	LoginID      string `json:"login_id"`
+	// LoginID is the login that brought the change; "" when no sign-in
+	// did (a SCIM client: Actor says who).
+	LoginID string `json:"login_id,omitempty"`
+	Actor   *Actor `json:"actor,omitempty"`
 }
 
 // Ways an identity is linked to an existing user (IdentityLinked.LinkedBy).
@@ -384,6 +390,9 @@ const (
 	LinkedByEmail    = "email"
 	LinkedByReplaces = "replaces"
 	LinkedByAdmin    = "admin"
+	// LinkedBySCIM: a SCIM client created or adopted the user, linking
+	// the identity ahead of the person's first sign-in.
+	LinkedBySCIM = "scim"
 )
 
 // LinkedIdentity names an identity: a person as one connection knows them.

@@ -293,7 +293,7 @@ var invalidFixtures = map[string]string{
 
 	"user.created/invalid-empty-login-id.json":            "/properties/login_id/minLength at /login_id",
 	"user.created/invalid-extra-property.json":            "/additionalProperties at /: changed",
-	"user.created/invalid-missing-login-id.json":          "/required at /: login_id",
+	"user.created/invalid-missing-login-id.json":          "/then/required at /: actor",
 	"user.created/invalid-missing-user-created-by.json":   "/properties/user/required at /user: created_by",
 	"user.created/invalid-user-created-at-date-time.json": "/properties/user/properties/created_at/format at /user/created_at",
 	"user.created/invalid-user-created-by-enum.json":      "/properties/user/properties/created_by/enum at /user/created_by",
@@ -311,6 +311,7 @@ var invalidFixtures = map[string]string{
 	"user.updated/invalid-changed-enum.json":                       "/properties/changed/items/enum at /changed/0",
 	"user.updated/invalid-extra-property.json":                     "/additionalProperties at /: previous_email",
 	"user.updated/invalid-missing-changed.json":                    "/required at /: changed",
+	"user.updated/invalid-missing-login-id-and-actor.json":         "/then/required at /: actor",
 	"user.updated/invalid-missing-user-role.json":                  "/properties/user/required at /user: role",
 	"user.updated/invalid-previous-role-empty.json":                "/properties/previous_role/minLength at /previous_role",
 	"user.updated/invalid-user-org-id-pattern.json":                "/properties/user/properties/organization_id/pattern at /user/organization_id",

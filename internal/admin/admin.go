@@ -75,6 +75,9 @@ type Principal struct {
 	// Role is a user principal's role in Organization: an admin may not
 	// grant a role above it.
 	Role string
+	// SCIM marks an organisation's SCIM client (a token of scope scim): it
+	// reaches the SCIM endpoints only, which refuse every other principal.
+	SCIM bool
 }
 
 // Operator is the principal of jitprov's own tools run by an operator with
@@ -89,6 +92,13 @@ func (p Principal) actor() events.Actor {
 }
 
 func (p Principal) decidedBy() string { return p.Kind + ":" + p.ID }
+
+// directory is p acting through the directory's own operations (SCIM),
+// which a SCIM principal may call: every other operation refuses it.
+func (p Principal) directory() Principal {
+	p.SCIM = false
+	return p
+}
 
 // global reports whether p acts on every organisation.
 func (p Principal) global() bool { return p.Organization == "" }
@@ -126,6 +136,9 @@ func (c *Core) WithClock(now func() time.Time) *Core {
 
 // may checks that p may read (write false) or change org.
 func (c *Core) may(p Principal, org store.Organization, write bool) error {
+	if p.SCIM {
+		return fmt.Errorf("%w: token %s is a SCIM token: it reaches the SCIM endpoints (/scim/v2/) only", ErrForbidden, p.ID)
+	}
 	if !p.global() && p.Organization != org.ID {
 		return fmt.Errorf("%w: %s %s acts on organisation %q only", ErrForbidden, p.Kind, p.ID, p.Organization)
 	}

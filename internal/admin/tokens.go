@@ -31,7 +31,10 @@ type NewToken struct {
 	// OrganizationID scopes the token to one organisation; "" for a
 	// global token.
 	OrganizationID string
-	Scope          string // store.ScopeRead or store.ScopeWrite
+	// Scope is store.ScopeRead, store.ScopeWrite or store.ScopeSCIM (an
+	// organisation's SCIM client: the SCIM endpoints of its organisation,
+	// nothing else).
+	Scope string
 	// ExpiresAt is when the token stops working; zero for
 	// DefaultTokenLifetime from now.
 	ExpiresAt time.Time
@@ -79,8 +82,10 @@ func (c *Core) CreateToken(ctx context.Context, p Principal, req NewToken) (Crea
 		return CreatedToken{}, invalid("name", "required: say what the token is for, e.g. \"ci-deprovisioning\"")
 	case len(req.Name) > maxTokenName:
 		return CreatedToken{}, invalid("name", "%d characters is more than %d", len(req.Name), maxTokenName)
-	case req.Scope != store.ScopeRead && req.Scope != store.ScopeWrite:
-		return CreatedToken{}, invalid("scope", "%q: want %q or %q", req.Scope, store.ScopeRead, store.ScopeWrite)
+	case req.Scope != store.ScopeRead && req.Scope != store.ScopeWrite && req.Scope != store.ScopeSCIM:
+		return CreatedToken{}, invalid("scope", "%q: want %q, %q or %q", req.Scope, store.ScopeRead, store.ScopeWrite, store.ScopeSCIM)
+	case req.Scope == store.ScopeSCIM && req.OrganizationID == "":
+		return CreatedToken{}, invalid("organization_id", "required with scope %q: a SCIM token provisions one organisation", store.ScopeSCIM)
 	}
 	if req.ExpiresAt.IsZero() {
 		req.ExpiresAt = now.Add(DefaultTokenLifetime)

@@ -69,6 +69,40 @@ type SAML struct {
 	// Constants are added to every identity of the connection, e.g. a
 	// group naming the IdP or a role every person of it claims.
 	Constants Constants `json:"constants,omitzero"`
+	// SCIMIdentity names the SCIM attribute (SCIMUserName or
+	// SCIMExternalID) whose value is a person's external id through this
+	// connection: a person a SCIM client creates is linked to that
+	// identity ahead of their first sign-in ("" links none).
+	SCIMIdentity string `json:"scim_identity,omitempty"`
+}
+
+// Values of scim_identity.
+const (
+	SCIMUserName   = "userName"
+	SCIMExternalID = "externalId"
+)
+
+// SCIMIdentityOf reads a stored connection's scim_identity and group
+// rules, whatever its protocol; an error when its settings do not decode.
+func SCIMIdentityOf(protocol string, settings []byte) (scimIdentity string, groupRoles []GroupRole, err error) {
+	switch protocol {
+	case "saml":
+		s, err := DecodeSAML(settings)
+		return s.SCIMIdentity, s.GroupRoles, err
+	case "oidc":
+		s, err := DecodeOIDC(settings)
+		return s.SCIMIdentity, s.GroupRoles, err
+	}
+	return "", nil, fmt.Errorf("connection protocol %q is neither saml nor oidc", protocol)
+}
+
+func scimIdentityProblems(v string) []Problem {
+	switch v {
+	case "", SCIMUserName, SCIMExternalID:
+		return nil
+	}
+	return []Problem{{Field: "scim_identity", Msg: fmt.Sprintf("%q is not %s or %s: the SCIM attribute whose value is the person's external id through this connection",
+		v, SCIMUserName, SCIMExternalID)}}
 }
 
 // Constants are claims every login of a connection carries.
@@ -198,6 +232,7 @@ func (s SAML) Problems(roles []string) []Problem {
 	if a := s.ExternalID.Attribute; a != "" && strings.TrimSpace(a) != a {
 		add("external_id.attribute", "%q has leading or trailing spaces", a)
 	}
+	out = append(out, scimIdentityProblems(s.SCIMIdentity)...)
 	return append(out, claimRuleProblems(s.GroupRoles, s.Constants, roles)...)
 }
 

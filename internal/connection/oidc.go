@@ -43,6 +43,8 @@ type OIDC struct {
 	// GroupRoles and Constants work as for SAML connections.
 	GroupRoles []GroupRole `json:"group_roles,omitempty"`
 	Constants  Constants   `json:"constants,omitzero"`
+	// SCIMIdentity works as for SAML connections.
+	SCIMIdentity string `json:"scim_identity,omitempty"`
 }
 
 // Claims names the claim (dotted path) of each identity field.
@@ -125,5 +127,6 @@ func (s OIDC) Problems(roles []string) []Problem {
 			add(fmt.Sprintf("allowed_algs[%d]", i), "%q is not an asymmetric JWS algorithm jitprov accepts (%s)", alg, strings.Join(defaultAllowedAlgs, ", "))
 		}
 	}
+	out = append(out, scimIdentityProblems(s.SCIMIdentity)...)
 	return append(out, claimRuleProblems(s.GroupRoles, s.Constants, roles)...)
 }

@@ -186,6 +186,8 @@ type User struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	LastLoginAt    time.Time
+	// SCIM is what a SCIM client knows of the user (store/directory.go).
+	SCIM SCIMUser
 }
 
 // How an identity came to its user (Identity.LinkedBy).
@@ -200,6 +202,9 @@ const (
 	LinkedByReplaces = "replaces"
 	// LinkedByAdmin: linked by an admin.
 	LinkedByAdmin = "admin"
+	// LinkedBySCIM: linked by a SCIM client creating or adopting the user,
+	// ahead of the person's first sign-in through the connection.
+	LinkedBySCIM = "scim"
 )
 
 // Identity is one IdP identity of a user: the person as one connection
@@ -372,6 +377,9 @@ type Tx interface {
 	// the reservation does not hold (the other writes are done: roll the
 	// transaction back).
 	WriteGroup(ctx context.Context, w GroupWrites) (Organization, error)
+
+	// What SCIM clients do (store/directory.go).
+	DirectoryTx
 
 	// What admins do (store/admin.go).
 

@@ -17,6 +17,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -122,6 +123,9 @@ func New(cfg Config) *API {
 	for _, rt := range routes {
 		a.mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
 			p, err := a.authn.Principal(r)
+			if err == nil && p.SCIM {
+				err = fmt.Errorf("%w: token %s is a SCIM token: it reaches the SCIM endpoints (/scim/v2/) only", admin.ErrForbidden, p.ID)
+			}
 			if err != nil {
 				a.fail(w, r, err)
 				return

@@ -174,7 +174,7 @@ func (a *Authenticator) byToken(r *http.Request, header string) (admin.Principal
 			RetryAfter: time.Minute / time.Duration(a.perMinute)}
 	}
 	return admin.Principal{Kind: store.ActorToken, ID: t.ID, Name: t.Name, Organization: t.OrganizationID,
-		Write: t.Scope == store.ScopeWrite}, nil
+		Write: t.Scope == store.ScopeWrite || t.Scope == store.ScopeSCIM, SCIM: t.Scope == store.ScopeSCIM}, nil
 }
 
 // allowUse counts a use of token id against its per-minute limit.

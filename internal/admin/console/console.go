@@ -194,7 +194,7 @@ func (c *Console) signedIn(h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := c.cfg.Auth.Principal(r)
 		switch {
-		case errors.Is(err, admin.ErrForbidden):
+		case errors.Is(err, admin.ErrForbidden), err == nil && p.SCIM:
 			c.forbidden(w, r, nil)
 			return
 		case errors.Is(err, admin.ErrUnavailable):

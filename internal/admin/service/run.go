@@ -20,6 +20,7 @@ import (
 	"github.com/jitprov/jitprov/internal/admin/api"
 	"github.com/jitprov/jitprov/internal/admin/authn"
 	"github.com/jitprov/jitprov/internal/health"
+	"github.com/jitprov/jitprov/internal/scim"
 	"github.com/jitprov/jitprov/internal/startup"
 	"github.com/jitprov/jitprov/internal/store"
 )
@@ -55,11 +56,19 @@ type Deps struct {
 	Listening func(net.Addr)
 }
 
-// Handler is the service's mux: the API under /api/, the console under
-// /admin/ (when given), and / sending people to the console.
+// Handler is the service's mux: the API under /api/, SCIM under
+// /scim/v2/, the console under /admin/ (when given), and / sending people
+// to the console.
 func Handler(core *admin.Core, auth *authn.Authenticator, console http.Handler, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api.New(api.Config{Core: core, Authn: auth, Log: log}).Handler())
+	// SCIM 2.0 for the organisations' IdPs (internal/scim): the same core,
+	// tokens and audit as the API, for tokens of scope scim only.
+	sc, err := scim.New(scim.Config{Core: core, Authn: auth, Log: log.With("component", "scim")})
+	if err != nil {
+		panic(err) // the resource types are fixed: only a programming error fails here
+	}
+	mux.Handle(scim.Prefix, sc)
 	// The console (another package) mounts here, with its own CSRF
 	// protection for its forms and authn.Authenticator.Principal for who
 	// is signed in.

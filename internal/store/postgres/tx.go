@@ -36,14 +36,16 @@ func scanConn(row pgx.Row) (store.Connection, error) {
 
 // userColumns names the columns of users as u.
 const userColumns = `u.id::text, u.org_id, coalesce(u.email, ''), u.email_verified, u.given_name, u.family_name,
-	u.display_name, u.groups, u.role, u.status, u.attributes, u.created_by, u.created_at, u.updated_at, u.last_login_at`
+	u.display_name, u.groups, u.role, u.status, u.attributes, u.created_by, u.created_at, u.updated_at, u.last_login_at,
+	coalesce(u.scim_user_name, ''), coalesce(u.scim_external_id, ''), u.scim_managed, u.scim_deleted`
 
 func scanUser(row pgx.Row) (store.User, error) {
 	var u store.User
 	var lastLogin *time.Time
 	err := row.Scan(&u.ID, &u.OrganizationID, &u.Email, &u.EmailVerified,
 		&u.GivenName, &u.FamilyName, &u.DisplayName, &u.Groups, &u.Role, &u.Status, &u.Attributes,
-		&u.CreatedBy, &u.CreatedAt, &u.UpdatedAt, &lastLogin)
+		&u.CreatedBy, &u.CreatedAt, &u.UpdatedAt, &lastLogin,
+		&u.SCIM.UserName, &u.SCIM.ExternalID, &u.SCIM.Managed, &u.SCIM.Deleted)
 	if lastLogin != nil {
 		u.LastLoginAt = *lastLogin
 	}

@@ -66,7 +66,8 @@ func scanConn(row scanner) (store.Connection, error) {
 
 // userColumns names the columns of users as u.
 const userColumns = `u.id, u.org_id, coalesce(u.email, ''), u.email_verified, u.given_name, u.family_name,
-	u.display_name, u.groups, u.role, u.status, u.attributes, u.created_by, u.created_at, u.updated_at, u.last_login_at`
+	u.display_name, u.groups, u.role, u.status, u.attributes, u.created_by, u.created_at, u.updated_at, u.last_login_at,
+	coalesce(u.scim_user_name, ''), coalesce(u.scim_external_id, ''), u.scim_managed, u.scim_deleted`
 
 // userReturning is userColumns for a RETURNING clause, which names no
 // table in SQLite.
@@ -76,7 +77,8 @@ func scanUser(row scanner) (store.User, error) {
 	var u store.User
 	err := row.Scan(&u.ID, &u.OrganizationID, &u.Email, &u.EmailVerified,
 		&u.GivenName, &u.FamilyName, &u.DisplayName, jsonText{&u.Groups}, &u.Role, &u.Status, jsonText{&u.Attributes},
-		&u.CreatedBy, timeText{&u.CreatedAt}, timeText{&u.UpdatedAt}, timeText{&u.LastLoginAt})
+		&u.CreatedBy, timeText{&u.CreatedAt}, timeText{&u.UpdatedAt}, timeText{&u.LastLoginAt},
+		&u.SCIM.UserName, &u.SCIM.ExternalID, &u.SCIM.Managed, &u.SCIM.Deleted)
 	return u, err
 }
 

@@ -1,0 +1,592 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/connection"
+	"github.com/jitprov/jitprov/internal/store"
+)
+
+// The directory: what a provisioning client (a SCIM client such as Okta's
+// or Entra ID's) does to an organisation's people and groups. Each change
+// is one transaction with its events and an audit row, as every admin
+// action; seats follow status exactly as they do for an admin's
+// deprovisioning and reactivation. internal/scim speaks the protocol.
+
+// DirectoryAttributes are the user attributes a SCIM client owns (the
+// enterprise extension's); the user's other attributes (a login's mapped
+// ones) are left as they are.
+var DirectoryAttributes = []string{"department", "manager", "employeeNumber"}
+
+// Person is a user as a SCIM client writes it: the whole of it (a PATCH is
+// applied to the Person read before it is written).
+type Person struct {
+	UserName    string
+	ExternalID  string
+	Email       string
+	GivenName   string
+	FamilyName  string
+	DisplayName string
+	Active      bool
+	// Attributes holds DirectoryAttributes only.
+	Attributes map[string]string
+}
+
+// DirectoryUser is a user as a SCIM client sees them.
+type DirectoryUser struct {
+	User   store.User
+	Groups []store.Group
+}
+
+// UserName is the user's SCIM userName: the one a SCIM client set, else
+// the email.
+func (d DirectoryUser) UserName() string {
+	if d.User.SCIM.UserName != "" {
+		return d.User.SCIM.UserName
+	}
+	return d.User.Email
+}
+
+// Version is the user's entity tag, which changes with every write.
+func (d DirectoryUser) Version() string { return version(d.User.UpdatedAt.UnixMicro()) }
+
+func version(us int64) string { return `W/"` + strconv.FormatInt(us, 36) + `"` }
+
+// Person is the user as a SCIM client would write it back unchanged.
+func (d DirectoryUser) Person() Person {
+	u := d.User
+	p := Person{UserName: d.UserName(), ExternalID: u.SCIM.ExternalID, Email: u.Email, GivenName: u.GivenName,
+		FamilyName: u.FamilyName, DisplayName: u.DisplayName, Active: u.Status == store.StatusActive,
+		Attributes: map[string]string{}}
+	for _, k := range DirectoryAttributes {
+		if v := u.Attributes[k]; len(v) > 0 {
+			p.Attributes[k] = v[0]
+		}
+	}
+	return p
+}
+
+// ErrPrecondition: the user changed since the version the request names
+// (a SCIM If-Match, or a PATCH racing another write): read it again.
+var ErrPrecondition = errors.New("admin: the resource changed meanwhile")
+
+// maxDirectoryValue bounds a SCIM string value (names, ids, attributes).
+const maxDirectoryValue = 1024
+
+func (in Person) check() error {
+	if strings.TrimSpace(in.UserName) == "" {
+		return invalid("userName", "required: the person's unique name at the IdP, e.g. their sign-in email")
+	}
+	for f, v := range map[string]string{"userName": in.UserName, "externalId": in.ExternalID, "emails": in.Email,
+		"name.givenName": in.GivenName, "name.familyName": in.FamilyName, "displayName": in.DisplayName} {
+		if len(v) > maxDirectoryValue {
+			return invalid(f, "%d bytes is more than %d", len(v), maxDirectoryValue)
+		}
+		if strings.ContainsRune(v, 0) {
+			return invalid(f, "contains a NUL character")
+		}
+	}
+	if in.Email != "" && !strings.Contains(in.Email, "@") {
+		return invalid("emails", "%q is not an email address", in.Email)
+	}
+	for k, v := range in.Attributes {
+		if !slices.Contains(DirectoryAttributes, k) {
+			return invalid(k, "not an attribute SCIM writes (%s)", strings.Join(DirectoryAttributes, ", "))
+		}
+		if len(v) > maxDirectoryValue {
+			return invalid(k, "%d bytes is more than %d", len(v), maxDirectoryValue)
+		}
+	}
+	return nil
+}
+
+// directoryRules is what an organisation's connections say to SCIM: which
+// identity a SCIM user is known by through each connection, and the group
+// rules that turn SCIM groups into roles.
+type directoryRules struct {
+	identities map[string]string // connection id → connection.SCIMUserName or SCIMExternalID
+	groupRoles []connection.GroupRole
+}
+
+func (c *Core) rules(ctx context.Context, tx store.Tx, orgID string) (directoryRules, error) {
+	conns, err := tx.Connections(ctx, orgID)
+	if err != nil {
+		return directoryRules{}, err
+	}
+	r := directoryRules{identities: map[string]string{}}
+	for _, conn := range conns {
+		ident, groupRoles, err := connection.SCIMIdentityOf(conn.Protocol, conn.Settings)
+		if err != nil {
+			// A connection whose settings do not decode serves no login
+			// either; SCIM goes on without it.
+			c.log.WarnContext(ctx, "SCIM skips a connection whose settings do not decode", "organization", orgID,
+				"connection", conn.ID, "error", err)
+			continue
+		}
+		if ident != "" {
+			r.identities[conn.ID] = ident
+		}
+		r.groupRoles = append(r.groupRoles, groupRoles...)
+	}
+	return r, nil
+}
+
+// identityValue is the external id of in through a connection whose
+// scim_identity is ident ("" when in has none).
+func identityValue(ident string, in Person) string {
+	if ident == connection.SCIMExternalID {
+		return in.ExternalID
+	}
+	return in.UserName
+}
+
+// directoryUser reads u's groups.
+func directoryUser(ctx context.Context, tx store.Tx, u store.User) (DirectoryUser, error) {
+	groups, err := tx.UserGroups(ctx, u.ID)
+	return DirectoryUser{User: u, Groups: groups}, err
+}
+
+// DirectoryUser reads a user SCIM sees.
+func (c *Core) DirectoryUser(ctx context.Context, p Principal, orgID, userID string) (DirectoryUser, error) {
+	var out DirectoryUser
+	err := c.inTx(ctx, p.directory(), orgID, false, func(tx store.Tx, org store.Organization) error {
+		users, err := tx.DirectoryUsers(ctx, org.ID, store.DirectoryKey{Attr: store.DirectoryByID, Value: userID})
+		if err != nil {
+			return err
+		}
+		if len(users) == 0 {
+			return fmt.Errorf("%w: user %s", ErrNotFound, userID)
+		}
+		out, err = directoryUser(ctx, tx, users[0])
+		return err
+	})
+	return out, err
+}
+
+// FindDirectoryUsers finds the users SCIM sees whose attr (a
+// store.DirectoryBy* key) equals value. A userName or externalId is also
+// found as the identity it is through a connection with scim_identity, so
+// that a person JIT created is found by the name the IdP knows them by.
+func (c *Core) FindDirectoryUsers(ctx context.Context, p Principal, orgID, attr, value string) ([]DirectoryUser, error) {
+	var out []DirectoryUser
+	err := c.inTx(ctx, p.directory(), orgID, false, func(tx store.Tx, org store.Organization) error {
+		keys := []store.DirectoryKey{{Attr: attr, Value: value}}
+		if attr == store.DirectoryByUserName || attr == store.DirectoryByExternalID {
+			rules, err := c.rules(ctx, tx, org.ID)
+			if err != nil {
+				return err
+			}
+			for _, conn := range slices.Sorted(maps.Keys(rules.identities)) {
+				if rules.identities[conn] == attr {
+					keys = append(keys, store.DirectoryKey{Attr: store.DirectoryByIdentity, Value: value, Connection: conn})
+				}
+			}
+		}
+		seen := map[string]bool{}
+		for _, k := range keys {
+			users, err := tx.DirectoryUsers(ctx, org.ID, k)
+			if err != nil {
+				return err
+			}
+			for _, u := range users {
+				if seen[u.ID] {
+					continue
+				}
+				seen[u.ID] = true
+				du, err := directoryUser(ctx, tx, u)
+				if err != nil {
+					return err
+				}
+				out = append(out, du)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// DirectoryUsers is a page of the users SCIM sees, oldest first, from
+// offset (0-based), and how many there are.
+func (c *Core) DirectoryUsers(ctx context.Context, p Principal, orgID string, offset, limit int) ([]DirectoryUser, int, error) {
+	var out []DirectoryUser
+	var total int
+	err := c.inTx(ctx, p.directory(), orgID, false, func(tx store.Tx, org store.Organization) error {
+		users, n, err := tx.DirectoryPage(ctx, org.ID, offset, limit)
+		if err != nil {
+			return err
+		}
+		total = n
+		for _, u := range users {
+			du, err := directoryUser(ctx, tx, u)
+			if err != nil {
+				return err
+			}
+			out = append(out, du)
+		}
+		return nil
+	})
+	return out, total, err
+}
+
+// CreateDirectoryUser is a SCIM client's POST of a person. A person the
+// directory does not know yet is created (active people take a seat:
+// ErrNoSeat when none is free) and linked to their identity through every
+// connection with scim_identity, so that their first sign-in finds them. A
+// person JIT or an admin created, found by userName, externalId, email or
+// that identity, is adopted instead: SCIM manages them from now on. A
+// person SCIM already manages is a conflict (RFC 7644: userName is
+// unique), as is a sign-up held for an admin.
+func (c *Core) CreateDirectoryUser(ctx context.Context, p Principal, orgID string, in Person) (DirectoryUser, bool, error) {
+	if err := in.check(); err != nil {
+		return DirectoryUser{}, false, err
+	}
+	var out DirectoryUser
+	var created bool
+	err := c.inTx(ctx, p.directory(), orgID, true, func(tx store.Tx, org store.Organization) error {
+		rules, err := c.rules(ctx, tx, org.ID)
+		if err != nil {
+			return err
+		}
+		existing, err := c.match(ctx, tx, org.ID, rules, in)
+		if err != nil {
+			return err
+		}
+		ch := &change{ctx: ctx, p: p, org: org.ID}
+		if existing != nil {
+			u := *existing
+			switch {
+			case u.Status == store.StatusHeld:
+				return fmt.Errorf("%w: %s signed up and waits for an admin's approval (user %s); approve or deny the sign-up first",
+					ErrConflict, in.UserName, u.ID)
+			case u.SCIM.Managed && !u.SCIM.Deleted:
+				return fmt.Errorf("%w: %w: user %s has userName %q already", ErrConflict, errUniqueness, u.ID, u.SCIM.UserName)
+			}
+			out, _, err = c.writePerson(ctx, tx, ch, org, rules, u, in)
+			if err != nil {
+				return err
+			}
+			return ch.commit(tx, "scim.user.adopt", u.ID, map[string]any{"user_name": in.UserName})
+		}
+		out, err = c.createPerson(ctx, tx, ch, org, rules, in)
+		if err != nil {
+			return err
+		}
+		created = true
+		return ch.commit(tx, "scim.user.create", out.User.ID, map[string]any{"user_name": in.UserName})
+	})
+	return out, created, err
+}
+
+// errUniqueness marks a conflict on a unique SCIM attribute (SCIM's
+// scimType uniqueness).
+var errUniqueness = errors.New("uniqueness")
+
+// IsUniqueness reports whether err is a conflict on a unique attribute.
+func IsUniqueness(err error) bool { return errors.Is(err, errUniqueness) }
+
+// match finds the one user in is, SCIM-deleted ones included: by SCIM
+// userName (or email), externalId, email and the identity through each
+// connection with scim_identity. Two different users are a conflict.
+func (c *Core) match(ctx context.Context, tx store.Tx, orgID string, rules directoryRules, in Person) (*store.User, error) {
+	keys := []store.DirectoryKey{{Attr: store.DirectoryByUserName, Value: in.UserName, All: true}}
+	if in.ExternalID != "" {
+		keys = append(keys, store.DirectoryKey{Attr: store.DirectoryByExternalID, Value: in.ExternalID, All: true})
+	}
+	if in.Email != "" {
+		keys = append(keys, store.DirectoryKey{Attr: store.DirectoryByEmail, Value: in.Email, All: true})
+	}
+	for _, conn := range slices.Sorted(maps.Keys(rules.identities)) {
+		if v := identityValue(rules.identities[conn], in); v != "" {
+			keys = append(keys, store.DirectoryKey{Attr: store.DirectoryByIdentity, Value: v, Connection: conn, All: true})
+		}
+	}
+	var live, deleted []store.User
+	seen := map[string]bool{}
+	for _, k := range keys {
+		users, err := tx.DirectoryUsers(ctx, orgID, k)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			if seen[u.ID] {
+				continue
+			}
+			seen[u.ID] = true
+			if u.SCIM.Deleted {
+				deleted = append(deleted, u)
+			} else {
+				live = append(live, u)
+			}
+		}
+	}
+	switch {
+	case len(live) > 1:
+		return nil, fmt.Errorf("%w: %w: userName %q, externalId %q and email %q name different people (users %s and %s)",
+			ErrConflict, errUniqueness, in.UserName, in.ExternalID, in.Email, live[0].ID, live[1].ID)
+	case len(live) == 1:
+		return &live[0], nil
+	case len(deleted) > 0:
+		// A person SCIM deleted comes back: the same record, not another.
+		return &deleted[0], nil
+	}
+	return nil, nil
+}
+
+func (c *Core) createPerson(ctx context.Context, tx store.Tx, ch *change, org store.Organization, rules directoryRules, in Person) (DirectoryUser, error) {
+	status := store.StatusDeprovisioned
+	if in.Active {
+		status = store.StatusActive
+	}
+	u := applyPerson(store.User{ID: uuid.NewString(), OrganizationID: org.ID, Role: org.DefaultRole, Status: status,
+		CreatedBy: store.CreatedBySCIM}, in)
+	u.SCIM = store.SCIMUser{UserName: in.UserName, ExternalID: in.ExternalID, Managed: true}
+	u, err := tx.CreateDirectoryUser(ctx, u)
+	if err != nil {
+		return DirectoryUser{}, uniqueness(err)
+	}
+	conn, ext, err := c.linkIdentities(ctx, tx, org.ID, rules, u, in)
+	if err != nil {
+		return DirectoryUser{}, err
+	}
+	actor := p2actor(ch.p)
+	if err := ch.emit(events.TypeUserCreated, u.ID, events.UserCreated{User: outboxUser(u, conn, ext), Actor: &actor}); err != nil {
+		return DirectoryUser{}, err
+	}
+	// The seat last, right before the commit: the organisation's row is
+	// locked for as short a time as can be.
+	if status == store.StatusActive {
+		if _, err := tx.TakeSeat(ctx, org.ID); err != nil {
+			return DirectoryUser{}, err
+		}
+	}
+	return DirectoryUser{User: u}, nil
+}
+
+// linkIdentities links u to its identity through every connection with
+// scim_identity where that identity is nobody's yet; it returns the first
+// linked, for the events.
+func (c *Core) linkIdentities(ctx context.Context, tx store.Tx, orgID string, rules directoryRules, u store.User, in Person) (conn, ext string, err error) {
+	for _, cid := range slices.Sorted(maps.Keys(rules.identities)) {
+		v := identityValue(rules.identities[cid], in)
+		if v == "" {
+			continue
+		}
+		owner, err := tx.UserByIdentity(ctx, orgID, cid, v)
+		switch {
+		case err == nil && owner.ID != u.ID:
+			return "", "", fmt.Errorf("%w: %w: the identity %q through connection %q is user %s's", ErrConflict, errUniqueness, v, cid, owner.ID)
+		case err == nil:
+			continue
+		case !errors.Is(err, store.ErrNotFound):
+			return "", "", err
+		}
+		if _, err := tx.LinkIdentity(ctx, store.Identity{OrganizationID: orgID, ConnectionID: cid, ExternalID: v, UserID: u.ID,
+			LinkedBy: store.LinkedBySCIM}); err != nil {
+			return "", "", err
+		}
+		if conn == "" {
+			conn, ext = cid, v
+		}
+	}
+	return conn, ext, nil
+}
+
+// applyPerson writes in's profile onto u.
+func applyPerson(u store.User, in Person) store.User {
+	u.Email, u.EmailVerified = in.Email, in.Email != ""
+	u.GivenName, u.FamilyName, u.DisplayName = in.GivenName, in.FamilyName, in.DisplayName
+	attrs := maps.Clone(u.Attributes)
+	if attrs == nil {
+		attrs = map[string][]string{}
+	}
+	for _, k := range DirectoryAttributes {
+		if v := in.Attributes[k]; v != "" {
+			attrs[k] = []string{v}
+		} else {
+			delete(attrs, k)
+		}
+	}
+	u.Attributes = attrs
+	return u
+}
+
+// changedFields names the profile fields that differ, as user.updated
+// names them.
+func changedFields(a, b store.User) []string {
+	var out []string
+	add := func(name string, same bool) {
+		if !same {
+			out = append(out, name)
+		}
+	}
+	add("email", strings.EqualFold(a.Email, b.Email) && a.Email == b.Email)
+	add("email_verified", a.EmailVerified == b.EmailVerified)
+	add("given_name", a.GivenName == b.GivenName)
+	add("family_name", a.FamilyName == b.FamilyName)
+	add("display_name", a.DisplayName == b.DisplayName)
+	add("groups", slices.Equal(a.Groups, b.Groups))
+	add("attributes", maps.EqualFunc(a.Attributes, b.Attributes, slices.Equal))
+	return out
+}
+
+// writePerson makes u what in says: profile, SCIM fields (SCIM manages u
+// from now on) and status, with the events of each change.
+func (c *Core) writePerson(ctx context.Context, tx store.Tx, ch *change, org store.Organization, rules directoryRules, u store.User, in Person) (DirectoryUser, bool, error) {
+	next := applyPerson(u, in)
+	next.SCIM = store.SCIMUser{UserName: in.UserName, ExternalID: in.ExternalID, Managed: true}
+	changed := changedFields(u, next)
+	written := u
+	wrote := len(changed) > 0 || next.SCIM != u.SCIM
+	if wrote {
+		var err error
+		if written, err = tx.WriteDirectoryUser(ctx, next); err != nil {
+			return DirectoryUser{}, false, uniqueness(err)
+		}
+	}
+	linked, _, err := c.linkIdentities(ctx, tx, org.ID, rules, written, in)
+	if err != nil {
+		return DirectoryUser{}, false, err
+	}
+	if len(changed) > 0 {
+		actor := p2actor(ch.p)
+		if err := ch.emit(events.TypeUserUpdated, u.ID, events.UserUpdated{User: userEvent(written), Changed: changed, Actor: &actor}); err != nil {
+			return DirectoryUser{}, false, err
+		}
+	}
+	before := written.Status
+	if written, err = c.directoryStatus(ctx, tx, ch, org, written, in.Active); err != nil {
+		return DirectoryUser{}, false, err
+	}
+	du, err := directoryUser(ctx, tx, written)
+	return du, wrote || linked != "" || written.Status != before, err
+}
+
+// directoryStatus follows SCIM's active: false deprovisions (the seat is
+// freed at once), true brings a deprovisioned user back (taking a seat,
+// ErrNoSeat when none is free). A user an admin suspended stays
+// suspended: SCIM's active does not overrule an admin.
+func (c *Core) directoryStatus(ctx context.Context, tx store.Tx, ch *change, org store.Organization, u store.User, active bool) (store.User, error) {
+	var sc statusChange
+	switch {
+	case !active && (u.Status == store.StatusActive || u.Status == store.StatusSuspended):
+		sc = deprovision
+		if _, err := tx.ReleaseSeat(ctx, org.ID); err != nil {
+			return u, err
+		}
+	case active && u.Status == store.StatusDeprovisioned:
+		sc = reactivate
+		if _, err := tx.TakeSeat(ctx, org.ID); err != nil {
+			return u, err
+		}
+	default:
+		return u, nil
+	}
+	updated, err := tx.SetUserStatus(ctx, org.ID, u.ID, sc.to)
+	if err != nil {
+		return u, err
+	}
+	if err := ch.emit(sc.event, u.ID, events.UserStatusChanged{User: userEvent(updated), PreviousStatus: u.Status,
+		Actor: ch.p.actor(), Reason: "SCIM active: " + strconv.FormatBool(active)}); err != nil {
+		return u, err
+	}
+	return updated, nil
+}
+
+// ReplaceDirectoryUser is a SCIM client's PUT (and, with the Person a
+// PATCH made of what was read, its PATCH) of a user SCIM sees. ifVersion,
+// when set, must be the user's Version (ErrPrecondition otherwise).
+func (c *Core) ReplaceDirectoryUser(ctx context.Context, p Principal, orgID, userID string, in Person, ifVersion string) (DirectoryUser, error) {
+	if err := in.check(); err != nil {
+		return DirectoryUser{}, err
+	}
+	var out DirectoryUser
+	err := c.inTx(ctx, p.directory(), orgID, true, func(tx store.Tx, org store.Organization) error {
+		u, err := c.lockDirectoryUser(ctx, tx, org.ID, userID)
+		if err != nil {
+			return err
+		}
+		if ifVersion != "" && ifVersion != version(u.UpdatedAt.UnixMicro()) {
+			return fmt.Errorf("%w: user %s is at version %s, not %s", ErrPrecondition, u.ID, version(u.UpdatedAt.UnixMicro()), ifVersion)
+		}
+		rules, err := c.rules(ctx, tx, org.ID)
+		if err != nil {
+			return err
+		}
+		ch := &change{ctx: ctx, p: p, org: org.ID}
+		var wrote bool
+		if out, wrote, err = c.writePerson(ctx, tx, ch, org, rules, u, in); err != nil {
+			return err
+		}
+		if !wrote {
+			return nil // nothing changed: no event, no audit row
+		}
+		return ch.commit(tx, "scim.user.replace", u.ID, map[string]any{"user_name": in.UserName})
+	})
+	return out, err
+}
+
+// lockDirectoryUser finds and locks a user SCIM sees.
+func (c *Core) lockDirectoryUser(ctx context.Context, tx store.Tx, orgID, userID string) (store.User, error) {
+	u, err := tx.UserByID(ctx, orgID, userID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (u.SCIM.Deleted || u.Status == store.StatusHeld)) {
+		return u, fmt.Errorf("%w: user %s", ErrNotFound, userID)
+	}
+	return u, err
+}
+
+// DeleteDirectoryUser is a SCIM client's DELETE: the user is deprovisioned
+// (their seat freed at once, their next sign-in refused) and leaves SCIM's
+// view and its groups; their record stays for the audit. A later POST of
+// the same person brings them back.
+func (c *Core) DeleteDirectoryUser(ctx context.Context, p Principal, orgID, userID string) error {
+	return c.inTx(ctx, p.directory(), orgID, true, func(tx store.Tx, org store.Organization) error {
+		u, err := c.lockDirectoryUser(ctx, tx, org.ID, userID)
+		if err != nil {
+			return err
+		}
+		ch := &change{ctx: ctx, p: p, org: org.ID}
+		if u, err = c.directoryStatus(ctx, tx, ch, org, u, false); err != nil {
+			return err
+		}
+		groups, err := tx.UserGroups(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		for _, g := range groups {
+			if _, err := tx.RemoveGroupMembers(ctx, g.ID, []string{u.ID}); err != nil {
+				return err
+			}
+		}
+		u.SCIM.Deleted, u.SCIM.Managed = true, true
+		if _, err := tx.WriteDirectoryUser(ctx, u); err != nil {
+			return err
+		}
+		return ch.commit(tx, "scim.user.delete", u.ID, map[string]any{"user_name": u.SCIM.UserName})
+	})
+}
+
+// uniqueness marks a store conflict (a taken email or userName) as a
+// SCIM uniqueness conflict.
+func uniqueness(err error) error {
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("%w: %w: %w", ErrConflict, errUniqueness, err)
+	}
+	return err
+}
+
+func p2actor(p Principal) events.Actor { return p.actor() }
+
+func outboxUser(u store.User, conn, ext string) events.User {
+	e := userEvent(u)
+	e.ConnectionID, e.ExternalID = conn, ext
+	return e
+}
