@@ -172,16 +172,21 @@ func window(items []item, startIndex, count int) []item {
 // filter (`emails[type eq "work"].value eq "ada@example.com"`).
 var valuePathCompare = regexp.MustCompile(`^\s*([A-Za-z][\w:.-]*)\[([^\[\]]+)\]\.([A-Za-z]\w*)\s+(eq|ne|co|sw|ew|gt|ge|lt|le)\s+(.+?)\s*$`)
 
+// orInside finds an or in a value filter, which and would bind tighter
+// than.
+var orInside = regexp.MustCompile(`(?i)\sor\s`)
+
 // rewriteFilter turns such a filter into the RFC's own form,
-// `emails[(type eq "work") and value eq "ada@example.com"]`, before the
-// library parses it.
+// `emails[type eq "work" and value eq "ada@example.com"]`, before the
+// library parses it (only when the value filter has no or, which and would
+// change).
 func rewriteFilter(r *http.Request) {
 	q := r.URL.Query()
 	f := q.Get("filter")
 	m := valuePathCompare.FindStringSubmatch(f)
-	if m == nil {
+	if m == nil || orInside.MatchString(m[2]) {
 		return
 	}
-	q.Set("filter", fmt.Sprintf("%s[(%s) and %s %s %s]", m[1], m[2], m[3], m[4], m[5]))
+	q.Set("filter", fmt.Sprintf("%s[%s and %s %s %s]", m[1], m[2], m[3], m[4], m[5]))
 	r.URL.RawQuery = q.Encode()
 }

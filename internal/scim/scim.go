@@ -18,9 +18,12 @@
 package scim
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -122,11 +125,54 @@ func New(cfg Config) (http.Handler, error) {
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
 		rewriteFilter(r)
+		if err := rewriteManager(r); err != nil {
+			writeError(w, scimerr.ScimError{Status: http.StatusBadRequest, ScimType: scimerr.ScimTypeInvalidSyntax, Detail: err.Error()})
+			return
+		}
 		// The library routes on the path after /v2.
 		r.URL.Path = "/v2/" + strings.TrimPrefix(r.URL.Path, Prefix)
 		r.URL.RawPath = ""
 		srv.ServeHTTP(w, r)
 	}), nil
+}
+
+// rewriteManager wraps the string value Entra ID sends for the enterprise
+// manager (`"path": "…:User:manager", "value": "<id>"`) into the complex
+// value the schema defines (`{"value": "<id>"}`), before the library checks
+// a user's PATCH against the schema.
+func rewriteManager(r *http.Request) error {
+	if r.Method != http.MethodPatch || !strings.HasPrefix(strings.TrimPrefix(r.URL.Path, Prefix), "Users/") {
+		return nil
+	}
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return fmt.Errorf("the request body could not be read: %w", err)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	var req map[string]any
+	if json.Unmarshal(raw, &req) != nil {
+		return nil // the library answers invalidSyntax
+	}
+	ops, _ := get(req, "Operations").([]any)
+	changed := false
+	for _, o := range ops {
+		op, _ := o.(map[string]any)
+		path, _ := get(op, "path").(string)
+		if v, isString := get(op, "value").(string); isString && strings.HasSuffix(strings.ToLower(path), ":user:manager") {
+			for k := range op {
+				if strings.EqualFold(k, "value") {
+					op[k] = map[string]any{"value": v}
+				}
+			}
+			changed = true
+		}
+	}
+	if changed {
+		raw, _ = json.Marshal(req)
+		r.Body = io.NopCloser(bytes.NewReader(raw))
+		r.ContentLength = int64(len(raw))
+	}
+	return nil
 }
 
 func writeError(w http.ResponseWriter, e scimerr.ScimError) {
