@@ -57,6 +57,7 @@ func newHarness(t *testing.T, seats int) *harness {
 	s, _ := testenv.Store(t)
 	if err := s.ApplyOrganizations(t.Context(), []store.Organization{org("acme", seats), org("globex", seats)}, []store.Connection{
 		{OrganizationID: "acme", ID: "okta", Protocol: "saml", Settings: []byte(oktaSettings)},
+		{OrganizationID: "acme", ID: "google", Protocol: "oidc", Settings: []byte(`{"issuer": "https://accounts.google.com", "client_id": "c", "client_secret_env": "X"}`)},
 		{OrganizationID: "globex", ID: "idp", Protocol: "saml", Settings: []byte(`{"idp_metadata_url": "https://idp.globex.example/m"}`)},
 	}); err != nil {
 		t.Fatal(err)
@@ -130,10 +131,20 @@ func (h *harness) scim(t *testing.T, method, path, body string, headers ...strin
 
 // login is a sign-in through acme's okta connection, decided by the
 // provisioner.
-func (h *harness) login(t *testing.T, ext, email string, groups ...string) events.ProvisioningResult {
+func (h *harness) login(t *testing.T, ext, email string) events.ProvisioningResult {
 	t.Helper()
-	res, err := h.dec.Decide(t.Context(), uuid.NewString(), events.Identity{OrganizationID: "acme", ConnectionID: "okta",
-		Protocol: events.ProtocolSAML, ExternalID: ext, Email: email, EmailVerified: email != "", Groups: groups,
+	return h.loginThrough(t, "okta", ext, email)
+}
+
+// loginThrough is a sign-in through another of acme's connections.
+func (h *harness) loginThrough(t *testing.T, conn, ext, email string) events.ProvisioningResult {
+	t.Helper()
+	proto := events.ProtocolSAML
+	if conn == "google" {
+		proto = events.ProtocolOIDC
+	}
+	res, err := h.dec.Decide(t.Context(), uuid.NewString(), events.Identity{OrganizationID: "acme", ConnectionID: conn,
+		Protocol: proto, ExternalID: ext, Email: email, EmailVerified: email != "",
 		AuthenticatedAt: time.Now().UTC()})
 	if err != nil {
 		t.Fatalf("login %s: %v", ext, err)
