@@ -39,7 +39,9 @@ func createDirectoryUser(t *testing.T, s store.Store, u store.User) store.User {
 
 func findDirectory(t *testing.T, s store.Store, orgID string, key store.DirectoryKey) []string {
 	t.Helper()
-	users, err := read(t, s, func(ctx context.Context, tx store.Tx) ([]store.User, error) { return tx.DirectoryUsers(ctx, orgID, key) })
+	users, err := read(t, s, func(ctx context.Context, tx store.Tx) ([]store.User, error) {
+		return tx.DirectoryUsers(ctx, orgID, key)
+	})
 	if err != nil {
 		t.Fatalf("DirectoryUsers(%+v): %v", key, err)
 	}
