@@ -4,7 +4,7 @@
 // seats, decisions and API tokens.
 //
 //	admin [serve] [-config FILE]   run the service (default)
-//	admin token create -name NAME -scope read|write [-org ORG] [-expires 720h]
+//	admin token create -name NAME -scope read|write|scim [-org ORG] [-expires 720h]
 //	                               make an API token with database access (the first one)
 package main
 
@@ -40,7 +40,7 @@ func main() {
 
 const usage = `usage:
   admin [serve] [-config FILE]   serve the admin API (and the console)
-  admin token create -name NAME -scope read|write [-org ORG] [-expires DURATION] [-config FILE]
+  admin token create -name NAME -scope read|write|scim [-org ORG] [-expires DURATION] [-config FILE]
                                  make an API token straight in the database, as an operator,
                                  and print its secret once: the first token, before any other
                                  can create tokens through the API
@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.Usage = func() { fmt.Fprintln(stderr, usage) }
 	cfgPath := fs.String("config", "", "YAML configuration file (optional)")
 	name := fs.String("name", "", "what the token is for (token create)")
-	scope := fs.String("scope", "", "read or write (token create)")
+	scope := fs.String("scope", "", "read, write, or scim: an organisation's SCIM client, with -org (token create)")
 	org := fs.String("org", "", "the one organisation the token acts on; none for a global token (token create)")
 	expires := fs.Duration("expires", admin.DefaultTokenLifetime, "how long the token lives (token create)")
 	if err := fs.Parse(args); err != nil {

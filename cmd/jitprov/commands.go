@@ -40,7 +40,7 @@ var commands = []*command{
 	{name: "dry-run", args: "ORG -f IDENTITY.json | --connection ID --saml-response FILE | --connection ID --id-token FILE [--userinfo FILE]", summary: "What JIT would decide for a login of this identity (or SAML response, or ID token) now, writing nothing", min: 1, max: 1, setup: dryRun},
 	{name: "apply", args: "-f ORGANIZATIONS.yaml", summary: "Create or update organisations and connections (--dry-run: only say what it would do); never deletes", max: 0, setup: apply},
 	{name: "tokens list", summary: "API tokens (never their secrets)", max: 0, setup: tokensList},
-	{name: "tokens create", args: "--name NAME --scope read|write", summary: "Create an API token; its secret is printed this once", max: 0, setup: tokensCreate},
+	{name: "tokens create", args: "--name NAME --scope read|write|scim", summary: "Create an API token; its secret is printed this once", max: 0, setup: tokensCreate},
 	{name: "tokens revoke", args: "TOKEN", summary: "Revoke a token at once", min: 1, max: 1, setup: tokensRevoke},
 }
 
@@ -917,13 +917,13 @@ func tokensCreate(fs *flag.FlagSet) func(*env, []string) error {
 	var nt client.NewToken
 	var expires, key string
 	fs.StringVar(&nt.Name, "name", "", "what the token is for (required)")
-	fs.StringVar(&nt.Scope, "scope", "", "read or write (required)")
+	fs.StringVar(&nt.Scope, "scope", "", "read, write, or scim: an organisation's SCIM client, with --org (required)")
 	fs.StringVar(&nt.Organization, "org", "", "the one organisation it acts on (default: global, every organisation)")
 	fs.StringVar(&expires, "expires", "", "a lifetime such as 720h, or an RFC 3339 time (default 90 days, at most 366)")
 	fs.StringVar(&key, "idempotency-key", "", "a key that makes a retry of this command create no second token")
 	return func(e *env, _ []string) error {
 		if nt.Name == "" || nt.Scope == "" {
-			return errors.New("tokens create takes --name NAME and --scope read|write")
+			return errors.New("tokens create takes --name NAME and --scope read|write|scim")
 		}
 		if expires != "" {
 			if _, err := time.Parse(time.RFC3339, expires); err == nil {
