@@ -233,6 +233,8 @@ var dataTypes = map[Type]func() any{
 	TypeProvisioningResultV2:   func() any { return new(ProvisioningResult) },
 	TypeUserCreated:            func() any { return new(UserCreated) },
 	TypeUserUpdated:            func() any { return new(UserUpdated) },
+	TypeUserCreatedV2:          func() any { return new(UserCreated) },
+	TypeUserUpdatedV2:          func() any { return new(UserUpdated) },
 	TypeUserIdentityLinked:     func() any { return new(IdentityLinked) },
 	TypeUserIdentityUnlinked:   func() any { return new(IdentityUnlinked) },
 	TypeUserSuspended:          func() any { return new(UserStatusChanged) },

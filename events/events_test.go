@@ -123,6 +123,12 @@ func samples() []sample {
 	failed := events.ProvisioningFailed{LoginID: result.LoginID, OrganizationID: "acme", ConnectionID: "okta-main",
 		ExternalID: "00u1a2b3c4d5e6f7g8h9", Email: "ada@acme.example", Reason: "failed 8 times", Deliveries: 8, FailedAt: at}
 
+	scimUser := user
+	scimUser.CreatedBy = "scim"
+	scimToken := &events.Actor{Type: events.ActorToken, ID: "0192f3a4-0000-7000-8000-00000000000a", Name: "okta-scim"}
+	scimCreated := events.UserCreated{User: scimUser, Actor: scimToken}
+	scimUpdated := events.UserUpdated{User: scimUser, Changed: []string{"groups"}, Actor: scimToken}
+
 	seen := events.LoginSeen{OrganizationID: "acme", ConnectionID: "okta-main", ExternalID: "00u1a2b3c4d5e6f7g8h9",
 		UserID: user.ID, AuthenticatedAt: at}
 
@@ -167,6 +173,21 @@ func samples() []sample {
 			typ: events.TypeUserUpdated, subject: user.ID,
 			data: updated, invalid: events.UserUpdated{User: user, LoginID: result.LoginID}, // changed: null
 			checkData: dataIs(events.TypeUserUpdated, updated, func(v *events.UserUpdated) []*time.Time {
+				return userTimes(&v.User)
+			}),
+		},
+		{
+			// v2: a SCIM client's creation, no login; v2 wants an actor then.
+			typ: events.TypeUserCreatedV2, subject: user.ID,
+			data: scimCreated, invalid: events.UserCreated{User: scimUser},
+			checkData: dataIs(events.TypeUserCreatedV2, scimCreated, func(v *events.UserCreated) []*time.Time {
+				return userTimes(&v.User)
+			}),
+		},
+		{
+			typ: events.TypeUserUpdatedV2, subject: user.ID,
+			data: scimUpdated, invalid: events.UserUpdated{User: scimUser, Changed: []string{"groups"}},
+			checkData: dataIs(events.TypeUserUpdatedV2, scimUpdated, func(v *events.UserUpdated) []*time.Time {
 				return userTimes(&v.User)
 			}),
 		},

@@ -23,6 +23,8 @@ var readers = map[events.Type]func(events.Event, events.Type) (any, error){
 	events.TypeProvisioningResultV2:   dataAs[events.ProvisioningResult],
 	events.TypeUserCreated:            dataAs[events.UserCreated],
 	events.TypeUserUpdated:            dataAs[events.UserUpdated],
+	events.TypeUserCreatedV2:          dataAs[events.UserCreated],
+	events.TypeUserUpdatedV2:          dataAs[events.UserUpdated],
 	events.TypeUserIdentityLinked:     dataAs[events.IdentityLinked],
 	events.TypeUserIdentityUnlinked:   dataAs[events.IdentityUnlinked],
 	events.TypeUserSuspended:          dataAs[events.UserStatusChanged],

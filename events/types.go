@@ -35,6 +35,13 @@ const (
 	TypeUserCreated Type = "io.jitprov.user.created.v1"
 	// TypeUserUpdated announces a change of a user's attributes or role.
 	TypeUserUpdated Type = "io.jitprov.user.updated.v1"
+	// TypeUserCreatedV2 and TypeUserUpdatedV2 are user.created and
+	// user.updated as a SCIM client's changes make them: v1 plus actor in
+	// place of login_id (no sign-in caused them) and created_by scim. The
+	// provisioner sends v1, so that a consumer that knows v1 only keeps
+	// working for every sign-in.
+	TypeUserCreatedV2 Type = "io.jitprov.user.created.v2"
+	TypeUserUpdatedV2 Type = "io.jitprov.user.updated.v2"
 	// TypeUserIdentityLinked announces an identity linked to an existing
 	// user: the same person signs in through another connection too.
 	TypeUserIdentityLinked Type = "io.jitprov.user.identity-linked.v1"
@@ -99,6 +106,8 @@ var specs = map[Type]spec{
 	TypeProvisioningResultV2: {"provisioning.result", "", "v2"},
 	TypeUserCreated:          {"user.created", "jit.user.created", "v1"},
 	TypeUserUpdated:          {"user.updated", "jit.user.updated", "v1"},
+	TypeUserCreatedV2:        {"user.created", "jit.user.created", "v2"},
+	TypeUserUpdatedV2:        {"user.updated", "jit.user.updated", "v2"},
 	TypeUserIdentityLinked:   {"user.identity-linked", "jit.user.identity-linked", "v1"},
 	TypeSeatsExhausted:       {"seats.exhausted", "jit.alert.seats.exhausted", "v1"},
 	TypeRoleReviewRequested:  {"role-review.requested", "jit.alert.role-review.requested", "v1"},
@@ -120,7 +129,7 @@ var specs = map[Type]spec{
 // Types lists every event type of the contract.
 func Types() []Type {
 	return []Type{TypeLoginFirstSeen, TypeLoginSeen, TypeProvisioningResult, TypeProvisioningResultV2, TypeUserCreated,
-		TypeUserUpdated, TypeUserIdentityLinked, TypeUserIdentityUnlinked, TypeUserSuspended, TypeUserReactivated,
+		TypeUserUpdated, TypeUserCreatedV2, TypeUserUpdatedV2, TypeUserIdentityLinked, TypeUserIdentityUnlinked, TypeUserSuspended, TypeUserReactivated,
 		TypeUserDeprovisioned, TypeUserRoleChanged, TypeSeatsExhausted, TypeRoleReviewRequested, TypeRoleReviewDecided,
 		TypeSeatsThresholdReached, TypeIdPCertificateExpiring, TypeProvisioningFailed, TypeSignupHeld}
 }
@@ -366,8 +375,8 @@ type User struct {
 // UserCreated is the data of user.created.
 type UserCreated struct {
 	User User `json:"user"`
-	// LoginID is the login.first-seen that created the user; "" when no
-	// sign-in did (a SCIM client: Actor says who).
+	// LoginID is the login.first-seen that created the user. v2 only: ""
+	// when no sign-in did (a SCIM client), and Actor says who.
 	LoginID string `json:"login_id,omitempty"`
 	Actor   *Actor `json:"actor,omitempty"`
 }
@@ -379,8 +388,8 @@ type UserUpdated struct {
 	Changed []string `json:"changed"`
 	// PreviousRole is set when the role changed.
 	PreviousRole string `json:"previous_role,omitempty"`
-	// LoginID is the login that brought the change; "" when no sign-in
-	// did (a SCIM client: Actor says who).
+	// LoginID is the login that brought the change. v2 only: "" when no
+	// sign-in did (a SCIM client), and Actor says who.
 	LoginID string `json:"login_id,omitempty"`
 	Actor   *Actor `json:"actor,omitempty"`
 }

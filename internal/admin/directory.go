@@ -13,6 +13,7 @@ import (
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/connection"
+	"github.com/jitprov/jitprov/internal/outbox"
 	"github.com/jitprov/jitprov/internal/store"
 )
 
@@ -358,7 +359,7 @@ func (c *Core) createPerson(ctx context.Context, tx store.Tx, ch *change, org st
 		return DirectoryUser{}, err
 	}
 	actor := p2actor(ch.p)
-	if err := ch.emit(events.TypeUserCreated, u.ID, events.UserCreated{User: outboxUser(u, conn, ext), Actor: &actor}); err != nil {
+	if err := ch.emit(events.TypeUserCreatedV2, u.ID, events.UserCreated{User: outbox.UserV2(u, conn, ext), Actor: &actor}); err != nil {
 		return DirectoryUser{}, err
 	}
 	// The seat last, right before the commit: the organisation's row is
@@ -458,7 +459,7 @@ func (c *Core) writePerson(ctx context.Context, tx store.Tx, ch *change, org sto
 	}
 	if len(changed) > 0 {
 		actor := p2actor(ch.p)
-		if err := ch.emit(events.TypeUserUpdated, u.ID, events.UserUpdated{User: userEvent(written), Changed: changed, Actor: &actor}); err != nil {
+		if err := ch.emit(events.TypeUserUpdatedV2, u.ID, events.UserUpdated{User: outbox.UserV2(written, "", ""), Changed: changed, Actor: &actor}); err != nil {
 			return DirectoryUser{}, false, err
 		}
 	}
@@ -584,9 +585,3 @@ func uniqueness(err error) error {
 }
 
 func p2actor(p Principal) events.Actor { return p.actor() }
-
-func outboxUser(u store.User, conn, ext string) events.User {
-	e := userEvent(u)
-	e.ConnectionID, e.ExternalID = conn, ext
-	return e
-}

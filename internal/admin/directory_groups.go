@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/outbox"
 	"github.com/jitprov/jitprov/internal/store"
 )
 
@@ -331,7 +332,7 @@ func (c *Core) refreshMembers(ctx context.Context, tx store.Tx, ch *change, org 
 			if u, err = tx.WriteDirectoryUser(ctx, next); err != nil {
 				return err
 			}
-			if err := ch.emit(events.TypeUserUpdated, u.ID, events.UserUpdated{User: userEvent(u), Changed: []string{"groups"}, Actor: &actor}); err != nil {
+			if err := ch.emit(events.TypeUserUpdatedV2, u.ID, events.UserUpdated{User: outbox.UserV2(u, "", ""), Changed: []string{"groups"}, Actor: &actor}); err != nil {
 				return err
 			}
 		}

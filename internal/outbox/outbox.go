@@ -32,10 +32,25 @@ func Message(ctx context.Context, t events.Type, source, org, subject string, da
 // User is u as user.* events announce it; conn and ext name the identity
 // the event is about ("" for none: an admin's action on the user).
 func User(u store.User, conn, ext string) events.User {
+	createdBy := u.CreatedBy
+	if createdBy == store.CreatedBySCIM {
+		// v1 of every user.* event knows jit, admin and app: a user the
+		// organisation's directory created is, to v1, an admin's.
+		// user.created and user.updated v2 (UserV2) say scim.
+		createdBy = store.CreatedByAdmin
+	}
 	return events.User{
 		ID: u.ID, OrganizationID: u.OrganizationID, ConnectionID: conn, ExternalID: ext,
 		Email: u.Email, EmailVerified: u.EmailVerified, GivenName: u.GivenName, FamilyName: u.FamilyName,
 		DisplayName: u.DisplayName, Groups: u.Groups, Role: u.Role, Status: u.Status, Attributes: u.Attributes,
-		CreatedBy: u.CreatedBy, CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
+		CreatedBy: createdBy, CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
 	}
+}
+
+// UserV2 is User for the v2 events (user.created and user.updated v2),
+// whose created_by may be scim.
+func UserV2(u store.User, conn, ext string) events.User {
+	e := User(u, conn, ext)
+	e.CreatedBy = u.CreatedBy
+	return e
 }

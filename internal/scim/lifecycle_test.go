@@ -287,6 +287,9 @@ func TestSCIMDeactivationDuringALoginStorm(t *testing.T) {
 		t.Errorf("%d users, %d identities, %d doubled emails; want %d, %d, 0", users, identities, dupes, 2*people, 2*people)
 	}
 	_, types := h.events(t, 0)
+	if v := h.versions(t, "user.created"); v[events.TypeUserCreatedV2] != people || v[events.TypeUserCreated] != people {
+		t.Errorf("user.created by version %v: want v2 for SCIM's %d and v1 for the %d sign-ins", v, people, people)
+	}
 	count := map[string]int{}
 	for _, ty := range types {
 		count[ty]++

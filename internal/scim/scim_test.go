@@ -173,9 +173,30 @@ func (h *harness) events(t *testing.T, after int64) (int64, []string) {
 		if err != nil {
 			t.Fatalf("outbox row %d breaks the contract: %v", last, err)
 		}
-		types = append(types, strings.TrimSuffix(strings.TrimPrefix(string(ev.Type()), "io.jitprov."), ".v1"))
+		types = append(types, events.Type(ev.Type()).Short())
 	}
 	return last, types
+}
+
+// versions counts the outbox's events of one short name by type (version).
+func (h *harness) versions(t *testing.T, short string) map[events.Type]int {
+	t.Helper()
+	rows, err := h.s.Pool().Query(t.Context(), `SELECT header->'ce-type'->>0 FROM outbox`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[events.Type]int{}
+	for rows.Next() {
+		var typ string
+		if err := rows.Scan(&typ); err != nil {
+			t.Fatal(err)
+		}
+		if events.Type(typ).Short() == short {
+			out[events.Type(typ)]++
+		}
+	}
+	return out
 }
 
 func (h *harness) seats(t *testing.T, orgID string) (used, active int) {
