@@ -274,12 +274,18 @@ func (c *Core) DeleteDirectoryGroup(ctx context.Context, p Principal, orgID, gro
 // membership changed.
 func (c *Core) changeMembers(ctx context.Context, tx store.Tx, ch *change, org store.Organization, g store.Group, gc GroupChange) error {
 	add, remove := canonical(gc.Add), canonical(gc.Remove)
-	for _, id := range add {
-		users, err := tx.DirectoryUsers(ctx, org.ID, store.DirectoryKey{Attr: store.DirectoryByID, Value: id})
-		if err != nil {
+	// Lock every user whose membership may change, in id order, before
+	// touching memberships: concurrent changes of groups that share
+	// members then queue on the users in one order and never deadlock.
+	all := slices.Concat(add, remove)
+	slices.Sort(all)
+	for _, id := range slices.Compact(all) {
+		u, err := tx.UserByID(ctx, org.ID, id)
+		visible := err == nil && !u.SCIM.Deleted && u.Status != store.StatusHeld
+		switch {
+		case err != nil && !errors.Is(err, store.ErrNotFound):
 			return err
-		}
-		if len(users) == 0 {
+		case !visible && slices.Contains(add, id):
 			return invalid("members", "%q is no user of organisation %q that SCIM sees", id, org.ID)
 		}
 	}

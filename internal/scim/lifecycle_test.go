@@ -23,7 +23,7 @@ func patchActive(active bool) string {
 		"Operations": []any{map[string]any{"op": "replace", "value": map[string]any{"active": active}}}})
 }
 
-func (h *harness) createUser(t *testing.T, userName, email string) string {
+func (h *harness) createUser(t testing.TB, userName, email string) string {
 	t.Helper()
 	r := h.scim(t, http.MethodPost, "/Users", userBody(userName, email, true))
 	if r.status != http.StatusCreated {
@@ -305,3 +305,25 @@ func TestSCIMDeactivationDuringALoginStorm(t *testing.T) {
 }
 
 func adminOperator() admin.Principal { return admin.Operator("test") }
+
+// A token over its per-minute limit gets 429 with Retry-After, and a body
+// over the limit 413: neither reaches the database.
+func TestSCIMLimits(t *testing.T) {
+	h := newLimitedHarness(t, 10, 2)
+	for i := range 2 {
+		if r := h.scim(t, http.MethodGet, "/Users", ""); r.status != http.StatusOK {
+			t.Fatalf("request %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	r := h.scim(t, http.MethodGet, "/Users", "")
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+		t.Errorf("third request in a minute of a token allowed 2: %d (Retry-After %q) %s", r.status, r.header.Get("Retry-After"), r.body)
+	}
+	h = newHarness(t, 10)
+	id := h.createUser(t, "ada@acme.example", "ada@acme.example")
+	big := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"displayName","value":"` +
+		strings.Repeat("x", 2<<20) + `"}]}`
+	if r := h.scim(t, http.MethodPatch, "/Users/"+id, big); r.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("a 2 MiB PATCH: %d %.200s, want 413", r.status, r.body)
+	}
+}

@@ -25,7 +25,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	scimlib "github.com/elimity-com/scim"
@@ -34,6 +36,7 @@ import (
 	"github.com/elimity-com/scim/schema"
 
 	"github.com/jitprov/jitprov/internal/admin"
+	"github.com/jitprov/jitprov/internal/admin/authn"
 )
 
 func init() {
@@ -107,10 +110,15 @@ func New(cfg Config) (http.Handler, error) {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		p, err := cfg.Authn.Principal(r)
+		var limited *authn.LimitError
 		switch {
 		case err == nil && !p.SCIM:
 			writeError(w, scimerr.ScimError{Status: http.StatusForbidden,
 				Detail: "this token is not a SCIM token: create one of scope scim for the organisation (docs/scim.md)"})
+			return
+		case errors.As(err, &limited):
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(limited.RetryAfter.Seconds())))))
+			writeError(w, scimerr.ScimError{Status: http.StatusTooManyRequests, Detail: limited.Msg})
 			return
 		case errors.Is(err, admin.ErrUnavailable):
 			cfg.Log.ErrorContext(r.Context(), "scim: checking the token", "err", err)
@@ -126,6 +134,11 @@ func New(cfg Config) (http.Handler, error) {
 		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
 		rewriteFilter(r)
 		if err := rewriteManager(r); err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				writeError(w, scimerr.ScimError{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("the request body is larger than %d bytes", MaxBody)})
+				return
+			}
 			writeError(w, scimerr.ScimError{Status: http.StatusBadRequest, ScimType: scimerr.ScimTypeInvalidSyntax, Detail: err.Error()})
 			return
 		}

@@ -52,7 +52,14 @@ func org(id string, seats int) store.Organization {
 const oktaSettings = `{"idp_metadata_url": "https://idp.acme.example/metadata", "sp_entity_id": "urn:test",
 	"scim_identity": "userName", "group_roles": [{"group": "Managers", "role": "manager"}]}`
 
-func newHarness(t *testing.T, seats int) *harness {
+func newHarness(t testing.TB, seats int) *harness {
+	t.Helper()
+	return newLimitedHarness(t, seats, -1)
+}
+
+// newLimitedHarness allows each token perMinute requests a minute (-1: no
+// limit).
+func newLimitedHarness(t testing.TB, seats, perMinute int) *harness {
 	t.Helper()
 	s, _ := testenv.Store(t)
 	if err := s.ApplyOrganizations(t.Context(), []store.Organization{org("acme", seats), org("globex", seats)}, []store.Connection{
@@ -63,14 +70,14 @@ func newHarness(t *testing.T, seats int) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{s: s, core: admin.New(s, testenv.Logger(t)), dec: provisioner.NewDecider(s, testenv.Logger(t))}
-	auth := authn.New(authn.Config{Store: s, UsesPerMinute: -1, Failures: token.NewLimiter(1000, time.Minute, nil)})
+	auth := authn.New(authn.Config{Store: s, UsesPerMinute: perMinute, Failures: token.NewLimiter(1000, time.Minute, nil)})
 	h.srv = httptest.NewServer(service.Handler(h.core, auth, nil, testenv.Logger(t)))
 	t.Cleanup(h.srv.Close)
 	h.token = h.newToken(t, "acme", store.ScopeSCIM)
 	return h
 }
 
-func (h *harness) newToken(t *testing.T, orgID, scope string) string {
+func (h *harness) newToken(t testing.TB, orgID, scope string) string {
 	t.Helper()
 	c, err := h.core.CreateToken(t.Context(), admin.Operator("test"), admin.NewToken{Name: "scim-" + orgID + "-" + scope + "-" + uuid.NewString()[:8],
 		OrganizationID: orgID, Scope: scope})
@@ -86,7 +93,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var v map[string]any
 	if err := json.Unmarshal(r.body, &v); err != nil {
@@ -95,7 +102,7 @@ func (r response) json(t *testing.T) map[string]any {
 	return v
 }
 
-func (h *harness) do(t *testing.T, bearer, method, path, body string, headers ...string) response {
+func (h *harness) do(t testing.TB, bearer, method, path, body string, headers ...string) response {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -124,20 +131,20 @@ func (h *harness) do(t *testing.T, bearer, method, path, body string, headers ..
 }
 
 // scim is h.do with acme's SCIM token.
-func (h *harness) scim(t *testing.T, method, path, body string, headers ...string) response {
+func (h *harness) scim(t testing.TB, method, path, body string, headers ...string) response {
 	t.Helper()
 	return h.do(t, h.token, method, "/scim/v2"+path, body, headers...)
 }
 
 // login is a sign-in through acme's okta connection, decided by the
 // provisioner.
-func (h *harness) login(t *testing.T, ext, email string) events.ProvisioningResult {
+func (h *harness) login(t testing.TB, ext, email string) events.ProvisioningResult {
 	t.Helper()
 	return h.loginThrough(t, "okta", ext, email)
 }
 
 // loginThrough is a sign-in through another of acme's connections.
-func (h *harness) loginThrough(t *testing.T, conn, ext, email string) events.ProvisioningResult {
+func (h *harness) loginThrough(t testing.TB, conn, ext, email string) events.ProvisioningResult {
 	t.Helper()
 	proto := events.ProtocolSAML
 	if conn == "google" {
@@ -154,7 +161,7 @@ func (h *harness) loginThrough(t *testing.T, conn, ext, email string) events.Pro
 
 // events decodes the outbox rows after seq (each checked against its
 // schema, as consumers would) and returns the last seq and the types.
-func (h *harness) events(t *testing.T, after int64) (int64, []string) {
+func (h *harness) events(t testing.TB, after int64) (int64, []string) {
 	t.Helper()
 	rows, err := h.s.Pool().Query(t.Context(), `SELECT seq, subject, header, data FROM outbox WHERE seq > $1 ORDER BY seq`, after)
 	if err != nil {
@@ -179,7 +186,7 @@ func (h *harness) events(t *testing.T, after int64) (int64, []string) {
 }
 
 // versions counts the outbox's events of one short name by type (version).
-func (h *harness) versions(t *testing.T, short string) map[events.Type]int {
+func (h *harness) versions(t testing.TB, short string) map[events.Type]int {
 	t.Helper()
 	rows, err := h.s.Pool().Query(t.Context(), `SELECT header->'ce-type'->>0 FROM outbox`)
 	if err != nil {
@@ -199,7 +206,7 @@ func (h *harness) versions(t *testing.T, short string) map[events.Type]int {
 	return out
 }
 
-func (h *harness) seats(t *testing.T, orgID string) (used, active int) {
+func (h *harness) seats(t testing.TB, orgID string) (used, active int) {
 	t.Helper()
 	if err := h.s.Pool().QueryRow(t.Context(), `SELECT seats_used, (SELECT count(*) FROM users WHERE org_id = $1 AND status IN ('active', 'suspended'))
 		FROM organizations WHERE id = $1`, orgID).Scan(&used, &active); err != nil {
