@@ -327,3 +327,52 @@ func TestSCIMLimits(t *testing.T) {
 		t.Errorf("a 2 MiB PATCH: %d %.200s, want 413", r.status, r.body)
 	}
 }
+
+// Group PATCHes at once that share members, each listing them in its own
+// order: none deadlocks or fails, and every membership lands.
+func TestSCIMConcurrentGroupPatchesSharingMembers(t *testing.T) {
+	h := newHarness(t, 50)
+	var users []string
+	for i := range 20 {
+		users = append(users, h.createUser(t, fmt.Sprintf("u%d@acme.example", i), fmt.Sprintf("u%d@acme.example", i)))
+	}
+	var groups []string
+	for g := range 4 {
+		r := h.scim(t, http.MethodPost, "/Groups", mustJSON(map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
+			"displayName": fmt.Sprintf("g%d", g)}))
+		if r.status != http.StatusCreated {
+			t.Fatalf("create group: %d %s", r.status, r.body)
+		}
+		groups = append(groups, r.json(t)["id"].(string))
+	}
+	var wg sync.WaitGroup
+	for p := range 8 {
+		wg.Go(func() {
+			members := []any{}
+			for k := range users {
+				// every PATCH lists the members in another order: rotated,
+				// and reversed for every other one
+				j := (k + 7*p) % len(users)
+				if p%2 == 1 {
+					j = len(users) - 1 - j
+				}
+				members = append(members, map[string]any{"value": users[j]})
+			}
+			body := mustJSON(map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+				"Operations": []any{map[string]any{"op": "add", "path": "members", "value": members}}})
+			if r := h.scim(t, http.MethodPatch, "/Groups/"+groups[p%len(groups)], body); r.status != http.StatusOK {
+				t.Errorf("PATCH %d: %d %s", p, r.status, r.body)
+			}
+		})
+	}
+	wg.Wait()
+	for _, id := range users {
+		u, err := h.s.User(t.Context(), "acme", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(u.Groups) != len(groups) {
+			t.Errorf("user %s is in %v, want all %d groups", id, u.Groups, len(groups))
+		}
+	}
+}
