@@ -90,6 +90,11 @@ type Organization struct {
 	// WhenFullRefuse (turned away) or WhenFullHold (held). "" reads as
 	// WhenFullRefuse.
 	WhenFull string
+	// InactiveAfter is how long a person created by JIT, and not managed
+	// by SCIM, may go without signing in before the provisioner's sweep
+	// suspends them (Tx.SuspendInactive); 0 suspends nobody. Stored to
+	// the second.
+	InactiveAfter time.Duration
 }
 
 // An organisation's NewPeople and WhenFull.
@@ -186,7 +191,23 @@ type User struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	LastLoginAt    time.Time
+	// SuspendedReason says why a suspended user is: "" (an admin, whose
+	// suspension only an admin lifts) or SuspendedInactive (the
+	// inactivity sweep, lifted by the person's next sign-in when a seat is
+	// free). It is "" whenever Status is not suspended.
+	SuspendedReason string
+	// SCIMManaged: the user's lifecycle follows their IdP through SCIM,
+	// and the inactivity sweep leaves them alone.
+	SCIMManaged bool
 }
+
+// SuspendedInactive is the SuspendedReason of a user the inactivity sweep
+// suspended.
+const SuspendedInactive = "inactive"
+
+// MaxInactivePerSweep bounds the users one call of Tx.SuspendInactive
+// suspends.
+const MaxInactivePerSweep = 1000
 
 // How an identity came to its user (Identity.LinkedBy).
 const (
@@ -350,8 +371,8 @@ type Tx interface {
 	// TakeSeat atomically takes one seat of the organisation, or fails with
 	// ErrSeatsExhausted. It returns the organisation as updated.
 	TakeSeat(ctx context.Context, orgID string) (Organization, error)
-	// CreateUser inserts u (u.ID set by the caller), with no identity;
-	// ErrConflict when the email is taken.
+	// CreateUser inserts u (u.ID set by the caller, SCIMManaged kept),
+	// with no identity; ErrConflict when the email is taken.
 	CreateUser(ctx context.Context, u User) (User, error)
 	// UpdateUser writes u's mutable fields; ErrConflict when the new email
 	// is taken.
@@ -379,11 +400,22 @@ type Tx interface {
 	UserByID(ctx context.Context, orgID, userID string) (User, error)
 	// SetUserStatus and SetUserRole change one field of a user of orgID
 	// (and its updated_at), nothing else; seats are the caller's
-	// (TakeSeat, ReleaseSeat).
+	// (TakeSeat, ReleaseSeat). SetUserStatus clears SuspendedReason: a
+	// suspension it makes is an admin's.
 	SetUserStatus(ctx context.Context, orgID, userID, status string) (User, error)
 	SetUserRole(ctx context.Context, orgID, userID, role string) (User, error)
 	// ReleaseSeat gives one seat of the organisation back.
 	ReleaseSeat(ctx context.Context, orgID string) (Organization, error)
+	// SuspendInactive suspends, with SuspendedReason SuspendedInactive, up
+	// to limit (at most MaxInactivePerSweep) users of orgID that are
+	// active, created by JIT, not SCIM-managed, and whose last sign-in —
+	// the latest of their LastLoginAt and their identities' LastSeenAt,
+	// or their CreatedAt when they never signed in — is before cutoff;
+	// longest unseen first. It skips users another transaction holds
+	// locked (a sign-in deciding them), so concurrent sweeps suspend each
+	// user once. It returns the users as suspended; seats are the
+	// caller's (ReleaseSeat, one per user).
+	SuspendInactive(ctx context.Context, orgID string, cutoff time.Time, limit int) ([]User, error)
 	// RoleReview finds and locks a review of orgID.
 	RoleReview(ctx context.Context, orgID, id string) (RoleReview, error)
 	// DecideRoleReview moves a pending review to status (approved, denied,

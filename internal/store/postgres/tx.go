@@ -16,13 +16,15 @@ type tx struct{ t querier }
 
 const orgColumns = `id, name, max_seats, seats_used, roles, default_role, jit_role_ceiling,
 	update_policy, link_by_email, verified_domains, seat_warning_percent, landing_url, initial_admins,
-	new_people, when_full`
+	new_people, when_full, inactive_after_seconds`
 
 func scanOrg(row pgx.Row) (store.Organization, error) {
 	var o store.Organization
+	var inactiveAfter int64
 	err := row.Scan(&o.ID, &o.Name, &o.MaxSeats, &o.SeatsUsed, &o.Roles, &o.DefaultRole,
 		&o.JITRoleCeiling, &o.UpdatePolicy, &o.LinkByEmail, &o.VerifiedDomains, &o.SeatWarningPercent, &o.LandingURL, &o.InitialAdmins,
-		&o.NewPeople, &o.WhenFull)
+		&o.NewPeople, &o.WhenFull, &inactiveAfter)
+	o.InactiveAfter = time.Duration(inactiveAfter) * time.Second
 	return o, err
 }
 
@@ -36,14 +38,15 @@ func scanConn(row pgx.Row) (store.Connection, error) {
 
 // userColumns names the columns of users as u.
 const userColumns = `u.id::text, u.org_id, coalesce(u.email, ''), u.email_verified, u.given_name, u.family_name,
-	u.display_name, u.groups, u.role, u.status, u.attributes, u.created_by, u.created_at, u.updated_at, u.last_login_at`
+	u.display_name, u.groups, u.role, u.status, u.attributes, u.created_by, u.created_at, u.updated_at, u.last_login_at,
+	u.suspended_reason, u.scim_managed`
 
 func scanUser(row pgx.Row) (store.User, error) {
 	var u store.User
 	var lastLogin *time.Time
 	err := row.Scan(&u.ID, &u.OrganizationID, &u.Email, &u.EmailVerified,
 		&u.GivenName, &u.FamilyName, &u.DisplayName, &u.Groups, &u.Role, &u.Status, &u.Attributes,
-		&u.CreatedBy, &u.CreatedAt, &u.UpdatedAt, &lastLogin)
+		&u.CreatedBy, &u.CreatedAt, &u.UpdatedAt, &lastLogin, &u.SuspendedReason, &u.SCIMManaged)
 	if lastLogin != nil {
 		u.LastLoginAt = *lastLogin
 	}
@@ -215,12 +218,12 @@ func (x *tx) TakeSeat(ctx context.Context, orgID string) (store.Organization, er
 func (x *tx) CreateUser(ctx context.Context, u store.User) (store.User, error) {
 	out, err := scanUser(x.t.QueryRow(ctx, `INSERT INTO users AS u
 		(id, org_id, email, given_name, family_name, display_name,
-		 groups, role, status, attributes, created_by, email_verified, last_login_at)
+		 groups, role, status, attributes, created_by, email_verified, last_login_at, scim_managed)
 		VALUES ($1::uuid, $2, NULLIF($3, ''), $4, $5, $6,
-		 $7, $8, $9, $10, $11, $12, now())
+		 $7, $8, $9, $10, $11, $12, now(), $13)
 		RETURNING `+userColumns,
 		u.ID, u.OrganizationID, u.Email, u.GivenName, u.FamilyName,
-		u.DisplayName, nonNil(u.Groups), u.Role, u.Status, nonNilMap(u.Attributes), u.CreatedBy, u.EmailVerified))
+		u.DisplayName, nonNil(u.Groups), u.Role, u.Status, nonNilMap(u.Attributes), u.CreatedBy, u.EmailVerified, u.SCIMManaged))
 	if err != nil {
 		return out, fmt.Errorf("postgres: create user in %q: %w", u.OrganizationID, mapErr(err))
 	}

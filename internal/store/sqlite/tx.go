@@ -46,13 +46,15 @@ type scanner interface{ Scan(dest ...any) error }
 
 const orgColumns = `id, name, max_seats, seats_used, roles, default_role, jit_role_ceiling,
 	update_policy, link_by_email, verified_domains, seat_warning_percent, landing_url, initial_admins,
-	new_people, when_full`
+	new_people, when_full, inactive_after_seconds`
 
 func scanOrg(row scanner) (store.Organization, error) {
 	var o store.Organization
+	var inactiveAfter int64
 	err := row.Scan(&o.ID, &o.Name, &o.MaxSeats, &o.SeatsUsed, jsonText{&o.Roles}, &o.DefaultRole,
 		&o.JITRoleCeiling, &o.UpdatePolicy, &o.LinkByEmail, jsonText{&o.VerifiedDomains}, &o.SeatWarningPercent,
-		&o.LandingURL, jsonText{&o.InitialAdmins}, &o.NewPeople, &o.WhenFull)
+		&o.LandingURL, jsonText{&o.InitialAdmins}, &o.NewPeople, &o.WhenFull, &inactiveAfter)
+	o.InactiveAfter = time.Duration(inactiveAfter) * time.Second
 	return o, err
 }
 
@@ -66,7 +68,8 @@ func scanConn(row scanner) (store.Connection, error) {
 
 // userColumns names the columns of users as u.
 const userColumns = `u.id, u.org_id, coalesce(u.email, ''), u.email_verified, u.given_name, u.family_name,
-	u.display_name, u.groups, u.role, u.status, u.attributes, u.created_by, u.created_at, u.updated_at, u.last_login_at`
+	u.display_name, u.groups, u.role, u.status, u.attributes, u.created_by, u.created_at, u.updated_at, u.last_login_at,
+	u.suspended_reason, u.scim_managed`
 
 // userReturning is userColumns for a RETURNING clause, which names no
 // table in SQLite.
@@ -76,7 +79,8 @@ func scanUser(row scanner) (store.User, error) {
 	var u store.User
 	err := row.Scan(&u.ID, &u.OrganizationID, &u.Email, &u.EmailVerified,
 		&u.GivenName, &u.FamilyName, &u.DisplayName, jsonText{&u.Groups}, &u.Role, &u.Status, jsonText{&u.Attributes},
-		&u.CreatedBy, timeText{&u.CreatedAt}, timeText{&u.UpdatedAt}, timeText{&u.LastLoginAt})
+		&u.CreatedBy, timeText{&u.CreatedAt}, timeText{&u.UpdatedAt}, timeText{&u.LastLoginAt},
+		&u.SuspendedReason, &u.SCIMManaged)
 	return u, err
 }
 
@@ -331,13 +335,13 @@ func (x *tx) CreateUser(ctx context.Context, u store.User) (store.User, error) {
 	now := formatTime(x.now)
 	out, err := scanUser(x.t.QueryRowContext(ctx, `INSERT INTO users
 		(id, org_id, email, email_lower, given_name, family_name, display_name,
-		 groups, role, status, attributes, created_by, email_verified, created_at, updated_at, last_login_at)
+		 groups, role, status, attributes, created_by, email_verified, created_at, updated_at, last_login_at, scim_managed)
 		VALUES (?1, ?2, NULLIF(?3, ''), NULLIF(?4, ''), ?5, ?6, ?7,
-		 ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?14)
+		 ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?14, ?15)
 		RETURNING `+userReturning,
 		id, u.OrganizationID, u.Email, strings.ToLower(u.Email), u.GivenName,
 		u.FamilyName, u.DisplayName, jsonValue(nonNil(u.Groups)), u.Role, u.Status, jsonValue(nonNilMap(u.Attributes)),
-		u.CreatedBy, u.EmailVerified, now))
+		u.CreatedBy, u.EmailVerified, now, u.SCIMManaged))
 	if err != nil {
 		return out, fmt.Errorf("sqlite: create user in %q: %w", u.OrganizationID, x.fail(err))
 	}
