@@ -247,6 +247,12 @@ func TestParseOrganizationsErrors(t *testing.T) {
 		{"new_people empty", org("    new_people: \"\""), []string{`orgs.yaml:5: organizations[0].new_people: "" is not a choice for new people`}},
 		{"when_full unknown", org("    when_full: queue"), []string{`orgs.yaml:5: organizations[0].when_full: "queue" is not a choice for a full organisation; use refuse`}},
 		{"when_full held", org("    when_full: Hold"), []string{`orgs.yaml:5: organizations[0].when_full: "Hold" is not a choice`}},
+		{"inactive_after without a unit", org("    inactive_after: 90"), []string{`orgs.yaml:5: organizations[0].inactive_after: "90" is not a duration; write how long a person may go without signing in, such as 90d or 2160h, or off`}},
+		{"inactive_after in weeks", org("    inactive_after: 12w"), []string{`orgs.yaml:5: organizations[0].inactive_after: "12w" is not a duration`}},
+		{"inactive_after negative days", org("    inactive_after: -3d"), []string{`orgs.yaml:5: organizations[0].inactive_after: "-3d" is not a number of days`}},
+		{"inactive_after under a day", org("    inactive_after: 12h"), []string{`orgs.yaml:5: organizations[0].inactive_after: "12h" is shorter than a day`}},
+		{"inactive_after zero days", org("    inactive_after: 0d"), []string{`orgs.yaml:5: organizations[0].inactive_after: "0d" is shorter than a day`}},
+		{"inactive_after centuries", org("    inactive_after: 50000d"), []string{`organizations[0].inactive_after: "50000d" is more than 100 years`}},
 		{"verified-domains without domains", org("    link_by_email: verified-domains"),
 			[]string{`orgs.yaml:5: organizations[0].link_by_email: verified-domains links a login to an existing user only when the email's domain is in verified_domains, and verified_domains is empty, so it would never link`}},
 		{"domain without a dot", org("    verified_domains: [localhost]"), []string{`orgs.yaml:5: organizations[0].verified_domains[0]: "localhost" is not a domain name`}},
@@ -323,7 +329,7 @@ func TestParseOrganizationsAllErrors(t *testing.T) {
 		`orgs.yaml:10: organizations[0].connections[1].protocol: "cas" is not a protocol; use saml or oidc`,
 		`orgs.yaml:11: organizations[1].name: required: the organisation's display name, e.g. name: Acme Corp`,
 		`orgs.yaml:11: organizations[1].id: "acme" is already the id of organizations[0] (line 2); organisation ids must be unique in the file`,
-		`orgs.yaml:13: organizations[1]: unknown field "colour" (known fields: id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains, landing_url, initial_admins, new_people, when_full, connections, seat_warning_percent, notifications)`,
+		`orgs.yaml:13: organizations[1]: unknown field "colour" (known fields: id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains, landing_url, initial_admins, new_people, when_full, inactive_after, connections, seat_warning_percent, notifications)`,
 	}
 	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
 		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -358,6 +364,37 @@ func TestParseOrganizationsSettings(t *testing.T) {
 		if got := string(conns[i].Settings); got != w {
 			t.Errorf("settings %d:\n got %s\nwant %s", i, got, w)
 		}
+	}
+}
+
+func TestParseOrganizationsInactiveAfter(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want time.Duration
+	}{
+		{"", 0},
+		{"    inactive_after: off", 0},
+		{"    inactive_after: OFF", 0},
+		{"    inactive_after: 90d", 90 * 24 * time.Hour},
+		{"    inactive_after: 2160h", 90 * 24 * time.Hour},
+		{"    inactive_after: 1d", 24 * time.Hour},
+		{"    inactive_after: 36h30m", 36*time.Hour + 30*time.Minute},
+	} {
+		t.Run(tc.line, func(t *testing.T) {
+			var data string
+			if tc.line == "" {
+				data = org()
+			} else {
+				data = org(tc.line)
+			}
+			orgs, _, err := ParseOrganizations("orgs.yaml", []byte(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := orgs[0].InactiveAfter; got != tc.want {
+				t.Errorf("InactiveAfter: got %s, want %s", got, tc.want)
+			}
+		})
 	}
 }
 
