@@ -155,6 +155,15 @@ func streamsOf(t bus.Topology) Streams {
 	}
 }
 
+// InactiveSweepInterval is InactiveSweep as provisioner.Config takes it:
+// 0 when off.
+func (p Provisioner) InactiveSweepInterval() time.Duration {
+	if p.InactiveSweep <= 0 {
+		return 0
+	}
+	return time.Duration(p.InactiveSweep)
+}
+
 // Environment variables read by LoadProvisioner.
 const (
 	envDatabaseURL     = "JITPROV_DATABASE_URL"

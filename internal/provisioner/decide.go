@@ -375,9 +375,19 @@ func (d *Decider) update(ctx context.Context, tx store.Tx, dec *decision, org st
 		dec.res.User = userRef(user)
 		return nil
 	case store.StatusSuspended:
-		dec.refuse(events.OutcomeRefused, events.ReasonSuspended, "user %s is suspended", user.ID)
-		dec.res.User = userRef(user)
-		return nil
+		if user.SuspendedReason != store.SuspendedInactive {
+			// An admin's suspension: only an admin lifts it.
+			dec.refuse(events.OutcomeRefused, events.ReasonSuspended, "user %s is suspended", user.ID)
+			dec.res.User = userRef(user)
+			return nil
+		}
+		// Suspended for not signing in (inactive.go): signing in is what
+		// lifts it, if a seat is free.
+		back, ok, err := d.reactivate(ctx, tx, dec, org, user, loginID, id)
+		if err != nil || !ok {
+			return err
+		}
+		user = back
 	case store.StatusDeprovisioned:
 		dec.refuse(events.OutcomeRefused, events.ReasonDeprovisioned, "user %s is deprovisioned and is not re-created by JIT", user.ID)
 		dec.res.User = userRef(user)
