@@ -411,10 +411,12 @@ type Tx interface {
 	// active, created by JIT, not SCIM-managed, and whose last sign-in —
 	// the latest of their LastLoginAt and their identities' LastSeenAt,
 	// or their CreatedAt when they never signed in — is before cutoff;
-	// longest unseen first. It skips users another transaction holds
-	// locked (a sign-in deciding them), so concurrent sweeps suspend each
-	// user once. It returns the users as suspended; seats are the
-	// caller's (ReleaseSeat, one per user).
+	// longest unseen first. It locks the organisation (as TakeSeat does)
+	// and skips users another transaction holds locked (a sign-in
+	// deciding them), so concurrent sweeps suspend each user once;
+	// ErrNotFound when the organisation does not exist. It returns the
+	// users as suspended; seats are the caller's (ReleaseSeat, one per
+	// user).
 	SuspendInactive(ctx context.Context, orgID string, cutoff time.Time, limit int) ([]User, error)
 	// RoleReview finds and locks a review of orgID.
 	RoleReview(ctx context.Context, orgID, id string) (RoleReview, error)

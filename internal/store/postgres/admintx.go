@@ -72,15 +72,23 @@ func inactiveSeconds(d time.Duration) int64 {
 	return max(int64(d/time.Second), 1)
 }
 
-// SuspendInactive implements store.Tx. The candidates are locked with
-// SKIP LOCKED: a user a sign-in (or another sweep) holds is left for the
-// next sweep, and the status is checked again under the lock, so
-// concurrent sweeps suspend each user once.
+// SuspendInactive implements store.Tx. It locks the organisation's row,
+// then the candidates with SKIP LOCKED: a user a sign-in or an admin holds
+// is left for the next sweep, and the status is checked again under the
+// lock, so concurrent sweeps suspend each user once.
 func (x *tx) SuspendInactive(ctx context.Context, orgID string, cutoff time.Time, limit int) ([]store.User, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
 	limit = min(limit, store.MaxInactivePerSweep)
+	// The organisation's row first, as a batch of logins locks it before
+	// its users: a sweep holding a user while it waits for the seat row
+	// would deadlock with such a batch. Users a login holds are skipped
+	// (SKIP LOCKED), so no wait goes the other way.
+	var id string
+	if err := x.t.QueryRow(ctx, `SELECT id FROM organizations WHERE id = $1 FOR UPDATE`, orgID).Scan(&id); err != nil {
+		return nil, fmt.Errorf("postgres: suspend the inactive users of %q: %w", orgID, mapErr(err))
+	}
 	rows, err := x.t.Query(ctx, `WITH candidates AS (
 			SELECT c.id FROM users c
 			WHERE c.org_id = $1 AND c.status = 'active' AND c.created_by = 'jit' AND NOT c.scim_managed

@@ -79,6 +79,10 @@ func (x *tx) SuspendInactive(ctx context.Context, orgID string, cutoff time.Time
 		return nil, nil
 	}
 	limit = min(limit, store.MaxInactivePerSweep)
+	var id string
+	if err := x.t.QueryRowContext(ctx, `SELECT id FROM organizations WHERE id = ?`, orgID).Scan(&id); err != nil {
+		return nil, fmt.Errorf("sqlite: suspend the inactive users of %q: %w", orgID, x.fail(err))
+	}
 	const lastSeen = `max(coalesce(c.last_login_at, c.created_at),
 		coalesce((SELECT max(i.last_seen_at) FROM identities i WHERE i.user_id = c.id), c.created_at))`
 	rows, err := x.t.QueryContext(ctx, `UPDATE users SET status = 'suspended', suspended_reason = 'inactive', updated_at = ?4

@@ -126,6 +126,10 @@ func testSuspendInactive(t *testing.T, s store.Store) {
 	if n := seatsUsed(t, s, orgA); n != seats {
 		t.Errorf("seats used moved from %d to %d: seats are the caller's", seats, n)
 	}
+	_, err := read(t, s, func(ctx context.Context, tx store.Tx) ([]store.User, error) {
+		return tx.SuspendInactive(ctx, "nowhere", now.Add(time.Hour), 100)
+	})
+	wantErr(t, "SuspendInactive of an unknown organisation", err, store.ErrNotFound)
 	// Once suspended, not again.
 	if got := suspendInactive(t, s, orgA, now.Add(time.Hour), 100); len(got) != 0 {
 		t.Errorf("SuspendInactive again: suspended %v", ids(got))
