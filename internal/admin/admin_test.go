@@ -268,6 +268,45 @@ func TestDeprovisionFreesASeat(t *testing.T) {
 	}
 }
 
+// A person the inactivity sweep suspended holds no seat: an admin's
+// reactivation takes one (refused when none is free), and deprovisioning
+// them frees none; seats stay equal to the active users.
+func TestInactiveSuspendedSeats(t *testing.T) {
+	w := newWorld(t, 2)
+	ctx := t.Context()
+	o := org("acme", 2)
+	o.InactiveAfter = 30 * 24 * time.Hour
+	if err := w.s.ApplyOrganizations(ctx, []store.Organization{o}, nil); err != nil {
+		t.Fatal(err)
+	}
+	p1, p2 := w.login(t, "acme", "p1").User.ID, w.login(t, "acme", "p2").User.ID
+	if n, err := provisioner.SweepInactive(ctx, w.s, time.Now().Add(31*24*time.Hour), 0, testenv.Logger(t)); n != 2 || err != nil {
+		t.Fatalf("SweepInactive: %d, %v; want 2", n, err)
+	}
+	seatsAreActive := func(what string, want int) {
+		t.Helper()
+		seats := w.count(t, `SELECT seats_used FROM organizations WHERE id = 'acme'`)
+		active := w.count(t, `SELECT count(*) FROM users WHERE org_id = 'acme' AND status = 'active'`)
+		if seats != want || active != want {
+			t.Errorf("%s: %d seats used, %d active users; want %d of each", what, seats, active, want)
+		}
+	}
+	seatsAreActive("after the sweep", 0)
+	if res, err := w.core.Reactivate(ctx, acmeAdmin, "acme", p1, "back from leave"); err != nil || res.User.Status != store.StatusActive || res.User.SuspendedReason != "" {
+		t.Fatalf("Reactivate: %+v, %v", res.User, err)
+	}
+	seatsAreActive("after an admin reactivated one", 1)
+	if _, err := w.core.Deprovision(ctx, acmeAdmin, "acme", p2, "left"); err != nil {
+		t.Fatal(err)
+	}
+	seatsAreActive("after an admin deprovisioned the other", 1)
+	w.login(t, "acme", "p3")
+	if _, err := w.core.Reactivate(ctx, acmeAdmin, "acme", p2, ""); !errors.Is(err, admin.ErrNoSeat) {
+		t.Errorf("reactivating into a full organisation: %v, want ErrNoSeat", err)
+	}
+	seatsAreActive("at the end", 2)
+}
+
 // Approving a review gives the role and emits role-changed then decided;
 // denying keeps the role; a second decision is a conflict.
 func TestReviews(t *testing.T) {
