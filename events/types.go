@@ -83,6 +83,12 @@ const (
 	// when_full: hold with no seat free): a user with status held exists,
 	// takes no seat and is not signed in until an admin approves or denies.
 	TypeSignupHeld Type = "io.jitprov.signup.held.v1"
+	// TypeInactiveUsersSuspended tells an organisation's admins that the
+	// provisioner's sweep suspended people who did not sign in for the
+	// organisation's inactive_after, freeing their seats: one per
+	// organisation and sweep, listing them (each also has its
+	// user.suspended, reason inactive).
+	TypeInactiveUsersSuspended Type = "io.jitprov.inactive-users.suspended.v1"
 )
 
 // spec describes where a type is published and which schema its data has.
@@ -107,6 +113,7 @@ var specs = map[Type]spec{
 	TypeIdPCertificateExpiring: {"idp-certificate.expiring", "jit.alert.idp-certificate.expiring", "v1"},
 	TypeProvisioningFailed:     {"provisioning.failed", "jit.alert.provisioning.failed", "v1"},
 	TypeSignupHeld:             {"signup.held", "jit.alert.signup.held", "v1"},
+	TypeInactiveUsersSuspended: {"inactive-users.suspended", "jit.alert.inactive-users.suspended", "v1"},
 
 	// What admins do (and review expiry).
 	TypeUserIdentityUnlinked: {"user.identity-unlinked", "jit.user.identity-unlinked", "v1"},
@@ -122,7 +129,7 @@ func Types() []Type {
 	return []Type{TypeLoginFirstSeen, TypeLoginSeen, TypeProvisioningResult, TypeProvisioningResultV2, TypeUserCreated,
 		TypeUserUpdated, TypeUserIdentityLinked, TypeUserIdentityUnlinked, TypeUserSuspended, TypeUserReactivated,
 		TypeUserDeprovisioned, TypeUserRoleChanged, TypeSeatsExhausted, TypeRoleReviewRequested, TypeRoleReviewDecided,
-		TypeSeatsThresholdReached, TypeIdPCertificateExpiring, TypeProvisioningFailed, TypeSignupHeld}
+		TypeSeatsThresholdReached, TypeIdPCertificateExpiring, TypeProvisioningFailed, TypeSignupHeld, TypeInactiveUsersSuspended}
 }
 
 // AlertTypes lists the alerts: the types the notifier tells admins about,
@@ -133,7 +140,7 @@ func Types() []Type {
 // message.
 func AlertTypes() []Type {
 	return []Type{TypeSeatsExhausted, TypeSeatsThresholdReached, TypeRoleReviewRequested,
-		TypeIdPCertificateExpiring, TypeProvisioningFailed, TypeSignupHeld}
+		TypeIdPCertificateExpiring, TypeProvisioningFailed, TypeSignupHeld, TypeInactiveUsersSuspended}
 }
 
 // Short is the type's short name, e.g. "seats.exhausted": the name of its
@@ -554,6 +561,30 @@ type ProvisioningFailed struct {
 	Reason     string    `json:"reason"`
 	Deliveries int       `json:"deliveries"`
 	FailedAt   time.Time `json:"failed_at"`
+}
+
+// InactiveUsersSuspended is the data of inactive-users.suspended.
+type InactiveUsersSuspended struct {
+	OrganizationID string `json:"organization_id"`
+	// InactiveAfterSeconds is the organisation's inactive_after.
+	InactiveAfterSeconds int64 `json:"inactive_after_seconds"`
+	// Count is how many people this sweep suspended, len(Users).
+	Count int                   `json:"count"`
+	Users []InactiveUserSummary `json:"users"`
+	// MaxSeats and SeatsUsed are the organisation's after the sweep.
+	MaxSeats  int       `json:"max_seats"`
+	SeatsUsed int       `json:"seats_used"`
+	SweptAt   time.Time `json:"swept_at"`
+}
+
+// InactiveUserSummary is one person an inactivity sweep suspended.
+type InactiveUserSummary struct {
+	UserID      string `json:"user_id"`
+	Email       string `json:"email,omitempty"`
+	DisplayName string `json:"display_name,omitempty"`
+	// LastSeenAt is their last sign-in (or their creation) the sweep
+	// went by.
+	LastSeenAt time.Time `json:"last_seen_at"`
 }
 
 // SignupHeld is the data of signup.held.

@@ -94,11 +94,17 @@ func suspendInactive(ctx context.Context, tx store.Tx, o store.Organization, now
 	}
 	actor := events.Actor{Type: store.ActorSystem, ID: actorInactiveSweep,
 		Name: "no sign-in for " + days(o.InactiveAfter) + " (inactive_after)"}
-	msgs := make([]store.OutboxMessage, 0, len(users))
+	msgs := make([]store.OutboxMessage, 0, len(users)+1)
+	digest := events.InactiveUsersSuspended{OrganizationID: o.ID, InactiveAfterSeconds: int64(o.InactiveAfter / time.Second),
+		Count: len(users), SweptAt: now.UTC()}
 	for _, u := range users {
-		if _, err := tx.ReleaseSeat(ctx, o.ID); err != nil {
+		seats, err := tx.ReleaseSeat(ctx, o.ID)
+		if err != nil {
 			return nil, err
 		}
+		digest.MaxSeats, digest.SeatsUsed = seats.MaxSeats, seats.SeatsUsed
+		digest.Users = append(digest.Users, events.InactiveUserSummary{UserID: u.ID, Email: u.Email, DisplayName: u.DisplayName,
+			LastSeenAt: lastSeen(u)})
 		m, err := outbox.Message(ctx, events.TypeUserSuspended, Source, o.ID, u.ID, events.UserStatusChanged{
 			User: outbox.User(u, "", ""), PreviousStatus: events.PreviousStatusActive, Actor: actor, Reason: ReasonInactive})
 		if err != nil {
@@ -108,12 +114,25 @@ func suspendInactive(ctx context.Context, tx store.Tx, o store.Organization, now
 		err = tx.AppendAudit(ctx, store.AuditEntry{OrganizationID: o.ID, ActorType: store.ActorSystem, ActorID: actorInactiveSweep,
 			ActorName: actor.Name, Action: "user.suspend", Target: u.ID, Details: map[string]any{
 				"from": store.StatusActive, "to": store.StatusSuspended, "reason": ReasonInactive,
-				"inactive_after": o.InactiveAfter.String(), "last_login_at": u.LastLoginAt.UTC().Format(time.RFC3339)}})
+				"inactive_after": o.InactiveAfter.String(), "last_seen_at": lastSeen(u).Format(time.RFC3339)}})
 		if err != nil {
 			return nil, err
 		}
 	}
-	return users, tx.AppendOutbox(ctx, msgs...)
+	// The admins hear of the sweep once: the notifier's message.
+	m, err := outbox.Message(ctx, events.TypeInactiveUsersSuspended, Source, o.ID, o.ID, digest)
+	if err != nil {
+		return nil, err
+	}
+	return users, tx.AppendOutbox(ctx, append(msgs, m)...)
+}
+
+// lastSeen is the last sign-in recorded on u, or its creation.
+func lastSeen(u store.User) time.Time {
+	if u.LastLoginAt.After(u.CreatedAt) {
+		return u.LastLoginAt.UTC()
+	}
+	return u.CreatedAt.UTC()
 }
 
 // days is d in days when it is whole days ("90 days"), and as a duration

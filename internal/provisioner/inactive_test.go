@@ -156,6 +156,14 @@ func TestInactiveLifecycle(t *testing.T) {
 	if want := []string{ann.ID, bob.ID}; !slices.Equal(who, slices.Sorted(slices.Values(want))) {
 		t.Errorf("user.suspended for %v, want once each for %v", who, want)
 	}
+	digests := outboxData[events.InactiveUsersSuspended](t, s, events.TypeInactiveUsersSuspended)
+	if len(digests) != 1 {
+		t.Fatalf("%d inactive-users.suspended, want one for the sweep that suspended anyone", len(digests))
+	}
+	if g := digests[0]; g.Count != 2 || len(g.Users) != 2 || g.SeatsUsed != 2 || g.MaxSeats != 5 ||
+		g.InactiveAfterSeconds != int64(inactiveAfter/time.Second) || !g.SweptAt.Equal(later) {
+		t.Errorf("inactive-users.suspended %+v, want 2 people, 2 of 5 seats used, swept at %s", g, later)
+	}
 	page, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.AuditPage, error) {
 		return tx.ListAudit(ctx, store.AuditFilter{OrganizationID: "acme", Limit: 50})
 	})
