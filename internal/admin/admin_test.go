@@ -456,6 +456,7 @@ func TestApplyDryRunIsWhatApplyDoes(t *testing.T) {
 	ctx := t.Context()
 	acme := org("acme", 20) // more seats
 	acme.VerifiedDomains = []string{"acme.example"}
+	acme.InactiveAfter = 90 * 24 * time.Hour
 	initech := org("initech", 5) // new
 	conns := []store.Connection{
 		{OrganizationID: "acme", ID: "idp", Protocol: "saml"},                                             // unchanged
@@ -471,7 +472,7 @@ func TestApplyDryRunIsWhatApplyDoes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []admin.Change{
-		{Kind: "organization", Organization: "acme", Action: "update", Fields: []string{"max_seats", "verified_domains"}},
+		{Kind: "organization", Organization: "acme", Action: "update", Fields: []string{"max_seats", "verified_domains", "inactive_after"}},
 		{Kind: "connection", Organization: "acme", Connection: "idp", Action: "unchanged"},
 		{Kind: "connection", Organization: "acme", Connection: "entra", Action: "create"},
 		{Kind: "organization", Organization: "initech", Action: "create"},
