@@ -313,6 +313,12 @@ func checkMigratestData(t *testing.T, s store.Store) {
 		if u.Email != "Ada@Migratest.Example" || u.Role != "viewer" || u.Attributes["department"][0] != "R&D" {
 			t.Errorf("migratest user: got %+v", u)
 		}
+		// 0010: nobody is suspended for inactivity nor managed by SCIM, and
+		// no organisation suspends anyone until its file says so.
+		if u.SuspendedReason != "" || u.SCIMManaged || o.InactiveAfter != 0 {
+			t.Errorf("migratest after 0010: user reason %q, SCIM %v; organisation inactive_after %s; want none, false, 0",
+				u.SuspendedReason, u.SCIMManaged, o.InactiveAfter)
+		}
 		if _, err := tx.PendingRoleReview(ctx, u.ID, "editor"); err != nil {
 			return err
 		}

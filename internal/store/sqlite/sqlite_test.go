@@ -663,6 +663,10 @@ func TestMigrationsKeepData(t *testing.T) {
 		if u.ID != ada || u.GivenName != "Ada" || u.Attributes["department"][0] != "R&D" || !u.LastLoginAt.Equal(day(4)) || u.Groups[0] != "engineering" {
 			t.Errorf("Ada after migrating: got %+v", u)
 		}
+		// 0008: nobody is suspended for inactivity nor managed by SCIM.
+		if u.SuspendedReason != "" || u.SCIMManaged {
+			t.Errorf("Ada after 0008: reason %q, SCIM %v; want none, false", u.SuspendedReason, u.SCIMManaged)
+		}
 		c, err := tx.UserByEmail(ctx, "migratest", "carol@migratest.example")
 		if err != nil {
 			return err
@@ -673,7 +677,7 @@ func TestMigrationsKeepData(t *testing.T) {
 		if _, err := tx.PendingRoleReview(ctx, ada, "editor"); err != nil {
 			return err
 		}
-		if o, err := tx.Organization(ctx, "migratest"); err != nil || o.SeatsUsed != 2 || o.LandingURL != "" {
+		if o, err := tx.Organization(ctx, "migratest"); err != nil || o.SeatsUsed != 2 || o.LandingURL != "" || o.InactiveAfter != 0 {
 			t.Errorf("organisation after migrating: %+v, %v", o, err)
 		}
 		if d, err := tx.Decision(ctx, "migratest-login-1"); err != nil || d.UserID != ada {
