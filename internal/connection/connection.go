@@ -66,15 +66,10 @@ type SAML struct {
 	EmailVerified bool `json:"email_verified,omitempty"`
 	// GroupRoles turn IdP groups into claimed roles.
 	GroupRoles []GroupRole `json:"group_roles,omitempty"`
-	// Constants are added to every identity of the connection, e.g. a
-	// group naming the IdP or a role every person of it claims.
+	// Constants are values every identity of the connection carries: a
+	// group naming the IdP, a role every person of it claims, a profile
+	// field or a custom attribute (see Constants).
 	Constants Constants `json:"constants,omitzero"`
-}
-
-// Constants are claims every login of a connection carries.
-type Constants struct {
-	Groups []string `json:"groups,omitempty"`
-	Roles  []string `json:"roles,omitempty"`
 }
 
 // ExternalID picks the source of the external id: the NameID (which must
@@ -218,14 +213,9 @@ func (s SAML) ServeProblems() []Problem {
 // claimRuleProblems checks a connection's group rules and constants (SAML
 // and OIDC alike) against the organisation's roles.
 func claimRuleProblems(groupRoles []GroupRole, constants Constants, roles []string) []Problem {
-	var out []Problem
+	out := constantsProblems(constants, roles)
 	add := func(field, format string, args ...any) {
 		out = append(out, Problem{Field: field, Msg: fmt.Sprintf(format, args...)})
-	}
-	for i, r := range constants.Roles {
-		if !slices.Contains(roles, r) {
-			add(fmt.Sprintf("constants.roles[%d]", i), "%q is not one of the organisation's roles (%s)", r, strings.Join(roles, ", "))
-		}
 	}
 	for i, gr := range groupRoles {
 		f := fmt.Sprintf("group_roles[%d]", i)
