@@ -134,18 +134,29 @@ func (c *Constants) decodeSetting(raw json.RawMessage, path string) []Problem {
 	var out []Problem
 	for _, k := range slices.Sorted(maps.Keys(obj)) {
 		f, v := joinField(path, k), obj[k]
+		// The standard names match as the other settings' keys do:
+		// exactly, else ignoring case (as constants.groups and
+		// constants.roles always have).
+		std := k
+		if i := slices.IndexFunc(standardConstants, func(s string) bool { return strings.EqualFold(s, k) }); i >= 0 {
+			std = standardConstants[i]
+			if _, both := obj[std]; both && std != k {
+				out = append(out, Problem{Field: f, Msg: fmt.Sprintf("%q is %s written differently, and %s is given too; keep one", k, std, std)})
+				continue
+			}
+		}
 		if isJSONNull(v) {
 			out = append(out, Problem{Field: f, Msg: "empty: give the value every login of the connection carries, or remove the key"})
 			continue
 		}
-		switch k {
+		switch std {
 		case constGroups, constRoles:
 			var list []string
 			if err := json.Unmarshal(v, &list); err != nil {
 				out = append(out, typeProblem(f, reflect.TypeFor[[]string](), v))
 				continue
 			}
-			if k == constGroups {
+			if std == constGroups {
 				c.Groups = list
 			} else {
 				c.Roles = list
@@ -166,7 +177,7 @@ func (c *Constants) decodeSetting(raw json.RawMessage, path string) []Problem {
 				out = append(out, Problem{Field: f, Msg: "empty: a constant sets the value of every login; remove the key to keep what the IdP sends"})
 				continue
 			}
-			switch k {
+			switch std {
 			case constGivenName:
 				c.GivenName = s
 			case constFamilyName:

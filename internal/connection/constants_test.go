@@ -19,6 +19,9 @@ func TestDecodeConstants(t *testing.T) {
 		{"null", `{"constants":null}`, Constants{}},
 		{"groups and roles", `{"constants":{"groups":["contractors"],"roles":["member"]}}`,
 			Constants{Groups: []string{"contractors"}, Roles: []string{"member"}}},
+		// As the other settings' keys, and as before custom attributes.
+		{"groups written differently", `{"constants":{"Groups":["contractors"],"ROLES":["member"]}}`,
+			Constants{Groups: []string{"contractors"}, Roles: []string{"member"}}},
 		{"names", `{"constants":{"given_name":"Temp","family_name":"Worker","display_name":"Temp Worker"}}`,
 			Constants{GivenName: "Temp", FamilyName: "Worker", DisplayName: "Temp Worker"}},
 		{"custom attributes", `{"constants":{"department":"Contractors","costCenters":["C-1","C-2"],"http://schemas.example/claims/site":"Remote"}}`,
@@ -72,6 +75,7 @@ func TestConstantsTypeProblems(t *testing.T) {
 		{"name as a number", `{"family_name":7}`, []string{`constants.family_name: expected a string, got 7 (quote it, "7", if that text is meant)`}},
 		{"empty name", `{"display_name":""}`, []string{"constants.display_name: empty: a constant sets the value of every login; remove the key to keep what the IdP sends"}},
 		{"groups as a string", `{"groups":"contractors"}`, []string{`constants.groups: expected a list of strings, got "contractors"`}},
+		{"groups twice", `{"groups":["a"],"Groups":["b"]}`, []string{`constants.Groups: "Groups" is groups written differently, and groups is given too; keep one`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, problems := CheckSAML([]byte(`{"idp_metadata_url":"https://idp.example/md","constants":`+tt.constants+`}`), []string{"viewer", "member", "admin"})
