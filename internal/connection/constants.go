@@ -109,11 +109,11 @@ func lookalike(name string) string {
 	if a, ok := aliases[n]; ok {
 		return a
 	}
-	for _, k := range known {
-		// A typo of a long name (two edits at most); short names
-		// (roles, email) only as written above, so that an attribute
-		// such as "rules" stays an attribute.
-		if len(k) >= 8 && editDistance(n, normName(k)) <= 2 {
+	// A typo of a profile field's name, two edits at most. Other names
+	// only as written above, so that attributes such as "rules",
+	// "organization" or "external" stay attributes.
+	for _, k := range []string{constGivenName, constFamilyName, constDisplayName, "email_verified"} {
+		if editDistance(n, normName(k)) <= 2 {
 			return k
 		}
 	}

@@ -114,7 +114,8 @@ func TestConstantsProblems(t *testing.T) {
 		msg   string // part of the message
 	}{
 		{"custom attributes and names", Constants{GivenName: "Temp", FamilyName: "Worker", DisplayName: "Temp Worker", Groups: []string{"contractors"},
-			Roles: []string{"member"}, Attributes: map[string][]string{"department": {"Contractors"}, "rules": {"strict"}, "sn": {"x"}}}, "", ""},
+			Roles: []string{"member"}, Attributes: map[string][]string{"department": {"Contractors"}, "rules": {"strict"}, "sn": {"x"},
+				"organization": {"Agency Inc"}, "external": {"yes"}, "connection": {"vpn"}, "given": {"x"}}}, "", ""},
 		{"email", attrs("email", "all@acme.example"), "constants.email", "the email cannot be a constant: it is the key that links a login to an existing account"},
 		{"email differently written", attrs("Email", "all@acme.example"), "constants.Email", `"Email" reads as email, and the email cannot be a constant`},
 		{"mail", attrs("mail", "all@acme.example"), "constants.mail", `"mail" reads as email, and the email cannot be a constant`},
