@@ -139,8 +139,9 @@ const (
 //
 // Groups follow g: the IdP's groups replace the stored ones under
 // prefer-idp (and fill empty ones under prefer-app); with groupsKeep the
-// stored groups stay; with groupsClear they become the login's (the
-// connection's constant groups, or none) under prefer-idp.
+// stored groups stay (the connection's constant groups join them); with
+// groupsClear they become the login's (the constant groups, or none)
+// under prefer-idp.
 func mergeProfile(policy store.UpdatePolicy, u store.User, id events.Identity, g groupsRule) (store.User, []string) {
 	var changed []string
 	str := func(field string, cur *string, idp string) {
@@ -162,9 +163,14 @@ func mergeProfile(policy store.UpdatePolicy, u store.User, id events.Identity, g
 	str(fieldDisplayName, &u.DisplayName, id.DisplayName)
 
 	groups := normalize(id.Groups)
+	if g == groupsKeep {
+		// The login's groups are the connection's constant ones only:
+		// they join the stored groups.
+		groups = normalize(append(slices.Clone(u.Groups), id.Groups...))
+	}
 	var replace bool
 	switch {
-	case g == groupsKeep || slices.Equal(u.Groups, groups):
+	case slices.Equal(u.Groups, groups):
 	case policy == store.PreferApp:
 		replace = len(u.Groups) == 0
 	default:

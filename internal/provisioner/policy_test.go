@@ -194,7 +194,22 @@ func TestMergeProfile(t *testing.T) {
 			name:   "prefer-idp, groups_missing keep: the stored groups stay",
 			policy: store.PreferIdP,
 			groups: groupsKeep,
-			id:     events.Identity{Groups: []string{"staff"}},
+			id:     events.Identity{GivenName: "Ann"},
+			want:   stored,
+		},
+		{
+			name:        "prefer-idp, groups_missing keep: constant groups join the stored ones",
+			policy:      store.PreferIdP,
+			groups:      groupsKeep,
+			id:          events.Identity{Groups: []string{"staff"}},
+			want:        store.User{Email: "ann@acme.com", GivenName: "Ann", DisplayName: "Ann A", Groups: []string{"eng", "staff"}, Attributes: map[string][]string{"dept": {"r&d"}}},
+			wantChanged: []string{"groups"},
+		},
+		{
+			name:   "prefer-idp, groups_missing keep: constant groups held already are no change",
+			policy: store.PreferIdP,
+			groups: groupsKeep,
+			id:     events.Identity{Groups: []string{"eng"}},
 			want:   stored,
 		},
 		{
