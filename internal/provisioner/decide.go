@@ -440,7 +440,7 @@ func (d *Decider) update(ctx context.Context, tx store.Tx, dec *decision, org st
 			// The role change on its own, as admins' role changes come,
 			// for whoever follows roles only.
 			err := d.emit(ctx, dec, events.TypeUserRoleChanged, org.ID, updated.ID, events.UserRoleChanged{
-				User: userEvent(updated, id), PreviousRole: user.Role, Actor: signInActor, LoginID: loginID,
+				User: userEvent(updated, id), PreviousRole: user.Role, Actor: signInActor(), LoginID: loginID,
 			})
 			if err != nil {
 				return err
@@ -522,7 +522,9 @@ func newUser(org store.Organization, id events.Identity, role roleDecision, stat
 
 // signInActor is the actor of a role change a sign-in made: the role
 // policy applied to the IdP's claims.
-var signInActor = events.Actor{Type: events.ActorSystem, ID: "sign-in", Name: "role policy: the IdP's claims at sign-in"}
+func signInActor() events.Actor {
+	return events.Actor{Type: events.ActorSystem, ID: "sign-in", Name: "role policy: the IdP's claims at sign-in"}
+}
 
 func userRef(u store.User) *events.UserRef {
 	return &events.UserRef{ID: u.ID, Role: u.Role, Status: u.Status, Email: u.Email}

@@ -199,8 +199,8 @@ func runRolesCase(t *testing.T, s store.Store, tt rolesCase, batch bool) {
 	}
 	for _, ev := range changed {
 		if ev.PreviousRole != tt.role || ev.User.Role != tt.wantRole || ev.LoginID != loginID ||
-			ev.Actor != signInActor || ev.User.ConnectionID != "okta" || ev.User.ExternalID != "ext-1" || ev.ReviewID != "" {
-			t.Errorf("user.role-changed: %+v; want %s → %s by login %s, actor %+v", ev, tt.role, tt.wantRole, loginID, signInActor)
+			ev.Actor != signInActor() || ev.User.ConnectionID != "okta" || ev.User.ExternalID != "ext-1" || ev.ReviewID != "" {
+			t.Errorf("user.role-changed: %+v; want %s → %s by login %s, actor %+v", ev, tt.role, tt.wantRole, loginID, signInActor())
 		}
 	}
 }
@@ -245,6 +245,41 @@ func TestDecideBatchRolesFollowTheIdP(t *testing.T) {
 				t.Run(tt.name, func(t *testing.T) {
 					runRolesCase(t, open(t), tt, true)
 				})
+			}
+		})
+	}
+}
+
+// New people decided in a batch get the role's source as Decide gives it:
+// the IdP's, and the admin's for an initial admin (the organisations file
+// granted it).
+func TestDecideBatchNewPeopleRoleSource(t *testing.T) {
+	for name, open := range batchStores(t) {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			ctx := context.Background()
+			o := baseOrg()
+			o.InitialAdmins = []string{"boss@acme.com"}
+			if err := s.ApplyOrganizations(ctx, []store.Organization{o},
+				[]store.Connection{{OrganizationID: "acme", ID: "okta", Protocol: "saml"}}); err != nil {
+				t.Fatal(err)
+			}
+			d := NewDecider(s, testenv.Logger(t))
+			manager := acmeLogin("acme", "mgr", "mgr@acme.com")
+			manager.Identity.Roles = []string{"manager"}
+			batch := []Login{acmeLogin("acme", "boss", "boss@acme.com"), manager}
+			want := []struct{ role, source string }{{"admin", store.RoleSourceAdmin}, {"manager", store.RoleSourceIdP}}
+			for i, a := range d.DecideBatch(ctx, batch) {
+				if a.Err != nil || a.Result.Outcome != events.OutcomeCreated {
+					t.Fatalf("login %d: %+v, %v", i, a.Result, a.Err)
+				}
+				u, err := s.User(ctx, "acme", a.Result.User.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if u.Role != want[i].role || u.RoleSource != want[i].source {
+					t.Errorf("login %d: role %q from %q, want %q from %q", i, u.Role, u.RoleSource, want[i].role, want[i].source)
+				}
 			}
 		})
 	}
