@@ -413,6 +413,10 @@ func TestParseOrganizationsSAMLSettings(t *testing.T) {
 			`orgs.yaml:9: organizations[0].connections[0].settings.idp_metadata_xml: IdP metadata "https://sp.example/": no IDPSSODescriptor`},
 		{"wrong type", conn("          idp_metadata_url: https://idp.example/md", "          allow_idp_initiated: sometimes"),
 			`orgs.yaml:10: organizations[0].connections[0].settings.allow_idp_initiated: expected true or false, got "sometimes"`},
+		{"groups_missing unknown", conn("          idp_metadata_url: https://idp.example/md", "          groups_missing: drop"),
+			`organizations[0].connections[0].settings.groups_missing: "drop" is not one of keep`},
+		{"groups_missing not a string", conn("          idp_metadata_url: https://idp.example/md", "          groups_missing: [keep]"),
+			`orgs.yaml:10: organizations[0].connections[0].settings.groups_missing: expected`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -461,6 +465,49 @@ func TestParseOrganizationsOIDCSettings(t *testing.T) {
 	}
 }
 
+// groups_missing is keep (the default) or clear, for SAML and OIDC
+// connections alike.
+func TestParseOrganizationsGroupsMissing(t *testing.T) {
+	settings := map[string][]string{
+		"saml": {"          idp_metadata_url: https://idp.example/md"},
+		"oidc": {"          issuer: https://accounts.google.com", "          client_id: x", "          client_secret_env: SECRET"},
+	}
+	for _, protocol := range []string{"saml", "oidc"} {
+		for _, tt := range []struct {
+			value   string // "" leaves the setting out
+			wantErr string
+		}{
+			{"", ""},
+			{"keep", ""},
+			{"clear", ""},
+			{"Clear", `settings.groups_missing: "Clear" is not one of keep`},
+			{"wipe", `settings.groups_missing: "wipe" is not one of keep`},
+		} {
+			t.Run(protocol+"/"+tt.value, func(t *testing.T) {
+				lines := append([]string{"    connections:", "      - id: idp", "        protocol: " + protocol, "        settings:"}, settings[protocol]...)
+				if tt.value != "" {
+					lines = append(lines, "          groups_missing: "+tt.value)
+				}
+				_, conns, err := ParseOrganizations("orgs.yaml", []byte(org(lines...)))
+				switch {
+				case tt.wantErr == "" && err != nil:
+					t.Fatalf("got %v, want no error", err)
+				case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+					t.Fatalf("got %v, want it to contain %s", err, tt.wantErr)
+				case tt.wantErr != "":
+					return
+				}
+				if len(conns) != 1 {
+					t.Fatalf("got %d connections, want 1", len(conns))
+				}
+				if !strings.Contains(string(conns[0].Settings), `"groups_missing":"`+tt.value+`"`) != (tt.value == "") {
+					t.Errorf("stored settings %s: want groups_missing %q kept", conns[0].Settings, tt.value)
+				}
+			})
+		}
+	}
+}
+
 // Four mistakes in one connection are four errors of one run, in line
 // order; apply, which reads no file the connections name, reports the
 // three it can know.
@@ -469,7 +516,7 @@ func TestCheckOrgFileReportsEveryMistakeOfAConnection(t *testing.T) {
 	p := file + ":%d: organizations[0].connections[0].settings."
 	want := []string{
 		fmt.Sprintf(p, 14) + `idp_metadata_file: cannot read the IdP's metadata from "testdata/acme-okta-metadata.xml": no such file or directory; sso-edge reads it there when it loads the connection`,
-		fmt.Sprintf(p, 15) + `allow_idp_initated: unknown setting; did you mean "allow_idp_initiated"? (known settings: idp_metadata_url, idp_metadata_file, idp_metadata_xml, sp_entity_id, sp_key_file, sp_cert_file, allow_idp_initiated, require_signed_assertion, allow_sha1, clock_skew, external_id, attributes, email_verified, group_roles, constants)`,
+		fmt.Sprintf(p, 15) + `allow_idp_initated: unknown setting; did you mean "allow_idp_initiated"? (known settings: idp_metadata_url, idp_metadata_file, idp_metadata_xml, sp_entity_id, sp_key_file, sp_cert_file, allow_idp_initiated, require_signed_assertion, allow_sha1, clock_skew, external_id, attributes, email_verified, group_roles, constants, groups_missing)`,
 		fmt.Sprintf(p, 16) + `require_signed_assertion: expected true or false, got "yes"`,
 		fmt.Sprintf(p, 17) + `clock_skew: 10m0s is out of range: 0 to 5m0s (default 1m30s)`,
 	}
