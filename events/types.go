@@ -50,9 +50,10 @@ const (
 	// TypeUserDeprovisioned announces a user an admin deprovisioned: their
 	// seat is freed and their next sign-in is refused.
 	TypeUserDeprovisioned Type = "io.jitprov.user.deprovisioned.v1"
-	// TypeUserRoleChanged announces a role changed by an admin's action
-	// (a role change, or the approval of a role review), not by a sign-in:
-	// a sign-in's role change is in user.updated.
+	// TypeUserRoleChanged announces a changed role: by an admin's action
+	// (a role change, or the approval of a role review), or by a sign-in
+	// whose claims give another role (actor system "sign-in", with the
+	// login id; the sign-in's user.updated carries the change too).
 	TypeUserRoleChanged Type = "io.jitprov.user.role-changed.v1"
 	// TypeSeatsExhausted tells that a first login was turned away because its
 	// organisation has no seat left.
@@ -456,7 +457,9 @@ type UserStatusChanged struct {
 }
 
 // UserRoleChanged is the data of user.role-changed: an admin changed a
-// user's role, directly or by approving a role review.
+// user's role, directly or by approving a role review, or a sign-in did
+// (a bootstrap admin's, or the IdP's claims: Actor is then of type
+// ActorSystem, with ID "sign-in", and LoginID is set).
 type UserRoleChanged struct {
 	User         User   `json:"user"`
 	PreviousRole string `json:"previous_role"`
@@ -465,7 +468,8 @@ type UserRoleChanged struct {
 	// did.
 	ReviewID string `json:"review_id,omitempty"`
 	// LoginID is the login that made the change, if a sign-in did rather
-	// than an admin's request (a bootstrap admin's first sign-in).
+	// than an admin's request (a bootstrap admin's first sign-in, or the
+	// role policy applied to the IdP's claims).
 	LoginID string `json:"login_id,omitempty"`
 }
 

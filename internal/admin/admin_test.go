@@ -506,3 +506,46 @@ func TestApplyDryRunIsWhatApplyDoes(t *testing.T) {
 		t.Errorf("organisations after apply: %d, want 3 (globex kept)", n)
 	}
 }
+
+// What an admin grants is the admin's: a role change and an approved
+// review make the role's source admin, so that no later login takes the
+// role away; a denied review leaves the IdP's role the IdP's.
+func TestAdminGrantsAreTheAdmins(t *testing.T) {
+	w := newWorld(t, 10)
+	ctx := t.Context()
+	ann := w.login(t, "acme", "ann").User.ID
+	grace := w.login(t, "acme", "grace", "admin")
+	mallory := w.login(t, "acme", "mallory", "admin")
+	for _, c := range []struct {
+		name string
+		do   func() (store.User, error)
+		want string
+	}{
+		{"JIT's role is the IdP's", func() (store.User, error) { return w.s.User(ctx, "acme", ann) }, store.RoleSourceIdP},
+		{"a role change", func() (store.User, error) {
+			res, err := w.core.ChangeRole(ctx, acmeAdmin, "acme", ann, "viewer")
+			return res.User, err
+		}, store.RoleSourceAdmin},
+		{"an approved review", func() (store.User, error) {
+			res, err := w.core.ApproveReview(ctx, acmeAdmin, "acme", grace.RoleReview.ID)
+			return res.User, err
+		}, store.RoleSourceAdmin},
+		{"a denied review", func() (store.User, error) {
+			res, err := w.core.DenyReview(ctx, acmeAdmin, "acme", mallory.RoleReview.ID, "no")
+			return res.User, err
+		}, store.RoleSourceIdP},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			u, err := c.do()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.RoleSource != c.want {
+				t.Errorf("role source %q, want %q", u.RoleSource, c.want)
+			}
+			if stored, err := w.s.User(ctx, "acme", u.ID); err != nil || stored.RoleSource != c.want {
+				t.Errorf("stored: %+v, %v; want role source %q", stored, err, c.want)
+			}
+		})
+	}
+}

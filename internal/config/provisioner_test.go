@@ -383,7 +383,7 @@ func TestDocsExamples(t *testing.T) {
 		block, _, _ := strings.Cut(part, "```")
 		blocks = append(blocks, block)
 	}
-	var orgs, prov, edge, notifier, notifications int
+	var orgs, conns, prov, edge, notifier, notifications int
 	for _, b := range blocks {
 		switch {
 		case strings.Contains(b, "organizations_file:"):
@@ -406,6 +406,11 @@ func TestDocsExamples(t *testing.T) {
 			if err != nil || e.Replicas != 3 {
 				t.Errorf("sso-edge example: %v %+v", err, e)
 			}
+		case strings.HasPrefix(b, "      - id:"): // a connection of an organisation
+			conns++
+			if _, _, err := ParseOrganizations("docs/config.md", []byte("organizations:\n  - id: acme\n    name: Acme\n    max_seats: 5\n    connections:\n"+b)); err != nil {
+				t.Errorf("connection example: %v", err)
+			}
 		case strings.Contains(b, "organizations:"):
 			orgs++
 			if _, _, err := ParseOrganizations("docs/config.md", []byte(b)); err != nil {
@@ -424,8 +429,8 @@ func TestDocsExamples(t *testing.T) {
 			}
 		}
 	}
-	if orgs == 0 || prov == 0 || edge == 0 || notifier == 0 || notifications == 0 {
-		t.Errorf("found %d organisations, %d provisioner, %d sso-edge, %d notifier and %d notifications examples, want each",
-			orgs, prov, edge, notifier, notifications)
+	if orgs == 0 || conns == 0 || prov == 0 || edge == 0 || notifier == 0 || notifications == 0 {
+		t.Errorf("found %d organisations, %d connection, %d provisioner, %d sso-edge, %d notifier and %d notifications examples, want each",
+			orgs, conns, prov, edge, notifier, notifications)
 	}
 }

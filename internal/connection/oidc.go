@@ -43,6 +43,8 @@ type OIDC struct {
 	// GroupRoles and Constants work as for SAML connections.
 	GroupRoles []GroupRole `json:"group_roles,omitempty"`
 	Constants  Constants   `json:"constants,omitzero"`
+	// GroupsMissing works as for SAML connections.
+	GroupsMissing string `json:"groups_missing,omitempty"`
 }
 
 // Claims names the claim (dotted path) of each identity field.
@@ -125,5 +127,6 @@ func (s OIDC) Problems(roles []string) []Problem {
 			add(fmt.Sprintf("allowed_algs[%d]", i), "%q is not an asymmetric JWS algorithm jitprov accepts (%s)", alg, strings.Join(defaultAllowedAlgs, ", "))
 		}
 	}
+	out = append(out, groupsMissingProblems(s.GroupsMissing)...)
 	return append(out, claimRuleProblems(s.GroupRoles, s.Constants, roles)...)
 }

@@ -172,6 +172,30 @@ const (
 	CreatedByApp   = "app"
 )
 
+// Where a user's role came from (User.RoleSource): who may take it away.
+const (
+	// RoleSourceIdP: the role is what the IdP's claims gave (a roles
+	// claim, a group rule, a constant role, or none: the default role). A
+	// later login that no longer carries it takes it away, down to what
+	// that login's claims give.
+	RoleSourceIdP = "idp"
+	// RoleSourceAdmin: an admin granted the role (a role change, an
+	// approved role review), the organisations file's initial_admins did,
+	// or the user was created by an admin or the application. Logins never
+	// take it away; the IdP may still raise the user above it.
+	RoleSourceAdmin = "admin"
+)
+
+// DefaultRoleSource is the source of a new user's role when the creator
+// names none: RoleSourceIdP for a user JIT created, RoleSourceAdmin for
+// one an admin or the application created.
+func DefaultRoleSource(createdBy string) string {
+	if createdBy == CreatedByJIT {
+		return RoleSourceIdP
+	}
+	return RoleSourceAdmin
+}
+
 // User is a person's account in an organisation. It has zero or more
 // Identities: a user created by an admin or the application has none until
 // its first login links one.
@@ -185,12 +209,16 @@ type User struct {
 	DisplayName    string
 	Groups         []string
 	Role           string
-	Status         string
-	Attributes     map[string][]string
-	CreatedBy      string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	LastLoginAt    time.Time
+	// RoleSource is where Role came from: RoleSourceIdP or
+	// RoleSourceAdmin. CreateUser takes "" as DefaultRoleSource(CreatedBy);
+	// UpdateUser keeps the stored source when it is "".
+	RoleSource  string
+	Status      string
+	Attributes  map[string][]string
+	CreatedBy   string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	LastLoginAt time.Time
 	// SuspendedReason says why a suspended user is: "" (an admin, whose
 	// suspension only an admin lifts) or SuspendedInactive (the
 	// inactivity sweep, lifted by the person's next sign-in when a seat is
@@ -372,10 +400,11 @@ type Tx interface {
 	// ErrSeatsExhausted. It returns the organisation as updated.
 	TakeSeat(ctx context.Context, orgID string) (Organization, error)
 	// CreateUser inserts u (u.ID set by the caller, SCIMManaged kept),
-	// with no identity; ErrConflict when the email is taken.
+	// with no identity; ErrConflict when the email is taken. u.RoleSource
+	// "" is DefaultRoleSource(u.CreatedBy).
 	CreateUser(ctx context.Context, u User) (User, error)
-	// UpdateUser writes u's mutable fields; ErrConflict when the new email
-	// is taken.
+	// UpdateUser writes u's mutable fields (RoleSource only when not "");
+	// ErrConflict when the new email is taken.
 	UpdateUser(ctx context.Context, u User) (User, error)
 	// PendingRoleReview finds the pending review of userID for role.
 	PendingRoleReview(ctx context.Context, userID, role string) (RoleReview, error)
@@ -400,8 +429,9 @@ type Tx interface {
 	UserByID(ctx context.Context, orgID, userID string) (User, error)
 	// SetUserStatus and SetUserRole change one field of a user of orgID
 	// (and its updated_at), nothing else; seats are the caller's
-	// (TakeSeat, ReleaseSeat). SetUserStatus clears SuspendedReason: a
-	// suspension it makes is an admin's.
+	// (TakeSeat, ReleaseSeat). SetUserRole is an admin's grant: it also
+	// sets the role's source to RoleSourceAdmin. SetUserStatus clears
+	// SuspendedReason: a suspension it makes is an admin's.
 	SetUserStatus(ctx context.Context, orgID, userID, status string) (User, error)
 	SetUserRole(ctx context.Context, orgID, userID, role string) (User, error)
 	// ReleaseSeat gives one seat of the organisation back.

@@ -45,7 +45,7 @@ func (x *tx) SetUserStatus(ctx context.Context, orgID, userID, status string) (s
 }
 
 func (x *tx) SetUserRole(ctx context.Context, orgID, userID, role string) (store.User, error) {
-	u, err := scanUser(x.t.QueryRow(ctx, `UPDATE users AS u SET role = $3, updated_at = now()
+	u, err := scanUser(x.t.QueryRow(ctx, `UPDATE users AS u SET role = $3, role_source = 'admin', updated_at = now()
 		WHERE u.org_id = $1 AND u.id = $2 RETURNING `+userColumns, orgID, uuidOrNil(userID), role))
 	if err != nil {
 		return u, fmt.Errorf("postgres: set the role of user %s: %w", userID, mapErr(err))

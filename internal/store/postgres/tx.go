@@ -38,14 +38,14 @@ func scanConn(row pgx.Row) (store.Connection, error) {
 
 // userColumns names the columns of users as u.
 const userColumns = `u.id::text, u.org_id, coalesce(u.email, ''), u.email_verified, u.given_name, u.family_name,
-	u.display_name, u.groups, u.role, u.status, u.attributes, u.created_by, u.created_at, u.updated_at, u.last_login_at,
+	u.display_name, u.groups, u.role, u.role_source, u.status, u.attributes, u.created_by, u.created_at, u.updated_at, u.last_login_at,
 	u.suspended_reason, u.scim_managed`
 
 func scanUser(row pgx.Row) (store.User, error) {
 	var u store.User
 	var lastLogin *time.Time
 	err := row.Scan(&u.ID, &u.OrganizationID, &u.Email, &u.EmailVerified,
-		&u.GivenName, &u.FamilyName, &u.DisplayName, &u.Groups, &u.Role, &u.Status, &u.Attributes,
+		&u.GivenName, &u.FamilyName, &u.DisplayName, &u.Groups, &u.Role, &u.RoleSource, &u.Status, &u.Attributes,
 		&u.CreatedBy, &u.CreatedAt, &u.UpdatedAt, &lastLogin, &u.SuspendedReason, &u.SCIMManaged)
 	if lastLogin != nil {
 		u.LastLoginAt = *lastLogin
@@ -218,12 +218,13 @@ func (x *tx) TakeSeat(ctx context.Context, orgID string) (store.Organization, er
 func (x *tx) CreateUser(ctx context.Context, u store.User) (store.User, error) {
 	out, err := scanUser(x.t.QueryRow(ctx, `INSERT INTO users AS u
 		(id, org_id, email, given_name, family_name, display_name,
-		 groups, role, status, attributes, created_by, email_verified, last_login_at, scim_managed)
+		 groups, role, status, attributes, created_by, email_verified, last_login_at, role_source, scim_managed)
 		VALUES ($1::uuid, $2, NULLIF($3, ''), $4, $5, $6,
-		 $7, $8, $9, $10, $11, $12, now(), $13)
+		 $7, $8, $9, $10, $11, $12, now(), $13, $14)
 		RETURNING `+userColumns,
 		u.ID, u.OrganizationID, u.Email, u.GivenName, u.FamilyName,
-		u.DisplayName, nonNil(u.Groups), u.Role, u.Status, nonNilMap(u.Attributes), u.CreatedBy, u.EmailVerified, u.SCIMManaged))
+		u.DisplayName, nonNil(u.Groups), u.Role, u.Status, nonNilMap(u.Attributes), u.CreatedBy, u.EmailVerified,
+		roleSource(u), u.SCIMManaged))
 	if err != nil {
 		return out, fmt.Errorf("postgres: create user in %q: %w", u.OrganizationID, mapErr(err))
 	}
@@ -234,11 +235,12 @@ func (x *tx) UpdateUser(ctx context.Context, u store.User) (store.User, error) {
 	out, err := scanUser(x.t.QueryRow(ctx, `UPDATE users AS u SET
 		email = NULLIF($2, ''),
 		given_name = $3, family_name = $4, display_name = $5, groups = $6, role = $7,
-		attributes = $8, email_verified = $9, updated_at = now(), last_login_at = now()
+		attributes = $8, email_verified = $9, role_source = coalesce(NULLIF($10, ''), role_source),
+		updated_at = now(), last_login_at = now()
 		WHERE id = $1::uuid
 		RETURNING `+userColumns,
 		u.ID, u.Email, u.GivenName, u.FamilyName, u.DisplayName,
-		nonNil(u.Groups), u.Role, nonNilMap(u.Attributes), u.EmailVerified))
+		nonNil(u.Groups), u.Role, nonNilMap(u.Attributes), u.EmailVerified, u.RoleSource))
 	if err != nil {
 		return out, fmt.Errorf("postgres: update user %s: %w", u.ID, mapErr(err))
 	}
@@ -283,6 +285,15 @@ func (x *tx) AppendOutbox(ctx context.Context, msgs ...store.OutboxMessage) erro
 		}
 	}
 	return nil
+}
+
+// roleSource is the source of a new user's role: u's, or the default for
+// its creator.
+func roleSource(u store.User) string {
+	if u.RoleSource != "" {
+		return u.RoleSource
+	}
+	return store.DefaultRoleSource(u.CreatedBy)
 }
 
 func nonNil(s []string) []string {

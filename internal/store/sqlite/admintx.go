@@ -113,7 +113,15 @@ func (x *tx) SuspendInactive(ctx context.Context, orgID string, cutoff time.Time
 }
 
 func (x *tx) SetUserRole(ctx context.Context, orgID, userID, role string) (store.User, error) {
-	return x.setUser(ctx, orgID, userID, "role", role)
+	if err := x.check(); err != nil {
+		return store.User{}, err
+	}
+	u, err := scanUser(x.t.QueryRowContext(ctx, `UPDATE users SET role = ?3, role_source = 'admin', updated_at = ?4
+		WHERE org_id = ?1 AND id = ?2 RETURNING `+userReturning, orgID, strings.ToLower(userID), role, formatTime(x.now)))
+	if err != nil {
+		return u, fmt.Errorf("sqlite: set the role of user %s: %w", userID, x.fail(err))
+	}
+	return u, nil
 }
 
 func (x *tx) ReleaseSeat(ctx context.Context, orgID string) (store.Organization, error) {
