@@ -248,6 +248,7 @@ var dataTypes = map[Type]func() any{
 	TypeIdPCertificateExpiring: func() any { return new(IdPCertificateExpiring) },
 	TypeProvisioningFailed:     func() any { return new(ProvisioningFailed) },
 	TypeSignupHeld:             func() any { return new(SignupHeld) },
+	TypeInactiveUsersSuspended: func() any { return new(InactiveUsersSuspended) },
 }
 
 // ResultOf decodes the provisioner's answer ev, of either version of

@@ -88,6 +88,9 @@ func samples() []sample {
 	signup := events.SignupHeld{OrganizationID: "acme", UserID: user.ID, Email: user.Email, DisplayName: "Ada Lovelace",
 		ConnectionID: "okta-main", ExternalID: "00u1a2b3c4d5e6f7g8h9", Reason: events.ReasonSeatsExhausted,
 		MaxSeats: 10, SeatsUsed: 10, LoginID: result.LoginID}
+	inactive := events.InactiveUsersSuspended{OrganizationID: "acme", InactiveAfterSeconds: 90 * 86400, Count: 1,
+		Users:    []events.InactiveUserSummary{{UserID: user.ID, Email: user.Email, DisplayName: "Ada Lovelace", LastSeenAt: at}},
+		MaxSeats: 10, SeatsUsed: 9, SweptAt: at}
 	created := events.UserCreated{User: user, LoginID: result.LoginID}
 	updated := events.UserUpdated{User: user, Changed: []string{"email", "role"}, PreviousRole: "viewer", LoginID: result.LoginID}
 	linked := events.IdentityLinked{User: user, Identity: events.LinkedIdentity{ConnectionID: "entra", ExternalID: "9f2c1d4e"},
@@ -275,6 +278,18 @@ func samples() []sample {
 			data:      signup,
 			invalid:   events.SignupHeld{OrganizationID: "acme", UserID: user.ID, ConnectionID: "okta", ExternalID: "00u1", Reason: events.ReasonSuspended, MaxSeats: 10, SeatsUsed: 10, LoginID: "l"},
 			checkData: dataIs(events.TypeSignupHeld, signup, func(*events.SignupHeld) []*time.Time { return nil }),
+		},
+		{
+			typ: events.TypeInactiveUsersSuspended, subject: "acme",
+			data:    inactive,
+			invalid: events.InactiveUsersSuspended{OrganizationID: "acme", InactiveAfterSeconds: 90 * 86400, Count: 0, Users: []events.InactiveUserSummary{}, SweptAt: at},
+			checkData: dataIs(events.TypeInactiveUsersSuspended, inactive, func(d *events.InactiveUsersSuspended) []*time.Time {
+				out := []*time.Time{&d.SweptAt}
+				for i := range d.Users {
+					out = append(out, &d.Users[i].LastSeenAt)
+				}
+				return out
+			}),
 		},
 	}
 }
@@ -686,6 +701,7 @@ func TestSubjectsFallInStreams(t *testing.T) {
 		{events.TypeIdPCertificateExpiring, []string{events.SubjectAlerts}},
 		{events.TypeProvisioningFailed, []string{events.SubjectAlerts}},
 		{events.TypeSignupHeld, []string{events.SubjectAlerts}},
+		{events.TypeInactiveUsersSuspended, []string{events.SubjectAlerts}},
 	} {
 		t.Run(string(tc.typ), func(t *testing.T) {
 			subj, err := events.Subject(tc.typ, "acme")

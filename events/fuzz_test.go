@@ -38,6 +38,7 @@ var readers = map[events.Type]func(events.Event, events.Type) (any, error){
 	events.TypeIdPCertificateExpiring: dataAs[events.IdPCertificateExpiring],
 	events.TypeProvisioningFailed:     dataAs[events.ProvisioningFailed],
 	events.TypeSignupHeld:             dataAs[events.SignupHeld],
+	events.TypeInactiveUsersSuspended: dataAs[events.InactiveUsersSuspended],
 }
 
 func dataAs[T any](ev events.Event, t events.Type) (any, error) { return events.DataAs[T](ev, t) }

@@ -57,9 +57,10 @@ const (
 	// TypeUserDeprovisioned announces a user an admin deprovisioned: their
 	// seat is freed and their next sign-in is refused.
 	TypeUserDeprovisioned Type = "io.jitprov.user.deprovisioned.v1"
-	// TypeUserRoleChanged announces a role changed by an admin's action
-	// (a role change, or the approval of a role review), not by a sign-in:
-	// a sign-in's role change is in user.updated.
+	// TypeUserRoleChanged announces a changed role: by an admin's action
+	// (a role change, or the approval of a role review), or by a sign-in
+	// whose claims give another role (actor system "sign-in", with the
+	// login id; the sign-in's user.updated carries the change too).
 	TypeUserRoleChanged Type = "io.jitprov.user.role-changed.v1"
 	// TypeSeatsExhausted tells that a first login was turned away because its
 	// organisation has no seat left.
@@ -90,6 +91,12 @@ const (
 	// when_full: hold with no seat free): a user with status held exists,
 	// takes no seat and is not signed in until an admin approves or denies.
 	TypeSignupHeld Type = "io.jitprov.signup.held.v1"
+	// TypeInactiveUsersSuspended tells an organisation's admins that the
+	// provisioner's sweep suspended people who did not sign in for the
+	// organisation's inactive_after, freeing their seats: one per
+	// organisation and sweep, listing them (each also has its
+	// user.suspended, reason inactive).
+	TypeInactiveUsersSuspended Type = "io.jitprov.inactive-users.suspended.v1"
 )
 
 // spec describes where a type is published and which schema its data has.
@@ -116,6 +123,7 @@ var specs = map[Type]spec{
 	TypeIdPCertificateExpiring: {"idp-certificate.expiring", "jit.alert.idp-certificate.expiring", "v1"},
 	TypeProvisioningFailed:     {"provisioning.failed", "jit.alert.provisioning.failed", "v1"},
 	TypeSignupHeld:             {"signup.held", "jit.alert.signup.held", "v1"},
+	TypeInactiveUsersSuspended: {"inactive-users.suspended", "jit.alert.inactive-users.suspended", "v1"},
 
 	// What admins do (and review expiry).
 	TypeUserIdentityUnlinked: {"user.identity-unlinked", "jit.user.identity-unlinked", "v1"},
@@ -131,7 +139,7 @@ func Types() []Type {
 	return []Type{TypeLoginFirstSeen, TypeLoginSeen, TypeProvisioningResult, TypeProvisioningResultV2, TypeUserCreated,
 		TypeUserUpdated, TypeUserCreatedV2, TypeUserUpdatedV2, TypeUserIdentityLinked, TypeUserIdentityUnlinked, TypeUserSuspended, TypeUserReactivated,
 		TypeUserDeprovisioned, TypeUserRoleChanged, TypeSeatsExhausted, TypeRoleReviewRequested, TypeRoleReviewDecided,
-		TypeSeatsThresholdReached, TypeIdPCertificateExpiring, TypeProvisioningFailed, TypeSignupHeld}
+		TypeSeatsThresholdReached, TypeIdPCertificateExpiring, TypeProvisioningFailed, TypeSignupHeld, TypeInactiveUsersSuspended}
 }
 
 // AlertTypes lists the alerts: the types the notifier tells admins about,
@@ -142,7 +150,7 @@ func Types() []Type {
 // message.
 func AlertTypes() []Type {
 	return []Type{TypeSeatsExhausted, TypeSeatsThresholdReached, TypeRoleReviewRequested,
-		TypeIdPCertificateExpiring, TypeProvisioningFailed, TypeSignupHeld}
+		TypeIdPCertificateExpiring, TypeProvisioningFailed, TypeSignupHeld, TypeInactiveUsersSuspended}
 }
 
 // Short is the type's short name, e.g. "seats.exhausted": the name of its
@@ -467,7 +475,9 @@ type UserStatusChanged struct {
 }
 
 // UserRoleChanged is the data of user.role-changed: an admin changed a
-// user's role, directly or by approving a role review.
+// user's role, directly or by approving a role review, or a sign-in did
+// (a bootstrap admin's, or the IdP's claims: Actor is then of type
+// ActorSystem, with ID "sign-in", and LoginID is set).
 type UserRoleChanged struct {
 	User         User   `json:"user"`
 	PreviousRole string `json:"previous_role"`
@@ -476,7 +486,8 @@ type UserRoleChanged struct {
 	// did.
 	ReviewID string `json:"review_id,omitempty"`
 	// LoginID is the login that made the change, if a sign-in did rather
-	// than an admin's request (a bootstrap admin's first sign-in).
+	// than an admin's request (a bootstrap admin's first sign-in, or the
+	// role policy applied to the IdP's claims).
 	LoginID string `json:"login_id,omitempty"`
 }
 
@@ -572,6 +583,30 @@ type ProvisioningFailed struct {
 	Reason     string    `json:"reason"`
 	Deliveries int       `json:"deliveries"`
 	FailedAt   time.Time `json:"failed_at"`
+}
+
+// InactiveUsersSuspended is the data of inactive-users.suspended.
+type InactiveUsersSuspended struct {
+	OrganizationID string `json:"organization_id"`
+	// InactiveAfterSeconds is the organisation's inactive_after.
+	InactiveAfterSeconds int64 `json:"inactive_after_seconds"`
+	// Count is how many people this sweep suspended, len(Users).
+	Count int                   `json:"count"`
+	Users []InactiveUserSummary `json:"users"`
+	// MaxSeats and SeatsUsed are the organisation's after the sweep.
+	MaxSeats  int       `json:"max_seats"`
+	SeatsUsed int       `json:"seats_used"`
+	SweptAt   time.Time `json:"swept_at"`
+}
+
+// InactiveUserSummary is one person an inactivity sweep suspended.
+type InactiveUserSummary struct {
+	UserID      string `json:"user_id"`
+	Email       string `json:"email,omitempty"`
+	DisplayName string `json:"display_name,omitempty"`
+	// LastSeenAt is their last sign-in (or their creation) the sweep
+	// went by.
+	LastSeenAt time.Time `json:"last_seen_at"`
 }
 
 // SignupHeld is the data of signup.held.

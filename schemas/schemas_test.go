@@ -277,6 +277,10 @@ var invalidFixtures = map[string]string{
 	"signup.held/invalid-missing-user-id.json":                            "/required at /: user_id",
 	"signup.held/invalid-user-id-not-uuid.json":                           "/properties/user_id/format at /user_id",
 	"signup.held/invalid-extra-property.json":                             "/additionalProperties at /: seats_free",
+	"inactive-users.suspended/invalid-no-users.json":                      "/properties/users/minItems at /users",
+	"inactive-users.suspended/invalid-user-id-not-uuid.json":              "/properties/users/items/properties/user_id/format at /users/0/user_id",
+	"inactive-users.suspended/invalid-missing-swept-at.json":              "/required at /: swept_at",
+	"inactive-users.suspended/invalid-extra-property.json":                "/additionalProperties at /: seats_freed",
 
 	"role-review.requested/invalid-empty-current-role.json":      "/properties/current_role/minLength at /current_role",
 	"role-review.requested/invalid-extra-property.json":          "/additionalProperties at /: approved",

@@ -268,6 +268,45 @@ func TestDeprovisionFreesASeat(t *testing.T) {
 	}
 }
 
+// A person the inactivity sweep suspended holds no seat: an admin's
+// reactivation takes one (refused when none is free), and deprovisioning
+// them frees none; seats stay equal to the active users.
+func TestInactiveSuspendedSeats(t *testing.T) {
+	w := newWorld(t, 2)
+	ctx := t.Context()
+	o := org("acme", 2)
+	o.InactiveAfter = 30 * 24 * time.Hour
+	if err := w.s.ApplyOrganizations(ctx, []store.Organization{o}, nil); err != nil {
+		t.Fatal(err)
+	}
+	p1, p2 := w.login(t, "acme", "p1").User.ID, w.login(t, "acme", "p2").User.ID
+	if n, err := provisioner.SweepInactive(ctx, w.s, time.Now().Add(31*24*time.Hour), 0, testenv.Logger(t)); n != 2 || err != nil {
+		t.Fatalf("SweepInactive: %d, %v; want 2", n, err)
+	}
+	seatsAreActive := func(what string, want int) {
+		t.Helper()
+		seats := w.count(t, `SELECT seats_used FROM organizations WHERE id = 'acme'`)
+		active := w.count(t, `SELECT count(*) FROM users WHERE org_id = 'acme' AND status = 'active'`)
+		if seats != want || active != want {
+			t.Errorf("%s: %d seats used, %d active users; want %d of each", what, seats, active, want)
+		}
+	}
+	seatsAreActive("after the sweep", 0)
+	if res, err := w.core.Reactivate(ctx, acmeAdmin, "acme", p1, "back from leave"); err != nil || res.User.Status != store.StatusActive || res.User.SuspendedReason != "" {
+		t.Fatalf("Reactivate: %+v, %v", res.User, err)
+	}
+	seatsAreActive("after an admin reactivated one", 1)
+	if _, err := w.core.Deprovision(ctx, acmeAdmin, "acme", p2, "left"); err != nil {
+		t.Fatal(err)
+	}
+	seatsAreActive("after an admin deprovisioned the other", 1)
+	w.login(t, "acme", "p3")
+	if _, err := w.core.Reactivate(ctx, acmeAdmin, "acme", p2, ""); !errors.Is(err, admin.ErrNoSeat) {
+		t.Errorf("reactivating into a full organisation: %v, want ErrNoSeat", err)
+	}
+	seatsAreActive("at the end", 2)
+}
+
 // Approving a review gives the role and emits role-changed then decided;
 // denying keeps the role; a second decision is a conflict.
 func TestReviews(t *testing.T) {
@@ -417,6 +456,7 @@ func TestApplyDryRunIsWhatApplyDoes(t *testing.T) {
 	ctx := t.Context()
 	acme := org("acme", 20) // more seats
 	acme.VerifiedDomains = []string{"acme.example"}
+	acme.InactiveAfter = 90 * 24 * time.Hour
 	initech := org("initech", 5) // new
 	conns := []store.Connection{
 		{OrganizationID: "acme", ID: "idp", Protocol: "saml"},                                             // unchanged
@@ -432,7 +472,7 @@ func TestApplyDryRunIsWhatApplyDoes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []admin.Change{
-		{Kind: "organization", Organization: "acme", Action: "update", Fields: []string{"max_seats", "verified_domains"}},
+		{Kind: "organization", Organization: "acme", Action: "update", Fields: []string{"max_seats", "verified_domains", "inactive_after"}},
 		{Kind: "connection", Organization: "acme", Connection: "idp", Action: "unchanged"},
 		{Kind: "connection", Organization: "acme", Connection: "entra", Action: "create"},
 		{Kind: "organization", Organization: "initech", Action: "create"},
@@ -464,5 +504,48 @@ func TestApplyDryRunIsWhatApplyDoes(t *testing.T) {
 	}
 	if n := w.count(t, `SELECT count(*) FROM organizations`); n != 3 {
 		t.Errorf("organisations after apply: %d, want 3 (globex kept)", n)
+	}
+}
+
+// What an admin grants is the admin's: a role change and an approved
+// review make the role's source admin, so that no later login takes the
+// role away; a denied review leaves the IdP's role the IdP's.
+func TestAdminGrantsAreTheAdmins(t *testing.T) {
+	w := newWorld(t, 10)
+	ctx := t.Context()
+	ann := w.login(t, "acme", "ann").User.ID
+	grace := w.login(t, "acme", "grace", "admin")
+	mallory := w.login(t, "acme", "mallory", "admin")
+	for _, c := range []struct {
+		name string
+		do   func() (store.User, error)
+		want string
+	}{
+		{"JIT's role is the IdP's", func() (store.User, error) { return w.s.User(ctx, "acme", ann) }, store.RoleSourceIdP},
+		{"a role change", func() (store.User, error) {
+			res, err := w.core.ChangeRole(ctx, acmeAdmin, "acme", ann, "viewer")
+			return res.User, err
+		}, store.RoleSourceAdmin},
+		{"an approved review", func() (store.User, error) {
+			res, err := w.core.ApproveReview(ctx, acmeAdmin, "acme", grace.RoleReview.ID)
+			return res.User, err
+		}, store.RoleSourceAdmin},
+		{"a denied review", func() (store.User, error) {
+			res, err := w.core.DenyReview(ctx, acmeAdmin, "acme", mallory.RoleReview.ID, "no")
+			return res.User, err
+		}, store.RoleSourceIdP},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			u, err := c.do()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.RoleSource != c.want {
+				t.Errorf("role source %q, want %q", u.RoleSource, c.want)
+			}
+			if stored, err := w.s.User(ctx, "acme", u.ID); err != nil || stored.RoleSource != c.want {
+				t.Errorf("stored: %+v, %v; want role source %q", stored, err, c.want)
+			}
+		})
 	}
 }

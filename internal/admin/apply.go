@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"time"
 
 	"github.com/jitprov/jitprov/internal/store"
 )
@@ -150,6 +151,7 @@ func orgFields(a, b store.Organization) []string {
 	bNew, bFull := b.HoldSettings()
 	add("new_people", aNew == bNew)
 	add("when_full", aFull == bFull)
+	add("inactive_after", a.InactiveAfter/time.Second == b.InactiveAfter/time.Second) // stored to the second
 	return f
 }
 

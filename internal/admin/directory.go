@@ -502,13 +502,19 @@ func (c *Core) directoryStatus(ctx context.Context, tx store.Tx, ch *change, org
 	return updated, nil
 }
 
-// ReplaceDirectoryUser is a SCIM client's PUT (and, with the Person a
-// PATCH made of what was read, its PATCH) of a user SCIM sees. ifVersion,
-// when set, must be the user's Version (ErrPrecondition otherwise).
+// ReplaceDirectoryUser is a SCIM client's PUT of a user SCIM sees.
+// ifVersion, when set, must be the user's Version (ErrPrecondition
+// otherwise).
 func (c *Core) ReplaceDirectoryUser(ctx context.Context, p Principal, orgID, userID string, in Person, ifVersion string) (DirectoryUser, error) {
-	if err := in.check(); err != nil {
-		return DirectoryUser{}, err
-	}
+	return c.PatchDirectoryUser(ctx, p, orgID, userID, ifVersion, func(DirectoryUser) (Person, error) { return in, nil })
+}
+
+// PatchDirectoryUser is a SCIM client's PATCH: patch makes the whole
+// Person from the user as it is, read and written in one transaction that
+// holds the user's row, so that concurrent PATCHes of one user apply in
+// turn and none is lost. ifVersion as for ReplaceDirectoryUser. An error
+// of patch is returned as it is.
+func (c *Core) PatchDirectoryUser(ctx context.Context, p Principal, orgID, userID, ifVersion string, patch func(DirectoryUser) (Person, error)) (DirectoryUser, error) {
 	var out DirectoryUser
 	err := c.inTx(ctx, p.directory(), orgID, true, func(tx store.Tx, org store.Organization) error {
 		u, err := c.lockDirectoryUser(ctx, tx, org.ID, userID)
@@ -517,6 +523,17 @@ func (c *Core) ReplaceDirectoryUser(ctx context.Context, p Principal, orgID, use
 		}
 		if ifVersion != "" && ifVersion != version(u.UpdatedAt.UnixMicro()) {
 			return fmt.Errorf("%w: user %s is at version %s, not %s", ErrPrecondition, u.ID, version(u.UpdatedAt.UnixMicro()), ifVersion)
+		}
+		current, err := directoryUser(ctx, tx, u)
+		if err != nil {
+			return err
+		}
+		in, err := patch(current)
+		if err != nil {
+			return err
+		}
+		if err := in.check(); err != nil {
+			return err
 		}
 		rules, err := c.rules(ctx, tx, org.ID)
 		if err != nil {

@@ -332,40 +332,42 @@ func (c *Core) refreshMembers(ctx context.Context, tx store.Tx, ch *change, org 
 			names = append(names, g.DisplayName)
 		}
 		actor := ch.p.actor()
-		if !slices.Equal(names, u.Groups) {
-			next := u
-			next.Groups = names
-			if u, err = tx.WriteDirectoryUser(ctx, next); err != nil {
-				return err
-			}
-			if err := ch.emit(events.TypeUserUpdatedV2, u.ID, events.UserUpdated{User: outbox.UserV2(u, "", ""), Changed: []string{"groups"}, Actor: &actor}); err != nil {
-				return err
-			}
-		}
-		role := groupRole(org, rules, names, u.Role)
-		if role == u.Role {
+		role, source := groupRole(org, rules, names, u)
+		if slices.Equal(names, u.Groups) && role == u.Role {
 			continue
 		}
-		updated, err := tx.SetUserRole(ctx, org.ID, u.ID, role)
+		next := u
+		next.Groups, next.Role, next.RoleSource = names, role, source
+		updated, err := tx.WriteDirectoryUser(ctx, next)
 		if err != nil {
 			return err
 		}
-		if err := ch.emit(events.TypeUserRoleChanged, u.ID, events.UserRoleChanged{User: userEvent(updated),
-			PreviousRole: u.Role, Actor: actor}); err != nil {
-			return err
+		if !slices.Equal(names, u.Groups) {
+			if err := ch.emit(events.TypeUserUpdatedV2, u.ID, events.UserUpdated{User: outbox.UserV2(updated, "", ""), Changed: []string{"groups"}, Actor: &actor}); err != nil {
+				return err
+			}
+		}
+		if role != u.Role {
+			if err := ch.emit(events.TypeUserRoleChanged, u.ID, events.UserRoleChanged{User: userEvent(updated),
+				PreviousRole: u.Role, Actor: actor}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// groupRole is the role groups give under the organisation's group rules:
-// the highest role they claim at or below the JIT ceiling, else the
-// default role. A current role above the ceiling (an admin's grant, an
-// approved review) is kept.
-func groupRole(org store.Organization, rules directoryRules, groups []string, current string) string {
+// groupRole is the role, and its source, that groups give under the
+// organisation's group rules, as a sign-in's groups would: the highest
+// role they claim at or below the JIT ceiling, else the default role. A
+// role an admin granted (RoleSourceAdmin) is never lowered by a group, but
+// a group may raise the person above it (the role is then the IdP's); the
+// organisation's admin role is never changed.
+func groupRole(org store.Organization, rules directoryRules, groups []string, u store.User) (string, string) {
 	ceiling := slices.Index(org.Roles, org.JITRoleCeiling)
-	if slices.Index(org.Roles, current) > ceiling {
-		return current
+	current := slices.Index(org.Roles, u.Role)
+	if u.Role == org.AdminRole() || current < 0 || ceiling < 0 {
+		return u.Role, u.RoleSource
 	}
 	best := slices.Index(org.Roles, org.DefaultRole)
 	for _, gr := range rules.groupRoles {
@@ -377,9 +379,12 @@ func groupRole(org store.Organization, rules directoryRules, groups []string, cu
 		}
 	}
 	if best < 0 {
-		return current
+		return u.Role, u.RoleSource
 	}
-	return org.Roles[best]
+	if u.RoleSource == store.RoleSourceAdmin && best <= current {
+		return u.Role, u.RoleSource
+	}
+	return org.Roles[best], store.RoleSourceIdP
 }
 
 // canonical is ids in the stored form of user ids, each once; an id that

@@ -52,7 +52,8 @@ func (c *Core) Suspend(ctx context.Context, p Principal, orgID, userID, reason s
 }
 
 // Reactivate lets a suspended or deprovisioned user sign in again; a
-// deprovisioned one takes a seat (ErrNoSeat when none is free).
+// deprovisioned one, or one suspended for inactivity, takes a seat
+// (ErrNoSeat when none is free).
 func (c *Core) Reactivate(ctx context.Context, p Principal, orgID, userID, reason string) (Result, error) {
 	return c.setStatus(ctx, p, orgID, userID, reason, reactivate)
 }
@@ -81,12 +82,15 @@ func (c *Core) setStatus(ctx context.Context, p Principal, orgID, userID, reason
 		if !contains(sc.from, u.Status) {
 			return fmt.Errorf("%w: user %s is %s", ErrConflict, u.ID, u.Status)
 		}
+		// A person suspended for inactivity holds no seat (the sweep
+		// freed it), as a deprovisioned one does not.
+		seated := u.Status == store.StatusActive || (u.Status == store.StatusSuspended && u.SuspendedReason != store.SuspendedInactive)
 		switch {
-		case sc.to == store.StatusDeprovisioned:
+		case sc.to == store.StatusDeprovisioned && seated:
 			if _, err := tx.ReleaseSeat(ctx, org.ID); err != nil {
 				return err
 			}
-		case u.Status == store.StatusDeprovisioned:
+		case sc.to == store.StatusActive && !seated:
 			if _, err := tx.TakeSeat(ctx, org.ID); err != nil {
 				return err // ErrSeatsExhausted: no seat to come back to
 			}

@@ -127,7 +127,7 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 		Duplicates:           t.DuplicateWindow,
 	},
 		t.eventStream(StreamUsers, events.SubjectUsers, "jitprov user events (user.created, user.updated, user.identity-linked) for every interested service"),
-		t.eventStream(StreamAlerts, events.SubjectAlerts, "jitprov alerts for admins (seats.*, role-review.requested, idp-certificate.expiring, provisioning.failed)"),
+		t.eventStream(StreamAlerts, events.SubjectAlerts, "jitprov alerts for admins (seats.*, role-review.requested, idp-certificate.expiring, provisioning.failed, signup.held, inactive-users.suspended)"),
 	}
 }
 

@@ -17,7 +17,9 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -47,6 +49,7 @@ type orgEntry struct {
 	InitialAdmins   []string    `yaml:"initial_admins"`
 	NewPeople       string      `yaml:"new_people"`
 	WhenFull        string      `yaml:"when_full"`
+	InactiveAfter   string      `yaml:"inactive_after"`
 	Connections     []connEntry `yaml:"connections"`
 
 	SeatWarningPercent *int         `yaml:"seat_warning_percent"`
@@ -285,6 +288,14 @@ func (d *document) organization(p string, o orgEntry) (store.Organization, []sto
 		default:
 			d.errorf(p+".when_full", "%q is not a choice for a full organisation; use refuse (a new person finding no seat is turned away) or hold (they wait for an admin's approval, who frees a seat first)", o.WhenFull)
 		}
+	}
+
+	if d.present(p + ".inactive_after") {
+		v, err := ParseInactiveAfter(o.InactiveAfter)
+		if err != nil {
+			d.errorf(p+".inactive_after", "%v", err)
+		}
+		org.InactiveAfter = v
 	}
 
 	org.UpdatePolicy = store.PreferIdP
@@ -712,4 +723,40 @@ func (d *document) jsonValue(path string, n *yaml.Node, depth int) (any, bool) {
 	}
 	d.errorf(path, "unsupported YAML value")
 	return nil, false
+}
+
+// Bounds of an organisation's inactive_after.
+const (
+	minInactiveAfter = 24 * time.Hour
+	maxInactiveAfter = 100 * 365 * 24 * time.Hour
+)
+
+// ParseInactiveAfter reads an organisation's inactive_after: "off" (or
+// nothing) for never, days such as "90d", or a Go duration such as
+// "2160h"; at least a day. It returns 0 for never.
+func ParseInactiveAfter(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.EqualFold(s, "off") {
+		return 0, nil
+	}
+	var v time.Duration
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("%q is not a number of days; write how long a person may go without signing in, such as 90d or 2160h, or off", s)
+		}
+		v = time.Duration(min(n, int(maxInactiveAfter/(24*time.Hour))+1)) * 24 * time.Hour
+	} else {
+		var err error
+		if v, err = time.ParseDuration(s); err != nil {
+			return 0, fmt.Errorf("%q is not a duration; write how long a person may go without signing in, such as 90d or 2160h, or off", s)
+		}
+	}
+	switch {
+	case v < minInactiveAfter:
+		return 0, fmt.Errorf("%q is shorter than a day: people would be suspended between two working days; give at least 1d (24h), such as 90d, or off", s)
+	case v > maxInactiveAfter:
+		return 0, fmt.Errorf("%q is more than 100 years; give a shorter time, or off", s)
+	}
+	return v, nil
 }

@@ -247,6 +247,12 @@ func TestParseOrganizationsErrors(t *testing.T) {
 		{"new_people empty", org("    new_people: \"\""), []string{`orgs.yaml:5: organizations[0].new_people: "" is not a choice for new people`}},
 		{"when_full unknown", org("    when_full: queue"), []string{`orgs.yaml:5: organizations[0].when_full: "queue" is not a choice for a full organisation; use refuse`}},
 		{"when_full held", org("    when_full: Hold"), []string{`orgs.yaml:5: organizations[0].when_full: "Hold" is not a choice`}},
+		{"inactive_after without a unit", org("    inactive_after: 90"), []string{`orgs.yaml:5: organizations[0].inactive_after: "90" is not a duration; write how long a person may go without signing in, such as 90d or 2160h, or off`}},
+		{"inactive_after in weeks", org("    inactive_after: 12w"), []string{`orgs.yaml:5: organizations[0].inactive_after: "12w" is not a duration`}},
+		{"inactive_after negative days", org("    inactive_after: -3d"), []string{`orgs.yaml:5: organizations[0].inactive_after: "-3d" is not a number of days`}},
+		{"inactive_after under a day", org("    inactive_after: 12h"), []string{`orgs.yaml:5: organizations[0].inactive_after: "12h" is shorter than a day`}},
+		{"inactive_after zero days", org("    inactive_after: 0d"), []string{`orgs.yaml:5: organizations[0].inactive_after: "0d" is shorter than a day`}},
+		{"inactive_after centuries", org("    inactive_after: 50000d"), []string{`organizations[0].inactive_after: "50000d" is more than 100 years`}},
 		{"verified-domains without domains", org("    link_by_email: verified-domains"),
 			[]string{`orgs.yaml:5: organizations[0].link_by_email: verified-domains links a login to an existing user only when the email's domain is in verified_domains, and verified_domains is empty, so it would never link`}},
 		{"domain without a dot", org("    verified_domains: [localhost]"), []string{`orgs.yaml:5: organizations[0].verified_domains[0]: "localhost" is not a domain name`}},
@@ -323,7 +329,7 @@ func TestParseOrganizationsAllErrors(t *testing.T) {
 		`orgs.yaml:10: organizations[0].connections[1].protocol: "cas" is not a protocol; use saml or oidc`,
 		`orgs.yaml:11: organizations[1].name: required: the organisation's display name, e.g. name: Acme Corp`,
 		`orgs.yaml:11: organizations[1].id: "acme" is already the id of organizations[0] (line 2); organisation ids must be unique in the file`,
-		`orgs.yaml:13: organizations[1]: unknown field "colour" (known fields: id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains, landing_url, initial_admins, new_people, when_full, connections, seat_warning_percent, notifications)`,
+		`orgs.yaml:13: organizations[1]: unknown field "colour" (known fields: id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains, landing_url, initial_admins, new_people, when_full, inactive_after, connections, seat_warning_percent, notifications)`,
 	}
 	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
 		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -358,6 +364,37 @@ func TestParseOrganizationsSettings(t *testing.T) {
 		if got := string(conns[i].Settings); got != w {
 			t.Errorf("settings %d:\n got %s\nwant %s", i, got, w)
 		}
+	}
+}
+
+func TestParseOrganizationsInactiveAfter(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want time.Duration
+	}{
+		{"", 0},
+		{"    inactive_after: off", 0},
+		{"    inactive_after: OFF", 0},
+		{"    inactive_after: 90d", 90 * 24 * time.Hour},
+		{"    inactive_after: 2160h", 90 * 24 * time.Hour},
+		{"    inactive_after: 1d", 24 * time.Hour},
+		{"    inactive_after: 36h30m", 36*time.Hour + 30*time.Minute},
+	} {
+		t.Run(tc.line, func(t *testing.T) {
+			var data string
+			if tc.line == "" {
+				data = org()
+			} else {
+				data = org(tc.line)
+			}
+			orgs, _, err := ParseOrganizations("orgs.yaml", []byte(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := orgs[0].InactiveAfter; got != tc.want {
+				t.Errorf("InactiveAfter: got %s, want %s", got, tc.want)
+			}
+		})
 	}
 }
 
@@ -413,6 +450,10 @@ func TestParseOrganizationsSAMLSettings(t *testing.T) {
 			`orgs.yaml:9: organizations[0].connections[0].settings.idp_metadata_xml: IdP metadata "https://sp.example/": no IDPSSODescriptor`},
 		{"wrong type", conn("          idp_metadata_url: https://idp.example/md", "          allow_idp_initiated: sometimes"),
 			`orgs.yaml:10: organizations[0].connections[0].settings.allow_idp_initiated: expected true or false, got "sometimes"`},
+		{"groups_missing unknown", conn("          idp_metadata_url: https://idp.example/md", "          groups_missing: drop"),
+			`organizations[0].connections[0].settings.groups_missing: "drop" is not one of keep`},
+		{"groups_missing not a string", conn("          idp_metadata_url: https://idp.example/md", "          groups_missing: [keep]"),
+			`orgs.yaml:10: organizations[0].connections[0].settings.groups_missing: expected`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -461,6 +502,49 @@ func TestParseOrganizationsOIDCSettings(t *testing.T) {
 	}
 }
 
+// groups_missing is keep (the default) or clear, for SAML and OIDC
+// connections alike.
+func TestParseOrganizationsGroupsMissing(t *testing.T) {
+	settings := map[string][]string{
+		"saml": {"          idp_metadata_url: https://idp.example/md"},
+		"oidc": {"          issuer: https://accounts.google.com", "          client_id: x", "          client_secret_env: SECRET"},
+	}
+	for _, protocol := range []string{"saml", "oidc"} {
+		for _, tt := range []struct {
+			value   string // "" leaves the setting out
+			wantErr string
+		}{
+			{"", ""},
+			{"keep", ""},
+			{"clear", ""},
+			{"Clear", `settings.groups_missing: "Clear" is not one of keep`},
+			{"wipe", `settings.groups_missing: "wipe" is not one of keep`},
+		} {
+			t.Run(protocol+"/"+tt.value, func(t *testing.T) {
+				lines := append([]string{"    connections:", "      - id: idp", "        protocol: " + protocol, "        settings:"}, settings[protocol]...)
+				if tt.value != "" {
+					lines = append(lines, "          groups_missing: "+tt.value)
+				}
+				_, conns, err := ParseOrganizations("orgs.yaml", []byte(org(lines...)))
+				switch {
+				case tt.wantErr == "" && err != nil:
+					t.Fatalf("got %v, want no error", err)
+				case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+					t.Fatalf("got %v, want it to contain %s", err, tt.wantErr)
+				case tt.wantErr != "":
+					return
+				}
+				if len(conns) != 1 {
+					t.Fatalf("got %d connections, want 1", len(conns))
+				}
+				if !strings.Contains(string(conns[0].Settings), `"groups_missing":"`+tt.value+`"`) != (tt.value == "") {
+					t.Errorf("stored settings %s: want groups_missing %q kept", conns[0].Settings, tt.value)
+				}
+			})
+		}
+	}
+}
+
 // Four mistakes in one connection are four errors of one run, in line
 // order; apply, which reads no file the connections name, reports the
 // three it can know.
@@ -469,7 +553,7 @@ func TestCheckOrgFileReportsEveryMistakeOfAConnection(t *testing.T) {
 	p := file + ":%d: organizations[0].connections[0].settings."
 	want := []string{
 		fmt.Sprintf(p, 14) + `idp_metadata_file: cannot read the IdP's metadata from "testdata/acme-okta-metadata.xml": no such file or directory; sso-edge reads it there when it loads the connection`,
-		fmt.Sprintf(p, 15) + `allow_idp_initated: unknown setting; did you mean "allow_idp_initiated"? (known settings: idp_metadata_url, idp_metadata_file, idp_metadata_xml, sp_entity_id, sp_key_file, sp_cert_file, allow_idp_initiated, require_signed_assertion, allow_sha1, clock_skew, external_id, attributes, email_verified, group_roles, constants)`,
+		fmt.Sprintf(p, 15) + `allow_idp_initated: unknown setting; did you mean "allow_idp_initiated"? (known settings: idp_metadata_url, idp_metadata_file, idp_metadata_xml, sp_entity_id, sp_key_file, sp_cert_file, allow_idp_initiated, require_signed_assertion, allow_sha1, clock_skew, external_id, attributes, email_verified, group_roles, constants, groups_missing)`,
 		fmt.Sprintf(p, 16) + `require_signed_assertion: expected true or false, got "yes"`,
 		fmt.Sprintf(p, 17) + `clock_skew: 10m0s is out of range: 0 to 5m0s (default 1m30s)`,
 	}
@@ -486,5 +570,111 @@ func TestCheckOrgFileReportsEveryMistakeOfAConnection(t *testing.T) {
 	}
 	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want[1:]) {
 		t.Errorf("LoadOrgFile:\n%s\nwant:\n%s", err, strings.Join(want[1:], "\n"))
+	}
+}
+
+// A connection's constants are checked at apply and check, each mistake
+// on its line: a value of the wrong type, an empty name, the email (an
+// identity and linking key), a misspelt standard field.
+func TestParseOrganizationsConstants(t *testing.T) {
+	conn := func(protocol string, constants ...string) string {
+		settings := []string{"          idp_metadata_url: https://idp.example/md"}
+		if protocol == "oidc" {
+			settings = []string{"          issuer: https://accounts.example.com", "          client_id: edge", "          client_secret_env: ACME_SECRET"}
+		}
+		lines := append([]string{"    connections:", "      - id: c", "        protocol: " + protocol, "        settings:"}, settings...)
+		return org(append(append(lines, "          constants:"), constants...)...)
+	}
+	p := "organizations[0].connections[0].settings.constants"
+	for _, protocol := range []string{"saml", "oidc"} {
+		// The constants start on the line after "constants:".
+		first := 11
+		if protocol == "oidc" {
+			first = 13
+		}
+		at := func(offset int, field, msg string) string {
+			return fmt.Sprintf("orgs.yaml:%d: %s%s: %s", first+offset, p, field, msg)
+		}
+		t.Run(protocol, func(t *testing.T) {
+			t.Run("valid", func(t *testing.T) {
+				data := conn(protocol,
+					"            department: Contractors",
+					"            sites: [Remote, Berlin]",
+					"            given_name: Temp",
+					"            family_name: Worker",
+					"            display_name: Temp Worker",
+					"            groups: [contractors]",
+					"            roles: [member]",
+					`            "http://schemas.example/claims/site": Remote`,
+				)
+				_, conns, err := ParseOrganizations("orgs.yaml", []byte(data))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := `"constants":{"department":"Contractors","display_name":"Temp Worker","family_name":"Worker","given_name":"Temp",` +
+					`"groups":["contractors"],"http://schemas.example/claims/site":"Remote","roles":["member"],"sites":["Remote","Berlin"]}`
+				if !strings.Contains(string(conns[0].Settings), want) {
+					t.Errorf("stored settings %s, want them to contain %s", conns[0].Settings, want)
+				}
+			})
+			for _, tt := range []struct {
+				name  string
+				lines []string
+				want  []string // every problem, in line order
+			}{
+				{"email", []string{"            email: all@acme.example"},
+					[]string{at(0, ".email", "the email cannot be a constant: it is the key that links a login to an existing account and that is unique in the organisation")}},
+				{"value types", []string{
+					"            department: 42",
+					"            contractor: true",
+					"            sites: [Remote, 7]",
+					"            given_name: [Ann, Bob]",
+					"            team:",
+				}, []string{
+					at(0, ".department", `expected a string or a list of strings, got 42 (quote it, "42", if that text is meant)`),
+					at(1, ".contractor", `expected a string or a list of strings, got true (quote it, "true", if that text is meant)`),
+					at(2, ".sites[1]", `expected a string, got 7 (quote it, "7", if that text is meant)`),
+					at(3, ".given_name", "expected a string, got a list; a name is one value"),
+					at(4, ".team", "empty: give the value every login of the connection carries, or remove the key"),
+				}},
+				{"names", []string{
+					`            "": x`,
+					"            given_nme: Temp",
+					"            surname: Worker",
+					"            external_id: x",
+				}, []string{
+					at(0, ".", "an empty name: write the custom attribute's name, e.g. department: Contractors"),
+					at(1, ".given_nme", `"given_nme" is not a standard field; did you mean given_name? (standard fields: groups, roles, given_name, family_name, display_name; any other name is a custom attribute, and one this close to a standard field's name is refused as a likely typo)`),
+					at(2, ".surname", `"surname" is not a standard field; did you mean family_name?`),
+					at(3, ".external_id", "the external id cannot be a constant"),
+				}},
+				{"nested attributes", []string{"            attributes:", "              department: Contractors"},
+					[]string{at(0, ".attributes", "expected a string or a list of strings, got a mapping; custom attributes are written directly under constants, e.g. constants: {department: Contractors}")}},
+				{"unknown role", []string{"            roles: [owner]"},
+					[]string{at(0, ".roles[0]", `"owner" is not one of the organisation's roles (viewer, member, admin)`)}},
+			} {
+				t.Run(tt.name, func(t *testing.T) {
+					_, _, err := ParseOrganizations("orgs.yaml", []byte(conn(protocol, tt.lines...)))
+					if err == nil {
+						t.Fatal("no error")
+					}
+					got := strings.Split(err.Error(), "\n")
+					if len(got) != len(tt.want) {
+						t.Fatalf("got %d problems, want %d:\n%s", len(got), len(tt.want), err)
+					}
+					for i, w := range tt.want {
+						if !strings.HasPrefix(got[i], w) {
+							t.Errorf("problem %d:\n got %s\nwant %s…", i, got[i], w)
+						}
+					}
+				})
+			}
+		})
+	}
+	// The settings are not a mapping of constants.
+	_, _, err := ParseOrganizations("orgs.yaml", []byte(org("    connections:", "      - id: c", "        protocol: saml", "        settings:",
+		"          idp_metadata_url: https://idp.example/md", "          constants: [Contractors]")))
+	if want := "orgs.yaml:10: " + p + ": expected a mapping of constant values"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("got %v, want %s", err, want)
 	}
 }

@@ -60,8 +60,14 @@ type Provisioner struct {
 	// default info.
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is json or text. Env JITPROV_LOG_FORMAT; default json.
-	LogFormat string  `yaml:"log_format"`
-	Streams   Streams `yaml:"streams"`
+	LogFormat string `yaml:"log_format"`
+	// InactiveSweep is how often the provisioner suspends the people who
+	// did not sign in for their organisation's inactive_after (at most
+	// provisioner.InactivePerSweep a run); "off" never. Env
+	// JITPROV_PROVISIONER_INACTIVE_SWEEP; default 1h; at least 1m; 0
+	// (left unset by a program building the configuration) is off.
+	InactiveSweep DurationOrOff `yaml:"inactive_sweep"`
+	Streams       Streams       `yaml:"streams"`
 }
 
 // Streams sizes the JetStream streams and the provisioner consumer (see
@@ -149,6 +155,15 @@ func streamsOf(t bus.Topology) Streams {
 	}
 }
 
+// InactiveSweepInterval is InactiveSweep as provisioner.Config takes it:
+// 0 when off.
+func (p Provisioner) InactiveSweepInterval() time.Duration {
+	if p.InactiveSweep <= 0 {
+		return 0
+	}
+	return time.Duration(p.InactiveSweep)
+}
+
 // Environment variables read by LoadProvisioner.
 const (
 	envDatabaseURL     = "JITPROV_DATABASE_URL"
@@ -160,6 +175,7 @@ const (
 	envLogLevel        = "JITPROV_LOG_LEVEL"
 	envLogFormat       = "JITPROV_LOG_FORMAT"
 	envStreamReplicas  = "JITPROV_STREAM_REPLICAS"
+	envInactiveSweep   = "JITPROV_PROVISIONER_INACTIVE_SWEEP"
 )
 
 // envOf names the variable overriding each setting.
@@ -173,6 +189,7 @@ var envOf = map[string]string{
 	"log_level":        envLogLevel,
 	"log_format":       envLogFormat,
 	"streams.replicas": envStreamReplicas,
+	"inactive_sweep":   envInactiveSweep,
 }
 
 func defaultProvisioner() Provisioner {
@@ -191,6 +208,7 @@ func defaultProvisioner() Provisioner {
 		DBIdleInTransactionTimeout: Duration(5 * time.Second),
 		LogLevel:                   "info",
 		LogFormat:                  "json",
+		InactiveSweep:              DurationOrOff(time.Hour),
 		Streams:                    streamsOf(bus.DefaultTopology()),
 	}
 }
@@ -285,6 +303,15 @@ func (p *Provisioner) applyEnv(getenv func(string) string, source map[string]str
 	str("log_level", &p.LogLevel)
 	str("log_format", &p.LogFormat)
 	num("streams.replicas", &p.Streams.Replicas)
+	if v := strings.TrimSpace(getenv(envInactiveSweep)); v != "" {
+		d, err := parseDurationOrOff(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: not a duration such as 1h, or off", envInactiveSweep, v))
+		} else {
+			p.InactiveSweep = d
+			source["inactive_sweep"] = envInactiveSweep
+		}
+	}
 	return errs
 }
 
@@ -418,6 +445,10 @@ func (p Provisioner) problems() []*problem {
 		add("log_format", "%q is not one of json, text", p.LogFormat)
 	}
 
+	if p.InactiveSweep > 0 && p.InactiveSweep < DurationOrOff(time.Minute) {
+		add("inactive_sweep", "%s is too often: the sweep reads every organisation's users; give at least 1m, such as 1h, or off", time.Duration(p.InactiveSweep))
+	}
+
 	streamProblems := p.Streams.problems()
 	out = append(out, streamProblems...)
 
@@ -502,6 +533,7 @@ func (p Provisioner) String() string {
 	kv("health_addr", p.HealthAddr)
 	kv("log_level", p.LogLevel)
 	kv("log_format", p.LogFormat)
+	kv("inactive_sweep", p.InactiveSweep.String())
 	s := p.Streams
 	kv("streams.replicas", s.Replicas)
 	kv("streams.logins_max_age", time.Duration(s.LoginsMaxAge))

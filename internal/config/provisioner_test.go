@@ -44,6 +44,7 @@ func TestLoadProvisionerDefaults(t *testing.T) {
 		DBLockTimeout:              Duration(2 * time.Second),
 		DBStatementTimeout:         Duration(5 * time.Second),
 		DBIdleInTransactionTimeout: Duration(5 * time.Second),
+		InactiveSweep:              DurationOrOff(time.Hour),
 		Streams: Streams{
 			Replicas:        1,
 			LoginsMaxAge:    Duration(24 * time.Hour),
@@ -87,6 +88,7 @@ var fullFile = Provisioner{
 	DBLockTimeout:              Duration(time.Second),
 	DBStatementTimeout:         Duration(4 * time.Second),
 	DBIdleInTransactionTimeout: Duration(20 * time.Second),
+	InactiveSweep:              DurationOrOff(30 * time.Minute),
 	Streams: Streams{
 		Replicas:        3,
 		LoginsMaxAge:    Duration(12 * time.Hour),
@@ -181,6 +183,9 @@ func TestLoadProvisionerErrors(t *testing.T) {
 		{"syntax error", db + "workers: [1\n", nil, []string{`provisioner.yaml:2: invalid YAML: did not find expected ',' or ']'`}},
 		{"decision timeout not below ack wait", db + "decision_timeout: 1m\n", nil, []string{`provisioner.yaml:2: decision_timeout: 1m0s is not shorter than streams.ack_wait (30s)`}},
 		{"duplicate window too long", db + "streams:\n  duplicate_window: 48h\n", nil, []string{`provisioner.yaml:3: streams.duplicate_window: 48h0m0s is longer than the streams keep messages`}},
+		{"inactive sweep not a duration", db, map[string]string{"JITPROV_PROVISIONER_INACTIVE_SWEEP": "hourly"}, []string{`JITPROV_PROVISIONER_INACTIVE_SWEEP="hourly": not a duration such as 1h, or off`}},
+		{"inactive sweep too often", db + "inactive_sweep: 10s\n", nil, []string{`provisioner.yaml:2: inactive_sweep: 10s is too often`}},
+		{"inactive sweep too often from env", db, map[string]string{"JITPROV_PROVISIONER_INACTIVE_SWEEP": "5s"}, []string{`JITPROV_PROVISIONER_INACTIVE_SWEEP: inactive_sweep: 5s is too often`}},
 		{"all at once", db + "workers: 0\nlog_level: loud\nlog_format: xml\nhealth_addr: localhost\n", map[string]string{"JITPROV_STREAM_REPLICAS": "x"},
 			[]string{
 				`JITPROV_STREAM_REPLICAS="x": not a whole number`,
@@ -333,6 +338,28 @@ func TestProvisionerString(t *testing.T) {
 	}
 }
 
+func TestLoadProvisionerInactiveSweep(t *testing.T) {
+	const db = "database_url: postgres://db/jitprov\n"
+	for _, tc := range []struct {
+		file, env string
+		want      DurationOrOff
+	}{
+		{"", "", DurationOrOff(time.Hour)},
+		{"inactive_sweep: off\n", "", -1},
+		{"inactive_sweep: 15m\n", "", DurationOrOff(15 * time.Minute)},
+		{"inactive_sweep: 15m\n", "off", -1},
+		{"", "6h", DurationOrOff(6 * time.Hour)},
+	} {
+		p, err := LoadProvisioner(writeFile(t, db+tc.file), env(map[string]string{"JITPROV_PROVISIONER_INACTIVE_SWEEP": tc.env}))
+		if err != nil {
+			t.Fatalf("file %q, env %q: %v", tc.file, tc.env, err)
+		}
+		if p.InactiveSweep != tc.want {
+			t.Errorf("file %q, env %q: InactiveSweep %s, want %s", tc.file, tc.env, p.InactiveSweep, tc.want)
+		}
+	}
+}
+
 func TestStreamsTopology(t *testing.T) {
 	if got := (Streams{}).Topology(); got != bus.DefaultTopology() {
 		t.Errorf("zero Streams: got %+v, want bus.DefaultTopology()", got)
@@ -356,7 +383,7 @@ func TestDocsExamples(t *testing.T) {
 		block, _, _ := strings.Cut(part, "```")
 		blocks = append(blocks, block)
 	}
-	var orgs, prov, edge, notifier, notifications int
+	var orgs, conns, prov, edge, notifier, notifications int
 	for _, b := range blocks {
 		switch {
 		case strings.Contains(b, "organizations_file:"):
@@ -379,6 +406,11 @@ func TestDocsExamples(t *testing.T) {
 			if err != nil || e.Replicas != 3 {
 				t.Errorf("sso-edge example: %v %+v", err, e)
 			}
+		case strings.HasPrefix(b, "      - id:"): // a connection of an organisation
+			conns++
+			if _, _, err := ParseOrganizations("docs/config.md", []byte("organizations:\n  - id: acme\n    name: Acme\n    max_seats: 5\n    connections:\n"+b)); err != nil {
+				t.Errorf("connection example: %v", err)
+			}
 		case strings.Contains(b, "organizations:"):
 			orgs++
 			if _, _, err := ParseOrganizations("docs/config.md", []byte(b)); err != nil {
@@ -397,8 +429,8 @@ func TestDocsExamples(t *testing.T) {
 			}
 		}
 	}
-	if orgs == 0 || prov == 0 || edge == 0 || notifier == 0 || notifications == 0 {
-		t.Errorf("found %d organisations, %d provisioner, %d sso-edge, %d notifier and %d notifications examples, want each",
-			orgs, prov, edge, notifier, notifications)
+	if orgs == 0 || conns == 0 || prov == 0 || edge == 0 || notifier == 0 || notifications == 0 {
+		t.Errorf("found %d organisations, %d connection, %d provisioner, %d sso-edge, %d notifier and %d notifications examples, want each",
+			orgs, conns, prov, edge, notifier, notifications)
 	}
 }

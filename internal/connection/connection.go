@@ -66,9 +66,14 @@ type SAML struct {
 	EmailVerified bool `json:"email_verified,omitempty"`
 	// GroupRoles turn IdP groups into claimed roles.
 	GroupRoles []GroupRole `json:"group_roles,omitempty"`
-	// Constants are added to every identity of the connection, e.g. a
-	// group naming the IdP or a role every person of it claims.
+	// Constants are values every identity of the connection carries: a
+	// group naming the IdP, a role every person of it claims, a profile
+	// field or a custom attribute (see Constants).
 	Constants Constants `json:"constants,omitzero"`
+	// GroupsMissing is what a login without groups (the groups attribute
+	// absent or empty) means for a returning person: GroupsKeep (default)
+	// or GroupsClear.
+	GroupsMissing string `json:"groups_missing,omitempty"`
 	// SCIMIdentity names the SCIM attribute (SCIMUserName or
 	// SCIMExternalID) whose value is a person's external id through this
 	// connection: a person a SCIM client creates is linked to that
@@ -105,11 +110,17 @@ func scimIdentityProblems(v string) []Problem {
 		v, SCIMUserName, SCIMExternalID)}}
 }
 
-// Constants are claims every login of a connection carries.
-type Constants struct {
-	Groups []string `json:"groups,omitempty"`
-	Roles  []string `json:"roles,omitempty"`
-}
+// What a login without groups means (SAML.GroupsMissing,
+// OIDC.GroupsMissing).
+const (
+	// GroupsKeep: the IdP said nothing about groups. The stored groups
+	// stay, and so do the roles the connection's group rules give for
+	// them.
+	GroupsKeep = "keep"
+	// GroupsClear: the person is in no group (of the IdP's). The stored
+	// groups go, and so do the roles group rules gave.
+	GroupsClear = "clear"
+)
 
 // ExternalID picks the source of the external id: the NameID (which must
 // be persistent) or an attribute such as an immutable employee id.
@@ -233,6 +244,7 @@ func (s SAML) Problems(roles []string) []Problem {
 		add("external_id.attribute", "%q has leading or trailing spaces", a)
 	}
 	out = append(out, scimIdentityProblems(s.SCIMIdentity)...)
+	out = append(out, groupsMissingProblems(s.GroupsMissing)...)
 	return append(out, claimRuleProblems(s.GroupRoles, s.Constants, roles)...)
 }
 
@@ -253,14 +265,9 @@ func (s SAML) ServeProblems() []Problem {
 // claimRuleProblems checks a connection's group rules and constants (SAML
 // and OIDC alike) against the organisation's roles.
 func claimRuleProblems(groupRoles []GroupRole, constants Constants, roles []string) []Problem {
-	var out []Problem
+	out := constantsProblems(constants, roles)
 	add := func(field, format string, args ...any) {
 		out = append(out, Problem{Field: field, Msg: fmt.Sprintf(format, args...)})
-	}
-	for i, r := range constants.Roles {
-		if !slices.Contains(roles, r) {
-			add(fmt.Sprintf("constants.roles[%d]", i), "%q is not one of the organisation's roles (%s)", r, strings.Join(roles, ", "))
-		}
 	}
 	for i, gr := range groupRoles {
 		f := fmt.Sprintf("group_roles[%d]", i)
@@ -272,6 +279,15 @@ func claimRuleProblems(groupRoles []GroupRole, constants Constants, roles []stri
 		}
 	}
 	return out
+}
+
+// groupsMissingProblems checks groups_missing (SAML and OIDC alike).
+func groupsMissingProblems(v string) []Problem {
+	switch v {
+	case "", GroupsKeep, GroupsClear:
+		return nil
+	}
+	return []Problem{{Field: "groups_missing", Msg: fmt.Sprintf("%q is not one of keep (the default: a login without groups keeps the stored groups and the roles they give) or clear (a login without groups takes them away)", v)}}
 }
 
 func isLoopback(host string) bool {

@@ -51,7 +51,16 @@ func decodeAll(data []byte, v any) []Problem {
 	return decodeValue(data, reflect.ValueOf(v).Elem(), "")
 }
 
+// settingDecoder is a setting that decodes itself, listing its problems
+// (Constants: a flat mapping of known and free names).
+type settingDecoder interface {
+	decodeSetting(raw json.RawMessage, path string) []Problem
+}
+
 func decodeValue(raw json.RawMessage, v reflect.Value, path string) []Problem {
+	if d, ok := v.Addr().Interface().(settingDecoder); ok {
+		return d.decodeSetting(raw, path)
+	}
 	t := v.Type()
 	switch {
 	case t.Kind() == reflect.Struct:

@@ -43,6 +43,8 @@ type OIDC struct {
 	// GroupRoles and Constants work as for SAML connections.
 	GroupRoles []GroupRole `json:"group_roles,omitempty"`
 	Constants  Constants   `json:"constants,omitzero"`
+	// GroupsMissing works as for SAML connections.
+	GroupsMissing string `json:"groups_missing,omitempty"`
 	// SCIMIdentity works as for SAML connections.
 	SCIMIdentity string `json:"scim_identity,omitempty"`
 }
@@ -128,5 +130,6 @@ func (s OIDC) Problems(roles []string) []Problem {
 		}
 	}
 	out = append(out, scimIdentityProblems(s.SCIMIdentity)...)
+	out = append(out, groupsMissingProblems(s.GroupsMissing)...)
 	return append(out, claimRuleProblems(s.GroupRoles, s.Constants, roles)...)
 }

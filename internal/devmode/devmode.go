@@ -255,7 +255,7 @@ func Run(ctx context.Context, cfg Config) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return provisioner.Run(gctx, provisioner.Config{Workers: 8, DecisionTimeout: 10 * time.Second,
-			DrainTimeout: 5 * time.Second, Topology: topo},
+			DrainTimeout: 5 * time.Second, Topology: topo, InactiveSweep: time.Hour},
 			provisioner.Deps{Store: st, NATS: nc, Logger: log.With("service", "provisioner"), Tracer: cfg.Tracer, Meter: cfg.Meter})
 	})
 	g.Go(func() error {

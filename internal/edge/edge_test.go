@@ -62,10 +62,13 @@ type world struct {
 	// sessions, when set, is the edges' cookie clock.
 	sessionClock func() time.Time
 	// tracer, when set, traces the edges' requests (default: no-op).
-	tracer   trace.TracerProvider
-	edgeURL  string
-	stopProv context.CancelFunc
-	provDone chan error
+	tracer trace.TracerProvider
+	// samlSettings, when set, changes the settings of the SAML
+	// connections before they are applied.
+	samlSettings func(map[string]any)
+	edgeURL      string
+	stopProv     context.CancelFunc
+	provDone     chan error
 }
 
 // worldOption changes how newWorld assembles a world.
@@ -78,6 +81,12 @@ func withProvisionTimeout(d time.Duration) worldOption {
 }
 
 // withEdgeConfig changes the configuration of the world's edges.
+// withSAMLSettings changes the settings of the world's SAML connections
+// (acme/idp and acme/idp-init).
+func withSAMLSettings(change func(map[string]any)) worldOption {
+	return func(w *world) { w.samlSettings = change }
+}
+
 func withEdgeConfig(change func(*edge.Config)) worldOption {
 	return func(w *world) { w.edgeConfig = change }
 }
@@ -212,13 +221,17 @@ func newWorld(tb testing.TB, seats int, startProvisioner bool, opts ...worldOpti
 	}
 	w.nats = testenv.NATSCluster(tb, 1)
 	w.store, w.ns, w.idp = s, w.nats.Server(0), newIdP(tb)
-	settings, _ := json.Marshal(map[string]any{
+	samlSettings := map[string]any{
 		"idp_metadata_xml": w.idp.metadataXML(tb),
 		"sp_entity_id":     spEntityID("idp"),
 		"attributes":       map[string]string{"email": "email", "given_name": "givenName", "groups": "groups"},
 		"email_verified":   true,
 		"group_roles":      []map[string]string{{"group": "eng-leads", "role": "manager"}},
-	})
+	}
+	if w.samlSettings != nil {
+		w.samlSettings(samlSettings)
+	}
+	settings, _ := json.Marshal(samlSettings)
 	var idpInit map[string]any
 	_ = json.Unmarshal(settings, &idpInit)
 	idpInit["allow_idp_initiated"] = true

@@ -74,7 +74,8 @@ func MapSAML(orgID, connID string, s connection.SAML, a *samlsp.Assertion, log *
 		id.Roles = slices.Clone(a.Attributes[s.Attributes.Roles])
 	}
 	applyClaimRules(&id, s.GroupRoles, s.Constants)
-	id.Attributes = boundedAttributes(a.Attributes, log)
+	id.Attributes = boundedAttributes(a.Attributes, s.Constants.Attributes, log)
+	applyConstants(&id, s.Constants)
 	if err := fitContract(&id, log); err != nil {
 		return events.Identity{}, err
 	}
@@ -162,11 +163,17 @@ func fits(s string, max int) bool {
 
 // boundedAttributes keeps the raw attributes that fit the login schema,
 // so that one oversized attribute cannot stop a person from signing in.
-func boundedAttributes(in map[string][]string, log *slog.Logger) map[string][]string {
+// It leaves out the names of the connection's constant attributes, and
+// room for them (applyConstants sets them).
+func boundedAttributes(in, constants map[string][]string, log *slog.Logger) map[string][]string {
 	out := map[string][]string{}
+	room := maxAttributes - len(constants)
 	for _, name := range slices.Sorted(maps.Keys(in)) {
 		vals := in[name]
-		if len(out) == maxAttributes || len(vals) > maxAttributeValues || slices.ContainsFunc(vals, func(v string) bool { return len(v) > maxValueLen }) {
+		if _, constant := constants[name]; constant {
+			continue
+		}
+		if len(out) >= room || len(vals) > maxAttributeValues || slices.ContainsFunc(vals, func(v string) bool { return len(v) > maxValueLen }) {
 			log.Warn("SAML attribute too large to carry; dropped", "attribute", name, "values", len(vals))
 			continue
 		}
@@ -176,4 +183,30 @@ func boundedAttributes(in map[string][]string, log *slog.Logger) map[string][]st
 		return nil
 	}
 	return out
+}
+
+// applyConstants sets a connection's constant profile fields and custom
+// attributes on id (SAML and OIDC alike). The constant is the value: what
+// the IdP sent for that field or attribute is replaced. (Constant groups
+// and roles are added to the IdP's instead: applyClaimRules.) The config
+// check keeps constants within the login contract, and keeps the email
+// and the external id out of them.
+func applyConstants(id *events.Identity, c connection.Constants) {
+	for _, f := range []struct {
+		constant string
+		field    *string
+	}{{c.GivenName, &id.GivenName}, {c.FamilyName, &id.FamilyName}, {c.DisplayName, &id.DisplayName}} {
+		if f.constant != "" {
+			*f.field = f.constant
+		}
+	}
+	if len(c.Attributes) == 0 {
+		return
+	}
+	if id.Attributes == nil {
+		id.Attributes = make(map[string][]string, len(c.Attributes))
+	}
+	for name, vals := range c.Attributes {
+		id.Attributes[name] = slices.Clone(vals)
+	}
 }

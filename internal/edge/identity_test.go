@@ -1,7 +1,9 @@
 package edge
 
 import (
+	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -126,5 +128,108 @@ func TestOIDCMappedEmailVerification(t *testing.T) {
 				t.Errorf("got email %q verified %t, want %q verified %t", id.Email, id.EmailVerified, tt.wantEmail, tt.wantVerified)
 			}
 		})
+	}
+}
+
+// A connection's constants reach the identity as mapped values do: the
+// constant names and custom attributes replace what the IdP sent for
+// them (the constant is the value), the IdP's other attributes are kept,
+// and constant groups and roles are added to the IdP's.
+func TestConstantsInTheIdentity(t *testing.T) {
+	constants := connection.Constants{
+		GivenName: "Temp", DisplayName: "Contractor", Groups: []string{"contractors"},
+		Attributes: map[string][]string{"department": {"Contractors"}, "sites": {"Remote", "Berlin"}},
+	}
+	t.Run("saml", func(t *testing.T) {
+		c := &conn{org: store.Organization{ID: "acme"}, id: "okta", saml: &samlSide{settings: connection.SAML{
+			Attributes: connection.Attributes{Email: "mail", GivenName: "givenName", FamilyName: "sn", Groups: "groups"},
+			Constants:  constants,
+		}}}
+		a := &samlsp.Assertion{NameID: "p-1", NameIDFormat: string(saml.PersistentNameIDFormat), AuthnInstant: time.Now(),
+			Attributes: map[string][]string{
+				"mail": {"ann@acme.example"}, "givenName": {"Ann"}, "sn": {"Smith"}, "groups": {"eng"},
+				"department": {"Research"}, "title": {"Engineer"},
+			}}
+		id, err := samlIdentity(c, a, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id.GivenName != "Temp" || id.FamilyName != "Smith" || id.DisplayName != "Contractor" || id.Email != "ann@acme.example" {
+			t.Errorf("names %q %q %q email %q, want the constants Temp and Contractor, the IdP's Smith and email", id.GivenName, id.FamilyName, id.DisplayName, id.Email)
+		}
+		want := map[string][]string{
+			"department": {"Contractors"}, "sites": {"Remote", "Berlin"},
+			"mail": {"ann@acme.example"}, "givenName": {"Ann"}, "sn": {"Smith"}, "groups": {"eng"}, "title": {"Engineer"},
+		}
+		if !reflect.DeepEqual(id.Attributes, want) {
+			t.Errorf("attributes %v, want %v", id.Attributes, want)
+		}
+		if !slices.Equal(id.Groups, []string{"eng", "contractors"}) {
+			t.Errorf("groups %v, want the IdP's and the constant", id.Groups)
+		}
+		// The constants are the connection's: another login's identity
+		// does not share their slices.
+		id.Attributes["sites"][0] = "changed"
+		if constants.Attributes["sites"][0] != "Remote" {
+			t.Error("the identity shares the connection's constant values")
+		}
+	})
+	t.Run("oidc", func(t *testing.T) {
+		c := &oidcSide{settings: connection.OIDC{Claims: connection.Claims{Groups: "groups"}, Constants: constants}}
+		cl := &oidcrp.Claims{Subject: "sub-1", Email: "ann@acme.example", EmailVerified: true, Raw: map[string]any{
+			"given_name": "Ann", "family_name": "Smith", "name": "Ann Smith", "groups": []any{"eng"}, "department": "Research",
+		}}
+		id, err := oidcIdentity(&conn{org: store.Organization{ID: "acme"}, id: "kc", oidc: c}, cl, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id.GivenName != "Temp" || id.FamilyName != "Smith" || id.DisplayName != "Contractor" || id.Email != "ann@acme.example" || !id.EmailVerified {
+			t.Errorf("got %+v, want the constant given and display names, the provider's family name and email", id)
+		}
+		if want := constants.Attributes; !reflect.DeepEqual(id.Attributes, want) {
+			t.Errorf("attributes %v, want the constants %v", id.Attributes, want)
+		}
+		if !slices.Equal(id.Groups, []string{"eng", "contractors"}) {
+			t.Errorf("groups %v", id.Groups)
+		}
+	})
+}
+
+// The login contract carries 200 attributes: a connection's constant
+// attributes always fit, the IdP's fill the rest.
+func TestConstantAttributesKeepTheirRoom(t *testing.T) {
+	raw := map[string][]string{}
+	for i := range maxAttributes {
+		raw[fmt.Sprintf("idp-%03d", i)] = []string{"v"}
+	}
+	constants := connection.Constants{Attributes: map[string][]string{"department": {"Contractors"}, "idp-000": {"constant"}}}
+	c := &conn{org: store.Organization{ID: "acme"}, id: "okta", saml: &samlSide{settings: connection.SAML{Constants: constants}}}
+	raw["id"] = []string{"E-1"}
+	c.saml.settings.ExternalID.Attribute = "id"
+	a := &samlsp.Assertion{NameID: "p-1", NameIDFormat: string(saml.PersistentNameIDFormat), AuthnInstant: time.Now(), Attributes: raw}
+	id, err := samlIdentity(c, a, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("a login with constants and as many IdP attributes as the contract carries: %v", err)
+	}
+	if len(id.Attributes) != maxAttributes || id.Attributes["department"][0] != "Contractors" || id.Attributes["idp-000"][0] != "constant" {
+		t.Errorf("%d attributes, department %v, idp-000 %v; want %d with the constants", len(id.Attributes), id.Attributes["department"], id.Attributes["idp-000"], maxAttributes)
+	}
+}
+
+// A field a constant fills is not warned of as unmapped.
+func TestConstantFieldsAreNotUnmapped(t *testing.T) {
+	s := connection.SAML{Constants: connection.Constants{GivenName: "Temp", DisplayName: "Contractor"}}
+	for _, f := range samlFields(s, &samlsp.Assertion{}) {
+		if f.field == "given_name" || f.field == "display_name" {
+			t.Errorf("SAML: %s is filled by a constant, but is checked for a mapping", f.field)
+		}
+	}
+	o := connection.OIDC{Constants: connection.Constants{FamilyName: "Worker"}}
+	var fields []string
+	for _, f := range oidcFields(o, &oidcrp.Claims{}) {
+		fields = append(fields, f.field)
+	}
+	if !slices.Equal(fields, []string{"email", "given_name", "display_name", "groups"}) {
+		t.Errorf("OIDC fields checked for a mapping: %v, want all but family_name", fields)
 	}
 }

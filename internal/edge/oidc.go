@@ -185,6 +185,7 @@ func MapOIDC(orgID, connID string, s connection.OIDC, cl *oidcrp.Claims, log *sl
 		}
 	}
 	applyClaimRules(&id, s.GroupRoles, s.Constants)
+	applyConstants(&id, s.Constants)
 	if err := fitContract(&id, log); err != nil {
 		return events.Identity{}, err
 	}

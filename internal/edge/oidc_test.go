@@ -115,6 +115,8 @@ type zitOPConfig struct {
 	userinfo bool
 	// users are the provider's users; nil is the one test user, zitUsername.
 	users []*storage.User
+	// constants, when set, are the connection's constants setting.
+	constants map[string]any
 }
 
 // newZitOP starts the provider for cfg's connection (whose callback on the
@@ -245,13 +247,17 @@ func addOIDCConnection(tb testing.TB, w *world, cfg zitOPConfig) *zitOP {
 	if err := os.WriteFile(secretFile, []byte(zitClientSecret), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	settings, err := json.Marshal(map[string]any{
+	m := map[string]any{
 		"issuer":             o.issuer,
 		"client_id":          zitClientID,
 		"client_secret_file": secretFile,
 		"claims":             map[string]string{},
 		"userinfo":           cfg.userinfo,
-	})
+	}
+	if cfg.constants != nil {
+		m["constants"] = cfg.constants
+	}
+	settings, err := json.Marshal(m)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -81,13 +81,29 @@ func samlFields(s connection.SAML, a *samlsp.Assertion) []mappedField {
 		return slices.ContainsFunc(a.Attributes[name], func(v string) bool { return v != "" })
 	}
 	m := s.Attributes
-	return []mappedField{
+	return filledByConstants([]mappedField{
 		{"email", "attributes.email", m.Email, sent(m.Email)},
 		{"given_name", "attributes.given_name", m.GivenName, sent(m.GivenName)},
 		{"family_name", "attributes.family_name", m.FamilyName, sent(m.FamilyName)},
 		{"display_name", "attributes.display_name", m.DisplayName, sent(m.DisplayName)},
 		{"groups", "attributes.groups", m.Groups, sent(m.Groups)},
-	}
+	}, s.Constants)
+}
+
+// filledByConstants leaves out of fields those the connection's
+// constants fill, whatever the IdP sends: nobody signs in without them.
+func filledByConstants(fields []mappedField, c connection.Constants) []mappedField {
+	return slices.DeleteFunc(fields, func(f mappedField) bool {
+		switch f.field {
+		case "given_name":
+			return c.GivenName != ""
+		case "family_name":
+			return c.FamilyName != ""
+		case "display_name":
+			return c.DisplayName != ""
+		}
+		return false
+	})
 }
 
 // samlSent names what the IdP sent: its attributes, and the NameID
@@ -123,7 +139,7 @@ func oidcFields(s connection.OIDC, cl *oidcrp.Claims) []mappedField {
 	for i := range fields {
 		fields[i].got = sent(fields[i].source)
 	}
-	return fields
+	return filledByConstants(fields, s.Constants)
 }
 
 // protocolClaims are the ID token's claims about the token itself, not

@@ -699,3 +699,31 @@ func TestSignupHeldTellsAdminsWhereToAct(t *testing.T) {
 		t.Errorf("Slack body lacks the button to %s: %s", link, body)
 	}
 }
+
+// The inactivity sweep's alert reaches the admins as one message per
+// organisation and sweep, listing the people suspended and saying how
+// they come back.
+func TestInactiveUsersSuspendedListsThePeople(t *testing.T) {
+	h := newHarness(t)
+	h.org("acme", settings(func(*notify.Settings) {}))
+	h.admin("acme", "amy@acme.example", "admin")
+	h.start()
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	h.publish(events.TypeInactiveUsersSuspended, "acme", events.InactiveUsersSuspended{OrganizationID: "acme",
+		InactiveAfterSeconds: 90 * 86400, Count: 2, MaxSeats: 10, SeatsUsed: 3, SweptAt: at,
+		Users: []events.InactiveUserSummary{
+			{UserID: "5f0c6a2e-8a43-4e5b-9d1e-2b7f3c4d5e6f", Email: "ada@acme.example", DisplayName: "Ada Lovelace", LastSeenAt: at.AddDate(0, -4, 0)},
+			{UserID: "5f0c6a2e-8a43-4e5b-9d1e-2b7f3c4d5e70", Email: "bob@acme.example", LastSeenAt: at.AddDate(0, -5, 0)},
+		}})
+	eventually(t, 10*time.Second, "the mail", func() bool { return len(h.mail.Mails()) == 1 })
+	p := testenv.ParseMail(t, h.mail.Mails()[0].Raw)
+	if want := "Org ACME: 2 people suspended after 90 days without signing in"; p.Subject != want {
+		t.Errorf("subject %q, want %q", p.Subject, want)
+	}
+	for _, want := range []string{"3 of 10 are taken now", "Ada Lovelace (ada@acme.example), last seen 2026-08-01 09:00 UTC",
+		"bob@acme.example, last seen 2026-07-01 09:00 UTC", "signs in again is reactivated", "Manage seats: https://app.test/orgs/acme/seats"} {
+		if !strings.Contains(p.Text, want) {
+			t.Errorf("text body lacks %q:\n%s", want, p.Text)
+		}
+	}
+}

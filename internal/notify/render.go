@@ -27,7 +27,7 @@ type Links struct {
 func (l Links) forAlert(alert, org string) string {
 	var t string
 	switch alert {
-	case events.TypeSeatsExhausted.Short(), events.TypeSeatsThresholdReached.Short():
+	case events.TypeSeatsExhausted.Short(), events.TypeSeatsThresholdReached.Short(), events.TypeInactiveUsersSuspended.Short():
 		t = l.Seats
 	case events.TypeRoleReviewRequested.Short():
 		t = l.RoleReviews
@@ -233,6 +233,32 @@ func Render(j Job, orgName string, links Links) (Message, error) {
 				"They are waiting on a page that signs them in as soon as you approve. Denying keeps them out, with the reason you give.",
 		}
 		m.ActionText = "Approve or deny"
+	case events.TypeInactiveUsersSuspended.Short():
+		d, err := events.DataAs[events.InactiveUsersSuspended](last, events.TypeInactiveUsersSuspended)
+		if err != nil {
+			return m, err
+		}
+		after := inactiveFor(time.Duration(d.InactiveAfterSeconds) * time.Second)
+		m.Subject = fmt.Sprintf("%s: %s suspended after %s without signing in", orgName, plural(d.Count, "person", "people"), after)
+		taken := "are"
+		if d.SeatsUsed == 1 {
+			taken = "is"
+		}
+		m.Lines = []string{fmt.Sprintf("At %s jitprov suspended %s of %s who had not signed in for %s (the organisation's inactive_after), and freed their seats: %d of %d %s taken now.",
+			stamp(d.SweptAt), plural(d.Count, "person", "people"), orgName, after, d.SeatsUsed, d.MaxSeats, taken)}
+		for i, u := range d.Users {
+			if i == maxListed {
+				m.Lines = append(m.Lines, fmt.Sprintf("… and %d more.", len(d.Users)-maxListed))
+				break
+			}
+			who := cmp.Or(u.Email, u.UserID)
+			if u.DisplayName != "" {
+				who = fmt.Sprintf("%s (%s)", u.DisplayName, who)
+			}
+			m.Lines = append(m.Lines, fmt.Sprintf("• %s, last seen %s", who, stamp(u.LastSeenAt)))
+		}
+		m.Lines = append(m.Lines, "Whoever signs in again is reactivated while a seat is free. Deprovision those who left; reactivate in the console whoever should have access without signing in.")
+		m.ActionText = "Manage seats"
 	default:
 		return m, fmt.Errorf("notify: job %s: no message for alert %q", j.ID, j.Alert)
 	}
@@ -267,6 +293,18 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// maxListed bounds the people one message lists by name.
+const maxListed = 50
+
+// inactiveFor is an inactive_after for people: "90 days", or a duration.
+func inactiveFor(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d >= day && d%day == 0 {
+		return plural(int(d/day), "day", "days")
+	}
+	return d.String()
 }
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }

@@ -256,8 +256,8 @@ func (p *seatPlan) reservation(lock bool) store.SeatReservation {
 func (d *Decider) plan(ctx context.Context, dec *decision, w *store.GroupWrites, p *seatPlan, org store.Organization,
 	loginID string, id events.Identity, lock bool, now time.Time) error {
 	bootstrap := isInitialAdmin(org, id)
-	role := decideRole(org, org.UpdatePolicy, id.Roles, "")
-	add := func(status, role string) store.User {
+	role := decideRole(org, org.UpdatePolicy, newClaims(id), "", "")
+	add := func(status string, role roleDecision) store.User {
 		u := newUser(org, id, role, status)
 		u.CreatedAt, u.UpdatedAt, u.LastLoginAt = now, now, now
 		u.Groups, u.Attributes = nonNil(u.Groups), nonNilMap(u.Attributes)
@@ -266,7 +266,7 @@ func (d *Decider) plan(ctx context.Context, dec *decision, w *store.GroupWrites,
 		return u
 	}
 	if org.HoldsNewPeople() && !bootstrap {
-		return d.held(ctx, dec, org, events.ReasonApprovalRequired, p.used, add(store.StatusHeld, role.Role), loginID, id)
+		return d.held(ctx, dec, org, events.ReasonApprovalRequired, p.used, add(store.StatusHeld, role), loginID, id)
 	}
 	seat := p.take()
 	if seat == 0 {
@@ -277,7 +277,7 @@ func (d *Decider) plan(ctx context.Context, dec *decision, w *store.GroupWrites,
 			return errLockFirst
 		}
 		if org.HoldsWhenFull() {
-			return d.held(ctx, dec, org, events.ReasonSeatsExhausted, p.used+p.granted, add(store.StatusHeld, role.Role), loginID, id)
+			return d.held(ctx, dec, org, events.ReasonSeatsExhausted, p.used+p.granted, add(store.StatusHeld, role), loginID, id)
 		}
 		dec.refuse(events.OutcomeRejected, events.ReasonSeatsExhausted,
 			"organisation %q uses all of its %d seats", org.ID, org.MaxSeats)
@@ -287,9 +287,9 @@ func (d *Decider) plan(ctx context.Context, dec *decision, w *store.GroupWrites,
 		})
 	}
 	if bootstrap {
-		role = roleDecision{Role: org.AdminRole()}
+		role = roleDecision{Role: org.AdminRole(), Source: store.RoleSourceAdmin}
 	}
-	user := add(store.StatusActive, role.Role)
+	user := add(store.StatusActive, role)
 	if bootstrap {
 		w.Audit = append(w.Audit, bootstrapAudit(user, loginID))
 		d.log.InfoContext(ctx, "initial admin signed in for the first time: granted the admin role", "org", org.ID,

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/connection"
 	"github.com/jitprov/jitprov/internal/outbox"
 	"github.com/jitprov/jitprov/internal/store"
 )
@@ -199,7 +200,7 @@ func (d *Decider) provision(ctx context.Context, tx store.Tx, dec *decision, log
 	user, err := tx.UserByIdentity(ctx, org.ID, id.ConnectionID, id.ExternalID)
 	switch {
 	case err == nil:
-		return d.update(ctx, tx, dec, org, user, link{}, loginID, id)
+		return d.update(ctx, tx, dec, org, conn, user, link{}, loginID, id)
 	case !errors.Is(err, store.ErrNotFound):
 		return err
 	case id.Email == "" && len(conns) > 1:
@@ -229,7 +230,7 @@ func (d *Decider) provision(ctx context.Context, tx store.Tx, dec *decision, log
 	}) {
 		// The same person, created by a concurrent login that committed
 		// between the two lookups.
-		return d.update(ctx, tx, dec, org, user, link{}, loginID, id)
+		return d.update(ctx, tx, dec, org, conn, user, link{}, loginID, id)
 	}
 	l, refusal := linkRule(org, conn, user, ids, id)
 	if refusal != "" {
@@ -238,7 +239,7 @@ func (d *Decider) provision(ctx context.Context, tx store.Tx, dec *decision, log
 			"org", org.ID, "connection", id.ConnectionID, "user_id", user.ID, "reason", refusal)
 		return nil
 	}
-	return d.update(ctx, tx, dec, org, user, l, loginID, id)
+	return d.update(ctx, tx, dec, org, conn, user, l, loginID, id)
 }
 
 func (d *Decider) create(ctx context.Context, tx store.Tx, dec *decision, org store.Organization, loginID string, id events.Identity) error {
@@ -281,14 +282,15 @@ func (d *Decider) create(ctx context.Context, tx store.Tx, dec *decision, org st
 	} else if err != nil {
 		return err
 	}
-	role := decideRole(org, org.UpdatePolicy, id.Roles, "")
+	role := decideRole(org, org.UpdatePolicy, newClaims(id), "", "")
 	if bootstrap {
 		// The organisations file names this person as an initial admin,
 		// and their IdP vouches for the email: the one way JIT grants the
-		// admin role, and only at the first sign-in.
-		role = roleDecision{Role: org.AdminRole()}
+		// admin role, and only at the first sign-in. The grant is an
+		// admin's (the file's), which no login takes away.
+		role = roleDecision{Role: org.AdminRole(), Source: store.RoleSourceAdmin}
 	}
-	user, err := tx.CreateUser(ctx, newUser(org, id, role.Role, store.StatusActive))
+	user, err := tx.CreateUser(ctx, newUser(org, id, role, store.StatusActive))
 	if err != nil {
 		return err // ErrConflict: a concurrent login created this person; retry
 	}
@@ -329,8 +331,8 @@ func (d *Decider) create(ctx context.Context, tx store.Tx, dec *decision, org st
 // The answer is provisioning.result v2's held. A role claimed above the
 // ceiling opens no review: the person holds nothing to review yet.
 func (d *Decider) hold(ctx context.Context, tx store.Tx, dec *decision, org store.Organization, reason events.Reason, seatsUsed int, loginID string, id events.Identity) error {
-	role := decideRole(org, org.UpdatePolicy, id.Roles, "")
-	user, err := tx.CreateUser(ctx, newUser(org, id, role.Role, store.StatusHeld))
+	role := decideRole(org, org.UpdatePolicy, newClaims(id), "", "")
+	user, err := tx.CreateUser(ctx, newUser(org, id, role, store.StatusHeld))
 	if err != nil {
 		return err // ErrConflict: a concurrent login created this person; retry
 	}
@@ -366,7 +368,8 @@ func bootstrapAudit(user store.User, loginID string) store.AuditEntry {
 		Target: user.ID, Details: map[string]any{"email": user.Email, "role": user.Role, "login_id": loginID}}
 }
 
-func (d *Decider) update(ctx context.Context, tx store.Tx, dec *decision, org store.Organization, user store.User, l link, loginID string, id events.Identity) error {
+func (d *Decider) update(ctx context.Context, tx store.Tx, dec *decision, org store.Organization, conn store.Connection,
+	user store.User, l link, loginID string, id events.Identity) error {
 	switch user.Status {
 	case store.StatusHeld:
 		// Still waiting: never signed in, nothing changed, no seat.
@@ -375,9 +378,19 @@ func (d *Decider) update(ctx context.Context, tx store.Tx, dec *decision, org st
 		dec.res.User = userRef(user)
 		return nil
 	case store.StatusSuspended:
-		dec.refuse(events.OutcomeRefused, events.ReasonSuspended, "user %s is suspended", user.ID)
-		dec.res.User = userRef(user)
-		return nil
+		if user.SuspendedReason != store.SuspendedInactive {
+			// An admin's suspension: only an admin lifts it.
+			dec.refuse(events.OutcomeRefused, events.ReasonSuspended, "user %s is suspended", user.ID)
+			dec.res.User = userRef(user)
+			return nil
+		}
+		// Suspended for not signing in (inactive.go): signing in is what
+		// lifts it, if a seat is free.
+		back, ok, err := d.reactivate(ctx, tx, dec, org, user, loginID, id)
+		if err != nil || !ok {
+			return err
+		}
+		user = back
 	case store.StatusDeprovisioned:
 		dec.refuse(events.OutcomeRefused, events.ReasonDeprovisioned, "user %s is deprovisioned and is not re-created by JIT", user.ID)
 		dec.res.User = userRef(user)
@@ -397,7 +410,12 @@ func (d *Decider) update(ctx context.Context, tx store.Tx, dec *decision, org st
 	} else if err != nil {
 		return err
 	}
-	merged, changed := mergeProfile(org.UpdatePolicy, user, id)
+	rules, err := connection.DecodeRoleRules(conn.Settings)
+	if err != nil {
+		return fmt.Errorf("provisioner: login %s: connection %q of organisation %q: %w", loginID, conn.ID, org.ID, err)
+	}
+	groups, claims := loginClaims(rules, user.Groups, id)
+	merged, changed := mergeProfile(org.UpdatePolicy, user, id, groups)
 	if merged.Email != user.Email {
 		// Never take another user's email: keep the current one.
 		if other, err := tx.UserByEmail(ctx, org.ID, merged.Email); err == nil && other.ID != user.ID {
@@ -409,7 +427,8 @@ func (d *Decider) update(ctx context.Context, tx store.Tx, dec *decision, org st
 			return err
 		}
 	}
-	role := decideRole(org, org.UpdatePolicy, id.Roles, user.Role)
+	role := decideRole(org, org.UpdatePolicy, claims, user.Role, user.RoleSource)
+	merged.RoleSource = role.Source
 	if role.Role != user.Role {
 		merged.Role = role.Role
 		changed = append(changed, fieldRole)
@@ -426,6 +445,18 @@ func (d *Decider) update(ctx context.Context, tx store.Tx, dec *decision, org st
 		}
 		if err := d.emit(ctx, dec, events.TypeUserUpdated, org.ID, updated.ID, ev); err != nil {
 			return err
+		}
+		if updated.Role != user.Role {
+			// The role change on its own, as admins' role changes come,
+			// for whoever follows roles only.
+			err := d.emit(ctx, dec, events.TypeUserRoleChanged, org.ID, updated.ID, events.UserRoleChanged{
+				User: userEvent(updated, id), PreviousRole: user.Role, Actor: signInActor(), LoginID: loginID,
+			})
+			if err != nil {
+				return err
+			}
+			d.log.InfoContext(ctx, "role changed by the IdP's claims at sign-in", "login_id", loginID, "org", org.ID,
+				"user_id", updated.ID, "from", user.Role, "to", updated.Role)
 		}
 		user = updated
 	}
@@ -490,13 +521,19 @@ func seatWarningAt(o store.Organization) int {
 }
 
 // newUser is the user JIT creates for the identity of a first login.
-func newUser(org store.Organization, id events.Identity, role, status string) store.User {
+func newUser(org store.Organization, id events.Identity, role roleDecision, status string) store.User {
 	return store.User{
 		ID: uuid.NewString(), OrganizationID: org.ID,
 		Email: id.Email, EmailVerified: id.Email != "" && id.EmailVerified, GivenName: id.GivenName, FamilyName: id.FamilyName, DisplayName: id.DisplayName,
-		Groups: normalize(id.Groups), Role: role, Status: status, Attributes: id.Attributes,
+		Groups: normalize(id.Groups), Role: role.Role, RoleSource: role.Source, Status: status, Attributes: id.Attributes,
 		CreatedBy: store.CreatedByJIT,
 	}
+}
+
+// signInActor is the actor of a role change a sign-in made: the role
+// policy applied to the IdP's claims.
+func signInActor() events.Actor {
+	return events.Actor{Type: events.ActorSystem, ID: "sign-in", Name: "role policy: the IdP's claims at sign-in"}
 }
 
 func userRef(u store.User) *events.UserRef {

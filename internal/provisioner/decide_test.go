@@ -124,7 +124,7 @@ func TestDecidePolicy(t *testing.T) {
 			wantEvents:  []events.Type{events.TypeUserCreated},
 			wantSeats:   1,
 			wantUser: func(t *testing.T, u store.User) {
-				if u.Role != "member" || u.CreatedBy != store.CreatedByJIT || u.Status != store.StatusActive {
+				if u.Role != "member" || u.RoleSource != store.RoleSourceIdP || u.CreatedBy != store.CreatedByJIT || u.Status != store.StatusActive {
 					t.Errorf("got %+v", u)
 				}
 			},
@@ -406,7 +406,12 @@ func TestDecidePolicy(t *testing.T) {
 			wantOutcome: events.OutcomeCreated,
 			wantEvents:  []events.Type{events.TypeUserCreated},
 			wantSeats:   1,
-			wantUser:    func(t *testing.T, u store.User) { assertRole(t, u, "admin") },
+			wantUser: func(t *testing.T, u store.User) {
+				assertRole(t, u, "admin")
+				if u.RoleSource != store.RoleSourceAdmin {
+					t.Errorf("an initial admin's role source %q, want admin: the organisations file granted it", u.RoleSource)
+				}
+			},
 		},
 		{
 			name:        "an initial admin's email the IdP does not vouch for gets no admin role",

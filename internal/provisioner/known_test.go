@@ -355,3 +355,39 @@ func TestKnownRetriesAndTerminates(t *testing.T) {
 		t.Errorf("%d retries logged, want 2 (one per failed Put)", n)
 	}
 }
+
+// The inactivity sweep closes the fast path as an admin's suspension
+// does: the record of the person it suspended is never fresh, so their
+// next sign-in reaches the provisioner, which reactivates them and writes
+// a fresh record again.
+func TestKnownFollowsTheInactiveSweep(t *testing.T) {
+	w := newKnownWorld(t, nil)
+	ctx := context.Background()
+	org := store.Organization{ID: "acme", Name: "Acme", MaxSeats: 10,
+		Roles: []string{"viewer", "member", "manager", "admin"}, DefaultRole: "member", JITRoleCeiling: "manager",
+		UpdatePolicy: store.PreferIdP, LinkByEmail: store.LinkNever, InactiveAfter: 30 * 24 * time.Hour}
+	if err := w.s.ApplyOrganizations(ctx, []store.Organization{org}, nil); err != nil {
+		t.Fatal(err)
+	}
+	okta := ident("okta", "ada")
+	first, rec := w.signIn(t, okta)
+	if !known.Fresh(rec, okta) {
+		t.Fatalf("after the first login the record is not fresh: %+v", rec)
+	}
+	if n, err := provisioner.SweepInactive(ctx, w.s, time.Now().Add(31*24*time.Hour), 0, testenv.Logger(t)); n != 1 || err != nil {
+		t.Fatalf("SweepInactive: %d, %v; want 1", n, err)
+	}
+	rec = w.await(t, okta, "suspended", func(r known.Record) bool { return r.Status == store.StatusSuspended })
+	if known.Fresh(rec, okta) || rec.UserID != first.User.ID {
+		t.Errorf("record after the sweep: %+v, want user %s, never fresh", rec, first.User.ID)
+	}
+	// A decision made before the sweep, recorded again, does not open it.
+	w.replay(t, okta, first)
+	if rec := w.get(t, okta); known.Fresh(rec, okta) {
+		t.Errorf("a decision made before the sweep, recorded again after it, made the record fresh: %+v", rec)
+	}
+	res, rec := w.signIn(t, okta)
+	if res.Outcome != events.OutcomeExisting || res.User.Status != store.StatusActive || !known.Fresh(rec, okta) {
+		t.Errorf("sign-in after the sweep: %+v, record %+v; want reactivated with a fresh record", res, rec)
+	}
+}

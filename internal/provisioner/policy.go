@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/connection"
 	"github.com/jitprov/jitprov/internal/store"
 )
 
@@ -18,57 +19,104 @@ func roleRank(org store.Organization, role string) int {
 // roleDecision is what JIT may do about a person's role.
 type roleDecision struct {
 	Role   string // the role to hold after this login
+	Source string // where Role comes from: store.RoleSourceIdP or store.RoleSourceAdmin
 	Review string // a claimed role above the ceiling, for an admin to review ("" none)
 }
 
-// decideRole applies the organisation's role policy to the roles the IdP
-// claims. current is the user's role, "" for a new user.
+// roleClaims is what a login says about a person's role.
+type roleClaims struct {
+	// Roles are the roles claimed: the login's, and with groups_missing:
+	// keep and no groups in the login, those the connection's group rules
+	// give for the stored groups.
+	Roles []string
+	// Says: the login says anything about roles at all. A connection that
+	// maps no roles (no roles attribute or claim, no group rules, no
+	// constant roles) and a login that carries none say nothing.
+	Says bool
+}
+
+// decideRole applies the organisation's role policy to the roles a login
+// claims. current is the user's role ("" for a new user) and source where
+// it came from.
 //
-//   - A new user gets the highest claimed role at or below the JIT ceiling,
-//     or the default role when none is claimed. Claims the organisation
-//     does not know are ignored.
+//   - A new user gets what the claims give: the highest claimed role at or
+//     below the JIT ceiling, or the default role when none is claimed.
+//     Claims the organisation does not know are ignored.
 //   - A claimed role above the ceiling is never granted: it becomes a
 //     review for an admin.
 //   - JIT never grants the organisation admin role (the last), and never
 //     takes it away either: admins manage admins.
-//   - For an existing user under prefer-idp the IdP decides the role when it
-//     claims one the organisation knows, so a role lowered at the IdP is
-//     lowered now. A login that claims no known role keeps the user's role
-//     (most connections map no roles at all). A role above the ceiling
-//     (approved by an admin) is kept while the IdP claims it or more.
 //   - Under prefer-app an existing user's role is the application's.
-func decideRole(org store.Organization, policy store.UpdatePolicy, claimed []string, current string) roleDecision {
+//   - A login that says nothing about roles keeps the role.
+//   - A role from the IdP follows the IdP: it becomes what the claims give,
+//     up or down, as for a new user (a group removed at the IdP takes the
+//     role it gave away, down to the default role).
+//   - A role an admin granted is never taken away by a login; a login may
+//     raise the user above it (a claim at or below the ceiling), and the
+//     role is then the IdP's.
+func decideRole(org store.Organization, policy store.UpdatePolicy, claims roleClaims, current, source string) roleDecision {
 	ceiling := roleRank(org, org.JITRoleCeiling)
 	highest, highestWithin := -1, -1
-	for _, r := range claimed {
+	for _, r := range claims.Roles {
 		k := roleRank(org, r)
 		highest = max(highest, k)
 		if k <= ceiling {
 			highestWithin = max(highestWithin, k)
 		}
 	}
+	given := org.DefaultRole
+	if highestWithin >= 0 {
+		given = org.Roles[highestWithin]
+	}
 	cur := roleRank(org, current)
-	var d roleDecision
+	d := roleDecision{Role: current, Source: source}
 	switch {
-	case current == "" && highestWithin >= 0:
-		d.Role = org.Roles[highestWithin]
 	case current == "":
-		d.Role = org.DefaultRole
-	case policy == store.PreferApp, cur == len(org.Roles)-1, highest < 0:
-		d.Role = current
-	case cur > ceiling && highest >= cur:
-		d.Role = current // an admin-approved role the IdP still claims
-	case highestWithin >= 0:
-		d.Role = org.Roles[highestWithin]
-	case cur > ceiling:
-		d.Role = org.JITRoleCeiling // claims fell below the approved role
+		d.Role, d.Source = given, store.RoleSourceIdP
+	case policy == store.PreferApp, cur == len(org.Roles)-1, !claims.Says:
+		// the application's, an admin's, or nothing said: kept
+	case source == store.RoleSourceAdmin:
+		if highestWithin > cur {
+			d.Role, d.Source = given, store.RoleSourceIdP
+		}
 	default:
-		d.Role = current // only claims above the ceiling: they go to review
+		d.Role, d.Source = given, store.RoleSourceIdP
 	}
 	if highest > ceiling && highest > roleRank(org, d.Role) {
 		d.Review = org.Roles[highest]
 	}
 	return d
+}
+
+// newClaims is what a new person's first login claims: its roles.
+func newClaims(id events.Identity) roleClaims {
+	return roleClaims{Roles: id.Roles, Says: true}
+}
+
+// groupsRule is what a login does to the stored groups.
+type groupsRule int
+
+const (
+	groupsFromIdP groupsRule = iota // the IdP sent groups: they are the person's
+	groupsKeep                      // none sent, groups_missing: keep: the stored groups stay
+	groupsClear                     // none sent, groups_missing: clear: the person is in none
+)
+
+// loginClaims reads a returning person's login by its connection's rules:
+// what it does to their groups, and what it claims about their role.
+// stored are the user's groups before the login.
+func loginClaims(rules connection.RoleRules, stored []string, id events.Identity) (groupsRule, roleClaims) {
+	claims := roleClaims{Roles: id.Roles, Says: rules.MapsRoles || len(id.Roles) > 0}
+	switch {
+	case rules.IdPGroups(id.Groups):
+		return groupsFromIdP, claims
+	case rules.GroupsMissing == connection.GroupsClear:
+		return groupsClear, claims
+	}
+	// The IdP said nothing about groups: the roles the stored groups give
+	// stand, as if it had sent them again.
+	claims.Roles = append(slices.Clone(id.Roles), rules.GroupClaims(stored)...)
+	return groupsKeep, claims
 }
 
 // Profile fields a login may change, as named in user.updated's "changed".
@@ -88,7 +136,13 @@ const (
 // returns the merged user and the names of the fields that changed.
 // prefer-idp overwrites every attribute the IdP sends (an attribute it does
 // not send is kept); prefer-app only fills attributes that are empty.
-func mergeProfile(policy store.UpdatePolicy, u store.User, id events.Identity) (store.User, []string) {
+//
+// Groups follow g: the IdP's groups replace the stored ones under
+// prefer-idp (and fill empty ones under prefer-app); with groupsKeep the
+// stored groups stay (the connection's constant groups join them); with
+// groupsClear they become the login's (the constant groups, or none)
+// under prefer-idp.
+func mergeProfile(policy store.UpdatePolicy, u store.User, id events.Identity, g groupsRule) (store.User, []string) {
 	var changed []string
 	str := func(field string, cur *string, idp string) {
 		if idp == "" || *cur == idp || (policy == store.PreferApp && *cur != "") {
@@ -109,7 +163,20 @@ func mergeProfile(policy store.UpdatePolicy, u store.User, id events.Identity) (
 	str(fieldDisplayName, &u.DisplayName, id.DisplayName)
 
 	groups := normalize(id.Groups)
-	if len(groups) > 0 && !slices.Equal(u.Groups, groups) && (policy == store.PreferIdP || len(u.Groups) == 0) {
+	if g == groupsKeep {
+		// The login's groups are the connection's constant ones only:
+		// they join the stored groups.
+		groups = normalize(append(slices.Clone(u.Groups), id.Groups...))
+	}
+	var replace bool
+	switch {
+	case slices.Equal(u.Groups, groups):
+	case policy == store.PreferApp:
+		replace = len(u.Groups) == 0
+	default:
+		replace = len(groups) > 0 || g == groupsClear
+	}
+	if replace {
 		u.Groups = groups
 		changed = append(changed, fieldGroups)
 	}

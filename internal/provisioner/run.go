@@ -35,6 +35,9 @@ type Config struct {
 	Topology    bus.Topology
 	// HealthAddr serves /healthz and /readyz; "" serves nothing.
 	HealthAddr string
+	// InactiveSweep is how often people unseen for their organisation's
+	// inactive_after are suspended (inactive.go); 0 never.
+	InactiveSweep time.Duration
 }
 
 // Deps are the provisioner's connections, opened by the caller (the
@@ -160,11 +163,43 @@ func serve(ctx context.Context, cfg Config, deps Deps, js jetstream.JetStream, s
 		return errors.Join(err, <-relayDone)
 	})
 	g.Go(func() error { return recordSeen(gctx, seenCons, deps.Store, log.With("component", "login-seen")) })
+	if cfg.InactiveSweep > 0 {
+		g.Go(func() error {
+			sweepInactive(gctx, deps.Store, cfg.InactiveSweep, relay.Wake, log.With("component", "inactive-sweep"))
+			return nil
+		})
+	}
 	g.Go(func() error {
 		return keepKnown(gctx, knownCons, deps.Store, record, cmp.Or(cfg.DrainTimeout, 10*time.Second), log.With("component", "known-identities"))
 	})
 	status.Done()
 	return g.Wait()
+}
+
+// sweepInactive suspends the people unseen for their organisation's
+// inactive_after, now and then every interval, until ctx is done, and
+// wakes the relay after a sweep that suspended anyone. Replicas may all do
+// it: each person is suspended once, whoever comes first.
+func sweepInactive(ctx context.Context, s store.Store, every time.Duration, wake func(), log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		n, err := SweepInactive(ctx, s, time.Now().UTC(), InactivePerSweep, log)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.WarnContext(ctx, "inactive sweep incomplete; trying again at the next one", "err", err, "suspended", n)
+		case n > 0:
+			log.InfoContext(ctx, "inactive sweep suspended people", "count", n, "next_in", every.String())
+		}
+		if n > 0 {
+			wake()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // stoppedOr is nil when ctx was stopped (a shutdown during the start is a

@@ -139,8 +139,13 @@ func TestSCIMGroupsGiveRoles(t *testing.T) {
 	if _, err := h.core.ChangeRole(t.Context(), adminOperator(), "acme", boss, "admin"); err != nil {
 		t.Fatal(err)
 	}
+	// An admin made carol a manager by hand: no group takes it away.
+	carol := h.createUser(t, "carol@acme.example", "carol@acme.example")
+	if _, err := h.core.ChangeRole(t.Context(), adminOperator(), "acme", carol, "manager"); err != nil {
+		t.Fatal(err)
+	}
 	r := h.scim(t, http.MethodPost, "/Groups", mustJSON(map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
-		"displayName": "Managers", "members": []any{map[string]any{"value": ada}, map[string]any{"value": boss}}}))
+		"displayName": "Managers", "members": []any{map[string]any{"value": ada}, map[string]any{"value": boss}, map[string]any{"value": carol}}}))
 	if r.status != http.StatusCreated {
 		t.Fatalf("create group: %d %s", r.status, r.body)
 	}
@@ -170,8 +175,8 @@ func TestSCIMGroupsGiveRoles(t *testing.T) {
 	if r := h.scim(t, http.MethodDelete, "/Groups/"+group, ""); r.status != http.StatusNoContent {
 		t.Fatalf("delete group: %d %s", r.status, r.body)
 	}
-	if role(boss) != "admin" {
-		t.Errorf("deleting the group took the admin's role: %s", role(boss))
+	if role(boss) != "admin" || role(carol) != "manager" {
+		t.Errorf("deleting the group changed roles an admin gave: boss %s (want admin), carol %s (want manager)", role(boss), role(carol))
 	}
 }
 

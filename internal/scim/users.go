@@ -17,10 +17,6 @@ import (
 // EnterpriseUser is the enterprise user extension's schema id.
 const EnterpriseUser = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
-// maxPatchAttempts bounds how often a PATCH is applied again after another
-// write changed the user between its read and its write.
-const maxPatchAttempts = 5
-
 type userHandler struct {
 	core *admin.Core
 	log  *slog.Logger
@@ -216,36 +212,29 @@ func (h *userHandler) Delete(r *http.Request, id string) error {
 	return nil
 }
 
-// Patch applies the operations to the user as read, and writes the whole
-// Person they make, naming the version read: a write in between (another
-// PATCH, a login) makes it read and apply again, so no change is lost.
+// Patch applies the operations to the user as read and writes the whole
+// Person they make, in one transaction holding the user's row: concurrent
+// PATCHes of one user apply in turn, none lost.
 func (h *userHandler) Patch(r *http.Request, id string, ops []scimlib.PatchOperation) (scimlib.Resource, error) {
 	p := principal(r)
-	ifMatch := r.Header.Get("If-Match")
-	for attempt := 1; ; attempt++ {
-		d, err := h.core.DirectoryUser(r.Context(), p, p.Organization, id)
-		if err != nil {
-			return scimlib.Resource{}, scimError(r.Context(), h.log, "read a user to patch", err)
-		}
-		if ifMatch != "" && ifMatch != d.Version() {
-			return scimlib.Resource{}, scimError(r.Context(), h.log, "patch a user", admin.ErrPrecondition)
-		}
+	out, err := h.core.PatchDirectoryUser(r.Context(), p, p.Organization, id, r.Header.Get("If-Match"), func(d admin.DirectoryUser) (admin.Person, error) {
 		doc := userResource(d).Attributes
 		if ext := d.User.SCIM.ExternalID; ext != "" {
 			doc["externalId"] = ext
 		}
 		if err := applyOps(doc, ops, userSchemas); err != nil {
-			return scimlib.Resource{}, err
+			return admin.Person{}, err
 		}
-		out, err := h.core.ReplaceDirectoryUser(r.Context(), p, p.Organization, id, person(doc), d.Version())
-		if errors.Is(err, admin.ErrPrecondition) && ifMatch == "" && attempt < maxPatchAttempts {
-			continue
-		}
-		if err != nil {
-			return scimlib.Resource{}, scimError(r.Context(), h.log, "patch a user", err)
-		}
-		return userResource(out), nil
+		return person(doc), nil
+	})
+	var se scimerr.ScimError
+	if errors.As(err, &se) {
+		return scimlib.Resource{}, se
 	}
+	if err != nil {
+		return scimlib.Resource{}, scimError(r.Context(), h.log, "patch a user", err)
+	}
+	return userResource(out), nil
 }
 
 // errNoTarget is a PATCH remove or a value filter that matches nothing

@@ -85,8 +85,9 @@ type DirectoryTx interface {
 	// or SCIM userName is taken.
 	CreateDirectoryUser(ctx context.Context, u User) (User, error)
 	// WriteDirectoryUser writes u's profile (email, names, groups,
-	// attributes, email_verified) and SCIM fields, not its role, status
-	// or last login; ErrConflict when the email or userName is taken.
+	// attributes, email_verified), role and role source (the stored one
+	// when "") and SCIM fields, not its status or last login; ErrConflict
+	// when the email or userName is taken.
 	WriteDirectoryUser(ctx context.Context, u User) (User, error)
 
 	CreateGroup(ctx context.Context, g Group) (Group, error)

@@ -90,6 +90,11 @@ type Organization struct {
 	// WhenFullRefuse (turned away) or WhenFullHold (held). "" reads as
 	// WhenFullRefuse.
 	WhenFull string
+	// InactiveAfter is how long a person created by JIT, and not managed
+	// by SCIM, may go without signing in before the provisioner's sweep
+	// suspends them (Tx.SuspendInactive); 0 suspends nobody. Stored to
+	// the second.
+	InactiveAfter time.Duration
 }
 
 // An organisation's NewPeople and WhenFull.
@@ -167,6 +172,30 @@ const (
 	CreatedByApp   = "app"
 )
 
+// Where a user's role came from (User.RoleSource): who may take it away.
+const (
+	// RoleSourceIdP: the role is what the IdP's claims gave (a roles
+	// claim, a group rule, a constant role, or none: the default role). A
+	// later login that no longer carries it takes it away, down to what
+	// that login's claims give.
+	RoleSourceIdP = "idp"
+	// RoleSourceAdmin: an admin granted the role (a role change, an
+	// approved role review), the organisations file's initial_admins did,
+	// or the user was created by an admin or the application. Logins never
+	// take it away; the IdP may still raise the user above it.
+	RoleSourceAdmin = "admin"
+)
+
+// DefaultRoleSource is the source of a new user's role when the creator
+// names none: RoleSourceIdP for a user JIT or SCIM (the IdP) created,
+// RoleSourceAdmin for one an admin or the application created.
+func DefaultRoleSource(createdBy string) string {
+	if createdBy == CreatedByJIT || createdBy == CreatedBySCIM {
+		return RoleSourceIdP
+	}
+	return RoleSourceAdmin
+}
+
 // User is a person's account in an organisation. It has zero or more
 // Identities: a user created by an admin or the application has none until
 // its first login links one.
@@ -180,15 +209,34 @@ type User struct {
 	DisplayName    string
 	Groups         []string
 	Role           string
-	Status         string
-	Attributes     map[string][]string
-	CreatedBy      string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	LastLoginAt    time.Time
-	// SCIM is what a SCIM client knows of the user (store/directory.go).
+	// RoleSource is where Role came from: RoleSourceIdP or
+	// RoleSourceAdmin. CreateUser takes "" as DefaultRoleSource(CreatedBy);
+	// UpdateUser keeps the stored source when it is "".
+	RoleSource  string
+	Status      string
+	Attributes  map[string][]string
+	CreatedBy   string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	LastLoginAt time.Time
+	// SuspendedReason says why a suspended user is: "" (an admin, whose
+	// suspension only an admin lifts) or SuspendedInactive (the
+	// inactivity sweep, lifted by the person's next sign-in when a seat is
+	// free). It is "" whenever Status is not suspended.
+	SuspendedReason string
+	// SCIM is what a SCIM client knows of the user (store/directory.go);
+	// SCIM.Managed: the user's lifecycle follows their IdP through SCIM,
+	// and the inactivity sweep leaves them alone.
 	SCIM SCIMUser
 }
+
+// SuspendedInactive is the SuspendedReason of a user the inactivity sweep
+// suspended.
+const SuspendedInactive = "inactive"
+
+// MaxInactivePerSweep bounds the users one call of Tx.SuspendInactive
+// suspends.
+const MaxInactivePerSweep = 1000
 
 // How an identity came to its user (Identity.LinkedBy).
 const (
@@ -355,11 +403,12 @@ type Tx interface {
 	// TakeSeat atomically takes one seat of the organisation, or fails with
 	// ErrSeatsExhausted. It returns the organisation as updated.
 	TakeSeat(ctx context.Context, orgID string) (Organization, error)
-	// CreateUser inserts u (u.ID set by the caller), with no identity;
-	// ErrConflict when the email is taken.
+	// CreateUser inserts u (u.ID set by the caller, SCIM.Managed kept),
+	// with no identity; ErrConflict when the email is taken. u.RoleSource
+	// "" is DefaultRoleSource(u.CreatedBy).
 	CreateUser(ctx context.Context, u User) (User, error)
-	// UpdateUser writes u's mutable fields; ErrConflict when the new email
-	// is taken.
+	// UpdateUser writes u's mutable fields (RoleSource only when not "");
+	// ErrConflict when the new email is taken.
 	UpdateUser(ctx context.Context, u User) (User, error)
 	// PendingRoleReview finds the pending review of userID for role.
 	PendingRoleReview(ctx context.Context, userID, role string) (RoleReview, error)
@@ -387,11 +436,25 @@ type Tx interface {
 	UserByID(ctx context.Context, orgID, userID string) (User, error)
 	// SetUserStatus and SetUserRole change one field of a user of orgID
 	// (and its updated_at), nothing else; seats are the caller's
-	// (TakeSeat, ReleaseSeat).
+	// (TakeSeat, ReleaseSeat). SetUserRole is an admin's grant: it also
+	// sets the role's source to RoleSourceAdmin. SetUserStatus clears
+	// SuspendedReason: a suspension it makes is an admin's.
 	SetUserStatus(ctx context.Context, orgID, userID, status string) (User, error)
 	SetUserRole(ctx context.Context, orgID, userID, role string) (User, error)
 	// ReleaseSeat gives one seat of the organisation back.
 	ReleaseSeat(ctx context.Context, orgID string) (Organization, error)
+	// SuspendInactive suspends, with SuspendedReason SuspendedInactive, up
+	// to limit (at most MaxInactivePerSweep) users of orgID that are
+	// active, created by JIT, not SCIM-managed, and whose last sign-in —
+	// the latest of their LastLoginAt and their identities' LastSeenAt,
+	// or their CreatedAt when they never signed in — is before cutoff;
+	// longest unseen first. It locks the organisation (as TakeSeat does)
+	// and skips users another transaction holds locked (a sign-in
+	// deciding them), so concurrent sweeps suspend each user once;
+	// ErrNotFound when the organisation does not exist. It returns the
+	// users as suspended; seats are the caller's (ReleaseSeat, one per
+	// user).
+	SuspendInactive(ctx context.Context, orgID string, cutoff time.Time, limit int) ([]User, error)
 	// RoleReview finds and locks a review of orgID.
 	RoleReview(ctx context.Context, orgID, id string) (RoleReview, error)
 	// DecideRoleReview moves a pending review to status (approved, denied,

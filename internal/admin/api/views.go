@@ -75,13 +75,16 @@ type userView struct {
 	CreatedAt      string              `json:"created_at"`
 	UpdatedAt      string              `json:"updated_at,omitempty"`
 	LastLoginAt    string              `json:"last_login_at,omitempty"`
+	// SuspendedReason: "inactive" when the inactivity sweep suspended
+	// the user (their next sign-in lifts it), else absent.
+	SuspendedReason string `json:"suspended_reason,omitempty"`
 }
 
 func userOf(u store.User) userView {
 	return userView{ID: u.ID, OrganizationID: u.OrganizationID, Email: u.Email, EmailVerified: u.EmailVerified,
 		GivenName: u.GivenName, FamilyName: u.FamilyName, DisplayName: u.DisplayName, Groups: nonNil(u.Groups),
 		Role: u.Role, Status: u.Status, Attributes: u.Attributes, CreatedBy: u.CreatedBy, CreatedAt: ts(u.CreatedAt),
-		UpdatedAt: ts(u.UpdatedAt), LastLoginAt: ts(u.LastLoginAt)}
+		UpdatedAt: ts(u.UpdatedAt), LastLoginAt: ts(u.LastLoginAt), SuspendedReason: u.SuspendedReason}
 }
 
 type identityView struct {

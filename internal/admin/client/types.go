@@ -74,6 +74,9 @@ type User struct {
 	CreatedAt      time.Time           `json:"created_at,omitzero"`
 	UpdatedAt      time.Time           `json:"updated_at,omitzero"`
 	LastLoginAt    time.Time           `json:"last_login_at,omitzero"`
+	// SuspendedReason is "inactive" for a suspension by the inactivity
+	// sweep, "" otherwise.
+	SuspendedReason string `json:"suspended_reason,omitempty"`
 }
 
 // UserPage is a page of users; Next is the cursor of the next page, ""

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,7 +36,7 @@ func (x *tx) UserByID(ctx context.Context, orgID, userID string) (store.User, er
 }
 
 func (x *tx) SetUserStatus(ctx context.Context, orgID, userID, status string) (store.User, error) {
-	u, err := scanUser(x.t.QueryRow(ctx, `UPDATE users AS u SET status = $3, updated_at = now()
+	u, err := scanUser(x.t.QueryRow(ctx, `UPDATE users AS u SET status = $3, suspended_reason = '', updated_at = now()
 		WHERE u.org_id = $1 AND u.id = $2 RETURNING `+userColumns, orgID, uuidOrNil(userID), status))
 	if err != nil {
 		return u, fmt.Errorf("postgres: set the status of user %s: %w", userID, mapErr(err))
@@ -44,7 +45,7 @@ func (x *tx) SetUserStatus(ctx context.Context, orgID, userID, status string) (s
 }
 
 func (x *tx) SetUserRole(ctx context.Context, orgID, userID, role string) (store.User, error) {
-	u, err := scanUser(x.t.QueryRow(ctx, `UPDATE users AS u SET role = $3, updated_at = now()
+	u, err := scanUser(x.t.QueryRow(ctx, `UPDATE users AS u SET role = $3, role_source = 'admin', updated_at = now()
 		WHERE u.org_id = $1 AND u.id = $2 RETURNING `+userColumns, orgID, uuidOrNil(userID), role))
 	if err != nil {
 		return u, fmt.Errorf("postgres: set the role of user %s: %w", userID, mapErr(err))
@@ -60,6 +61,55 @@ func (x *tx) ReleaseSeat(ctx context.Context, orgID string) (store.Organization,
 		return o, fmt.Errorf("postgres: release a seat of %q: %w", orgID, mapErr(err))
 	}
 	return o, nil
+}
+
+// inactiveSeconds is an organisation's InactiveAfter as stored: whole
+// seconds, a positive duration under a second counting as one.
+func inactiveSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return max(int64(d/time.Second), 1)
+}
+
+// SuspendInactive implements store.Tx. It locks the organisation's row,
+// then the candidates with SKIP LOCKED: a user a sign-in or an admin holds
+// is left for the next sweep, and the status is checked again under the
+// lock, so concurrent sweeps suspend each user once.
+func (x *tx) SuspendInactive(ctx context.Context, orgID string, cutoff time.Time, limit int) ([]store.User, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	limit = min(limit, store.MaxInactivePerSweep)
+	// The organisation's row first, as a batch of logins locks it before
+	// its users: a sweep holding a user while it waits for the seat row
+	// would deadlock with such a batch. Users a login holds are skipped
+	// (SKIP LOCKED), so no wait goes the other way.
+	var id string
+	if err := x.t.QueryRow(ctx, `SELECT id FROM organizations WHERE id = $1 FOR UPDATE`, orgID).Scan(&id); err != nil {
+		return nil, fmt.Errorf("postgres: suspend the inactive users of %q: %w", orgID, mapErr(err))
+	}
+	rows, err := x.t.Query(ctx, `WITH candidates AS (
+			SELECT c.id FROM users c
+			WHERE c.org_id = $1 AND c.status = 'active' AND c.created_by = 'jit' AND NOT c.scim_managed
+			  AND greatest(coalesce(c.last_login_at, c.created_at),
+			               coalesce((SELECT max(i.last_seen_at) FROM identities i WHERE i.user_id = c.id), c.created_at)) < $2
+			ORDER BY greatest(coalesce(c.last_login_at, c.created_at),
+			               coalesce((SELECT max(i.last_seen_at) FROM identities i WHERE i.user_id = c.id), c.created_at)), c.id
+			LIMIT $3
+			FOR UPDATE OF c SKIP LOCKED)
+		UPDATE users AS u SET status = 'suspended', suspended_reason = 'inactive', updated_at = now()
+		FROM candidates WHERE u.id = candidates.id AND u.status = 'active'
+		RETURNING `+userColumns, orgID, cutoff, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: suspend the inactive users of %q: %w", orgID, mapErr(err))
+	}
+	users, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.User, error) { return scanUser(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: suspend the inactive users of %q: %w", orgID, mapErr(err))
+	}
+	slices.SortFunc(users, func(a, b store.User) int { return strings.Compare(a.ID, b.ID) })
+	return users, nil
 }
 
 const reviewColumns = `id::text, org_id, user_id::text, held_role, requested_role, status, login_id, created_at,

@@ -110,12 +110,12 @@ func (x *tx) WriteGroup(ctx context.Context, w store.GroupWrites) (store.Organiz
 		u := nu.User
 		b.Queue(`INSERT INTO users
 			(id, org_id, email, given_name, family_name, display_name,
-			 groups, role, status, attributes, created_by, email_verified, created_at, updated_at, last_login_at)
+			 groups, role, status, attributes, created_by, email_verified, created_at, updated_at, last_login_at, role_source)
 			VALUES ($1::uuid, $2, NULLIF($3, ''), $4, $5, $6,
-			 $7, $8, $9, $10, $11, $12, coalesce($13, now()), coalesce($13, now()), coalesce($13, now()))`,
+			 $7, $8, $9, $10, $11, $12, coalesce($13, now()), coalesce($13, now()), coalesce($13, now()), $14)`,
 			u.ID, u.OrganizationID, u.Email, u.GivenName, u.FamilyName,
 			u.DisplayName, nonNil(u.Groups), u.Role, u.Status, nonNilMap(u.Attributes), u.CreatedBy, u.EmailVerified,
-			nullTime(u.CreatedAt))
+			nullTime(u.CreatedAt), roleSource(u))
 		id := nu.Identity
 		b.Queue(`INSERT INTO identities (org_id, connection_id, external_id, user_id, linked_by, first_seen_at, last_seen_at)
 			SELECT $1, $2, $3, u.id, $5, coalesce($6, now()), coalesce($6, now()) FROM users u WHERE u.id = $4::uuid AND u.org_id = $1`,

@@ -67,11 +67,11 @@ func (x *tx) DirectoryPage(ctx context.Context, orgID string, offset, limit int)
 func (x *tx) CreateDirectoryUser(ctx context.Context, u store.User) (store.User, error) {
 	out, err := scanUser(x.t.QueryRow(ctx, `INSERT INTO users AS u
 		(id, org_id, email, given_name, family_name, display_name, groups, role, status, attributes, created_by,
-		 email_verified, scim_user_name, scim_external_id, scim_managed)
-		VALUES ($1::uuid, $2, NULLIF($3, ''), $4, $5, $6, $7, $8, $9, $10, $11, $12, NULLIF($13, ''), NULLIF($14, ''), $15)
+		 email_verified, scim_user_name, scim_external_id, scim_managed, role_source)
+		VALUES ($1::uuid, $2, NULLIF($3, ''), $4, $5, $6, $7, $8, $9, $10, $11, $12, NULLIF($13, ''), NULLIF($14, ''), $15, $16)
 		RETURNING `+userColumns,
 		u.ID, u.OrganizationID, u.Email, u.GivenName, u.FamilyName, u.DisplayName, nonNil(u.Groups), u.Role, u.Status,
-		nonNilMap(u.Attributes), u.CreatedBy, u.EmailVerified, u.SCIM.UserName, u.SCIM.ExternalID, u.SCIM.Managed))
+		nonNilMap(u.Attributes), u.CreatedBy, u.EmailVerified, u.SCIM.UserName, u.SCIM.ExternalID, u.SCIM.Managed, roleSource(u)))
 	if err != nil {
 		return out, fmt.Errorf("postgres: create directory user in %q: %w", u.OrganizationID, mapErr(err))
 	}
@@ -82,11 +82,12 @@ func (x *tx) WriteDirectoryUser(ctx context.Context, u store.User) (store.User, 
 	out, err := scanUser(x.t.QueryRow(ctx, `UPDATE users AS u SET
 		email = NULLIF($3, ''), given_name = $4, family_name = $5, display_name = $6, groups = $7, attributes = $8,
 		email_verified = $9, scim_user_name = NULLIF($10, ''), scim_external_id = NULLIF($11, ''), scim_managed = $12,
-		scim_deleted = $13, updated_at = now()
+		scim_deleted = $13, role = $14, role_source = coalesce(NULLIF($15, ''), u.role_source), updated_at = now()
 		WHERE u.org_id = $1 AND u.id = $2::uuid
 		RETURNING `+userColumns,
 		u.OrganizationID, uuidOrNil(u.ID), u.Email, u.GivenName, u.FamilyName, u.DisplayName, nonNil(u.Groups),
-		nonNilMap(u.Attributes), u.EmailVerified, u.SCIM.UserName, u.SCIM.ExternalID, u.SCIM.Managed, u.SCIM.Deleted))
+		nonNilMap(u.Attributes), u.EmailVerified, u.SCIM.UserName, u.SCIM.ExternalID, u.SCIM.Managed, u.SCIM.Deleted,
+		u.Role, u.RoleSource))
 	if err != nil {
 		return out, fmt.Errorf("postgres: write directory user %s: %w", u.ID, mapErr(err))
 	}

@@ -313,6 +313,12 @@ func checkMigratestData(t *testing.T, s store.Store) {
 		if u.Email != "Ada@Migratest.Example" || u.Role != "viewer" || u.Attributes["department"][0] != "R&D" {
 			t.Errorf("migratest user: got %+v", u)
 		}
+		// 0010: nobody is suspended for inactivity nor managed by SCIM, and
+		// no organisation suspends anyone until its file says so.
+		if u.SuspendedReason != "" || u.SCIM.Managed || o.InactiveAfter != 0 {
+			t.Errorf("migratest after 0010: user reason %q, SCIM %v; organisation inactive_after %s; want none, false, 0",
+				u.SuspendedReason, u.SCIM.Managed, o.InactiveAfter)
+		}
 		if _, err := tx.PendingRoleReview(ctx, u.ID, "editor"); err != nil {
 			return err
 		}
@@ -320,6 +326,16 @@ func checkMigratestData(t *testing.T, s store.Store) {
 			return err
 		} else if d.UserID != u.ID {
 			t.Errorf("migratest decision: got user %q, want %q", d.UserID, u.ID)
+		}
+		// Migration 0009: a role an admin granted is the admin's (0008.sql).
+		for _, c := range roleSourceCases {
+			got, err := tx.UserByID(ctx, "migratest", c.id)
+			if err != nil {
+				return err
+			}
+			if got.RoleSource != c.want {
+				t.Errorf("migratest user %s (%s): role source %q, want %q", got.Email, c.why, got.RoleSource, c.want)
+			}
 		}
 		return nil
 	})
@@ -337,6 +353,21 @@ func checkMigratestData(t *testing.T, s store.Store) {
 		!slices.Equal(got[0].Header["Nats-Msg-Id"], []string{"migratest-evt-1"}) {
 		t.Errorf("migratest outbox: got %+v", got)
 	}
+}
+
+// roleSourceCases are the users of testdata/migratest (0001.sql,
+// 0008.sql) and the role source migration 0009 gives each.
+var roleSourceCases = []struct{ id, want, why string }{
+	{"6f0d1a52-8f4e-4c55-9a57-3c1f0e2b7d10", store.RoleSourceIdP, "JIT, a pending review"},
+	{"00000008-0000-4000-8000-000000000001", store.RoleSourceAdmin, "created by an admin"},
+	{"00000008-0000-4000-8000-000000000002", store.RoleSourceAdmin, "created by the application"},
+	{"00000008-0000-4000-8000-000000000003", store.RoleSourceAdmin, "an admin set the role"},
+	{"00000008-0000-4000-8000-000000000004", store.RoleSourceIdP, "an admin set another role, a sign-in changed it since"},
+	{"00000008-0000-4000-8000-000000000005", store.RoleSourceAdmin, "an approved review"},
+	{"00000008-0000-4000-8000-000000000006", store.RoleSourceIdP, "a denied review"},
+	{"00000008-0000-4000-8000-000000000007", store.RoleSourceAdmin, "above the JIT ceiling"},
+	{"00000008-0000-4000-8000-000000000008", store.RoleSourceAdmin, "an initial admin"},
+	{"00000008-0000-4000-8000-000000000009", store.RoleSourceIdP, "the ceiling role by JIT; another organisation's audit entry"},
 }
 
 const secret = "hunter2-Sup3rSecret"

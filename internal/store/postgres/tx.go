@@ -16,13 +16,15 @@ type tx struct{ t querier }
 
 const orgColumns = `id, name, max_seats, seats_used, roles, default_role, jit_role_ceiling,
 	update_policy, link_by_email, verified_domains, seat_warning_percent, landing_url, initial_admins,
-	new_people, when_full`
+	new_people, when_full, inactive_after_seconds`
 
 func scanOrg(row pgx.Row) (store.Organization, error) {
 	var o store.Organization
+	var inactiveAfter int64
 	err := row.Scan(&o.ID, &o.Name, &o.MaxSeats, &o.SeatsUsed, &o.Roles, &o.DefaultRole,
 		&o.JITRoleCeiling, &o.UpdatePolicy, &o.LinkByEmail, &o.VerifiedDomains, &o.SeatWarningPercent, &o.LandingURL, &o.InitialAdmins,
-		&o.NewPeople, &o.WhenFull)
+		&o.NewPeople, &o.WhenFull, &inactiveAfter)
+	o.InactiveAfter = time.Duration(inactiveAfter) * time.Second
 	return o, err
 }
 
@@ -36,16 +38,17 @@ func scanConn(row pgx.Row) (store.Connection, error) {
 
 // userColumns names the columns of users as u.
 const userColumns = `u.id::text, u.org_id, coalesce(u.email, ''), u.email_verified, u.given_name, u.family_name,
-	u.display_name, u.groups, u.role, u.status, u.attributes, u.created_by, u.created_at, u.updated_at, u.last_login_at,
-	coalesce(u.scim_user_name, ''), coalesce(u.scim_external_id, ''), u.scim_managed, u.scim_deleted`
+	u.display_name, u.groups, u.role, u.role_source, u.status, u.attributes, u.created_by, u.created_at, u.updated_at, u.last_login_at,
+	u.suspended_reason, u.scim_managed,
+	coalesce(u.scim_user_name, ''), coalesce(u.scim_external_id, ''), u.scim_deleted`
 
 func scanUser(row pgx.Row) (store.User, error) {
 	var u store.User
 	var lastLogin *time.Time
 	err := row.Scan(&u.ID, &u.OrganizationID, &u.Email, &u.EmailVerified,
-		&u.GivenName, &u.FamilyName, &u.DisplayName, &u.Groups, &u.Role, &u.Status, &u.Attributes,
-		&u.CreatedBy, &u.CreatedAt, &u.UpdatedAt, &lastLogin,
-		&u.SCIM.UserName, &u.SCIM.ExternalID, &u.SCIM.Managed, &u.SCIM.Deleted)
+		&u.GivenName, &u.FamilyName, &u.DisplayName, &u.Groups, &u.Role, &u.RoleSource, &u.Status, &u.Attributes,
+		&u.CreatedBy, &u.CreatedAt, &u.UpdatedAt, &lastLogin, &u.SuspendedReason, &u.SCIM.Managed,
+		&u.SCIM.UserName, &u.SCIM.ExternalID, &u.SCIM.Deleted)
 	if lastLogin != nil {
 		u.LastLoginAt = *lastLogin
 	}
@@ -217,12 +220,13 @@ func (x *tx) TakeSeat(ctx context.Context, orgID string) (store.Organization, er
 func (x *tx) CreateUser(ctx context.Context, u store.User) (store.User, error) {
 	out, err := scanUser(x.t.QueryRow(ctx, `INSERT INTO users AS u
 		(id, org_id, email, given_name, family_name, display_name,
-		 groups, role, status, attributes, created_by, email_verified, last_login_at)
+		 groups, role, status, attributes, created_by, email_verified, last_login_at, role_source, scim_managed)
 		VALUES ($1::uuid, $2, NULLIF($3, ''), $4, $5, $6,
-		 $7, $8, $9, $10, $11, $12, now())
+		 $7, $8, $9, $10, $11, $12, now(), $13, $14)
 		RETURNING `+userColumns,
 		u.ID, u.OrganizationID, u.Email, u.GivenName, u.FamilyName,
-		u.DisplayName, nonNil(u.Groups), u.Role, u.Status, nonNilMap(u.Attributes), u.CreatedBy, u.EmailVerified))
+		u.DisplayName, nonNil(u.Groups), u.Role, u.Status, nonNilMap(u.Attributes), u.CreatedBy, u.EmailVerified,
+		roleSource(u), u.SCIM.Managed))
 	if err != nil {
 		return out, fmt.Errorf("postgres: create user in %q: %w", u.OrganizationID, mapErr(err))
 	}
@@ -233,11 +237,12 @@ func (x *tx) UpdateUser(ctx context.Context, u store.User) (store.User, error) {
 	out, err := scanUser(x.t.QueryRow(ctx, `UPDATE users AS u SET
 		email = NULLIF($2, ''),
 		given_name = $3, family_name = $4, display_name = $5, groups = $6, role = $7,
-		attributes = $8, email_verified = $9, updated_at = now(), last_login_at = now()
+		attributes = $8, email_verified = $9, role_source = coalesce(NULLIF($10, ''), role_source),
+		updated_at = now(), last_login_at = now()
 		WHERE id = $1::uuid
 		RETURNING `+userColumns,
 		u.ID, u.Email, u.GivenName, u.FamilyName, u.DisplayName,
-		nonNil(u.Groups), u.Role, nonNilMap(u.Attributes), u.EmailVerified))
+		nonNil(u.Groups), u.Role, nonNilMap(u.Attributes), u.EmailVerified, u.RoleSource))
 	if err != nil {
 		return out, fmt.Errorf("postgres: update user %s: %w", u.ID, mapErr(err))
 	}
@@ -282,6 +287,15 @@ func (x *tx) AppendOutbox(ctx context.Context, msgs ...store.OutboxMessage) erro
 		}
 	}
 	return nil
+}
+
+// roleSource is the source of a new user's role: u's, or the default for
+// its creator.
+func roleSource(u store.User) string {
+	if u.RoleSource != "" {
+		return u.RoleSource
+	}
+	return store.DefaultRoleSource(u.CreatedBy)
 }
 
 func nonNil(s []string) []string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,11 +48,80 @@ func (x *tx) setUser(ctx context.Context, orgID, userID, column, value string) (
 }
 
 func (x *tx) SetUserStatus(ctx context.Context, orgID, userID, status string) (store.User, error) {
-	return x.setUser(ctx, orgID, userID, "status", status)
+	if err := x.check(); err != nil {
+		return store.User{}, err
+	}
+	u, err := scanUser(x.t.QueryRowContext(ctx, `UPDATE users SET status = ?3, suspended_reason = '', updated_at = ?4
+		WHERE org_id = ?1 AND id = ?2 RETURNING `+userReturning, orgID, strings.ToLower(userID), status, formatTime(x.now)))
+	if err != nil {
+		return u, fmt.Errorf("sqlite: set the status of user %s: %w", userID, x.fail(err))
+	}
+	return u, nil
+}
+
+// inactiveSeconds is an organisation's InactiveAfter as stored: whole
+// seconds, a positive duration under a second counting as one.
+func inactiveSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return max(int64(d/time.Second), 1)
+}
+
+// SuspendInactive implements store.Tx. The transaction holds the write
+// lock, so concurrent sweeps run one after the other and the second finds
+// the users the first suspended no longer active.
+func (x *tx) SuspendInactive(ctx context.Context, orgID string, cutoff time.Time, limit int) ([]store.User, error) {
+	if err := x.check(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	limit = min(limit, store.MaxInactivePerSweep)
+	var id string
+	if err := x.t.QueryRowContext(ctx, `SELECT id FROM organizations WHERE id = ?`, orgID).Scan(&id); err != nil {
+		return nil, fmt.Errorf("sqlite: suspend the inactive users of %q: %w", orgID, x.fail(err))
+	}
+	const lastSeen = `max(coalesce(c.last_login_at, c.created_at),
+		coalesce((SELECT max(i.last_seen_at) FROM identities i WHERE i.user_id = c.id), c.created_at))`
+	rows, err := x.t.QueryContext(ctx, `UPDATE users SET status = 'suspended', suspended_reason = 'inactive', updated_at = ?4
+		WHERE status = 'active' AND id IN (
+			SELECT c.id FROM users c
+			WHERE c.org_id = ?1 AND c.status = 'active' AND c.created_by = 'jit' AND c.scim_managed = 0
+			  AND `+lastSeen+` < ?2
+			ORDER BY `+lastSeen+`, c.id
+			LIMIT ?3)
+		RETURNING `+userReturning, orgID, formatTime(cutoff), limit, formatTime(x.now))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: suspend the inactive users of %q: %w", orgID, x.fail(err))
+	}
+	defer rows.Close()
+	var users []store.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: suspend the inactive users of %q: %w", orgID, x.fail(err))
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: suspend the inactive users of %q: %w", orgID, x.fail(err))
+	}
+	slices.SortFunc(users, func(a, b store.User) int { return strings.Compare(a.ID, b.ID) })
+	return users, nil
 }
 
 func (x *tx) SetUserRole(ctx context.Context, orgID, userID, role string) (store.User, error) {
-	return x.setUser(ctx, orgID, userID, "role", role)
+	if err := x.check(); err != nil {
+		return store.User{}, err
+	}
+	u, err := scanUser(x.t.QueryRowContext(ctx, `UPDATE users SET role = ?3, role_source = 'admin', updated_at = ?4
+		WHERE org_id = ?1 AND id = ?2 RETURNING `+userReturning, orgID, strings.ToLower(userID), role, formatTime(x.now)))
+	if err != nil {
+		return u, fmt.Errorf("sqlite: set the role of user %s: %w", userID, x.fail(err))
+	}
+	return u, nil
 }
 
 func (x *tx) ReleaseSeat(ctx context.Context, orgID string) (store.Organization, error) {

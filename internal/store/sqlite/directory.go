@@ -70,13 +70,13 @@ func (x *tx) CreateDirectoryUser(ctx context.Context, u store.User) (store.User,
 	now := formatTime(x.now)
 	out, err := scanUser(x.t.QueryRowContext(ctx, `INSERT INTO users
 		(id, org_id, email, email_lower, given_name, family_name, display_name, groups, role, status, attributes, created_by,
-		 email_verified, created_at, updated_at, scim_user_name, scim_user_name_lower, scim_external_id, scim_managed)
+		 email_verified, created_at, updated_at, scim_user_name, scim_user_name_lower, scim_external_id, scim_managed, role_source)
 		VALUES (?1, ?2, NULLIF(?3, ''), NULLIF(?4, ''), ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
-		 ?13, ?14, ?14, NULLIF(?15, ''), NULLIF(?16, ''), NULLIF(?17, ''), ?18)
+		 ?13, ?14, ?14, NULLIF(?15, ''), NULLIF(?16, ''), NULLIF(?17, ''), ?18, ?19)
 		RETURNING `+userReturning,
 		id, u.OrganizationID, u.Email, strings.ToLower(u.Email), u.GivenName, u.FamilyName, u.DisplayName,
 		jsonValue(nonNil(u.Groups)), u.Role, u.Status, jsonValue(nonNilMap(u.Attributes)), u.CreatedBy,
-		u.EmailVerified, now, u.SCIM.UserName, strings.ToLower(u.SCIM.UserName), u.SCIM.ExternalID, u.SCIM.Managed))
+		u.EmailVerified, now, u.SCIM.UserName, strings.ToLower(u.SCIM.UserName), u.SCIM.ExternalID, u.SCIM.Managed, roleSource(u)))
 	if err != nil {
 		return out, fmt.Errorf("sqlite: create directory user in %q: %w", u.OrganizationID, x.fail(err))
 	}
@@ -91,12 +91,12 @@ func (x *tx) WriteDirectoryUser(ctx context.Context, u store.User) (store.User, 
 		email = NULLIF(?3, ''), email_lower = NULLIF(?4, ''), given_name = ?5, family_name = ?6, display_name = ?7,
 		groups = ?8, attributes = ?9, email_verified = ?10, scim_user_name = NULLIF(?11, ''),
 		scim_user_name_lower = NULLIF(?12, ''), scim_external_id = NULLIF(?13, ''), scim_managed = ?14, scim_deleted = ?15,
-		updated_at = ?16
+		updated_at = ?16, role = ?17, role_source = coalesce(NULLIF(?18, ''), role_source)
 		WHERE org_id = ?1 AND id = ?2
 		RETURNING `+userReturning,
 		u.OrganizationID, strings.ToLower(u.ID), u.Email, strings.ToLower(u.Email), u.GivenName, u.FamilyName, u.DisplayName,
 		jsonValue(nonNil(u.Groups)), jsonValue(nonNilMap(u.Attributes)), u.EmailVerified, u.SCIM.UserName,
-		strings.ToLower(u.SCIM.UserName), u.SCIM.ExternalID, u.SCIM.Managed, u.SCIM.Deleted, formatTime(x.now)))
+		strings.ToLower(u.SCIM.UserName), u.SCIM.ExternalID, u.SCIM.Managed, u.SCIM.Deleted, formatTime(x.now), u.Role, u.RoleSource))
 	if err != nil {
 		return out, fmt.Errorf("sqlite: write directory user %s: %w", u.ID, x.fail(err))
 	}

@@ -663,6 +663,10 @@ func TestMigrationsKeepData(t *testing.T) {
 		if u.ID != ada || u.GivenName != "Ada" || u.Attributes["department"][0] != "R&D" || !u.LastLoginAt.Equal(day(4)) || u.Groups[0] != "engineering" {
 			t.Errorf("Ada after migrating: got %+v", u)
 		}
+		// 0008: nobody is suspended for inactivity nor managed by SCIM.
+		if u.SuspendedReason != "" || u.SCIM.Managed {
+			t.Errorf("Ada after 0008: reason %q, SCIM %v; want none, false", u.SuspendedReason, u.SCIM.Managed)
+		}
 		c, err := tx.UserByEmail(ctx, "migratest", "carol@migratest.example")
 		if err != nil {
 			return err
@@ -673,7 +677,7 @@ func TestMigrationsKeepData(t *testing.T) {
 		if _, err := tx.PendingRoleReview(ctx, ada, "editor"); err != nil {
 			return err
 		}
-		if o, err := tx.Organization(ctx, "migratest"); err != nil || o.SeatsUsed != 2 || o.LandingURL != "" {
+		if o, err := tx.Organization(ctx, "migratest"); err != nil || o.SeatsUsed != 2 || o.LandingURL != "" || o.InactiveAfter != 0 {
 			t.Errorf("organisation after migrating: %+v, %v", o, err)
 		}
 		if d, err := tx.Decision(ctx, "migratest-login-1"); err != nil || d.UserID != ada {
@@ -693,5 +697,56 @@ func TestMigrationsKeepData(t *testing.T) {
 	})
 	if !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("LinkIdentity of an unknown connection after migrating: got %v, want ErrNotFound (foreign keys on)", err)
+	}
+}
+
+// Migration 0007 gives every existing user the source of their role: a
+// role an admin granted (testdata/migratest/0006.sql, written in schema
+// version 6) is the admin's, so that no upgrade lets a login take it away.
+func TestRoleSourceMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jitprov.db")
+	all, err := sqlite.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const version = 6
+	data, err := os.ReadFile(filepath.Join("testdata", "migratest", fmt.Sprintf("%04d.sql", version)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	db.SetMaxOpenConns(1) // one connection: its foreign keys stay off
+	stmts := []string{`PRAGMA foreign_keys = OFF`,
+		`CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT`}
+	for _, m := range all[:version] {
+		stmts = append(stmts, m.SQL, fmt.Sprintf(`INSERT INTO schema_migrations VALUES (%d, '%s', '2026-01-01T00:00:00.000000Z')`, m.Version, m.Name))
+	}
+	for _, stmt := range append(stmts, string(data)) {
+		if _, err := db.ExecContext(t.Context(), stmt); err != nil {
+			t.Fatalf("write a version %d database: %v", version, err)
+		}
+	}
+	_ = db.Close()
+
+	s := open(t, path)
+	for _, c := range []struct{ id, want, why string }{
+		{"00000006-0000-4000-8000-000000000000", store.RoleSourceIdP, "JIT, a pending review"},
+		{"00000006-0000-4000-8000-000000000001", store.RoleSourceAdmin, "created by an admin"},
+		{"00000006-0000-4000-8000-000000000002", store.RoleSourceAdmin, "created by the application"},
+		{"00000006-0000-4000-8000-000000000003", store.RoleSourceAdmin, "an admin set the role"},
+		{"00000006-0000-4000-8000-000000000004", store.RoleSourceIdP, "an admin set another role, a sign-in changed it since"},
+		{"00000006-0000-4000-8000-000000000005", store.RoleSourceAdmin, "an approved review"},
+		{"00000006-0000-4000-8000-000000000006", store.RoleSourceIdP, "a denied review"},
+		{"00000006-0000-4000-8000-000000000007", store.RoleSourceAdmin, "above the JIT ceiling"},
+		{"00000006-0000-4000-8000-000000000008", store.RoleSourceAdmin, "an initial admin"},
+		{"00000006-0000-4000-8000-000000000009", store.RoleSourceIdP, "the ceiling role by JIT; another organisation's audit entry"},
+	} {
+		u, err := s.User(t.Context(), "migratest", c.id)
+		if err != nil {
+			t.Fatalf("User(%s): %v", c.id, err)
+		}
+		if u.RoleSource != c.want {
+			t.Errorf("user %s (%s): role source %q, want %q", u.Email, c.why, u.RoleSource, c.want)
+		}
 	}
 }

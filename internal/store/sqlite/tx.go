@@ -46,13 +46,15 @@ type scanner interface{ Scan(dest ...any) error }
 
 const orgColumns = `id, name, max_seats, seats_used, roles, default_role, jit_role_ceiling,
 	update_policy, link_by_email, verified_domains, seat_warning_percent, landing_url, initial_admins,
-	new_people, when_full`
+	new_people, when_full, inactive_after_seconds`
 
 func scanOrg(row scanner) (store.Organization, error) {
 	var o store.Organization
+	var inactiveAfter int64
 	err := row.Scan(&o.ID, &o.Name, &o.MaxSeats, &o.SeatsUsed, jsonText{&o.Roles}, &o.DefaultRole,
 		&o.JITRoleCeiling, &o.UpdatePolicy, &o.LinkByEmail, jsonText{&o.VerifiedDomains}, &o.SeatWarningPercent,
-		&o.LandingURL, jsonText{&o.InitialAdmins}, &o.NewPeople, &o.WhenFull)
+		&o.LandingURL, jsonText{&o.InitialAdmins}, &o.NewPeople, &o.WhenFull, &inactiveAfter)
+	o.InactiveAfter = time.Duration(inactiveAfter) * time.Second
 	return o, err
 }
 
@@ -66,8 +68,9 @@ func scanConn(row scanner) (store.Connection, error) {
 
 // userColumns names the columns of users as u.
 const userColumns = `u.id, u.org_id, coalesce(u.email, ''), u.email_verified, u.given_name, u.family_name,
-	u.display_name, u.groups, u.role, u.status, u.attributes, u.created_by, u.created_at, u.updated_at, u.last_login_at,
-	coalesce(u.scim_user_name, ''), coalesce(u.scim_external_id, ''), u.scim_managed, u.scim_deleted`
+	u.display_name, u.groups, u.role, u.role_source, u.status, u.attributes, u.created_by, u.created_at, u.updated_at, u.last_login_at,
+	u.suspended_reason, u.scim_managed,
+	coalesce(u.scim_user_name, ''), coalesce(u.scim_external_id, ''), u.scim_deleted`
 
 // userReturning is userColumns for a RETURNING clause, which names no
 // table in SQLite.
@@ -76,9 +79,10 @@ var userReturning = strings.ReplaceAll(userColumns, "u.", "")
 func scanUser(row scanner) (store.User, error) {
 	var u store.User
 	err := row.Scan(&u.ID, &u.OrganizationID, &u.Email, &u.EmailVerified,
-		&u.GivenName, &u.FamilyName, &u.DisplayName, jsonText{&u.Groups}, &u.Role, &u.Status, jsonText{&u.Attributes},
+		&u.GivenName, &u.FamilyName, &u.DisplayName, jsonText{&u.Groups}, &u.Role, &u.RoleSource, &u.Status, jsonText{&u.Attributes},
 		&u.CreatedBy, timeText{&u.CreatedAt}, timeText{&u.UpdatedAt}, timeText{&u.LastLoginAt},
-		&u.SCIM.UserName, &u.SCIM.ExternalID, &u.SCIM.Managed, &u.SCIM.Deleted)
+		&u.SuspendedReason, &u.SCIM.Managed,
+		&u.SCIM.UserName, &u.SCIM.ExternalID, &u.SCIM.Deleted)
 	return u, err
 }
 
@@ -333,13 +337,13 @@ func (x *tx) CreateUser(ctx context.Context, u store.User) (store.User, error) {
 	now := formatTime(x.now)
 	out, err := scanUser(x.t.QueryRowContext(ctx, `INSERT INTO users
 		(id, org_id, email, email_lower, given_name, family_name, display_name,
-		 groups, role, status, attributes, created_by, email_verified, created_at, updated_at, last_login_at)
+		 groups, role, status, attributes, created_by, email_verified, created_at, updated_at, last_login_at, role_source, scim_managed)
 		VALUES (?1, ?2, NULLIF(?3, ''), NULLIF(?4, ''), ?5, ?6, ?7,
-		 ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?14)
+		 ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?14, ?15, ?16)
 		RETURNING `+userReturning,
 		id, u.OrganizationID, u.Email, strings.ToLower(u.Email), u.GivenName,
 		u.FamilyName, u.DisplayName, jsonValue(nonNil(u.Groups)), u.Role, u.Status, jsonValue(nonNilMap(u.Attributes)),
-		u.CreatedBy, u.EmailVerified, now))
+		u.CreatedBy, u.EmailVerified, now, roleSource(u), u.SCIM.Managed))
 	if err != nil {
 		return out, fmt.Errorf("sqlite: create user in %q: %w", u.OrganizationID, x.fail(err))
 	}
@@ -357,12 +361,13 @@ func (x *tx) UpdateUser(ctx context.Context, u store.User) (store.User, error) {
 	out, err := scanUser(x.t.QueryRowContext(ctx, `UPDATE users SET
 		email = NULLIF(?2, ''),
 		email_lower = NULLIF(?3, ''), given_name = ?4, family_name = ?5, display_name = ?6, groups = ?7,
-		role = ?8, attributes = ?9, email_verified = ?10, updated_at = ?11, last_login_at = ?11
+		role = ?8, attributes = ?9, email_verified = ?10, updated_at = ?11, last_login_at = ?11,
+		role_source = coalesce(NULLIF(?12, ''), role_source)
 		WHERE id = ?1
 		RETURNING `+userReturning,
 		id, u.Email, strings.ToLower(u.Email), u.GivenName, u.FamilyName,
 		u.DisplayName, jsonValue(nonNil(u.Groups)), u.Role, jsonValue(nonNilMap(u.Attributes)), u.EmailVerified,
-		formatTime(x.now)))
+		formatTime(x.now), u.RoleSource))
 	if err != nil {
 		return out, fmt.Errorf("sqlite: update user %s: %w", u.ID, x.fail(err))
 	}
@@ -430,4 +435,13 @@ func (x *tx) AppendOutbox(ctx context.Context, msgs ...store.OutboxMessage) erro
 		}
 	}
 	return nil
+}
+
+// roleSource is the source of a new user's role: u's, or the default for
+// its creator.
+func roleSource(u store.User) string {
+	if u.RoleSource != "" {
+		return u.RoleSource
+	}
+	return store.DefaultRoleSource(u.CreatedBy)
 }

@@ -13,6 +13,7 @@ import (
 var batchTests = []subTest{
 	{"LookupLogins", testLookupLogins},
 	{"WriteGroup", testWriteGroup},
+	{"WriteGroupRoleSource", testWriteGroupRoleSource},
 	{"ReserveSeats", testReserveSeats},
 }
 

@@ -21,6 +21,7 @@ var crudTests = []subTest{
 	{"CreateAndGetUser", testCreateAndGetUser},
 	{"UsersWithoutIdentity", testUsersWithoutIdentity},
 	{"UpdateUser", testUpdateUser},
+	{"RoleSource", testRoleSource},
 	{"RoleReviews", testRoleReviews},
 	{"Decisions", testDecisions},
 	{"AppendOutbox", testAppendOutbox},

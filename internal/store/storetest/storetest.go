@@ -42,6 +42,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Outbox", outboxTests},
 		{"Admin", adminTests},
 		{"Batch", batchTests},
+		{"Inactive", inactiveTests},
 		{"Directory", directoryTests},
 	} {
 		t.Run(tier.name, func(t *testing.T) {

@@ -2,13 +2,12 @@
 -- changes and removes an organisation's people and groups beside JIT.
 
 -- How SCIM knows a user. scim_user_name and scim_external_id are the
--- client's userName and externalId; scim_managed is set once SCIM wrote
--- the user (created it, or adopted a JIT-created one); scim_deleted once a
--- SCIM DELETE deprovisioned them (SCIM no longer sees them).
+-- client's userName and externalId; scim_managed (0010) is set once SCIM
+-- wrote the user (created it, or adopted a JIT-created one); scim_deleted
+-- once a SCIM DELETE deprovisioned them (SCIM no longer sees them).
 ALTER TABLE users
     ADD COLUMN scim_user_name text,
     ADD COLUMN scim_external_id text,
-    ADD COLUMN scim_managed boolean NOT NULL DEFAULT false,
     ADD COLUMN scim_deleted boolean NOT NULL DEFAULT false;
 ALTER TABLE users DROP CONSTRAINT users_created_by_check;
 ALTER TABLE users ADD CONSTRAINT users_created_by_check CHECK (created_by IN ('jit', 'admin', 'app', 'scim'));

@@ -1,6 +1,6 @@
 -- jitprov:foreign-keys-off
 --
--- SCIM 2.0 (Postgres migration 0009): users' SCIM fields and created_by
+-- SCIM 2.0 (Postgres migration 0011): users' SCIM fields and created_by
 -- scim, SCIM groups and their members, and API tokens of scope scim.
 -- users and api_tokens are rebuilt (the way SQLite documents; see 0002) to
 -- widen their checks; tables referring to them keep referring to the new
@@ -24,29 +24,34 @@ CREATE TABLE users_new (
     created_at     TEXT NOT NULL,
     updated_at     TEXT NOT NULL,
     last_login_at  TEXT,
+    -- 0007 and 0008.
+    role_source      TEXT NOT NULL DEFAULT 'idp' CHECK (role_source IN ('idp', 'admin')),
+    suspended_reason TEXT NOT NULL DEFAULT '' CHECK (suspended_reason IN ('', 'inactive')),
+    scim_managed     INTEGER NOT NULL DEFAULT 0 CHECK (scim_managed IN (0, 1)),
     -- The SCIM client's userName (and folded by the store, as email_lower)
-    -- and externalId; managed once SCIM wrote the user, deleted once a
-    -- SCIM DELETE deprovisioned them.
+    -- and externalId; deleted once a SCIM DELETE deprovisioned them.
     scim_user_name       TEXT,
     scim_user_name_lower TEXT,
     scim_external_id     TEXT,
-    scim_managed         INTEGER NOT NULL DEFAULT 0 CHECK (scim_managed IN (0, 1)),
     scim_deleted         INTEGER NOT NULL DEFAULT 0 CHECK (scim_deleted IN (0, 1)),
     CHECK ((email IS NULL) = (email_lower IS NULL)),
     CHECK ((scim_user_name IS NULL) = (scim_user_name_lower IS NULL))
 ) STRICT;
 INSERT INTO users_new (id, org_id, email, email_lower, email_verified, given_name, family_name, display_name,
-    groups, role, status, attributes, created_by, created_at, updated_at, last_login_at)
+    groups, role, status, attributes, created_by, created_at, updated_at, last_login_at,
+    role_source, suspended_reason, scim_managed)
 SELECT id, org_id, email, email_lower, email_verified, given_name, family_name, display_name,
-    groups, role, status, attributes, created_by, created_at, updated_at, last_login_at
+    groups, role, status, attributes, created_by, created_at, updated_at, last_login_at,
+    role_source, suspended_reason, scim_managed
 FROM users;
 DROP TABLE users;
 ALTER TABLE users_new RENAME TO users;
--- The indexes of users, as 0006 left them.
+-- The indexes of users, as 0006 and 0008 left them.
 CREATE UNIQUE INDEX users_email_key ON users (org_id, email_lower);
 CREATE INDEX users_org_role ON users (org_id, role) WHERE status = 'active';
 CREATE INDEX users_org_created ON users (org_id, created_at DESC, id DESC);
 CREATE INDEX users_org_held ON users (org_id, created_at) WHERE status = 'held';
+CREATE INDEX users_org_jit_active ON users (org_id, created_at) WHERE status = 'active' AND created_by = 'jit';
 -- One live SCIM userName per organisation.
 CREATE UNIQUE INDEX users_scim_user_name_key ON users (org_id, scim_user_name_lower)
     WHERE scim_user_name_lower IS NOT NULL AND scim_deleted = 0;
