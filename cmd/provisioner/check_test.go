@@ -28,7 +28,7 @@ func TestCheckReportsEveryProblemAtOnce(t *testing.T) {
 	}
 	problems := []string{
 		line(14, `idp_metadata_file: cannot read the IdP's metadata from "testdata/acme-okta-metadata.xml": no such file or directory; sso-edge reads it there when it loads the connection`),
-		line(15, `allow_idp_initated: unknown setting; did you mean "allow_idp_initiated"? (known settings: idp_metadata_url, idp_metadata_file, idp_metadata_xml, sp_entity_id, sp_key_file, sp_cert_file, allow_idp_initiated, require_signed_assertion, allow_sha1, clock_skew, external_id, attributes, email_verified, group_roles, constants, groups_missing)`),
+		line(15, `allow_idp_initated: unknown setting; did you mean "allow_idp_initiated"? (known settings: idp_metadata_url, idp_metadata_file, idp_metadata_xml, sp_entity_id, sp_key_file, sp_cert_file, allow_idp_initiated, require_signed_assertion, allow_sha1, clock_skew, external_id, attributes, email_verified, group_roles, constants, groups_missing, scim_identity)`),
 		line(16, `require_signed_assertion: expected true or false, got "yes"`),
 		line(17, `clock_skew: 10m0s is out of range: 0 to 5m0s (default 1m30s)`),
 	}

@@ -553,7 +553,7 @@ func TestCheckOrgFileReportsEveryMistakeOfAConnection(t *testing.T) {
 	p := file + ":%d: organizations[0].connections[0].settings."
 	want := []string{
 		fmt.Sprintf(p, 14) + `idp_metadata_file: cannot read the IdP's metadata from "testdata/acme-okta-metadata.xml": no such file or directory; sso-edge reads it there when it loads the connection`,
-		fmt.Sprintf(p, 15) + `allow_idp_initated: unknown setting; did you mean "allow_idp_initiated"? (known settings: idp_metadata_url, idp_metadata_file, idp_metadata_xml, sp_entity_id, sp_key_file, sp_cert_file, allow_idp_initiated, require_signed_assertion, allow_sha1, clock_skew, external_id, attributes, email_verified, group_roles, constants, groups_missing)`,
+		fmt.Sprintf(p, 15) + `allow_idp_initated: unknown setting; did you mean "allow_idp_initiated"? (known settings: idp_metadata_url, idp_metadata_file, idp_metadata_xml, sp_entity_id, sp_key_file, sp_cert_file, allow_idp_initiated, require_signed_assertion, allow_sha1, clock_skew, external_id, attributes, email_verified, group_roles, constants, groups_missing, scim_identity)`,
 		fmt.Sprintf(p, 16) + `require_signed_assertion: expected true or false, got "yes"`,
 		fmt.Sprintf(p, 17) + `clock_skew: 10m0s is out of range: 0 to 5m0s (default 1m30s)`,
 	}

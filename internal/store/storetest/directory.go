@@ -87,7 +87,7 @@ func testDirectoryUsers(t *testing.T, s store.Store) {
 		return tx.CreateDirectoryUser(ctx, scimUser(orgA, "GRACE.HOPPER", "", ""))
 	})
 	wantErr(t, "a second user of the same userName", err, store.ErrConflict)
-	// Written: profile and SCIM fields, not the role, status or last login.
+	// Written: profile, role and SCIM fields, not the status or last login.
 	next := g
 	next.GivenName, next.Email, next.SCIM.ExternalID = "Amazing Grace", "hopper@acme.example", "00u43"
 	next.Role, next.Status = "editor", store.StatusSuspended
@@ -96,7 +96,7 @@ func testDirectoryUsers(t *testing.T, s store.Store) {
 		t.Fatalf("WriteDirectoryUser: %v", err)
 	}
 	if w.GivenName != "Amazing Grace" || w.Email != "hopper@acme.example" || w.SCIM.ExternalID != "00u43" ||
-		w.Role != "viewer" || w.Status != store.StatusActive || !w.LastLoginAt.IsZero() || w.UpdatedAt.Before(g.UpdatedAt) {
+		w.Role != "editor" || w.Status != store.StatusActive || !w.LastLoginAt.IsZero() || w.UpdatedAt.Before(g.UpdatedAt) {
 		t.Errorf("written %+v", w)
 	}
 	// An email another user holds is a conflict.
