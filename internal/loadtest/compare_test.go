@@ -207,11 +207,18 @@ func TestCompareNATSClusterStopsEverythingWhenCancelled(t *testing.T) {
 		}
 		sum, rss := 0.0, 0.0
 		for _, n := range nodes {
-			if s.CPUMsPerLogin[n] <= 0 || s.PeakRSSMB[n] <= 0 {
-				t.Errorf("%s: no CPU or RSS of %s: %v %v", name, n, s.CPUMsPerLogin, s.PeakRSSMB)
+			// CPU is counted in clock ticks (10 ms): a follower of a short
+			// scenario may use less than one (and is then left out of
+			// CPUMsPerLogin), so only the cluster's must be more than none.
+			cpu := s.CPUMsPerLogin[n]
+			if cpu < 0 || s.PeakRSSMB[n] <= 0 {
+				t.Errorf("%s: no RSS (or negative CPU) of %s: %v %v", name, n, s.CPUMsPerLogin, s.PeakRSSMB)
 			}
-			sum += s.CPUMsPerLogin[n]
+			sum += cpu
 			rss += s.PeakRSSMB[n]
+		}
+		if sum <= 0 {
+			t.Errorf("%s: the cluster's nodes used no CPU: %v", name, s.CPUMsPerLogin)
 		}
 		// The sum is of the nodes' ticks, rounded once: within the
 		// rounding of the three figures.
