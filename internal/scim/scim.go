@@ -152,9 +152,16 @@ func New(cfg Config) (http.Handler, error) {
 			return
 		}
 		// The library routes on the path after /v2.
-		r.URL.Path = "/v2/" + strings.TrimPrefix(r.URL.Path, Prefix)
+		endpoint := strings.TrimPrefix(r.URL.Path, Prefix)
+		r.URL.Path = "/v2/" + endpoint
 		r.URL.RawPath = ""
-		srv.ServeHTTP(w, r)
+		if r.Method != http.MethodGet {
+			srv.ServeHTTP(w, r)
+			return
+		}
+		buf := &bufferedResponse{header: w.Header(), status: http.StatusOK}
+		srv.ServeHTTP(buf, r)
+		buf.send(w, endpoint)
 	}), nil
 }
 
