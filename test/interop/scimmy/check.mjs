@@ -309,6 +309,10 @@ async function main() {
   check(rs.length === 1 && rs[0].id === u1.id, `userName is caseExact false (RFC 7643 §4.1.1): filter in upper case found ${rs.length}`);
   rs = list("User", await expect(200, "GET", q(`externalId eq "${u2.externalId}"`)), "filter externalId eq");
   check(rs.length === 1 && rs[0].id === u2.id, `filter externalId eq: ${show(rs.map((r) => r.id))}, want [${u2.id}]`);
+  rs = list("User", await expect(200, "GET", q(`emails.value eq "${u3.emails[0].value}"`)), "filter emails.value eq");
+  check(rs.length === 1 && rs[0].id === u3.id, `filter emails.value eq: ${show(rs.map((r) => r.id))}, want [${u3.id}]`);
+  rs = list("User", await expect(200, "GET", q(`emails[type eq "work" and value eq "${u2.emails[0].value}"]`)), "filter emails[type eq and value eq]");
+  check(rs.length === 1 && rs[0].id === u2.id, `filter emails[…]: ${show(rs.map((r) => r.id))}, want [${u2.id}]`);
   rs = list("User", await expect(200, "GET", q(`userName eq "nobody-${run}@${domain}"`)), "filter that matches nobody");
   check(rs.length === 0, `filter for nobody found ${rs.length}`);
 
@@ -369,6 +373,9 @@ async function main() {
   rs = list("Group", await expect(200, "GET", gq), "filter displayName eq");
   check(rs.length === 1 && rs[0].id === g.id, `filter displayName eq: ${show(rs.map((r) => r.id))}`);
   check((await expect(409, "POST", "/Groups", { body: gbody })).body.scimType === "uniqueness", "a second group of that name: scimType uniqueness");
+  // Entra ID reads groups without their members.
+  rs = list("Group", await expect(200, "GET", `${gq}&excludedAttributes=members`), "excludedAttributes=members");
+  check(rs.length === 1 && rs[0].members === undefined, `excludedAttributes=members: ${show(rs)}`);
 
   const patchGroup = async (ops, what, want) => {
     const msg = { schemas: [PATCH], Operations: ops };
