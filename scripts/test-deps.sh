@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Makes sure what the tests need is here: Go modules, xmlsec1, SimpleSAMLphp
-# with the PHP it runs on, Chromium, and a PostgreSQL server that answers. JITPROV_TEST_DATABASE_URL, when set, names
-# the server to use; otherwise the local one at 127.0.0.1:5432 is used,
-# started (and installed from Debian's packages) if it does not answer. NATS
-# needs nothing: tests embed a real nats-server.
+# with the PHP it runs on, Chromium, Node.js with the SCIM interop test's npm
+# packages, and a PostgreSQL server that answers. JITPROV_TEST_DATABASE_URL,
+# when set, names the server to use; otherwise the local one at
+# 127.0.0.1:5432 is used, started (and installed from Debian's packages) if
+# it does not answer. NATS needs nothing: tests embed a real nats-server.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -43,6 +44,17 @@ if ! command -v chromium >/dev/null 2>&1; then
   apt-get update -qq
   apt-get install -y -qq chromium >/dev/null
 fi
+
+# Node.js runs scimmy, the independent SCIM client of the interop test
+# test/interop/scimmy; its packages are pinned in that folder's
+# package-lock.json and installed from the npm registry.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  log "installing Node.js and npm from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq nodejs npm >/dev/null
+fi
+(cd "$(dirname "$0")/../test/interop/scimmy" && npm ci --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null)
 
 if [ -n "${JITPROV_TEST_DATABASE_URL:-}" ]; then
   log "using JITPROV_TEST_DATABASE_URL"

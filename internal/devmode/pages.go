@@ -12,7 +12,7 @@ import (
 )
 
 // devHandler serves the dev server: the tour, the demo application, the
-// admin console, the inbox and the development IdP.
+// admin console, the admin API and SCIM, the inbox and the development IdP.
 func devHandler(edgeURL, devURL string, idp *devidp.IdP, inbox *devinbox.Inbox, adminService http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	app := devURL + "/app"
@@ -26,6 +26,7 @@ func devHandler(edgeURL, devURL string, idp *devidp.IdP, inbox *devinbox.Inbox, 
 	mux.Handle("/inbox/", http.StripPrefix("/inbox", inbox.Handler()))
 	mux.Handle("/admin/", adminService) // the console
 	mux.Handle("/api/", adminService)   // the admin API
+	mux.Handle("/scim/", adminService)  // SCIM 2.0 for IdPs (docs/scim.md)
 	mux.Handle(idp.PathPrefix()+"/", idp.Handler())
 	return mux
 }

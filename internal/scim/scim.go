@@ -19,6 +19,7 @@ package scim
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -52,6 +53,9 @@ const Prefix = "/scim/v2/"
 // MaxBody bounds a request body (RFC 7644's maxPayloadSize).
 const MaxBody = 1 << 20
 
+// docsURL documents jitprov's SCIM for the IdP's admin.
+const docsURL = "https://github.com/jitprov/jitprov/blob/main/docs/scim.md"
+
 // MaxResults is the largest page a list returns.
 const MaxResults = 1000
 
@@ -66,8 +70,9 @@ type Config struct {
 	Authn Authenticator
 	Log   *slog.Logger
 	// BaseURL is the public URL of /scim/v2 (e.g.
-	// https://admin.example.com/scim/v2), for resources' meta.location;
-	// "" gives relative locations.
+	// https://admin.example.com/scim/v2), for resources' meta.location and
+	// the Location header; "" gives absolute paths (/scim/v2/Users/{id}),
+	// right on whichever host the request reached.
 	BaseURL string
 }
 
@@ -85,17 +90,21 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	users := &userHandler{core: cfg.Core, log: cfg.Log}
 	groups := &groupHandler{core: cfg.Core, log: cfg.Log}
+	// The scheme's URIs are references (RFC 7643 §5): left unset, the
+	// library sends "", which a client's schema check refuses.
 	spc := &scimlib.ServiceProviderConfig{
-		DocumentationURI: optional.NewString("https://github.com/jitprov/jitprov/blob/main/docs/scim.md"),
+		DocumentationURI: optional.NewString(docsURL),
 		AuthenticationSchemes: []scimlib.AuthenticationScheme{{Type: scimlib.AuthenticationTypeOauthBearerToken,
 			Name: "Bearer token", Description: "An API token of scope scim, one per organisation (jitprov tokens create -scope scim).",
+			SpecURI: optional.NewString("https://www.rfc-editor.org/rfc/rfc6750"), DocumentationURI: optional.NewString(docsURL + "#set-up"),
 			Primary: true}},
 		MaxResults: MaxResults, SupportFiltering: true, SupportPatch: true,
 	}
 	opts := []scimlib.ServerOption{scimlib.WithLogger(libLogger{cfg.Log})}
-	if cfg.BaseURL != "" {
-		opts = append(opts, scimlib.WithBaseURL(cfg.BaseURL))
-	}
+	// Without a base the library's locations are "Users/{id}", relative to
+	// the request: read at /scim/v2/Users/{id} they name
+	// /scim/v2/Users/Users/{id}.
+	opts = append(opts, scimlib.WithBaseURL(cmp.Or(cfg.BaseURL, strings.TrimSuffix(Prefix, "/"))))
 	srv, err := scimlib.NewServer(&scimlib.ServerArgs{ServiceProviderConfig: spc, ResourceTypes: []scimlib.ResourceType{
 		{ID: optional.NewString("User"), Name: "User", Endpoint: "/Users", Description: optional.NewString("People of the organisation"),
 			Schema: schema.CoreUserSchema(), SchemaExtensions: []scimlib.SchemaExtension{{Schema: schema.ExtensionEnterpriseUser()}},
@@ -143,9 +152,16 @@ func New(cfg Config) (http.Handler, error) {
 			return
 		}
 		// The library routes on the path after /v2.
-		r.URL.Path = "/v2/" + strings.TrimPrefix(r.URL.Path, Prefix)
+		endpoint := strings.TrimPrefix(r.URL.Path, Prefix)
+		r.URL.Path = "/v2/" + endpoint
 		r.URL.RawPath = ""
-		srv.ServeHTTP(w, r)
+		if r.Method != http.MethodGet {
+			srv.ServeHTTP(w, r)
+			return
+		}
+		buf := &bufferedResponse{header: w.Header(), status: http.StatusOK}
+		srv.ServeHTTP(buf, r)
+		buf.send(w, endpoint)
 	}), nil
 }
 
