@@ -174,6 +174,23 @@ type change struct {
 	p      Principal
 	org    string
 	outbox []store.OutboxMessage
+	extra  map[string][]string // more for the audit row's details (detail)
+}
+
+// detail adds value under key to the audit row's details.
+func (ch *change) detail(key, value string) {
+	if ch.extra == nil {
+		ch.extra = map[string][]string{}
+	}
+	ch.extra[key] = append(ch.extra[key], value)
+}
+
+// details is base with what detail added.
+func (ch *change) details(base map[string]any) map[string]any {
+	for k, v := range ch.extra {
+		base[k] = v
+	}
+	return base
 }
 
 func (ch *change) emit(t events.Type, subject string, data any) error {
@@ -197,6 +214,21 @@ func (ch *change) commit(tx store.Tx, action, target string, details map[string]
 // inTx runs fn in a transaction on organisation orgID, which p may read
 // (write false) or change, mapping the store's errors to the core's.
 func (c *Core) inTx(ctx context.Context, p Principal, orgID string, write bool, fn func(tx store.Tx, org store.Organization) error) error {
+	var err error
+	// A transaction the database rolled back to break a deadlock runs
+	// again, whole: fn builds everything it returns afresh.
+	for attempt := 1; attempt <= maxSerializationRetries; attempt++ {
+		if err = c.inTxOnce(ctx, p, orgID, write, fn); !errors.Is(err, store.ErrSerialization) {
+			break
+		}
+	}
+	return err
+}
+
+// maxSerializationRetries bounds inTx's runs of one transaction.
+const maxSerializationRetries = 4
+
+func (c *Core) inTxOnce(ctx context.Context, p Principal, orgID string, write bool, fn func(tx store.Tx, org store.Organization) error) error {
 	err := c.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		org, err := tx.Organization(ctx, orgID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -226,6 +258,8 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %w", ErrConflict, err)
 	case errors.Is(err, store.ErrSeatsExhausted):
 		return fmt.Errorf("%w: %w", ErrNoSeat, err)
+	case errors.Is(err, store.ErrInvalidData):
+		return &FieldError{Field: "value", Msg: "a value holds what the database refuses (a NUL character, bytes that are not UTF-8, a number out of range)"}
 	case errors.Is(err, store.ErrInvalidCursor):
 		return &FieldError{Field: "cursor", Msg: err.Error()}
 	case errors.Is(err, store.ErrUnavailable):

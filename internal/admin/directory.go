@@ -106,6 +106,9 @@ func (in Person) check() error {
 		if len(v) > maxDirectoryValue {
 			return invalid(k, "%d bytes is more than %d", len(v), maxDirectoryValue)
 		}
+		if strings.ContainsRune(v, 0) {
+			return invalid(k, "contains a NUL character")
+		}
 	}
 	return nil
 }
@@ -271,18 +274,21 @@ func (c *Core) CreateDirectoryUser(ctx context.Context, p Principal, orgID strin
 			case u.SCIM.Managed && !u.SCIM.Deleted:
 				return fmt.Errorf("%w: %w: user %s has userName %q already", ErrConflict, errUniqueness, u.ID, u.SCIM.UserName)
 			}
+			if err := c.mayManage(ctx, tx, org, rules, u, in); err != nil {
+				return err
+			}
 			out, _, err = c.writePerson(ctx, tx, ch, org, rules, u, in)
 			if err != nil {
 				return err
 			}
-			return ch.commit(tx, "scim.user.adopt", u.ID, map[string]any{"user_name": in.UserName})
+			return ch.commit(tx, "scim.user.adopt", u.ID, ch.details(map[string]any{"user_name": in.UserName}))
 		}
 		out, err = c.createPerson(ctx, tx, ch, org, rules, in)
 		if err != nil {
 			return err
 		}
 		created = true
-		return ch.commit(tx, "scim.user.create", out.User.ID, map[string]any{"user_name": in.UserName})
+		return ch.commit(tx, "scim.user.create", out.User.ID, ch.details(map[string]any{"user_name": in.UserName}))
 	})
 	return out, created, err
 }
@@ -342,6 +348,57 @@ func (c *Core) match(ctx context.Context, tx store.Tx, orgID string, rules direc
 	return nil, nil
 }
 
+// protected reports whether u's account is one SCIM never links an
+// identity to: a role above the JIT ceiling (the organisation's admin
+// role among them), which an admin granted — as JIT never links onto such
+// an account by email, an admin links it.
+func protected(org store.Organization, u store.User) bool {
+	rank, ceiling := slices.Index(org.Roles, u.Role), slices.Index(org.Roles, org.JITRoleCeiling)
+	return u.Role == org.AdminRole() || rank < 0 || rank > ceiling
+}
+
+// mayManage checks that SCIM may take over u, a person it does not manage
+// yet (JIT, an admin or the application created them), for in: when the
+// IdP already signs them in under the name in gives (an identity through a
+// connection with scim_identity), or when jitprov's own link rules would
+// link a sign-in to them by email — link_by_email: verified-domains, an
+// email the IdP vouched for in a verified domain, equal to in's, and a
+// role at or below the JIT ceiling. Anyone else is an admin's to link:
+// SCIM's token is the IdP's, and must not reach accounts that sign in
+// through other IdPs or that an admin raised.
+func (c *Core) mayManage(ctx context.Context, tx store.Tx, org store.Organization, rules directoryRules, u store.User, in Person) error {
+	if u.SCIM.Managed || u.CreatedBy == store.CreatedBySCIM {
+		return nil
+	}
+	ids, err := tx.Identities(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if ident, ok := rules.identities[id.ConnectionID]; ok && id.ExternalID == identityValue(ident, in) {
+			return nil
+		}
+	}
+	byEmail := org.LinkByEmail == store.LinkVerifiedDomains && u.EmailVerified && in.Email != "" &&
+		strings.EqualFold(u.Email, in.Email) && emailDomainVerified(org, u.Email)
+	if byEmail && !protected(org, u) {
+		return nil
+	}
+	return fmt.Errorf("%w: %w: user %s has this email or userName, and SCIM may not take them over: they do not sign in through "+
+		"the IdP under this name, and jitprov's link rules (link_by_email: verified-domains, a verified domain, a role at or below "+
+		"jit_role_ceiling) do not link them by email; an admin links the identity (jitprov users link)", ErrConflict, errUniqueness, u.ID)
+}
+
+// emailDomainVerified reports whether email's domain is one of the
+// organisation's verified domains.
+func emailDomainVerified(org store.Organization, email string) bool {
+	at := strings.LastIndexByte(email, '@')
+	if at < 0 {
+		return false
+	}
+	return slices.ContainsFunc(org.VerifiedDomains, func(d string) bool { return strings.EqualFold(d, email[at+1:]) })
+}
+
 func (c *Core) createPerson(ctx context.Context, tx store.Tx, ch *change, org store.Organization, rules directoryRules, in Person) (DirectoryUser, error) {
 	status := store.StatusDeprovisioned
 	if in.Active {
@@ -354,7 +411,7 @@ func (c *Core) createPerson(ctx context.Context, tx store.Tx, ch *change, org st
 	if err != nil {
 		return DirectoryUser{}, uniqueness(err)
 	}
-	conn, ext, err := c.linkIdentities(ctx, tx, org.ID, rules, u, in)
+	conn, ext, err := c.linkIdentities(ctx, tx, ch, org, rules, u, in, false)
 	if err != nil {
 		return DirectoryUser{}, err
 	}
@@ -373,15 +430,29 @@ func (c *Core) createPerson(ctx context.Context, tx store.Tx, ch *change, org st
 }
 
 // linkIdentities links u to its identity through every connection with
-// scim_identity where that identity is nobody's yet; it returns the first
-// linked, for the events.
-func (c *Core) linkIdentities(ctx context.Context, tx store.Tx, orgID string, rules directoryRules, u store.User, in Person) (conn, ext string, err error) {
+// scim_identity, so that their sign-in finds them; it returns the first it
+// linked, for the events. A protected account gets none (an admin links
+// it). An identity of u through such a connection under another name (the
+// IdP renamed them) is unlinked and replaced. With announce, each link and
+// unlink is announced (user.identity-linked with linked_by admin, as v1
+// has no scim; user.identity-unlinked); a new user's link is in its
+// user.created. Only for people SCIM may manage (mayManage).
+func (c *Core) linkIdentities(ctx context.Context, tx store.Tx, ch *change, org store.Organization, rules directoryRules, u store.User, in Person, announce bool) (conn, ext string, err error) {
+	if protected(org, u) {
+		return "", "", nil
+	}
+	var have []store.Identity
+	if announce {
+		if have, err = tx.Identities(ctx, u.ID); err != nil {
+			return "", "", err
+		}
+	}
 	for _, cid := range slices.Sorted(maps.Keys(rules.identities)) {
 		v := identityValue(rules.identities[cid], in)
 		if v == "" {
 			continue
 		}
-		owner, err := tx.UserByIdentity(ctx, orgID, cid, v)
+		owner, err := tx.UserByIdentity(ctx, org.ID, cid, v)
 		switch {
 		case err == nil && owner.ID != u.ID:
 			return "", "", fmt.Errorf("%w: %w: the identity %q through connection %q is user %s's", ErrConflict, errUniqueness, v, cid, owner.ID)
@@ -390,10 +461,33 @@ func (c *Core) linkIdentities(ctx context.Context, tx store.Tx, orgID string, ru
 		case !errors.Is(err, store.ErrNotFound):
 			return "", "", err
 		}
-		if _, err := tx.LinkIdentity(ctx, store.Identity{OrganizationID: orgID, ConnectionID: cid, ExternalID: v, UserID: u.ID,
+		for _, id := range have {
+			if id.ConnectionID != cid {
+				continue
+			}
+			// The IdP renamed them (userName or externalId): their identity
+			// through its connection moves to the new name, and the old
+			// name signs nobody in (the IdP may give it to someone else).
+			if _, err := tx.UnlinkIdentity(ctx, org.ID, cid, id.ExternalID); err != nil {
+				return "", "", err
+			}
+			if err := ch.emit(events.TypeUserIdentityUnlinked, u.ID, events.IdentityUnlinked{User: userEvent(u),
+				Identity: events.LinkedIdentity{ConnectionID: cid, ExternalID: id.ExternalID}, Actor: ch.p.actor()}); err != nil {
+				return "", "", err
+			}
+			ch.detail("unlinked", cid+"/"+id.ExternalID)
+		}
+		if _, err := tx.LinkIdentity(ctx, store.Identity{OrganizationID: org.ID, ConnectionID: cid, ExternalID: v, UserID: u.ID,
 			LinkedBy: store.LinkedBySCIM}); err != nil {
 			return "", "", err
 		}
+		if announce {
+			if err := ch.emit(events.TypeUserIdentityLinked, u.ID, events.IdentityLinked{User: userEvent(u),
+				Identity: events.LinkedIdentity{ConnectionID: cid, ExternalID: v}, LinkedBy: events.LinkedByAdmin}); err != nil {
+				return "", "", err
+			}
+		}
+		ch.detail("linked", cid+"/"+v)
 		if conn == "" {
 			conn, ext = cid, v
 		}
@@ -443,7 +537,7 @@ func changedFields(a, b store.User) []string {
 // from now on) and status, with the events of each change.
 func (c *Core) writePerson(ctx context.Context, tx store.Tx, ch *change, org store.Organization, rules directoryRules, u store.User, in Person) (DirectoryUser, bool, error) {
 	next := applyPerson(u, in)
-	next.SCIM = store.SCIMUser{UserName: in.UserName, ExternalID: in.ExternalID, Managed: true}
+	next.SCIM = store.SCIMUser{UserName: in.UserName, ExternalID: in.ExternalID, Managed: true, Deactivated: u.SCIM.Deactivated}
 	changed := changedFields(u, next)
 	written := u
 	wrote := len(changed) > 0 || next.SCIM != u.SCIM
@@ -453,7 +547,7 @@ func (c *Core) writePerson(ctx context.Context, tx store.Tx, ch *change, org sto
 			return DirectoryUser{}, false, uniqueness(err)
 		}
 	}
-	linked, _, err := c.linkIdentities(ctx, tx, org.ID, rules, written, in)
+	linked, _, err := c.linkIdentities(ctx, tx, ch, org, rules, written, in, true)
 	if err != nil {
 		return DirectoryUser{}, false, err
 	}
@@ -471,19 +565,28 @@ func (c *Core) writePerson(ctx context.Context, tx store.Tx, ch *change, org sto
 	return du, wrote || linked != "" || written.Status != before, err
 }
 
-// directoryStatus follows SCIM's active: false deprovisions (the seat is
-// freed at once), true brings a deprovisioned user back (taking a seat,
-// ErrNoSeat when none is free). A user an admin suspended stays
-// suspended: SCIM's active does not overrule an admin.
+// directoryStatus follows SCIM's active. false deprovisions an active
+// person (their seat freed at once) or one suspended for inactivity (who
+// holds none); a person an admin suspended stays suspended. true brings
+// back a person SCIM deprovisioned (taking a seat: ErrNoSeat when none is
+// free) or one suspended for inactivity; a person an admin deprovisioned,
+// or whose sign-up an admin denied, stays out (ErrConflict): only an admin
+// brings them back, and SCIM's active does not lift an admin's
+// suspension.
 func (c *Core) directoryStatus(ctx context.Context, tx store.Tx, ch *change, org store.Organization, u store.User, active bool) (store.User, error) {
+	inactive := u.Status == store.StatusSuspended && u.SuspendedReason == store.SuspendedInactive
 	var sc statusChange
 	switch {
-	case !active && (u.Status == store.StatusActive || u.Status == store.StatusSuspended):
+	case !active && (u.Status == store.StatusActive || inactive):
 		sc = deprovision
-		if _, err := tx.ReleaseSeat(ctx, org.ID); err != nil {
-			return u, err
+		if u.Status == store.StatusActive {
+			if _, err := tx.ReleaseSeat(ctx, org.ID); err != nil {
+				return u, err
+			}
 		}
-	case active && u.Status == store.StatusDeprovisioned:
+	case active && u.Status == store.StatusDeprovisioned && !u.SCIM.Deactivated:
+		return u, fmt.Errorf("%w: an admin deprovisioned user %s (or denied their sign-up): only an admin brings them back", ErrConflict, u.ID)
+	case active && (u.Status == store.StatusDeprovisioned || inactive):
 		sc = reactivate
 		if _, err := tx.TakeSeat(ctx, org.ID); err != nil {
 			return u, err
@@ -495,10 +598,18 @@ func (c *Core) directoryStatus(ctx context.Context, tx store.Tx, ch *change, org
 	if err != nil {
 		return u, err
 	}
+	if sc.to == store.StatusDeprovisioned {
+		// SetUserStatus cleared it (an admin's change does): SCIM's own.
+		updated.SCIM.Deactivated = true
+		if updated, err = tx.WriteDirectoryUser(ctx, updated); err != nil {
+			return u, err
+		}
+	}
 	if err := ch.emit(sc.event, u.ID, events.UserStatusChanged{User: userEvent(updated), PreviousStatus: u.Status,
 		Actor: ch.p.actor(), Reason: "SCIM active: " + strconv.FormatBool(active)}); err != nil {
 		return u, err
 	}
+	ch.detail("status", sc.to)
 	return updated, nil
 }
 
@@ -539,6 +650,9 @@ func (c *Core) PatchDirectoryUser(ctx context.Context, p Principal, orgID, userI
 		if err != nil {
 			return err
 		}
+		if err := c.mayManage(ctx, tx, org, rules, u, in); err != nil {
+			return err
+		}
 		ch := &change{ctx: ctx, p: p, org: org.ID}
 		var wrote bool
 		if out, wrote, err = c.writePerson(ctx, tx, ch, org, rules, u, in); err != nil {
@@ -547,7 +661,7 @@ func (c *Core) PatchDirectoryUser(ctx context.Context, p Principal, orgID, userI
 		if !wrote {
 			return nil // nothing changed: no event, no audit row
 		}
-		return ch.commit(tx, "scim.user.replace", u.ID, map[string]any{"user_name": in.UserName})
+		return ch.commit(tx, "scim.user.replace", u.ID, ch.details(map[string]any{"user_name": in.UserName}))
 	})
 	return out, err
 }
@@ -571,8 +685,31 @@ func (c *Core) DeleteDirectoryUser(ctx context.Context, p Principal, orgID, user
 		if err != nil {
 			return err
 		}
+		rules, err := c.rules(ctx, tx, org.ID)
+		if err != nil {
+			return err
+		}
+		// SCIM removes only people it manages, or could take over.
+		if err := c.mayManage(ctx, tx, org, rules, u, DirectoryUser{User: u}.Person()); err != nil {
+			return err
+		}
 		ch := &change{ctx: ctx, p: p, org: org.ID}
-		if u, err = c.directoryStatus(ctx, tx, ch, org, u, false); err != nil {
+		if u.Status == store.StatusSuspended && u.SuspendedReason != store.SuspendedInactive {
+			// An admin suspended them: deprovisioned now (their seat freed),
+			// but as the admin's, so that SCIM never brings them back.
+			if _, err := tx.ReleaseSeat(ctx, org.ID); err != nil {
+				return err
+			}
+			updated, err := tx.SetUserStatus(ctx, org.ID, u.ID, store.StatusDeprovisioned)
+			if err != nil {
+				return err
+			}
+			if err := ch.emit(events.TypeUserDeprovisioned, u.ID, events.UserStatusChanged{User: userEvent(updated), PreviousStatus: u.Status,
+				Actor: ch.p.actor(), Reason: "SCIM DELETE"}); err != nil {
+				return err
+			}
+			u = updated
+		} else if u, err = c.directoryStatus(ctx, tx, ch, org, u, false); err != nil {
 			return err
 		}
 		groups, err := tx.UserGroups(ctx, u.ID)
@@ -584,11 +721,18 @@ func (c *Core) DeleteDirectoryUser(ctx context.Context, p Principal, orgID, user
 				return err
 			}
 		}
+		// Out of their groups: out of the roles they gave.
+		if err := c.refreshMembers(ctx, tx, ch, org, []string{u.ID}); err != nil {
+			return err
+		}
+		if u, err = tx.UserByID(ctx, org.ID, u.ID); err != nil {
+			return err
+		}
 		u.SCIM.Deleted, u.SCIM.Managed = true, true
 		if _, err := tx.WriteDirectoryUser(ctx, u); err != nil {
 			return err
 		}
-		return ch.commit(tx, "scim.user.delete", u.ID, map[string]any{"user_name": u.SCIM.UserName})
+		return ch.commit(tx, "scim.user.delete", u.ID, ch.details(map[string]any{"user_name": u.SCIM.UserName}))
 	})
 }
 

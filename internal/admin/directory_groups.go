@@ -49,6 +49,16 @@ type GroupChange struct {
 	Remove     []string
 }
 
+func checkGroupExternalID(ext string) error {
+	switch {
+	case len(ext) > maxDirectoryValue:
+		return invalid("externalId", "%d bytes is more than %d", len(ext), maxDirectoryValue)
+	case strings.ContainsRune(ext, 0):
+		return invalid("externalId", "contains a NUL character")
+	}
+	return nil
+}
+
 func checkGroupName(name string) error {
 	switch {
 	case strings.TrimSpace(name) == "":
@@ -84,6 +94,9 @@ func directoryGroup(ctx context.Context, tx store.Tx, g store.Group) (DirectoryG
 // that name.
 func (c *Core) CreateDirectoryGroup(ctx context.Context, p Principal, orgID, name, externalID string, members []string) (DirectoryGroup, error) {
 	if err := checkGroupName(name); err != nil {
+		return DirectoryGroup{}, err
+	}
+	if err := checkGroupExternalID(externalID); err != nil {
 		return DirectoryGroup{}, err
 	}
 	var out DirectoryGroup
@@ -175,6 +188,11 @@ func (c *Core) ChangeDirectoryGroup(ctx context.Context, p Principal, orgID, gro
 			return DirectoryGroup{}, err
 		}
 	}
+	if gc.ExternalID != nil {
+		if err := checkGroupExternalID(*gc.ExternalID); err != nil {
+			return DirectoryGroup{}, err
+		}
+	}
 	var out DirectoryGroup
 	err := c.inTx(ctx, p.directory(), orgID, true, func(tx store.Tx, org store.Organization) error {
 		g, err := tx.LockGroup(ctx, org.ID, groupID)
@@ -219,12 +237,22 @@ func (c *Core) ChangeDirectoryGroup(ctx context.Context, p Principal, orgID, gro
 				}
 			}
 		}
+		// Every user this change may touch is locked once, in id order,
+		// before any write: changes of groups that share members queue on
+		// them in one order and never deadlock.
+		touched := slices.Concat(gc.Add, gc.Remove)
+		var members []string
 		if renamed {
-			// Every member's groups name the group: all of them change.
-			members, err := tx.GroupMembers(ctx, g.ID)
-			if err != nil {
+			if members, err = tx.GroupMembers(ctx, g.ID); err != nil {
 				return err
 			}
+			touched = append(touched, members...)
+		}
+		if err := lockUsers(ctx, tx, org.ID, touched); err != nil {
+			return err
+		}
+		if renamed {
+			// Every member's groups name the group: all of them change.
 			if err := c.refreshMembers(ctx, tx, ch, org, members); err != nil {
 				return err
 			}
@@ -256,6 +284,10 @@ func (c *Core) DeleteDirectoryGroup(ctx context.Context, p Principal, orgID, gro
 		}
 		members, err := tx.GroupMembers(ctx, g.ID)
 		if err != nil {
+			return err
+		}
+		// The members first, in id order, as every change of members does.
+		if err := lockUsers(ctx, tx, org.ID, members); err != nil {
 			return err
 		}
 		if err := tx.DeleteGroup(ctx, org.ID, g.ID); err != nil {
@@ -305,6 +337,18 @@ func (c *Core) changeMembers(ctx context.Context, tx store.Tx, ch *change, org s
 		touched = append(touched, removed...)
 	}
 	return c.refreshMembers(ctx, tx, ch, org, touched)
+}
+
+// lockUsers locks the users of ids (those that exist) in id order.
+func lockUsers(ctx context.Context, tx store.Tx, orgID string, ids []string) error {
+	ids = canonical(ids)
+	slices.Sort(ids)
+	for _, id := range ids {
+		if _, err := tx.UserByID(ctx, orgID, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
 }
 
 // refreshMembers sets each user's groups to their SCIM groups' names and

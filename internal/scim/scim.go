@@ -141,8 +141,12 @@ func New(cfg Config) (http.Handler, error) {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+		if err := checkFilter(r.URL.Query().Get("filter")); err != nil {
+			writeError(w, scimerr.ScimError{Status: http.StatusBadRequest, ScimType: scimerr.ScimTypeInvalidFilter, Detail: err.Error()})
+			return
+		}
 		rewriteFilter(r)
-		if err := rewriteManager(r); err != nil {
+		if err := readBody(r); err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
 				writeError(w, scimerr.ScimError{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("the request body is larger than %d bytes", MaxBody)})
@@ -163,6 +167,54 @@ func New(cfg Config) (http.Handler, error) {
 		srv.ServeHTTP(buf, r)
 		buf.send(w, endpoint)
 	}), nil
+}
+
+// Bounds of a filter: the library's parser recurses once per nesting level
+// (a filter of 100,000 nested parentheses overflowed the stack and killed
+// the process), so a filter is refused before it is parsed when it is
+// longer or deeper than any client sends.
+const (
+	maxFilterLength = 4096
+	maxFilterDepth  = 16
+)
+
+// checkFilter refuses a filter over the bounds.
+func checkFilter(f string) error {
+	if len(f) > maxFilterLength {
+		return fmt.Errorf("the filter is %d bytes long, more than jitprov reads (%d)", len(f), maxFilterLength)
+	}
+	depth, quoted := 0, false
+	for i := 0; i < len(f); i++ {
+		switch c := f[i]; {
+		case quoted && c == '\\':
+			i++ // an escaped character in a string
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '(' || c == '[':
+			if depth++; depth > maxFilterDepth {
+				return fmt.Errorf("the filter nests more than %d levels of parentheses or brackets", maxFilterDepth)
+			}
+		case c == ')' || c == ']':
+			depth--
+		}
+	}
+	return nil
+}
+
+// readBody reads a request's body whole (http.MaxBytesReader bounds it),
+// so that a body over the bound is refused with 413 whatever the
+// endpoint, and then lets rewriteManager amend a user's PATCH.
+func readBody(r *http.Request) error {
+	if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodDelete {
+		return nil
+	}
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	return rewriteManager(r)
 }
 
 // rewriteManager wraps the string value Entra ID sends for the enterprise

@@ -25,6 +25,10 @@ type SCIMUser struct {
 	// Deleted is set once a SCIM DELETE deprovisioned the user: SCIM no
 	// longer sees them.
 	Deleted bool
+	// Deactivated is set while the user is deprovisioned because SCIM said
+	// so (active: false, DELETE): SCIM may bring back only those. An
+	// admin's status change (SetUserStatus) clears it.
+	Deactivated bool
 }
 
 // Directory lookup keys (DirectoryKey.Attr): the SCIM attributes a filter

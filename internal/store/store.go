@@ -27,6 +27,10 @@ var (
 	// byte sequence invalid in its encoding, a number out of range): the
 	// same write fails every time.
 	ErrInvalidData = errors.New("store: value refused by the database")
+	// ErrSerialization (always with ErrConflict): the database broke a
+	// deadlock or a serialization conflict by rolling this transaction
+	// back; running the whole transaction again is the cure.
+	ErrSerialization = errors.New("store: serialization failure")
 	// ErrContended (always with ErrUnavailable): a lock was not granted in
 	// time — another session holds the row, perhaps a stuck client; the
 	// operation may succeed later.

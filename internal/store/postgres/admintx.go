@@ -36,7 +36,7 @@ func (x *tx) UserByID(ctx context.Context, orgID, userID string) (store.User, er
 }
 
 func (x *tx) SetUserStatus(ctx context.Context, orgID, userID, status string) (store.User, error) {
-	u, err := scanUser(x.t.QueryRow(ctx, `UPDATE users AS u SET status = $3, suspended_reason = '', updated_at = now()
+	u, err := scanUser(x.t.QueryRow(ctx, `UPDATE users AS u SET status = $3, suspended_reason = '', scim_deactivated = false, updated_at = now()
 		WHERE u.org_id = $1 AND u.id = $2 RETURNING `+userColumns, orgID, uuidOrNil(userID), status))
 	if err != nil {
 		return u, fmt.Errorf("postgres: set the status of user %s: %w", userID, mapErr(err))

@@ -82,12 +82,13 @@ func (x *tx) WriteDirectoryUser(ctx context.Context, u store.User) (store.User, 
 	out, err := scanUser(x.t.QueryRow(ctx, `UPDATE users AS u SET
 		email = NULLIF($3, ''), given_name = $4, family_name = $5, display_name = $6, groups = $7, attributes = $8,
 		email_verified = $9, scim_user_name = NULLIF($10, ''), scim_external_id = NULLIF($11, ''), scim_managed = $12,
-		scim_deleted = $13, role = $14, role_source = coalesce(NULLIF($15, ''), u.role_source), updated_at = now()
+		scim_deleted = $13, role = $14, role_source = coalesce(NULLIF($15, ''), u.role_source), scim_deactivated = $16,
+		updated_at = now()
 		WHERE u.org_id = $1 AND u.id = $2::uuid
 		RETURNING `+userColumns,
 		u.OrganizationID, uuidOrNil(u.ID), u.Email, u.GivenName, u.FamilyName, u.DisplayName, nonNil(u.Groups),
 		nonNilMap(u.Attributes), u.EmailVerified, u.SCIM.UserName, u.SCIM.ExternalID, u.SCIM.Managed, u.SCIM.Deleted,
-		u.Role, u.RoleSource))
+		u.Role, u.RoleSource, u.SCIM.Deactivated))
 	if err != nil {
 		return out, fmt.Errorf("postgres: write directory user %s: %w", u.ID, mapErr(err))
 	}

@@ -173,7 +173,7 @@ func mapErr(err error) error {
 		case pgErr.Code == "23505":
 			return fmt.Errorf("%w: %s (%s)", store.ErrConflict, pgErr.ConstraintName, pgErr.Message)
 		case pgErr.Code == "40001" || pgErr.Code == "40P01":
-			return fmt.Errorf("%w: %s", store.ErrConflict, pgErr.Message)
+			return fmt.Errorf("%w: %w: %s", store.ErrConflict, store.ErrSerialization, pgErr.Message)
 		case pgErr.Code[:2] == "08" || pgErr.Code[:2] == "53" || pgErr.Code[:2] == "57":
 			return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 		}

@@ -40,7 +40,7 @@ func scanConn(row pgx.Row) (store.Connection, error) {
 const userColumns = `u.id::text, u.org_id, coalesce(u.email, ''), u.email_verified, u.given_name, u.family_name,
 	u.display_name, u.groups, u.role, u.role_source, u.status, u.attributes, u.created_by, u.created_at, u.updated_at, u.last_login_at,
 	u.suspended_reason, u.scim_managed,
-	coalesce(u.scim_user_name, ''), coalesce(u.scim_external_id, ''), u.scim_deleted`
+	coalesce(u.scim_user_name, ''), coalesce(u.scim_external_id, ''), u.scim_deleted, u.scim_deactivated`
 
 func scanUser(row pgx.Row) (store.User, error) {
 	var u store.User
@@ -48,7 +48,7 @@ func scanUser(row pgx.Row) (store.User, error) {
 	err := row.Scan(&u.ID, &u.OrganizationID, &u.Email, &u.EmailVerified,
 		&u.GivenName, &u.FamilyName, &u.DisplayName, &u.Groups, &u.Role, &u.RoleSource, &u.Status, &u.Attributes,
 		&u.CreatedBy, &u.CreatedAt, &u.UpdatedAt, &lastLogin, &u.SuspendedReason, &u.SCIM.Managed,
-		&u.SCIM.UserName, &u.SCIM.ExternalID, &u.SCIM.Deleted)
+		&u.SCIM.UserName, &u.SCIM.ExternalID, &u.SCIM.Deleted, &u.SCIM.Deactivated)
 	if lastLogin != nil {
 		u.LastLoginAt = *lastLogin
 	}

@@ -51,7 +51,7 @@ func (x *tx) SetUserStatus(ctx context.Context, orgID, userID, status string) (s
 	if err := x.check(); err != nil {
 		return store.User{}, err
 	}
-	u, err := scanUser(x.t.QueryRowContext(ctx, `UPDATE users SET status = ?3, suspended_reason = '', updated_at = ?4
+	u, err := scanUser(x.t.QueryRowContext(ctx, `UPDATE users SET status = ?3, suspended_reason = '', scim_deactivated = 0, updated_at = ?4
 		WHERE org_id = ?1 AND id = ?2 RETURNING `+userReturning, orgID, strings.ToLower(userID), status, formatTime(x.now)))
 	if err != nil {
 		return u, fmt.Errorf("sqlite: set the status of user %s: %w", userID, x.fail(err))

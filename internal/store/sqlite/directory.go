@@ -91,12 +91,12 @@ func (x *tx) WriteDirectoryUser(ctx context.Context, u store.User) (store.User, 
 		email = NULLIF(?3, ''), email_lower = NULLIF(?4, ''), given_name = ?5, family_name = ?6, display_name = ?7,
 		groups = ?8, attributes = ?9, email_verified = ?10, scim_user_name = NULLIF(?11, ''),
 		scim_user_name_lower = NULLIF(?12, ''), scim_external_id = NULLIF(?13, ''), scim_managed = ?14, scim_deleted = ?15,
-		updated_at = ?16, role = ?17, role_source = coalesce(NULLIF(?18, ''), role_source)
+		updated_at = ?16, role = ?17, role_source = coalesce(NULLIF(?18, ''), role_source), scim_deactivated = ?19
 		WHERE org_id = ?1 AND id = ?2
 		RETURNING `+userReturning,
 		u.OrganizationID, strings.ToLower(u.ID), u.Email, strings.ToLower(u.Email), u.GivenName, u.FamilyName, u.DisplayName,
 		jsonValue(nonNil(u.Groups)), jsonValue(nonNilMap(u.Attributes)), u.EmailVerified, u.SCIM.UserName,
-		strings.ToLower(u.SCIM.UserName), u.SCIM.ExternalID, u.SCIM.Managed, u.SCIM.Deleted, formatTime(x.now), u.Role, u.RoleSource))
+		strings.ToLower(u.SCIM.UserName), u.SCIM.ExternalID, u.SCIM.Managed, u.SCIM.Deleted, formatTime(x.now), u.Role, u.RoleSource, u.SCIM.Deactivated))
 	if err != nil {
 		return out, fmt.Errorf("sqlite: write directory user %s: %w", u.ID, x.fail(err))
 	}

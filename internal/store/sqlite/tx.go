@@ -70,7 +70,7 @@ func scanConn(row scanner) (store.Connection, error) {
 const userColumns = `u.id, u.org_id, coalesce(u.email, ''), u.email_verified, u.given_name, u.family_name,
 	u.display_name, u.groups, u.role, u.role_source, u.status, u.attributes, u.created_by, u.created_at, u.updated_at, u.last_login_at,
 	u.suspended_reason, u.scim_managed,
-	coalesce(u.scim_user_name, ''), coalesce(u.scim_external_id, ''), u.scim_deleted`
+	coalesce(u.scim_user_name, ''), coalesce(u.scim_external_id, ''), u.scim_deleted, u.scim_deactivated`
 
 // userReturning is userColumns for a RETURNING clause, which names no
 // table in SQLite.
@@ -82,7 +82,7 @@ func scanUser(row scanner) (store.User, error) {
 		&u.GivenName, &u.FamilyName, &u.DisplayName, jsonText{&u.Groups}, &u.Role, &u.RoleSource, &u.Status, jsonText{&u.Attributes},
 		&u.CreatedBy, timeText{&u.CreatedAt}, timeText{&u.UpdatedAt}, timeText{&u.LastLoginAt},
 		&u.SuspendedReason, &u.SCIM.Managed,
-		&u.SCIM.UserName, &u.SCIM.ExternalID, &u.SCIM.Deleted)
+		&u.SCIM.UserName, &u.SCIM.ExternalID, &u.SCIM.Deleted, &u.SCIM.Deactivated)
 	return u, err
 }
 

@@ -99,6 +99,20 @@ func testDirectoryUsers(t *testing.T, s store.Store) {
 		w.Role != "editor" || w.Status != store.StatusActive || !w.LastLoginAt.IsZero() || w.UpdatedAt.Before(g.UpdatedAt) {
 		t.Errorf("written %+v", w)
 	}
+	// SCIM's deactivation mark is kept as written, and an admin's status
+	// change clears it.
+	w.SCIM.Deactivated = true
+	w, err = read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) { return tx.WriteDirectoryUser(ctx, w) })
+	if err != nil || !w.SCIM.Deactivated {
+		t.Fatalf("WriteDirectoryUser(Deactivated) = %+v, %v", w.SCIM, err)
+	}
+	w, err = read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
+		return tx.SetUserStatus(ctx, orgA, w.ID, store.StatusDeprovisioned)
+	})
+	if err != nil || w.SCIM.Deactivated {
+		t.Errorf("after an admin's status change: %+v, %v; want SCIM.Deactivated cleared", w.SCIM, err)
+	}
+	next.Email, next.Role = "hopper@acme.example", w.Role
 	// An email another user holds is a conflict.
 	next.Email = "ada@acme.example"
 	_, err = read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) { return tx.WriteDirectoryUser(ctx, next) })

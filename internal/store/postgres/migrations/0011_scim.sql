@@ -8,7 +8,10 @@
 ALTER TABLE users
     ADD COLUMN scim_user_name text,
     ADD COLUMN scim_external_id text,
-    ADD COLUMN scim_deleted boolean NOT NULL DEFAULT false;
+    ADD COLUMN scim_deleted boolean NOT NULL DEFAULT false,
+    -- Deprovisioned because SCIM said so (active false, DELETE): SCIM may
+    -- bring back only those, never a person an admin deprovisioned.
+    ADD COLUMN scim_deactivated boolean NOT NULL DEFAULT false;
 ALTER TABLE users DROP CONSTRAINT users_created_by_check;
 ALTER TABLE users ADD CONSTRAINT users_created_by_check CHECK (created_by IN ('jit', 'admin', 'app', 'scim'));
 -- One live SCIM userName per organisation, compared without case (RFC

@@ -34,6 +34,8 @@ CREATE TABLE users_new (
     scim_user_name_lower TEXT,
     scim_external_id     TEXT,
     scim_deleted         INTEGER NOT NULL DEFAULT 0 CHECK (scim_deleted IN (0, 1)),
+    -- Deprovisioned because SCIM said so: SCIM may bring back only those.
+    scim_deactivated     INTEGER NOT NULL DEFAULT 0 CHECK (scim_deactivated IN (0, 1)),
     CHECK ((email IS NULL) = (email_lower IS NULL)),
     CHECK ((scim_user_name IS NULL) = (scim_user_name_lower IS NULL))
 ) STRICT;
