@@ -72,19 +72,13 @@ func checkGroupName(name string) error {
 }
 
 func directoryGroup(ctx context.Context, tx store.Tx, g store.Group) (DirectoryGroup, error) {
-	ids, err := tx.GroupMembers(ctx, g.ID)
+	users, err := tx.GroupMemberUsers(ctx, g.ID)
 	if err != nil {
 		return DirectoryGroup{}, err
 	}
-	out := DirectoryGroup{Group: g, Members: []DirectoryMember{}}
-	for _, id := range ids {
-		users, err := tx.DirectoryUsers(ctx, g.OrganizationID, store.DirectoryKey{Attr: store.DirectoryByID, Value: id})
-		if err != nil {
-			return DirectoryGroup{}, err
-		}
-		if len(users) == 1 {
-			out.Members = append(out.Members, DirectoryMember{ID: id, Display: DirectoryUser{User: users[0]}.UserName()})
-		}
+	out := DirectoryGroup{Group: g, Members: make([]DirectoryMember, 0, len(users))}
+	for _, u := range users {
+		out.Members = append(out.Members, DirectoryMember{ID: u.ID, Display: DirectoryUser{User: u}.UserName()})
 	}
 	return out, nil
 }

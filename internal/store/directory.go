@@ -108,6 +108,8 @@ type DirectoryTx interface {
 	DeleteGroup(ctx context.Context, orgID, id string) error
 	// GroupMembers lists the user ids of a group's members.
 	GroupMembers(ctx context.Context, groupID string) ([]string, error)
+	// GroupMemberUsers lists the members SCIM sees, by id, in one query.
+	GroupMemberUsers(ctx context.Context, groupID string) ([]User, error)
 	// AddGroupMembers and RemoveGroupMembers change a group's members and
 	// return the user ids whose membership changed.
 	AddGroupMembers(ctx context.Context, groupID string, userIDs []string) ([]string, error)

@@ -194,6 +194,19 @@ func (x *tx) GroupMembers(ctx context.Context, groupID string) ([]string, error)
 	return ids, nil
 }
 
+func (x *tx) GroupMemberUsers(ctx context.Context, groupID string) ([]store.User, error) {
+	rows, err := x.t.Query(ctx, `SELECT `+userColumns+` FROM scim_group_members m JOIN users u ON u.id = m.user_id
+		WHERE m.group_id = $1::uuid AND `+directoryVisible+` ORDER BY u.id`, uuidOrNil(groupID))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: members of group %s: %w", groupID, mapErr(err))
+	}
+	users, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.User, error) { return scanUser(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: members of group %s: %w", groupID, mapErr(err))
+	}
+	return users, nil
+}
+
 func (x *tx) AddGroupMembers(ctx context.Context, groupID string, userIDs []string) ([]string, error) {
 	// Only users of the group's organisation join: an id of another
 	// organisation's user is not found.

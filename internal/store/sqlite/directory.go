@@ -224,6 +224,15 @@ func (x *tx) GroupMembers(ctx context.Context, groupID string) ([]string, error)
 	return ids, nil
 }
 
+func (x *tx) GroupMemberUsers(ctx context.Context, groupID string) ([]store.User, error) {
+	users, err := query(ctx, x, `SELECT `+userColumns+` FROM scim_group_members m JOIN users u ON u.id = m.user_id
+		WHERE m.group_id = ? AND `+directoryVisible+` ORDER BY u.id`, []any{strings.ToLower(groupID)}, scanUser)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: members of group %s: %w", groupID, err)
+	}
+	return users, nil
+}
+
 func (x *tx) AddGroupMembers(ctx context.Context, groupID string, userIDs []string) ([]string, error) {
 	var added []string
 	for _, u := range canonicalIDs(userIDs) {

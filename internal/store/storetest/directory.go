@@ -286,6 +286,10 @@ func testGroupMembers(t *testing.T, s store.Store) {
 	if !slices.Equal(members, want) {
 		t.Errorf("members %v, want %v", members, want)
 	}
+	users, _ := read(t, s, func(ctx context.Context, tx store.Tx) ([]store.User, error) { return tx.GroupMemberUsers(ctx, g.ID) })
+	if len(users) != 2 || users[0].ID != want[0] || users[1].ID != want[1] || users[0].SCIM.UserName == "" {
+		t.Errorf("GroupMemberUsers = %+v, want the users %v", users, want)
+	}
 	if got := change(false, a, a); !slices.Equal(got, []string{a}) {
 		t.Errorf("removed %v, want [%s]", got, a)
 	}
