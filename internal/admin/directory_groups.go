@@ -333,6 +333,12 @@ func (c *Core) refreshMembers(ctx context.Context, tx store.Tx, ch *change, org 
 		}
 		actor := ch.p.actor()
 		role, source := groupRole(org, rules, names, u)
+		names, role, source, conflicts := ownedMembership(org, u, names, role, source, ch.p.decidedBy())
+		if len(conflicts) > 0 {
+			if err := tx.RecordFieldConflicts(ctx, conflicts...); err != nil {
+				return err
+			}
+		}
 		if slices.Equal(names, u.Groups) && role == u.Role {
 			continue
 		}
