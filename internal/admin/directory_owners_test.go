@@ -70,7 +70,7 @@ func TestFieldOwnersUnderSCIM(t *testing.T) {
 	}
 	cases = append(cases, tcase{name: "no owners: SCIM changes everything", changed: scimFields},
 		tcase{name: "* owns the enterprise attributes", owners: map[string]string{store.FieldAttributesDefault: store.OwnerFirstLogin},
-			changed: []string{store.FieldEmail, store.FieldGivenName, store.FieldDisplayName, store.FieldGroups, store.FieldRole},
+			changed:   []string{store.FieldEmail, store.FieldGivenName, store.FieldDisplayName, store.FieldGroups, store.FieldRole},
 			conflicts: []string{store.AttributeField("department")}})
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
