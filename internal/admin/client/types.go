@@ -104,6 +104,32 @@ type UserDetail struct {
 	Decisions  []Decision   `json:"decisions"`
 	Reviews    []Review     `json:"reviews"`
 	Audit      []AuditEntry `json:"audit"`
+	// Conflicts are the changes of the user's fields their owners
+	// overruled, latest first.
+	Conflicts []FieldConflict `json:"conflicts"`
+}
+
+// FieldConflict is a change of a user's field that its owner (the
+// organisation's field_owners) overruled: the latest of its user and
+// field.
+type FieldConflict struct {
+	UserID   string    `json:"user_id"`
+	Field    string    `json:"field"`
+	Source   string    `json:"source"` // login or scim
+	Rejected []string  `json:"rejected"`
+	Kept     []string  `json:"kept"`
+	Owner    string    `json:"owner"`
+	LoginID  string    `json:"login_id,omitempty"`
+	Actor    string    `json:"actor,omitempty"`
+	Count    int       `json:"count"`
+	FirstAt  time.Time `json:"first_at,omitzero"`
+	At       time.Time `json:"at,omitzero"`
+}
+
+// ConflictPage is a page of field conflicts.
+type ConflictPage struct {
+	Conflicts []FieldConflict `json:"conflicts"`
+	Next      string          `json:"next"`
 }
 
 // UserResult is a user after a change, and whether the request changed
