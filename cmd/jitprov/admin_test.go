@@ -651,4 +651,7 @@ func TestCLIConflicts(t *testing.T) {
 	if !strings.Contains(r.stdout, "Changes kept out by the fields' owners") || !strings.Contains(r.stdout, "viewer") {
 		t.Errorf("users get:\n%s", r.stdout)
 	}
+	if r = h.jitprov(t, "orgs", "get", "acme").must(t); !strings.Contains(r.stdout, "role=app") {
+		t.Errorf("orgs get lacks the field owners:\n%s", r.stdout)
+	}
 }

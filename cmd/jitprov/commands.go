@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -69,6 +71,15 @@ func orgsList(fs *flag.FlagSet) func(*env, []string) error {
 	}
 }
 
+// owners lists field owners as field=owner, by field; "" for none.
+func owners(m map[string]string) string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, k+"="+m[k])
+	}
+	return list(out)
+}
+
 func seats(o client.Organization) string {
 	if o.MaxSeats <= 0 {
 		return fmt.Sprintf("%d/unlimited", o.SeatsUsed)
@@ -96,7 +107,8 @@ func orgsGet(fs *flag.FlagSet) func(*env, []string) error {
 			if err := fields(w, "ID", d.ID, "Name", d.Name, "Seats", seats(d), "Roles", list(d.Roles),
 				"Default role", d.DefaultRole, "JIT role ceiling", d.JITRoleCeiling, "Admin role", d.AdminRole,
 				"Update policy", d.UpdatePolicy, "Link by email", d.LinkByEmail, "Verified domains", list(d.VerifiedDomains),
-				"Seat warning", strconv.Itoa(d.SeatWarningPercent)+"%", "Landing URL", d.LandingURL); err != nil {
+				"Seat warning", strconv.Itoa(d.SeatWarningPercent)+"%", "Landing URL", d.LandingURL,
+				"Field owners", owners(d.FieldOwners)); err != nil {
 				return err
 			}
 			fmt.Fprintln(w, "\nConnections:")

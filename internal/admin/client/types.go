@@ -14,20 +14,23 @@ import (
 // Organization is an organisation with its seats and policies;
 // Connections only in Organization's answer.
 type Organization struct {
-	ID                 string       `json:"id"`
-	Name               string       `json:"name"`
-	MaxSeats           int          `json:"max_seats"`
-	SeatsUsed          int          `json:"seats_used"`
-	Roles              []string     `json:"roles"`
-	DefaultRole        string       `json:"default_role"`
-	JITRoleCeiling     string       `json:"jit_role_ceiling"`
-	AdminRole          string       `json:"admin_role"`
-	UpdatePolicy       string       `json:"update_policy"`
-	LinkByEmail        string       `json:"link_by_email"`
-	VerifiedDomains    []string     `json:"verified_domains"`
-	SeatWarningPercent int          `json:"seat_warning_percent"`
-	LandingURL         string       `json:"landing_url,omitempty"`
-	Connections        []Connection `json:"connections,omitempty"`
+	ID                 string   `json:"id"`
+	Name               string   `json:"name"`
+	MaxSeats           int      `json:"max_seats"`
+	SeatsUsed          int      `json:"seats_used"`
+	Roles              []string `json:"roles"`
+	DefaultRole        string   `json:"default_role"`
+	JITRoleCeiling     string   `json:"jit_role_ceiling"`
+	AdminRole          string   `json:"admin_role"`
+	UpdatePolicy       string   `json:"update_policy"`
+	LinkByEmail        string   `json:"link_by_email"`
+	VerifiedDomains    []string `json:"verified_domains"`
+	SeatWarningPercent int      `json:"seat_warning_percent"`
+	LandingURL         string   `json:"landing_url,omitempty"`
+	// FieldOwners are each owned field's owner (field_owners), custom
+	// attributes as attributes.<name>.
+	FieldOwners map[string]string `json:"field_owners,omitempty"`
+	Connections []Connection      `json:"connections,omitempty"`
 }
 
 // Connection is how an organisation's people sign in.
