@@ -308,7 +308,9 @@ func (c *Core) changeMembers(ctx context.Context, tx store.Tx, ch *change, org s
 }
 
 // refreshMembers sets each user's groups to their SCIM groups' names and
-// their role to what the group rules give, announcing each change.
+// their role to what the group rules give, announcing each change — as
+// far as the organisation's field owners let SCIM change groups and
+// roles: what they keep out is recorded as field conflicts.
 func (c *Core) refreshMembers(ctx context.Context, tx store.Tx, ch *change, org store.Organization, userIDs []string) error {
 	if len(userIDs) == 0 {
 		return nil

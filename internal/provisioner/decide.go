@@ -440,7 +440,7 @@ func (d *Decider) update(ctx context.Context, tx store.Tx, dec *decision, org st
 		if err := tx.RecordFieldConflicts(ctx, conflicts...); err != nil {
 			return err
 		}
-		d.log.InfoContext(ctx, "sign-in's changes overruled by the fields' owners", "login_id", loginID, "org", org.ID,
+		d.log.DebugContext(ctx, "sign-in's changes overruled by the fields' owners", "login_id", loginID, "org", org.ID,
 			"user_id", user.ID, "fields", conflictFields(conflicts))
 	}
 	merged.RoleSource = role.Source
