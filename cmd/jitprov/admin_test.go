@@ -619,3 +619,39 @@ func TestCLIHeldSignups(t *testing.T) {
 		t.Errorf("approve twice: exit %d, want %d", r.code, exitConflict)
 	}
 }
+
+// `jitprov conflicts` and `users get` show the changes the fields' owners
+// kept out.
+func TestCLIConflicts(t *testing.T) {
+	h := newAdminEnv(t)
+	ann := h.login(t, "acme", "ann").User
+	acme := testOrg("acme", 3)
+	acme.FieldOwners = map[string]string{store.FieldRole: store.OwnerApp}
+	if err := h.s.ApplyOrganizations(t.Context(), []store.Organization{acme}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if res := h.login(t, "acme", "ann", "viewer"); res.User.Role != "member" {
+		t.Fatalf("ann's role %q, want member kept", res.User.Role)
+	}
+	r := h.jitprov(t, "conflicts", "acme").must(t)
+	for _, want := range []string{"FIELD", ann.ID, "role", "login", "viewer", "member", "app"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("conflicts lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = h.jitprov(t, "conflicts", "acme", "--field", "email").must(t)
+	if !strings.Contains(r.stderr+r.stdout, "No overruled changes match.") {
+		t.Errorf("conflicts --field email: %q %q", r.stdout, r.stderr)
+	}
+	r = h.jitprov(t, "conflicts", "acme", "--user", ann.ID, "-o", "json").must(t)
+	if !strings.Contains(r.stdout, `"conflicts"`) || !strings.Contains(r.stdout, `"owner":"app"`) && !strings.Contains(r.stdout, `"owner": "app"`) {
+		t.Errorf("conflicts -o json: %s", r.stdout)
+	}
+	r = h.jitprov(t, "users", "get", "acme", ann.ID).must(t)
+	if !strings.Contains(r.stdout, "Changes kept out by the fields' owners") || !strings.Contains(r.stdout, "viewer") {
+		t.Errorf("users get:\n%s", r.stdout)
+	}
+	if r = h.jitprov(t, "orgs", "get", "acme").must(t); !strings.Contains(r.stdout, "role=app") {
+		t.Errorf("orgs get lacks the field owners:\n%s", r.stdout)
+	}
+}

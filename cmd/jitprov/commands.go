@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +38,7 @@ var commands = []*command{
 	{name: "reviews approve", args: "ORG REVIEW", summary: "Give the user the role the review asks for", min: 2, max: 2, setup: reviewsApprove},
 	{name: "reviews deny", args: "ORG REVIEW --reason TEXT", summary: "Close a review; the user keeps their role (a reason is required)", min: 2, max: 2, setup: reviewsDeny},
 	{name: "audit", args: "ORG", summary: "The admin audit: who did what to whom, newest first", min: 1, max: 1, setup: auditList},
+	{name: "conflicts", args: "ORG", summary: "Changes of people's fields that the fields' owners (field_owners) kept out, latest first", min: 1, max: 1, setup: conflictsList},
 	{name: "decisions", args: "ORG", summary: "The provisioning log: every login's decision, newest first (why was Bob refused?)", min: 1, max: 1, setup: decisionsList},
 	{name: "dry-run", args: "ORG -f IDENTITY.json | --connection ID --saml-response FILE | --connection ID --id-token FILE [--userinfo FILE]", summary: "What JIT would decide for a login of this identity (or SAML response, or ID token) now, writing nothing", min: 1, max: 1, setup: dryRun},
 	{name: "apply", args: "-f ORGANIZATIONS.yaml", summary: "Create or update organisations and connections (--dry-run: only say what it would do); never deletes", max: 0, setup: apply},
@@ -68,6 +71,15 @@ func orgsList(fs *flag.FlagSet) func(*env, []string) error {
 	}
 }
 
+// owners lists field owners as field=owner, by field; "" for none.
+func owners(m map[string]string) string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, k+"="+m[k])
+	}
+	return list(out)
+}
+
 func seats(o client.Organization) string {
 	if o.MaxSeats <= 0 {
 		return fmt.Sprintf("%d/unlimited", o.SeatsUsed)
@@ -95,7 +107,8 @@ func orgsGet(fs *flag.FlagSet) func(*env, []string) error {
 			if err := fields(w, "ID", d.ID, "Name", d.Name, "Seats", seats(d), "Roles", list(d.Roles),
 				"Default role", d.DefaultRole, "JIT role ceiling", d.JITRoleCeiling, "Admin role", d.AdminRole,
 				"Update policy", d.UpdatePolicy, "Link by email", d.LinkByEmail, "Verified domains", list(d.VerifiedDomains),
-				"Seat warning", strconv.Itoa(d.SeatWarningPercent)+"%", "Landing URL", d.LandingURL); err != nil {
+				"Seat warning", strconv.Itoa(d.SeatWarningPercent)+"%", "Landing URL", d.LandingURL,
+				"Field owners", owners(d.FieldOwners)); err != nil {
 				return err
 			}
 			fmt.Fprintln(w, "\nConnections:")
@@ -292,7 +305,13 @@ func usersGet(fs *flag.FlagSet) func(*env, []string) error {
 			}
 			section(w, "Admin actions", len(d.Audit))
 			if len(d.Audit) > 0 {
-				return auditTable(d.Audit).write(w)
+				if err := auditTable(d.Audit).write(w); err != nil {
+					return err
+				}
+			}
+			if len(d.Conflicts) > 0 {
+				section(w, "Changes kept out by the fields' owners", len(d.Conflicts))
+				return conflictTable(d.Conflicts).write(w)
 			}
 			return nil
 		})
@@ -596,6 +615,57 @@ func auditList(fs *flag.FlagSet) func(*env, []string) error {
 			return nil
 		})
 	}
+}
+
+func conflictsList(fs *flag.FlagSet) func(*env, []string) error {
+	var o orgArg
+	o.flag(fs)
+	var q client.ConflictQuery
+	var all bool
+	fs.StringVar(&q.User, "user", "", "one user's conflicts (a user id)")
+	fs.StringVar(&q.Field, "field", "", "one field's conflicts: email, given_name, family_name, display_name, groups, role, attributes.NAME")
+	pageFlags(fs, "conflicts", &q.Limit, &q.Cursor, &all)
+	return func(e *env, args []string) error {
+		org, _, err := o.take(args)
+		if err != nil {
+			return err
+		}
+		c, err := e.client()
+		if err != nil {
+			return err
+		}
+		page := client.ConflictPage{Conflicts: []client.FieldConflict{}}
+		page.Next, err = pages(all, q.Cursor, func(cursor string) (string, error) {
+			q.Cursor = cursor
+			p, err := c.Conflicts(e.ctx, org, q)
+			page.Conflicts = append(page.Conflicts, p.Conflicts...)
+			return p.Next, err
+		})
+		if err != nil {
+			return err
+		}
+		return e.print(page, func(w io.Writer) error {
+			if len(page.Conflicts) == 0 {
+				e.note("No overruled changes match.")
+				return nil
+			}
+			if err := conflictTable(page.Conflicts).write(w); err != nil {
+				return err
+			}
+			if page.Next != "" {
+				e.note("More conflicts: add --cursor %s, or --all for every page.", page.Next)
+			}
+			return nil
+		})
+	}
+}
+
+func conflictTable(cs []client.FieldConflict) *table {
+	t := newTable("LAST", "USER", "FIELD", "SOURCE", "WANTED", "KEPT", "OWNER", "TIMES")
+	for _, c := range cs {
+		t.add(when(c.At), c.UserID, c.Field, c.Source, list(c.Rejected), list(c.Kept), c.Owner, strconv.Itoa(c.Count))
+	}
+	return t
 }
 
 func decisionTable(ds []client.Decision) *table {

@@ -457,6 +457,7 @@ func TestApplyDryRunIsWhatApplyDoes(t *testing.T) {
 	acme := org("acme", 20) // more seats
 	acme.VerifiedDomains = []string{"acme.example"}
 	acme.InactiveAfter = 90 * 24 * time.Hour
+	acme.FieldOwners = map[string]string{store.FieldGroups: store.OwnerSCIM, store.AttributeField("department"): store.OwnerApp}
 	initech := org("initech", 5) // new
 	conns := []store.Connection{
 		{OrganizationID: "acme", ID: "idp", Protocol: "saml"},                                             // unchanged
@@ -472,7 +473,8 @@ func TestApplyDryRunIsWhatApplyDoes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []admin.Change{
-		{Kind: "organization", Organization: "acme", Action: "update", Fields: []string{"max_seats", "verified_domains", "inactive_after"}},
+		{Kind: "organization", Organization: "acme", Action: "update", Fields: []string{"max_seats", "verified_domains", "inactive_after",
+			"field_owners.attributes.department", "field_owners.groups"}},
 		{Kind: "connection", Organization: "acme", Connection: "idp", Action: "unchanged"},
 		{Kind: "connection", Organization: "acme", Connection: "entra", Action: "create"},
 		{Kind: "organization", Organization: "initech", Action: "create"},

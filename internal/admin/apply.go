@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"time"
@@ -152,6 +153,18 @@ func orgFields(a, b store.Organization) []string {
 	add("new_people", aNew == bNew)
 	add("when_full", aFull == bFull)
 	add("inactive_after", a.InactiveAfter/time.Second == b.InactiveAfter/time.Second) // stored to the second
+	// Each field whose owner changes, named as the file does
+	// (field_owners.email, field_owners.attributes.department).
+	keys := slices.Sorted(maps.Keys(a.FieldOwners))
+	for k := range b.FieldOwners {
+		if _, ok := a.FieldOwners[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		add("field_owners."+k, a.FieldOwners[k] == b.FieldOwners[k])
+	}
 	return f
 }
 

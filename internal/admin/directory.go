@@ -533,10 +533,19 @@ func changedFields(a, b store.User) []string {
 	return out
 }
 
-// writePerson makes u what in says: profile, SCIM fields (SCIM manages u
-// from now on) and status, with the events of each change.
+// writePerson makes u what in says: profile — the fields the
+// organisation's field owners let SCIM change; what they keep out is
+// recorded as field conflicts — SCIM fields (SCIM manages u from now on)
+// and status, with the events of each change.
 func (c *Core) writePerson(ctx context.Context, tx store.Tx, ch *change, org store.Organization, rules directoryRules, u store.User, in Person) (DirectoryUser, bool, error) {
-	next := applyPerson(u, in)
+	next, conflicts := ownedByOthers(org, u, applyPerson(u, in), ch.p.decidedBy())
+	if len(conflicts) > 0 {
+		// What the fields' owners kept SCIM from changing, for the
+		// admins, in this transaction.
+		if err := tx.RecordFieldConflicts(ctx, conflicts...); err != nil {
+			return DirectoryUser{}, false, err
+		}
+	}
 	next.SCIM = store.SCIMUser{UserName: in.UserName, ExternalID: in.ExternalID, Managed: true, Deactivated: u.SCIM.Deactivated}
 	changed := changedFields(u, next)
 	written := u

@@ -346,7 +346,9 @@ func lockUsers(ctx context.Context, tx store.Tx, orgID string, ids []string) err
 }
 
 // refreshMembers sets each user's groups to their SCIM groups' names and
-// their role to what the group rules give, announcing each change.
+// their role to what the group rules give, announcing each change — as
+// far as the organisation's field owners let SCIM change groups and
+// roles: what they keep out is recorded as field conflicts.
 func (c *Core) refreshMembers(ctx context.Context, tx store.Tx, ch *change, org store.Organization, userIDs []string) error {
 	if len(userIDs) == 0 {
 		return nil
@@ -371,6 +373,12 @@ func (c *Core) refreshMembers(ctx context.Context, tx store.Tx, ch *change, org 
 		}
 		actor := ch.p.actor()
 		role, source := groupRole(org, rules, names, u)
+		names, role, source, conflicts := ownedMembership(org, u, names, role, source, ch.p.decidedBy())
+		if len(conflicts) > 0 {
+			if err := tx.RecordFieldConflicts(ctx, conflicts...); err != nil {
+				return err
+			}
+		}
 		if slices.Equal(names, u.Groups) && role == u.Role {
 			continue
 		}

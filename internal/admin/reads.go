@@ -58,6 +58,9 @@ type UserDetail struct {
 	Decisions  []store.Decision
 	Reviews    []store.RoleReview
 	Audit      []store.AuditEntry
+	// Conflicts are the changes of the user's fields their owners
+	// overruled (the organisation's field_owners), latest first.
+	Conflicts []store.FieldConflict
 }
 
 // User shows one user.
@@ -81,7 +84,26 @@ func (c *Core) User(ctx context.Context, p Principal, orgID, userID string) (Use
 			return err
 		}
 		audit, err := tx.ListAudit(ctx, store.AuditFilter{OrganizationID: org.ID, Target: u.ID, Limit: 20})
+		if err != nil {
+			return err
+		}
 		out.Audit = audit.Entries
+		conflicts, err := tx.ListFieldConflicts(ctx, store.ConflictFilter{OrganizationID: org.ID, UserID: u.ID, Limit: 20})
+		out.Conflicts = conflicts.Conflicts
+		return err
+	})
+	return out, err
+}
+
+// FieldConflicts lists the changes of an organisation's users' fields
+// that the fields' owners overruled (f.OrganizationID; f.UserID and
+// f.Field narrow it), latest first: what a sign-in or SCIM wanted, and
+// what the user kept.
+func (c *Core) FieldConflicts(ctx context.Context, p Principal, f store.ConflictFilter) (store.ConflictPage, error) {
+	var out store.ConflictPage
+	err := c.inTx(ctx, p, f.OrganizationID, false, func(tx store.Tx, org store.Organization) error {
+		var err error
+		out, err = tx.ListFieldConflicts(ctx, f)
 		return err
 	})
 	return out, err

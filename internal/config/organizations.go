@@ -36,21 +36,22 @@ type orgFile struct {
 }
 
 type orgEntry struct {
-	ID              string      `yaml:"id"`
-	Name            string      `yaml:"name"`
-	MaxSeats        *int        `yaml:"max_seats"`
-	Roles           []string    `yaml:"roles"`
-	DefaultRole     string      `yaml:"default_role"`
-	JITRoleCeiling  string      `yaml:"jit_role_ceiling"`
-	UpdatePolicy    string      `yaml:"update_policy"`
-	LinkByEmail     string      `yaml:"link_by_email"`
-	VerifiedDomains []string    `yaml:"verified_domains"`
-	LandingURL      string      `yaml:"landing_url"`
-	InitialAdmins   []string    `yaml:"initial_admins"`
-	NewPeople       string      `yaml:"new_people"`
-	WhenFull        string      `yaml:"when_full"`
-	InactiveAfter   string      `yaml:"inactive_after"`
-	Connections     []connEntry `yaml:"connections"`
+	ID              string            `yaml:"id"`
+	Name            string            `yaml:"name"`
+	MaxSeats        *int              `yaml:"max_seats"`
+	Roles           []string          `yaml:"roles"`
+	DefaultRole     string            `yaml:"default_role"`
+	JITRoleCeiling  string            `yaml:"jit_role_ceiling"`
+	UpdatePolicy    string            `yaml:"update_policy"`
+	LinkByEmail     string            `yaml:"link_by_email"`
+	VerifiedDomains []string          `yaml:"verified_domains"`
+	LandingURL      string            `yaml:"landing_url"`
+	InitialAdmins   []string          `yaml:"initial_admins"`
+	NewPeople       string            `yaml:"new_people"`
+	WhenFull        string            `yaml:"when_full"`
+	InactiveAfter   string            `yaml:"inactive_after"`
+	FieldOwners     map[string]string `yaml:"field_owners"`
+	Connections     []connEntry       `yaml:"connections"`
 
 	SeatWarningPercent *int         `yaml:"seat_warning_percent"`
 	Notifications      *notifyEntry `yaml:"notifications"`
@@ -297,6 +298,8 @@ func (d *document) organization(p string, o orgEntry) (store.Organization, []sto
 		}
 		org.InactiveAfter = v
 	}
+
+	org.FieldOwners = d.fieldOwners(p+".field_owners", o.FieldOwners)
 
 	org.UpdatePolicy = store.PreferIdP
 	if d.present(p + ".update_policy") {

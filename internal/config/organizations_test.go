@@ -261,6 +261,30 @@ func TestParseOrganizationsErrors(t *testing.T) {
 		{"domain with a bad label", org("    verified_domains: [-acme.com]"), []string{`organizations[0].verified_domains[0]: "-acme.com" is not a domain name`}},
 		{"duplicate domain", org("    verified_domains: [acme.com, ACME.com]"), []string{`orgs.yaml:5: organizations[0].verified_domains[1]: "acme.com" is listed twice (also verified_domains[0])`}},
 
+		// Field owners.
+		{"field owner unknown", org("    field_owners:", "      email: idp", "      groups: okta"),
+			[]string{`orgs.yaml:7: organizations[0].field_owners.groups: "okta" is not an owner; use idp (sign-ins and SCIM may change it), scim (only SCIM), app (neither: only admins and the application) or first-login-only`}},
+		{"field owner typo", org("    field_owners:", "      role: first-login"),
+			[]string{`orgs.yaml:6: organizations[0].field_owners.role: "first-login" is not an owner; did you mean "first-login-only"?`}},
+		{"field owner missing", org("    field_owners:", "      email:"),
+			[]string{`orgs.yaml:6: organizations[0].field_owners.email: no owner; give idp`}},
+		{"field name typo", org("    field_owners:", "      emial: scim"),
+			[]string{`orgs.yaml:6: organizations[0].field_owners.emial: unknown field; did you mean "email"? (fields: email, given_name, family_name, display_name, groups, role, a custom attribute's name, or "*" for every other custom attribute; a custom attribute named "emial" is written attributes.emial)`}},
+		{"field name roles", org("    field_owners:", "      roles: scim"), []string{`orgs.yaml:6: organizations[0].field_owners.roles: unknown field; did you mean "role"?`}},
+		{"field name firstName", org("    field_owners:", "      firstName: app"), []string{`orgs.yaml:6: organizations[0].field_owners.firstName: unknown field; did you mean "given_name"?`}},
+		{"email_verified owned", org("    field_owners:", "      email_verified: app"),
+			[]string{`orgs.yaml:6: organizations[0].field_owners.email_verified: whether the email is verified follows the email: give email an owner`}},
+		{"status owned", org("    field_owners:", "      status: scim"),
+			[]string{`orgs.yaml:6: organizations[0].field_owners.status: "status" cannot have an owner: only the profile fields`}},
+		{"attribute named twice", org("    field_owners:", "      department: app", "      attributes.department: scim"),
+			[]string{`orgs.yaml:7: organizations[0].field_owners.attributes.department: names the same field as "department" (line 6); give each field one owner`}},
+		{"empty attribute name", org("    field_owners:", "      \"attributes.\": app"),
+			[]string{`orgs.yaml:6: organizations[0].field_owners.attributes.: "attributes." names no custom attribute`}},
+		{"field owners a list", org("    field_owners: [email, groups]"),
+			[]string{`orgs.yaml:5: organizations[0].field_owners: expected a mapping of names to values, got a list`}},
+		{"field owner a list", org("    field_owners:", "      groups: [scim, app]"),
+			[]string{`orgs.yaml:6: organizations[0].field_owners.groups: expected a string, got a list`}},
+
 		// Connections.
 		{"connection id missing", org("    connections:", "      - protocol: saml"), []string{`orgs.yaml:6: organizations[0].connections[0].id: required`}},
 		{"connection id invalid", org("    connections:", "      - id: Okta SSO", "        protocol: saml"), []string{`orgs.yaml:6: organizations[0].connections[0].id: "Okta SSO" is not a valid connection id`}},
@@ -329,7 +353,7 @@ func TestParseOrganizationsAllErrors(t *testing.T) {
 		`orgs.yaml:10: organizations[0].connections[1].protocol: "cas" is not a protocol; use saml or oidc`,
 		`orgs.yaml:11: organizations[1].name: required: the organisation's display name, e.g. name: Acme Corp`,
 		`orgs.yaml:11: organizations[1].id: "acme" is already the id of organizations[0] (line 2); organisation ids must be unique in the file`,
-		`orgs.yaml:13: organizations[1]: unknown field "colour" (known fields: id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains, landing_url, initial_admins, new_people, when_full, inactive_after, connections, seat_warning_percent, notifications)`,
+		`orgs.yaml:13: organizations[1]: unknown field "colour" (known fields: id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains, landing_url, initial_admins, new_people, when_full, inactive_after, field_owners, connections, seat_warning_percent, notifications)`,
 	}
 	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
 		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -676,5 +700,43 @@ func TestParseOrganizationsConstants(t *testing.T) {
 		"          idp_metadata_url: https://idp.example/md", "          constants: [Contractors]")))
 	if want := "orgs.yaml:10: " + p + ": expected a mapping of constant values"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("got %v, want %s", err, want)
+	}
+}
+
+func TestParseOrganizationsFieldOwners(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		lines []string
+		want  map[string]string
+	}{
+		{"none", nil, nil},
+		{"empty", []string{"    field_owners: {}"}, nil},
+		{"every kind", []string{
+			"    field_owners:",
+			"      email: idp",
+			"      given_name: app",
+			"      family_name: app",
+			"      display_name: scim",
+			"      groups: scim",
+			"      role: scim",
+			"      department: first-login-only",
+			"      attributes.roles: app",
+			`      "*": idp`,
+		}, map[string]string{
+			"email": "idp", "given_name": "app", "family_name": "app", "display_name": "scim", "groups": "scim", "role": "scim",
+			"attributes.department": "first-login-only", "attributes.roles": "app", "attributes.*": "idp",
+		}},
+		{"a custom attribute written as such", []string{"    field_owners: {attributes.costCenter: scim}"},
+			map[string]string{"attributes.costCenter": "scim"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			orgs, _, err := ParseOrganizations("orgs.yaml", []byte(org(tc.lines...)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := orgs[0].FieldOwners; !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("FieldOwners: got %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -383,7 +383,7 @@ func TestDocsExamples(t *testing.T) {
 		block, _, _ := strings.Cut(part, "```")
 		blocks = append(blocks, block)
 	}
-	var orgs, conns, prov, edge, notifier, notifications int
+	var orgs, conns, prov, edge, notifier, notifications, owners int
 	for _, b := range blocks {
 		switch {
 		case strings.Contains(b, "organizations_file:"):
@@ -396,6 +396,12 @@ func TestDocsExamples(t *testing.T) {
 			notifications++
 			if _, _, err := ParseOrganizations("docs/config.md", []byte("organizations:\n  - id: acme\n    name: Acme\n    max_seats: 5\n"+b)); err != nil {
 				t.Errorf("notifications example: %v", err)
+			}
+		case strings.HasPrefix(b, "    update_policy:"): // an organisation's fields
+			owners++
+			parsed, _, err := ParseOrganizations("docs/config.md", []byte("organizations:\n  - id: acme\n    name: Acme\n    max_seats: 5\n"+b))
+			if err != nil || len(parsed[0].FieldOwners) != strings.Count(b, "\n      ") {
+				t.Errorf("field_owners example: %v %+v", err, parsed)
 			}
 		case strings.Contains(b, "public_url:"):
 			edge++
@@ -429,8 +435,8 @@ func TestDocsExamples(t *testing.T) {
 			}
 		}
 	}
-	if orgs == 0 || conns == 0 || prov == 0 || edge == 0 || notifier == 0 || notifications == 0 {
-		t.Errorf("found %d organisations, %d connection, %d provisioner, %d sso-edge, %d notifier and %d notifications examples, want each",
-			orgs, conns, prov, edge, notifier, notifications)
+	if orgs == 0 || conns == 0 || prov == 0 || edge == 0 || notifier == 0 || notifications == 0 || owners == 0 {
+		t.Errorf("found %d organisations, %d connection, %d provisioner, %d sso-edge, %d notifier, %d notifications and %d field_owners examples, want each",
+			orgs, conns, prov, edge, notifier, notifications, owners)
 	}
 }

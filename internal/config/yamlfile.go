@@ -488,6 +488,7 @@ var typeNames = map[string]string{
 	"*int":               "a whole number",
 	"string":             "a string",
 	"[]string":           "a list of strings",
+	"map[string]string":  "a mapping of names to values",
 	"config.orgFile":     `a mapping with the key "organizations"`,
 	"[]config.orgEntry":  "a list of organisations",
 	"config.orgEntry":    "a mapping of organisation fields",

@@ -415,7 +415,7 @@ func (d *Decider) update(ctx context.Context, tx store.Tx, dec *decision, org st
 		return fmt.Errorf("provisioner: login %s: connection %q of organisation %q: %w", loginID, conn.ID, org.ID, err)
 	}
 	groups, claims := loginClaims(rules, user.Groups, id)
-	merged, changed := mergeProfile(org.UpdatePolicy, user, id, groups)
+	merged, changed, conflicts := ownedProfile(org, user, id, groups)
 	if merged.Email != user.Email {
 		// Never take another user's email: keep the current one.
 		if other, err := tx.UserByEmail(ctx, org.ID, merged.Email); err == nil && other.ID != user.ID {
@@ -427,7 +427,22 @@ func (d *Decider) update(ctx context.Context, tx store.Tx, dec *decision, org st
 			return err
 		}
 	}
-	role := decideRole(org, org.UpdatePolicy, claims, user.Role, user.RoleSource)
+	role, roleConflict := ownedRole(org, claims, user)
+	if roleConflict != nil {
+		conflicts = append(conflicts, *roleConflict)
+	}
+	if len(conflicts) > 0 {
+		// What the fields' owners overruled, for the admins: in this
+		// transaction, the latest per field.
+		for i := range conflicts {
+			conflicts[i].LoginID = loginID
+		}
+		if err := tx.RecordFieldConflicts(ctx, conflicts...); err != nil {
+			return err
+		}
+		d.log.DebugContext(ctx, "sign-in's changes overruled by the fields' owners", "login_id", loginID, "org", org.ID,
+			"user_id", user.ID, "fields", conflictFields(conflicts))
+	}
 	merged.RoleSource = role.Source
 	if role.Role != user.Role {
 		merged.Role = role.Role
@@ -552,6 +567,15 @@ func without(list []string, s string) []string {
 		if v != s {
 			out = append(out, v)
 		}
+	}
+	return out
+}
+
+// conflictFields names the fields of conflicts, for the log.
+func conflictFields(cs []store.FieldConflict) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Field
 	}
 	return out
 }

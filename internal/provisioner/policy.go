@@ -228,3 +228,159 @@ func domainVerified(org store.Organization, email string) bool {
 func isInitialAdmin(org store.Organization, id events.Identity) bool {
 	return id.EmailVerified && id.Email != "" && slices.Contains(org.InitialAdmins, strings.ToLower(id.Email))
 }
+
+// ownedProfile is mergeProfile under the organisation's field owners: a
+// field without an owner follows the update policy (mergeProfile), one
+// owned by the IdP follows the login as prefer-idp does, and one whose
+// owner a sign-in may not overrule (scim, app, first-login-only) is kept —
+// and, when the login would have changed it, the change is returned as a
+// conflict for the admins, rather than dropped silently.
+func ownedProfile(org store.Organization, u store.User, id events.Identity, g groupsRule) (store.User, []string, []store.FieldConflict) {
+	byPolicy, changed := mergeProfile(org.UpdatePolicy, u, id, g)
+	if len(org.FieldOwners) == 0 {
+		return byPolicy, changed, nil
+	}
+	byIdP, _ := mergeProfile(store.PreferIdP, u, id, g)
+	out := u
+	var conflicts []store.FieldConflict
+	overruled := func(field, owner string, rejected, kept []string) {
+		conflicts = append(conflicts, store.FieldConflict{OrganizationID: u.OrganizationID, UserID: u.ID, Field: field,
+			Source: store.SourceLogin, Rejected: nonNil(rejected), Kept: nonNil(kept), Owner: owner})
+	}
+	str := func(field string, dst *string, policy, idp, stored string) {
+		switch owner := org.FieldOwner(field); {
+		case owner == "":
+			*dst = policy
+		case store.MayChange(owner, store.SourceLogin):
+			*dst = idp
+		default:
+			*dst = stored
+			if idp != stored {
+				overruled(field, owner, one(idp), one(stored))
+			}
+		}
+	}
+	str(store.FieldEmail, &out.Email, byPolicy.Email, byIdP.Email, u.Email)
+	// Whether the email is verified is the IdP's word about the email it
+	// sent: it follows the email kept, as in mergeProfile.
+	if id.Email != "" && strings.EqualFold(out.Email, id.Email) {
+		out.EmailVerified = id.EmailVerified
+	}
+	str(store.FieldGivenName, &out.GivenName, byPolicy.GivenName, byIdP.GivenName, u.GivenName)
+	str(store.FieldFamilyName, &out.FamilyName, byPolicy.FamilyName, byIdP.FamilyName, u.FamilyName)
+	str(store.FieldDisplayName, &out.DisplayName, byPolicy.DisplayName, byIdP.DisplayName, u.DisplayName)
+	switch owner := org.FieldOwner(store.FieldGroups); {
+	case owner == "":
+		out.Groups = byPolicy.Groups
+	case store.MayChange(owner, store.SourceLogin):
+		out.Groups = byIdP.Groups
+	default:
+		if !slices.Equal(byIdP.Groups, u.Groups) {
+			overruled(store.FieldGroups, owner, byIdP.Groups, u.Groups)
+		}
+	}
+	out.Attributes = byPolicy.Attributes
+	if org.OwnsAttributes() {
+		var ac []store.FieldConflict
+		out.Attributes, ac = ownedAttributes(org, u, id)
+		conflicts = append(conflicts, ac...)
+	}
+	return out, profileChanges(u, out), conflicts
+}
+
+// ownedAttributes merges the login's custom attributes into u's when some
+// have an owner: the attributes without one follow the update policy
+// among themselves, as mergeProfile does with all of them; each owned one
+// the login carries is changed when its owner lets a sign-in change it,
+// and is a conflict otherwise. An owned attribute the login does not
+// carry is kept.
+func ownedAttributes(org store.Organization, u store.User, id events.Identity) (map[string][]string, []store.FieldConflict) {
+	owned := func(k string) string { return org.FieldOwner(store.AttributeField(k)) }
+	out := maps.Clone(u.Attributes)
+	if out == nil {
+		out = map[string][]string{}
+	}
+	storedFree, loginFree := map[string][]string{}, map[string][]string{}
+	for k, v := range u.Attributes {
+		if owned(k) == "" {
+			storedFree[k] = v
+		}
+	}
+	for k, v := range id.Attributes {
+		if owned(k) == "" {
+			loginFree[k] = v
+		}
+	}
+	if len(loginFree) > 0 && !maps.EqualFunc(storedFree, loginFree, slices.Equal) &&
+		(org.UpdatePolicy != store.PreferApp || len(storedFree) == 0) {
+		for k := range storedFree {
+			delete(out, k)
+		}
+		maps.Copy(out, loginFree)
+	}
+	var conflicts []store.FieldConflict
+	for _, k := range slices.Sorted(maps.Keys(id.Attributes)) {
+		owner, v := owned(k), id.Attributes[k]
+		switch {
+		case owner == "", slices.Equal(u.Attributes[k], v):
+		case store.MayChange(owner, store.SourceLogin):
+			out[k] = slices.Clone(v)
+		default:
+			conflicts = append(conflicts, store.FieldConflict{OrganizationID: u.OrganizationID, UserID: u.ID,
+				Field: store.AttributeField(k), Source: store.SourceLogin, Rejected: nonNil(slices.Clone(v)),
+				Kept: nonNil(slices.Clone(u.Attributes[k])), Owner: owner})
+		}
+	}
+	if len(out) == 0 && len(u.Attributes) == 0 {
+		out = u.Attributes
+	}
+	return out, conflicts
+}
+
+// profileChanges names the profile fields of b that differ from a, in
+// mergeProfile's order, as user.updated names them.
+func profileChanges(a, b store.User) []string {
+	var out []string
+	add := func(name string, same bool) {
+		if !same {
+			out = append(out, name)
+		}
+	}
+	add(fieldEmail, a.Email == b.Email)
+	add(fieldEmailVerified, a.EmailVerified == b.EmailVerified)
+	add(fieldGivenName, a.GivenName == b.GivenName)
+	add(fieldFamilyName, a.FamilyName == b.FamilyName)
+	add(fieldDisplayName, a.DisplayName == b.DisplayName)
+	add(fieldGroups, slices.Equal(a.Groups, b.Groups))
+	add(fieldAttributes, maps.EqualFunc(a.Attributes, b.Attributes, slices.Equal))
+	return out
+}
+
+// ownedRole is decideRole under the role's owner: none follows the update
+// policy, the IdP makes the claims decide as under prefer-idp, and an
+// owner a sign-in may not overrule keeps the role (as prefer-app does,
+// reviews included), the role the claims would have given being a
+// conflict.
+func ownedRole(org store.Organization, claims roleClaims, u store.User) (roleDecision, *store.FieldConflict) {
+	switch owner := org.FieldOwner(store.FieldRole); {
+	case owner == "":
+		return decideRole(org, org.UpdatePolicy, claims, u.Role, u.RoleSource), nil
+	case store.MayChange(owner, store.SourceLogin):
+		return decideRole(org, store.PreferIdP, claims, u.Role, u.RoleSource), nil
+	default:
+		kept := decideRole(org, store.PreferApp, claims, u.Role, u.RoleSource)
+		if wanted := decideRole(org, store.PreferIdP, claims, u.Role, u.RoleSource); wanted.Role != u.Role {
+			return kept, &store.FieldConflict{OrganizationID: u.OrganizationID, UserID: u.ID, Field: store.FieldRole,
+				Source: store.SourceLogin, Rejected: []string{wanted.Role}, Kept: []string{u.Role}, Owner: owner}
+		}
+		return kept, nil
+	}
+}
+
+// one is a single value as a conflict holds it: none for "".
+func one(v string) []string {
+	if v == "" {
+		return []string{}
+	}
+	return []string{v}
+}

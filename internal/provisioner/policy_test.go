@@ -1,7 +1,9 @@
 package provisioner
 
 import (
+	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/jitprov/jitprov/events"
@@ -275,6 +277,77 @@ func TestMayLinkByEmail(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := mayLinkByEmail(tt.org, tt.id); got != tt.want {
 				t.Errorf("got %t, want %t", got, tt.want)
+			}
+		})
+	}
+}
+
+// Custom attributes with an owner are merged one by one; those without
+// follow the update policy among themselves; a change an owner keeps out
+// is a conflict.
+func TestOwnedAttributes(t *testing.T) {
+	stored := store.User{ID: "u1", OrganizationID: "acme",
+		Attributes: map[string][]string{"dept": {"r&d"}, "cost": {"42"}, "site": {"paris"}}}
+	tests := []struct {
+		name      string
+		policy    store.UpdatePolicy
+		owners    map[string]string
+		login     map[string][]string
+		want      map[string][]string
+		conflicts []string // fields
+	}{
+		{name: "an owned attribute the login does not carry is kept; the unowned ones follow prefer-idp",
+			owners: map[string]string{"attributes.dept": store.OwnerIdP},
+			login:  map[string][]string{"cost": {"7"}},
+			want:   map[string][]string{"dept": {"r&d"}, "cost": {"7"}}},
+		{name: "an owned attribute the IdP owns follows the login",
+			owners: map[string]string{"attributes.dept": store.OwnerIdP},
+			login:  map[string][]string{"dept": {"sales"}, "cost": {"42"}, "site": {"paris"}},
+			want:   map[string][]string{"dept": {"sales"}, "cost": {"42"}, "site": {"paris"}}},
+		{name: "the application's attribute is kept, a conflict",
+			owners:    map[string]string{"attributes.dept": store.OwnerApp},
+			login:     map[string][]string{"dept": {"sales"}, "cost": {"42"}, "site": {"paris"}},
+			want:      stored.Attributes,
+			conflicts: []string{"attributes.dept"}},
+		{name: "* for every attribute: kept one by one, conflicts for each change",
+			owners:    map[string]string{"attributes.*": store.OwnerFirstLogin},
+			login:     map[string][]string{"dept": {"sales"}, "cost": {"42"}, "new": {"x"}},
+			want:      stored.Attributes,
+			conflicts: []string{"attributes.dept", "attributes.new"}},
+		{name: "prefer-app: unowned attributes are not overwritten, an IdP-owned one is",
+			policy: store.PreferApp, owners: map[string]string{"attributes.site": store.OwnerIdP},
+			login: map[string][]string{"dept": {"sales"}, "site": {"lyon"}},
+			want:  map[string][]string{"dept": {"r&d"}, "cost": {"42"}, "site": {"lyon"}}},
+		{name: "scim's attribute: a sign-in may not change it",
+			owners:    map[string]string{"attributes.cost": store.OwnerSCIM, "attributes.*": store.OwnerIdP},
+			login:     map[string][]string{"cost": {"9"}, "site": {"lyon"}},
+			want:      map[string][]string{"dept": {"r&d"}, "cost": {"42"}, "site": {"lyon"}},
+			conflicts: []string{"attributes.cost"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			org := store.Organization{ID: "acme", UpdatePolicy: store.PreferIdP, FieldOwners: tt.owners}
+			if tt.policy != "" {
+				org.UpdatePolicy = tt.policy
+			}
+			got, changed, conflicts := ownedProfile(org, stored, events.Identity{Attributes: tt.login}, groupsKeep)
+			if !maps.EqualFunc(got.Attributes, tt.want, slices.Equal) {
+				t.Errorf("attributes %v, want %v", got.Attributes, tt.want)
+			}
+			if wantChanged := !maps.EqualFunc(tt.want, stored.Attributes, slices.Equal); slices.Contains(changed, "attributes") != wantChanged {
+				t.Errorf("changed %v, want attributes changed: %v", changed, wantChanged)
+			}
+			var fields []string
+			for _, c := range conflicts {
+				fields = append(fields, c.Field)
+				name := strings.TrimPrefix(c.Field, "attributes.")
+				if c.Source != store.SourceLogin || c.UserID != "u1" || c.OrganizationID != "acme" ||
+					!slices.Equal(c.Rejected, tt.login[name]) || !slices.Equal(c.Kept, nonNil(stored.Attributes[name])) {
+					t.Errorf("conflict %+v", c)
+				}
+			}
+			if !slices.Equal(fields, tt.conflicts) {
+				t.Errorf("conflicts on %v, want %v", fields, tt.conflicts)
 			}
 		})
 	}

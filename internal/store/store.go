@@ -99,6 +99,11 @@ type Organization struct {
 	// suspends them (Tx.SuspendInactive); 0 suspends nobody. Stored to
 	// the second.
 	InactiveAfter time.Duration
+	// FieldOwners gives fields of the users an owner (OwnerIdP, ...):
+	// who may change the field once the user exists. Keys are
+	// OwnedFields, AttributeField(name) and FieldAttributesDefault; a
+	// field without one follows UpdatePolicy. Nil or empty for none.
+	FieldOwners map[string]string
 }
 
 // An organisation's NewPeople and WhenFull.
@@ -433,6 +438,8 @@ type Tx interface {
 
 	// What SCIM clients do (store/directory.go).
 	DirectoryTx
+	// Changes of users' fields their owners overruled (store/owners.go).
+	ConflictTx
 
 	// What admins do (store/admin.go).
 

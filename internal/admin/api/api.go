@@ -87,6 +87,7 @@ var routes = []route{
 	{"POST " + orgPath + "/reviews/{id}/deny", (*API).deny},
 	{"GET " + orgPath + "/decisions", (*API).listDecisions},
 	{"GET " + orgPath + "/audit", (*API).listAudit},
+	{"GET " + orgPath + "/conflicts", (*API).listConflicts},
 	{"POST " + orgPath + "/dry-run", (*API).dryRun},
 	{"POST /api/v1/apply", (*API).apply},
 	{"GET /api/v1/tokens", (*API).listTokens},

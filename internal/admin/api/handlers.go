@@ -142,6 +142,7 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request, p admin.Principal)
 		"decisions": mapSlice(d.Decisions, decisionOf),
 		"reviews":   mapSlice(d.Reviews, reviewOf),
 		"audit":     mapSlice(d.Audit, auditOf),
+		"conflicts": mapSlice(d.Conflicts, conflictOf),
 	})
 }
 
@@ -321,6 +322,24 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request, p admin.Principa
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"entries": mapSlice(page.Entries, auditOf), "next": page.Next})
+}
+
+// listConflicts lists the changes of users' fields that the fields'
+// owners (the organisation's field_owners) overruled, latest first.
+func (a *API) listConflicts(w http.ResponseWriter, r *http.Request, p admin.Principal) {
+	q := newQuery(r, "user", "field", "cursor", "limit")
+	f := store.ConflictFilter{OrganizationID: r.PathValue("org"), UserID: q.str("user"), Field: q.str("field"),
+		Cursor: q.str("cursor"), Limit: q.limit()}
+	if q.err != nil {
+		a.fail(w, r, q.err)
+		return
+	}
+	page, err := a.core.FieldConflicts(r.Context(), p, f)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"conflicts": mapSlice(page.Conflicts, conflictOf), "next": page.Next})
 }
 
 func forbidden(msg string) error { return fmt.Errorf("%w: %s", admin.ErrForbidden, msg) }

@@ -20,27 +20,35 @@ func ts(t time.Time) string {
 }
 
 type orgView struct {
-	ID                 string           `json:"id"`
-	Name               string           `json:"name"`
-	MaxSeats           int              `json:"max_seats"`
-	SeatsUsed          int              `json:"seats_used"`
-	Roles              []string         `json:"roles"`
-	DefaultRole        string           `json:"default_role"`
-	JITRoleCeiling     string           `json:"jit_role_ceiling"`
-	AdminRole          string           `json:"admin_role"`
-	UpdatePolicy       string           `json:"update_policy"`
-	LinkByEmail        string           `json:"link_by_email"`
-	VerifiedDomains    []string         `json:"verified_domains"`
-	SeatWarningPercent int              `json:"seat_warning_percent"`
-	LandingURL         string           `json:"landing_url,omitempty"`
-	Connections        []connectionView `json:"connections,omitempty"`
+	ID                 string            `json:"id"`
+	Name               string            `json:"name"`
+	MaxSeats           int               `json:"max_seats"`
+	SeatsUsed          int               `json:"seats_used"`
+	Roles              []string          `json:"roles"`
+	DefaultRole        string            `json:"default_role"`
+	JITRoleCeiling     string            `json:"jit_role_ceiling"`
+	AdminRole          string            `json:"admin_role"`
+	UpdatePolicy       string            `json:"update_policy"`
+	LinkByEmail        string            `json:"link_by_email"`
+	VerifiedDomains    []string          `json:"verified_domains"`
+	SeatWarningPercent int               `json:"seat_warning_percent"`
+	LandingURL         string            `json:"landing_url,omitempty"`
+	FieldOwners        map[string]string `json:"field_owners"`
+	Connections        []connectionView  `json:"connections,omitempty"`
 }
 
 func orgOf(o store.Organization) orgView {
 	return orgView{ID: o.ID, Name: o.Name, MaxSeats: o.MaxSeats, SeatsUsed: o.SeatsUsed, Roles: nonNil(o.Roles),
 		DefaultRole: o.DefaultRole, JITRoleCeiling: o.JITRoleCeiling, AdminRole: o.AdminRole(), UpdatePolicy: string(o.UpdatePolicy),
 		LinkByEmail: string(o.LinkByEmail), VerifiedDomains: nonNil(o.VerifiedDomains), SeatWarningPercent: o.SeatWarningPercent,
-		LandingURL: o.LandingURL}
+		LandingURL: o.LandingURL, FieldOwners: nonNilOwners(o.FieldOwners)}
+}
+
+func nonNilOwners(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
 }
 
 type connectionView struct {
@@ -185,4 +193,23 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+type conflictView struct {
+	UserID   string   `json:"user_id"`
+	Field    string   `json:"field"`
+	Source   string   `json:"source"`
+	Rejected []string `json:"rejected"`
+	Kept     []string `json:"kept"`
+	Owner    string   `json:"owner"`
+	LoginID  string   `json:"login_id,omitempty"`
+	Actor    string   `json:"actor,omitempty"`
+	Count    int      `json:"count"`
+	FirstAt  string   `json:"first_at"`
+	At       string   `json:"at"`
+}
+
+func conflictOf(c store.FieldConflict) conflictView {
+	return conflictView{UserID: c.UserID, Field: c.Field, Source: c.Source, Rejected: nonNil(c.Rejected), Kept: nonNil(c.Kept),
+		Owner: c.Owner, LoginID: c.LoginID, Actor: c.Actor, Count: c.Count, FirstAt: ts(c.FirstAt), At: ts(c.At)}
 }

@@ -212,6 +212,27 @@ func (c *Client) Audit(ctx context.Context, org string, q AuditQuery) (AuditPage
 	return out, err
 }
 
+// ConflictQuery filters the field conflicts of an organisation.
+type ConflictQuery struct {
+	User   string
+	Field  string
+	Cursor string
+	Limit  int
+}
+
+// Conflicts lists a page of the changes of an organisation's users'
+// fields that the fields' owners overruled, latest first.
+func (c *Client) Conflicts(ctx context.Context, org string, q ConflictQuery) (ConflictPage, error) {
+	v := url.Values{}
+	set(v, "user", q.User)
+	set(v, "field", q.Field)
+	set(v, "cursor", q.Cursor)
+	setInt(v, "limit", q.Limit)
+	var out ConflictPage
+	err := c.getJSON(ctx, orgPath(org)+"/conflicts", v, &out)
+	return out, err
+}
+
 // DryRun asks what JIT would decide for a login of identity (a JSON
 // object: an identity, bare or as {"identity": …}, or {"connection_id",
 // "saml_response"} or {"connection_id", "id_token", "userinfo"}: the

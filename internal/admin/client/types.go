@@ -14,20 +14,23 @@ import (
 // Organization is an organisation with its seats and policies;
 // Connections only in Organization's answer.
 type Organization struct {
-	ID                 string       `json:"id"`
-	Name               string       `json:"name"`
-	MaxSeats           int          `json:"max_seats"`
-	SeatsUsed          int          `json:"seats_used"`
-	Roles              []string     `json:"roles"`
-	DefaultRole        string       `json:"default_role"`
-	JITRoleCeiling     string       `json:"jit_role_ceiling"`
-	AdminRole          string       `json:"admin_role"`
-	UpdatePolicy       string       `json:"update_policy"`
-	LinkByEmail        string       `json:"link_by_email"`
-	VerifiedDomains    []string     `json:"verified_domains"`
-	SeatWarningPercent int          `json:"seat_warning_percent"`
-	LandingURL         string       `json:"landing_url,omitempty"`
-	Connections        []Connection `json:"connections,omitempty"`
+	ID                 string   `json:"id"`
+	Name               string   `json:"name"`
+	MaxSeats           int      `json:"max_seats"`
+	SeatsUsed          int      `json:"seats_used"`
+	Roles              []string `json:"roles"`
+	DefaultRole        string   `json:"default_role"`
+	JITRoleCeiling     string   `json:"jit_role_ceiling"`
+	AdminRole          string   `json:"admin_role"`
+	UpdatePolicy       string   `json:"update_policy"`
+	LinkByEmail        string   `json:"link_by_email"`
+	VerifiedDomains    []string `json:"verified_domains"`
+	SeatWarningPercent int      `json:"seat_warning_percent"`
+	LandingURL         string   `json:"landing_url,omitempty"`
+	// FieldOwners are each owned field's owner (field_owners), custom
+	// attributes as attributes.<name>.
+	FieldOwners map[string]string `json:"field_owners,omitempty"`
+	Connections []Connection      `json:"connections,omitempty"`
 }
 
 // Connection is how an organisation's people sign in.
@@ -104,6 +107,32 @@ type UserDetail struct {
 	Decisions  []Decision   `json:"decisions"`
 	Reviews    []Review     `json:"reviews"`
 	Audit      []AuditEntry `json:"audit"`
+	// Conflicts are the changes of the user's fields their owners
+	// overruled, latest first.
+	Conflicts []FieldConflict `json:"conflicts"`
+}
+
+// FieldConflict is a change of a user's field that its owner (the
+// organisation's field_owners) overruled: the latest of its user and
+// field.
+type FieldConflict struct {
+	UserID   string    `json:"user_id"`
+	Field    string    `json:"field"`
+	Source   string    `json:"source"` // login or scim
+	Rejected []string  `json:"rejected"`
+	Kept     []string  `json:"kept"`
+	Owner    string    `json:"owner"`
+	LoginID  string    `json:"login_id,omitempty"`
+	Actor    string    `json:"actor,omitempty"`
+	Count    int       `json:"count"`
+	FirstAt  time.Time `json:"first_at,omitzero"`
+	At       time.Time `json:"at,omitzero"`
+}
+
+// ConflictPage is a page of field conflicts.
+type ConflictPage struct {
+	Conflicts []FieldConflict `json:"conflicts"`
+	Next      string          `json:"next"`
 }
 
 // UserResult is a user after a change, and whether the request changed

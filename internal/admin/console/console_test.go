@@ -676,3 +676,24 @@ func TestHeldSignupsInTheConsole(t *testing.T) {
 		t.Errorf("seats used %d, want 2", n)
 	}
 }
+
+// The user's page lists the changes the fields' owners kept out.
+func TestUserPageFieldConflicts(t *testing.T) {
+	w := newWorld(t, 3)
+	boss, _ := w.admin(t, "acme", "boss")
+	ann := w.login(t, "acme", "idp", "ann").User
+	mustNotShow(t, boss.Get(w.url("/admin/orgs/acme/users/"+ann.ID)), "kept out by the fields' owners")
+	acme := org("acme", 3)
+	acme.FieldOwners = map[string]string{store.FieldRole: store.OwnerApp}
+	if err := w.s.ApplyOrganizations(t.Context(), []store.Organization{acme}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if res := w.login(t, "acme", "idp", "ann", "viewer"); res.User.Role != "member" {
+		t.Fatalf("ann's role %q after a sign-in claiming viewer, want member kept (the application owns it)", res.User.Role)
+	}
+	p := boss.Get(w.url("/admin/orgs/acme/users/" + ann.ID))
+	mustStatus(t, p, http.StatusOK, "Changes kept out by the fields' owners")
+	if got := pageText(p, "main"); !strings.Contains(got, "role a sign-in viewer member app") {
+		t.Errorf("conflicts section: %q", got)
+	}
+}

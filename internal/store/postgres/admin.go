@@ -19,8 +19,9 @@ func (s *Store) ApplyOrganizations(ctx context.Context, orgs []store.Organizatio
 			newPeople, whenFull := o.HoldSettings()
 			_, err := t.Exec(ctx, `INSERT INTO organizations
 				(id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email, verified_domains,
-				 seat_warning_percent, landing_url, initial_admins, new_people, when_full, inactive_after_seconds)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+				 seat_warning_percent, landing_url, initial_admins, new_people, when_full, inactive_after_seconds,
+				 field_owners)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 				ON CONFLICT (id) DO UPDATE SET name = excluded.name, max_seats = excluded.max_seats,
 					roles = excluded.roles, default_role = excluded.default_role,
 					jit_role_ceiling = excluded.jit_role_ceiling, update_policy = excluded.update_policy,
@@ -28,10 +29,10 @@ func (s *Store) ApplyOrganizations(ctx context.Context, orgs []store.Organizatio
 					seat_warning_percent = excluded.seat_warning_percent, landing_url = excluded.landing_url,
 					initial_admins = excluded.initial_admins, new_people = excluded.new_people,
 					when_full = excluded.when_full, inactive_after_seconds = excluded.inactive_after_seconds,
-					updated_at = now()`,
+					field_owners = excluded.field_owners, updated_at = now()`,
 				o.ID, o.Name, o.MaxSeats, o.Roles, o.DefaultRole, o.JITRoleCeiling, string(o.UpdatePolicy),
 				string(o.LinkByEmail), nonNil(o.VerifiedDomains), o.SeatWarningPercent, o.LandingURL, nonNil(o.InitialAdmins),
-				newPeople, whenFull, inactiveSeconds(o.InactiveAfter))
+				newPeople, whenFull, inactiveSeconds(o.InactiveAfter), fieldOwners(o.FieldOwners))
 			if err != nil {
 				return fmt.Errorf("organisation %q: %w", o.ID, mapErr(err))
 			}

@@ -319,6 +319,10 @@ func checkMigratestData(t *testing.T, s store.Store) {
 			t.Errorf("migratest after 0010: user reason %q, SCIM %v; organisation inactive_after %s; want none, false, 0",
 				u.SuspendedReason, u.SCIM.Managed, o.InactiveAfter)
 		}
+		// 0012: no field has an owner: every field follows update_policy.
+		if len(o.FieldOwners) != 0 {
+			t.Errorf("migratest after 0012: field owners %v, want none", o.FieldOwners)
+		}
 		if _, err := tx.PendingRoleReview(ctx, u.ID, "editor"); err != nil {
 			return err
 		}

@@ -16,15 +16,18 @@ type tx struct{ t querier }
 
 const orgColumns = `id, name, max_seats, seats_used, roles, default_role, jit_role_ceiling,
 	update_policy, link_by_email, verified_domains, seat_warning_percent, landing_url, initial_admins,
-	new_people, when_full, inactive_after_seconds`
+	new_people, when_full, inactive_after_seconds, field_owners`
 
 func scanOrg(row pgx.Row) (store.Organization, error) {
 	var o store.Organization
 	var inactiveAfter int64
 	err := row.Scan(&o.ID, &o.Name, &o.MaxSeats, &o.SeatsUsed, &o.Roles, &o.DefaultRole,
 		&o.JITRoleCeiling, &o.UpdatePolicy, &o.LinkByEmail, &o.VerifiedDomains, &o.SeatWarningPercent, &o.LandingURL, &o.InitialAdmins,
-		&o.NewPeople, &o.WhenFull, &inactiveAfter)
+		&o.NewPeople, &o.WhenFull, &inactiveAfter, &o.FieldOwners)
 	o.InactiveAfter = time.Duration(inactiveAfter) * time.Second
+	if len(o.FieldOwners) == 0 {
+		o.FieldOwners = nil
+	}
 	return o, err
 }
 

@@ -23,8 +23,8 @@ func (s *Store) ApplyOrganizations(ctx context.Context, orgs []store.Organizatio
 			_, err := t.ExecContext(ctx, `INSERT INTO organizations
 				(id, name, max_seats, roles, default_role, jit_role_ceiling, update_policy, link_by_email,
 				 verified_domains, seat_warning_percent, landing_url, initial_admins, new_people, when_full, inactive_after_seconds,
-				 created_at, updated_at)
-				VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12, ?13, ?14, ?15, ?16, ?11, ?11)
+				 field_owners, created_at, updated_at)
+				VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12, ?13, ?14, ?15, ?16, ?17, ?11, ?11)
 				ON CONFLICT (id) DO UPDATE SET name = excluded.name, max_seats = excluded.max_seats,
 					roles = excluded.roles, default_role = excluded.default_role,
 					jit_role_ceiling = excluded.jit_role_ceiling, update_policy = excluded.update_policy,
@@ -32,11 +32,11 @@ func (s *Store) ApplyOrganizations(ctx context.Context, orgs []store.Organizatio
 					seat_warning_percent = excluded.seat_warning_percent, landing_url = excluded.landing_url,
 					initial_admins = excluded.initial_admins, new_people = excluded.new_people,
 					when_full = excluded.when_full, inactive_after_seconds = excluded.inactive_after_seconds,
-					updated_at = excluded.updated_at`,
+					field_owners = excluded.field_owners, updated_at = excluded.updated_at`,
 				o.ID, o.Name, o.MaxSeats, jsonValue(nonNil(o.Roles)), o.DefaultRole, o.JITRoleCeiling,
 				string(o.UpdatePolicy), string(o.LinkByEmail), jsonValue(nonNil(o.VerifiedDomains)),
 				o.SeatWarningPercent, ts, o.LandingURL, jsonValue(nonNil(o.InitialAdmins)), newPeople, whenFull,
-				inactiveSeconds(o.InactiveAfter))
+				inactiveSeconds(o.InactiveAfter), jsonValue(fieldOwners(o.FieldOwners)))
 			if err != nil {
 				return fmt.Errorf("organisation %q: %w", o.ID, mapErr(err))
 			}

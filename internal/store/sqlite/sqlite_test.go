@@ -677,7 +677,7 @@ func TestMigrationsKeepData(t *testing.T) {
 		if _, err := tx.PendingRoleReview(ctx, ada, "editor"); err != nil {
 			return err
 		}
-		if o, err := tx.Organization(ctx, "migratest"); err != nil || o.SeatsUsed != 2 || o.LandingURL != "" || o.InactiveAfter != 0 {
+		if o, err := tx.Organization(ctx, "migratest"); err != nil || o.SeatsUsed != 2 || o.LandingURL != "" || o.InactiveAfter != 0 || len(o.FieldOwners) != 0 {
 			t.Errorf("organisation after migrating: %+v, %v", o, err)
 		}
 		if d, err := tx.Decision(ctx, "migratest-login-1"); err != nil || d.UserID != ada {

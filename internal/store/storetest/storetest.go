@@ -44,6 +44,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Batch", batchTests},
 		{"Inactive", inactiveTests},
 		{"Directory", directoryTests},
+		{"Conflicts", conflictTests},
 	} {
 		t.Run(tier.name, func(t *testing.T) {
 			for _, st := range tier.tests {
