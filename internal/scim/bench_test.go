@@ -99,7 +99,9 @@ func BenchmarkSCIMImport(b *testing.B) {
 		plat, pwall, err := run(*benchPatches, c, func(i int) error {
 			members := make([]any, 0, m)
 			for k := range m {
-				members = append(members, map[string]any{"value": ids[(i/groups*m+k)%n]})
+				// consecutive PATCHes (of different groups, in flight together)
+				// add different people, as an import does
+				members = append(members, map[string]any{"value": ids[(i*m+k)%n]})
 			}
 			body := mustJSON(map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
 				"Operations": []any{map[string]any{"op": "add", "path": "members", "value": members}}})

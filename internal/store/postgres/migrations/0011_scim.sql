@@ -19,6 +19,9 @@ ALTER TABLE users ADD CONSTRAINT users_created_by_check CHECK (created_by IN ('j
 CREATE UNIQUE INDEX users_scim_user_name_key ON users (org_id, lower(scim_user_name))
     WHERE scim_user_name IS NOT NULL AND NOT scim_deleted;
 CREATE INDEX users_scim_external_id ON users (org_id, scim_external_id) WHERE scim_external_id IS NOT NULL;
+-- SCIM's userName lookup (its userName, else the email), which IdPs make
+-- before every create.
+CREATE INDEX users_scim_user_name_lookup ON users (org_id, lower(coalesce(scim_user_name, email)));
 
 -- SCIM groups and their members. Membership feeds the users' groups, and
 -- so the group -> role rules.

@@ -58,6 +58,8 @@ CREATE INDEX users_org_jit_active ON users (org_id, created_at) WHERE status = '
 CREATE UNIQUE INDEX users_scim_user_name_key ON users (org_id, scim_user_name_lower)
     WHERE scim_user_name_lower IS NOT NULL AND scim_deleted = 0;
 CREATE INDEX users_scim_external_id ON users (org_id, scim_external_id) WHERE scim_external_id IS NOT NULL;
+-- SCIM's userName lookup (its userName, else the email).
+CREATE INDEX users_scim_user_name_lookup ON users (org_id, coalesce(scim_user_name_lower, email_lower));
 
 CREATE TABLE scim_groups (
     id                 TEXT NOT NULL PRIMARY KEY,
