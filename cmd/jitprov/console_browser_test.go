@@ -79,7 +79,11 @@ func TestAdminConsoleInARealBrowser(t *testing.T) {
 	// The users table shows her role.
 	b.do("open the users", chromedp.Click(link("Users")), chromedp.WaitVisible(heading("Users")))
 	shot("05-users")
+	// Wait for the filtered page first (its search box carries the value
+	// as an attribute, which the page before never does): a query that
+	// starts on the page being left can hang on its detached nodes.
 	b.do("search for Grace", chromedp.SendKeys(`//input[@id="q"]`, "grace"), chromedp.Click(button("Filter")),
+		chromedp.WaitVisible(`//input[@id="q"][@value="grace"]`),
 		chromedp.WaitVisible(`//table[@id="users"]//tr[td/a[.="grace@demo.example"]]/td[@class="role"][.="admin"]`))
 	shot("06-users-grace")
 
