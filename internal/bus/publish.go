@@ -120,3 +120,25 @@ func RetryBackoff() backoff.BackOff {
 	return &backoff.ExponentialBackOff{InitialInterval: 50 * time.Millisecond, RandomizationFactor: 0.5,
 		Multiplier: 2, MaxInterval: 2 * time.Second}
 }
+
+// NakDelay is the delay before the redelivery that follows delivery n
+// (n ≥ 1) of a message Nak'ed for a retry: lo, 2·lo, 4·lo … up to hi,
+// with jitter so that replicas do not retry in step. Each delay lies
+// between half of its step and the step itself, so that hi bounds every
+// delay (the retry totals in docs/config.md and docs/events.md count on
+// it).
+//
+// The steps are those of an ExponentialBackOff whose interval is ¾ of the
+// step, randomized by ⅓: the library's randomized interval is the
+// interval ·(1 ± ⅓), i.e. [½, 1] of the step.
+func NakDelay(n int, lo, hi time.Duration) time.Duration {
+	lo = min(lo, hi)
+	b := &backoff.ExponentialBackOff{InitialInterval: lo * 3 / 4, RandomizationFactor: 1.0 / 3,
+		Multiplier: 2, MaxInterval: hi * 3 / 4}
+	// Past 64 doublings the interval is at its maximum whatever lo is.
+	var d time.Duration
+	for range min(max(n, 1), 64) {
+		d = b.NextBackOff()
+	}
+	return min(d, hi)
+}

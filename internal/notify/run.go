@@ -228,7 +228,7 @@ func run(ctx context.Context, cfg Config, deps Deps, status *startup.Status) err
 			if md, err := msg.Metadata(); err == nil {
 				n = md.NumDelivered
 			}
-			delay := backoff(int(min(n, 20)), time.Second, time.Minute)
+			delay := bus.NakDelay(int(min(n, 20)), time.Second, time.Minute)
 			log.WarnContext(ctx, "alert not planned; will retry", "subject", msg.Subject(), "delivery", n, "retry_in", delay, "err", err)
 			span.RecordError(err)
 			_ = msg.NakWithDelay(delay)

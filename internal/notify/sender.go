@@ -15,6 +15,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/jitprov/jitprov/internal/bus"
 )
 
 // Delivery record statuses.
@@ -152,7 +154,7 @@ func (s *sender) handle(ctx context.Context, msg jetstream.Msg) {
 	if err := s.putRecord(ctx, key, rec); err != nil {
 		log.WarnContext(ctx, "cannot write the delivery record", "err", err)
 	}
-	delay := backoff(rec.Attempts, s.opts.BackoffMin, s.opts.BackoffMax)
+	delay := bus.NakDelay(rec.Attempts, s.opts.BackoffMin, s.opts.BackoffMax)
 	s.m.deliveries.Add(ctx, 1, channel, metric.WithAttributes(attribute.String("result", "retry")))
 	log.WarnContext(ctx, "delivery failed; will retry", "attempt", rec.Attempts, "of", s.opts.MaxAttempts, "retry_in", delay, "err", err)
 	if err := msg.NakWithDelay(delay); err != nil {
@@ -255,16 +257,6 @@ func (s *sender) putRecord(ctx context.Context, key string, r Record) error {
 	}
 	_, err = s.records.Put(ctx, key, data)
 	return err
-}
-
-// backoff is the delay after try n: min, 2·min, 4·min … up to max, with
-// jitter so that replicas do not retry in step.
-func backoff(n int, lo, hi time.Duration) time.Duration {
-	d := lo << min(n-1, 20)
-	if d <= 0 || d > hi {
-		d = hi
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 func truncate(s string, n int) string {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -394,9 +393,7 @@ func (s *Service) alertFailed(ctx context.Context, loginID string, id events.Ide
 // backoff is the delay before the next try after delivery n: 1s, 2s, 4s…
 // up to 30s, with jitter so that replicas do not retry in step.
 func backoff(n uint64) time.Duration {
-	d := time.Second << min(n-1, 5)
-	d = min(d, 30*time.Second)
-	return d/2 + rand.N(d/2+1)
+	return bus.NakDelay(int(min(n, 64)), time.Second, 30*time.Second)
 }
 
 // maxLoginIDLen is the longest login id the answer and the audit log take.
