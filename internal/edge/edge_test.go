@@ -61,7 +61,8 @@ type world struct {
 	edgeConfig func(*edge.Config)
 	// sessions, when set, is the edges' cookie clock.
 	sessionClock func() time.Time
-	// tracer, when set, traces the edges' requests (default: no-op).
+	// tracer, when set, traces the edges' requests and the provisioner's
+	// decisions (default: no-op).
 	tracer trace.TracerProvider
 	// samlSettings, when set, changes the settings of the SAML
 	// connections before they are applied.
@@ -96,8 +97,8 @@ func withSessionClock(now func() time.Time) worldOption {
 	return func(w *world) { w.sessionClock = now }
 }
 
-// withTracer traces the edges' requests with tp, so that their logs and
-// pages carry trace ids.
+// withTracer traces the edges' requests and the provisioner's decisions
+// with tp, so that their logs and pages carry trace ids.
 func withTracer(tp trace.TracerProvider) worldOption {
 	return func(w *world) { w.tracer = tp }
 }
@@ -267,10 +268,14 @@ func (w *world) startProvisioner() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	nc := w.nats.Connect(w.tb)
+	var tp trace.TracerProvider = nooptrace.NewTracerProvider()
+	if w.tracer != nil {
+		tp = w.tracer
+	}
 	go func() {
 		done <- provisioner.Run(ctx, provisioner.Config{Workers: 4, Topology: bus.DefaultTopology()},
 			provisioner.Deps{Store: w.store, NATS: nc, Logger: w.log,
-				Tracer: nooptrace.NewTracerProvider(), Meter: noopmetric.NewMeterProvider()})
+				Tracer: tp, Meter: noopmetric.NewMeterProvider()})
 	}()
 	w.stopProv, w.provDone = cancel, done
 	w.tb.Cleanup(w.stopProvisioner)

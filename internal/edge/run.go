@@ -165,7 +165,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, func(context.Cont
 		cfg: cfg, reg: newRegistry(deps.Store, cfg.SPKeyPair, cfg.PublicURL, cfg.MetadataTimeout, cfg.MetadataRefresh, deps.Logger),
 		sessions: deps.Sessions, replays: replays, known: knownIDs, prov: client, decided: deps.Store,
 		republishing: make(chan struct{}, maxRepublishing),
-		tracer:       deps.Tracer.Tracer("github.com/jitprov/jitprov/internal/edge"), log: deps.Logger,
+		tracer:       deps.Tracer, log: deps.Logger,
 		failures: newSampler(deps.Logger, 10*time.Second),
 		unmapped: newUnmappedWarnings(),
 	}

@@ -13,9 +13,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
+	noopmetric "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jitprov/jitprov/events"
@@ -78,7 +81,7 @@ type Server struct {
 	// standings rechecks a session's user for /auth/verify; nil trusts
 	// sessions until they expire.
 	standings *standings
-	tracer    trace.Tracer
+	tracer    trace.TracerProvider
 	log       *slog.Logger
 }
 
@@ -117,14 +120,29 @@ func (s *Server) Handler(ready func(context.Context) error) http.Handler {
 	return s.traced(mux)
 }
 
-// traced runs each request in a span, so its logs carry a trace id and the
-// login it publishes continues the same trace.
+// traced runs each request in a server span (otelhttp), so its logs carry
+// a trace id and the login it publishes continues the same trace. The edge
+// faces browsers: each request starts a trace of its own, and a trace
+// context a client sends is at most linked (WithPublicEndpoint). The edge
+// records no HTTP metrics (it is given no meter).
 func (s *Server) traced(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, span := s.tracer.Start(r.Context(), r.Method+" "+r.URL.Path, trace.WithSpanKind(trace.SpanKindServer))
-		defer span.End()
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
+	return otelhttp.NewHandler(next, "", otelhttp.WithTracerProvider(s.tracer),
+		otelhttp.WithMeterProvider(noopmetric.NewMeterProvider()), otelhttp.WithPublicEndpoint(),
+		otelhttp.WithSpanNameFormatter(spanName))
+}
+
+// spanName names a request's span after the route the mux matched, such as
+// "POST /saml/{org}/{conn}/acs", and after its method alone until then or
+// when no route matches: a name per path would make one per organisation
+// and connection, and one per probe of a scanner.
+func spanName(_ string, r *http.Request) string {
+	switch {
+	case r.Pattern == "":
+		return r.Method
+	case strings.HasPrefix(r.Pattern, "/"):
+		return r.Method + " " + r.Pattern
+	}
+	return r.Pattern
 }
 
 // conn finds the path's connection of protocol p, or answers with a page.
