@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
+	"sort"
 	"strings"
 	"time"
 
@@ -196,6 +198,11 @@ func readable(ev Event, t Type) error {
 
 // decode checks and reads everything but the data.
 func decode(msg *nats.Msg) (Event, Type, error) {
+	h, err := canonicalHeader(msg.Header)
+	if err != nil {
+		return Event{}, "", err
+	}
+	msg = &nats.Msg{Subject: msg.Subject, Reply: msg.Reply, Header: h, Data: msg.Data}
 	if msg.Header.Get("ce-specversion") == "" {
 		return Event{}, "", fmt.Errorf("events: %w: no ce-specversion header (binary content mode is required)", ErrInvalid)
 	}
@@ -219,10 +226,88 @@ func decode(msg *nats.Msg) (Event, Type, error) {
 	if ds := ev.DataSchema(); ds != "" && ds != t.SchemaURL() {
 		return Event{}, "", fmt.Errorf("events: %w: %s names dataschema %q, want %q", ErrInvalid, t, ds, t.SchemaURL())
 	}
-	if ct := ev.DataContentType(); ct != cloudevents.ApplicationJSON {
-		return Event{}, "", fmt.Errorf("events: %w: %s has content type %q, want %q", ErrInvalid, t, ct, cloudevents.ApplicationJSON)
+	if err := checkContentType(ev.DataContentType()); err != nil {
+		return Event{}, "", fmt.Errorf("events: %w: %s %w", ErrInvalid, t, err)
 	}
+	// Whatever the producer wrote, the event is read as plain JSON.
+	ev.SetDataContentType(cloudevents.ApplicationJSON)
 	return *ev, t, nil
+}
+
+// checkContentType accepts "application/json", alone or with the one
+// parameter "charset=utf-8" (as the CloudEvents JavaScript SDK writes it),
+// in any case and with optional spaces. Data is JSON, which is UTF-8 on
+// the wire (RFC 8259), so any other charset, any other parameter or media
+// type is refused.
+func checkContentType(ct string) error {
+	want := fmt.Sprintf("want %q or %q", cloudevents.ApplicationJSON, cloudevents.ApplicationJSON+"; charset=utf-8")
+	media, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return fmt.Errorf("has content type %q, which does not parse (%v); %s", ct, err, want)
+	}
+	if media != cloudevents.ApplicationJSON {
+		return fmt.Errorf("has content type %q, media type %q; %s", ct, media, want)
+	}
+	for k, v := range params {
+		if k != "charset" {
+			return fmt.Errorf("has content type %q with parameter %q; %s", ct, k, want)
+		}
+		if !strings.EqualFold(v, "utf-8") {
+			return fmt.Errorf("has content type %q with charset %q; JSON data must be UTF-8; %s", ct, v, want)
+		}
+	}
+	return nil
+}
+
+// canonicalHeader returns h with the CloudEvents headers ("ce-*",
+// "content-type") and the trace-context headers under lower-case names,
+// as the NATS binding reads them: nats.Header is case-sensitive, and
+// producers (nats.js, HTTP-minded libraries) may write "Ce-Id" or
+// "Content-Type". Other headers are kept as they are. A header present
+// under several cases with different values is ambiguous and refused.
+func canonicalHeader(h nats.Header) (nats.Header, error) {
+	if h == nil {
+		return nil, nil
+	}
+	out := make(nats.Header, len(h))
+	from := make(map[string]string, len(h))
+	// Sorted, so that the error about an ambiguous header names the same
+	// spellings on every run.
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := h[k]
+		lk := strings.ToLower(k)
+		if !strings.HasPrefix(lk, "ce-") && lk != headerContentType && lk != "traceparent" && lk != "tracestate" {
+			out[k] = v
+			continue
+		}
+		if prev, ok := from[lk]; ok {
+			if !equalValues(out[lk], v) {
+				return nil, fmt.Errorf("events: %w: header %q arrives as both %q and %q with different values; "+
+					"header names are case-insensitive here, so the message is ambiguous", ErrInvalid, lk, prev, k)
+			}
+			continue
+		}
+		from[lk] = k
+		out[lk] = v
+	}
+	return out, nil
+}
+
+func equalValues(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // dataTypes make a value of each type's data, as DataAs reads it.
@@ -277,10 +362,51 @@ func DataAs[T any](ev Event, t Type) (T, error) {
 }
 
 // ExtractTrace returns ctx carrying the remote span context found in the
-// message's traceparent/tracestate headers, if any.
+// message's traceparent/tracestate headers, if any. Header names are
+// matched in any case. Without a traceparent header, the CloudEvents
+// distributed-tracing extension ("ce-traceparent"/"ce-tracestate", as
+// the CloudEvents SDKs write it) is taken instead.
 func ExtractTrace(ctx context.Context, h nats.Header) context.Context {
-	return traceContext.Extract(ctx, HeaderCarrier(h))
+	tp, ts := "traceparent", "tracestate"
+	if lookupFold(h, tp) == "" && lookupFold(h, "ce-traceparent") != "" {
+		tp, ts = "ce-traceparent", "ce-tracestate"
+	}
+	return traceContext.Extract(ctx, traceCarrier{h: h, parent: tp, state: ts})
 }
+
+// lookupFold returns the first value of the header named key in any case.
+func lookupFold(h nats.Header, key string) string {
+	if v := h.Get(key); v != "" {
+		return v
+	}
+	for k, v := range h {
+		if len(v) > 0 && strings.EqualFold(k, key) {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+// traceCarrier reads the W3C trace context from the headers named parent
+// and state, in any case.
+type traceCarrier struct {
+	h             nats.Header
+	parent, state string
+}
+
+func (c traceCarrier) Get(key string) string {
+	switch strings.ToLower(key) {
+	case "traceparent":
+		return lookupFold(c.h, c.parent)
+	case "tracestate":
+		return lookupFold(c.h, c.state)
+	}
+	return lookupFold(c.h, key)
+}
+
+func (c traceCarrier) Set(string, string) {}
+
+func (c traceCarrier) Keys() []string { return []string{"traceparent", "tracestate"} }
 
 // InjectTrace writes the trace context of ctx into h.
 func InjectTrace(ctx context.Context, h nats.Header) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -233,6 +234,52 @@ func TestInjectTrace(t *testing.T) {
 	}
 }
 
+// TestExtractTraceSources covers where ExtractTrace finds the trace
+// context: the W3C headers in any case, and the CloudEvents tracing
+// extension (ce-traceparent) when there is no traceparent header.
+func TestExtractTraceSources(t *testing.T) {
+	const (
+		w3c     = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+		ext     = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+		w3cID   = "4bf92f3577b34da6a3ce929d0e0e4736"
+		extID   = "0af7651916cd43dd8448eb211c80319c"
+		noTrace = ""
+	)
+	for _, tc := range []struct {
+		name      string
+		h         nats.Header
+		wantTrace string
+		wantState string
+	}{
+		{"traceparent", nats.Header{"traceparent": {w3c}, "tracestate": {"a=1"}}, w3cID, "a=1"},
+		{"Traceparent in MIME case", nats.Header{"Traceparent": {w3c}, "Tracestate": {"a=1"}}, w3cID, "a=1"},
+		{"ce-traceparent alone", nats.Header{"ce-traceparent": {ext}, "ce-tracestate": {"b=2"}}, extID, "b=2"},
+		{"Ce-Traceparent in MIME case", nats.Header{"Ce-Traceparent": {ext}}, extID, ""},
+		{"traceparent wins over ce-traceparent", nats.Header{"traceparent": {w3c}, "ce-traceparent": {ext}, "ce-tracestate": {"b=2"}}, w3cID, ""},
+		{"ce-tracestate without ce-traceparent", nats.Header{"ce-tracestate": {"b=2"}}, noTrace, ""},
+		{"malformed ce-traceparent", nats.Header{"ce-traceparent": {"00-zz-00-01"}}, noTrace, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := trace.SpanContextFromContext(events.ExtractTrace(context.Background(), tc.h))
+			if tc.wantTrace == noTrace {
+				if sc.IsValid() {
+					t.Fatalf("span context = %v, want none", sc)
+				}
+				return
+			}
+			if !sc.IsValid() || !sc.IsRemote() {
+				t.Fatalf("span context = %v, want a valid remote one", sc)
+			}
+			if got := sc.TraceID().String(); got != tc.wantTrace {
+				t.Errorf("trace id = %s, want %s", got, tc.wantTrace)
+			}
+			if got := sc.TraceState().String(); got != tc.wantState {
+				t.Errorf("trace state = %q, want %q", got, tc.wantState)
+			}
+		})
+	}
+}
+
 func TestHeaderCarrier(t *testing.T) {
 	h := nats.Header{}
 	c := events.HeaderCarrier(h)
@@ -331,10 +378,6 @@ func TestDecodeRejects(t *testing.T) {
 		}},
 		{"no ce-specversion", func(m *nats.Msg) { delete(m.Header, "ce-specversion") }},
 		{"empty ce-specversion", func(m *nats.Msg) { m.Header["ce-specversion"] = []string{""} }},
-		{"ce-specversion in canonical MIME case", func(m *nats.Msg) {
-			m.Header["Ce-Specversion"] = m.Header["ce-specversion"]
-			delete(m.Header, "ce-specversion")
-		}},
 		{"unsupported ce-specversion", func(m *nats.Msg) { m.Header["ce-specversion"] = []string{"2.0"} }},
 		{"no ce-id", func(m *nats.Msg) { delete(m.Header, "ce-id") }},
 		{"empty ce-id", func(m *nats.Msg) { m.Header["ce-id"] = []string{""} }},
@@ -344,6 +387,18 @@ func TestDecodeRejects(t *testing.T) {
 		{"foreign ce-type", func(m *nats.Msg) { m.Header["ce-type"] = []string{"com.example.order.placed"} }},
 		{"bad ce-time", func(m *nats.Msg) { m.Header["ce-time"] = []string{"yesterday"} }},
 		{"content-type text/plain", func(m *nats.Msg) { m.Header["content-type"] = []string{"text/plain"} }},
+		{"content-type charset latin1", func(m *nats.Msg) { m.Header["content-type"] = []string{"application/json; charset=iso-8859-1"} }},
+		{"content-type charset utf8 without dash", func(m *nats.Msg) { m.Header["content-type"] = []string{"application/json; charset=utf8"} }},
+		{"content-type other parameter", func(m *nats.Msg) { m.Header["content-type"] = []string{"application/json; profile=x"} }},
+		{"content-type charset and other parameter", func(m *nats.Msg) {
+			m.Header["content-type"] = []string{"application/json; charset=utf-8; profile=x"}
+		}},
+		{"content-type json suffix", func(m *nats.Msg) { m.Header["content-type"] = []string{"application/cloudevents+json"} }},
+		{"content-type unparsable", func(m *nats.Msg) { m.Header["content-type"] = []string{"application/json; charset"} }},
+		{"ce-id twice in different case with different values", func(m *nats.Msg) { m.Header["Ce-Id"] = []string{"other"} }},
+		{"content-type twice in different case with different values", func(m *nats.Msg) {
+			m.Header["Content-Type"] = []string{"text/plain"}
+		}},
 		{"no content-type", func(m *nats.Msg) { delete(m.Header, "content-type") }},
 		{"data missing external_id", func(m *nats.Msg) {
 			m.Data = []byte(`{"organization_id":"acme","connection_id":"okta-main","protocol":"saml",` +
@@ -376,6 +431,100 @@ func TestDecodeRejects(t *testing.T) {
 				t.Fatalf("DecodeTrusted = %v; only the schema refuses this, and DecodeTrusted leaves the schema to the producer", err)
 			case !schemaOnly && !errors.Is(err, events.ErrInvalid):
 				t.Fatalf("DecodeTrusted = %v, want an error wrapping ErrInvalid", err)
+			}
+		})
+	}
+}
+
+// TestDecodeAcceptsLiberally covers what producers outside Go send: the
+// CloudEvents JavaScript SDK's content type with a charset, and header
+// names in another case (HTTP habits, nats.js).
+func TestDecodeAcceptsLiberally(t *testing.T) {
+	recase := func(from, to string) func(m *nats.Msg) {
+		return func(m *nats.Msg) {
+			m.Header[to] = m.Header[from]
+			delete(m.Header, from)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(m *nats.Msg)
+	}{
+		{"content-type with charset", func(m *nats.Msg) { m.Header["content-type"] = []string{"application/json; charset=utf-8"} }},
+		{"content-type with charset upper case", func(m *nats.Msg) { m.Header["content-type"] = []string{"Application/JSON; Charset=UTF-8"} }},
+		{"content-type with charset no space", func(m *nats.Msg) { m.Header["content-type"] = []string{"application/json;charset=utf-8"} }},
+		{"content-type with charset many spaces", func(m *nats.Msg) { m.Header["content-type"] = []string{"application/json ;  charset = utf-8"} }},
+		{"content-type with charset quoted", func(m *nats.Msg) { m.Header["content-type"] = []string{`application/json; charset="utf-8"`} }},
+		{"ce-specversion in canonical MIME case", recase("ce-specversion", "Ce-Specversion")},
+		{"ce-id in canonical MIME case", recase("ce-id", "Ce-Id")},
+		{"ce-type upper case", recase("ce-type", "CE-TYPE")},
+		{"content-type in canonical MIME case", recase("content-type", "Content-Type")},
+		{"every header in canonical MIME case", func(m *nats.Msg) {
+			for k, v := range m.Header {
+				delete(m.Header, k)
+				m.Header[http.CanonicalHeaderKey(k)] = v
+			}
+		}},
+		{"ce-id twice in different case with the same value", func(m *nats.Msg) { m.Header["Ce-Id"] = m.Header["ce-id"] }},
+		{"nats.js style: Ce-Id and content-type with charset", func(m *nats.Msg) {
+			recase("ce-id", "Ce-Id")(m)
+			recase("content-type", "Content-Type")(m)
+			m.Header["Content-Type"] = []string{"application/json; charset=utf-8"}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := wireMsg()
+			tc.mutate(msg)
+			for _, dec := range []struct {
+				name string
+				fn   func(*nats.Msg) (events.Event, error)
+			}{{"Decode", events.Decode}, {"DecodeTrusted", events.DecodeTrusted}} {
+				ev, err := dec.fn(msg)
+				if err != nil {
+					t.Fatalf("%s: %v", dec.name, err)
+				}
+				if ev.ID() != wireID || ev.Type() != string(events.TypeLoginFirstSeen) {
+					t.Errorf("%s: id %q type %q", dec.name, ev.ID(), ev.Type())
+				}
+				// Read as plain JSON, whatever the producer wrote.
+				if ct := ev.DataContentType(); ct != "application/json" {
+					t.Errorf("%s: datacontenttype = %q, want application/json", dec.name, ct)
+				}
+				if _, err := events.DataAs[events.Identity](ev, events.TypeLoginFirstSeen); err != nil {
+					t.Errorf("%s: DataAs: %v", dec.name, err)
+				}
+			}
+		})
+	}
+}
+
+// TestDecodeRefusalSaysWhy checks that the refusals a producer outside Go
+// meets name what is wrong and what is wanted: the reason reaches the
+// producer only through the termination advisory and the log.
+func TestDecodeRefusalSaysWhy(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(m *nats.Msg)
+		want   []string
+	}{
+		{"other charset", func(m *nats.Msg) { m.Header["content-type"] = []string{"application/json; charset=iso-8859-1"} },
+			[]string{`charset "iso-8859-1"`, "UTF-8", `"application/json; charset=utf-8"`}},
+		{"other media type", func(m *nats.Msg) { m.Header["content-type"] = []string{"text/plain"} },
+			[]string{`media type "text/plain"`, `want "application/json"`}},
+		{"ambiguous header", func(m *nats.Msg) { m.Header["Ce-Id"] = []string{"other"} },
+			[]string{`header "ce-id"`, `"Ce-Id"`, `"ce-id"`, "different values", "ambiguous"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := wireMsg()
+			tc.mutate(msg)
+			_, err := events.Decode(msg)
+			if !errors.Is(err, events.ErrInvalid) {
+				t.Fatalf("Decode = %v, want ErrInvalid", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
 			}
 		})
 	}
