@@ -374,6 +374,11 @@ func ExtractTrace(ctx context.Context, h nats.Header) context.Context {
 	return traceContext.Extract(ctx, traceCarrier{h: h, parent: tp, state: ts})
 }
 
+// HeaderValue returns the first value of the header named key, matched
+// in any case (an exact match first), as Decode reads the CloudEvents
+// headers; for logging what a message that Decode refused claimed to be.
+func HeaderValue(h nats.Header, key string) string { return lookupFold(h, key) }
+
 // lookupFold returns the first value of the header named key in any case.
 func lookupFold(h nats.Header, key string) string {
 	if v := h.Get(key); v != "" {

@@ -206,7 +206,7 @@ func run(ctx context.Context, cfg Config, deps Deps, status *startup.Status) err
 		ctx, span := tracer.Start(ctx, "plan alert", trace.WithSpanKind(trace.SpanKindConsumer),
 			trace.WithAttributes(attribute.String("messaging.destination.name", msg.Subject())))
 		defer span.End()
-		alert := attribute.String("alert", msg.Headers().Get("ce-type"))
+		alert := attribute.String("alert", events.HeaderValue(msg.Headers(), "ce-type"))
 		err := p.plan(ctx, &nats.Msg{Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data()})
 		switch {
 		case errors.Is(err, errNoRecipient):

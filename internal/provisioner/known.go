@@ -190,13 +190,13 @@ func (k *knownKeeper) handle(ctx context.Context, msg jetstream.Msg, maxDeliver 
 	ch, err := decodeUserChange(&nats.Msg{Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data()})
 	if err != nil {
 		k.log.ErrorContext(ctx, "user event breaks the event contract; terminated, it will not be retried",
-			"subject", msg.Subject(), "ce_id", msg.Headers().Get("ce-id"), "err", err)
+			"subject", msg.Subject(), "ce_id", events.HeaderValue(msg.Headers(), "ce-id"), "err", err)
 		if err := msg.TermWithReason("invalid event: " + truncate(err.Error(), 1000)); err != nil {
 			k.log.WarnContext(ctx, "term failed", "err", err)
 		}
 		return
 	}
-	log := k.log.With("event", ch.typ.Short(), "org", ch.org, "user_id", ch.userID, "ce_id", msg.Headers().Get("ce-id"))
+	log := k.log.With("event", ch.typ.Short(), "org", ch.org, "user_id", ch.userID, "ce_id", events.HeaderValue(msg.Headers(), "ce-id"))
 	n, err := k.apply(ctx, ch)
 	if errors.Is(err, store.ErrInvalidData) {
 		log.ErrorContext(ctx, "user event names what the store cannot hold; terminated, it will not be retried", "err", err)

@@ -202,7 +202,7 @@ func (s *Service) receive(ctx context.Context, msg jetstream.Msg, start time.Tim
 		s.m.invalid.Add(ctx, 1)
 		span.SetStatus(codes.Error, "invalid login event")
 		s.log.ErrorContext(ctx, "login message breaks the event contract; terminated, it will not be retried",
-			"subject", msg.Subject(), "ce_id", msg.Headers().Get("ce-id"), "err", err)
+			"subject", msg.Subject(), "ce_id", events.HeaderValue(msg.Headers(), "ce-id"), "err", err)
 		if err := msg.TermWithReason("invalid event: " + truncate(err.Error(), 1000)); err != nil {
 			s.log.WarnContext(ctx, "term failed", "err", err)
 		}
