@@ -82,7 +82,8 @@ func build(id string, t Type, source, subject string, at time.Time, data any, va
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(data); err != nil {
+	// Times in TimeLayout, whatever the data's Go type (wiretime.go).
+	if err := enc.Encode(wireData(data)); err != nil {
 		return Event{}, fmt.Errorf("events: encode %s data: %w", t, err)
 	}
 	raw := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))

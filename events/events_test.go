@@ -295,7 +295,8 @@ func samples() []sample {
 }
 
 // dataIs returns a check that DataAs[T] gives want: times (listed by times)
-// must be the same instant, everything else deeply equal.
+// must be the same instant to the microsecond (events.TimeLayout),
+// everything else deeply equal.
 func dataIs[T any](typ events.Type, want T, times func(*T) []*time.Time) func(*testing.T, events.Event) {
 	return func(t *testing.T, ev events.Event) {
 		t.Helper()
@@ -306,7 +307,7 @@ func dataIs[T any](typ events.Type, want T, times func(*T) []*time.Time) func(*t
 		w := want // a copy: its times are cleared below
 		gotTimes, wantTimes := times(&got), times(&w)
 		for i := range wantTimes {
-			if !gotTimes[i].Equal(*wantTimes[i]) {
+			if !gotTimes[i].Equal(wantTimes[i].Truncate(time.Microsecond)) {
 				t.Errorf("DataAs[%T]: time #%d = %v, want %v", want, i, *gotTimes[i], *wantTimes[i])
 			}
 			*gotTimes[i], *wantTimes[i] = time.Time{}, time.Time{}
@@ -455,9 +456,41 @@ func assertJSONEqual(t *testing.T, raw []byte, v any) {
 	if err := json.Unmarshal(want, &w); err != nil {
 		t.Fatal(err)
 	}
+	// Times are written in events.TimeLayout, not as encoding/json writes
+	// time.Time.
+	w = wireTimes(t, w, false)
+	g = wireTimes(t, g, true)
 	if !reflect.DeepEqual(g, w) {
 		t.Errorf("data = %s, want %s", raw, want)
 	}
+}
+
+// wireTimes returns v (decoded JSON) with every string that is an RFC 3339
+// time rewritten in events.TimeLayout; with strict, it reports those not
+// already written so.
+func wireTimes(t *testing.T, v any, strict bool) any {
+	t.Helper()
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = wireTimes(t, e, strict)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = wireTimes(t, e, strict)
+		}
+	case string:
+		at, err := time.Parse(time.RFC3339Nano, x)
+		if err != nil {
+			return x
+		}
+		fixed := at.UTC().Format(events.TimeLayout)
+		if strict && fixed != x {
+			t.Errorf("time %q in data, want fixed-width %q", x, fixed)
+		}
+		return fixed
+	}
+	return v
 }
 
 func TestNewRejectsDataBreakingTheSchema(t *testing.T) {
