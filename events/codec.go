@@ -261,10 +261,11 @@ func checkContentType(ct string) error {
 }
 
 // canonicalHeader returns h with the CloudEvents headers ("ce-*",
-// "content-type") and the trace-context headers under lower-case names,
-// as the NATS binding reads them: nats.Header is case-sensitive, and
+// "content-type") under lower-case names, as the NATS binding reads them:
+// nats.Header is case-sensitive, and
 // producers (nats.js, HTTP-minded libraries) may write "Ce-Id" or
-// "Content-Type". Other headers are kept as they are. A header present
+// "Content-Type". Other headers are kept as they are (ExtractTrace reads
+// the trace context in any case by itself). A CloudEvents header present
 // under several cases with different values is ambiguous and refused.
 func canonicalHeader(h nats.Header) (nats.Header, error) {
 	if h == nil {
@@ -282,7 +283,7 @@ func canonicalHeader(h nats.Header) (nats.Header, error) {
 	for _, k := range keys {
 		v := h[k]
 		lk := strings.ToLower(k)
-		if !strings.HasPrefix(lk, "ce-") && lk != headerContentType && lk != "traceparent" && lk != "tracestate" {
+		if !strings.HasPrefix(lk, "ce-") && lk != headerContentType {
 			out[k] = v
 			continue
 		}

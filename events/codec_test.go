@@ -255,6 +255,7 @@ func TestExtractTraceSources(t *testing.T) {
 		{"Traceparent in MIME case", nats.Header{"Traceparent": {w3c}, "Tracestate": {"a=1"}}, w3cID, "a=1"},
 		{"ce-traceparent alone", nats.Header{"ce-traceparent": {ext}, "ce-tracestate": {"b=2"}}, extID, "b=2"},
 		{"Ce-Traceparent in MIME case", nats.Header{"Ce-Traceparent": {ext}}, extID, ""},
+		{"lower-case traceparent wins over another spelling", nats.Header{"Traceparent": {ext}, "traceparent": {w3c}}, w3cID, ""},
 		{"traceparent wins over ce-traceparent", nats.Header{"traceparent": {w3c}, "ce-traceparent": {ext}, "ce-tracestate": {"b=2"}}, w3cID, ""},
 		{"ce-tracestate without ce-traceparent", nats.Header{"ce-tracestate": {"b=2"}}, noTrace, ""},
 		{"malformed ce-traceparent", nats.Header{"ce-traceparent": {"00-zz-00-01"}}, noTrace, ""},
@@ -466,6 +467,12 @@ func TestDecodeAcceptsLiberally(t *testing.T) {
 			}
 		}},
 		{"ce-id twice in different case with the same value", func(m *nats.Msg) { m.Header["Ce-Id"] = m.Header["ce-id"] }},
+		// Trace context is not part of the event: two spellings do not make
+		// the login ambiguous (ExtractTrace takes the lower-case one).
+		{"traceparent twice in different case with different values", func(m *nats.Msg) {
+			m.Header["traceparent"] = []string{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+			m.Header["Traceparent"] = []string{"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+		}},
 		{"nats.js style: Ce-Id and content-type with charset", func(m *nats.Msg) {
 			recase("ce-id", "Ce-Id")(m)
 			recase("content-type", "Content-Type")(m)
