@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"sync"
 	"time"
 )
 
@@ -50,11 +51,31 @@ func wireData(data any) any {
 		return nil
 	}
 	v := reflect.ValueOf(data)
-	wt, ok := wireTypeOf(v.Type())
+	wt, ok := cachedWireType(v.Type())
 	if !ok {
 		return data
 	}
 	return toWire(v, wt).Interface()
+}
+
+// wireTypes memoises wireTypeOf, as encoding/json memoises its encoders:
+// a type's wire type never changes, and deriving it (reflect.StructOf)
+// was most of the cost of building an event.
+var wireTypes sync.Map // reflect.Type → wireTypeEntry
+
+type wireTypeEntry struct {
+	t  reflect.Type
+	ok bool
+}
+
+func cachedWireType(t reflect.Type) (reflect.Type, bool) {
+	if e, hit := wireTypes.Load(t); hit {
+		w := e.(wireTypeEntry)
+		return w.t, w.ok
+	}
+	wt, ok := wireTypeOf(t)
+	wireTypes.Store(t, wireTypeEntry{wt, ok})
+	return wt, ok
 }
 
 // wireTypeOf returns t with time.Time replaced by wireTime, and whether
