@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/jitprov/jitprov/internal/spelling"
 	"github.com/jitprov/jitprov/internal/store"
 )
 
@@ -114,7 +115,7 @@ func ownedField(key string) (string, string) {
 	}
 	near := fieldLookalikes[n]
 	for _, f := range store.OwnedFields {
-		if near == "" && (n == normField(f) || editDistance(n, normField(f)) <= 2) {
+		if near == "" && (n == normField(f) || spelling.Distance(n, normField(f)) <= 2) {
 			near = f
 		}
 	}

@@ -15,6 +15,8 @@ import (
 	"sync"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/jitprov/jitprov/internal/spelling"
 )
 
 // fieldError is one problem in a YAML file, located for an operator by
@@ -521,29 +523,9 @@ var knownFields = sync.OnceValue(func() map[string][]string {
 func suggest(name string, known []string) string {
 	best, bestDist := "", 3
 	for _, k := range known {
-		if d := editDistance(strings.ToLower(name), k); d < bestDist {
+		if d := spelling.Distance(strings.ToLower(name), k); d < bestDist {
 			best, bestDist = k, d
 		}
 	}
 	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

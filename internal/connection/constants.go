@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/jitprov/jitprov/internal/spelling"
 )
 
 // Constants are values every login of a connection carries, set by the
@@ -113,7 +115,7 @@ func lookalike(name string) string {
 	// only as written above, so that attributes such as "rules",
 	// "organization" or "external" stay attributes.
 	for _, k := range []string{constGivenName, constFamilyName, constDisplayName, "email_verified"} {
-		if editDistance(n, normName(k)) <= 2 {
+		if spelling.Distance(n, normName(k)) <= 2 {
 			return k
 		}
 	}
@@ -357,24 +359,4 @@ func quoteHint(raw json.RawMessage) string {
 		return fmt.Sprintf(" (quote it, %q, if that text is meant)", got)
 	}
 	return ""
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
