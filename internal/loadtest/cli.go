@@ -23,6 +23,7 @@ const Usage = `usage: jitprov loadtest setup -edge-url URL [-orgs M] [-dir DIR] 
                             [-logins N] [-workers W] [-nats-sync always|DURATION|default]
                             [-nats-cluster 1|3] [-db URL]
                             [-src DIR | -bin DIR] [-nats-server PATH] [-encrypt] [-keep] [-o text|json]
+                            [-telemetry [-telemetry-rounds R]]
 
 Drives a running sso-edge over HTTP as browsers would: each synthetic
 person is a new browser posting a signed, IdP-initiated SAML response to
@@ -81,7 +82,12 @@ Flags of compare (and -mode, -concurrency, -rate, -duration, -timeout, -o, -quie
   -bin DIR           take sso-edge, provisioner, jitprov-loadtest-peer (and nats-server) from DIR
   -nats-server PATH  run this nats-server (default: built from the version go.mod pins)
   -encrypt           encrypt every SAML assertion to the SP (AES-128-CBC, RSA-OAEP), as some IdPs do
-  -keep              keep the scratch database and the work folder (logs, binaries)`
+  -keep              keep the scratch database and the work folder (logs, binaries)
+  -telemetry         instead of the baselines: SAML first logins with telemetry off, then on
+                     (every span exported over OTLP to a receiver in this process, metrics
+                     pushed, each service's /metrics scraped every second), in rounds, and
+                     the ratio of the medians (docs/operations.md, "What telemetry costs")
+  -telemetry-rounds R  rounds of off and on (default 2)`
 
 // Main runs `jitprov loadtest ARGS`.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -196,6 +202,8 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		fs.StringVar(&o.NATSServer, "nats-server", "", "")
 		fs.BoolVar(&o.Keep, "keep", false, "")
 		fs.BoolVar(&o.Encrypt, "encrypt", false, "")
+		fs.BoolVar(&o.Telemetry, "telemetry", false, "")
+		fs.IntVar(&o.TelemetryRounds, "telemetry-rounds", 2, "")
 		fs.StringVar(&format, "o", "text", "")
 		fs.BoolVar(&quiet, "quiet", false, "")
 		if err := parse(fs, args[1:]); err != nil {

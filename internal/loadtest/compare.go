@@ -106,6 +106,13 @@ type CompareOptions struct {
 	// Encrypt encrypts every SAML assertion to the SP (the edge's and the
 	// naive handler's SP key pair), so that decryption is measured too.
 	Encrypt bool
+	// Telemetry, instead of the baselines, compares the pipeline with
+	// telemetry off (no exporter, nothing scraped) and on (every span
+	// exported over OTLP to a receiver in this process, metrics pushed
+	// too, and every service's /metrics scraped each second): SAML first
+	// logins, rounds of each in turn (TelemetryRounds, default 2).
+	Telemetry       bool
+	TelemetryRounds int
 	// Keep leaves the scratch database and the work folder (binaries,
 	// logs, state) in place.
 	Keep     bool
@@ -301,16 +308,6 @@ func Compare(ctx context.Context, o CompareOptions) (rep *CompareReport, err err
 		[]string{OIDCSecretEnv + "=" + secret}, issuer+"/.well-known/openid-configuration"); err != nil {
 		return rep, err
 	}
-	healthAddr, err := freeAddr()
-	if err != nil {
-		return rep, err
-	}
-	provisioner, err := c.start(ctx, ProcProvisioner, "provisioner", []string{"serve"}, []string{"JITPROV_DATABASE_URL=" + dbURL,
-		"JITPROV_NATS_URL=" + natsURL, replicas, "JITPROV_HEALTH_ADDR=" + healthAddr, "JITPROV_WORKERS=" + strconv.Itoa(o.Workers),
-		"JITPROV_LOG_LEVEL=warn"}, "http://"+healthAddr+"/readyz")
-	if err != nil {
-		return rep, err
-	}
 	idp, err := NewIdP(24 * time.Hour)
 	if err != nil {
 		return rep, err
@@ -334,12 +331,9 @@ func Compare(ctx context.Context, o CompareOptions) (rep *CompareReport, err err
 	edgeURL := "http://" + edgeAddr
 	sessionKey := make([]byte, 32)
 	_, _ = rand.Read(sessionKey)
-	edge, err := c.start(ctx, ProcEdge, "sso-edge", nil, []string{"JITPROV_DATABASE_URL=" + dbURL, "JITPROV_NATS_URL=" + natsURL, replicas,
-		"JITPROV_EDGE_ADDR=" + edgeAddr, "JITPROV_EDGE_PUBLIC_URL=" + edgeURL, "JITPROV_SESSION_KEYS=" + hex.EncodeToString(sessionKey),
-		"JITPROV_EDGE_INSECURE_COOKIES=true", "JITPROV_EDGE_RATE_PER_CLIENT=0", "JITPROV_EDGE_RATE_PER_CONNECTION=0",
-		"JITPROV_EDGE_SP_KEY_FILE=" + spKey, "JITPROV_EDGE_SP_CERT_FILE=" + spCert, "JITPROV_LOG_LEVEL=warn",
-		OIDCSecretEnv + "=" + secret}, edgeURL+"/readyz")
-	if err != nil {
+	pl := pipeline{dbURL: dbURL, natsURL: natsURL, replicas: replicas, edgeAddr: edgeAddr, sessionKey: hex.EncodeToString(sessionKey),
+		spKey: spKey, spCert: spCert, oidcSecret: secret}
+	if err := c.startPipeline(ctx, &pl, nil); err != nil {
 		return rep, err
 	}
 
@@ -371,7 +365,7 @@ func Compare(ctx context.Context, o CompareOptions) (rep *CompareReport, err err
 	run := func(target string, names []string, ro Options) error {
 		ro.Mode, ro.Concurrency, ro.Rate, ro.Duration, ro.Logins = o.Mode, o.Concurrency, o.Rate, o.Duration, o.Logins
 		ro.Timeout, ro.Follow, ro.Progress, ro.Observe = o.Timeout, true, o.Progress, c.observe
-		ro.Tag, ro.Names = names[0], names
+		ro.Tag, ro.Names = cmp.Or(ro.Tag, names[0]), names
 		if o.Encrypt {
 			ro.EncryptTo = sp.Cert
 		}
@@ -400,6 +394,11 @@ func Compare(ctx context.Context, o CompareOptions) (rep *CompareReport, err err
 		}
 		return err
 	}
+	if o.Telemetry {
+		return rep, c.compareTelemetry(ctx, rep, &pl, func(name string) error {
+			return note(run(TargetEdge, []string{name}, Options{Dir: edgeDir, Tag: name, DatabaseURL: dbURL}))
+		}, &failed)
+	}
 	if err := note(run(TargetEdge, []string{CmpSAMLFirst, CmpSAMLReturning}, Options{Dir: edgeDir, Scenarios: []string{ScenarioFirst, ScenarioReturning}, DatabaseURL: dbURL})); err != nil {
 		return rep, err
 	}
@@ -417,8 +416,8 @@ func Compare(ctx context.Context, o CompareOptions) (rep *CompareReport, err err
 	// The edge's processes go before the baselines run, so that they have
 	// the machine to themselves as the edge had (and the provisioner's
 	// outbox relay does not publish the naive handler's user.created rows).
-	c.stop(edge)
-	c.stop(provisioner)
+	c.stop(pl.edge)
+	c.stop(pl.provisioner)
 	c.stopNATS()
 
 	if _, err := c.start(ctx, ProcNaive, "jitprov-loadtest-peer", []string{"naive", "-addr", naiveAddr, "-public-url", naiveURL,
@@ -1014,7 +1013,7 @@ func cleanEnv() []string {
 	var out []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "JITPROV_") || k == "DATABASE_URL" || k == "NATS_URL" || k == "GOMAXPROCS" {
+		if strings.HasPrefix(k, "JITPROV_") || strings.HasPrefix(k, "OTEL_") || k == "DATABASE_URL" || k == "NATS_URL" || k == "GOMAXPROCS" {
 			continue
 		}
 		out = append(out, kv)
