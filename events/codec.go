@@ -261,12 +261,13 @@ func checkContentType(ct string) error {
 }
 
 // canonicalHeader returns h with the CloudEvents headers ("ce-*",
-// "content-type") under lower-case names, as the NATS binding reads them:
-// nats.Header is case-sensitive, and
+// "content-type") and Jitprov-Reply-To under lower-case names, as the NATS
+// binding reads them: nats.Header is case-sensitive, and
 // producers (nats.js, HTTP-minded libraries) may write "Ce-Id" or
 // "Content-Type". Other headers are kept as they are (ExtractTrace reads
-// the trace context in any case by itself). A CloudEvents header present
-// under several cases with different values is ambiguous and refused.
+// the trace context in any case by itself). One of these headers present
+// under several cases with different values is ambiguous and refused: a
+// login whose reply subject is ambiguous cannot be answered safely.
 func canonicalHeader(h nats.Header) (nats.Header, error) {
 	if h == nil {
 		return nil, nil
@@ -283,14 +284,13 @@ func canonicalHeader(h nats.Header) (nats.Header, error) {
 	for _, k := range keys {
 		v := h[k]
 		lk := strings.ToLower(k)
-		if !strings.HasPrefix(lk, "ce-") && lk != headerContentType {
+		if !strings.HasPrefix(lk, "ce-") && lk != headerContentType && lk != headerReplyToLower {
 			out[k] = v
 			continue
 		}
 		if prev, ok := from[lk]; ok {
 			if !equalValues(out[lk], v) {
-				return nil, fmt.Errorf("events: %w: header %q arrives as both %q and %q with different values; "+
-					"header names are case-insensitive here, so the message is ambiguous", ErrInvalid, lk, prev, k)
+				return nil, ambiguous(lk, prev, k)
 			}
 			continue
 		}
@@ -374,6 +374,39 @@ func ExtractTrace(ctx context.Context, h nats.Header) context.Context {
 		tp, ts = "ce-traceparent", "ce-tracestate"
 	}
 	return traceContext.Extract(ctx, traceCarrier{h: h, parent: tp, state: ts})
+}
+
+// ReplyTo returns the subject a login names in its Jitprov-Reply-To
+// header (HeaderReplyTo), read in any case like the CloudEvents headers:
+// "jitprov-reply-to" and "JITPROV-REPLY-TO" name it too. It returns "" when
+// there is none. The header under two spellings with different values is
+// ambiguous, an error wrapping ErrInvalid (Decode refuses such a login).
+func ReplyTo(h nats.Header) (string, error) {
+	// Sorted, so that the error names the same spellings on every run.
+	keys := make([]string, 0, 1)
+	for k, v := range h {
+		if len(v) > 0 && strings.EqualFold(k, HeaderReplyTo) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return "", nil
+	}
+	sort.Strings(keys)
+	for _, k := range keys[1:] {
+		if !equalValues(h[keys[0]], h[k]) {
+			return "", ambiguous(headerReplyToLower, keys[0], k)
+		}
+	}
+	return h[keys[0]][0], nil
+}
+
+// headerReplyToLower is HeaderReplyTo as canonicalHeader writes it.
+var headerReplyToLower = strings.ToLower(HeaderReplyTo)
+
+func ambiguous(name, a, b string) error {
+	return fmt.Errorf("events: %w: header %q arrives as both %q and %q with different values; "+
+		"header names are case-insensitive here, so the message is ambiguous", ErrInvalid, name, a, b)
 }
 
 // HeaderValue returns the first value of the header named key, matched

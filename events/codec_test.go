@@ -520,6 +520,12 @@ func TestDecodeRefusalSaysWhy(t *testing.T) {
 			[]string{`media type "text/plain"`, `want "application/json"`}},
 		{"ambiguous header", func(m *nats.Msg) { m.Header["Ce-Id"] = []string{"other"} },
 			[]string{`header "ce-id"`, `"Ce-Id"`, `"ce-id"`, "different values", "ambiguous"}},
+		// A login whose reply subject is ambiguous cannot be answered
+		// safely: refused like an ambiguous CloudEvents header.
+		{"ambiguous reply subject", func(m *nats.Msg) {
+			m.Header[events.HeaderReplyTo] = []string{"_INBOX.a.1"}
+			m.Header["jitprov-reply-to"] = []string{"_INBOX.b.1"}
+		}, []string{`header "jitprov-reply-to"`, `"Jitprov-Reply-To"`, `"jitprov-reply-to"`, "different values", "ambiguous"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			msg := wireMsg()
@@ -621,5 +627,49 @@ func TestDecodeIsReadOnly(t *testing.T) {
 	after, _ := json.Marshal(msg.Header)
 	if !bytes.Equal(before, after) || !bytes.Equal(data, msg.Data) {
 		t.Errorf("Decode changed the message: headers %s -> %s", before, after)
+	}
+}
+
+// TestReplyTo reads the reply subject of a login in any header case, as
+// Decode reads the CloudEvents headers, and refuses two spellings that
+// disagree.
+func TestReplyTo(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		h         nats.Header
+		want      string
+		ambiguous bool
+	}{
+		{"no header", nats.Header{"ce-id": {"x"}}, "", false},
+		{"nil header", nil, "", false},
+		{"as jitprov writes it", nats.Header{"Jitprov-Reply-To": {"_INBOX.a.1"}}, "_INBOX.a.1", false},
+		{"lower case", nats.Header{"jitprov-reply-to": {"_INBOX.a.1"}}, "_INBOX.a.1", false},
+		{"upper case", nats.Header{"JITPROV-REPLY-TO": {"_INBOX.a.1"}}, "_INBOX.a.1", false},
+		{"mixed case", nats.Header{"Jitprov-reply-To": {"_INBOX.a.1"}}, "_INBOX.a.1", false},
+		{"empty value list", nats.Header{"Jitprov-Reply-To": {}}, "", false},
+		{"two spellings, same value", nats.Header{"Jitprov-Reply-To": {"_INBOX.a.1"}, "jitprov-reply-to": {"_INBOX.a.1"}}, "_INBOX.a.1", false},
+		{"two spellings, different values", nats.Header{"Jitprov-Reply-To": {"_INBOX.a.1"}, "jitprov-reply-to": {"_INBOX.b.1"}}, "", true},
+		{"three spellings, one differs", nats.Header{"Jitprov-Reply-To": {"_INBOX.a.1"}, "jitprov-reply-to": {"_INBOX.a.1"},
+			"JITPROV-REPLY-TO": {"_INBOX.evil"}}, "", true},
+		{"the first value of one spelling", nats.Header{"jitprov-reply-to": {"_INBOX.a.1", "_INBOX.a.2"}}, "_INBOX.a.1", false},
+		{"other headers in other cases do not matter", nats.Header{"Jitprov-Reply-To": {"_INBOX.a.1"}, "Nats-Msg-Id": {"1"},
+			"nats-msg-id": {"2"}}, "_INBOX.a.1", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := events.ReplyTo(tc.h)
+			if tc.ambiguous {
+				if !errors.Is(err, events.ErrInvalid) || !strings.Contains(err.Error(), "ambiguous") ||
+					!strings.Contains(err.Error(), `"jitprov-reply-to"`) {
+					t.Fatalf("ReplyTo = %q, %v; want an ambiguity error wrapping ErrInvalid", got, err)
+				}
+				if got != "" {
+					t.Errorf("ReplyTo returned %q with its error", got)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("ReplyTo = %q, %v; want %q", got, err, tc.want)
+			}
+		})
 	}
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure what the tests need is here: Go modules, xmlsec1, SimpleSAMLphp
-# with the PHP it runs on, Chromium, Node.js with the SCIM interop test's npm
-# packages, and a PostgreSQL server that answers. JITPROV_TEST_DATABASE_URL,
-# when set, names the server to use; otherwise the local one at
+# with the PHP it runs on, Chromium, Node.js with the npm packages of the
+# SCIM interop test and of the Node.js examples (examples/node), and a
+# PostgreSQL server that answers. JITPROV_TEST_DATABASE_URL, when set,
+# names the server to use; otherwise the local one at
 # 127.0.0.1:5432 is used, started (and installed from Debian's packages) if
 # it does not answer. NATS needs nothing: tests embed a real nats-server.
 set -euo pipefail
@@ -46,8 +47,8 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 
 # Node.js runs scimmy, the independent SCIM client of the interop test
-# test/interop/scimmy; its packages are pinned in that folder's
-# package-lock.json and installed from the npm registry.
+# test/interop/scimmy, and the Node.js examples; their packages are pinned
+# in each folder's package-lock.json and installed from the npm registry.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   log "installing Node.js and npm from Debian's packages"
   export DEBIAN_FRONTEND=noninteractive
@@ -55,6 +56,10 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   apt-get install -y -qq nodejs npm >/dev/null
 fi
 (cd "$(dirname "$0")/../test/interop/scimmy" && npm ci --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null)
+# The Node.js examples of the event contract (examples/node: nats.js v3 and
+# the CloudEvents JavaScript SDK), which test/interop/node runs against
+# `jitprov dev`; pinned in their package-lock.json.
+npm ci --prefix "$(dirname "$0")/../examples/node" --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null
 
 if [ -n "${JITPROV_TEST_DATABASE_URL:-}" ]; then
   log "using JITPROV_TEST_DATABASE_URL"

@@ -258,10 +258,14 @@ func (c *Client) Seen(ctx context.Context, seen events.LoginSeen) error {
 }
 
 // Reply sends res to the inbox a login named in its Jitprov-Reply-To
-// header. Only subjects under _INBOX. are answered, so that a forged login
-// cannot make the provisioner publish into arbitrary subjects.
+// header, whatever the header's case (events.ReplyTo). Only subjects under
+// _INBOX. are answered, so that a forged login cannot make the provisioner
+// publish into arbitrary subjects.
 func Reply(ctx context.Context, nc *nats.Conn, loginHeader nats.Header, res events.ProvisioningResult, source string) error {
-	inbox := loginHeader.Get(events.HeaderReplyTo)
+	inbox, err := events.ReplyTo(loginHeader)
+	if err != nil {
+		return fmt.Errorf("bus: login %s not answered: %w", res.LoginID, err)
+	}
 	if inbox == "" {
 		return nil
 	}

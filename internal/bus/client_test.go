@@ -396,6 +396,44 @@ func TestReplyRefusesSubjectsThatAreNotInboxes(t *testing.T) {
 	}
 }
 
+// A login's reply header is read in any case (a Node.js producer may
+// write it lower-case); two spellings naming different subjects are not
+// answered at all.
+func TestReplyReadsTheHeaderInAnyCase(t *testing.T) {
+	nc, _ := newJetStream(t)
+	for _, tc := range []struct {
+		name    string
+		header  func(inbox string) nats.Header
+		answers int
+	}{
+		{"lower case", func(inbox string) nats.Header { return nats.Header{"jitprov-reply-to": {inbox}} }, 1},
+		{"upper case", func(inbox string) nats.Header { return nats.Header{"JITPROV-REPLY-TO": {inbox}} }, 1},
+		{"two spellings, same subject", func(inbox string) nats.Header {
+			return nats.Header{events.HeaderReplyTo: {inbox}, "jitprov-reply-to": {inbox}}
+		}, 1},
+		{"two spellings, different subjects", func(inbox string) nats.Header {
+			return nats.Header{events.HeaderReplyTo: {inbox}, "jitprov-reply-to": {inbox + ".other"}}
+		}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inbox := nc.NewRespInbox()
+			got := catch(t, nc, inbox+".>")
+			direct := catch(t, nc, inbox)
+			err := bus.Reply(context.Background(), nc, tc.header(inbox), result(uuid.NewString()), "/jitprov/test-provisioner")
+			if tc.answers == 0 {
+				if err == nil || !strings.Contains(err.Error(), "ambiguous") {
+					t.Errorf("Reply = %v, want an ambiguity error", err)
+				}
+			} else if err != nil {
+				t.Fatalf("Reply: %v", err)
+			}
+			if n := len(direct()) + len(got()); n != tc.answers {
+				t.Errorf("%d answers, want %d", n, tc.answers)
+			}
+		})
+	}
+}
+
 func TestReplyAnswersAnInbox(t *testing.T) {
 	nc, _ := newJetStream(t)
 	inbox := nc.NewRespInbox()

@@ -15,9 +15,9 @@ import (
 
 // A login as a Node.js producer (nats.js v3 with the CloudEvents
 // JavaScript SDK) writes it is answered: header names in MIME case
-// ("Ce-Id"), the SDK's content type with a charset, and the trace context
-// in the CloudEvents tracing extension (ce-traceparent), which the
-// provisioner's span joins.
+// ("Ce-Id"), the reply header in lower case, the SDK's content type with a
+// charset, and the trace context in the CloudEvents tracing extension
+// (ce-traceparent), which the provisioner's span joins.
 func TestNodeStyleLoginIsAnswered(t *testing.T) {
 	e := newEnv(t)
 	e.apply(org("acme", 10))
@@ -42,15 +42,15 @@ func TestNodeStyleLoginIsAnswered(t *testing.T) {
 	msg := &nats.Msg{
 		Subject: "jit.login.first-seen.acme",
 		Header: nats.Header{
-			"Ce-Specversion":     {"1.0"},
-			"Ce-Id":              {id},
-			"Ce-Type":            {string(events.TypeLoginFirstSeen)},
-			"Ce-Source":          {"/node-edge"},
-			"Ce-Time":            {"2025-03-04T09:15:02.198Z"},
-			"Ce-Traceparent":     {traceparent},
-			"Content-Type":       {"application/json; charset=utf-8"},
-			"Nats-Msg-Id":        {id},
-			events.HeaderReplyTo: {inbox},
+			"Ce-Specversion":   {"1.0"},
+			"Ce-Id":            {id},
+			"Ce-Type":          {string(events.TypeLoginFirstSeen)},
+			"Ce-Source":        {"/node-edge"},
+			"Ce-Time":          {"2025-03-04T09:15:02.198Z"},
+			"Ce-Traceparent":   {traceparent},
+			"Content-Type":     {"application/json; charset=utf-8"},
+			"Nats-Msg-Id":      {id},
+			"jitprov-reply-to": {inbox}, // events.HeaderReplyTo, in any case
 		},
 		Data: []byte(`{"organization_id":"acme","connection_id":"idp","protocol":"saml","external_id":"nodejs",` +
 			`"email":"nodejs@acme.example","email_verified":true,"authenticated_at":"2025-03-04T09:15:02.198Z"}`),
