@@ -375,7 +375,7 @@ func checkAvailability(t *testing.T, o overlay, objs []object) {
 				continue
 			}
 			if h.Spec.MinReplicas == nil || *h.Spec.MinReplicas < 2 || h.Spec.MaxReplicas < *h.Spec.MinReplicas {
-				t.Errorf("HorizontalPodAutoscaler/%s: replicas %v..%d, want at least 2", h.Name, h.Spec.MinReplicas, h.Spec.MaxReplicas)
+				t.Errorf("HorizontalPodAutoscaler/%s: minReplicas %s, maxReplicas %d; want at least 2", h.Name, fmtPtr(h.Spec.MinReplicas), h.Spec.MaxReplicas)
 			}
 		case "keda":
 			s := scaled[name]
@@ -538,6 +538,13 @@ func checkNetworkPolicies(t *testing.T, o overlay, objs []object, ws []workload)
 
 // The labels CloudNativePG gives the pods of Cluster jitprov-postgres.
 var postgresLabels = map[string]string{"cnpg.io/cluster": "jitprov-postgres"}
+
+func fmtPtr[T any](p *T) string {
+	if p == nil {
+		return "unset"
+	}
+	return fmt.Sprint(*p)
+}
 
 func podLabelsOf(ws []workload, name string) map[string]string {
 	for _, w := range ws {
