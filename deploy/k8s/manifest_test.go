@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
@@ -474,6 +475,12 @@ func checkNetworkPolicies(t *testing.T, o overlay, objs []object, ws []workload)
 			}
 		}
 	}
+	// And no policy is left selecting nothing (a renamed label).
+	for _, np := range specific {
+		if !slices.ContainsFunc(slices.Collect(maps.Values(pods)), func(l map[string]string) bool { return selects(np.Spec.PodSelector, l) }) {
+			t.Errorf("NetworkPolicy/%s selects no pod of the overlay", np.Name)
+		}
+	}
 	// Every pod that talks to others resolves names: DNS egress to port 53.
 	for id, l := range pods {
 		if !egressAllows(specific, l, 53, corev1.ProtocolUDP) {
@@ -899,6 +906,11 @@ func checkMonitoring(t *testing.T, o overlay, objs []object, ws []workload) {
 	for _, cm := range find[corev1.ConfigMap](objs) {
 		if cm.Labels["grafana_dashboard"] != "1" {
 			continue
+		}
+		// kubectl apply (client-side) copies the object into an annotation
+		// of at most 256 KiB: a bigger dashboard fails to apply.
+		if size := len(fmt.Sprint(cm.Data)); size > 240<<10 {
+			t.Errorf("ConfigMap/%s: %d bytes, too big for a client-side kubectl apply (256 KiB annotation); shrink the dashboard or split it", cm.Name, size)
 		}
 		for k, v := range cm.Data {
 			dashboards++
