@@ -87,23 +87,40 @@ func TestRequestSpans(t *testing.T) {
 	}
 
 	// The provisioner's decision continues the ACS span's trace: one
-	// login, one trace.
+	// login, one trace, through the producer span of the login's publish.
 	acs := byName["POST /saml/{org}/{conn}/acs"]
 	if acs == nil {
 		return
 	}
-	var decision sdktrace.ReadOnlySpan
+	// The ACS span links to the first leg, the redirect to the IdP.
+	if first := byName["GET /saml/{org}/{conn}/login"]; first != nil {
+		linked := false
+		for _, l := range acs.Links() {
+			linked = linked || l.SpanContext.SpanID() == first.SpanContext().SpanID()
+		}
+		if !linked {
+			t.Errorf("the ACS span does not link to the redirect to the IdP (%s): links %v", first.SpanContext().SpanID(), acs.Links())
+		}
+	}
+	var publish, decision sdktrace.ReadOnlySpan
 	waitUntil(t, func() bool {
 		for _, s := range spans.GetSpans().Snapshots() {
-			if s.Name() == "provision login" {
+			switch {
+			case s.Name() == "provision login":
 				decision = s
+			case s.Name() == "send login.first-seen" && s.SpanKind() == trace.SpanKindProducer:
+				publish = s
 			}
 		}
-		return decision != nil
+		return decision != nil && publish != nil
 	})
-	if decision.SpanContext().TraceID() != acs.SpanContext().TraceID() || decision.Parent().SpanID() != acs.SpanContext().SpanID() {
-		t.Errorf("provisioner span in trace %s under %s, want the ACS span's trace %s under it (%s)",
-			decision.SpanContext().TraceID(), decision.Parent().SpanID(), acs.SpanContext().TraceID(), acs.SpanContext().SpanID())
+	if publish.SpanContext().TraceID() != acs.SpanContext().TraceID() || publish.Parent().SpanID() != acs.SpanContext().SpanID() {
+		t.Errorf("publish span in trace %s under %s, want the ACS span's trace %s under it (%s)",
+			publish.SpanContext().TraceID(), publish.Parent().SpanID(), acs.SpanContext().TraceID(), acs.SpanContext().SpanID())
+	}
+	if decision.SpanContext().TraceID() != acs.SpanContext().TraceID() || decision.Parent().SpanID() != publish.SpanContext().SpanID() {
+		t.Errorf("provisioner span in trace %s under %s, want the ACS span's trace %s under the publish (%s)",
+			decision.SpanContext().TraceID(), decision.Parent().SpanID(), acs.SpanContext().TraceID(), publish.SpanContext().SpanID())
 	}
 }
 
