@@ -124,7 +124,7 @@ func serve(ctx context.Context, cfg config.Notifier, getenv func(string) string,
 	defer tel.Flush(ctx, log)
 	// Postgres need not answer yet (the admins are looked up per alert,
 	// retried), nor NATS: Run waits for JetStream, alive and not ready.
-	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log, MaxConns: 4, Lazy: true})
+	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log, MaxConns: 4, Lazy: true, Tracer: tel.Tracer})
 	if err != nil {
 		return err
 	}

@@ -202,7 +202,7 @@ func serve(ctx context.Context, cfg config.Provisioner, log *slog.Logger) error 
 	defer tel.Flush(ctx, log)
 	// Neither the database nor NATS need answer yet: Run waits for both,
 	// alive and not ready meanwhile.
-	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log, MaxConns: int32(cfg.Workers + 4),
+	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log, Tracer: tel.Tracer, MaxConns: int32(cfg.Workers + 4),
 		LockTimeout: time.Duration(cfg.DBLockTimeout), StatementTimeout: time.Duration(cfg.DBStatementTimeout),
 		IdleInTxTimeout: time.Duration(cfg.DBIdleInTransactionTimeout), Lazy: true})
 	if err != nil {

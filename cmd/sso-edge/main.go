@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	// Neither the database nor NATS need answer yet: Run waits for both,
 	// alive and not ready meanwhile.
-	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log, Lazy: true})
+	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log, Lazy: true, Tracer: tel.Tracer})
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jitprov/jitprov/events"
 )
@@ -99,8 +100,10 @@ func (c *Client) Provision(ctx context.Context, id events.Identity) (events.Prov
 // is made all the same, and the edge reads it from the store.
 func (c *Client) ProvisionEvent(ctx context.Context, ev events.Event) (events.ProvisioningResult, error) {
 	var zero events.ProvisioningResult
-	msg, err := c.loginMsg(ctx, ev)
+	pctx, span := c.startPublish(ctx, ev)
+	msg, err := c.loginMsg(pctx, ev)
 	if err != nil {
+		endPublish(span, err)
 		return zero, err
 	}
 	ch := make(chan *nats.Msg, 1)
@@ -113,7 +116,9 @@ func (c *Client) ProvisionEvent(ctx context.Context, ev events.Event) (events.Pr
 		c.mu.Unlock()
 	}()
 
-	if err := c.publishLogin(ctx, ev.ID(), msg); err != nil {
+	err = c.publishLogin(pctx, ev.ID(), msg)
+	endPublish(span, err)
+	if err != nil {
 		select {
 		case m := <-ch: // stored after all, and already answered
 			return c.answer(ev, m)
@@ -153,12 +158,25 @@ func (c *Client) answer(ev events.Event, m *nats.Msg) (events.ProvisioningResult
 // or ctx is done. It is for a login ProvisionEvent left unconfirmed: the
 // caller keeps trying in the background while the person waits. Publishing
 // a login already stored is a no-op (same Nats-Msg-Id).
-func (c *Client) PublishLogin(ctx context.Context, ev events.Event) error {
+func (c *Client) PublishLogin(ctx context.Context, ev events.Event) (err error) {
+	ctx, span := c.startPublish(ctx, ev)
+	defer func() { endPublish(span, err) }()
 	msg, err := c.loginMsg(ctx, ev)
 	if err != nil {
 		return err
 	}
 	return c.publishLogin(ctx, ev.ID(), msg)
+}
+
+// startPublish starts the producer span of login ev (StartPublish), which
+// covers every attempt: the login carries its trace context, so that the
+// provisioner's span is its child.
+func (c *Client) startPublish(ctx context.Context, ev events.Event) (context.Context, trace.Span) {
+	subject := ""
+	if id, err := events.DataAs[events.Identity](ev, events.TypeLoginFirstSeen); err == nil {
+		subject, _ = events.Subject(events.TypeLoginFirstSeen, id.OrganizationID)
+	}
+	return StartPublish(ctx, nil, eventName(ev.Type()), subject, ev.ID())
 }
 
 // loginMsg renders login ev for its organisation's subject, with this
@@ -278,11 +296,13 @@ func Reply(ctx context.Context, nc *nats.Conn, loginHeader nats.Header, res even
 	if err != nil {
 		return fmt.Errorf("bus: %w", err)
 	}
+	ctx, span := StartPublish(ctx, nil, eventName(ev.Type()), inbox, ev.ID())
 	msg, err := events.Encode(ctx, ev, inbox)
-	if err != nil {
-		return fmt.Errorf("bus: %w", err)
+	if err == nil {
+		err = nc.PublishMsg(msg)
 	}
-	if err := nc.PublishMsg(msg); err != nil {
+	endPublish(span, err)
+	if err != nil {
 		return fmt.Errorf("bus: answer login %s: %w", res.LoginID, err)
 	}
 	return nil

@@ -17,12 +17,16 @@ import (
 
 // Publish publishes ev on its type's subject for organisation org and waits
 // for JetStream to store it. The event id is the Nats-Msg-Id, so publishing
-// the same event again within the duplicate window stores it once.
-func Publish(ctx context.Context, js jetstream.JetStream, ev events.Event, org string) error {
+// the same event again within the duplicate window stores it once. The
+// publish is a producer span (StartPublish) of the provider of ctx's span,
+// whose trace context the message carries.
+func Publish(ctx context.Context, js jetstream.JetStream, ev events.Event, org string) (err error) {
 	subject, err := events.Subject(events.Type(ev.Type()), org)
 	if err != nil {
 		return fmt.Errorf("bus: %w", err)
 	}
+	ctx, span := StartPublish(ctx, nil, eventName(ev.Type()), subject, ev.ID())
+	defer func() { endPublish(span, err) }()
 	msg, err := events.Encode(ctx, ev, subject)
 	if err != nil {
 		return fmt.Errorf("bus: %w", err)

@@ -1,15 +1,23 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+	"go.opentelemetry.io/otel/trace"
+	nooptrace "go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/store"
 )
 
@@ -39,6 +47,10 @@ type Relay struct {
 	Retention time.Duration
 	// OnPublished, when set, is called with the number of events marked sent.
 	OnPublished func(n int)
+	// Tracer records a span per batch, linked to the spans that wrote its
+	// events, and a producer span per event in the trace of the span that
+	// wrote it; nil records none.
+	Tracer trace.TracerProvider
 }
 
 // NewRelay returns a relay with default settings.
@@ -105,10 +117,60 @@ func (r *Relay) drain(ctx context.Context) {
 
 // publish sends msgs asynchronously and waits for every PubAck. It returns
 // how many leading messages were acknowledged.
-func (r *Relay) publish(ctx context.Context, msgs []store.OutboxMessage) (int, error) {
+//
+// The batch is a span of its own ("relay outbox"), linked to the span
+// that wrote each event (its outbox row keeps the writer's traceparent);
+// each event's publish is a producer span in the writer's trace, linked to
+// the batch, and the message carries the producer span's trace context:
+// the consumer of the event continues the trace of the login or the
+// admin's action that caused it.
+func (r *Relay) publish(ctx context.Context, msgs []store.OutboxMessage) (n int, err error) {
+	tp := r.Tracer
+	if tp == nil {
+		tp = nooptrace.NewTracerProvider()
+	}
+	writers := make([]context.Context, len(msgs))
+	links := make([]trace.Link, 0, len(msgs))
+	for i, m := range msgs {
+		writers[i] = events.ExtractTrace(context.WithoutCancel(ctx), nats.Header(m.Header))
+		if sc := trace.SpanContextFromContext(writers[i]); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
+	ctx, batch := tp.Tracer(TracerName).Start(ctx, "relay outbox", trace.WithNewRoot(), trace.WithLinks(links...),
+		trace.WithAttributes(messagingSystem, semconv.MessagingOperationTypeSend, semconv.MessagingBatchMessageCount(len(msgs))))
+	spans := make([]trace.Span, 0, len(msgs))
+	defer func() {
+		for i, span := range spans {
+			if i >= n {
+				endPublish(span, cmp.Or(err, errors.New("not acknowledged")))
+			} else {
+				endPublish(span, nil)
+			}
+		}
+		batch.SetAttributes(attribute.Int("jitprov.outbox.published", n))
+		if err != nil {
+			batch.RecordError(err)
+			batch.SetStatus(codes.Error, "outbox round failed")
+		}
+		batch.End()
+	}()
+	batchLink := trace.Link{SpanContext: batch.SpanContext()}
 	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
-	for _, m := range msgs {
-		f, err := r.js.PublishMsgAsync(&nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data},
+	for i, m := range msgs {
+		parent := writers[i]
+		if !trace.SpanContextFromContext(parent).IsValid() {
+			parent = ctx // an event written outside any trace: the batch's
+		}
+		pctx, span := StartPublish(parent, tp, eventName(events.HeaderValue(nats.Header(m.Header), "ce-type")), m.Subject, m.EventID)
+		span.AddLink(batchLink)
+		spans = append(spans, span)
+		h := nats.Header{}
+		for k, v := range m.Header {
+			h[k] = slices.Clone(v)
+		}
+		events.InjectTrace(pctx, h)
+		f, err := r.js.PublishMsgAsync(&nats.Msg{Subject: m.Subject, Header: h, Data: m.Data},
 			jetstream.WithMsgID(m.EventID))
 		if err != nil {
 			return r.await(ctx, futures, msgs, fmt.Errorf("publish event %s to %s: %w", m.EventID, m.Subject, err))

@@ -441,7 +441,7 @@ func startNATS(cfg Config, dir string) (*nats.Conn, func(), string, error) {
 
 func openStore(ctx context.Context, cfg Config, dir string, log *slog.Logger) (store.Store, string, error) {
 	if cfg.DatabaseURL != "" {
-		s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log})
+		s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log, Tracer: cfg.Tracer})
 		if err != nil {
 			return nil, "", err
 		}

@@ -18,12 +18,14 @@ import (
 	"time"
 
 	"github.com/crewjam/saml"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/connection"
 	"github.com/jitprov/jitprov/internal/edge/samlsp"
 	"github.com/jitprov/jitprov/internal/store"
+	"github.com/jitprov/jitprov/internal/telemetry"
 )
 
 // errUnknownConnection: no such organisation or SAML connection.
@@ -56,6 +58,7 @@ type registry struct {
 	spKey     *tls.Certificate // used by connections without a key pair of their own
 	publicURL url.URL
 	client    *http.Client
+	tracer    trace.TracerProvider // of the requests to the IdPs
 	refresh   time.Duration
 	log       *slog.Logger
 	// deriveEntityIDs serves a SAML connection without sp_entity_id under
@@ -79,13 +82,17 @@ const (
 
 var connIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,127}$`)
 
-func newRegistry(s store.Store, spKey *tls.Certificate, publicURL url.URL, metadataTimeout, refresh time.Duration, log *slog.Logger) *registry {
+// newRegistry returns a registry whose requests to the IdPs (SAML metadata,
+// OIDC discovery, JWKS, token and userinfo endpoints) are client spans of
+// tp (nil: of the provider of the span in the request's context).
+func newRegistry(s store.Store, spKey *tls.Certificate, publicURL url.URL, metadataTimeout, refresh time.Duration,
+	tp trace.TracerProvider, log *slog.Logger) *registry {
 	return &registry{
-		store: s, spKey: spKey, publicURL: publicURL, refresh: refresh, log: log,
+		store: s, spKey: spKey, publicURL: publicURL, refresh: refresh, log: log, tracer: tp,
 		conns: map[string]*conn{}, unknown: map[string]time.Time{},
 		// Never http.DefaultClient: a metadata fetch must time out, and may
 		// follow only a few redirects, all to https.
-		client: &http.Client{Timeout: metadataTimeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		client: &http.Client{Timeout: metadataTimeout, Transport: telemetry.HTTPTransport(nil, tp, "idp-metadata", telemetry.RedactQuery), CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 3 {
 				return errors.New("too many redirects")
 			}

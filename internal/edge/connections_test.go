@@ -46,7 +46,7 @@ func TestRegistryMetadataURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	public, _ := url.Parse("https://sso.example.com")
-	r := newRegistry(s, testKeyPair(t), *public, time.Second, time.Nanosecond /* refresh at every get */, slog.New(slog.DiscardHandler))
+	r := newRegistry(s, testKeyPair(t), *public, time.Second, time.Nanosecond /* refresh at every get */, nil, slog.New(slog.DiscardHandler))
 	ctx := context.Background()
 
 	first, err := r.get(ctx, "acme", "okta")
@@ -129,7 +129,7 @@ func TestRegistryReload(t *testing.T) {
 	}
 	apply("okta")
 	public, _ := url.Parse("https://sso.example.com")
-	r := newRegistry(s, testKeyPair(t), *public, time.Second, time.Hour /* no refresh during the test */, slog.New(slog.DiscardHandler))
+	r := newRegistry(s, testKeyPair(t), *public, time.Second, time.Hour /* no refresh during the test */, nil, slog.New(slog.DiscardHandler))
 	ctx := context.Background()
 	idpOf := func(connID string) string {
 		t.Helper()

@@ -16,6 +16,7 @@ import (
 	"github.com/jitprov/jitprov/internal/edge/oidcrp"
 	"github.com/jitprov/jitprov/internal/edge/session"
 	"github.com/jitprov/jitprov/internal/store"
+	"github.com/jitprov/jitprov/internal/telemetry"
 )
 
 type oidcSide struct {
@@ -49,7 +50,7 @@ func (r *registry) loadOIDC(ctx context.Context, org store.Organization, c store
 		TokenAuth:     oidcrp.TokenAuth(settings.TokenEndpointAuth),
 		PrivateKey:    key,
 		PrivateKeyID:  settings.PrivateKeyID,
-		HTTPClient:    &http.Client{Timeout: r.client.Timeout},
+		HTTPClient:    &http.Client{Timeout: r.client.Timeout, Transport: telemetry.HTTPTransport(nil, r.tracer, "oidc-provider", telemetry.RedactQuery)},
 		AllowInsecure: issuer.Scheme == "http", // Problems allows http only on loopback
 		Userinfo:      settings.Userinfo,
 	})
@@ -74,7 +75,7 @@ func (s *Server) startOIDC(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.sessions.IssuePending(w, r, session.PendingLogin{RequestID: start.State, ConnectionKey: connKey(c.org.ID, c.id),
-		ReturnTo: returnTo, Nonce: start.Nonce, PKCEVerifier: start.Verifier}); err != nil {
+		ReturnTo: returnTo, Nonce: start.Nonce, PKCEVerifier: start.Verifier, Traceparent: firstLeg(r.Context())}); err != nil {
 		s.fail(w, r, pageUnavailable, "issue the pending-login cookie", "err", err)
 		return
 	}
@@ -98,6 +99,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, pageSignInFailed, "OIDC callback without a pending login of this browser", "org", c.org.ID, "connection", c.id, "err", err)
 		return
 	}
+	linkFirstLeg(r.Context(), p)
 	claims, err := c.oidc.rp.Finish(r.Context(), oidcrp.Pending{State: p.RequestID, Nonce: p.Nonce, Verifier: p.PKCEVerifier}, r.URL.Query())
 	if err != nil {
 		s.fail(w, r, pageSignInFailed, "OIDC login rejected", "org", c.org.ID, "connection", c.id,

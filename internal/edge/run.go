@@ -162,7 +162,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, func(context.Cont
 		return nil, nil, fmt.Errorf("edge: %w", err)
 	}
 	s := &Server{
-		cfg: cfg, reg: newRegistry(deps.Store, cfg.SPKeyPair, cfg.PublicURL, cfg.MetadataTimeout, cfg.MetadataRefresh, deps.Logger),
+		cfg: cfg, reg: newRegistry(deps.Store, cfg.SPKeyPair, cfg.PublicURL, cfg.MetadataTimeout, cfg.MetadataRefresh, deps.Tracer, deps.Logger),
 		sessions: deps.Sessions, replays: replays, known: knownIDs, prov: client, decided: deps.Store,
 		republishing: make(chan struct{}, maxRepublishing),
 		tracer:       deps.Tracer, log: deps.Logger,

@@ -210,7 +210,7 @@ func (s *Server) startLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.sessions.IssuePending(w, r, session.PendingLogin{
-		RequestID: requestID, ConnectionKey: connKey(c.org.ID, c.id), ReturnTo: returnTo,
+		RequestID: requestID, ConnectionKey: connKey(c.org.ID, c.id), ReturnTo: returnTo, Traceparent: firstLeg(r.Context()),
 	}); err != nil {
 		s.fail(w, r, pageUnavailable, "issue the pending-login cookie", "err", err)
 		return
@@ -264,6 +264,7 @@ func (s *Server) acs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		returnTo = p.ReturnTo
+		linkFirstLeg(ctx, p)
 	} else if rs := r.PostForm.Get("RelayState"); rs != "" {
 		returnTo = session.SafeReturnTo(rs, s.cfg.AllowedReturnOrigins, returnTo)
 	}

@@ -2,6 +2,7 @@ package edge_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -87,23 +88,40 @@ func TestRequestSpans(t *testing.T) {
 	}
 
 	// The provisioner's decision continues the ACS span's trace: one
-	// login, one trace.
+	// login, one trace, through the producer span of the login's publish.
 	acs := byName["POST /saml/{org}/{conn}/acs"]
 	if acs == nil {
 		return
 	}
-	var decision sdktrace.ReadOnlySpan
+	// The ACS span links to the first leg, the redirect to the IdP.
+	if first := byName["GET /saml/{org}/{conn}/login"]; first != nil {
+		linked := false
+		for _, l := range acs.Links() {
+			linked = linked || l.SpanContext.SpanID() == first.SpanContext().SpanID()
+		}
+		if !linked {
+			t.Errorf("the ACS span does not link to the redirect to the IdP (%s): links %v", first.SpanContext().SpanID(), acs.Links())
+		}
+	}
+	var publish, decision sdktrace.ReadOnlySpan
 	waitUntil(t, func() bool {
 		for _, s := range spans.GetSpans().Snapshots() {
-			if s.Name() == "provision login" {
+			switch {
+			case s.Name() == "provision login":
 				decision = s
+			case s.Name() == "send login.first-seen" && s.SpanKind() == trace.SpanKindProducer:
+				publish = s
 			}
 		}
-		return decision != nil
+		return decision != nil && publish != nil
 	})
-	if decision.SpanContext().TraceID() != acs.SpanContext().TraceID() || decision.Parent().SpanID() != acs.SpanContext().SpanID() {
-		t.Errorf("provisioner span in trace %s under %s, want the ACS span's trace %s under it (%s)",
-			decision.SpanContext().TraceID(), decision.Parent().SpanID(), acs.SpanContext().TraceID(), acs.SpanContext().SpanID())
+	if publish.SpanContext().TraceID() != acs.SpanContext().TraceID() || publish.Parent().SpanID() != acs.SpanContext().SpanID() {
+		t.Errorf("publish span in trace %s under %s, want the ACS span's trace %s under it (%s)",
+			publish.SpanContext().TraceID(), publish.Parent().SpanID(), acs.SpanContext().TraceID(), acs.SpanContext().SpanID())
+	}
+	if decision.SpanContext().TraceID() != acs.SpanContext().TraceID() || decision.Parent().SpanID() != publish.SpanContext().SpanID() {
+		t.Errorf("provisioner span in trace %s under %s, want the ACS span's trace %s under the publish (%s)",
+			decision.SpanContext().TraceID(), decision.Parent().SpanID(), acs.SpanContext().TraceID(), publish.SpanContext().SpanID())
 	}
 }
 
@@ -113,4 +131,61 @@ func names(spans map[string]sdktrace.ReadOnlySpan) []string {
 		out = append(out, n)
 	}
 	return out
+}
+
+// An OIDC login: the callback span links to the first leg, and the
+// requests to the provider (discovery, token endpoint) are client spans
+// under the edge's request spans, with the URL's query left out.
+func TestOIDCSpans(t *testing.T) {
+	spans := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
+	t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
+	w := newWorld(t, 10, true, withTracer(tp))
+	o := addZitadelConnection(t, w)
+	b := newBrowser(t)
+	if resp := b.Get(oidcStartLogin(t, b, w, o, "/app")); resp.Status != http.StatusSeeOther {
+		t.Fatalf("callback: %d %s", resp.Status, resp.Body)
+	}
+	got := spans.GetSpans().Snapshots()
+	byID := map[trace.SpanID]sdktrace.ReadOnlySpan{}
+	var start, callback sdktrace.ReadOnlySpan
+	for _, s := range got {
+		byID[s.SpanContext().SpanID()] = s
+		switch s.Name() {
+		case "GET /oidc/{org}/{conn}/login":
+			start = s
+		case "GET /oidc/{org}/{conn}/callback":
+			callback = s
+		}
+	}
+	if start == nil || callback == nil {
+		t.Fatalf("no span of the login start or the callback")
+	}
+	linked := false
+	for _, l := range callback.Links() {
+		linked = linked || l.SpanContext.SpanID() == start.SpanContext().SpanID()
+	}
+	if !linked {
+		t.Errorf("the callback span does not link to the login start")
+	}
+	var token bool
+	for _, s := range got {
+		if s.Name() != "POST oidc-provider" {
+			continue
+		}
+		if s.SpanKind() != trace.SpanKindClient {
+			t.Errorf("%q is a %s span, want client", s.Name(), s.SpanKind())
+		}
+		if s.Parent().SpanID() == callback.SpanContext().SpanID() {
+			token = true
+		}
+		for _, a := range s.Attributes() {
+			if a.Key == "url.full" && strings.Contains(a.Value.AsString(), "?") {
+				t.Errorf("url.full %q keeps the query", a.Value.AsString())
+			}
+		}
+	}
+	if !token {
+		t.Errorf("no token request span under the callback")
+	}
 }

@@ -13,7 +13,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/jitprov/jitprov/events"
 )
 
 // A batch gathers alerts of one kind for one organisation into a single
@@ -63,6 +69,9 @@ type openBatch struct {
 	Events []json.RawMessage `json:"events"`
 	// People are hashes of the distinct people the alerts are about.
 	People []string `json:"people,omitempty"`
+	// Traceparent is the W3C trace context of the alert that opened the
+	// batch: its message is sent in that alert's trace.
+	Traceparent string `json:"traceparent,omitempty"`
 }
 
 func (o *openBatch) job(st batchState) Job {
@@ -76,6 +85,9 @@ type Batches struct {
 	kv  jetstream.KeyValue
 	now func() time.Time
 	log *slog.Logger
+	// tracer records the sending of a batch in the trace of the alert
+	// that opened it; nil records nothing.
+	tracer trace.Tracer
 }
 
 // add folds one alert (event id, structured JSON, time, and the person it
@@ -99,7 +111,10 @@ func (b *Batches) add(ctx context.Context, alert, org, id string, raw json.RawMe
 			if next := st.LastSentAt.Add(interval); next.After(due) {
 				due = next
 			}
-			st.Open = &openBatch{ID: fmt.Sprintf("%s.%s.%d", alert, org, now.UnixNano()), Since: at, Due: due}
+			h := nats.Header{}
+			events.InjectTrace(ctx, h)
+			st.Open = &openBatch{ID: fmt.Sprintf("%s.%s.%d", alert, org, now.UnixNano()), Since: at, Due: due,
+				Traceparent: h.Get("traceparent")}
 		}
 		st.Open.Count++
 		st.Open.Events = tail(append(st.Open.Events, raw), maxBatchEvents)
@@ -182,7 +197,7 @@ func (b *Batches) flush(ctx context.Context, key string, send func(context.Conte
 		st = closed
 	}
 	sending := st.Sending
-	if err := send(ctx, sending.job(st)); err != nil {
+	if err := b.send(ctx, st, sending, send); err != nil {
 		return err // Sending stays: the next flush publishes it again
 	}
 	for range casTries {
@@ -200,6 +215,26 @@ func (b *Batches) flush(ctx context.Context, key string, send func(context.Conte
 		}
 	}
 	return fmt.Errorf("notify: batch %s: still contended after %d tries", key, casTries)
+}
+
+// send sends batch o of st with send, in a span that is a child of the
+// alert that opened the batch.
+func (b *Batches) send(ctx context.Context, st batchState, o *openBatch, send func(context.Context, Job) error) error {
+	if b.tracer == nil {
+		return send(ctx, o.job(st))
+	}
+	if o.Traceparent != "" {
+		ctx = events.ExtractTrace(ctx, nats.Header{"traceparent": []string{o.Traceparent}})
+	}
+	ctx, span := b.tracer.Start(ctx, "send batch", trace.WithAttributes(attribute.String("jitprov.org", st.Org),
+		attribute.String("jitprov.alert", st.Alert), attribute.String("jitprov.message", o.ID), attribute.Int("jitprov.count", o.Count)))
+	defer span.End()
+	err := send(ctx, o.job(st))
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "not sent")
+	}
+	return err
 }
 
 // watch keeps due up to date with the batches to send until ctx ends (a

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	noopmetric "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 	nooptrace "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/jitprov/jitprov/events"
@@ -41,6 +42,8 @@ type harness struct {
 	orgs  []store.Organization
 	set   map[string]notify.Settings
 	env   map[string]string
+	// tracer, when set, records the notifier's spans.
+	tracer trace.TracerProvider
 }
 
 func newHarness(t testing.TB) *harness {
@@ -118,9 +121,13 @@ func (h *harness) start() *notifier {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &notifier{cancel: cancel, nc: nc, done: make(chan error, 1)}
+	tp := h.tracer
+	if tp == nil {
+		tp = nooptrace.NewTracerProvider()
+	}
 	go func() {
 		n.done <- notify.Run(ctx, h.cfg, notify.Deps{NATS: nc, Admins: h.store, Directory: dir,
-			Logger: testenv.Logger(h.t), Tracer: nooptrace.NewTracerProvider(), Meter: noopmetric.NewMeterProvider()})
+			Logger: testenv.Logger(h.t), Tracer: tp, Meter: noopmetric.NewMeterProvider()})
 	}()
 	h.t.Cleanup(func() { n.stop(h.t) })
 	return n

@@ -11,8 +11,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/codes"
 
 	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/bus"
 	"github.com/jitprov/jitprov/internal/store"
 )
 
@@ -104,13 +106,26 @@ func (p *planner) send(ctx context.Context, j Job) error {
 	return nil
 }
 
-func (p *planner) publish(ctx context.Context, j Job) error {
+// publish queues job j in a producer span of the provider of ctx's span
+// (the alert's, or the batch's): the job carries the trace on to its
+// delivery.
+func (p *planner) publish(ctx context.Context, j Job) (err error) {
 	data, err := json.Marshal(j)
 	if err != nil {
 		return err
 	}
 	subject := subjectJobs + "." + j.Org
-	if _, err := p.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data}, jetstream.WithMsgID(j.MsgID())); err != nil {
+	ctx, span := bus.StartPublish(ctx, nil, "notification job", subject, j.MsgID())
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "not queued")
+		}
+		span.End()
+	}()
+	h := nats.Header{}
+	events.InjectTrace(ctx, h)
+	if _, err := p.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Header: h, Data: data}, jetstream.WithMsgID(j.MsgID())); err != nil {
 		return fmt.Errorf("notify: queue job %s: %w", j.MsgID(), err)
 	}
 	return nil

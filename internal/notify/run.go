@@ -22,6 +22,7 @@ import (
 	"github.com/jitprov/jitprov/internal/bus"
 	"github.com/jitprov/jitprov/internal/health"
 	"github.com/jitprov/jitprov/internal/startup"
+	"github.com/jitprov/jitprov/internal/telemetry"
 )
 
 // Config is what Run needs to know. Zero durations and counts take the
@@ -180,6 +181,12 @@ func run(ctx context.Context, cfg Config, deps Deps, status *startup.Status) err
 	if client == nil {
 		client = NewHTTPClient(cfg.WebhookTimeout)
 	}
+	// Each webhook request is a client span of the delivery and carries
+	// its traceparent; the client's own transport (timeouts, address
+	// checks) does the rest, unchanged.
+	traced := *client
+	traced.Transport = telemetry.HTTPTransport(client.Transport, deps.Tracer, "webhook", telemetry.RedactPath)
+	client = &traced
 	meter := deps.Meter.Meter("github.com/jitprov/jitprov/internal/notify")
 	tracer := deps.Tracer.Tracer("github.com/jitprov/jitprov/internal/notify")
 	sm, err := newSenderMetrics(meter)
@@ -192,19 +199,19 @@ func run(ctx context.Context, cfg Config, deps Deps, status *startup.Status) err
 		return fmt.Errorf("notify: metrics: %w", err)
 	}
 
-	batches := &Batches{kv: batchKV, now: cfg.Clock.Now, log: log}
+	batches := &Batches{kv: batchKV, now: cfg.Clock.Now, log: log, tracer: tracer}
 	p := &planner{js: js, dir: deps.Directory, admins: deps.Admins, batches: batches, log: log.With("component", "planner")}
 	s := &sender{js: js, dir: deps.Directory, records: recordKV, webhook: &WebhookSender{Client: client}, mailer: mailer,
-		links: cfg.Links, log: log.With("component", "sender"), m: sm, inflight: map[string]int{},
+		links: cfg.Links, log: log.With("component", "sender"), m: sm, inflight: map[string]int{}, tracer: tracer,
 		opts: senderOptions{MaxAttempts: cfg.MaxAttempts, BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax,
 			PerOrg: cfg.PerOrg, WebhookTimeout: cfg.WebhookTimeout, MailTimeout: cfg.MailTimeout}}
 
 	planOne := func(ctx context.Context, msg jetstream.Msg) {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		ctx = events.ExtractTrace(ctx, msg.Headers())
-		ctx, span := tracer.Start(ctx, "plan alert", trace.WithSpanKind(trace.SpanKindConsumer),
-			trace.WithAttributes(attribute.String("messaging.destination.name", msg.Subject())))
+		// A child of the relay's publish: the trace of the login (or the
+		// admin's action) that caused the alert goes on.
+		ctx, span := bus.StartConsume(ctx, tracer, "plan alert", ConsumerPlanner, msg)
 		defer span.End()
 		alert := attribute.String("alert", events.HeaderValue(msg.Headers(), "ce-type"))
 		err := p.plan(ctx, &nats.Msg{Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data()})

@@ -14,8 +14,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/bus"
 )
 
@@ -67,6 +70,7 @@ type sender struct {
 	opts    senderOptions
 	log     *slog.Logger
 	m       senderMetrics
+	tracer  trace.Tracer
 
 	mu       sync.Mutex
 	inflight map[string]int // organisation → deliveries in progress
@@ -90,18 +94,25 @@ func newSenderMetrics(m metric.Meter) (senderMetrics, error) {
 	return out, errors.Join(errs[:]...)
 }
 
-// handle delivers one job.
+// handle delivers one job, in a consumer span that continues the trace of
+// the alert (the planner's producer span is its parent), so that its logs
+// carry the alert's trace_id and the webhook request its traceparent.
 func (s *sender) handle(ctx context.Context, msg jetstream.Msg) {
+	ctx, span := bus.StartConsume(ctx, s.tracer, "deliver notification", ConsumerSender, msg)
+	defer span.End()
 	var j Job
 	err := json.Unmarshal(msg.Data(), &j)
 	if err == nil {
 		err = j.validate()
 	}
 	if err != nil {
+		span.SetStatus(codes.Error, "invalid job")
 		s.log.ErrorContext(ctx, "invalid notification job; terminated", "subject", msg.Subject(), "err", err)
 		_ = msg.Term()
 		return
 	}
+	span.SetAttributes(attribute.String("jitprov.org", j.Org), attribute.String("jitprov.alert", j.Alert),
+		attribute.String("jitprov.channel", j.Recipient.Kind), attribute.String("jitprov.message", j.ID))
 	log := s.log.With("org", j.Org, "alert", j.Alert, "recipient", j.Recipient.Key(), "message", j.ID)
 	key := recordKey(j.MsgID())
 	rec, err := s.record(ctx, key)
@@ -144,6 +155,8 @@ func (s *sender) handle(ctx context.Context, msg jetstream.Msg) {
 		log.InfoContext(ctx, "alert delivered", "attempt", rec.Attempts)
 		return
 	}
+	span.RecordError(err)
+	span.SetStatus(codes.Error, "not delivered")
 	rec.LastError = truncate(err.Error(), 1000)
 	if isPermanent(err) || rec.Attempts >= s.opts.MaxAttempts {
 		s.park(ctx, log, msg, j, key, rec, err)
@@ -168,6 +181,7 @@ func (s *sender) park(ctx context.Context, log *slog.Logger, msg jetstream.Msg, 
 	h := nats.Header{}
 	h.Set(HeaderError, rec.LastError)
 	h.Set(HeaderAttempts, strconv.Itoa(rec.Attempts))
+	events.InjectTrace(ctx, h)
 	_, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: subjectDead + "." + j.Org, Header: h, Data: msg.Data()},
 		jetstream.WithMsgID("dead/"+j.MsgID()))
 	if err != nil {
@@ -213,7 +227,16 @@ func (s *sender) deliver(ctx context.Context, j Job) error {
 		}
 		ctx, cancel := context.WithTimeout(ctx, s.opts.MailTimeout)
 		defer cancel()
-		return s.mailer.Send(ctx, j.Recipient.Address, j.MsgID(), msg)
+		// The recipient's address stays out of the span: it is personal data.
+		ctx, span := s.tracer.Start(ctx, "SMTP send", trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("network.protocol.name", "smtp")))
+		defer span.End()
+		err := s.mailer.Send(ctx, j.Recipient.Address, j.MsgID(), msg)
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "not accepted")
+		}
+		return err
 	}
 	return permanent("unknown recipient kind %q", j.Recipient.Kind)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/store"
@@ -18,6 +19,18 @@ import (
 type Login struct {
 	ID       string
 	Identity events.Identity
+	// Span is the login's span, nil for none: what is decided for the
+	// login alone (its statements, the trace context of its events) is
+	// part of its trace; what the batch shares is part of the batch's.
+	Span trace.Span
+}
+
+// in is ctx with l's span, if it has one.
+func (l Login) in(ctx context.Context) context.Context {
+	if l.Span == nil {
+		return ctx
+	}
+	return trace.ContextWithSpan(ctx, l.Span)
 }
 
 // Answer is what became of one login of a batch: its result, or the error
@@ -123,12 +136,12 @@ func (d *Decider) decideRound(ctx context.Context, orgID string, logins []Login,
 		// alone.
 		d.log.DebugContext(ctx, "group not decided together: deciding its logins one by one", "org", orgID, "logins", len(group), "err", err)
 		for _, i := range idx {
-			res, err := d.Decide(ctx, logins[i].ID, logins[i].Identity)
+			res, err := d.Decide(logins[i].in(ctx), logins[i].ID, logins[i].Identity)
 			answers[i] = Answer{Result: res, Err: err}
 		}
 	case errors.Is(err, store.ErrConflict), errors.Is(err, errLockFirst):
 		// A lone login lost a race: decided again as before batching.
-		res, err := d.Decide(ctx, group[0].ID, group[0].Identity)
+		res, err := d.Decide(group[0].in(ctx), group[0].ID, group[0].Identity)
 		answers[idx[0]] = Answer{Result: res, Err: err}
 	default:
 		// The database is away, or time ran out: the same for every
@@ -172,11 +185,12 @@ func (d *Decider) decideInTx(ctx context.Context, tx store.Tx, orgID string, gro
 			continue
 		}
 		dec := &decision{res: events.ProvisioningResult{LoginID: l.ID, DecidedAt: now}}
+		lctx := l.in(ctx)
 		if newPerson(g, lk, l.Identity) {
-			if err := d.plan(ctx, dec, &w, &p, org, l.ID, l.Identity, lock, now); err != nil {
+			if err := d.plan(lctx, dec, &w, &p, org, l.ID, l.Identity, lock, now); err != nil {
 				return nil, err
 			}
-		} else if err := d.provision(ctx, tx, dec, l.ID, l.Identity); err != nil {
+		} else if err := d.provision(lctx, tx, dec, l.ID, l.Identity); err != nil {
 			return nil, err
 		}
 		rec, err := dec.record(l.Identity)

@@ -11,7 +11,10 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/store"
@@ -358,5 +361,61 @@ func TestDecideBatchBadLoginFailsAlone(t *testing.T) {
 	}
 	if seats, active := seatsAndActive(t, s, "acme"); seats != 2 || active != 2 {
 		t.Errorf("%d seats used, %d active users; want 2 and 2", seats, active)
+	}
+}
+
+// Logins decided in one batch each keep their trace: the events decided
+// for a login carry its span's trace context, not the batch's.
+func TestDecideBatchEventsInEachLoginsTrace(t *testing.T) {
+	for name, open := range batchStores(t) {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			ctx := context.Background()
+			if err := s.ApplyOrganizations(ctx, []store.Organization{baseOrg()}, []store.Connection{{OrganizationID: "acme", ID: "okta", Protocol: "saml"}}); err != nil {
+				t.Fatal(err)
+			}
+			tp := sdktrace.NewTracerProvider()
+			t.Cleanup(func() { _ = tp.Shutdown(ctx) })
+			tracer := tp.Tracer("test")
+			bctx, batchSpan := tracer.Start(ctx, "batch")
+			defer batchSpan.End()
+			var batch []Login
+			want := map[string]trace.TraceID{} // login id → its trace
+			for _, who := range []string{"ada", "grace", "alan"} {
+				l := acmeLogin("acme", who, who+"@acme.com")
+				_, l.Span = tracer.Start(ctx, "provision login")
+				defer l.Span.End()
+				want[l.ID] = l.Span.SpanContext().TraceID()
+				batch = append(batch, l)
+			}
+			for i, a := range NewDecider(s, testenv.Logger(t)).DecideBatch(bctx, batch) {
+				if a.Err != nil || a.Result.Outcome != events.OutcomeCreated {
+					t.Fatalf("login %d: %+v, %v", i, a.Result, a.Err)
+				}
+			}
+			seen := 0
+			_, err := s.RelayOutbox(ctx, 100, func(_ context.Context, msgs []store.OutboxMessage) (int, error) {
+				for _, m := range msgs {
+					var data struct {
+						LoginID string `json:"login_id"`
+					}
+					if err := json.Unmarshal(m.Data, &data); err != nil || data.LoginID == "" {
+						continue
+					}
+					got := trace.SpanContextFromContext(events.ExtractTrace(ctx, nats.Header(m.Header))).TraceID()
+					if got != want[data.LoginID] {
+						t.Errorf("event %s of login %s in trace %s, want the login's %s", m.Subject, data.LoginID, got, want[data.LoginID])
+					}
+					seen++
+				}
+				return 0, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seen != len(batch) {
+				t.Errorf("%d events name a login, want %d (user.created each)", seen, len(batch))
+			}
+		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/bus"
@@ -113,12 +114,14 @@ type knownKeeper struct {
 	known KnownIdentities
 	log   *slog.Logger
 	now   func() time.Time
+	// tracer records each event's handling; nil records nothing.
+	tracer trace.Tracer
 }
 
 // keepKnown consumes the admin events of cons (consumer provisioner-known)
 // until ctx is done; then it drains, for up to drain.
-func keepKnown(ctx context.Context, cons jetstream.Consumer, s TxStore, k KnownIdentities, drain time.Duration, log *slog.Logger) error {
-	kk := &knownKeeper{store: s, known: k, log: log, now: time.Now}
+func keepKnown(ctx context.Context, cons jetstream.Consumer, s TxStore, k KnownIdentities, drain time.Duration, tracer trace.Tracer, log *slog.Logger) error {
+	kk := &knownKeeper{store: s, known: k, log: log, now: time.Now, tracer: tracer}
 	maxDeliver := cons.CachedInfo().Config.MaxDeliver
 	err := bus.Workers(ctx, cons, knownWorkers, drain, log, func(ctx context.Context, msg jetstream.Msg) {
 		kk.handle(ctx, msg, maxDeliver)
@@ -187,6 +190,12 @@ func decodeUserChange(m *nats.Msg) (userChange, error) {
 func (k *knownKeeper) handle(ctx context.Context, msg jetstream.Msg, maxDeliver int) {
 	ctx, cancel := context.WithTimeout(ctx, knownTimeout)
 	defer cancel()
+	if k.tracer != nil {
+		// In the trace of the decision or admin action that wrote the event.
+		var span trace.Span
+		ctx, span = bus.StartConsume(ctx, k.tracer, "update known identity", bus.ConsumerKnown, msg)
+		defer span.End()
+	}
 	ch, err := decodeUserChange(&nats.Msg{Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data()})
 	if err != nil {
 		k.log.ErrorContext(ctx, "user event breaks the event contract; terminated, it will not be retried",

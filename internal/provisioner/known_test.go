@@ -74,7 +74,7 @@ func newKnownWorld(t *testing.T, k provisioner.KnownIdentities) *knownWorld {
 	}
 	relayDone, keepDone := make(chan error, 1), make(chan error, 1)
 	go func() { relayDone <- relay.Run(runCtx) }()
-	go func() { keepDone <- provisioner.KeepKnown(runCtx, cons, s, k, time.Second, log) }()
+	go func() { keepDone <- provisioner.KeepKnown(runCtx, cons, s, k, time.Second, nil, log) }()
 	t.Cleanup(func() {
 		stop()
 		if err := errors.Join(<-relayDone, <-keepDone); err != nil {

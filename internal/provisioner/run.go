@@ -139,11 +139,13 @@ func serve(ctx context.Context, cfg Config, deps Deps, js jetstream.JetStream, s
 	if err := registerSeatGauges(deps.Meter.Meter("github.com/jitprov/jitprov/internal/provisioner"), deps.Store.Organizations, log); err != nil {
 		return fmt.Errorf("provisioner: seat gauges: %w", err)
 	}
+	tracer := deps.Tracer.Tracer("github.com/jitprov/jitprov/internal/provisioner")
 	relay := bus.NewRelay(deps.Store, js, log.With("component", "outbox-relay"))
+	relay.Tracer = deps.Tracer
 	svc, err := NewService(NewDecider(deps.Store, log), deps.NATS, cons, Options{
 		Workers: cfg.Workers, MaxBatch: cfg.MaxBatch, DecisionTimeout: cfg.DecisionTimeout, DrainTimeout: cfg.DrainTimeout, MaxAttempts: cfg.MaxAttempts,
 		Logger: log, Meter: deps.Meter.Meter("github.com/jitprov/jitprov/internal/provisioner"),
-		Tracer: deps.Tracer.Tracer("github.com/jitprov/jitprov/internal/provisioner"), OnDecided: relay.Wake,
+		Tracer: tracer, OnDecided: relay.Wake,
 		Known: record,
 	})
 	if err != nil {
@@ -162,7 +164,9 @@ func serve(ctx context.Context, cfg Config, deps Deps, js jetstream.JetStream, s
 		stopRelay()
 		return errors.Join(err, <-relayDone)
 	})
-	g.Go(func() error { return recordSeen(gctx, seenCons, deps.Store, log.With("component", "login-seen")) })
+	g.Go(func() error {
+		return recordSeen(gctx, seenCons, deps.Store, tracer, log.With("component", "login-seen"))
+	})
 	if cfg.InactiveSweep > 0 {
 		g.Go(func() error {
 			sweepInactive(gctx, deps.Store, cfg.InactiveSweep, relay.Wake, log.With("component", "inactive-sweep"))
@@ -170,7 +174,8 @@ func serve(ctx context.Context, cfg Config, deps Deps, js jetstream.JetStream, s
 		})
 	}
 	g.Go(func() error {
-		return keepKnown(gctx, knownCons, deps.Store, record, cmp.Or(cfg.DrainTimeout, 10*time.Second), log.With("component", "known-identities"))
+		return keepKnown(gctx, knownCons, deps.Store, record, cmp.Or(cfg.DrainTimeout, 10*time.Second), tracer,
+			log.With("component", "known-identities"))
 	})
 	status.Done()
 	return g.Wait()

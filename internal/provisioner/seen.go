@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/bus"
@@ -23,10 +24,13 @@ type LoginRecorder interface {
 // recordSeen consumes login.seen — returning logins that sso-edge signed
 // in on its fast path — and records each user's last login. Until ctx is
 // done; then it drains.
-func recordSeen(ctx context.Context, cons jetstream.Consumer, s LoginRecorder, log *slog.Logger) error {
+func recordSeen(ctx context.Context, cons jetstream.Consumer, s LoginRecorder, tracer trace.Tracer, log *slog.Logger) error {
 	handle := func(msg jetstream.Msg) {
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
+		// A child of the edge's publish, in the returning login's trace.
+		hctx, span := bus.StartConsume(hctx, tracer, "record login seen", bus.ConsumerSeen, msg)
+		defer span.End()
 		ev, err := events.Decode(&nats.Msg{Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data()})
 		var seen events.LoginSeen
 		if err == nil {

@@ -173,17 +173,27 @@ func (s *Service) handle(ctx context.Context, msgs []jetstream.Msg, maxDeliver i
 		return
 	}
 	logins := make([]Login, len(batch))
+	links := make([]trace.Link, len(batch))
 	for i, f := range batch {
-		logins[i] = Login{ID: f.ev.ID(), Identity: f.id}
+		logins[i] = Login{ID: f.ev.ID(), Identity: f.id, Span: f.span}
+		links[i] = trace.Link{SpanContext: f.span.SpanContext()}
 	}
-	// A lone login's decision is part of its trace.
+	// A lone login's decision is part of its trace; a batch's shared
+	// statements are a span of their own, linked to its logins.
 	dctx := ctx
+	var batchSpan trace.Span
 	if len(batch) == 1 {
 		dctx = batch[0].ctx
+	} else {
+		dctx, batchSpan = s.opts.Tracer.Start(ctx, "decide logins", trace.WithLinks(links...),
+			trace.WithAttributes(attribute.Int("jitprov.logins", len(batch)), attribute.String("jitprov.org", batch[0].id.OrganizationID)))
 	}
 	dctx, cancel := context.WithTimeout(dctx, s.opts.DecisionTimeout)
 	answers := s.decider.DecideBatch(dctx, logins)
 	cancel()
+	if batchSpan != nil {
+		batchSpan.End()
+	}
 	for i, f := range batch {
 		answer(func() { s.answer(f, answers[i], maxDeliver) })
 	}
@@ -192,9 +202,8 @@ func (s *Service) handle(ctx context.Context, msgs []jetstream.Msg, maxDeliver i
 // receive decodes a delivery and starts its span; a delivery breaking the
 // event contract is terminated, and nil returned.
 func (s *Service) receive(ctx context.Context, msg jetstream.Msg, start time.Time) *inFlight {
-	ctx = events.ExtractTrace(ctx, msg.Headers())
-	ctx, span := s.opts.Tracer.Start(ctx, "provision login", trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(attribute.String("messaging.destination.name", msg.Subject())))
+	// A child of the edge's publish: the login's trace goes on.
+	ctx, span := bus.StartConsume(ctx, s.opts.Tracer, "provision login", bus.ConsumerProvisioner, msg)
 	raw := &nats.Msg{Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data()}
 	ev, id, err := decodeLogin(raw)
 	if err != nil {

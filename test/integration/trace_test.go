@@ -37,21 +37,30 @@ func TestOneLoginIsOneTrace(t *testing.T) {
 	edgeSpan.End()
 	want := edgeSpan.SpanContext().TraceID()
 
-	// The provisioner ends its span just after answering.
-	var provisionSpan sdktrace.ReadOnlySpan
+	// The provisioner ends its span just after answering; its parent is
+	// the producer span of the login's publish, a child of the edge's.
+	var provisionSpan, publishSpan sdktrace.ReadOnlySpan
 	waitFor(t, func() bool {
 		for _, s := range spans.GetSpans().Snapshots() {
-			if s.Name() == "provision login" {
+			switch s.Name() {
+			case "provision login":
 				provisionSpan = s
+			case "send login.first-seen":
+				publishSpan = s
 			}
 		}
-		return provisionSpan != nil
+		return provisionSpan != nil && publishSpan != nil
 	})
 	if got := provisionSpan.SpanContext().TraceID(); got != want {
 		t.Errorf("provisioner span in trace %s, want the edge's %s", got, want)
 	}
-	if provisionSpan.Parent().SpanID() != edgeSpan.SpanContext().SpanID() {
-		t.Errorf("provisioner span's parent is %s, want the edge span %s", provisionSpan.Parent().SpanID(), edgeSpan.SpanContext().SpanID())
+	if publishSpan.SpanKind() != trace.SpanKindProducer || publishSpan.Parent().SpanID() != edgeSpan.SpanContext().SpanID() {
+		t.Errorf("publish span of kind %s under %s, want a producer span under the edge span %s",
+			publishSpan.SpanKind(), publishSpan.Parent().SpanID(), edgeSpan.SpanContext().SpanID())
+	}
+	if provisionSpan.SpanKind() != trace.SpanKindConsumer || provisionSpan.Parent().SpanID() != publishSpan.SpanContext().SpanID() {
+		t.Errorf("provisioner span of kind %s under %s, want a consumer span under the publish %s",
+			provisionSpan.SpanKind(), provisionSpan.Parent().SpanID(), publishSpan.SpanContext().SpanID())
 	}
 	msgs := append(e.collect(bus.StreamUsers, "jit.user.created.>", 1, 10*time.Second),
 		e.collect(bus.StreamAlerts, "jit.alert.role-review.requested.>", 1, 10*time.Second)...)

@@ -63,6 +63,10 @@ type PendingLogin struct {
 	// Nonce and PKCEVerifier are the OIDC nonce and PKCE code verifier.
 	Nonce        string
 	PKCEVerifier string
+	// Traceparent is the W3C trace context of the request that started
+	// the login (the redirect to the IdP), for the ACS or callback span to
+	// link to; sealed with the rest, and only ever used as a link.
+	Traceparent string
 	// ExpiresAt is set by IssuePending when zero, and never later than the
 	// pending TTL from now.
 	ExpiresAt time.Time
@@ -74,6 +78,7 @@ type pendingWire struct {
 	ReturnTo      string `json:"rt,omitempty"`
 	Nonce         string `json:"n,omitempty"`
 	PKCEVerifier  string `json:"pv,omitempty"`
+	Traceparent   string `json:"tp,omitempty"`
 	ExpiresAt     int64  `json:"exp"`
 }
 
@@ -186,7 +191,7 @@ func (m *Manager) pending(r *http.Request) []PendingLogin {
 			}
 			list = append(list, PendingLogin{
 				RequestID: pw.RequestID, ConnectionKey: pw.ConnectionKey, ReturnTo: pw.ReturnTo,
-				Nonce: pw.Nonce, PKCEVerifier: pw.PKCEVerifier, ExpiresAt: exp,
+				Nonce: pw.Nonce, PKCEVerifier: pw.PKCEVerifier, Traceparent: pw.Traceparent, ExpiresAt: exp,
 			})
 			if len(list) == MaxPending {
 				break
@@ -209,7 +214,7 @@ func (m *Manager) writePending(w http.ResponseWriter, list []PendingLogin) error
 	for i, p := range list {
 		wire[i] = pendingWire{
 			RequestID: p.RequestID, ConnectionKey: p.ConnectionKey, ReturnTo: p.ReturnTo,
-			Nonce: p.Nonce, PKCEVerifier: p.PKCEVerifier, ExpiresAt: p.ExpiresAt.Unix(),
+			Nonce: p.Nonce, PKCEVerifier: p.PKCEVerifier, Traceparent: p.Traceparent, ExpiresAt: p.ExpiresAt.Unix(),
 		}
 		if p.ExpiresAt.After(last) {
 			last = p.ExpiresAt

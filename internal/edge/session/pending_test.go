@@ -41,6 +41,7 @@ func TestPendingRoundTrip(t *testing.T) {
 	want := session.PendingLogin{
 		RequestID: "id-4f1c", ConnectionKey: okta, ReturnTo: "/projects?tab=2",
 		Nonce: "n-0S6_WzA2Mj", PKCEVerifier: strings.Repeat("v", 64),
+		Traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
 	}
 	start(t, m, b, want)
 	if got := m.PendingRequestIDs(b.request(), okta); !slices.Equal(got, []string{"id-4f1c"}) {

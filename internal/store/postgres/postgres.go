@@ -12,9 +12,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	noopmetric "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jitprov/jitprov/internal/store"
 )
@@ -54,6 +57,11 @@ type Options struct {
 	// at start (Ping, retried) rather than failing.
 	Lazy   bool
 	Logger *slog.Logger
+	// Tracer, when set, records each statement, batch and connection
+	// acquisition as a client span (otelpgx) — only inside a recorded
+	// span, such as a login's: background polling starts no trace. The
+	// statement's text is recorded, never its arguments.
+	Tracer trace.TracerProvider
 }
 
 // beginStatements begin a decision transaction: READ COMMITTED, and the
@@ -89,6 +97,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	if opts.Tracer != nil {
+		cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTracerProvider(opts.Tracer),
+			otelpgx.WithMeterProvider(noopmetric.NewMeterProvider()), otelpgx.WithTrimSQLInSpanName())
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
