@@ -83,6 +83,9 @@ type Config struct {
 	Logger *slog.Logger
 	Tracer trace.TracerProvider
 	Meter  metric.MeterProvider
+	// Metrics, when set, serves Meter's instruments (every service's: they
+	// share it) to Prometheus at /metrics on DevPort.
+	Metrics http.Handler
 }
 
 //go:embed organizations.yaml.tmpl
@@ -277,7 +280,7 @@ func Run(ctx context.Context, cfg Config) error {
 			MetadataRefresh: time.Minute, ShutdownTimeout: 5 * time.Second,
 			// The demo connections pin theirs; one a person adds is served too.
 			DeriveSPEntityIDs: true, Reload: cfg.Reload},
-			edge.Deps{Store: st, NATS: nc, Sessions: sessions, Logger: log.With("service", "sso-edge"), Tracer: cfg.Tracer})
+			edge.Deps{Store: st, NATS: nc, Sessions: sessions, Logger: log.With("service", "sso-edge"), Tracer: cfg.Tracer, Meter: cfg.Meter})
 	})
 	g.Go(func() error { return inbox.ServeSMTP(smtpLn) })
 	// The admin console, on the edge's session: the dev server shares the
@@ -295,7 +298,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("devmode: %w", err)
 	}
 	adminService := service.Handler(core, auth, con, log.With("service", "admin"))
-	dev := &http.Server{Handler: devHandler(edgeURL, devURL, idp, inbox, adminService), ReadHeaderTimeout: 5 * time.Second}
+	dev := &http.Server{Handler: devHandler(edgeURL, devURL, idp, inbox, adminService, cfg.Metrics), ReadHeaderTimeout: 5 * time.Second}
 	closeUnusedOnShutdown(dev) // or Ctrl-C with the tour open in a browser fails after 5s
 	g.Go(func() error {
 		if err := dev.Serve(devLn); !errors.Is(err, http.ErrServerClosed) {

@@ -55,7 +55,8 @@ type Config struct {
 	// digest interval) and ticks the flusher; nil is the real clock. Tests
 	// pass a fake clock and move it through these windows themselves.
 	Clock clockwork.Clock
-	// HealthAddr serves /healthz and /readyz; "" serves nothing.
+	// HealthAddr serves /healthz, /readyz and (with Deps.Metrics)
+	// /metrics; "" serves nothing.
 	HealthAddr string
 
 	// flushed, when set (by tests, see export_test.go), is called after
@@ -66,12 +67,15 @@ type Config struct {
 
 // Deps are the notifier's connections, opened and closed by the caller.
 type Deps struct {
-	NATS       *nats.Conn
-	Admins     Admins
-	Directory  *Directory
-	Logger     *slog.Logger
-	Tracer     trace.TracerProvider
-	Meter      metric.MeterProvider
+	NATS      *nats.Conn
+	Admins    Admins
+	Directory *Directory
+	Logger    *slog.Logger
+	Tracer    trace.TracerProvider
+	Meter     metric.MeterProvider
+	// Metrics serves Meter's instruments to Prometheus at /metrics on the
+	// health listener (telemetry.Providers.Metrics); nil serves none.
+	Metrics    http.Handler
 	HTTPClient *http.Client // default: a client with WebhookTimeout
 }
 
@@ -128,7 +132,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	g, gctx := errgroup.WithContext(ctx)
 	if cfg.HealthAddr != "" {
 		g.Go(func() error {
-			return health.Serve(gctx, cfg.HealthAddr, health.Handler(func(ctx context.Context) error {
+			return health.Serve(gctx, cfg.HealthAddr, health.WithMetrics(health.Handler(func(ctx context.Context) error {
 				if err := status.Ready(ctx); err != nil {
 					return err
 				}
@@ -136,7 +140,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 					return fmt.Errorf("nats: %s", deps.NATS.Status())
 				}
 				return nil
-			}))
+			}), deps.Metrics))
 		})
 	}
 	g.Go(func() error { return run(gctx, cfg, deps, &status) })

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,7 +34,8 @@ type Config struct {
 	// than an unreachable database (Options.MaxAttempts; default 8).
 	MaxAttempts int
 	Topology    bus.Topology
-	// HealthAddr serves /healthz and /readyz; "" serves nothing.
+	// HealthAddr serves /healthz, /readyz and (with Deps.Metrics)
+	// /metrics; "" serves nothing.
 	HealthAddr string
 	// InactiveSweep is how often people unseen for their organisation's
 	// inactive_after are suspended (inactive.go); 0 never.
@@ -49,6 +51,9 @@ type Deps struct {
 	Logger *slog.Logger
 	Tracer trace.TracerProvider
 	Meter  metric.MeterProvider
+	// Metrics serves Meter's instruments to Prometheus at /metrics on the
+	// health listener (telemetry.Providers.Metrics); nil serves none.
+	Metrics http.Handler
 	// Known records decided identities; nil means the known-identities
 	// bucket, which Run creates. Tests put a faulty one here.
 	Known KnownIdentities
@@ -76,12 +81,12 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	g, gctx := errgroup.WithContext(ctx)
 	if cfg.HealthAddr != "" {
 		g.Go(func() error {
-			return health.Serve(gctx, cfg.HealthAddr, health.Handler(func(ctx context.Context) error {
+			return health.Serve(gctx, cfg.HealthAddr, health.WithMetrics(health.Handler(func(ctx context.Context) error {
 				if err := status.Ready(ctx); err != nil {
 					return err
 				}
 				return ready(deps)(ctx)
-			}))
+			}), deps.Metrics))
 		})
 	}
 	g.Go(func() error { return serve(gctx, cfg, deps, js, &status) })
