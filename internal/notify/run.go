@@ -196,6 +196,14 @@ func run(ctx context.Context, cfg Config, deps Deps, status *startup.Status) err
 		return fmt.Errorf("notify: metrics: %w", err)
 	}
 
+	if err := bus.RegisterConsumerGauges(meter, js, log, bus.ConsumerRef{Stream: bus.StreamAlerts, Consumer: ConsumerPlanner},
+		bus.ConsumerRef{Stream: StreamJobs, Consumer: ConsumerSender}); err != nil {
+		return fmt.Errorf("notify: metrics: %w", err)
+	}
+	if err := registerParkedGauge(meter, js, log); err != nil {
+		return fmt.Errorf("notify: metrics: %w", err)
+	}
+
 	batches := &Batches{kv: batchKV, now: cfg.Clock.Now, log: log}
 	p := &planner{js: js, dir: deps.Directory, admins: deps.Admins, batches: batches, log: log.With("component", "planner")}
 	s := &sender{js: js, dir: deps.Directory, records: recordKV, webhook: &WebhookSender{Client: client}, mailer: mailer,

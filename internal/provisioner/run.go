@@ -141,13 +141,22 @@ func serve(ctx context.Context, cfg Config, deps Deps, js jetstream.JetStream, s
 	if deps.Known != nil {
 		record = deps.Known
 	}
-	if err := registerSeatGauges(deps.Meter.Meter("github.com/jitprov/jitprov/internal/provisioner"), deps.Store.Organizations, log); err != nil {
+	meter := deps.Meter.Meter("github.com/jitprov/jitprov/internal/provisioner")
+	if err := registerSeatGauges(meter, deps.Store.Organizations, log); err != nil {
 		return fmt.Errorf("provisioner: seat gauges: %w", err)
+	}
+	if err := registerOutboxGauges(meter, deps.Store.OutboxBacklog, log); err != nil {
+		return fmt.Errorf("provisioner: outbox gauges: %w", err)
+	}
+	if err := bus.RegisterConsumerGauges(meter, js, log, bus.ConsumerRef{Stream: bus.StreamLogins, Consumer: bus.ConsumerProvisioner},
+		bus.ConsumerRef{Stream: bus.StreamLogins, Consumer: bus.ConsumerSeen},
+		bus.ConsumerRef{Stream: bus.StreamUsers, Consumer: bus.ConsumerKnown}); err != nil {
+		return fmt.Errorf("provisioner: consumer gauges: %w", err)
 	}
 	relay := bus.NewRelay(deps.Store, js, log.With("component", "outbox-relay"))
 	svc, err := NewService(NewDecider(deps.Store, log), deps.NATS, cons, Options{
 		Workers: cfg.Workers, MaxBatch: cfg.MaxBatch, DecisionTimeout: cfg.DecisionTimeout, DrainTimeout: cfg.DrainTimeout, MaxAttempts: cfg.MaxAttempts,
-		Logger: log, Meter: deps.Meter.Meter("github.com/jitprov/jitprov/internal/provisioner"),
+		Logger: log, Meter: meter,
 		Tracer: deps.Tracer.Tracer("github.com/jitprov/jitprov/internal/provisioner"), OnDecided: relay.Wake,
 		Known: record,
 	})
