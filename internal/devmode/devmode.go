@@ -321,7 +321,7 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			return err
 		}
-		banner(cfg.Out, edgeURL, devURL, dir, natsDesc, storeDesc, tokenPath)
+		banner(cfg.Out, edgeURL, devURL, dir, natsDesc, storeDesc, tokenPath, cfg.Metrics != nil)
 		return nil
 	})
 	err = g.Wait()
@@ -561,7 +561,11 @@ func checkOrgFile(path string, data, rendered []byte, v orgVars, log *slog.Logge
 	return nil
 }
 
-func banner(w io.Writer, edgeURL, devURL, dir, natsDesc, storeDesc, tokenPath string) {
+func banner(w io.Writer, edgeURL, devURL, dir, natsDesc, storeDesc, tokenPath string, metrics bool) {
+	metricsLine := ""
+	if metrics {
+		metricsLine = "  Metrics:         " + devURL + "/metrics     (Prometheus: every service's)\n"
+	}
 	fmt.Fprintf(w, `
 jitprov dev is running — development mode, not for production.
 
@@ -571,7 +575,7 @@ jitprov dev is running — development mode, not for production.
   Admin API, CLI:  JITPROV_ADMIN_URL=%[2]s JITPROV_TOKEN=$(cat %[6]s) go run ./cmd/jitprov users list demo
   Dev inbox:       %[2]s/inbox/      (the notifier's mails and webhooks)
   Dev IdP:         %[2]s/dev-idp/    (SAML IdP and OpenID provider)
-  sso-edge:        %[1]s/login
+%[7]s  sso-edge:        %[1]s/login
 
   NATS:            %[4]s
   Store:           %[5]s
@@ -582,5 +586,5 @@ jitprov dev is running — development mode, not for production.
 
 Press Ctrl-C to stop; a second start keeps the data.
 
-`, edgeURL, devURL, dir, natsDesc, storeDesc, tokenPath)
+`, edgeURL, devURL, dir, natsDesc, storeDesc, tokenPath, metricsLine)
 }
