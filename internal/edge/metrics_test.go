@@ -24,6 +24,10 @@ import (
 	"github.com/jitprov/jitprov/internal/testenv"
 )
 
+// labelProbe is what the scanner of newMetricsWorld writes into paths,
+// forms and methods.
+const labelProbe = "xyzprobe"
+
 // freeAddr is a loopback address nothing listens on now.
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -144,6 +148,15 @@ func newMetricsWorld(t *testing.T) *metricsWorld {
 	if p := newBrowser(t).Post(w.edgeURL+"/saml/acme/idp/acs", adaForm); p.Status != http.StatusTooManyRequests {
 		t.Fatalf("the fourth response posted to acme/idp: status %d, want 429", p.Status)
 	}
+	// A scanner's probes: what they write must never become a label value.
+	probe := newBrowser(t)
+	probe.Get(w.edgeURL + "/wp-login.php?user=" + labelProbe)
+	probe.Post(w.edgeURL+"/saml/"+labelProbe+"/"+labelProbe+"/acs", url.Values{"SAMLResponse": {labelProbe}})
+	req, err := http.NewRequest(strings.ToUpper(labelProbe), w.edgeURL+"/login", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe.Do(req)
 	// The admin hears that Bob found no seat: a mail, delivered.
 	waitUntil(t, func() bool {
 		v, _ := testenv.ScrapeMetrics(t, mw.notifier).Value("jitprov_notifier_deliveries_total", "result", "delivered")
@@ -195,16 +208,21 @@ func TestEveryServiceServesMetricsAfterALogin(t *testing.T) {
 			{name: "jitprov_edge_rate_limited_total", labels: []string{"limit", "per-connection"}, value: 1},
 			{name: "jitprov_edge_provision_waiting", value: 0},
 			{name: "jitprov_edge_provision_wait_duration_seconds", labels: []string{"result", "answered"}, value: 3},
-			// Six responses posted to an ACS: four sign-ins, the replay and
-			// the one over the limit.
-			{name: "jitprov_edge_request_duration_seconds", labels: []string{"route", "/saml/{org}/{conn}/acs", "method", "POST"}, value: 6},
+			// Seven responses posted to an ACS: four sign-ins, the replay,
+			// the one over the limit and the scanner's (404).
+			{name: "jitprov_edge_request_duration_seconds", labels: []string{"route", "/saml/{org}/{conn}/acs", "method", "POST"}, value: 7},
+			{name: "jitprov_edge_request_duration_seconds", labels: []string{"route", "/saml/{org}/{conn}/acs", "status", "404"}, value: 1},
+			{name: "jitprov_edge_request_duration_seconds", labels: []string{"route", "unmatched", "method", "GET"}, value: 1},
+			{name: "jitprov_edge_request_duration_seconds", labels: []string{"method", "other"}, value: 1},
 			{name: "jitprov_edge_request_duration_seconds", labels: []string{"route", "/saml/{org}/{conn}/acs", "method", "POST", "status", "429"}, value: 1},
 		})
 		s := testenv.ScrapeMetrics(t, mw.edge)
-		for _, m := range s["jitprov_edge_request_duration_seconds"].GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "route" && strings.Contains(l.GetValue(), "acme") {
-					t.Errorf("request latency labelled with a raw path %q, want the route pattern", l.GetValue())
+		for name, f := range s {
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if v := strings.ToLower(l.GetValue()); strings.Contains(v, labelProbe) || (l.GetName() == "route" && strings.Contains(v, "acme")) {
+						t.Errorf("%s{%s=%q}: a label value taken from a request", name, l.GetName(), l.GetValue())
+					}
 				}
 			}
 		}
