@@ -327,3 +327,43 @@ func TestEveryServiceServesMetricsAfterALogin(t *testing.T) {
 		}
 	})
 }
+
+// OIDC logins are counted as SAML's are, under protocol oidc: a first
+// login, its callback replayed by the same browser, and the provider's
+// redirect carried to another browser.
+func TestOIDCLoginsAreCounted(t *testing.T) {
+	edgeMP, edgeH := promMeter(t)
+	w := newWorld(t, 10, true, withMetrics(edgeMP, nil, "", nil))
+	o := addZitadelConnection(t, w)
+	b := newBrowser(t)
+	callback := oidcStartLogin(t, b, w, o, "/app")
+	if resp := b.Get(callback); resp.Status != http.StatusSeeOther {
+		t.Fatalf("callback: %d %s, want 303", resp.Status, resp.Body)
+	}
+	if again := b.Get(callback); again.Status != http.StatusForbidden {
+		t.Fatalf("replayed callback: %d, want 403", again.Status)
+	}
+	if other := newBrowser(t).Get(oidcStartLogin(t, newBrowser(t), w, o, "/app")); other.Status != http.StatusForbidden {
+		t.Fatalf("callback in another browser: %d, want 403", other.Status)
+	}
+	srv := httptest.NewServer(edgeH)
+	defer srv.Close()
+	s := testenv.ScrapeMetrics(t, srv.URL)
+	for _, tc := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"jitprov_edge_logins_total", []string{"protocol", "oidc", "outcome", "created"}, 1},
+		{"jitprov_edge_logins_total", []string{"protocol", "oidc", "outcome", "invalid"}, 2},
+		// Neither browser sends back a pending-login cookie: the first
+		// used it up, the other never had one.
+		{"jitprov_edge_validation_failures_total", []string{"protocol", "oidc", "reason", "no_pending_cookie"}, 2},
+		{"jitprov_edge_logins_total", []string{"protocol", "saml"}, 0},
+		{"jitprov_edge_request_duration_seconds", []string{"route", "/oidc/{org}/{conn}/callback", "method", "GET"}, 3},
+	} {
+		if got, _ := s.Value(tc.name, tc.labels...); got != tc.want {
+			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
+		}
+	}
+}
