@@ -29,7 +29,7 @@ func ScrapeMetrics(t testing.TB, url string) Scrape {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatalf("scrape %s: %v", url, err)
 	}
