@@ -123,9 +123,13 @@ func createToken(ctx context.Context, cfg config.Admin, log *slog.Logger, req ad
 
 func serve(ctx context.Context, cfg config.Admin, log *slog.Logger) error {
 	log.InfoContext(ctx, "starting admin", "config", cfg.String())
+	tel, err := telemetry.Setup(ctx, "jitprov-admin")
+	if err != nil {
+		return err
+	}
+	defer tel.Flush(ctx, log)
 	var sessions *session.Manager
 	if len(cfg.SessionKeys) > 0 {
-		var err error
 		if sessions, err = authn.SessionManager(cfg.SessionKeys, cfg.InsecureCookies, cfg.CookieDomain); err != nil {
 			return fmt.Errorf("the edge's session keys: %w", err)
 		}
@@ -166,7 +170,7 @@ func serve(ctx context.Context, cfg config.Admin, log *slog.Logger) error {
 	}
 	err = service.Run(ctx, service.Config{Addr: cfg.Addr, HealthAddr: cfg.HealthAddr, ShutdownTimeout: time.Duration(cfg.ShutdownTimeout),
 		ReviewExpiry: time.Duration(cfg.ReviewExpiry)},
-		service.Deps{Store: s, Authn: auth, Logger: log, Console: con, CheckStore: func(ctx context.Context) error { return requireSchema(ctx, s) }})
+		service.Deps{Store: s, Authn: auth, Logger: log, Console: con, Metrics: tel.Metrics, CheckStore: func(ctx context.Context) error { return requireSchema(ctx, s) }})
 	if err != nil {
 		return err
 	}

@@ -167,6 +167,18 @@ func TestDevModeOnPostgresAndNATS(t *testing.T) {
 	if err := s.Pool().QueryRow(t.Context(), `SELECT email FROM users WHERE id = $1`, id).Scan(&email); err != nil || email != "ada@demo.example" {
 		t.Errorf("user %s in Postgres: %q, %v", id, email, err)
 	}
+	// Every service's metrics, at the dev server's /metrics.
+	var used float64
+	if err := s.Pool().QueryRow(t.Context(), `SELECT seats_used FROM organizations WHERE id = 'demo'`).Scan(&used); err != nil {
+		t.Fatal(err)
+	}
+	m := testenv.ScrapeMetrics(t, dev.url+"/metrics")
+	if v, _ := m.Value("jitprov_edge_logins_total", "protocol", "saml", "outcome", "created"); v != 1 {
+		t.Errorf("jitprov_edge_logins_total{protocol=saml,outcome=created} = %v, want 1", v)
+	}
+	if v, ok := m.Value("jitprov_seats_used", "jitprov_org", "demo"); !ok || v != used {
+		t.Errorf("jitprov_seats_used{jitprov_org=demo} = %v (found: %v), want %v as in Postgres", v, ok, used)
+	}
 	dev.interrupt(t, 10*time.Second)
 }
 

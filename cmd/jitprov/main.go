@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer tel.Flush(ctx, log)
-	cfg.Out, cfg.Logger, cfg.Tracer, cfg.Meter = stdout, log, tel.Tracer, tel.Meter
+	cfg.Out, cfg.Logger, cfg.Tracer, cfg.Meter, cfg.Metrics = stdout, log, tel.Tracer, tel.Meter, tel.Metrics
 	cfg.Reload = cli.Notify(ctx, syscall.SIGHUP) // the edge reloads its connections and their IdP metadata
 	return devmode.Run(ctx, cfg)
 }

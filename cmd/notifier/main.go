@@ -135,7 +135,7 @@ func serve(ctx context.Context, cfg config.Notifier, getenv func(string) string,
 	}
 	defer nc.Close()
 	return notify.Run(ctx, cfg.NotifyConfig(), notify.Deps{NATS: nc, Admins: s, Directory: dir,
-		Logger: log, Tracer: tel.Tracer, Meter: tel.Meter})
+		Logger: log, Tracer: tel.Tracer, Meter: tel.Meter, Metrics: tel.Metrics})
 }
 
 func list(ctx context.Context, js jetstream.JetStream, org string, stdout io.Writer) error {

@@ -219,7 +219,7 @@ func serve(ctx context.Context, cfg config.Provisioner, log *slog.Logger) error 
 		Workers: cfg.Workers, MaxBatch: cfg.MaxBatch, DecisionTimeout: time.Duration(cfg.DecisionTimeout),
 		DrainTimeout: time.Duration(cfg.DrainTimeout), Topology: cfg.Streams.Topology(), HealthAddr: cfg.HealthAddr,
 		InactiveSweep: cfg.InactiveSweepInterval(),
-	}, provisioner.Deps{Store: s, NATS: nc, Logger: log, Tracer: tel.Tracer, Meter: tel.Meter,
+	}, provisioner.Deps{Store: s, NATS: nc, Logger: log, Tracer: tel.Tracer, Meter: tel.Meter, Metrics: tel.Metrics,
 		CheckStore: func(ctx context.Context) error { return requireSchema(ctx, s) }})
 	if err != nil {
 		return err

@@ -82,14 +82,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	defer nc.Close()
 
 	return edge.Run(ctx, edge.Config{
-		Addr: cfg.Addr, PublicURL: *public, AllowedReturnOrigins: cfg.ReturnOrigins, DefaultReturnTo: cfg.LandingURL,
+		Addr: cfg.Addr, MetricsAddr: cfg.MetricsAddr, PublicURL: *public, AllowedReturnOrigins: cfg.ReturnOrigins, DefaultReturnTo: cfg.LandingURL,
 		ProvisionTimeout: time.Duration(cfg.ProvisionTimeout), SessionRecheck: time.Duration(cfg.SessionRecheck), SPKeyPair: spKey, Replicas: cfg.Replicas,
 		CertCheckInterval: time.Duration(cfg.CertCheckInterval), // negative when "off": the edge's convention too
 		RatePerClient:     config.Rate(cfg.RatePerClient), RatePerConnection: config.Rate(cfg.RatePerConnection),
 		TrustedProxies:  proxies,
 		MetadataRefresh: time.Duration(cfg.MetadataRefresh),
 		Reload:          cli.Notify(ctx, syscall.SIGHUP), // reload the connections and their IdP metadata now
-	}, edge.Deps{Store: s, NATS: nc, Sessions: sessions, Logger: log, Tracer: tel.Tracer})
+	}, edge.Deps{Store: s, NATS: nc, Sessions: sessions, Logger: log, Tracer: tel.Tracer, Meter: tel.Meter, Metrics: tel.Metrics})
 }
 
 func sessionManager(cfg config.Edge) (*session.Manager, error) {

@@ -3,9 +3,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +24,11 @@ type Edge struct {
 	NATSCredentials string `yaml:"nats_credentials"` // JITPROV_NATS_CREDENTIALS
 	// Addr is the listen address (JITPROV_EDGE_ADDR, default ":8080").
 	Addr string `yaml:"addr"`
+	// MetricsAddr is the internal listen address of /metrics (Prometheus),
+	// /healthz and /readyz (JITPROV_EDGE_METRICS_ADDR, default ":8084";
+	// "" in the file or "off" in the variable serves none). Never the
+	// public Addr.
+	MetricsAddr string `yaml:"metrics_addr"`
 	// PublicURL is the edge's address as browsers and IdPs reach it
 	// (JITPROV_EDGE_PUBLIC_URL, required).
 	PublicURL string `yaml:"public_url"`
@@ -95,10 +102,14 @@ const (
 	MinMetadataRefresh     = 10 * time.Second
 )
 
+// DefaultEdgeMetricsAddr is Edge.MetricsAddr's default: the edge's
+// internal listener for Prometheus.
+const DefaultEdgeMetricsAddr = ":8084"
+
 // LoadEdge reads the optional YAML file at path ("" for none), then the
 // variables through getenv, which win, and validates the result.
 func LoadEdge(path string, getenv func(string) string) (Edge, error) {
-	e := Edge{NATSURL: "nats://127.0.0.1:4222", Addr: ":8080", ProvisionTimeout: Duration(5 * time.Second),
+	e := Edge{NATSURL: "nats://127.0.0.1:4222", Addr: ":8080", MetricsAddr: DefaultEdgeMetricsAddr, ProvisionTimeout: Duration(5 * time.Second),
 		CertCheckInterval: DurationOrOff(24 * time.Hour), MetadataRefresh: Duration(DefaultMetadataRefresh), Replicas: 1, LogLevel: "info", LogFormat: "json",
 		RatePerClient: 600, RatePerConnection: 6000}
 	if path != "" {
@@ -125,6 +136,11 @@ func LoadEdge(path string, getenv func(string) string) (Edge, error) {
 	env.str("JITPROV_NATS_URL", &e.NATSURL)
 	env.str("JITPROV_NATS_CREDENTIALS", &e.NATSCredentials)
 	env.str("JITPROV_EDGE_ADDR", &e.Addr)
+	if v := env.get("JITPROV_EDGE_METRICS_ADDR"); strings.EqualFold(v, "off") {
+		e.MetricsAddr = ""
+	} else {
+		env.str("JITPROV_EDGE_METRICS_ADDR", &e.MetricsAddr)
+	}
 	env.str("JITPROV_EDGE_PUBLIC_URL", &e.PublicURL)
 	env.str("JITPROV_EDGE_SP_KEY_FILE", &e.SPKeyFile)
 	env.str("JITPROV_EDGE_COOKIE_DOMAIN", &e.CookieDomain)
@@ -237,6 +253,17 @@ func (e Edge) Validate() error {
 			add("JITPROV_EDGE_LANDING_URL (landing_url)=%q: want a path on the edge such as /welcome, or an absolute URL such as https://app.example.com/", e.LandingURL)
 		}
 	}
+	if e.MetricsAddr != "" {
+		_, port, err := net.SplitHostPort(e.MetricsAddr)
+		switch n, perr := strconv.Atoi(port); {
+		case err != nil:
+			add("JITPROV_EDGE_METRICS_ADDR (metrics_addr)=%q is not a listen address such as \":8084\"; \"off\" (or \"\" in the file) serves no metrics", e.MetricsAddr)
+		case perr != nil || n < 0 || n > 65535:
+			add("JITPROV_EDGE_METRICS_ADDR (metrics_addr)=%q: port %q is not a number from 0 to 65535", e.MetricsAddr, port)
+		case e.MetricsAddr == e.Addr:
+			add("JITPROV_EDGE_METRICS_ADDR (metrics_addr)=%q is the public listener's address (addr): metrics are served on an internal listener of their own", e.MetricsAddr)
+		}
+	}
 	if e.Replicas != 1 && e.Replicas != 3 && e.Replicas != 5 {
 		add("JITPROV_STREAM_REPLICAS=%d: want 1, 3 or 5", e.Replicas)
 	}
@@ -280,8 +307,8 @@ func Rate(perMinute int) int {
 
 // String is safe to log: no secrets.
 func (e Edge) String() string {
-	return fmt.Sprintf("database_url=%q nats_url=%q addr=%q public_url=%q session_keys=%d insecure_cookies=%t cookie_domain=%q return_origins=%v landing_url=%q provision_timeout=%s sp_key_file=%q cert_check_interval=%s metadata_refresh=%s replicas=%d rate_per_client=%d rate_per_connection=%d trusted_proxies=%v",
-		redactDatabaseURL(e.DatabaseURL), redactNATSList(e.NATSURL), e.Addr, e.PublicURL, len(e.SessionKeys), e.InsecureCookies, e.CookieDomain,
+	return fmt.Sprintf("database_url=%q nats_url=%q addr=%q metrics_addr=%q public_url=%q session_keys=%d insecure_cookies=%t cookie_domain=%q return_origins=%v landing_url=%q provision_timeout=%s sp_key_file=%q cert_check_interval=%s metadata_refresh=%s replicas=%d rate_per_client=%d rate_per_connection=%d trusted_proxies=%v",
+		redactDatabaseURL(e.DatabaseURL), redactNATSList(e.NATSURL), e.Addr, e.MetricsAddr, e.PublicURL, len(e.SessionKeys), e.InsecureCookies, e.CookieDomain,
 		e.ReturnOrigins, e.LandingURL, time.Duration(e.ProvisionTimeout), e.SPKeyFile, e.CertCheckInterval, time.Duration(e.MetadataRefresh), e.Replicas,
 		e.RatePerClient, e.RatePerConnection, e.TrustedProxies)
 }

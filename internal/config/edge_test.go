@@ -205,3 +205,48 @@ func TestLoadEdgeCertCheckInterval(t *testing.T) {
 		})
 	}
 }
+
+// The edge serves /metrics on an internal listener of its own: :8084 by
+// default, another from the file or the variable, none for "" in the file
+// or "off" in the variable, never the public listener's address.
+func TestLoadEdgeMetricsAddr(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	if err := os.WriteFile(keys, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil { // TEST KEY
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, file string // file: the metrics_addr line, if any
+		env        map[string]string
+		want       string
+		wantErr    string
+	}{
+		{name: "default", want: ":8084"},
+		{name: "variable", env: map[string]string{"JITPROV_EDGE_METRICS_ADDR": "127.0.0.1:9100"}, want: "127.0.0.1:9100"},
+		{name: "variable off", env: map[string]string{"JITPROV_EDGE_METRICS_ADDR": "off"}, want: ""},
+		{name: "file", file: `metrics_addr: ":9200"`, want: ":9200"},
+		{name: "file empty", file: `metrics_addr: ""`, want: ""},
+		{name: "variable over file", file: `metrics_addr: ":9200"`, env: map[string]string{"JITPROV_EDGE_METRICS_ADDR": ":9300"}, want: ":9300"},
+		{name: "the public listener", env: map[string]string{"JITPROV_EDGE_METRICS_ADDR": ":8080"}, wantErr: "public listener"},
+		{name: "no port", env: map[string]string{"JITPROV_EDGE_METRICS_ADDR": "metrics"}, wantErr: "JITPROV_EDGE_METRICS_ADDR"},
+		{name: "bad port", file: `metrics_addr: ":http"`, wantErr: "metrics_addr"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "edge.yaml")
+			body := "database_url: postgres://db/jitprov\npublic_url: https://sso.example.com\nsession_keys_file: " + keys + "\n" + tc.file + "\n"
+			if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			e, err := LoadEdge(file, func(k string) string { return tc.env[k] })
+			switch {
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("got %v, want an error naming %q", err, tc.wantErr)
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("got %v", err)
+			case tc.wantErr == "" && e.MetricsAddr != tc.want:
+				t.Errorf("metrics_addr %q, want %q", e.MetricsAddr, tc.want)
+			}
+		})
+	}
+}

@@ -83,6 +83,9 @@ type Config struct {
 	Logger *slog.Logger
 	Tracer trace.TracerProvider
 	Meter  metric.MeterProvider
+	// Metrics, when set, serves Meter's instruments (every service's: they
+	// share it) to Prometheus at /metrics on DevPort.
+	Metrics http.Handler
 }
 
 //go:embed organizations.yaml.tmpl
@@ -277,7 +280,7 @@ func Run(ctx context.Context, cfg Config) error {
 			MetadataRefresh: time.Minute, ShutdownTimeout: 5 * time.Second,
 			// The demo connections pin theirs; one a person adds is served too.
 			DeriveSPEntityIDs: true, Reload: cfg.Reload},
-			edge.Deps{Store: st, NATS: nc, Sessions: sessions, Logger: log.With("service", "sso-edge"), Tracer: cfg.Tracer})
+			edge.Deps{Store: st, NATS: nc, Sessions: sessions, Logger: log.With("service", "sso-edge"), Tracer: cfg.Tracer, Meter: cfg.Meter})
 	})
 	g.Go(func() error { return inbox.ServeSMTP(smtpLn) })
 	// The admin console, on the edge's session: the dev server shares the
@@ -295,7 +298,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("devmode: %w", err)
 	}
 	adminService := service.Handler(core, auth, con, log.With("service", "admin"))
-	dev := &http.Server{Handler: devHandler(edgeURL, devURL, idp, inbox, adminService), ReadHeaderTimeout: 5 * time.Second}
+	dev := &http.Server{Handler: devHandler(edgeURL, devURL, idp, inbox, adminService, cfg.Metrics), ReadHeaderTimeout: 5 * time.Second}
 	closeUnusedOnShutdown(dev) // or Ctrl-C with the tour open in a browser fails after 5s
 	g.Go(func() error {
 		if err := dev.Serve(devLn); !errors.Is(err, http.ErrServerClosed) {
@@ -318,7 +321,7 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			return err
 		}
-		banner(cfg.Out, edgeURL, devURL, dir, natsDesc, storeDesc, tokenPath)
+		banner(cfg.Out, edgeURL, devURL, dir, natsDesc, storeDesc, tokenPath, cfg.Metrics != nil)
 		return nil
 	})
 	err = g.Wait()
@@ -558,7 +561,11 @@ func checkOrgFile(path string, data, rendered []byte, v orgVars, log *slog.Logge
 	return nil
 }
 
-func banner(w io.Writer, edgeURL, devURL, dir, natsDesc, storeDesc, tokenPath string) {
+func banner(w io.Writer, edgeURL, devURL, dir, natsDesc, storeDesc, tokenPath string, metrics bool) {
+	metricsLine := ""
+	if metrics {
+		metricsLine = "  Metrics:         " + devURL + "/metrics     (Prometheus: every service's)\n"
+	}
 	fmt.Fprintf(w, `
 jitprov dev is running — development mode, not for production.
 
@@ -568,7 +575,7 @@ jitprov dev is running — development mode, not for production.
   Admin API, CLI:  JITPROV_ADMIN_URL=%[2]s JITPROV_TOKEN=$(cat %[6]s) go run ./cmd/jitprov users list demo
   Dev inbox:       %[2]s/inbox/      (the notifier's mails and webhooks)
   Dev IdP:         %[2]s/dev-idp/    (SAML IdP and OpenID provider)
-  sso-edge:        %[1]s/login
+%[7]s  sso-edge:        %[1]s/login
 
   NATS:            %[4]s
   Store:           %[5]s
@@ -579,5 +586,5 @@ jitprov dev is running — development mode, not for production.
 
 Press Ctrl-C to stop; a second start keeps the data.
 
-`, edgeURL, devURL, dir, natsDesc, storeDesc, tokenPath)
+`, edgeURL, devURL, dir, natsDesc, storeDesc, tokenPath, metricsLine)
 }

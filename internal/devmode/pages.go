@@ -13,7 +13,7 @@ import (
 
 // devHandler serves the dev server: the tour, the demo application, the
 // admin console, the admin API and SCIM, the inbox and the development IdP.
-func devHandler(edgeURL, devURL string, idp *devidp.IdP, inbox *devinbox.Inbox, adminService http.Handler) http.Handler {
+func devHandler(edgeURL, devURL string, idp *devidp.IdP, inbox *devinbox.Inbox, adminService, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	app := devURL + "/app"
 	links := signInLinks(edgeURL, app)
@@ -28,6 +28,9 @@ func devHandler(edgeURL, devURL string, idp *devidp.IdP, inbox *devinbox.Inbox, 
 	mux.Handle("/api/", adminService)   // the admin API
 	mux.Handle("/scim/", adminService)  // SCIM 2.0 for IdPs (docs/scim.md)
 	mux.Handle(idp.PathPrefix()+"/", idp.Handler())
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics) // every service's metrics: they share one meter here
+	}
 	return mux
 }
 

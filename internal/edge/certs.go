@@ -21,20 +21,29 @@ var _ certwatch.Source = (*Server)(nil)
 //
 // OIDC connections are skipped: their signing keys are JWKS keys, which
 // carry no expiry in general and rotate under the provider's control.
+//
+// The certificates it finds, and the SP certificates of the same
+// connections, are what the gauge jitprov.edge.certificate.expiry reports
+// until the next check.
 func (s *Server) Certificates(ctx context.Context) ([]certwatch.Cert, error) {
-	return s.reg.certificates(ctx)
+	idp, sp, err := s.reg.certificates(ctx)
+	if ctx.Err() == nil {
+		s.certExp.set(append(idpExpiries(idp), sp...))
+	}
+	return idp, err
 }
 
-func (r *registry) certificates(ctx context.Context) ([]certwatch.Cert, error) {
+func (r *registry) certificates(ctx context.Context) ([]certwatch.Cert, []certExpiry, error) {
 	all, err := r.store.Connections(ctx, string(events.ProtocolSAML))
 	if err != nil {
-		return nil, fmt.Errorf("edge: list the SAML connections: %w", err)
+		return nil, nil, fmt.Errorf("edge: list the SAML connections: %w", err)
 	}
 	var out []certwatch.Cert
+	var sp []certExpiry
 	var errs []error
 	for _, sc := range all {
 		if err := ctx.Err(); err != nil {
-			return out, err
+			return out, sp, err
 		}
 		c, err := r.get(ctx, sc.OrganizationID, sc.ID)
 		switch {
@@ -45,6 +54,9 @@ func (r *registry) certificates(ctx context.Context) ([]certwatch.Cert, error) {
 			continue
 		case c.saml == nil:
 			continue
+		}
+		if c.saml.spCert != nil {
+			sp = append(sp, certExpiry{kind: "sp", org: c.org.ID, conn: c.id, notAfter: c.saml.spCert.NotAfter})
 		}
 		certs, err := samlsp.SigningCertificates(c.saml.idp)
 		if err != nil {
@@ -57,7 +69,7 @@ func (r *registry) certificates(ctx context.Context) ([]certwatch.Cert, error) {
 			out = append(out, certwatch.Cert{OrganizationID: c.org.ID, ConnectionID: c.id, Cert: cert})
 		}
 	}
-	return out, errors.Join(errs...)
+	return out, sp, errors.Join(errs...)
 }
 
 // superseded reports whether another of the connection's signing

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +48,7 @@ type conn struct {
 type samlSide struct {
 	settings connection.SAML
 	sp       *samlsp.SP
+	spCert   *x509.Certificate      // the SP's certificate (its own key pair's, or the edge's default)
 	idp      *saml.EntityDescriptor // the IdP's metadata sp was built on; read-only
 }
 
@@ -283,7 +285,7 @@ func (r *registry) loadSAML(ctx context.Context, org store.Organization, c store
 	if err != nil {
 		return nil, fmt.Errorf("connection %s/%s: %w", orgID, connID, err)
 	}
-	return &conn{org: org, id: connID, loaded: time.Now(), saml: &samlSide{settings: settings, sp: sp, idp: md}}, nil
+	return &conn{org: org, id: connID, loaded: time.Now(), saml: &samlSide{settings: settings, sp: sp, spCert: pair.Leaf, idp: md}}, nil
 }
 
 // spEntityID is the connection's SP entity id: sp_entity_id, pinned in

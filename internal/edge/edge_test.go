@@ -24,6 +24,7 @@ import (
 	"github.com/crewjam/saml"
 	"github.com/google/uuid"
 	dsig "github.com/russellhaering/goxmldsig"
+	"go.opentelemetry.io/otel/metric"
 	noopmetric "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 	nooptrace "go.opentelemetry.io/otel/trace/noop"
@@ -70,6 +71,23 @@ type world struct {
 	edgeURL      string
 	stopProv     context.CancelFunc
 	provDone     chan error
+	// edgeMeter and provMeter, when set, record the edges' and the
+	// provisioner's metrics (default: no-op); provHealth, when set, is the
+	// provisioner's health listener, serving provMetrics at /metrics.
+	edgeMeter, provMeter metric.MeterProvider
+	provHealth           string
+	provMetrics          http.Handler
+	// server is the edge startEdge started last.
+	server *edge.Server
+}
+
+// withMetrics records the edges' metrics with edgeMeter and the
+// provisioner's with provMeter, whose /metrics (provMetrics) the
+// provisioner serves on its health listener at provHealth.
+func withMetrics(edgeMeter, provMeter metric.MeterProvider, provHealth string, provMetrics http.Handler) worldOption {
+	return func(w *world) {
+		w.edgeMeter, w.provMeter, w.provHealth, w.provMetrics = edgeMeter, provMeter, provHealth, provMetrics
+	}
 }
 
 // worldOption changes how newWorld assembles a world.
@@ -272,10 +290,14 @@ func (w *world) startProvisioner() {
 	if w.tracer != nil {
 		tp = w.tracer
 	}
+	var mp metric.MeterProvider = noopmetric.NewMeterProvider()
+	if w.provMeter != nil {
+		mp = w.provMeter
+	}
 	go func() {
-		done <- provisioner.Run(ctx, provisioner.Config{Workers: 4, Topology: bus.DefaultTopology()},
+		done <- provisioner.Run(ctx, provisioner.Config{Workers: 4, Topology: bus.DefaultTopology(), HealthAddr: w.provHealth},
 			provisioner.Deps{Store: w.store, NATS: nc, Logger: w.log,
-				Tracer: tp, Meter: noopmetric.NewMeterProvider()})
+				Tracer: tp, Meter: mp, Metrics: w.provMetrics})
 	}()
 	w.stopProv, w.provDone = cancel, done
 	w.tb.Cleanup(w.stopProvisioner)
@@ -332,11 +354,12 @@ func (w *world) startEdge() string {
 		tp = w.tracer
 	}
 	s, ready, err := edge.New(context.Background(), cfg,
-		edge.Deps{Store: w.store, NATS: w.nats.Connect(w.tb), Sessions: sessions, Logger: w.log, Tracer: tp})
+		edge.Deps{Store: w.store, NATS: w.nats.Connect(w.tb), Sessions: sessions, Logger: w.log, Tracer: tp, Meter: w.edgeMeter})
 	if err != nil {
 		w.tb.Fatal(err)
 	}
 	h = s.Handler(ready)
+	w.server = s
 	return srv.URL
 }
 

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/go-chi/httprate"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Rate limits on the sign-in endpoints, so that a flood of forged or
@@ -37,6 +39,7 @@ func newLimits(cfg Config, s *Server) *limits {
 		return func(w http.ResponseWriter, r *http.Request) {
 			// One kind per limit: what a client writes (its address, the
 			// path) never multiplies the log lines of a flood.
+			s.m.limited.Add(r.Context(), 1, metric.WithAttributes(attribute.String("limit", what)))
 			l.refused.log(r.Context(), slog.LevelWarn, what,
 				"sign-in requests refused: over the "+what+" rate limit", "client", l.client(r), "path", r.URL.Path)
 			s.render(w, r, pageTooMany)

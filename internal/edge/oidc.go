@@ -91,23 +91,27 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := s.sessions.TakePending(w, r, connKey(c.org.ID, c.id), r.URL.Query().Get("state"))
 	if err != nil && !s.sessions.PendingCookieSent(r) && r.URL.Query().Get("error") == "" {
+		s.refusedLogin(r.Context(), events.ProtocolOIDC, "no_pending_cookie")
 		s.cookieLost(w, r, "OIDC callback without a pending login of this browser: the browser sent back no pending-login cookie",
 			"protocol", events.ProtocolOIDC, "org", c.org.ID, "connection", c.id)
 		return
 	}
 	if err != nil {
+		s.refusedLogin(r.Context(), events.ProtocolOIDC, string(oidcrp.ReasonPending))
 		s.fail(w, r, pageSignInFailed, "OIDC callback without a pending login of this browser", "org", c.org.ID, "connection", c.id, "err", err)
 		return
 	}
 	linkFirstLeg(r.Context(), p)
 	claims, err := c.oidc.rp.Finish(r.Context(), oidcrp.Pending{State: p.RequestID, Nonce: p.Nonce, Verifier: p.PKCEVerifier}, r.URL.Query())
 	if err != nil {
+		s.refusedLogin(r.Context(), events.ProtocolOIDC, string(oidcrp.ReasonOf(err)))
 		s.fail(w, r, pageSignInFailed, "OIDC login rejected", "org", c.org.ID, "connection", c.id,
 			"reason", oidcrp.ReasonOf(err), "err", err)
 		return
 	}
 	id, err := oidcIdentity(c, claims, s.log)
 	if err != nil {
+		s.refusedLogin(r.Context(), events.ProtocolOIDC, "identity")
 		s.fail(w, r, pageSignInFailed, "cannot map the claims to an identity", "org", c.org.ID, "connection", c.id, "err", err)
 		return
 	}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
+	noopmetric "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
@@ -23,6 +25,7 @@ import (
 	"github.com/jitprov/jitprov/internal/edge/certwatch"
 	"github.com/jitprov/jitprov/internal/edge/replay"
 	"github.com/jitprov/jitprov/internal/edge/session"
+	"github.com/jitprov/jitprov/internal/health"
 	"github.com/jitprov/jitprov/internal/known"
 	"github.com/jitprov/jitprov/internal/startup"
 	"github.com/jitprov/jitprov/internal/store"
@@ -32,6 +35,10 @@ import (
 type Config struct {
 	// Addr is the listen address, e.g. ":8080".
 	Addr string
+	// MetricsAddr is the internal listener of /metrics (Deps.Metrics),
+	// /healthz and /readyz, e.g. ":8084"; "" serves none. Never Addr: the
+	// public listener serves no metrics.
+	MetricsAddr string
 	// PublicURL is the edge's address as browsers and IdPs see it; ACS and
 	// metadata URLs are built on it.
 	PublicURL url.URL
@@ -133,6 +140,11 @@ type Deps struct {
 	Sessions *session.Manager
 	Logger   *slog.Logger
 	Tracer   trace.TracerProvider
+	// Meter records the edge's metrics; nil records none.
+	Meter metric.MeterProvider
+	// Metrics serves Meter's instruments to Prometheus at /metrics on
+	// MetricsAddr (telemetry.Providers.Metrics).
+	Metrics http.Handler
 }
 
 // New builds the edge's server: the request-reply client and the KV
@@ -161,7 +173,16 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, func(context.Cont
 	if err != nil {
 		return nil, nil, fmt.Errorf("edge: %w", err)
 	}
+	meter := deps.Meter
+	if meter == nil {
+		meter = noopmetric.NewMeterProvider()
+	}
+	m, err := newEdgeMetrics(meter.Meter(meterName))
+	if err != nil {
+		return nil, nil, fmt.Errorf("edge: metrics: %w", err)
+	}
 	s := &Server{
+		m: m, certExp: &certExpiries{},
 		cfg: cfg, reg: newRegistry(deps.Store, cfg.SPKeyPair, cfg.PublicURL, cfg.MetadataTimeout, cfg.MetadataRefresh, deps.Tracer, deps.Logger),
 		sessions: deps.Sessions, replays: replays, known: knownIDs, prov: client, decided: deps.Store,
 		republishing: make(chan struct{}, maxRepublishing),
@@ -174,6 +195,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, func(context.Cont
 	}
 	s.reg.deriveEntityIDs = cfg.DeriveSPEntityIDs
 	s.limits = newLimits(cfg, s)
+	// Last, once nothing can fail: New is retried until NATS answers, and
+	// a callback registered twice would report every certificate twice.
+	if err := registerCertGauge(meter.Meter(meterName), s.certExp, time.Now); err != nil {
+		return nil, nil, fmt.Errorf("edge: metrics: %w", err)
+	}
 	ready := func(ctx context.Context) error {
 		if err := deps.Store.Ping(ctx); err != nil {
 			return err
@@ -215,6 +241,17 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	if cfg.MetricsAddr != "" {
+		g.Go(func() error {
+			h := health.WithMetrics(health.Handler(func(ctx context.Context) error {
+				if err := status.Ready(ctx); err != nil {
+					return err
+				}
+				return readyDeps(deps)(ctx)
+			}), deps.Metrics)
+			return health.Serve(gctx, cfg.MetricsAddr, h)
+		})
+	}
 	g.Go(func() error {
 		deps.Logger.InfoContext(ctx, "sso-edge listening", "addr", cfg.Addr, "public_url", cfg.PublicURL.String())
 		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
@@ -233,16 +270,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		if err != nil || s == nil {
 			return err
 		}
-		ready := func(ctx context.Context) error {
-			if err := deps.Store.Ping(ctx); err != nil {
-				return err
-			}
-			if !deps.NATS.IsConnected() {
-				return fmt.Errorf("nats: %s", deps.NATS.Status())
-			}
-			return nil
-		}
-		h := s.Handler(ready)
+		h := s.Handler(readyDeps(deps))
 		serving.Store(&h)
 		status.Done()
 		deps.Logger.InfoContext(gctx, "sso-edge ready")
@@ -264,6 +292,22 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		return nil
 	})
 	return g.Wait()
+}
+
+// meterName names the edge's meter.
+const meterName = "github.com/jitprov/jitprov/internal/edge"
+
+// readyDeps reports whether the database and NATS answer.
+func readyDeps(deps Deps) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := deps.Store.Ping(ctx); err != nil {
+			return err
+		}
+		if !deps.NATS.IsConnected() {
+			return fmt.Errorf("nats: %s", deps.NATS.Status())
+		}
+		return nil
+	}
 }
 
 // reloadOn reloads the connections at each value of reload, until ctx is

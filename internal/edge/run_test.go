@@ -157,3 +157,39 @@ func runEdge(t *testing.T, cfg edge.Config, deps edge.Deps) (string, <-chan erro
 	})
 	return addr, done
 }
+
+// edge.Run serves /metrics, /healthz and /readyz on its internal metrics
+// listener, and never /metrics on the public one. The certificate check,
+// which runs at start, fills the certificates' expiry gauge.
+func TestRunServesMetricsOnItsOwnListener(t *testing.T) {
+	w := newWorld(t, 10, true)
+	mp, metrics := promMeter(t)
+	keys, err := session.NewKeys(make([]byte, 32)) // TEST KEY: all zeros
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions, err := session.NewManager(keys, session.Options{Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := freeAddr(t)
+	addr, done := runEdge(t, edge.Config{SPKeyPair: spKeyPair(t), MetricsAddr: metricsAddr},
+		edge.Deps{Store: w.store, NATS: w.nats.Connect(t), Sessions: sessions, Logger: w.log,
+			Tracer: nooptrace.NewTracerProvider(), Meter: mp, Metrics: metrics})
+	testenv.WaitHTTP(t, "http://"+metricsAddr+"/readyz", http.StatusOK, "ready", time.Minute, done)
+	testenv.WaitHTTP(t, "http://"+metricsAddr+"/healthz", http.StatusOK, "ok", time.Minute, done)
+	testenv.WaitHTTP(t, "http://"+addr+"/readyz", http.StatusOK, "ready", time.Minute, done)
+	waitUntil(t, func() bool {
+		_, ok := testenv.ScrapeMetrics(t, "http://"+metricsAddr+"/metrics").Value("jitprov_edge_certificate_expiry_seconds",
+			"kind", "idp", "jitprov_org", "acme", "jitprov_connection", "idp")
+		return ok
+	})
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /metrics on the public listener: %d, want 404", resp.StatusCode)
+	}
+}

@@ -18,6 +18,7 @@ import (
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	noopmetric "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 
@@ -83,6 +84,10 @@ type Server struct {
 	standings *standings
 	tracer    trace.TracerProvider
 	log       *slog.Logger
+	m         edgeMetrics
+	// certExp is what the last certificate check saw, for the expiry
+	// gauge.
+	certExp *certExpiries
 }
 
 // Handler routes the edge's endpoints.
@@ -117,14 +122,15 @@ func (s *Server) Handler(ready func(context.Context) error) http.Handler {
 	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("GET /logout", s.logout)
 	mux.HandleFunc("POST /logout", s.logout)
-	return s.traced(mux)
+	return s.traced(s.measured(mux))
 }
 
 // traced runs each request in a server span (otelhttp), so its logs carry
 // a trace id and the login it publishes continues the same trace. The edge
 // faces browsers: each request starts a trace of its own, and a trace
-// context a client sends is at most linked (WithPublicEndpoint). The edge
-// records no HTTP metrics (it is given no meter).
+// context a client sends is at most linked (WithPublicEndpoint). otelhttp
+// records no metrics here: the edge measures its requests itself, by
+// route pattern (measured).
 func (s *Server) traced(next http.Handler) http.Handler {
 	return otelhttp.NewHandler(next, "", otelhttp.WithTracerProvider(s.tracer),
 		otelhttp.WithMeterProvider(noopmetric.NewMeterProvider()), otelhttp.WithPublicEndpoint(),
@@ -229,6 +235,7 @@ func (s *Server) acs(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	if err := r.ParseForm(); err != nil {
+		s.refusedLogin(ctx, events.ProtocolSAML, "unreadable_form")
 		s.fail(w, r, page{Status: http.StatusRequestEntityTooLarge, Title: pageSignInFailed.Title, Message: pageSignInFailed.Message},
 			"unreadable ACS form", "org", c.org.ID, "connection", c.id, "err", err)
 		return
@@ -239,20 +246,25 @@ func (s *Server) acs(w http.ResponseWriter, r *http.Request) {
 		// The IdP answers a login request, yet this browser has no
 		// login under way: its cookie did not come back. Not a question
 		// of IdP-initiated settings.
+		s.refusedLogin(ctx, events.ProtocolSAML, "no_pending_cookie")
 		s.cookieLost(w, r, "SAML response rejected: it answers a login request, but the browser sent back no pending-login cookie to match it with",
 			"protocol", events.ProtocolSAML, "org", c.org.ID, "connection", c.id, "reason", samlsp.ReasonOf(err))
 		return
 	}
 	if err != nil {
+		s.refusedLogin(ctx, events.ProtocolSAML, string(samlsp.ReasonOf(err)))
 		s.fail(w, r, pageSignInFailed, "SAML response rejected", "org", c.org.ID, "connection", c.id,
 			"reason", samlsp.ReasonOf(err), "err", err)
 		return
 	}
 	switch err := s.replays.Claim(ctx, a.Issuer, a.ID, a.ReplayUntil); {
 	case errors.Is(err, replay.ErrReplayed):
+		s.m.replays.Add(ctx, 1)
+		s.refusedLogin(ctx, events.ProtocolSAML, string(samlsp.ReasonReplay))
 		s.fail(w, r, pageSignInFailed, "SAML assertion replayed", "org", c.org.ID, "connection", c.id, "assertion_id", a.ID)
 		return
 	case err != nil:
+		s.countLogin(ctx, events.ProtocolSAML, outcomeUnavailable, "replay_check")
 		s.fail(w, r, pageUnavailable, "cannot check the assertion for replay; refusing it", "err", err)
 		return
 	}
@@ -260,6 +272,7 @@ func (s *Server) acs(w http.ResponseWriter, r *http.Request) {
 	if a.InResponseTo != "" {
 		p, err := s.sessions.TakePending(w, r, key, a.InResponseTo)
 		if err != nil {
+			s.refusedLogin(ctx, events.ProtocolSAML, "no_pending_login")
 			s.fail(w, r, pageSignInFailed, "no pending login for the response", "err", err)
 			return
 		}
@@ -270,6 +283,11 @@ func (s *Server) acs(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := samlIdentity(c, a, s.log)
 	if err != nil {
+		reason := string(samlsp.ReasonOf(err))
+		if reason == "" {
+			reason = "identity"
+		}
+		s.refusedLogin(ctx, events.ProtocolSAML, reason)
 		s.fail(w, r, pageSignInFailed, "cannot map the assertion to an identity", "org", c.org.ID, "connection", c.id,
 			"reason", samlsp.ReasonOf(err), "err", err)
 		return
@@ -287,6 +305,8 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, id events.Identi
 	// Returning person, unchanged claims, active account: no round trip.
 	if rec, err := s.known.Get(ctx, id.OrganizationID, id.ConnectionID, id.ExternalID); err == nil && known.Fresh(rec, id) {
 		span.SetAttributes(attribute.Bool("jitprov.fast_path", true))
+		s.m.fastPath.Add(ctx, 1, metric.WithAttributes(attribute.String("protocol", protocolLabel(id.Protocol))))
+		s.countLogin(ctx, id.Protocol, string(events.OutcomeExisting), "")
 		s.tellSeen(ctx, events.LoginSeen{OrganizationID: id.OrganizationID, ConnectionID: id.ConnectionID,
 			ExternalID: id.ExternalID, UserID: rec.UserID, AuthenticatedAt: id.AuthenticatedAt})
 		if s.startSession(w, r, session.Session{UserID: rec.UserID, OrganizationID: id.OrganizationID,
@@ -304,27 +324,38 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, id events.Identi
 	// provisioner validates every login it receives.
 	ev, err := events.NewUnvalidated(events.TypeLoginFirstSeen, loginSource, "", id)
 	if err != nil {
+		s.refusedLogin(ctx, id.Protocol, "contract")
 		s.fail(w, r, pageSignInFailed, "the identity cannot be sent to the provisioner", "org", id.OrganizationID, "err", err)
 		return
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.ProvisionTimeout)
 	defer cancel()
+	waited := s.provisionWait(ctx)
 	res, err := s.prov.ProvisionEvent(pctx, ev)
 	switch {
 	case errors.Is(err, bus.ErrUnconfirmed):
+		waited("unconfirmed")
+		s.countLogin(ctx, id.Protocol, outcomePending, "unconfirmed")
 		// The login may or may not be stored: keep publishing it (the
 		// same Nats-Msg-Id is stored once) while the person waits.
 		retried := s.republish(ctx, ev)
 		s.awaiting(w, r, id, session.Awaiting{LoginID: ev.ID(), Unconfirmed: true, Abandoned: !retried, ReturnTo: returnTo}, err)
 		return
 	case errors.Is(err, bus.ErrPending):
+		waited("pending")
+		s.countLogin(ctx, id.Protocol, outcomePending, "no_answer")
 		s.awaiting(w, r, id, session.Awaiting{LoginID: ev.ID(), ReturnTo: returnTo}, err)
 		return
 	case err != nil:
+		waited("error")
+		s.countLogin(ctx, id.Protocol, outcomeUnavailable, "pipeline")
 		s.fail(w, r, pageUnavailable, "the provisioning pipeline did not take the login", "org", id.OrganizationID,
 			"connection", id.ConnectionID, "login_id", ev.ID(), "err", err)
 		return
 	}
+	waited("answered")
+	outcome, reason := decidedLabels(res)
+	s.countLogin(ctx, id.Protocol, outcome, reason)
 	s.answer(w, r, s.awaitingOf(id, session.Awaiting{LoginID: ev.ID(), ReturnTo: returnTo}), res, "")
 }
 

@@ -27,6 +27,20 @@ func Handler(ready func(context.Context) error) http.Handler {
 	return mux
 }
 
+// WithMetrics adds GET /metrics, served by metrics (a Prometheus handler,
+// telemetry.Providers.Metrics), to the health endpoints h; a nil metrics
+// leaves h as it is. The health listener is internal (probes, scrapes),
+// never a service's public one.
+func WithMetrics(h, metrics http.Handler) http.Handler {
+	if metrics == nil {
+		return h
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	mux.Handle("/", h)
+	return mux
+}
+
 // Serve serves h on addr until ctx is done, then shuts down within five
 // seconds.
 func Serve(ctx context.Context, addr string, h http.Handler) error {

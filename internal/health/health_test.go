@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -71,5 +72,33 @@ func TestServe(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Serve did not return after ctx ended")
+	}
+}
+
+// WithMetrics adds /metrics beside the health endpoints, and nothing with
+// no metrics handler.
+func TestWithMetrics(t *testing.T) {
+	ready := health.Handler(func(context.Context) error { return nil })
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("# metrics\n")) })
+	tests := []struct {
+		name    string
+		h       http.Handler
+		path    string
+		want    int
+		contain string
+	}{
+		{"metrics", health.WithMetrics(ready, metrics), "/metrics", http.StatusOK, "# metrics"},
+		{"healthz beside", health.WithMetrics(ready, metrics), "/healthz", http.StatusOK, "ok"},
+		{"readyz beside", health.WithMetrics(ready, metrics), "/readyz", http.StatusOK, "ready"},
+		{"no metrics handler", health.WithMetrics(ready, nil), "/metrics", http.StatusNotFound, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			tc.h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.path, nil))
+			if rec.Code != tc.want || !strings.Contains(rec.Body.String(), tc.contain) {
+				t.Errorf("GET %s: %d %q, want %d with %q", tc.path, rec.Code, rec.Body, tc.want, tc.contain)
+			}
+		})
 	}
 }

@@ -18,7 +18,7 @@ import (
 const Usage = `usage: jitprov loadtest setup -edge-url URL [-orgs M] [-dir DIR] [-database-url URL]
        jitprov loadtest run [-dir DIR] [-scenarios first,returning] [-mode closed|open]
                             [-concurrency N | -rate R] [-duration D] [-logins N] [-orgs M]
-                            [-encrypt-to CERT] [-database-url URL] [-o text|json]
+                            [-encrypt-to CERT] [-database-url URL] [-scrape URL,…] [-o text|json]
        jitprov loadtest compare [-orgs M] [-mode closed|open] [-concurrency N | -rate R] [-duration D]
                             [-logins N] [-workers W] [-nats-sync always|DURATION|default]
                             [-nats-cluster 1|3] [-db URL]
@@ -55,6 +55,9 @@ Flags of run:
                      (JITPROV_EDGE_SP_CERT_FILE, or the connection's sp_cert_file)
   -follow            follow the redirect to /auth/verify and check the session (default true)
   -database-url URL  check the invariants afterwards (or DATABASE_URL / JITPROV_DATABASE_URL)
+  -scrape URLS       /metrics URLs (comma-separated) to scrape every -scrape-every during each timed
+                     phase, as Prometheus would: compare with a run without to see what scraping costs
+  -scrape-every D    (default 1s)
   -o FORMAT          text (default) or json
   -quiet             no progress bar
 
@@ -142,6 +145,9 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		var encryptTo string
 		fs.StringVar(&encryptTo, "encrypt-to", "", "")
 		fs.StringVar(&o.DatabaseURL, "database-url", dbDefault, "")
+		var scrape string
+		fs.StringVar(&scrape, "scrape", "", "")
+		fs.DurationVar(&o.ScrapeEvery, "scrape-every", DefaultScrapeEvery, "")
 		fs.StringVar(&format, "o", "text", "")
 		fs.BoolVar(&quiet, "quiet", false, "")
 		if err := parse(fs, args[1:]); err != nil {
@@ -149,6 +155,14 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		}
 		if format != "text" && format != "json" {
 			return fmt.Errorf("-o %q: want text or json", format)
+		}
+		for u := range strings.SplitSeq(scrape, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+					return fmt.Errorf("-scrape %q: want http(s) URLs such as http://127.0.0.1:8084/metrics", u)
+				}
+				o.Scrape = append(o.Scrape, u)
+			}
 		}
 		if encryptTo != "" {
 			raw, err := os.ReadFile(encryptTo)

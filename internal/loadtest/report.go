@@ -36,6 +36,10 @@ func (rep *Report) WriteText(w io.Writer) error {
 			note = fmt.Sprintf(" (all %d signed responses used before the end: raise -logins)", s.Signed)
 		}
 		fmt.Fprintf(w, "%s outcomes: %s; %d responses signed beforehand in %.2fs%s\n", s.Name, strings.Join(parts, ", "), s.Signed, s.SignSeconds, note)
+		if sc := s.Scrapes; sc != nil {
+			fmt.Fprintf(w, "%s scrapes of %d /metrics every %gs: %d (%d failed), mean %.1f ms, max %.1f ms, %d bytes a round\n",
+				s.Name, len(sc.URLs), sc.Every, sc.Count, sc.Errors, sc.MeanMs, sc.MaxMs, sc.Bytes)
+		}
 	}
 	if inv := rep.Invariants; inv != nil {
 		fmt.Fprintf(w, "invariant users = created answers: %d = %d %s\n", inv.RunUsers, inv.CreatedAnswers, okText(inv.UsersOK))

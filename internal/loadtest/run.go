@@ -91,6 +91,12 @@ type Options struct {
 	// Tag makes the run's people its own (external ids lt-<run id>-<tag>…),
 	// for several runs in one process; default the scenario's name.
 	Tag string
+	// Scrape, when set, are /metrics URLs scraped every ScrapeEvery
+	// (default DefaultScrapeEvery) during each scenario's timed phase, as
+	// Prometheus would: the run with them, against one without, measures
+	// what scraping costs (ScenarioResult.Scrapes).
+	Scrape      []string
+	ScrapeEvery time.Duration
 }
 
 // Protocols.
@@ -129,6 +135,8 @@ type ScenarioResult struct {
 	// resident memory (VmHWM) at its end. Set by compare.
 	CPUMsPerLogin map[string]float64 `json:"cpu_ms_per_login,omitempty"`
 	PeakRSSMB     map[string]float64 `json:"peak_rss_mb,omitempty"`
+	// Scrapes: what scraping Options.Scrape cost during the timed phase.
+	Scrapes *ScrapeStats `json:"scrapes,omitempty"`
 }
 
 // Report is a run's result.
@@ -234,6 +242,9 @@ func (o *Options) defaults() error {
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 4096
+	}
+	if o.ScrapeEvery <= 0 {
+		o.ScrapeEvery = DefaultScrapeEvery
 	}
 	if o.Protocol == "" {
 		o.Protocol = ProtocolSAML
@@ -344,6 +355,10 @@ func (r *runner) scenario(ctx context.Context, name string, people []Person, mod
 	if r.o.Observe != nil {
 		observed = r.o.Observe(name)
 	}
+	var stopScraping func() *ScrapeStats
+	if len(r.o.Scrape) > 0 {
+		stopScraping = startScraping(ctx, r.o.Scrape, r.o.ScrapeEvery, r.o.Timeout)
+	}
 	start := time.Now()
 	stopProgress := r.progress(name, start, len(forms), &done, &inFlight, &counts[0], &counts[1])
 	end := start.Add(r.o.Duration)
@@ -403,6 +418,9 @@ func (r *runner) scenario(ctx context.Context, name string, people []Person, mod
 	}
 	elapsed := time.Since(start)
 	stopProgress()
+	if stopScraping != nil {
+		res.Scrapes = stopScraping()
+	}
 	for k, j := range outcomeIdx {
 		if n := counts[j].Load(); n > 0 {
 			res.Outcomes[k] = int(n)

@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/jitprov/jitprov/internal/bus"
 )
 
 // Parked is a job in the dead-letter stream.
@@ -94,4 +98,33 @@ func Replay(ctx context.Context, js jetstream.JetStream, seq uint64) (Job, error
 		return j, fmt.Errorf("notify: replayed parked job %d but could not remove it from %s: %w", seq, StreamDead, err)
 	}
 	return j, nil
+}
+
+// registerParkedGauge reports the jobs parked in NOTIFY_DEAD (those that
+// `notifier dead list` shows), read from the stream's info at most every
+// bus.GaugeCacheFor.
+func registerParkedGauge(m metric.Meter, js jetstream.JetStream, log *slog.Logger) error {
+	g, err := m.Int64ObservableGauge("jitprov.notifier.parked.jobs",
+		metric.WithDescription("Jobs parked now in the dead-letter stream NOTIFY_DEAD, waiting for `notifier dead replay`."),
+		metric.WithUnit("{job}"))
+	if err != nil {
+		return err
+	}
+	info := bus.NewCached(bus.GaugeCacheFor, func(ctx context.Context) (*jetstream.StreamInfo, error) {
+		s, err := js.Stream(ctx, StreamDead)
+		if err != nil {
+			return nil, err
+		}
+		return s.Info(ctx)
+	})
+	_, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		si, err := info.Get(ctx)
+		if err != nil {
+			log.DebugContext(ctx, "parked gauge: no stream info", "stream", StreamDead, "err", err)
+			return nil
+		}
+		o.ObserveInt64(g, int64(si.State.Msgs))
+		return nil
+	}, g)
+	return err
 }

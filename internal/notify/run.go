@@ -56,7 +56,8 @@ type Config struct {
 	// digest interval) and ticks the flusher; nil is the real clock. Tests
 	// pass a fake clock and move it through these windows themselves.
 	Clock clockwork.Clock
-	// HealthAddr serves /healthz and /readyz; "" serves nothing.
+	// HealthAddr serves /healthz, /readyz and (with Deps.Metrics)
+	// /metrics; "" serves nothing.
 	HealthAddr string
 
 	// flushed, when set (by tests, see export_test.go), is called after
@@ -67,12 +68,15 @@ type Config struct {
 
 // Deps are the notifier's connections, opened and closed by the caller.
 type Deps struct {
-	NATS       *nats.Conn
-	Admins     Admins
-	Directory  *Directory
-	Logger     *slog.Logger
-	Tracer     trace.TracerProvider
-	Meter      metric.MeterProvider
+	NATS      *nats.Conn
+	Admins    Admins
+	Directory *Directory
+	Logger    *slog.Logger
+	Tracer    trace.TracerProvider
+	Meter     metric.MeterProvider
+	// Metrics serves Meter's instruments to Prometheus at /metrics on the
+	// health listener (telemetry.Providers.Metrics); nil serves none.
+	Metrics    http.Handler
 	HTTPClient *http.Client // default: a client with WebhookTimeout
 }
 
@@ -129,7 +133,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	g, gctx := errgroup.WithContext(ctx)
 	if cfg.HealthAddr != "" {
 		g.Go(func() error {
-			return health.Serve(gctx, cfg.HealthAddr, health.Handler(func(ctx context.Context) error {
+			return health.Serve(gctx, cfg.HealthAddr, health.WithMetrics(health.Handler(func(ctx context.Context) error {
 				if err := status.Ready(ctx); err != nil {
 					return err
 				}
@@ -137,7 +141,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 					return fmt.Errorf("nats: %s", deps.NATS.Status())
 				}
 				return nil
-			}))
+			}), deps.Metrics))
 		})
 	}
 	g.Go(func() error { return run(gctx, cfg, deps, &status) })
@@ -196,6 +200,14 @@ func run(ctx context.Context, cfg Config, deps Deps, status *startup.Status) err
 	planned, err := meter.Int64Counter("jitprov.notifier.alerts",
 		metric.WithDescription("Alerts read from stream ALERTS, by alert and result (planned, retry, invalid, no_recipient, not_an_alert)."))
 	if err != nil {
+		return fmt.Errorf("notify: metrics: %w", err)
+	}
+
+	if err := bus.RegisterConsumerGauges(meter, js, log, bus.ConsumerRef{Stream: bus.StreamAlerts, Consumer: ConsumerPlanner},
+		bus.ConsumerRef{Stream: StreamJobs, Consumer: ConsumerSender}); err != nil {
+		return fmt.Errorf("notify: metrics: %w", err)
+	}
+	if err := registerParkedGauge(meter, js, log); err != nil {
 		return fmt.Errorf("notify: metrics: %w", err)
 	}
 

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/jitprov/jitprov/internal/bus"
 	"github.com/jitprov/jitprov/internal/store"
 )
 
@@ -42,5 +43,39 @@ func registerSeatGauges(m metric.Meter, orgs organizationsFunc, log *slog.Logger
 		}
 		return nil
 	}, used, limit)
+	return err
+}
+
+// outboxCacheFor is how long one reading of the outbox backlog serves
+// the scrapes: one query, at most this often.
+const outboxCacheFor = 5 * time.Second
+
+// registerOutboxGauges reports the outbox messages the relay has yet to
+// publish and the age of the oldest of them (0 when none), read from the
+// store at most every outboxCacheFor. A relay that is stuck (NATS down, a
+// message JetStream refuses) shows as a growing age.
+func registerOutboxGauges(m metric.Meter, backlog func(context.Context) (store.OutboxBacklog, error), log *slog.Logger) error {
+	unsent, err1 := m.Int64ObservableGauge("jitprov.outbox.unsent",
+		metric.WithDescription("Outbox messages not yet published by the relay."), metric.WithUnit("{message}"))
+	age, err2 := m.Float64ObservableGauge("jitprov.outbox.oldest.age",
+		metric.WithDescription("Age of the oldest outbox message not yet published (0 when none)."), metric.WithUnit("s"))
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	cached := bus.NewCached(outboxCacheFor, backlog)
+	_, err := m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		b, err := cached.Get(ctx)
+		if err != nil {
+			log.WarnContext(ctx, "outbox gauges: cannot read the backlog", "err", err)
+			return nil // no figures this time; the export goes on
+		}
+		o.ObserveInt64(unsent, b.Unsent)
+		var a float64
+		if !b.Oldest.IsZero() {
+			a = max(0, time.Since(b.Oldest).Seconds())
+		}
+		o.ObserveFloat64(age, a)
+		return nil
+	}, unsent, age)
 	return err
 }

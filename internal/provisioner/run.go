@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,7 +34,8 @@ type Config struct {
 	// than an unreachable database (Options.MaxAttempts; default 8).
 	MaxAttempts int
 	Topology    bus.Topology
-	// HealthAddr serves /healthz and /readyz; "" serves nothing.
+	// HealthAddr serves /healthz, /readyz and (with Deps.Metrics)
+	// /metrics; "" serves nothing.
 	HealthAddr string
 	// InactiveSweep is how often people unseen for their organisation's
 	// inactive_after are suspended (inactive.go); 0 never.
@@ -49,6 +51,9 @@ type Deps struct {
 	Logger *slog.Logger
 	Tracer trace.TracerProvider
 	Meter  metric.MeterProvider
+	// Metrics serves Meter's instruments to Prometheus at /metrics on the
+	// health listener (telemetry.Providers.Metrics); nil serves none.
+	Metrics http.Handler
 	// Known records decided identities; nil means the known-identities
 	// bucket, which Run creates. Tests put a faulty one here.
 	Known KnownIdentities
@@ -76,12 +81,12 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	g, gctx := errgroup.WithContext(ctx)
 	if cfg.HealthAddr != "" {
 		g.Go(func() error {
-			return health.Serve(gctx, cfg.HealthAddr, health.Handler(func(ctx context.Context) error {
+			return health.Serve(gctx, cfg.HealthAddr, health.WithMetrics(health.Handler(func(ctx context.Context) error {
 				if err := status.Ready(ctx); err != nil {
 					return err
 				}
 				return ready(deps)(ctx)
-			}))
+			}), deps.Metrics))
 		})
 	}
 	g.Go(func() error { return serve(gctx, cfg, deps, js, &status) })
@@ -136,15 +141,24 @@ func serve(ctx context.Context, cfg Config, deps Deps, js jetstream.JetStream, s
 	if deps.Known != nil {
 		record = deps.Known
 	}
-	if err := registerSeatGauges(deps.Meter.Meter("github.com/jitprov/jitprov/internal/provisioner"), deps.Store.Organizations, log); err != nil {
+	meter := deps.Meter.Meter("github.com/jitprov/jitprov/internal/provisioner")
+	if err := registerSeatGauges(meter, deps.Store.Organizations, log); err != nil {
 		return fmt.Errorf("provisioner: seat gauges: %w", err)
 	}
 	tracer := deps.Tracer.Tracer("github.com/jitprov/jitprov/internal/provisioner")
+	if err := registerOutboxGauges(meter, deps.Store.OutboxBacklog, log); err != nil {
+		return fmt.Errorf("provisioner: outbox gauges: %w", err)
+	}
+	if err := bus.RegisterConsumerGauges(meter, js, log, bus.ConsumerRef{Stream: bus.StreamLogins, Consumer: bus.ConsumerProvisioner},
+		bus.ConsumerRef{Stream: bus.StreamLogins, Consumer: bus.ConsumerSeen},
+		bus.ConsumerRef{Stream: bus.StreamUsers, Consumer: bus.ConsumerKnown}); err != nil {
+		return fmt.Errorf("provisioner: consumer gauges: %w", err)
+	}
 	relay := bus.NewRelay(deps.Store, js, log.With("component", "outbox-relay"))
 	relay.Tracer = deps.Tracer
 	svc, err := NewService(NewDecider(deps.Store, log), deps.NATS, cons, Options{
 		Workers: cfg.Workers, MaxBatch: cfg.MaxBatch, DecisionTimeout: cfg.DecisionTimeout, DrainTimeout: cfg.DrainTimeout, MaxAttempts: cfg.MaxAttempts,
-		Logger: log, Meter: deps.Meter.Meter("github.com/jitprov/jitprov/internal/provisioner"),
+		Logger: log, Meter: meter,
 		Tracer: tracer, OnDecided: relay.Wake,
 		Known: record,
 	})

@@ -89,7 +89,8 @@ func newMetrics(m metric.Meter) (metrics, error) {
 	out.retries, errs[2] = m.Int64Counter("jitprov.provisioner.retries",
 		metric.WithDescription("Logins handed back for a later try after a transient failure."))
 	out.latency, errs[3] = m.Float64Histogram("jitprov.provisioner.decision.duration",
-		metric.WithUnit("s"), metric.WithDescription("Time from delivery to ack of one login."))
+		metric.WithUnit("s"), metric.WithDescription("Time from delivery to ack of one login."),
+		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 	return out, errors.Join(errs[:]...)
 }
 

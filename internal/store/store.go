@@ -320,6 +320,12 @@ type OutboxMessage struct {
 	Data    []byte
 }
 
+// OutboxBacklog is what the outbox relay has yet to publish.
+type OutboxBacklog struct {
+	Unsent int64     // messages not sent yet
+	Oldest time.Time // when the oldest unsent message was written; zero when none
+}
+
 // Decision is the audit record of one provisioning decision, keyed by the
 // login event's id. It also makes decisions idempotent: a redelivered login
 // finds its decision and gets the same answer.
@@ -379,6 +385,10 @@ type Store interface {
 	User(ctx context.Context, orgID, userID string) (User, error)
 	// PruneOutbox deletes messages sent longer ago than age.
 	PruneOutbox(ctx context.Context, age time.Duration) (int64, error)
+	// OutboxBacklog counts the unsent outbox messages and reads when the
+	// oldest of them was written, in one query on the index of unsent
+	// rows: the relay's backlog gauges.
+	OutboxBacklog(ctx context.Context) (OutboxBacklog, error)
 	// Ping checks that the backend answers.
 	Ping(ctx context.Context) error
 	Close()

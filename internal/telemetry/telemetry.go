@@ -1,7 +1,8 @@
 // Package telemetry sets up what every jitprov service reports: structured
 // logs (log/slog) carrying the trace and span ids of the request at hand,
 // and OpenTelemetry traces and metrics exported over OTLP when the standard
-// OTEL_* variables ask for it.
+// OTEL_* variables ask for it. Metrics are also always served to Prometheus
+// (Providers.Metrics, the /metrics handler each service mounts).
 package telemetry
 
 import (
@@ -10,15 +11,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
-	noopmetric "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -90,8 +95,12 @@ func (t traceHandler) with(op func(slog.Handler) slog.Handler) traceHandler {
 
 // Providers are a service's tracer and meter providers.
 type Providers struct {
-	Tracer   trace.TracerProvider
-	Meter    metric.MeterProvider
+	Tracer trace.TracerProvider
+	Meter  metric.MeterProvider
+	// Metrics serves the meter's instruments, and the Go runtime's and the
+	// process's, in the Prometheus text format: each service mounts it at
+	// GET /metrics on an internal listener.
+	Metrics  http.Handler
 	shutdown []func(context.Context) error
 }
 
@@ -119,7 +128,9 @@ func (p *Providers) Flush(ctx context.Context, log *slog.Logger) {
 // trace context flows through every event) and exported over OTLP/HTTP when
 // OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set;
 // metrics likewise with OTEL_EXPORTER_OTLP_METRICS_ENDPOINT. The exporters
-// read the other standard OTEL_* variables themselves.
+// read the other standard OTEL_* variables themselves. Metrics are always
+// recorded too, and served to Prometheus by Providers.Metrics, beside the
+// OTLP push when it is on: two readers of one meter provider.
 func Setup(ctx context.Context, service string) (*Providers, error) {
 	// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over the default
 	// service name.
@@ -141,19 +152,45 @@ func Setup(ctx context.Context, service string) (*Providers, error) {
 	p.Tracer = tp
 	p.shutdown = append(p.shutdown, tp.Shutdown)
 
+	readers := []sdkmetric.Option{sdkmetric.WithResource(res)}
 	if env("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
 		exp, err := otlpmetrichttp.New(ctx)
 		if err != nil {
 			_ = p.Shutdown(ctx)
 			return nil, fmt.Errorf("telemetry: OTLP metric exporter: %w", err)
 		}
-		mp := sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)))
-		p.Meter = mp
-		p.shutdown = append(p.shutdown, mp.Shutdown)
-	} else {
-		p.Meter = noopmetric.NewMeterProvider()
+		readers = append(readers, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)))
 	}
+	mp, h, err := NewPrometheusMeter(readers...)
+	if err != nil {
+		_ = p.Shutdown(ctx)
+		return nil, err
+	}
+	p.Meter, p.Metrics = mp, h
+	p.shutdown = append(p.shutdown, mp.Shutdown)
 	return p, nil
+}
+
+// NewPrometheusMeter returns a meter provider whose instruments are read by
+// a Prometheus exporter, besides any reader in opts (the OTLP push), and
+// the handler that serves them with the Go runtime's and the process's
+// metrics. The exporter has a registry of its own, never the global
+// default, so two providers in one process (tests) do not collide.
+func NewPrometheusMeter(opts ...sdkmetric.Option) (*sdkmetric.MeterProvider, http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+		return nil, nil, fmt.Errorf("telemetry: Go runtime metrics: %w", err)
+	}
+	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return nil, nil, fmt.Errorf("telemetry: process metrics: %w", err)
+	}
+	exp, err := otelprom.New(otelprom.WithRegisterer(reg))
+	if err != nil {
+		return nil, nil, fmt.Errorf("telemetry: Prometheus exporter: %w", err)
+	}
+	mp := sdkmetric.NewMeterProvider(append(slices.Clip(opts), sdkmetric.WithReader(exp))...)
+	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorHandling: promhttp.ContinueOnError})
+	return mp, h, nil
 }
 
 func env(names ...string) bool {

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jitprov/jitprov/internal/telemetry"
+	"github.com/jitprov/jitprov/internal/testenv"
 )
 
 func TestNewLoggerRejectsBadSettings(t *testing.T) {
@@ -222,17 +223,63 @@ func TestSetupWithoutExporters(t *testing.T) {
 		t.Errorf("record %s does not carry span %v", buf.Bytes(), span.SpanContext())
 	}
 
-	// Metrics are a no-op without an endpoint, but usable.
+	// Without an endpoint, metrics are served to Prometheus only.
 	c, err := p.Meter.Meter("test").Int64Counter("c")
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Add(ctx, 1)
+	if v, ok := scrape(t, p).Value("c_total"); v != 1 {
+		t.Errorf("/metrics: c_total = %v (found: %v), want 1", v, ok)
+	}
 
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := p.Shutdown(sctx); err != nil {
 		t.Errorf("Shutdown = %v, want nil", err)
+	}
+}
+
+// scrape reads p's /metrics handler as Prometheus would.
+func scrape(t *testing.T, p *telemetry.Providers) testenv.Scrape {
+	t.Helper()
+	srv := httptest.NewServer(p.Metrics)
+	defer srv.Close()
+	return testenv.ScrapeMetrics(t, srv.URL)
+}
+
+// Two providers in one process (the services of jitprov dev, tests) each
+// serve their own instruments: the exporter does not use Prometheus's
+// global registry.
+func TestPrometheusMetersAreSeparate(t *testing.T) {
+	mp1, h1, err := telemetry.NewPrometheusMeter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp2, h2, err := telemetry.NewPrometheusMeter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, _ := mp1.Meter("one").Int64Counter("one")
+	c2, _ := mp2.Meter("two").Int64Counter("two")
+	c1.Add(context.Background(), 1)
+	c2.Add(context.Background(), 2)
+	for _, tc := range []struct {
+		h         http.Handler
+		has, lack string
+	}{{h1, "one_total", "two_total"}, {h2, "two_total", "one_total"}} {
+		srv := httptest.NewServer(tc.h)
+		s := testenv.ScrapeMetrics(t, srv.URL)
+		srv.Close()
+		if _, ok := s[tc.has]; !ok {
+			t.Errorf("a provider's /metrics lacks its own %s", tc.has)
+		}
+		if _, ok := s[tc.lack]; ok {
+			t.Errorf("a provider's /metrics shows the other's %s", tc.lack)
+		}
+		if _, ok := s["go_goroutines"]; !ok {
+			t.Errorf("/metrics lacks the Go runtime's go_goroutines")
+		}
 	}
 }
 
@@ -299,6 +346,14 @@ func TestSetupExportsToTheOTLPEndpoint(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.Add(ctx, 3)
+			// Prometheus reads the same instruments beside the OTLP push.
+			s := scrape(t, p)
+			if v, ok := s.Value("logins_total"); v != 3 {
+				t.Errorf("/metrics: logins_total = %v (found: %v), want 3", v, ok)
+			}
+			if v, ok := s.Value("target_info", "service_name", "jitprov-test"); v != 1 {
+				t.Errorf("/metrics: target_info{service_name=\"jitprov-test\"} = %v (found: %v), want 1", v, ok)
+			}
 
 			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()

@@ -51,6 +51,9 @@ type Deps struct {
 	// service is ready: the binary's schema check (startup.Permanent
 	// errors stop the start).
 	CheckStore func(context.Context) error
+	// Metrics serves the service's metrics to Prometheus at /metrics on
+	// the health listener (telemetry.Providers.Metrics); nil serves none.
+	Metrics http.Handler
 	// Listening, when set, receives the API's listener address once it
 	// listens (tests listen on ":0").
 	Listening func(net.Addr)
@@ -136,7 +139,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	g, gctx := errgroup.WithContext(ctx)
 	if cfg.HealthAddr != "" {
 		g.Go(func() error {
-			return health.Serve(gctx, cfg.HealthAddr, health.Handler(func(ctx context.Context) error {
+			return health.Serve(gctx, cfg.HealthAddr, health.WithMetrics(health.Handler(func(ctx context.Context) error {
 				if err := status.Ready(ctx); err != nil {
 					return err
 				}
@@ -145,7 +148,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 					return errors.New("database unreachable")
 				}
 				return nil
-			}))
+			}), deps.Metrics))
 		})
 	}
 	g.Go(func() error {

@@ -134,6 +134,21 @@ func (s *Store) PruneOutbox(ctx context.Context, age time.Duration) (int64, erro
 	return tag.RowsAffected(), nil
 }
 
+// OutboxBacklog implements store.Store.
+func (s *Store) OutboxBacklog(ctx context.Context) (store.OutboxBacklog, error) {
+	var b store.OutboxBacklog
+	var oldest *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL),
+			(SELECT created_at FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT 1)`).Scan(&b.Unsent, &oldest)
+	if err != nil {
+		return b, fmt.Errorf("postgres: read the outbox backlog: %w", mapErr(err))
+	}
+	if oldest != nil {
+		b.Oldest = oldest.UTC()
+	}
+	return b, nil
+}
+
 // RecordLogin implements store.Store.
 func (s *Store) RecordLogin(ctx context.Context, l store.Login) error {
 	var found bool

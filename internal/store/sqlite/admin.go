@@ -202,6 +202,17 @@ func (s *Store) PruneOutbox(ctx context.Context, age time.Duration) (int64, erro
 	return n, nil
 }
 
+// OutboxBacklog implements store.Store.
+func (s *Store) OutboxBacklog(ctx context.Context) (store.OutboxBacklog, error) {
+	var b store.OutboxBacklog
+	err := s.r.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL),
+			(SELECT created_at FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT 1)`).Scan(&b.Unsent, timeText{&b.Oldest})
+	if err != nil {
+		return b, fmt.Errorf("sqlite: read the outbox backlog: %w", mapErr(err))
+	}
+	return b, nil
+}
+
 // RecordLogin implements store.Store.
 func (s *Store) RecordLogin(ctx context.Context, l store.Login) error {
 	id, err := canonicalUUID(l.UserID)

@@ -21,6 +21,39 @@ var outboxTests = []subTest{
 	{"CanceledWhilePublishingMarksSent", testRelayCanceled},
 	{"ConcurrentRelaysNeverShare", testRelayConcurrent},
 	{"Prune", testPrune},
+	{"Backlog", testBacklog},
+}
+
+func testBacklog(t *testing.T, s store.Store) {
+	backlog := func(what string) store.OutboxBacklog {
+		t.Helper()
+		b, err := s.OutboxBacklog(t.Context())
+		if err != nil {
+			t.Fatalf("OutboxBacklog %s: %v", what, err)
+		}
+		return b
+	}
+	if b := backlog("of an empty outbox"); b.Unsent != 0 || !b.Oldest.IsZero() {
+		t.Errorf("OutboxBacklog of an empty outbox: got %+v, want 0 and no oldest", b)
+	}
+	before := time.Now().Add(-time.Minute)
+	appendOutbox(t, s, msg("evt-1"), msg("evt-2"))
+	first := backlog("after two appends")
+	if first.Unsent != 2 || first.Oldest.Before(before) || first.Oldest.After(time.Now().Add(time.Minute)) {
+		t.Errorf("OutboxBacklog after two appends: got %+v, want 2 written about now", first)
+	}
+	appendOutbox(t, s, msg("evt-3"))
+	if b := backlog("after a third append"); b.Unsent != 3 || !b.Oldest.Equal(first.Oldest) {
+		t.Errorf("OutboxBacklog after a third append: got %+v, want 3 and the oldest still %v", b, first.Oldest)
+	}
+	if n, err := s.RelayOutbox(t.Context(), 3, func(_ context.Context, msgs []store.OutboxMessage) (int, error) {
+		return len(msgs), nil
+	}); n != 3 || err != nil {
+		t.Fatalf("RelayOutbox: got (%d, %v), want (3, nil)", n, err)
+	}
+	if b := backlog("once all are sent"); b.Unsent != 0 || !b.Oldest.IsZero() {
+		t.Errorf("OutboxBacklog once all are sent: got %+v, want 0 and no oldest", b)
+	}
 }
 
 func testRelayEmpty(t *testing.T, s store.Store) {
