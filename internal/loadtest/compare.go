@@ -395,9 +395,10 @@ func Compare(ctx context.Context, o CompareOptions) (rep *CompareReport, err err
 		return err
 	}
 	if o.Telemetry {
-		return rep, c.compareTelemetry(ctx, rep, &pl, func(name string) error {
-			return note(run(TargetEdge, []string{name}, Options{Dir: edgeDir, Tag: name, DatabaseURL: dbURL}))
+		err := c.compareTelemetry(ctx, rep, &pl, func(name string, scrape []string) error {
+			return note(run(TargetEdge, []string{name}, Options{Dir: edgeDir, Tag: name, DatabaseURL: dbURL, Scrape: scrape}))
 		}, &failed)
+		return rep, errors.Join(append(failed, err)...)
 	}
 	if err := note(run(TargetEdge, []string{CmpSAMLFirst, CmpSAMLReturning}, Options{Dir: edgeDir, Scenarios: []string{ScenarioFirst, ScenarioReturning}, DatabaseURL: dbURL})); err != nil {
 		return rep, err

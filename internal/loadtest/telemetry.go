@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -75,7 +74,7 @@ const (
 // rounds (off, on, then on, off, …, so that a drift of the machine weighs
 // on both alike), restarting the edge and the provisioner for each, and
 // sets the ratios of the medians. run runs one scenario of that name.
-func (c *comparer) compareTelemetry(ctx context.Context, rep *CompareReport, pl *pipeline, run func(name string) error, failed *[]error) error {
+func (c *comparer) compareTelemetry(ctx context.Context, rep *CompareReport, pl *pipeline, run func(name string, scrape []string) error, failed *[]error) error {
 	rounds := max(c.o.TelemetryRounds, 1)
 	rep.Settings["telemetry_rounds"] = rounds
 	recv, err := startOTLPReceiver()
@@ -85,7 +84,6 @@ func (c *comparer) compareTelemetry(ctx context.Context, rep *CompareReport, pl 
 	defer recv.close()
 	on := []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + recv.addr, "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
 		"OTEL_TRACES_SAMPLER=always_on", "OTEL_METRIC_EXPORT_INTERVAL=1000"}
-	var scraped, scrapeFailed atomic.Int64
 	var offNames, onNames []string
 	for i := range rounds {
 		order := []bool{false, true}
@@ -101,16 +99,14 @@ func (c *comparer) compareTelemetry(ctx context.Context, rep *CompareReport, pl 
 			if err := c.startPipeline(ctx, pl, env); err != nil {
 				return err
 			}
-			stop := func() {}
+			var scrape []string
 			if tel {
-				stop = scrape(ctx, pl.metrics, time.Second, &scraped, &scrapeFailed)
+				scrape = pl.metrics
 				onNames = append(onNames, name)
 			} else {
 				offNames = append(offNames, name)
 			}
-			err := run(name)
-			stop()
-			if err != nil {
+			if err := run(name, scrape); err != nil {
 				return err
 			}
 		}
@@ -119,8 +115,15 @@ func (c *comparer) compareTelemetry(ctx context.Context, rep *CompareReport, pl 
 	c.stop(pl.provisioner)
 	rep.Settings["telemetry_spans_received"] = recv.spans.Load()
 	rep.Settings["telemetry_metric_pushes"] = recv.metricPushes.Load()
-	rep.Settings["telemetry_scrapes"] = scraped.Load()
-	rep.Settings["telemetry_scrapes_failed"] = scrapeFailed.Load()
+	var scraped, scrapeFailed int
+	for _, n := range onNames {
+		if s := rep.Scenario(n); s != nil && s.Scrapes != nil {
+			scraped += s.Scrapes.Count
+			scrapeFailed += s.Scrapes.Errors
+		}
+	}
+	rep.Settings["telemetry_scrapes"] = scraped
+	rep.Settings["telemetry_scrapes_failed"] = scrapeFailed
 	median := func(names []string, f func(*CompareScenario) float64) float64 {
 		var v []float64
 		for _, n := range names {
@@ -152,52 +155,15 @@ func (c *comparer) compareTelemetry(ctx context.Context, rep *CompareReport, pl 
 	if recv.spans.Load() == 0 {
 		problems = append(problems, fmt.Errorf("telemetry on: the OTLP receiver got no span: the services did not export"))
 	}
-	if scraped.Load() == 0 || scrapeFailed.Load() > 0 {
-		problems = append(problems, fmt.Errorf("telemetry on: %d scrapes of /metrics answered, %d failed (%v)",
-			scraped.Load(), scrapeFailed.Load(), pl.metrics))
+	if scraped == 0 || scrapeFailed > 0 {
+		problems = append(problems, fmt.Errorf("telemetry on: %d scrapes of /metrics, %d failed (%v)",
+			scraped, scrapeFailed, pl.metrics))
 	}
 	*failed = append(*failed, problems...)
 	return nil
 }
 
 func round3(f float64) float64 { return float64(int(f*1000+0.5)) / 1000 }
-
-// scrape GETs each URL every interval until the function it returns is
-// called, counting the answers with status 200 and the others.
-func scrape(ctx context.Context, urls []string, every time.Duration, ok, failed *atomic.Int64) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	client := &http.Client{Timeout: 5 * time.Second}
-	for _, u := range urls {
-		wg.Go(func() {
-			t := time.NewTicker(every)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-				resp, err := client.Do(req)
-				if err != nil {
-					if ctx.Err() == nil {
-						failed.Add(1)
-					}
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					ok.Add(1)
-				} else {
-					failed.Add(1)
-				}
-			}
-		})
-	}
-	return func() { cancel(); wg.Wait() }
-}
 
 // otlpReceiver takes OTLP/HTTP exports as a collector would — it decodes
 // every trace export, counting its spans — and keeps nothing.

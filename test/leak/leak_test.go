@@ -1,7 +1,7 @@
 // Package leak_test checks that no secret reaches an operator's eyes by
 // the side doors: no log line, span (name, attributes, events, status,
-// links) or metric of any jitprov service holds a secret, a token, an
-// assertion or a cookie.
+// links) or Prometheus metric of any jitprov service holds a secret, a
+// token, an assertion or a cookie.
 //
 // It runs the whole system as `jitprov dev` does (devmode.Run in this
 // process: every service, the development IdP, SQLite and an embedded
@@ -36,11 +36,12 @@ import (
 
 	"log/slog"
 
-	noopmetric "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/jitprov/jitprov/internal/devmode"
+	"github.com/jitprov/jitprov/internal/telemetry"
 	"github.com/jitprov/jitprov/internal/testenv"
 )
 
@@ -76,12 +77,17 @@ func TestFinder(t *testing.T) {
 	}
 }
 
-func TestNoSecretInLogsOrSpans(t *testing.T) {
+func TestNoSecretInLogsSpansOrMetrics(t *testing.T) {
 	spans := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	mp, metrics, err := telemetry.NewPrometheusMeter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	logs := &testenv.Output{}
-	d := startDev(t, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), tp)
+	d := startDev(t, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), tp, mp, metrics)
 
 	seen := &secrets{}
 	seen.addFolder(t, filepath.Join(d.data, "secrets"))
@@ -169,7 +175,11 @@ func TestNoSecretInLogsOrSpans(t *testing.T) {
 	if !strings.Contains(logs.String(), `"level":"DEBUG"`) && !strings.Contains(logs.String(), `"level":"INFO"`) {
 		t.Fatalf("no log line was captured: the test would find nothing:\n%s", logs.String())
 	}
-	texts := map[string]string{"the logs": logs.String()}
+	scrape := testenv.NewBrowser(t).Get(d.dev + "/metrics")
+	if scrape.Status != http.StatusOK || !strings.Contains(scrape.Body, "jitprov_edge_logins_total") {
+		t.Fatalf("GET /metrics: status %d, no jitprov_edge_logins_total:\n%s", scrape.Status, scrape.Body)
+	}
+	texts := map[string]string{"the logs": logs.String(), "the metrics (/metrics)": scrape.Body}
 	for i, s := range spans.GetSpans() {
 		texts[fmt.Sprintf("span %d %q", i, s.Name)] = spanText(s)
 	}
@@ -422,7 +432,7 @@ type dev struct {
 }
 
 // startDev runs development mode until the test ends.
-func startDev(t *testing.T, log *slog.Logger, tp *sdktrace.TracerProvider) dev {
+func startDev(t *testing.T, log *slog.Logger, tp *sdktrace.TracerProvider, mp metric.MeterProvider, metrics http.Handler) dev {
 	t.Helper()
 	ports := freePorts(t, 3)
 	d := dev{edge: fmt.Sprintf("http://localhost:%d", ports[0]), dev: fmt.Sprintf("http://localhost:%d", ports[1]), data: t.TempDir()}
@@ -432,7 +442,7 @@ func startDev(t *testing.T, log *slog.Logger, tp *sdktrace.TracerProvider) dev {
 	go func() {
 		done <- devmode.Run(ctx, devmode.Config{DataDir: d.data, Host: "localhost",
 			EdgePort: ports[0], DevPort: ports[1], NATSPort: ports[2], Out: ready, Logger: log,
-			Tracer: tp, Meter: noopmetric.NewMeterProvider()})
+			Tracer: tp, Meter: mp, Metrics: metrics})
 	}()
 	t.Cleanup(func() {
 		stop()
