@@ -262,3 +262,47 @@ func TestCompareTextShowsNATSNodesAfterTheirSum(t *testing.T) {
 		}
 	}
 }
+
+// compare -telemetry with tiny scenarios: a round of SAML first logins
+// with telemetry off, then on — every span exported to the receiver in
+// the load tool, which decodes and counts them, and every service's
+// /metrics scraped — and the ratio of the two. Nothing here asserts on
+// speed: the machine may be busy.
+func TestCompareTelemetry(t *testing.T) {
+	var out, errOut bytes.Buffer
+	getenv := func(string) string { return "" }
+	err := loadtest.Main(context.Background(), []string{"compare", "-telemetry", "-telemetry-rounds", "1", "-db", testenv.AdminURL(),
+		"-orgs", "2", "-concurrency", "4", "-logins", "24", "-duration", "2s", "-workers", "4", "-o", "json", "-quiet"}, getenv, &out, &errOut)
+	if err != nil {
+		t.Fatalf("compare -telemetry: %v\n%s\n%s", err, out.String(), errOut.String())
+	}
+	var rep loadtest.CompareReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("-o json: %v\n%s", err, out.String())
+	}
+	off, on := rep.Scenario(loadtest.CmpTelemetryOff+"-1"), rep.Scenario(loadtest.CmpTelemetryOn+"-1")
+	if off == nil || on == nil || len(rep.Scenarios) != 2 {
+		t.Fatalf("scenarios: %+v", rep.Scenarios)
+	}
+	for _, s := range []*loadtest.CompareScenario{off, on} {
+		if s.Rate <= 0 || s.Outcomes[loadtest.OutcomeSignedIn] != s.Logins {
+			t.Errorf("%s: rate %.1f, outcomes %v of %d logins", s.Name, s.Rate, s.Outcomes, s.Logins)
+		}
+	}
+	if off.Scrapes != nil {
+		t.Errorf("telemetry off was scraped: %+v", off.Scrapes)
+	}
+	if on.Scrapes == nil || on.Scrapes.Count == 0 || on.Scrapes.Errors != 0 || len(on.Scrapes.URLs) != 2 {
+		t.Errorf("telemetry on: scrapes %+v, want both services' /metrics scraped without an error", on.Scrapes)
+	}
+	// 24 first logins: each is several spans in each service.
+	if n, _ := rep.Settings["telemetry_spans_received"].(float64); n < 24*3 {
+		t.Errorf("the OTLP receiver counted %v spans for 24 logins", rep.Settings["telemetry_spans_received"])
+	}
+	if rep.Ratios[loadtest.RatioTelemetryRate] <= 0 || rep.Ratios[loadtest.RatioTelemetryP99] <= 0 {
+		t.Errorf("ratios: %v", rep.Ratios)
+	}
+	if !slices.ContainsFunc(rep.Targets, func(c loadtest.TargetCheck) bool { return c.Name == loadtest.RatioTelemetryRate }) {
+		t.Errorf("targets: %+v", rep.Targets)
+	}
+}
