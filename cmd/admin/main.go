@@ -139,7 +139,7 @@ func serve(ctx context.Context, cfg config.Admin, log *slog.Logger) error {
 	proxies, _ := cfg.Proxies() // validated by LoadAdmin
 	// The database need not answer yet: Run waits for it, alive and not
 	// ready meanwhile.
-	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log, MaxConns: 10, Lazy: true,
+	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log, MaxConns: 10, Lazy: true, Tracer: tel.Tracer,
 		StatementTimeout: 10 * time.Second, LockTimeout: 5 * time.Second, IdleInTxTimeout: 10 * time.Second})
 	if err != nil {
 		return err
@@ -161,7 +161,9 @@ func serve(ctx context.Context, cfg config.Admin, log *slog.Logger) error {
 		// Every replica keys its forms' tokens alike, from the session keys
 		// (a form rendered by one replica is posted to another).
 		csrf := sha256.Sum256([]byte("jitprov admin console forms\x00" + cfg.SessionKeys[0]))
-		c, err := console.New(console.Config{Core: admin.New(s, log.With("component", "console")), Auth: auth,
+		consoleCore := admin.New(s, log.With("component", "console"))
+		consoleCore.TraceOutgoing(tel.Tracer)
+		c, err := console.New(console.Config{Core: consoleCore, Auth: auth,
 			LoginURL: edgeURL + "/login", PublicURL: edgeURL, CSRFKey: csrf[:], Logger: log.With("component", "console")})
 		if err != nil {
 			return err
@@ -170,7 +172,7 @@ func serve(ctx context.Context, cfg config.Admin, log *slog.Logger) error {
 	}
 	err = service.Run(ctx, service.Config{Addr: cfg.Addr, HealthAddr: cfg.HealthAddr, ShutdownTimeout: time.Duration(cfg.ShutdownTimeout),
 		ReviewExpiry: time.Duration(cfg.ReviewExpiry)},
-		service.Deps{Store: s, Authn: auth, Logger: log, Console: con, Metrics: tel.Metrics, CheckStore: func(ctx context.Context) error { return requireSchema(ctx, s) }})
+		service.Deps{Store: s, Authn: auth, Logger: log, Console: con, Metrics: tel.Metrics, Tracer: tel.Tracer, CheckStore: func(ctx context.Context) error { return requireSchema(ctx, s) }})
 	if err != nil {
 		return err
 	}

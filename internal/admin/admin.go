@@ -14,10 +14,13 @@ import (
 	"slices"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/outbox"
 	"github.com/jitprov/jitprov/internal/provisioner"
 	"github.com/jitprov/jitprov/internal/store"
+	"github.com/jitprov/jitprov/internal/telemetry"
 )
 
 // Source is the CloudEvents source of the events admins cause.
@@ -122,6 +125,12 @@ func New(s store.Store, log *slog.Logger) *Core {
 		metadata: &metadataCache{client: &http.Client{Timeout: 10 * time.Second, CheckRedirect: noRedirects}, ttl: 10 * time.Minute,
 			entries: map[string]metadataEntry{}},
 	}
+}
+
+// TraceOutgoing records each IdP metadata fetch of c as a client span of
+// tp, carrying traceparent; call it before c serves.
+func (c *Core) TraceOutgoing(tp trace.TracerProvider) {
+	c.metadata.client.Transport = telemetry.HTTPTransport(c.metadata.client.Transport, tp, "idp-metadata", telemetry.RedactQuery)
 }
 
 // noRedirects refuses redirects when fetching IdP metadata, as the edge

@@ -50,6 +50,7 @@ import (
 	"github.com/jitprov/jitprov/internal/store"
 	"github.com/jitprov/jitprov/internal/store/postgres"
 	"github.com/jitprov/jitprov/internal/store/sqlite"
+	"github.com/jitprov/jitprov/internal/telemetry"
 )
 
 // Config is what `jitprov dev` is asked for.
@@ -287,6 +288,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// edge's host, so its cookie reaches the console.
 	// The admin service's API (/api/) beside it, on the same sign-in.
 	core := admin.New(st, log.With("service", "admin"))
+	core.TraceOutgoing(cfg.Tracer)
 	tokenPath, err := adminToken(ctx, dir, st, core)
 	if err != nil {
 		return fmt.Errorf("devmode: %w", err)
@@ -297,7 +299,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("devmode: %w", err)
 	}
-	adminService := service.Handler(core, auth, con, log.With("service", "admin"))
+	adminService := telemetry.ServerHandler(service.Handler(core, auth, con, log.With("service", "admin")), cfg.Tracer)
 	dev := &http.Server{Handler: devHandler(edgeURL, devURL, idp, inbox, adminService, cfg.Metrics), ReadHeaderTimeout: 5 * time.Second}
 	closeUnusedOnShutdown(dev) // or Ctrl-C with the tour open in a browser fails after 5s
 	g.Go(func() error {

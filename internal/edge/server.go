@@ -13,13 +13,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	noopmetric "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jitprov/jitprov/events"
@@ -29,6 +26,7 @@ import (
 	"github.com/jitprov/jitprov/internal/edge/session"
 	"github.com/jitprov/jitprov/internal/known"
 	"github.com/jitprov/jitprov/internal/store"
+	"github.com/jitprov/jitprov/internal/telemetry"
 )
 
 // Provisioner answers a login with the provisioner's decision, and hears
@@ -125,30 +123,11 @@ func (s *Server) Handler(ready func(context.Context) error) http.Handler {
 	return s.traced(s.measured(mux))
 }
 
-// traced runs each request in a server span (otelhttp), so its logs carry
-// a trace id and the login it publishes continues the same trace. The edge
-// faces browsers: each request starts a trace of its own, and a trace
-// context a client sends is at most linked (WithPublicEndpoint). otelhttp
-// records no metrics here: the edge measures its requests itself, by
-// route pattern (measured).
+// traced runs each request in a server span (telemetry.ServerHandler):
+// its logs carry a trace id and the login it publishes continues the same
+// trace; the edge measures its requests itself, by route (measured).
 func (s *Server) traced(next http.Handler) http.Handler {
-	return otelhttp.NewHandler(next, "", otelhttp.WithTracerProvider(s.tracer),
-		otelhttp.WithMeterProvider(noopmetric.NewMeterProvider()), otelhttp.WithPublicEndpoint(),
-		otelhttp.WithSpanNameFormatter(spanName))
-}
-
-// spanName names a request's span after the route the mux matched, such as
-// "POST /saml/{org}/{conn}/acs", and after its method alone until then or
-// when no route matches: a name per path would make one per organisation
-// and connection, and one per probe of a scanner.
-func spanName(_ string, r *http.Request) string {
-	switch {
-	case r.Pattern == "":
-		return r.Method
-	case strings.HasPrefix(r.Pattern, "/"):
-		return r.Method + " " + r.Pattern
-	}
-	return r.Pattern
+	return telemetry.ServerHandler(next, s.tracer)
 }
 
 // conn finds the path's connection of protocol p, or answers with a page.

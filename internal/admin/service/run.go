@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+	nooptrace "go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/jitprov/jitprov/internal/admin"
@@ -23,6 +25,7 @@ import (
 	"github.com/jitprov/jitprov/internal/scim"
 	"github.com/jitprov/jitprov/internal/startup"
 	"github.com/jitprov/jitprov/internal/store"
+	"github.com/jitprov/jitprov/internal/telemetry"
 )
 
 // Config is what Run needs to know.
@@ -54,6 +57,9 @@ type Deps struct {
 	// Metrics serves the service's metrics to Prometheus at /metrics on
 	// the health listener (telemetry.Providers.Metrics); nil serves none.
 	Metrics http.Handler
+	// Tracer records a server span for each request and a client span
+	// for each IdP metadata fetch; nil records none.
+	Tracer trace.TracerProvider
 	// Listening, when set, receives the API's listener address once it
 	// listens (tests listen on ":0").
 	Listening func(net.Addr)
@@ -114,8 +120,13 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	log := deps.Logger
 	var status startup.Status
 	core := admin.New(deps.Store, log)
+	tracer := deps.Tracer
+	if tracer == nil {
+		tracer = nooptrace.NewTracerProvider()
+	}
+	core.TraceOutgoing(tracer)
 	h := Handler(core, deps.Authn, deps.Console, log)
-	starting := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var starting http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if status.Ready(r.Context()) != nil {
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Retry-After", "1")
@@ -125,6 +136,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		}
 		h.ServeHTTP(w, r)
 	})
+	starting = telemetry.ServerHandler(starting, tracer)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("admin: listen on %s: %w", cfg.Addr, err)

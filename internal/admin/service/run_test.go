@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	oteltrace "go.opentelemetry.io/otel/trace"
+
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/admin/authn"
 	"github.com/jitprov/jitprov/internal/admin/service"
@@ -137,5 +141,70 @@ func TestRunExpiresOldReviews(t *testing.T) {
 			t.Fatalf("Run ended: %v", err)
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+}
+
+// Each request is a server span of the tracer given, named after its
+// route, in a trace of its own: a traceparent a client sends is only
+// linked, never adopted (the API and console face the internet).
+func TestRunTracesRequests(t *testing.T) {
+	s, _ := testenv.Store(t)
+	spans := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- service.Run(ctx, service.Config{Addr: "127.0.0.1:0", ShutdownTimeout: 2 * time.Second},
+			service.Deps{Store: s, Authn: authn.New(authn.Config{Store: s}), Logger: testenv.Logger(t), Tracer: tp,
+				Listening: func(a net.Addr) { addr <- a }})
+	}()
+	base := "http://" + (<-addr).String()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	const clientTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/organizations", nil)
+		req.Header.Set("traceparent", "00-"+clientTrace+"-00f067aa0ba902b7-01")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusUnauthorized {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /api/v1/organizations: %d", resp.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond) // the service waits for its database
+	}
+	var found bool
+	for _, sp := range spans.GetSpans() {
+		if sp.Name != "GET /api/v1/organizations" {
+			continue
+		}
+		found = true
+		if sp.SpanKind != oteltrace.SpanKindServer {
+			t.Errorf("%s: kind %v, want server", sp.Name, sp.SpanKind)
+		}
+		if sp.SpanContext.TraceID().String() == clientTrace || sp.Parent.IsValid() {
+			t.Errorf("%s: adopted the client's trace (parent %v)", sp.Name, sp.Parent)
+		}
+		if len(sp.Links) != 1 || sp.Links[0].SpanContext.TraceID().String() != clientTrace {
+			t.Errorf("%s: links %v, want the client's span", sp.Name, sp.Links)
+		}
+	}
+	if !found {
+		var names []string
+		for _, sp := range spans.GetSpans() {
+			names = append(names, sp.Name)
+		}
+		t.Fatalf("no span GET /api/v1/organizations among %q", names)
 	}
 }
