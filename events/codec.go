@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jitprov/jitprov/schemas"
 )
@@ -364,16 +365,22 @@ func DataAs[T any](ev Event, t Type) (T, error) {
 }
 
 // ExtractTrace returns ctx carrying the remote span context found in the
-// message's traceparent/tracestate headers, if any. Header names are
-// matched in any case. Without a traceparent header, the CloudEvents
-// distributed-tracing extension ("ce-traceparent"/"ce-tracestate", as
-// the CloudEvents SDKs write it) is taken instead.
+// message's traceparent header, if any. Header names are matched in any
+// case. Without a traceparent header, the CloudEvents distributed-tracing
+// extension ("ce-traceparent", as the CloudEvents SDKs write it) is taken
+// instead. The tracestate is dropped: jitprov uses none, and a vendor's
+// state set by any publisher on the bus would otherwise travel on through
+// the outbox and the alerts into customers' webhook requests.
 func ExtractTrace(ctx context.Context, h nats.Header) context.Context {
 	tp, ts := "traceparent", "tracestate"
 	if lookupFold(h, tp) == "" && lookupFold(h, "ce-traceparent") != "" {
 		tp, ts = "ce-traceparent", "ce-tracestate"
 	}
-	return traceContext.Extract(ctx, traceCarrier{h: h, parent: tp, state: ts})
+	ctx = traceContext.Extract(ctx, traceCarrier{h: h, parent: tp, state: ts})
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && sc.TraceState().Len() > 0 {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, sc.WithTraceState(trace.TraceState{}))
+	}
+	return ctx
 }
 
 // ReplyTo returns the subject a login names in its Jitprov-Reply-To

@@ -55,11 +55,11 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   apt-get update -qq
   apt-get install -y -qq nodejs npm >/dev/null
 fi
-(cd "$(dirname "$0")/../test/interop/scimmy" && npm ci --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null)
+(cd "$(dirname "$0")/../test/interop/scimmy" && npm ci --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null)
 # The Node.js examples of the event contract (examples/node: nats.js v3 and
 # the CloudEvents JavaScript SDK), which test/interop/node runs against
 # `jitprov dev`; pinned in their package-lock.json.
-npm ci --prefix "$(dirname "$0")/../examples/node" --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null
+npm ci --ignore-scripts --prefix "$(dirname "$0")/../examples/node" --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null
 
 if [ -n "${JITPROV_TEST_DATABASE_URL:-}" ]; then
   log "using JITPROV_TEST_DATABASE_URL"

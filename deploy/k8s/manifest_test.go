@@ -523,6 +523,20 @@ func checkNetworkPolicies(t *testing.T, o overlay, objs []object, ws []workload)
 			t.Errorf("%v does not admit %s on port %d", f.to, f.from, f.port)
 		}
 	}
+	// /metrics: Prometheus scrapes every service; no other pod of the
+	// cluster reads it (it lists every organisation and connection).
+	for _, m := range []struct {
+		name string
+		port int32
+	}{{"jitprov-provisioner", 8081}, {"notifier", 8082}, {"jitprov-admin", 8083}, {"sso-edge", 8084}} {
+		to := podLabelsOf(ws, m.name)
+		if !ingressFrom(specific, to, prometheus, m.port) {
+			t.Errorf("%s does not admit Prometheus (namespace monitoring) on its metrics port %d", m.name, m.port)
+		}
+		if ingressFrom(specific, to, elsewhere, m.port) {
+			t.Errorf("%s admits any pod of the cluster on its metrics port %d: narrow it to the monitoring namespace", m.name, m.port)
+		}
+	}
 	// Between NATS servers, routes both ways; HTTPS out for the edge (IdP
 	// metadata) and the notifier (webhooks).
 	if !egressTo(specific, natsLabels, local(natsLabels), 6222) || !ingressFrom(specific, natsLabels, local(natsLabels), 6222) {
@@ -581,6 +595,10 @@ func local(l map[string]string) peer { return peer{labels: l} }
 var (
 	outside      = peer{external: true}
 	cnpgOperator = peer{namespace: "cnpg-system", labels: map[string]string{"app.kubernetes.io/name": "cloudnative-pg"}}
+	// prometheus scrapes from the monitoring namespace (kube-prometheus-stack's);
+	// elsewhere is any other pod of the cluster.
+	prometheus = peer{namespace: "monitoring", labels: map[string]string{"app.kubernetes.io/name": "prometheus"}}
+	elsewhere  = peer{namespace: "tenant-app", labels: map[string]string{"app": "anything"}}
 )
 
 // peerMatches: does a rule's peer list admit p? Without a
@@ -770,6 +788,18 @@ func checkTelemetry(t *testing.T, objs []object, ns string) {
 	}
 	if endpoints == 0 {
 		t.Error("no OTEL_EXPORTER_OTLP_ENDPOINT in any ConfigMap: the services export nowhere")
+	}
+	// Every service exports: a service left out records spans for nobody.
+	for _, svc := range []string{"provisioner", "sso-edge", "notifier", "admin"} {
+		found := false
+		for _, cm := range find[corev1.ConfigMap](objs) {
+			if strings.HasPrefix(cm.Name, "jitprov-"+svc+"-env") && cm.Data["OTEL_EXPORTER_OTLP_ENDPOINT"] != "" {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("ConfigMap jitprov-%s-env has no OTEL_EXPORTER_OTLP_ENDPOINT: its spans and metrics go nowhere", svc)
+		}
 	}
 	// The collector's configuration: OTLP on 4317 and 4318, memory_limiter
 	// first, batch.

@@ -12,13 +12,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"go.opentelemetry.io/otel/trace"
 	nooptrace "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/store"
+	"github.com/jitprov/jitprov/internal/telemetry"
 )
 
 // Outbox is what the relay needs of a store.
@@ -150,8 +150,7 @@ func (r *Relay) publish(ctx context.Context, msgs []store.OutboxMessage) (n int,
 		}
 		batch.SetAttributes(attribute.Int("jitprov.outbox.published", n))
 		if err != nil {
-			batch.RecordError(err)
-			batch.SetStatus(codes.Error, "outbox round failed")
+			telemetry.RecordFailure(batch, err, "outbox round failed")
 		}
 		batch.End()
 	}()

@@ -6,11 +6,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/telemetry"
 )
 
 // TracerName is the instrumentation scope of the spans package bus starts.
@@ -84,8 +84,7 @@ func eventName(ceType string) string {
 // endPublish ends the producer span of a publish that returned err.
 func endPublish(span trace.Span, err error) {
 	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, "not acknowledged")
+		telemetry.RecordFailure(span, err, "not acknowledged")
 	}
 	span.End()
 }

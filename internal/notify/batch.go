@@ -16,10 +16,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/telemetry"
 )
 
 // A batch gathers alerts of one kind for one organisation into a single
@@ -231,8 +231,7 @@ func (b *Batches) send(ctx context.Context, st batchState, o *openBatch, send fu
 	defer span.End()
 	err := send(ctx, o.job(st))
 	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, "not sent")
+		telemetry.RecordFailure(span, err, "not sent")
 	}
 	return err
 }

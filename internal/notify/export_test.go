@@ -8,3 +8,5 @@ import "time"
 // run one at a time, so a pass reported at or after some time has also
 // finished every pass before it.
 func OnFlushPass(cfg *Config, f func(now time.Time, sent []Job)) { cfg.flushed = f }
+
+var AlertLabel = alertLabel

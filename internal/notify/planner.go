@@ -11,11 +11,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/codes"
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/bus"
 	"github.com/jitprov/jitprov/internal/store"
+	"github.com/jitprov/jitprov/internal/telemetry"
 )
 
 // Admins lists an organisation's admins (the store).
@@ -118,8 +118,7 @@ func (p *planner) publish(ctx context.Context, j Job) (err error) {
 	ctx, span := bus.StartPublish(ctx, nil, "notification job", subject, j.MsgID())
 	defer func() {
 		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, "not queued")
+			telemetry.RecordFailure(span, err, "not queued")
 		}
 		span.End()
 	}()

@@ -101,3 +101,18 @@ func TestRenderSeatMessagesAgreeInNumber(t *testing.T) {
 		})
 	}
 }
+
+// The alert label of the alerts counter is one of jitprov's alert types or
+// "other": a type sent by anyone on the bus makes no series of its own.
+func TestAlertLabelIsBounded(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{string(events.TypeSeatsExhausted), string(events.TypeSeatsExhausted)},
+		{string(events.TypeRoleReviewDecided), "other"},
+		{"io.example.random-1234", "other"},
+		{"", "other"},
+	} {
+		if got := notify.AlertLabel(c.in); got != c.want {
+			t.Errorf("alertLabel(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -186,8 +187,8 @@ func run(ctx context.Context, cfg Config, deps Deps, status *startup.Status) err
 		client = NewHTTPClient(cfg.WebhookTimeout)
 	}
 	// Each webhook request is a client span of the delivery and carries
-	// its traceparent; the client's own transport (timeouts, address
-	// checks) does the rest, unchanged.
+	// its traceparent; the client's own transport (timeouts, TLS, https-only
+	// redirects) does the rest, unchanged.
 	traced := *client
 	traced.Transport = telemetry.HTTPTransport(client.Transport, deps.Tracer, "webhook", telemetry.RedactPath)
 	client = &traced
@@ -225,7 +226,7 @@ func run(ctx context.Context, cfg Config, deps Deps, status *startup.Status) err
 		// admin's action) that caused the alert goes on.
 		ctx, span := bus.StartConsume(ctx, tracer, "plan alert", ConsumerPlanner, msg)
 		defer span.End()
-		alert := attribute.String("alert", events.HeaderValue(msg.Headers(), "ce-type"))
+		alert := attribute.String("alert", alertLabel(events.HeaderValue(msg.Headers(), "ce-type")))
 		err := p.plan(ctx, &nats.Msg{Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data()})
 		switch {
 		case errors.Is(err, errNoRecipient):
@@ -249,7 +250,7 @@ func run(ctx context.Context, cfg Config, deps Deps, status *startup.Status) err
 			}
 			delay := bus.NakDelay(int(min(n, 20)), time.Second, time.Minute)
 			log.WarnContext(ctx, "alert not planned; will retry", "subject", msg.Subject(), "delivery", n, "retry_in", delay, "err", err)
-			span.RecordError(err)
+			telemetry.RecordFailure(span, err, "alert not planned")
 			_ = msg.NakWithDelay(delay)
 		default:
 			planned.Add(ctx, 1, metric.WithAttributes(alert, attribute.String("result", "planned")))
@@ -338,4 +339,15 @@ func flushLoop(ctx context.Context, b *Batches, p *planner, clock clockwork.Cloc
 			sent = nil
 		}
 	}
+}
+
+// alertLabel is the alert label of a message of type t: the type when it
+// is one of jitprov's alerts (events.AlertTypes), else "other" — any
+// publisher on the bus could send any type, and each would otherwise be a
+// series of its own.
+func alertLabel(t string) string {
+	if slices.Contains(events.AlertTypes(), events.Type(t)) {
+		return t
+	}
+	return "other"
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/bus"
+	"github.com/jitprov/jitprov/internal/telemetry"
 )
 
 // Delivery record statuses.
@@ -155,8 +156,7 @@ func (s *sender) handle(ctx context.Context, msg jetstream.Msg) {
 		log.InfoContext(ctx, "alert delivered", "attempt", rec.Attempts)
 		return
 	}
-	span.RecordError(err)
-	span.SetStatus(codes.Error, "not delivered")
+	telemetry.RecordFailure(span, err, "not delivered")
 	rec.LastError = truncate(err.Error(), 1000)
 	if isPermanent(err) || rec.Attempts >= s.opts.MaxAttempts {
 		s.park(ctx, log, msg, j, key, rec, err)
@@ -233,8 +233,7 @@ func (s *sender) deliver(ctx context.Context, j Job) error {
 		defer span.End()
 		err := s.mailer.Send(ctx, j.Recipient.Address, j.MsgID(), msg)
 		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, "not accepted")
+			telemetry.RecordFailure(span, err, "not accepted")
 		}
 		return err
 	}

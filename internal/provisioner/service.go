@@ -19,6 +19,7 @@ import (
 	"github.com/jitprov/jitprov/internal/bus"
 	"github.com/jitprov/jitprov/internal/known"
 	"github.com/jitprov/jitprov/internal/store"
+	"github.com/jitprov/jitprov/internal/telemetry"
 )
 
 // Options configure a Service.
@@ -239,8 +240,7 @@ func (s *Service) answer(f *inFlight, a Answer, maxDeliver int) {
 	}
 	if err != nil {
 		s.retryOrFail(ctx, log, msg, f.ev, f.id, maxDeliver, err)
-		span.RecordError(err)
-		span.SetStatus(codes.Error, "decision failed")
+		telemetry.RecordFailure(span, err, "decision failed")
 		return
 	}
 	// The decision is committed. The answer, the known-identities record

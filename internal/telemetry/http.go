@@ -32,8 +32,8 @@ var (
 // (traceparent) to the server. Spans are recorded by tp, or, when tp is
 // nil, by the provider of the span in the request's context (none
 // without one). url.full is recorded as redact makes it. The transport
-// records no metrics. base keeps doing what it did (timeouts, address
-// checks): it runs inside the span.
+// records no metrics. base keeps doing what it did (its timeouts, TLS
+// settings, any dialer checks): it runs inside the span.
 func HTTPTransport(base http.RoundTripper, tp trace.TracerProvider, peer string, redact Redact) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport

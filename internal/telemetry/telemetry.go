@@ -140,7 +140,7 @@ func Setup(ctx context.Context, service string) (*Providers, error) {
 		return nil, fmt.Errorf("telemetry: resource: %w", err)
 	}
 	p := &Providers{}
-	topts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	topts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithRawSpanLimits(spanLimits())}
 	if env("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
 		exp, err := otlptracehttp.New(ctx)
 		if err != nil {
@@ -188,8 +188,13 @@ func NewPrometheusMeter(opts ...sdkmetric.Option) (*sdkmetric.MeterProvider, htt
 	if err != nil {
 		return nil, nil, fmt.Errorf("telemetry: Prometheus exporter: %w", err)
 	}
-	mp := sdkmetric.NewMeterProvider(append(slices.Clip(opts), sdkmetric.WithReader(exp))...)
-	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorHandling: promhttp.ContinueOnError})
+	mp := sdkmetric.NewMeterProvider(append([]sdkmetric.Option{sdkmetric.WithCardinalityLimit(CardinalityLimit)},
+		append(slices.Clip(opts), sdkmetric.WithReader(exp))...)...)
+	// Two scrapes at a time at most (Prometheus's HA pair); more are
+	// answered 503 at once rather than each running the gauges' reads
+	// (the seat gauges query the database) side by side.
+	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorHandling: promhttp.ContinueOnError,
+		MaxRequestsInFlight: 2, Timeout: 10 * time.Second})
 	return mp, h, nil
 }
 
@@ -200,4 +205,25 @@ func env(names ...string) bool {
 		}
 	}
 	return false
+}
+
+// CardinalityLimit bounds the label sets of each instrument. jitprov's
+// labels take values fixed in code, or one per organisation and
+// connection; should a label ever take values from outside (a message's
+// type, say), the instrument folds what is beyond the limit into one
+// series marked otel.metric.overflow="true" instead of growing
+// Prometheus's memory without bound.
+const CardinalityLimit = 2000
+
+// spanLimits are the SDK's defaults (and the OTEL_SPAN_* and
+// OTEL_ATTRIBUTE_* variables) with attribute values cut at 1024 bytes
+// unless OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT says otherwise: a user agent
+// or a forwarded-for header can be as long as a request's headers may be,
+// and 2,048 queued spans of those would hold hundreds of megabytes.
+func spanLimits() sdktrace.SpanLimits {
+	l := sdktrace.NewSpanLimits()
+	if os.Getenv("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT") == "" && os.Getenv("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT") == "" {
+		l.AttributeValueLengthLimit = 1024
+	}
+	return l
 }

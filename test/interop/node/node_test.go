@@ -208,7 +208,7 @@ func npmCI(t *testing.T, npm string) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--prefer-offline")
+	cmd := exec.CommandContext(ctx, npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline")
 	cmd.Dir = examples
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("npm ci in examples/node: %v\n%s", err, out)
