@@ -54,9 +54,11 @@ func TestRequestSpans(t *testing.T) {
 		{name: "GET /saml/{org}/{conn}/login", status: http.StatusFound},
 		{name: "POST /saml/{org}/{conn}/acs", status: http.StatusSeeOther, attrs: map[attribute.Key]attribute.Value{
 			"jitprov.org": attribute.StringValue("acme"), "jitprov.connection": attribute.StringValue("idp"),
-			"http.request.method": attribute.StringValue("POST"), "url.path": attribute.StringValue("/saml/acme/idp/acs")}},
+			// The route, not the path: a path can name a person (admin API).
+			"http.request.method": attribute.StringValue("POST"), "url.path": attribute.StringValue("/saml/{org}/{conn}/acs")}},
 		{name: "GET /healthz", status: http.StatusOK},
-		{name: "GET", status: http.StatusNotFound}, // no route matched
+		{name: "GET", status: http.StatusNotFound, attrs: map[attribute.Key]attribute.Value{ // no route matched
+			"url.path": attribute.StringValue("unmatched")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
