@@ -27,7 +27,7 @@ func TestAdminConsoleInARealBrowser(t *testing.T) {
 	}
 	shots := screenshotDir(t)
 	bin := buildJitprov(t)
-	dev := startDev(t, bin, t.TempDir(), freePorts(t, 3))
+	dev := startDev(t, bin, t.TempDir(), testenv.FreePorts(t, 3))
 	browser := testenv.Chromium(t)
 	ctx, cancel := context.WithTimeout(browser, 4*time.Minute)
 	defer cancel()

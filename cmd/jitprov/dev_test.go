@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,7 +28,7 @@ func TestDevMode(t *testing.T) {
 	}
 	bin := buildJitprov(t)
 	data := t.TempDir()
-	ports := freePorts(t, 3)
+	ports := testenv.FreePorts(t, 3)
 	dev := startDev(t, bin, data, ports)
 	app := dev.url + "/app"
 
@@ -156,7 +155,7 @@ func TestDevModeOnPostgresAndNATS(t *testing.T) {
 	s, dbURL := testenv.Store(t)
 	ns := testenv.NATS(t)
 	// -allow-remote: JITPROV_TEST_DATABASE_URL may name another host.
-	dev := startDev(t, bin, t.TempDir(), freePorts(t, 3), "DATABASE_URL="+dbURL, "NATS_URL="+ns.ClientURL(), "-allow-remote")
+	dev := startDev(t, bin, t.TempDir(), testenv.FreePorts(t, 3), "DATABASE_URL="+dbURL, "NATS_URL="+ns.ClientURL(), "-allow-remote")
 	if !strings.Contains(dev.out.String(), "Store:           PostgreSQL") || !strings.Contains(dev.out.String(), "NATS:            "+ns.ClientURL()) {
 		t.Errorf("the banner does not name the Postgres and NATS given:\n%s", dev.out.String())
 	}
@@ -292,24 +291,6 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
-}
-
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "localhost:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		_ = ln.Close()
-	}
-	return ports
 }
 
 // mustShow checks the demo app shows the person, and returns their user id.

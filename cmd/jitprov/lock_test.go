@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jitprov/jitprov/internal/testenv"
 )
 
 // One `jitprov dev` per data folder. A second one on the same folder, on
@@ -20,12 +22,12 @@ func TestDevModeDataFolderLock(t *testing.T) {
 	}
 	bin := buildJitprov(t)
 	data := t.TempDir()
-	first := startDev(t, bin, data, freePorts(t, 3))
+	first := startDev(t, bin, data, testenv.FreePorts(t, 3))
 
 	orgs := filepath.Join(data, "organizations.yaml") // written by the first start
 	orgsBefore, orgsInfo := readFile(t, orgs)
 
-	out, err := runDevUntilExit(t, bin, data, freePorts(t, 3), 30*time.Second)
+	out, err := runDevUntilExit(t, bin, data, testenv.FreePorts(t, 3), 30*time.Second)
 	if err == nil {
 		t.Fatalf("a second jitprov dev on the folder of the first exited with success:\n%s", out)
 	}
@@ -43,7 +45,7 @@ func TestDevModeDataFolderLock(t *testing.T) {
 
 	// Stopped, the first lets the next one in.
 	first.interrupt(t, 10*time.Second)
-	second := startDev(t, bin, data, freePorts(t, 3))
+	second := startDev(t, bin, data, testenv.FreePorts(t, 3))
 	if lock, _ := readFile(t, filepath.Join(data, "lock")); !strings.Contains(lock, fmt.Sprintf(`"pid": %d,`, second.cmd.Process.Pid)) {
 		t.Errorf("the lock file does not name the second (pid %d):\n%s", second.cmd.Process.Pid, lock)
 	}
@@ -53,7 +55,7 @@ func TestDevModeDataFolderLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-second.done
-	third := startDev(t, bin, data, freePorts(t, 3))
+	third := startDev(t, bin, data, testenv.FreePorts(t, 3))
 	third.interrupt(t, 10*time.Second)
 }
 

@@ -7,6 +7,8 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/jitprov/jitprov/internal/testenv"
 )
 
 func TestUsageAndStartErrors(t *testing.T) {
@@ -34,7 +36,7 @@ func TestUsageAndStartErrors(t *testing.T) {
 		{[]string{"dev", "-nats-url", "nats://127.0.0.1:4222,nats://nats.prod.example:4222"}, "the NATS server (NATS_URL) is on nats.prod.example"},
 		{[]string{"dev", "-database-url", "host=db.prod.example dbname=jitprov"}, "is on db.prod.example"},
 		{[]string{"dev", "-data", t.TempDir(), "-dev-port", fmt.Sprint(port)}, fmt.Sprintf("the demo port %d is taken (choose another with -dev-port)", port)},
-		{[]string{"dev", "-data", t.TempDir(), "-dev-port", fmt.Sprint(freePorts(t, 1)[0]), "-edge-port", fmt.Sprint(port)}, fmt.Sprintf("the edge port %d is taken (choose another with -edge-port)", port)},
+		{[]string{"dev", "-data", t.TempDir(), "-dev-port", fmt.Sprint(testenv.FreePorts(t, 1)[0]), "-edge-port", fmt.Sprint(port)}, fmt.Sprintf("the edge port %d is taken (choose another with -edge-port)", port)},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errOut bytes.Buffer

@@ -23,7 +23,7 @@ func TestTourInARealBrowser(t *testing.T) {
 		t.Skip("builds and runs jitprov dev, and a browser")
 	}
 	bin := buildJitprov(t)
-	dev := startDev(t, bin, t.TempDir(), freePorts(t, 3))
+	dev := startDev(t, bin, t.TempDir(), testenv.FreePorts(t, 3))
 	browser := testenv.Chromium(t)
 	// The whole tour, generously: the machine is shared and busy.
 	ctx, cancel := context.WithTimeout(browser, 4*time.Minute)

@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -48,7 +45,7 @@ func TestSAMLLoginToWebhookIsOneTrace(t *testing.T) {
 	}))
 	t.Cleanup(receiver.Close)
 
-	ports := freeTCPPorts(t, 3)
+	ports := testenv.FreePorts(t, 3)
 	dir := t.TempDir()
 	devURL := fmt.Sprintf("http://localhost:%d", ports[1])
 	edgeURL := fmt.Sprintf("http://localhost:%d", ports[0])
@@ -89,8 +86,8 @@ organizations:
 	if err := os.WriteFile(filepath.Join(data, "organizations.yaml"), []byte(orgs), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
-	log, err := telemetry.NewLogger(&logs, "debug", "json")
+	logs := &testenv.Output{}
+	log, err := telemetry.NewLogger(logs, "debug", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,42 +348,4 @@ func logged(t *testing.T, logs, msg, id string) bool {
 		}
 	}
 	return false
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// freeTCPPorts finds n ports free on localhost.
-func freeTCPPorts(t *testing.T, n int) []int {
-	t.Helper()
-	var out []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			t.Fatal(err)
-		}
-	}
-	return out
 }

@@ -22,8 +22,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -36,13 +34,13 @@ import (
 
 	"log/slog"
 
-	"go.opentelemetry.io/otel/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/jitprov/jitprov/internal/devmode"
 	"github.com/jitprov/jitprov/internal/telemetry"
 	"github.com/jitprov/jitprov/internal/testenv"
+	"github.com/jitprov/jitprov/internal/testenv/devtest"
 )
 
 // TestFinder checks the search itself, which the main test relies on to
@@ -87,11 +85,12 @@ func TestNoSecretInLogsSpansOrMetrics(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	logs := &testenv.Output{}
-	d := startDev(t, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), tp, mp, metrics)
+	d := devtest.Start(t, devmode.Config{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Tracer: tp, Meter: mp, Metrics: metrics})
 
 	seen := &secrets{}
-	seen.addFolder(t, filepath.Join(d.data, "secrets"))
-	seen.addFolder(t, d.data) // admin-token, the IdP's keys
+	seen.addFolder(t, filepath.Join(d.DataDir, "secrets"))
+	seen.addFolder(t, d.DataDir) // admin-token, the IdP's keys
 
 	rec := &recorder{base: http.DefaultTransport, s: seen}
 
@@ -99,7 +98,7 @@ func TestNoSecretInLogsSpansOrMetrics(t *testing.T) {
 	// forged one (the signature's bytes changed).
 	b := testenv.NewBrowser(t, testenv.Timeout(30*time.Second))
 	b.Client().Transport = rec
-	post := b.Get(d.edge + "/saml/demo/devidp-saml/login").Click("Sign in as Ada Lovelace")
+	post := b.Get(d.EdgeURL + "/saml/demo/devidp-saml/login").Click("Sign in as Ada Lovelace")
 	form := post.Forms()[0]
 	samlResponse := form.Fields.Get("SAMLResponse")
 	if samlResponse == "" {
@@ -122,7 +121,7 @@ func TestNoSecretInLogsSpansOrMetrics(t *testing.T) {
 	for _, who := range []string{"Ada Lovelace", "Olivia Operator"} {
 		b := testenv.NewBrowser(t, testenv.Timeout(30*time.Second))
 		b.Client().Transport = rec
-		if home := b.Get(d.edge + "/oidc/demo/devidp-oidc/login").Click("Sign in as " + who); home.Status != http.StatusOK {
+		if home := b.Get(d.EdgeURL + "/oidc/demo/devidp-oidc/login").Click("Sign in as " + who); home.Status != http.StatusOK {
 			t.Fatalf("OIDC sign-in of %s: status %d at %s:\n%s", who, home.Status, home.URL, home.Body)
 		}
 	}
@@ -132,13 +131,13 @@ func TestNoSecretInLogsSpansOrMetrics(t *testing.T) {
 	for _, who := range []string{"Alan Turing", "Barbara Liskov", "Edsger Dijkstra", "Katherine Johnson"} {
 		b := testenv.NewBrowser(t, testenv.Timeout(30*time.Second))
 		b.Client().Transport = rec
-		b.Get(d.edge + "/saml/demo-small/devidp-saml/login").Click("Sign in as " + who).Submit()
+		b.Get(d.EdgeURL + "/saml/demo-small/devidp-saml/login").Click("Sign in as " + who).Submit()
 	}
 
 	// The admin API and SCIM: tokens made, used, revoked, and made up.
-	admin := readSecret(t, filepath.Join(d.data, "admin-token"))
+	admin := readSecret(t, filepath.Join(d.DataDir, "admin-token"))
 	api := &http.Client{Transport: rec, Timeout: 30 * time.Second}
-	created := call(t, api, "POST", d.dev+"/api/v1/tokens", admin,
+	created := call(t, api, "POST", d.DevURL+"/api/v1/tokens", admin,
 		`{"name": "leak-test", "organization": "demo", "scope": "scim", "expires_in": "1h"}`, http.StatusCreated)
 	var tok struct {
 		Token struct {
@@ -150,19 +149,19 @@ func TestNoSecretInLogsSpansOrMetrics(t *testing.T) {
 		t.Fatalf("POST /api/v1/tokens: %v\n%s", err, created)
 	}
 	seen.add("SCIM token", tok.Secret)
-	call(t, api, "GET", d.dev+"/scim/v2/Users?filter="+url.QueryEscape(`userName eq "ada@demo.example"`), tok.Secret, "", http.StatusOK)
-	call(t, api, "GET", d.dev+"/api/v1/organizations/demo/users", tok.Secret, "", http.StatusForbidden)
+	call(t, api, "GET", d.DevURL+"/scim/v2/Users?filter="+url.QueryEscape(`userName eq "ada@demo.example"`), tok.Secret, "", http.StatusOK)
+	call(t, api, "GET", d.DevURL+"/api/v1/organizations/demo/users", tok.Secret, "", http.StatusForbidden)
 	madeUp := "jp_" + strings.Repeat("Zq7", 15)
 	seen.add("made-up token", madeUp)
-	call(t, api, "GET", d.dev+"/api/v1/organizations", madeUp, "", http.StatusUnauthorized)
-	call(t, api, "GET", d.dev+"/scim/v2/Users", madeUp, "", http.StatusUnauthorized)
-	call(t, api, "DELETE", d.dev+"/api/v1/tokens/"+tok.Token.ID, admin, "", http.StatusOK)
-	call(t, api, "GET", d.dev+"/scim/v2/Users", tok.Secret, "", http.StatusUnauthorized)
+	call(t, api, "GET", d.DevURL+"/api/v1/organizations", madeUp, "", http.StatusUnauthorized)
+	call(t, api, "GET", d.DevURL+"/scim/v2/Users", madeUp, "", http.StatusUnauthorized)
+	call(t, api, "DELETE", d.DevURL+"/api/v1/tokens/"+tok.Token.ID, admin, "", http.StatusOK)
+	call(t, api, "GET", d.DevURL+"/scim/v2/Users", tok.Secret, "", http.StatusUnauthorized)
 
 	// Wait for the seat alert's webhook: its delivery is what puts the
 	// webhook secret to use.
 	waitFor(t, 2*time.Minute, "the seat alert's webhook in the dev inbox", func() bool {
-		p := testenv.NewBrowser(t).Get(d.dev + "/inbox/")
+		p := testenv.NewBrowser(t).Get(d.DevURL + "/inbox/")
 		return p.Status == http.StatusOK && strings.Contains(p.Body, "demo-small")
 	})
 	if err := tp.ForceFlush(context.Background()); err != nil {
@@ -175,7 +174,7 @@ func TestNoSecretInLogsSpansOrMetrics(t *testing.T) {
 	if !strings.Contains(logs.String(), `"level":"DEBUG"`) && !strings.Contains(logs.String(), `"level":"INFO"`) {
 		t.Fatalf("no log line was captured: the test would find nothing:\n%s", logs.String())
 	}
-	scrape := testenv.NewBrowser(t).Get(d.dev + "/metrics")
+	scrape := testenv.NewBrowser(t).Get(d.DevURL + "/metrics")
 	if scrape.Status != http.StatusOK || !strings.Contains(scrape.Body, "jitprov_edge_logins_total") {
 		t.Fatalf("GET /metrics: status %d, no jitprov_edge_logins_total:\n%s", scrape.Status, scrape.Body)
 	}
@@ -439,74 +438,4 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-type dev struct {
-	edge, dev string
-	data      string
-}
-
-// startDev runs development mode until the test ends.
-func startDev(t *testing.T, log *slog.Logger, tp *sdktrace.TracerProvider, mp metric.MeterProvider, metrics http.Handler) dev {
-	t.Helper()
-	ports := freePorts(t, 3)
-	d := dev{edge: fmt.Sprintf("http://localhost:%d", ports[0]), dev: fmt.Sprintf("http://localhost:%d", ports[1]), data: t.TempDir()}
-	ctx, stop := context.WithCancel(context.Background())
-	ready := &readyWriter{ready: make(chan struct{})}
-	done := make(chan error, 1)
-	go func() {
-		done <- devmode.Run(ctx, devmode.Config{DataDir: d.data, Host: "localhost",
-			EdgePort: ports[0], DevPort: ports[1], NATSPort: ports[2], Out: ready, Logger: log,
-			Tracer: tp, Meter: mp, Metrics: metrics})
-	}()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("devmode.Run: %v", err)
-		}
-	})
-	select {
-	case <-ready.ready:
-	case err := <-done:
-		t.Fatalf("jitprov dev stopped at start: %v", err)
-	case <-time.After(2 * time.Minute):
-		t.Fatal("jitprov dev printed no banner within two minutes")
-	}
-	if _, err := os.Stat(filepath.Join(d.data, "secrets")); err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	} else if err != nil {
-		t.Fatalf("dev mode keeps no secrets folder: %v", fs.ErrNotExist)
-	}
-	return d
-}
-
-// readyWriter takes the banner, which dev mode prints once it serves.
-type readyWriter struct {
-	once  sync.Once
-	ready chan struct{}
-}
-
-func (w *readyWriter) Write(p []byte) (int, error) {
-	if bytes.Contains(p, []byte("Press Ctrl-C to stop")) {
-		w.once.Do(func() { close(w.ready) })
-	}
-	return len(p), nil
-}
-
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "localhost:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		_ = ln.Close()
-	}
-	return ports
 }

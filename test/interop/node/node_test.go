@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -391,7 +390,7 @@ type devProcess struct {
 // and waits for its banner.
 func startDev(t *testing.T, bin string) *devProcess {
 	t.Helper()
-	ports := freePorts(t, 3)
+	ports := testenv.FreePorts(t, 3)
 	cmd := exec.Command(bin, "dev", "-data", t.TempDir(), "-host", "localhost",
 		"-edge-port", fmt.Sprint(ports[0]), "-dev-port", fmt.Sprint(ports[1]), "-nats-port", fmt.Sprint(ports[2]))
 	// Its own store and NATS, whatever the environment names.
@@ -431,22 +430,4 @@ func (p *devProcess) interrupt(t *testing.T, within time.Duration) {
 	case <-time.After(within):
 		t.Fatalf("jitprov dev still running %s after SIGINT", within)
 	}
-}
-
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "localhost:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		_ = ln.Close()
-	}
-	return ports
 }

@@ -9,14 +9,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +22,7 @@ import (
 
 	"github.com/jitprov/jitprov/internal/devmode"
 	"github.com/jitprov/jitprov/internal/testenv"
+	"github.com/jitprov/jitprov/internal/testenv/devtest"
 )
 
 // TestScimmy runs `jitprov dev` (devmode.Run, in this process: SQLite and
@@ -44,7 +42,7 @@ func TestScimmy(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "check.mjs")
-	cmd.Env = append(os.Environ(), "SCIM_BASE_URL="+dev.url+"/scim/v2", "SCIM_TOKEN="+scimToken, "SCIM_EMAIL_DOMAIN=demo.example")
+	cmd.Env = append(os.Environ(), "SCIM_BASE_URL="+dev.DevURL+"/scim/v2", "SCIM_TOKEN="+scimToken, "SCIM_EMAIL_DOMAIN=demo.example")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("node check.mjs: %v\n%s", err, out)
@@ -114,68 +112,31 @@ func installed(t *testing.T) bool {
 	return true
 }
 
-type dev struct {
-	url  string // the dev port: the admin API and SCIM
-	data string
-}
-
-// startDev runs development mode until the test ends.
-func startDev(t *testing.T) dev {
+// startDev runs development mode until the test ends; its log is shown
+// if the test fails.
+func startDev(t *testing.T) devtest.Dev {
 	t.Helper()
-	ports := freePorts(t, 3)
-	d := dev{url: fmt.Sprintf("http://localhost:%d", ports[1]), data: t.TempDir()}
-	ctx, stop := context.WithCancel(context.Background())
-	ready := &readyWriter{ready: make(chan struct{})}
-	done := make(chan error, 1)
 	logs := &testenv.Output{}
-	go func() {
-		done <- devmode.Run(ctx, devmode.Config{DataDir: d.data, Host: "localhost",
-			EdgePort: ports[0], DevPort: ports[1], NATSPort: ports[2], Out: ready, Logger: logs.Logger(),
-			Tracer: nooptrace.NewTracerProvider(), Meter: noopmetric.NewMeterProvider()})
-	}()
 	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("devmode.Run: %v", err)
-		}
 		if t.Failed() {
 			t.Logf("jitprov dev's log:\n%s", logs.String())
 		}
 	})
-	select {
-	case <-ready.ready:
-	case err := <-done:
-		t.Fatalf("jitprov dev stopped at start: %v\n%s", err, logs.String())
-	case <-time.After(time.Minute):
-		t.Fatalf("jitprov dev printed no banner within a minute:\n%s", logs.String())
-	}
-	return d
-}
-
-// readyWriter takes the banner, which dev mode prints once it serves.
-type readyWriter struct {
-	once  sync.Once
-	ready chan struct{}
-}
-
-func (w *readyWriter) Write(p []byte) (int, error) {
-	if bytes.Contains(p, []byte("Press Ctrl-C to stop")) {
-		w.once.Do(func() { close(w.ready) })
-	}
-	return len(p), nil
+	return devtest.Start(t, devmode.Config{Logger: logs.Logger(), Tracer: nooptrace.NewTracerProvider(),
+		Meter: noopmetric.NewMeterProvider()})
 }
 
 // createToken makes a token of scope scim for organisation demo, as
 // `jitprov tokens create --scope scim --org demo` does, with the admin
 // token dev mode keeps in its folder.
-func createToken(t *testing.T, d dev) string {
+func createToken(t *testing.T, d devtest.Dev) string {
 	t.Helper()
-	admin, err := os.ReadFile(filepath.Join(d.data, "admin-token"))
+	admin, err := os.ReadFile(filepath.Join(d.DataDir, "admin-token"))
 	if err != nil {
 		t.Fatalf("the dev admin token: %v", err)
 	}
 	body := `{"name": "scimmy", "organization": "demo", "scope": "scim", "expires_in": "1h"}`
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, d.url+"/api/v1/tokens", strings.NewReader(body))
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, d.DevURL+"/api/v1/tokens", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,22 +154,4 @@ func createToken(t *testing.T, d dev) string {
 		t.Fatalf("POST /api/v1/tokens: %d, %v", resp.StatusCode, err)
 	}
 	return created.Secret
-}
-
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "localhost:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		_ = ln.Close()
-	}
-	return ports
 }
