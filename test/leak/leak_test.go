@@ -160,10 +160,7 @@ func TestNoSecretInLogsSpansOrMetrics(t *testing.T) {
 
 	// Wait for the seat alert's webhook: its delivery is what puts the
 	// webhook secret to use.
-	waitFor(t, 2*time.Minute, "the seat alert's webhook in the dev inbox", func() bool {
-		p := testenv.NewBrowser(t).Get(d.DevURL + "/inbox/")
-		return p.Status == http.StatusOK && strings.Contains(p.Body, "demo-small")
-	})
+	testenv.WaitHTTP(t, d.DevURL+"/inbox/", http.StatusOK, "demo-small", 2*time.Minute, nil)
 	if err := tp.ForceFlush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -426,16 +423,4 @@ func readSecret(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(raw))
-}
-
-// waitFor polls cond, which waits on the system itself, until it holds.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -49,8 +49,7 @@ func TestNodeExamples(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs jitprov dev and Node.js")
 	}
-	node := need(t, "node")
-	npmCI(t, need(t, "npm"))
+	node := testenv.Node(t, examples)
 
 	dev := startDev(t, buildJitprov(t))
 
@@ -185,70 +184,6 @@ func runPublisher(t *testing.T, node, natsURL string, args ...string) ([]string,
 
 // --- Node.js ---
 
-// need is the path of a program the test cannot do without.
-func need(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	t.Fatalf("%s is required and not installed (%v): `make test` installs Node.js and npm (scripts/test-deps.sh), "+
-		"or `apt-get install nodejs npm`", name, err)
-	return ""
-}
-
-// npmCI installs examples/node/node_modules as package-lock.json pins
-// them, unless each locked package is there at its version already
-// (scripts/test-deps.sh ran `npm ci --prefix examples/node`).
-func npmCI(t *testing.T, npm string) {
-	t.Helper()
-	if installed(t) {
-		return
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline")
-	cmd.Dir = examples
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci in examples/node: %v\n%s", err, out)
-	}
-	if !installed(t) {
-		t.Fatal("npm ci left examples/node/node_modules unlike package-lock.json")
-	}
-}
-
-func installed(t *testing.T) bool {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(examples, "package-lock.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lock struct {
-		Packages map[string]struct {
-			Version string `json:"version"`
-		} `json:"packages"`
-	}
-	if err := json.Unmarshal(raw, &lock); err != nil {
-		t.Fatalf("package-lock.json: %v", err)
-	}
-	for path, p := range lock.Packages {
-		if path == "" {
-			continue
-		}
-		raw, err := os.ReadFile(filepath.Join(examples, filepath.FromSlash(path), "package.json"))
-		if err != nil {
-			return false
-		}
-		var got struct {
-			Version string `json:"version"`
-		}
-		if json.Unmarshal(raw, &got) != nil || got.Version != p.Version {
-			return false
-		}
-	}
-	return true
-}
-
 // nodeProcess is a long-running example, its output read line by line.
 type nodeProcess struct {
 	cmd            *exec.Cmd
@@ -258,7 +193,7 @@ type nodeProcess struct {
 
 func startNode(t *testing.T, natsURL, script string) *nodeProcess {
 	t.Helper()
-	cmd := exec.Command(need(t, "node"), script)
+	cmd := exec.Command(testenv.Node(t, examples), script)
 	cmd.Dir = examples
 	cmd.Env = append(os.Environ(), "NATS_URL="+natsURL)
 	p := &nodeProcess{cmd: cmd, done: make(chan error, 1), stdout: newLines(), stderr: newLines()}

@@ -33,8 +33,7 @@ import (
 // Node.js and npm are required, never skipped for: `make test` installs
 // them and this folder's node_modules (scripts/test-deps.sh).
 func TestScimmy(t *testing.T) {
-	node := need(t, "node")
-	npmCI(t, need(t, "npm"))
+	node := testenv.Node(t, ".")
 
 	dev := startDev(t)
 	scimToken := createToken(t, dev)
@@ -48,68 +47,6 @@ func TestScimmy(t *testing.T) {
 		t.Fatalf("node check.mjs: %v\n%s", err, out)
 	}
 	t.Logf("%s", bytes.TrimSpace(out))
-}
-
-// need is the path of a program the test cannot do without.
-func need(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s is required and not installed (%v): run `make test`, which installs Node.js and npm "+
-			"(scripts/test-deps.sh), or `apt-get install nodejs npm`", name, err)
-	}
-	return path
-}
-
-// npmCI installs node_modules as package-lock.json pins them, unless each
-// locked package is already there at its version (scripts/test-deps.sh
-// ran `npm ci`, or an earlier run did): then nothing is fetched.
-func npmCI(t *testing.T, npm string) {
-	t.Helper()
-	if installed(t) {
-		return
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci in test/interop/scimmy: %v\n%s", err, out)
-	}
-	if !installed(t) {
-		t.Fatal("npm ci left node_modules unlike package-lock.json")
-	}
-}
-
-func installed(t *testing.T) bool {
-	t.Helper()
-	raw, err := os.ReadFile("package-lock.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lock struct {
-		Packages map[string]struct {
-			Version string `json:"version"`
-		} `json:"packages"`
-	}
-	if err := json.Unmarshal(raw, &lock); err != nil {
-		t.Fatalf("package-lock.json: %v", err)
-	}
-	for path, p := range lock.Packages {
-		if path == "" {
-			continue
-		}
-		raw, err := os.ReadFile(filepath.Join(filepath.FromSlash(path), "package.json"))
-		if err != nil {
-			return false
-		}
-		var got struct {
-			Version string `json:"version"`
-		}
-		if json.Unmarshal(raw, &got) != nil || got.Version != p.Version {
-			return false
-		}
-	}
-	return true
 }
 
 // startDev runs development mode until the test ends; its log is shown
