@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
@@ -307,21 +309,28 @@ func (m fakeMsg) Subject() string { return m.subject }
 func TestInHandTakesALoneLoginAtOnce(t *testing.T) {
 	h := newInHand(64, 32)
 	h.put(fakeMsg{subject: "jit.login.first-seen.acme"})
-	if got := h.take(); len(got) != 1 {
+	if got, _ := h.take(); len(got) != 1 {
 		t.Fatalf("took %d logins, want the lone one", len(got))
 	}
 }
 
 // What is in hand is taken by organisation, the one waiting longest first,
-// up to a batch, and an organisation with more waiting goes to the back.
+// up to a batch, and an organisation with more waiting goes to the back;
+// an organisation a worker is deciding is not taken until it is released.
 func TestInHandGroupsByOrganisation(t *testing.T) {
 	h := newInHand(64, 3)
 	for _, s := range []string{"a", "b", "a", "a", "a", "c", "b"} {
 		h.put(fakeMsg{subject: s})
 	}
 	var got []string
-	for range 4 {
-		msgs := h.take()
+	for i := range 4 {
+		if i == 3 {
+			h.release("a")
+		}
+		msgs, subj := h.take()
+		if subj != msgs[0].Subject() {
+			t.Fatalf("take named %s for a batch of %s", subj, msgs[0].Subject())
+		}
 		got = append(got, fmt.Sprintf("%s×%d", msgs[0].Subject(), len(msgs)))
 		for _, m := range msgs {
 			if m.Subject() != msgs[0].Subject() {
@@ -333,8 +342,77 @@ func TestInHandGroupsByOrganisation(t *testing.T) {
 		t.Errorf("took %v, want %v", got, want)
 	}
 	h.drain()
-	if msgs := h.take(); msgs != nil {
+	if msgs, _ := h.take(); msgs != nil {
 		t.Errorf("drained and empty: took %d", len(msgs))
+	}
+}
+
+// While a worker decides an organisation, its later logins wait for it,
+// however long they have waited, and another organisation's go first;
+// released, they are taken together.
+func TestInHandOneWorkerPerOrganisation(t *testing.T) {
+	h := newInHand(64, 32)
+	h.put(fakeMsg{subject: "a"})
+	if _, subj := h.take(); subj != "a" {
+		t.Fatalf("took %s, want a", subj)
+	}
+	h.put(fakeMsg{subject: "a"})
+	h.put(fakeMsg{subject: "a"})
+	h.put(fakeMsg{subject: "b"})
+	if msgs, subj := h.take(); subj != "b" || len(msgs) != 1 {
+		t.Fatalf("took %s×%d while a was being decided, want b×1", subj, len(msgs))
+	}
+	// Draining with only a's logins left, a worker waits for a's release
+	// rather than returning with logins in hand.
+	h.drain()
+	took := make(chan int)
+	go func() {
+		msgs, _ := h.take()
+		took <- len(msgs)
+	}()
+	h.release("a")
+	if n := <-took; n != 2 {
+		t.Fatalf("after the release took %d, want a's 2 waiting logins together", n)
+	}
+	h.release("a")
+	if msgs, _ := h.take(); msgs != nil {
+		t.Errorf("drained and empty: took %d", len(msgs))
+	}
+}
+
+// Workers racing over many organisations never decide one organisation
+// twice at once, and every login is taken exactly once.
+func TestInHandWorkersRace(t *testing.T) {
+	const workers, orgs, logins = 8, 5, 2000
+	h := newInHand(64, 4)
+	var deciding [orgs]atomic.Int32
+	var taken atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				msgs, subj := h.take()
+				if msgs == nil {
+					return
+				}
+				o := int(subj[0] - 'a')
+				if n := deciding[o].Add(1); n != 1 {
+					t.Errorf("%d workers decide %s at once", n, subj)
+				}
+				taken.Add(int64(len(msgs)))
+				runtime.Gosched()
+				deciding[o].Add(-1)
+				h.release(subj)
+			}
+		})
+	}
+	for i := range logins {
+		h.put(fakeMsg{subject: string(rune('a' + i%orgs))})
+	}
+	h.drain()
+	wg.Wait()
+	if n := taken.Load(); n != logins {
+		t.Errorf("took %d logins, want %d", n, logins)
 	}
 }
 

@@ -13,15 +13,24 @@ import (
 
 // inHand holds the logins delivered and not yet taken by a worker, by
 // subject (one subject per organisation), in order of arrival. A worker
-// takes every login of the organisation waiting longest, up to a batch:
-// what is in hand now, never waiting for more.
+// takes every login of the organisation waiting longest that no other
+// worker is deciding, up to a batch: what is in hand now, never waiting
+// for more.
+//
+// One organisation is decided by one worker at a time: its logins that
+// arrive meanwhile wait for that worker's transaction to end and are
+// then decided together, so the busier an organisation, the larger its
+// batches; and two workers never queue on its seat row (its reservation
+// is the last statement of each transaction), which is what made a
+// one-organisation storm slower than many organisations.
 type inHand struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
 	queues map[string][]jetstream.Msg
-	order  []string // subjects with logins waiting, oldest first
-	n      int      // logins waiting
-	limit  int      // logins held at most; the consumer's callback waits beyond
+	order  []string        // subjects with logins waiting, oldest first
+	busy   map[string]bool // subjects a worker is deciding
+	n      int             // logins waiting
+	limit  int             // logins held at most; the consumer's callback waits beyond
 	batch  int
 	// draining: no more deliveries come; workers return once it is empty.
 	draining bool
@@ -30,7 +39,7 @@ type inHand struct {
 }
 
 func newInHand(limit, batch int) *inHand {
-	h := &inHand{queues: map[string][]jetstream.Msg{}, limit: limit, batch: batch}
+	h := &inHand{queues: map[string][]jetstream.Msg{}, busy: map[string]bool{}, limit: limit, batch: batch}
 	h.cond = sync.NewCond(&h.mu)
 	return h
 }
@@ -56,31 +65,62 @@ func (h *inHand) put(msg jetstream.Msg) bool {
 	return true
 }
 
-// take waits for a login and returns it with every other login of its
-// organisation in hand, up to a batch; nil when the worker should return.
-func (h *inHand) take() []jetstream.Msg {
+// take waits for a login of an organisation no worker is deciding and
+// returns it with every other login of its organisation in hand, up to a
+// batch, and its subject, which the worker hands back to release once
+// decided; nil when the worker should return.
+func (h *inHand) take() ([]jetstream.Msg, string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for h.n == 0 && !h.closed && !h.draining {
+	for {
+		if h.closed {
+			return nil, ""
+		}
+		if i := h.free(); i >= 0 {
+			return h.takeAt(i)
+		}
+		if h.n == 0 && h.draining {
+			return nil, ""
+		}
 		h.cond.Wait()
 	}
-	if h.closed || h.n == 0 {
-		return nil
+}
+
+// free is the index in order of the oldest subject no worker is
+// deciding, or -1.
+func (h *inHand) free() int {
+	for i, subj := range h.order {
+		if !h.busy[subj] {
+			return i
+		}
 	}
-	subj := h.order[0]
+	return -1
+}
+
+func (h *inHand) takeAt(i int) ([]jetstream.Msg, string) {
+	subj := h.order[i]
 	q := h.queues[subj]
 	k := min(len(q), h.batch)
 	msgs := q[:k:k]
-	h.order = h.order[1:]
+	h.order = append(h.order[:i], h.order[i+1:]...)
 	if rest := q[k:]; len(rest) > 0 {
 		h.queues[subj] = rest
 		h.order = append(h.order, subj) // the others' turn first
 	} else {
 		delete(h.queues, subj)
 	}
+	h.busy[subj] = true
 	h.n -= k
 	h.cond.Broadcast()
-	return msgs
+	return msgs, subj
+}
+
+// release ends a worker's decision of subj: its next logins may be taken.
+func (h *inHand) release(subj string) {
+	h.mu.Lock()
+	delete(h.busy, subj)
+	h.mu.Unlock()
+	h.cond.Broadcast()
 }
 
 func (h *inHand) drain() {
@@ -122,11 +162,12 @@ func (s *Service) consume(ctx context.Context, handle func(ctx context.Context, 
 	for range n {
 		wg.Go(func() {
 			for {
-				msgs := h.take()
+				msgs, subj := h.take()
 				if msgs == nil {
 					return
 				}
 				handle(hctx, msgs, answer)
+				h.release(subj)
 			}
 		})
 	}
