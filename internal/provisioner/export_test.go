@@ -21,3 +21,6 @@ func (d *Decider) SetClock(now func() time.Time) { d.now = now }
 func Remember(ctx context.Context, k KnownIdentities, id events.Identity, res events.ProvisioningResult) error {
 	return (&Service{opts: Options{Known: k}}).remember(ctx, id, res)
 }
+
+// RecordSeen is recordSeen: consumer provisioner-seen's loop.
+var RecordSeen = recordSeen

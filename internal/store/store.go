@@ -364,11 +364,13 @@ type Store interface {
 	// ("saml", "oidc"; "" for all), ordered by organisation and id: the
 	// edge's daily IdP certificate check.
 	Connections(ctx context.Context, protocol string) ([]Connection, error)
-	// RecordLogin sets the user's last login, and the identity's last
-	// sighting where the identity is still the user's, to l.At, unless a
-	// later one is recorded already. ErrNotFound when the user is not in
-	// the organisation.
-	RecordLogin(ctx context.Context, l Login) error
+	// RecordLogins sets each login's user's last login, and its
+	// identity's last sighting where the identity is still the user's, to
+	// its At, unless a later one is recorded already (of several logins of
+	// one user, the latest counts), in one transaction. It returns the
+	// indexes, in logins, of those whose user is not in the organisation
+	// (recorded nothing); an error records nothing.
+	RecordLogins(ctx context.Context, logins []Login) (unknown []int, err error)
 	// OrganizationAdmins lists the active users of orgID holding its admin
 	// role (Organization.AdminRole), ordered by email; ErrNotFound when the
 	// organisation does not exist.

@@ -149,26 +149,66 @@ func (s *Store) OutboxBacklog(ctx context.Context) (store.OutboxBacklog, error) 
 	return b, nil
 }
 
-// RecordLogin implements store.Store.
-func (s *Store) RecordLogin(ctx context.Context, l store.Login) error {
-	var found bool
-	err := s.pool.QueryRow(ctx, `WITH u AS (
-			UPDATE users SET last_login_at = $5
-			WHERE id = $4::uuid AND org_id = $1 AND (last_login_at IS NULL OR last_login_at < $5)
+// RecordLogins implements store.Store in one statement, whatever the
+// number of logins: returning logins are recorded in batches (one
+// transaction, one commit, for all the login.seen in hand).
+func (s *Store) RecordLogins(ctx context.Context, logins []store.Login) ([]int, error) {
+	if len(logins) == 0 {
+		return nil, nil
+	}
+	orgs, conns, exts, users := make([]string, len(logins)), make([]string, len(logins)), make([]string, len(logins)), make([]string, len(logins))
+	ats := make([]time.Time, len(logins))
+	for i, l := range logins {
+		// Not a user id at all: no such user (NULL matches no row), and
+		// no reason to fail the others' statement on a cast.
+		if u, ok := uuidOrNil(l.UserID).(string); ok {
+			users[i] = u
+		}
+		orgs[i], conns[i], exts[i], ats[i] = l.OrganizationID, l.ConnectionID, l.ExternalID, l.At
+	}
+	// Each user and each identity is updated once, to the latest of its
+	// logins (UPDATE … FROM picks an arbitrary row among several), and in
+	// id order, so that two batches sharing people lock them in the same
+	// order.
+	rows, err := s.pool.Query(ctx, `WITH l AS (
+			SELECT org_id, connection_id, external_id, nullif(user_id, '')::uuid AS user_id, at, n
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+			  WITH ORDINALITY AS l(org_id, connection_id, external_id, user_id, at, n)),
+		lu AS (SELECT org_id, user_id, max(at) AS at FROM l GROUP BY org_id, user_id),
+		locked AS (SELECT u.id FROM users u JOIN lu ON u.id = lu.user_id AND u.org_id = lu.org_id
+			WHERE u.last_login_at IS NULL OR u.last_login_at < lu.at ORDER BY u.id FOR UPDATE OF u),
+		u AS (UPDATE users SET last_login_at = lu.at FROM lu, locked
+			WHERE users.id = locked.id AND users.id = lu.user_id AND users.org_id = lu.org_id
+			  AND (users.last_login_at IS NULL OR users.last_login_at < lu.at)
 			RETURNING 1),
-		i AS (
-			UPDATE identities SET last_seen_at = $5
-			WHERE org_id = $1 AND connection_id = $2 AND external_id = $3 AND user_id = $4::uuid AND last_seen_at < $5
+		li AS (SELECT org_id, connection_id, external_id, user_id, max(at) AS at FROM l
+			GROUP BY org_id, connection_id, external_id, user_id),
+		lockedi AS (SELECT i.org_id, i.connection_id, i.external_id FROM identities i JOIN li
+			  ON i.org_id = li.org_id AND i.connection_id = li.connection_id AND i.external_id = li.external_id
+			  AND i.user_id = li.user_id
+			WHERE i.last_seen_at < li.at
+			ORDER BY i.org_id, i.connection_id, i.external_id FOR UPDATE OF i),
+		i AS (UPDATE identities SET last_seen_at = li.at FROM li, lockedi
+			WHERE identities.org_id = lockedi.org_id AND identities.connection_id = lockedi.connection_id
+			  AND identities.external_id = lockedi.external_id
+			  AND identities.org_id = li.org_id AND identities.connection_id = li.connection_id
+			  AND identities.external_id = li.external_id AND identities.user_id = li.user_id
+			  AND identities.last_seen_at < li.at
 			RETURNING 1)
-		SELECT EXISTS (SELECT 1 FROM u) OR EXISTS (SELECT 1 FROM users WHERE id = $4::uuid AND org_id = $1)`,
-		l.OrganizationID, l.ConnectionID, l.ExternalID, l.UserID, l.At).Scan(&found)
+		SELECT l.n FROM l WHERE NOT EXISTS (SELECT 1 FROM users WHERE id = l.user_id AND org_id = l.org_id)
+		ORDER BY l.n`, orgs, conns, exts, users, ats)
 	if err != nil {
-		return fmt.Errorf("postgres: record the login of user %s: %w", l.UserID, mapErr(err))
+		return nil, fmt.Errorf("postgres: record %d logins: %w", len(logins), mapErr(err))
 	}
-	if !found {
-		return fmt.Errorf("postgres: user %s in %q: %w", l.UserID, l.OrganizationID, store.ErrNotFound)
+	unknown, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (int, error) {
+		var n int64
+		err := r.Scan(&n)
+		return int(n - 1), err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: record %d logins: %w", len(logins), mapErr(err))
 	}
-	return nil
+	return unknown, nil
 }
 
 // ConnectionsByDomain implements store.Store.

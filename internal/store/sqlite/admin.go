@@ -213,42 +213,58 @@ func (s *Store) OutboxBacklog(ctx context.Context) (store.OutboxBacklog, error) 
 	return b, nil
 }
 
-// RecordLogin implements store.Store.
-func (s *Store) RecordLogin(ctx context.Context, l store.Login) error {
-	id, err := canonicalUUID(l.UserID)
-	if err != nil {
-		return fmt.Errorf("sqlite: record the login of user %s: %w", l.UserID, err)
+// RecordLogins implements store.Store, in one write transaction.
+func (s *Store) RecordLogins(ctx context.Context, logins []store.Login) ([]int, error) {
+	if len(logins) == 0 {
+		return nil, nil
 	}
-	at := formatTime(l.At)
-	var found bool
-	err = s.write(ctx, func(t *sql.Tx, _ time.Time) error {
-		if _, err := t.ExecContext(ctx, `UPDATE identities SET last_seen_at = ?5
-			WHERE org_id = ?1 AND connection_id = ?2 AND external_id = ?3 AND user_id = ?4 AND last_seen_at < ?5`,
-			l.OrganizationID, l.ConnectionID, l.ExternalID, id, at); err != nil {
-			return mapErr(err)
+	var unknown []int
+	err := s.write(ctx, func(t *sql.Tx, _ time.Time) error {
+		unknown = unknown[:0]
+		for i, l := range logins {
+			found, err := recordLogin(ctx, t, l)
+			if err != nil {
+				return err
+			}
+			if !found {
+				unknown = append(unknown, i)
+			}
 		}
-		res, err := t.ExecContext(ctx, `UPDATE users SET last_login_at = ?3
-			WHERE id = ?2 AND org_id = ?1 AND (last_login_at IS NULL OR last_login_at < ?3)`,
-			l.OrganizationID, id, at)
-		if err != nil {
-			return mapErr(err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n > 0 {
-			found = n > 0
-			return mapErr(err)
-		}
-		// Nothing changed: a later login is recorded, or there is no
-		// such user.
-		return mapErr(t.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = ? AND org_id = ?)`,
-			id, l.OrganizationID).Scan(&found))
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: record the login of user %s: %w", l.UserID, err)
+		return nil, fmt.Errorf("sqlite: record %d logins: %w", len(logins), err)
 	}
-	if !found {
-		return fmt.Errorf("sqlite: user %s in %q: %w", l.UserID, l.OrganizationID, store.ErrNotFound)
+	return unknown, nil
+}
+
+// recordLogin records one login in t; false when there is no such user
+// in the organisation.
+func recordLogin(ctx context.Context, t *sql.Tx, l store.Login) (bool, error) {
+	id, err := canonicalUUID(l.UserID)
+	if err != nil {
+		return false, nil // not a user id: no such user
 	}
-	return nil
+	at := formatTime(l.At)
+	if _, err := t.ExecContext(ctx, `UPDATE identities SET last_seen_at = ?5
+		WHERE org_id = ?1 AND connection_id = ?2 AND external_id = ?3 AND user_id = ?4 AND last_seen_at < ?5`,
+		l.OrganizationID, l.ConnectionID, l.ExternalID, id, at); err != nil {
+		return false, mapErr(err)
+	}
+	res, err := t.ExecContext(ctx, `UPDATE users SET last_login_at = ?3
+		WHERE id = ?2 AND org_id = ?1 AND (last_login_at IS NULL OR last_login_at < ?3)`,
+		l.OrganizationID, id, at)
+	if err != nil {
+		return false, mapErr(err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return n > 0, mapErr(err)
+	}
+	// Nothing changed: a later login is recorded, or there is no such
+	// user.
+	var found bool
+	err = t.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = ? AND org_id = ?)`, id, l.OrganizationID).Scan(&found)
+	return found, mapErr(err)
 }
 
 // ConnectionsByDomain implements store.Store.

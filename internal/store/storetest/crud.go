@@ -3,9 +3,11 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +28,8 @@ var crudTests = []subTest{
 	{"Decisions", testDecisions},
 	{"AppendOutbox", testAppendOutbox},
 	{"RecordLogin", testRecordLogin},
+	{"RecordLoginsBatch", testRecordLoginsBatch},
+	{"RecordLoginsRace", testRecordLoginsRace},
 	{"Identities", testIdentities},
 	{"ConnectionsByDomain", testConnectionsByDomain},
 	{"OrganizationAdmins", testOrganizationAdmins},
@@ -181,7 +185,7 @@ func testRecordLogin(t *testing.T, s store.Store) {
 	_, before := seen()
 	later := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
 	login := store.Login{OrganizationID: orgA, ConnectionID: connO, ExternalID: "oidc-login", UserID: u.ID, At: later}
-	if err := s.RecordLogin(t.Context(), login); err != nil {
+	if err := recordLogin(t, s, login); err != nil {
 		t.Fatalf("RecordLogin: %v", err)
 	}
 	last, ids := seen()
@@ -196,7 +200,7 @@ func testRecordLogin(t *testing.T, s store.Store) {
 	}
 	older := login
 	older.At = later.Add(-time.Minute)
-	if err := s.RecordLogin(t.Context(), older); err != nil {
+	if err := recordLogin(t, s, older); err != nil {
 		t.Fatalf("RecordLogin of an older login: %v", err)
 	}
 	if last, ids := seen(); !last.Equal(later) || !ids[connO].Equal(later) {
@@ -205,15 +209,119 @@ func testRecordLogin(t *testing.T, s store.Store) {
 	// An identity since linked to someone else is not this user's.
 	stray := login
 	stray.ExternalID = "not-theirs"
-	if err := s.RecordLogin(t.Context(), stray); err != nil {
+	if err := recordLogin(t, s, stray); err != nil {
 		t.Errorf("RecordLogin through an identity the user no longer has: %v, want the user's login recorded", err)
 	}
 	other := login
 	other.OrganizationID = orgB
-	wantErr(t, "RecordLogin in another organisation", s.RecordLogin(t.Context(), other), store.ErrNotFound)
+	wantErr(t, "RecordLogin in another organisation", recordLogin(t, s, other), store.ErrNotFound)
 	other = login
 	other.UserID = uuid.NewString()
-	wantErr(t, "RecordLogin of an unknown user", s.RecordLogin(t.Context(), other), store.ErrNotFound)
+	wantErr(t, "RecordLogin of an unknown user", recordLogin(t, s, other), store.ErrNotFound)
+	other.UserID = "not-a-uuid"
+	wantErr(t, "RecordLogin of an id no store gives", recordLogin(t, s, other), store.ErrNotFound)
+}
+
+// recordLogin records one login; ErrNotFound when RecordLogins says its
+// user is unknown.
+func recordLogin(t *testing.T, s store.Store, l store.Login) error {
+	unknown, err := s.RecordLogins(t.Context(), []store.Login{l})
+	if err == nil && len(unknown) > 0 {
+		if !slices.Equal(unknown, []int{0}) {
+			t.Fatalf("RecordLogins of one login: unknown %v", unknown)
+		}
+		return store.ErrNotFound
+	}
+	return err
+}
+
+// A batch of logins is recorded together: the latest of one user's logins
+// counts whatever their order, and the logins naming nobody of their
+// organisation are reported by index without holding up the others.
+func testRecordLoginsBatch(t *testing.T, s store.Store) {
+	seed(t, s, 10)
+	a := createUser(t, s, user(orgA, connS, "a", "a@acme.example"))
+	b := createUser(t, s, user(orgA, connS, "b", "b@acme.example"))
+	base := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
+	at := func(m int) time.Time { return base.Add(time.Duration(m) * time.Minute) }
+	login := func(u store.User, ext string, m int) store.Login {
+		return store.Login{OrganizationID: u.OrganizationID, ConnectionID: connS, ExternalID: ext, UserID: u.ID, At: at(m)}
+	}
+	inOrgB := login(a, "a", 9)
+	inOrgB.OrganizationID = orgB
+	notAnID := login(a, "a", 9)
+	notAnID.UserID = "not-a-uuid"
+	unknown, err := s.RecordLogins(t.Context(), []store.Login{
+		login(a, "a", 5),
+		login(store.User{ID: uuid.NewString(), OrganizationID: orgA}, "ghost", 1),
+		login(a, "a", 7), // a's latest
+		inOrgB,
+		notAnID,
+		login(a, "a", 6),
+		login(b, "b", 2),
+	})
+	if err != nil {
+		t.Fatalf("RecordLogins: %v", err)
+	}
+	if want := []int{1, 3, 4}; !slices.Equal(unknown, want) {
+		t.Errorf("unknown logins %v, want %v", unknown, want)
+	}
+	for _, c := range []struct {
+		u    store.User
+		want time.Time
+	}{{a, at(7)}, {b, at(2)}} {
+		got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) { return tx.UserByID(ctx, orgA, c.u.ID) })
+		if err != nil || !got.LastLoginAt.Equal(c.want) {
+			t.Errorf("%s: last login %s (%v), want %s", c.u.Email, got.LastLoginAt, err, c.want)
+		}
+		ids, err := read(t, s, func(ctx context.Context, tx store.Tx) ([]store.Identity, error) { return tx.Identities(ctx, c.u.ID) })
+		if err != nil || len(ids) != 1 || !ids[0].LastSeenAt.Equal(c.want) {
+			t.Errorf("%s: identities %+v (%v), want one last seen at %s", c.u.Email, ids, err, c.want)
+		}
+	}
+	if unknown, err := s.RecordLogins(t.Context(), nil); err != nil || len(unknown) != 0 {
+		t.Errorf("RecordLogins of nothing: %v, %v", unknown, err)
+	}
+}
+
+// Batches recording the same people in different orders at once — two
+// provisioner replicas' login.seen consumers — neither fail nor deadlock,
+// and each person ends at their latest login.
+func testRecordLoginsRace(t *testing.T, s store.Store) {
+	seed(t, s, 100)
+	var people []store.User
+	for i := range 20 {
+		people = append(people, createUser(t, s, user(orgA, connS, fmt.Sprintf("r%d", i), fmt.Sprintf("r%d@acme.example", i))))
+	}
+	base := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
+	const writers, rounds = 4, 10
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for r := range rounds {
+				batch := make([]store.Login, len(people))
+				for i, u := range people {
+					batch[i] = store.Login{OrganizationID: orgA, ConnectionID: connS, ExternalID: fmt.Sprintf("r%d", i), UserID: u.ID,
+						At: base.Add(time.Duration(r*writers+w) * time.Second)}
+				}
+				if w%2 == 1 {
+					slices.Reverse(batch)
+				}
+				if unknown, err := s.RecordLogins(t.Context(), batch); err != nil || len(unknown) != 0 {
+					t.Errorf("writer %d round %d: unknown %v, %v", w, r, unknown, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	latest := base.Add(time.Duration((rounds-1)*writers+writers-1) * time.Second)
+	for _, u := range people {
+		got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) { return tx.UserByID(ctx, orgA, u.ID) })
+		if err != nil || !got.LastLoginAt.Equal(latest) {
+			t.Errorf("%s: last login %s (%v), want the latest, %s", u.Email, got.LastLoginAt, err, latest)
+		}
+	}
 }
 
 // A user has any number of identities, one per (organisation, connection,

@@ -84,7 +84,7 @@ func testSuspendInactive(t *testing.T, s store.Store) {
 		t.Errorf("SCIMManaged as created: %v and %v, want true and false", scimUser.SCIM.Managed, stale.SCIM.Managed)
 	}
 	recent := createUser(t, s, user(orgA, connS, "recent", "recent@acme.example"))
-	if err := s.RecordLogin(t.Context(), store.Login{OrganizationID: orgA, ConnectionID: connS, ExternalID: "recent",
+	if err := recordLogin(t, s, store.Login{OrganizationID: orgA, ConnectionID: connS, ExternalID: "recent",
 		UserID: recent.ID, At: now.Add(2 * time.Hour)}); err != nil {
 		t.Fatalf("RecordLogin: %v", err)
 	}
@@ -144,7 +144,7 @@ func testSuspendInactive(t *testing.T, s store.Store) {
 	})
 	// A later sign-in keeps them.
 	later := now.Add(3 * time.Hour)
-	if err := s.RecordLogin(t.Context(), store.Login{OrganizationID: orgA, ConnectionID: connS, ExternalID: "stale",
+	if err := recordLogin(t, s, store.Login{OrganizationID: orgA, ConnectionID: connS, ExternalID: "stale",
 		UserID: stale.ID, At: later}); err != nil {
 		t.Fatalf("RecordLogin: %v", err)
 	}
@@ -165,7 +165,7 @@ func testSuspendInactiveLimit(t *testing.T, s store.Store) {
 	for i := range 5 {
 		u := createUser(t, s, user(orgA, connS, fmt.Sprintf("p%d", i), fmt.Sprintf("p%d@acme.example", i)))
 		// p0 signed in last, p4 first.
-		if err := s.RecordLogin(t.Context(), store.Login{OrganizationID: orgA, ConnectionID: connS, ExternalID: fmt.Sprintf("p%d", i),
+		if err := recordLogin(t, s, store.Login{OrganizationID: orgA, ConnectionID: connS, ExternalID: fmt.Sprintf("p%d", i),
 			UserID: u.ID, At: now.Add(time.Duration(10-i) * time.Minute)}); err != nil {
 			t.Fatal(err)
 		}
