@@ -6,8 +6,12 @@
 //
 // Deliveries wait in hand by organisation (one subject each). A free
 // worker takes every login in hand of the organisation that has waited
-// longest, up to Options.MaxBatch, and decides them (Decider.DecideBatch);
-// it never waits for a batch to fill, so a lone login is decided at once.
+// longest and that no other worker is deciding, up to Options.MaxBatch,
+// and decides them (Decider.DecideBatch); it never waits for a batch to
+// fill, so a lone login is decided at once. One organisation is decided
+// by one worker at a time (per replica): the logins that arrive while its
+// transaction runs are the next batch, so batches grow with the load,
+// and workers do not queue on the organisation's seat row.
 // A group is decided in one transaction:
 //
 //  1. One round trip reads the organisation, its connections, and for
