@@ -92,7 +92,7 @@ func (x *tx) LookupLogins(ctx context.Context, orgID string, lockOrganization bo
 				})
 				return err
 			})
-		b.Queue(`SET LOCAL plan_cache_mode = auto`)
+		b.Queue(`SET LOCAL plan_cache_mode TO DEFAULT`) // the session's own setting again
 	}
 	if err := x.t.SendBatch(ctx, b).Close(); err != nil {
 		return g, fmt.Errorf("postgres: look up %d logins of %q: %w", len(logins), orgID, mapErr(err))
