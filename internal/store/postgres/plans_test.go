@@ -87,7 +87,7 @@ func TestEmailLookupUsesTheEmailIndexOnAGrowingTable(t *testing.T) {
 	email1, other1 := scans()
 	if email1-email0 < lookups || other1 != other0 {
 		t.Errorf("%d lookups scanned users_email_key %d times and the organisation's other indexes %d times; want every lookup by email "+
-				"(a lookup by neither read the whole table)",
+			"(a lookup by neither read the whole table)",
 			lookups, email1-email0, other1-other0)
 	}
 }
