@@ -224,6 +224,9 @@ func (d *deployment) addEdge(withReplicas bool) *service {
 		"JITPROV_SESSION_KEYS="+d.key,
 		"JITPROV_EDGE_SP_KEY_FILE="+d.spKey,
 		"JITPROV_EDGE_SP_CERT_FILE="+d.spCert,
+		// Every edge its own metrics listener: two on the default :8084
+		// cannot both start.
+		"JITPROV_EDGE_METRICS_ADDR=127.0.0.1:"+strconv.Itoa(freePort(d.t)),
 	)
 	if withReplicas {
 		env = append(env, "JITPROV_STREAM_REPLICAS=3")
