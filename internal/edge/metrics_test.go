@@ -247,6 +247,8 @@ func TestEveryServiceServesMetricsAfterALogin(t *testing.T) {
 			{name: "jitprov_provisioner_decisions_total", labels: []string{"outcome", "created"}, value: 1},
 			{name: "jitprov_provisioner_decisions_total", labels: []string{"outcome", "rejected", "reason", "seats_exhausted"}, value: 2},
 			{name: "jitprov_provisioner_decision_duration_seconds", value: 3},
+			// Three logins, in one to three batches (as they arrived).
+			{name: "jitprov_provisioner_batch_logins", value: 1, min: true},
 			{name: "jitprov_seats_used", labels: []string{"jitprov_org", "acme"}, value: float64(orgs[i].SeatsUsed)},
 			{name: "jitprov_seats_max", labels: []string{"jitprov_org", "acme"}, value: float64(orgs[i].MaxSeats)},
 			{name: "jitprov_consumer_pending", labels: []string{"stream", "LOGINS", "consumer", "provisioner"}, value: 0},

@@ -78,11 +78,12 @@ type metrics struct {
 	invalid   metric.Int64Counter
 	retries   metric.Int64Counter
 	latency   metric.Float64Histogram
+	batch     metric.Int64Histogram
 }
 
 func newMetrics(m metric.Meter) (metrics, error) {
 	var out metrics
-	var errs [4]error
+	var errs [5]error
 	out.decisions, errs[0] = m.Int64Counter("jitprov.provisioner.decisions",
 		metric.WithDescription("Logins decided, by outcome and reason."))
 	out.invalid, errs[1] = m.Int64Counter("jitprov.provisioner.invalid_events",
@@ -92,6 +93,9 @@ func newMetrics(m metric.Meter) (metrics, error) {
 	out.latency, errs[3] = m.Float64Histogram("jitprov.provisioner.decision.duration",
 		metric.WithUnit("s"), metric.WithDescription("Time from delivery to ack of one login."),
 		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+	out.batch, errs[4] = m.Int64Histogram("jitprov.provisioner.batch.logins",
+		metric.WithDescription("Logins of one organisation decided together, per transaction."),
+		metric.WithExplicitBucketBoundaries(1, 2, 4, 8, 16, 32, 64, 128))
 	return out, errors.Join(errs[:]...)
 }
 
@@ -174,6 +178,7 @@ func (s *Service) handle(ctx context.Context, msgs []jetstream.Msg, maxDeliver i
 	if len(batch) == 0 {
 		return
 	}
+	s.m.batch.Record(ctx, int64(len(batch)))
 	logins := make([]Login, len(batch))
 	links := make([]trace.Link, len(batch))
 	for i, f := range batch {
