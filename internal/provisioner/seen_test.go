@@ -99,7 +99,9 @@ func TestRecordSeenBatches(t *testing.T) {
 			return err == nil && i.NumAckPending >= 100
 		})
 	}}
-	go func() { done <- provisioner.RecordSeen(runCtx, cons, rec, noop.NewTracerProvider().Tracer(""), out.Logger()) }()
+	go func() {
+		done <- provisioner.RecordSeen(runCtx, cons, rec, noop.NewTracerProvider().Tracer(""), out.Logger())
+	}()
 
 	// Wait for the consumer to have acked everything (on the event, not
 	// the clock: the consumer's own account of what it holds).
