@@ -181,6 +181,9 @@ type comparer struct {
 	procs   []*proc
 	peakRSS map[string]float64
 	started map[string]int // pids by name
+	// provMetrics is the running provisioner's /metrics, whose batch
+	// histogram gives each edge scenario's logins per transaction.
+	provMetrics string
 }
 
 func (o *CompareOptions) defaults() error {
@@ -538,7 +541,20 @@ func (c *comparer) observe(string) func(*ScenarioResult) {
 		}
 	}
 	pgBefore, pgErr := postgresTicks()
+	c.mu.Lock()
+	provMetrics := c.provMetrics
+	c.mu.Unlock()
+	var txBefore, loginsBefore float64
+	batchErr := errors.New("no provisioner")
+	if provMetrics != "" {
+		txBefore, loginsBefore, batchErr = batchTotals(context.Background(), provMetrics)
+	}
 	return func(res *ScenarioResult) {
+		if batchErr == nil {
+			if tx, logins, err := batchTotals(context.Background(), provMetrics); err == nil && tx > txBefore {
+				res.LoginsPerTransaction = float64(int((logins-loginsBefore)/(tx-txBefore)*100+0.5)) / 100
+			}
+		}
 		res.CPUMsPerLogin, res.PeakRSSMB = map[string]float64{}, map[string]float64{}
 		n := res.Outcomes[OutcomeSignedIn]
 		perLogin := func(ticks int64) float64 {

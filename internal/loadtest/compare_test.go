@@ -60,6 +60,15 @@ func TestCompareJSONSummary(t *testing.T) {
 		if s.CPUMsPerLogin[proc] <= 0 || s.PeakRSSMB[proc] <= 0 {
 			t.Errorf("%s: CPU per login %v, peak RSS %v; want %s's", name, s.CPUMsPerLogin, s.PeakRSSMB, proc)
 		}
+		// First logins are decided by the provisioner, in transactions of
+		// one login at least; the baselines have no provisioner. (Returning
+		// logins take the fast path, unless a record was late.)
+		got := s.LoginsPerTransaction
+		switch {
+		case target == loadtest.TargetEdge && name != loadtest.CmpSAMLReturning && got < 1,
+			target != loadtest.TargetEdge && got != 0:
+			t.Errorf("%s: %v logins per transaction", name, got)
+		}
 	}
 	for _, r := range []string{loadtest.RatioSAMLFirst, loadtest.RatioSAMLFirstP99, loadtest.RatioSAMLStorm, loadtest.RatioSAMLStormP99,
 		loadtest.RatioOIDCFirst, loadtest.RatioOIDCFirstP99, loadtest.RatioReturning, loadtest.RatioSAMLFirstPgbench, loadtest.RatioNaiveFirstPgbench} {

@@ -98,6 +98,9 @@ func (rep *CompareReport) WriteText(w io.Writer) error {
 		if s.Exhausted {
 			note += " (all used before the end: raise -logins)"
 		}
+		if s.LoginsPerTransaction > 0 {
+			note += fmt.Sprintf("; the provisioner decided %.2f logins per transaction", s.LoginsPerTransaction)
+		}
 		fmt.Fprintf(w, "%s outcomes: %s%s\n", s.Name, strings.Join(parts, ", "), note)
 	}
 	fmt.Fprintf(w, "peak RSS (VmHWM): %s\n", byProcess(rep.PeakRSSMB, "%s %.0f MB", ", "))

@@ -137,6 +137,10 @@ type ScenarioResult struct {
 	PeakRSSMB     map[string]float64 `json:"peak_rss_mb,omitempty"`
 	// Scrapes: what scraping Options.Scrape cost during the timed phase.
 	Scrapes *ScrapeStats `json:"scrapes,omitempty"`
+	// LoginsPerTransaction: the provisioner's mean batch over the timed
+	// phase (its jitprov_provisioner_batch_logins). Set by compare for the
+	// edge's scenarios.
+	LoginsPerTransaction float64 `json:"logins_per_transaction,omitempty"`
 }
 
 // Report is a run's result.

@@ -58,6 +58,9 @@ func (c *comparer) startPipeline(ctx context.Context, pl *pipeline, env []string
 		return err
 	}
 	pl.metrics = []string{"http://" + healthAddr + "/metrics", "http://" + metricsAddr + "/metrics"}
+	c.mu.Lock()
+	c.provMetrics = "http://" + healthAddr + "/metrics"
+	c.mu.Unlock()
 	return nil
 }
 
