@@ -94,17 +94,6 @@ func readStream(t *testing.T, js jetstream.JetStream, stream string) []*jetstrea
 	return out
 }
 
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 type runningRelay struct {
 	relay  *bus.Relay
 	cancel context.CancelFunc
@@ -181,7 +170,7 @@ func TestRelayPublishesTheOutboxOnce(t *testing.T) {
 			rr.relay.Wake()
 			// OnPublished is called after the round that marked the rows
 			// sent has returned: wait for both, not for the rows alone.
-			waitFor(t, 15*time.Second, "outbox rows marked sent and reported", func() bool {
+			testenv.WaitFor(t, 15*time.Second, "outbox rows marked sent and reported", func() bool {
 				return unsent(t, s) == 0 && published.Load() >= int64(len(want))
 			})
 			if got := published.Load(); got != int64(len(want)) {
@@ -195,7 +184,7 @@ func TestRelayPublishesTheOutboxOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			rr.relay.Wake()
-			waitFor(t, 15*time.Second, "re-published rows marked sent", func() bool { return unsent(t, s) == 0 })
+			testenv.WaitFor(t, 15*time.Second, "re-published rows marked sent", func() bool { return unsent(t, s) == 0 })
 			checkRelayed(t, js, want)
 
 			start := time.Now()
@@ -252,7 +241,7 @@ func TestRelayPublishesWithoutBeingWoken(t *testing.T) {
 	startRelay(t, s, js, func(r *bus.Relay) { r.Interval = 100 * time.Millisecond })
 	want := []store.OutboxMessage{outboxEvent(t, events.TypeUserCreated, "acme", 1)}
 	appendOutbox(t, s, want...)
-	waitFor(t, 10*time.Second, "the ticker relays the outbox", func() bool { return unsent(t, s) == 0 })
+	testenv.WaitFor(t, 10*time.Second, "the ticker relays the outbox", func() bool { return unsent(t, s) == 0 })
 	checkRelayed(t, js, want)
 }
 
@@ -311,7 +300,7 @@ func TestRelayKeepsEventsNoStreamAccepts(t *testing.T) {
 	// Once the streams exist, the next round sends it.
 	ensure(t, js)
 	rr.relay.Wake()
-	waitFor(t, 15*time.Second, "the kept event relayed", func() bool { return unsent(t, s) == 0 })
+	testenv.WaitFor(t, 15*time.Second, "the kept event relayed", func() bool { return unsent(t, s) == 0 })
 	checkRelayed(t, js, []store.OutboxMessage{msg})
 }
 

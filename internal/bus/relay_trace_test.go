@@ -42,12 +42,12 @@ func TestRelaySpans(t *testing.T) {
 	msgs = append(msgs, outboxEvent(t, events.TypeSeatsExhausted, "acme", 2))
 	appendOutbox(t, s, msgs...)
 	startRelay(t, s, js, func(r *bus.Relay) { r.Tracer = tp; r.Interval = 50 * time.Millisecond })
-	waitFor(t, 10*time.Second, "the relay publishes the outbox", func() bool { return unsent(t, s) == 0 })
+	testenv.WaitFor(t, 10*time.Second, "the relay publishes the outbox", func() bool { return unsent(t, s) == 0 })
 	checkRelayed(t, js, msgs)
 
 	var batch sdktrace.ReadOnlySpan
 	producers := map[string]sdktrace.ReadOnlySpan{} // by message id
-	waitFor(t, 10*time.Second, "the relay's spans end", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the relay's spans end", func() bool {
 		batch, producers = nil, map[string]sdktrace.ReadOnlySpan{}
 		for _, sp := range spans.GetSpans().Snapshots() {
 			switch {

@@ -166,8 +166,13 @@ func (s *Service) consume(ctx context.Context, handle func(ctx context.Context, 
 				if msgs == nil {
 					return
 				}
-				handle(hctx, msgs, answer)
-				h.release(subj)
+				func() {
+					// Released however the decision ends: a worker that
+					// dies mid-decision must not keep its organisation
+					// from the others.
+					defer h.release(subj)
+					handle(hctx, msgs, answer)
+				}()
 			}
 		})
 	}

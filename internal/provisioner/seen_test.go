@@ -94,7 +94,7 @@ func TestRecordSeenBatches(t *testing.T) {
 		// The first batch is recorded only once a hundred more logins
 		// are in hand (delivered, not yet acked): the next must take
 		// them together.
-		waitFor(t, 30*time.Second, "100 logins in hand", func() bool {
+		testenv.WaitFor(t, 30*time.Second, "100 logins in hand", func() bool {
 			i, err := gateInfo.Info(ctx)
 			return err == nil && i.NumAckPending >= 100
 		})
@@ -105,7 +105,7 @@ func TestRecordSeenBatches(t *testing.T) {
 
 	// Wait for the consumer to have acked everything (on the event, not
 	// the clock: the consumer's own account of what it holds).
-	waitFor(t, 30*time.Second, "every login.seen acked", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "every login.seen acked", func() bool {
 		i, err := info.Info(ctx)
 		return err == nil && i.NumPending == 0 && i.NumAckPending == 0 && i.AckFloor.Stream == i.Delivered.Stream
 	})
@@ -156,16 +156,4 @@ func (r *countingRecorder) RecordLogins(ctx context.Context, logins []store.Logi
 
 func countLines(s, substr string) int {
 	return strings.Count(s, substr)
-}
-
-// waitFor polls cond until it holds, failing the test after limit.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not %s within %s", what, limit)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

@@ -70,3 +70,17 @@ func WaitHTTP(t testing.TB, url string, status int, want string, within time.Dur
 		time.Sleep(50 * time.Millisecond) // the poll interval of a condition
 	}
 }
+
+// WaitFor polls cond until it holds, and fails t when it has not within
+// the limit: a wait on the awaited state itself (a consumer's own
+// account, a row), never a sleep before asserting.
+func WaitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
