@@ -379,11 +379,6 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, a session.Awaiti
 		}
 		if s.startSession(w, r, session.Session{UserID: res.User.ID, OrganizationID: org,
 			ConnectionID: conn, Role: res.User.Role, Email: res.User.Email}, returnTo) {
-			if token == "" && s.standings != nil {
-				// The provisioner's answer to this very login: as fresh
-				// as the store.
-				s.standings.issue(org, res.User.ID, standing{status: res.User.Status, role: res.User.Role, email: res.User.Email})
-			}
 			log.InfoContext(ctx, "signed in", "user_id", res.User.ID)
 		}
 	case events.OutcomeHeld:

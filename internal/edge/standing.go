@@ -34,10 +34,6 @@ type standings struct {
 type standing struct {
 	status, role, email string
 	at                  time.Time
-	// issued is the second (Unix time, as a session carries it) of the
-	// session issued with this standing when it came from the
-	// provisioner's answer (issue), not from the store; 0 otherwise.
-	issued int64
 }
 
 func newStandings(users Decisions, ttl time.Duration) *standings {
@@ -58,7 +54,7 @@ func (s *standings) of(ctx context.Context, org, userID string, notBefore time.T
 	st, found := s.seen[key]
 	s.mu.Unlock()
 	// A second of margin: a session's times may be kept to the second.
-	if found && now.Sub(st.at) < s.ttl && (!st.at.Before(notBefore.Add(time.Second)) || st.issued == notBefore.Unix()) {
+	if found && now.Sub(st.at) < s.ttl && !st.at.Before(notBefore.Add(time.Second)) {
 		return st, true, nil
 	}
 	u, err := s.users.User(ctx, org, userID)
@@ -70,28 +66,11 @@ func (s *standings) of(ctx context.Context, org, userID string, notBefore time.T
 	default:
 		st = standing{status: u.Status, role: u.Role, email: u.Email, at: now}
 	}
-	s.remember(key, st)
-	return st, true, nil
-}
-
-// issue remembers the standing a session issued now carries, as the
-// provisioner has just decided it — in the transaction that created or
-// found the user, no older than a read of the store would be — so that
-// the session's first check (the redirect that follows the sign-in) need
-// not read it again. Only an answer fresh from the provisioner is
-// remembered so: a fast-path sign-in's known-identities record may lag
-// an admin's change, and that session's first check reads the store.
-func (s *standings) issue(org, userID string, st standing) {
-	now := s.now()
-	st.at, st.issued = now, now.Unix()
-	s.remember(org+"\x00"+userID, st)
-}
-
-func (s *standings) remember(key string, st standing) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if len(s.seen) >= maxStandings {
 		s.seen = map[string]standing{}
 	}
 	s.seen[key] = st
+	s.mu.Unlock()
+	return st, true, nil
 }
