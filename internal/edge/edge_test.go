@@ -639,6 +639,65 @@ func TestWaitingPageSignsInFromTheStoredDecision(t *testing.T) {
 	}
 }
 
+// A person suspended after their waiting login was decided gets no
+// working session from the waiting page: the stored decision says active,
+// but the session's first check reads the store, and their older session,
+// already refused, stays refused. (A change that took the stored decision
+// for a fresh reading of the user failed this.)
+func TestWaitingPageAfterASuspensionGivesNoWorkingSession(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, 10, true, withProvisionTimeout(300*time.Millisecond), withEdgeConfig(func(c *edge.Config) { c.SessionRecheck = time.Second }))
+	w.idp.signsIn(person("00u-hal", "hal@acme.example"))
+	old := newBrowser(t)
+	if resp, _ := login(t, old, w.edgeURL, "/"); resp.Status != http.StatusSeeOther {
+		t.Fatalf("first login: %d %s", resp.Status, resp.Body)
+	}
+	_, userID := verify(t, old, w.edgeURL)
+	js, err := jetstream.New(w.nats.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	knownIDs, err := known.Open(ctx, js, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second login waits (its known record gone, no provisioner), and is
+	// decided — active — once a provisioner runs.
+	if err := knownIDs.Delete(ctx, "acme", "idp", "00u-hal"); err != nil {
+		t.Fatal(err)
+	}
+	w.stopProvisioner()
+	b := newBrowser(t)
+	resp, _ := login(t, b, w.edgeURL, "/desk")
+	if resp.Status != http.StatusAccepted {
+		t.Fatalf("login without a provisioner: %d %s, want the waiting page", resp.Status, resp.Body)
+	}
+	w.startProvisioner()
+	w.loginsDrained(t)
+	// Then an admin suspends them; the older session is refused.
+	if _, err := admin.New(w.store, w.log).Suspend(ctx, admin.Operator("test"), "acme", userID, "on leave"); err != nil {
+		t.Fatal(err)
+	}
+	// (within the recheck interval: a second)
+	waitUntil(t, func() bool { v, _ := verify(t, old, w.edgeURL); return v.Status == http.StatusUnauthorized })
+	// The waiting page continues from the stored decision (the known
+	// record, rewritten as suspended, is gone again).
+	waitUntil(t, func() bool {
+		rec, err := knownIDs.Get(ctx, "acme", "idp", "00u-hal")
+		return err == nil && rec.Status == store.StatusSuspended
+	})
+	if err := knownIDs.Delete(ctx, "acme", "idp", "00u-hal"); err != nil {
+		t.Fatal(err)
+	}
+	b.Get(w.edgeURL + refreshTarget(resp))
+	if v, _ := verify(t, b, w.edgeURL); v.Status != http.StatusUnauthorized {
+		t.Errorf("session from the waiting page after the suspension: %d, want 401", v.Status)
+	}
+	if v, _ := verify(t, old, w.edgeURL); v.Status != http.StatusUnauthorized {
+		t.Errorf("older session after the waiting page's continuation: %d, want 401 still", v.Status)
+	}
+}
+
 // A login decided while its person waits is answered on the waiting page
 // whatever the decision: a seat refusal is shown, not waited on forever.
 func TestWaitingPageShowsARejection(t *testing.T) {
