@@ -285,9 +285,12 @@ func TestKeyRotation(t *testing.T) {
 	}
 	clock.advance(DefaultJWKSRefreshInterval + time.Second)
 	o.rotate(newECKey(t, "k2"), true)
-	for i := range 3 {
+	if err := finishAfterRefresh(t, o, rp); err != nil {
+		t.Fatalf("login after rotation: %v", err)
+	}
+	for i := range 2 {
 		if err := finishWith(t, o, rp, nil); err != nil {
-			t.Fatalf("login %d after rotation: %v", i, err)
+			t.Fatalf("login %d after rotation: %v", i+2, err)
 		}
 	}
 	if got := o.jwksHits.Load(); got != 2 {
@@ -297,9 +300,26 @@ func TestKeyRotation(t *testing.T) {
 	o.rotate(newRSAKey(t, "k3"), false)
 	wantReason(t, finishWith(t, o, rp, nil), ReasonSignature)
 	clock.advance(DefaultJWKSRefreshInterval + time.Second)
-	if err := finishWith(t, o, rp, nil); err != nil {
+	if err := finishAfterRefresh(t, o, rp); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// finishAfterRefresh is finishWith for the first login that needs a JWKS
+// fetch right after another one ended. go-oidc's RemoteKeySet wakes the
+// waiters of a fetch before it clears its in-flight marker
+// (keysFromRemote), so a token verified in between is answered from the
+// fetch that just ended — the old keys — rather than starting its own;
+// CI saw it once. A second login starts its own fetch, which is what the
+// callers assert happens (and their fetch counts stay exact: the refused
+// try fetched nothing).
+func finishAfterRefresh(t *testing.T, o *testOP, rp *RP) error {
+	t.Helper()
+	err := finishWith(t, o, rp, nil)
+	for try := 0; try < 3 && err != nil && ReasonOf(err) == ReasonSignature; try++ {
+		err = finishWith(t, o, rp, nil)
+	}
+	return err
 }
 
 func TestNewRefuses(t *testing.T) {
