@@ -619,14 +619,7 @@ func TestWaitingPageSignsInFromTheStoredDecision(t *testing.T) {
 	w.startProvisioner()
 	w.loginsDrained(t)
 	// The decision is made; its known-identity record is lost.
-	js, err := jetstream.New(w.nats.Connect(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	knownIDs, err := known.Open(context.Background(), js, "", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	knownIDs := w.knownIDs(t)
 	if err := knownIDs.Delete(context.Background(), "acme", "idp", "00u-gina"); err != nil {
 		t.Fatal(err)
 	}
@@ -653,14 +646,7 @@ func TestWaitingPageAfterASuspensionGivesNoWorkingSession(t *testing.T) {
 		t.Fatalf("first login: %d %s", resp.Status, resp.Body)
 	}
 	_, userID := verify(t, old, w.edgeURL)
-	js, err := jetstream.New(w.nats.Connect(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	knownIDs, err := known.Open(ctx, js, "", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	knownIDs := w.knownIDs(t)
 	// A second login waits (its known record gone, no provisioner), and is
 	// decided — active — once a provisioner runs.
 	if err := knownIDs.Delete(ctx, "acme", "idp", "00u-hal"); err != nil {
@@ -696,6 +682,21 @@ func TestWaitingPageAfterASuspensionGivesNoWorkingSession(t *testing.T) {
 	if v, _ := verify(t, old, w.edgeURL); v.Status != http.StatusUnauthorized {
 		t.Errorf("older session after the waiting page's continuation: %d, want 401 still", v.Status)
 	}
+}
+
+// knownIDs opens the known-identities bucket the world's provisioner
+// keeps, as the edge reads it.
+func (w *world) knownIDs(t *testing.T) *known.Cache {
+	t.Helper()
+	js, err := jetstream.New(w.nats.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := known.Open(context.Background(), js, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
 }
 
 // A login decided while its person waits is answered on the waiting page
@@ -1014,14 +1015,7 @@ func TestSuspendedPersonIsRefusedAfterTheFastPath(t *testing.T) {
 		t.Fatalf("first login: %d %s", resp.Status, resp.Body)
 	}
 	_, userID := verify(t, b, w.edgeURL)
-	js, err := jetstream.New(w.nats.Connect(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	knownIDs, err := known.Open(ctx, js, "", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	knownIDs := w.knownIDs(t)
 	record := func() known.Record {
 		t.Helper()
 		rec, err := knownIDs.Get(ctx, "acme", "idp", "00u-sam")

@@ -13,7 +13,6 @@ import (
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/admin"
 	"github.com/jitprov/jitprov/internal/bus"
-	"github.com/jitprov/jitprov/internal/known"
 	"github.com/jitprov/jitprov/internal/testenv"
 )
 
@@ -164,14 +163,7 @@ func TestHeldSignupDeniedWhileWaiting(t *testing.T) {
 	// The denial rewrites the person's known identity (never fresh, status
 	// deprovisioned) once user.deprovisioned is relayed: the page must
 	// still tell the denial, not take the record for a newer login.
-	js, err := jetstream.New(w.nats.Connect(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	knownIDs, err := known.Open(context.Background(), js, "", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	knownIDs := w.knownIDs(t)
 	waitUntil(t, func() bool {
 		rec, err := knownIDs.Get(context.Background(), "acme", "idp", "00u-ivan")
 		return err == nil && rec.Status == "deprovisioned"

@@ -9,10 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go/jetstream"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-
-	"github.com/jitprov/jitprov/internal/known"
 
 	"github.com/jitprov/jitprov/internal/telemetry"
 	"github.com/jitprov/jitprov/internal/testenv"
@@ -22,15 +19,7 @@ import (
 // person ext is in the known identities (the fast path reads it).
 func knownRecord(t *testing.T, w *world, ext string) bool {
 	t.Helper()
-	js, err := jetstream.New(w.nats.Connect(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := known.Open(context.Background(), js, "", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = ids.Get(context.Background(), "acme", "idp", ext)
+	_, err := w.knownIDs(t).Get(context.Background(), "acme", "idp", ext)
 	return err == nil
 }
 
