@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -223,6 +225,70 @@ func TestCLIReads(t *testing.T) {
 	// Empty lists say so on stderr and keep stdout for data.
 	if r := h.jitprov(t, "reviews", "list", "globex").must(t); r.stdout != "" || !strings.Contains(r.stderr, "No role reviews match") {
 		t.Errorf("empty list: stdout %q stderr %q", r.stdout, r.stderr)
+	}
+}
+
+// The paged lists: a page ends with the cursor of the next on stderr
+// (and in the data), the cursor gives the next page, --all every page,
+// and an empty list says so on stderr with nothing on stdout.
+func TestCLIPages(t *testing.T) {
+	h := newAdminEnv(t)
+	ann := h.login(t, "acme", "ann").User
+	h.login(t, "acme", "grace")
+	h.jitprov(t, "users", "suspend", "acme", ann.ID, "--reason", "on leave").must(t)
+	h.jitprov(t, "users", "reactivate", "acme", ann.ID).must(t)
+
+	cursor := regexp.MustCompile(`add --cursor (\S+), or --all`)
+	for _, tc := range []struct {
+		list []string // the command
+		key  string   // its items in the data
+		noun string   // in the note on the next page
+		none []string // a query that matches nothing
+		note string   // what it says then
+	}{
+		{[]string{"users", "list", "acme"}, "users", "users", []string{"--search", "nobody"}, "No users match."},
+		{[]string{"decisions", "acme"}, "decisions", "decisions", []string{"--external-id", "nobody"}, "No decisions match."},
+		{[]string{"audit", "acme"}, "entries", "entries", []string{"--target", "nobody"}, "No admin actions match."},
+		{[]string{"conflicts", "acme"}, "conflicts", "conflicts", []string{"--user", ann.ID}, "No overruled changes match."},
+	} {
+		t.Run(strings.Join(tc.list, " "), func(t *testing.T) {
+			items := func(r ran) ([]any, string) {
+				t.Helper()
+				var v map[string]any
+				if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+					t.Fatalf("-o json: %v\n%s", err, r.stdout)
+				}
+				got, _ := v[tc.key].([]any)
+				next, _ := v["next"].(string)
+				return got, next
+			}
+			all, next := items(h.jitprov(t, append(tc.list, "--all", "-o", "json")...).must(t))
+			if next != "" {
+				t.Errorf("--all: next %q, want none after the last page", next)
+			}
+			if tc.key != "conflicts" { // nobody's fields are owned here
+				if len(all) != 2 {
+					t.Fatalf("--all: %d %s, want 2", len(all), tc.key)
+				}
+				first := h.jitprov(t, append(tc.list, "--limit", "1")...).must(t)
+				m := cursor.FindStringSubmatch(first.stderr)
+				if m == nil || !strings.Contains(first.stderr, "More "+tc.noun+":") || strings.Contains(first.stdout, "--cursor") {
+					t.Fatalf("a first page of 1: stderr %q, want the next page's cursor there (not on stdout)", first.stderr)
+				}
+				one, next := items(h.jitprov(t, append(tc.list, "--limit", "1", "-o", "json")...).must(t))
+				if len(one) != 1 || next != m[1] {
+					t.Errorf("a first page of 1 as data: %d items, next %q; the table said %q", len(one), next, m[1])
+				}
+				second, _ := items(h.jitprov(t, append(tc.list, "--limit", "1", "--cursor", m[1], "-o", "json")...).must(t))
+				if len(second) != 1 || reflect.DeepEqual(second[0], one[0]) || !reflect.DeepEqual(second[0], all[1]) {
+					t.Errorf("the page at the cursor: %v, want the second of %v", second, all)
+				}
+			}
+			r := h.jitprov(t, append(tc.list, tc.none...)...).must(t)
+			if r.stdout != "" || strings.TrimSpace(r.stderr) != tc.note {
+				t.Errorf("nothing matches: stdout %q, stderr %q, want only %q on stderr", r.stdout, r.stderr, tc.note)
+			}
+		})
 	}
 }
 

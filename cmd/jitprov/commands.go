@@ -206,34 +206,22 @@ func usersList(fs *flag.FlagSet) func(*env, []string) error {
 		if all && q.Limit == 0 {
 			q.Limit = 500
 		}
-		page := client.UserPage{Users: []client.User{}}
-		page.Next, err = pages(all, q.Cursor, func(cursor string) (string, error) {
-			q.Cursor = cursor
-			p, err := c.Users(e.ctx, org, q)
-			page.Users = append(page.Users, p.Users...)
-			return p.Next, err
-		})
-		if err != nil {
-			return err
-		}
-		return e.print(page, func(w io.Writer) error {
-			if len(page.Users) == 0 {
-				e.note("No users match.")
-				return nil
-			}
-			t := newTable("ID", "EMAIL", "NAME", "ROLE", "STATUS", "CREATED BY", "CREATED", "LAST LOGIN")
-			for _, u := range page.Users {
-				t.add(u.ID, u.Email, name(u), u.Role, u.Status, u.CreatedBy, when(u.CreatedAt), when(u.LastLoginAt))
-			}
-			if err := t.write(w); err != nil {
-				return err
-			}
-			if page.Next != "" {
-				e.note("More users: add --cursor %s, or --all for every page.", page.Next)
-			}
-			return nil
-		})
+		return paged[client.User]{noun: "users", none: "No users match.", table: userTable}.run(e, all, q.Cursor,
+			func(cursor string) ([]client.User, string, error) {
+				q.Cursor = cursor
+				p, err := c.Users(e.ctx, org, q)
+				return p.Users, p.Next, err
+			},
+			func(us []client.User, next string) any { return client.UserPage{Users: us, Next: next} })
 	}
+}
+
+func userTable(us []client.User) *table {
+	t := newTable("ID", "EMAIL", "NAME", "ROLE", "STATUS", "CREATED BY", "CREATED", "LAST LOGIN")
+	for _, u := range us {
+		t.add(u.ID, u.Email, name(u), u.Role, u.Status, u.CreatedBy, when(u.CreatedAt), when(u.LastLoginAt))
+	}
+	return t
 }
 
 // parseSince reads --since: RFC 3339, a date, or an age before now.
@@ -556,8 +544,6 @@ func auditTable(es []client.AuditEntry) *table {
 	return t
 }
 
-// pages follows cursors when all is set: fetch gets one page from cursor
-// and returns the cursor of the next.
 // pageFlags declares a list's paging flags: --limit, --cursor and --all.
 func pageFlags(fs *flag.FlagSet, noun string, limit *int, cursor *string, all *bool) {
 	fs.IntVar(limit, "limit", 0, noun+" per page, 1 to 500 (default 50)")
@@ -565,14 +551,44 @@ func pageFlags(fs *flag.FlagSet, noun string, limit *int, cursor *string, all *b
 	fs.BoolVar(all, "all", false, "every page")
 }
 
-func pages(all bool, cursor string, fetch func(cursor string) (string, error)) (string, error) {
+// paged prints a list the API serves in pages of T.
+type paged[T any] struct {
+	noun  string // what the list holds, for the note on the next page: "users"
+	none  string // the note when nothing matches
+	table func([]T) *table
+}
+
+// run fetches the page at cursor — and, with all, every page after it —
+// and prints what it got: as data, the page that wrap makes of it (with
+// the cursor of the next page, "" after the last); as a table, with a note
+// on how to get the next page. fetch gets one page and the next cursor.
+func (l paged[T]) run(e *env, all bool, cursor string, fetch func(cursor string) ([]T, string, error), wrap func(items []T, next string) any) error {
+	items := []T{}
+	var next string
 	for {
-		next, err := fetch(cursor)
-		if err != nil || !all || next == "" {
-			return next, err
+		got, n, err := fetch(cursor)
+		if err != nil {
+			return err
+		}
+		items, next = append(items, got...), n
+		if !all || next == "" {
+			break
 		}
 		cursor = next
 	}
+	return e.print(wrap(items, next), func(w io.Writer) error {
+		if len(items) == 0 {
+			e.note("%s", l.none)
+			return nil
+		}
+		if err := l.table(items).write(w); err != nil {
+			return err
+		}
+		if next != "" {
+			e.note("More %s: add --cursor %s, or --all for every page.", l.noun, next)
+		}
+		return nil
+	})
 }
 
 func auditList(fs *flag.FlagSet) func(*env, []string) error {
@@ -591,29 +607,13 @@ func auditList(fs *flag.FlagSet) func(*env, []string) error {
 		if err != nil {
 			return err
 		}
-		page := client.AuditPage{Entries: []client.AuditEntry{}}
-		page.Next, err = pages(all, q.Cursor, func(cursor string) (string, error) {
-			q.Cursor = cursor
-			p, err := c.Audit(e.ctx, org, q)
-			page.Entries = append(page.Entries, p.Entries...)
-			return p.Next, err
-		})
-		if err != nil {
-			return err
-		}
-		return e.print(page, func(w io.Writer) error {
-			if len(page.Entries) == 0 {
-				e.note("No admin actions match.")
-				return nil
-			}
-			if err := auditTable(page.Entries).write(w); err != nil {
-				return err
-			}
-			if page.Next != "" {
-				e.note("More entries: add --cursor %s, or --all for every page.", page.Next)
-			}
-			return nil
-		})
+		return paged[client.AuditEntry]{noun: "entries", none: "No admin actions match.", table: auditTable}.run(e, all, q.Cursor,
+			func(cursor string) ([]client.AuditEntry, string, error) {
+				q.Cursor = cursor
+				p, err := c.Audit(e.ctx, org, q)
+				return p.Entries, p.Next, err
+			},
+			func(es []client.AuditEntry, next string) any { return client.AuditPage{Entries: es, Next: next} })
 	}
 }
 
@@ -634,29 +634,15 @@ func conflictsList(fs *flag.FlagSet) func(*env, []string) error {
 		if err != nil {
 			return err
 		}
-		page := client.ConflictPage{Conflicts: []client.FieldConflict{}}
-		page.Next, err = pages(all, q.Cursor, func(cursor string) (string, error) {
-			q.Cursor = cursor
-			p, err := c.Conflicts(e.ctx, org, q)
-			page.Conflicts = append(page.Conflicts, p.Conflicts...)
-			return p.Next, err
-		})
-		if err != nil {
-			return err
-		}
-		return e.print(page, func(w io.Writer) error {
-			if len(page.Conflicts) == 0 {
-				e.note("No overruled changes match.")
-				return nil
-			}
-			if err := conflictTable(page.Conflicts).write(w); err != nil {
-				return err
-			}
-			if page.Next != "" {
-				e.note("More conflicts: add --cursor %s, or --all for every page.", page.Next)
-			}
-			return nil
-		})
+		return paged[client.FieldConflict]{noun: "conflicts", none: "No overruled changes match.", table: conflictTable}.run(e, all, q.Cursor,
+			func(cursor string) ([]client.FieldConflict, string, error) {
+				q.Cursor = cursor
+				p, err := c.Conflicts(e.ctx, org, q)
+				return p.Conflicts, p.Next, err
+			},
+			func(cs []client.FieldConflict, next string) any {
+				return client.ConflictPage{Conflicts: cs, Next: next}
+			})
 	}
 }
 
@@ -701,29 +687,13 @@ func decisionsList(fs *flag.FlagSet) func(*env, []string) error {
 		if err != nil {
 			return err
 		}
-		page := client.DecisionPage{Decisions: []client.Decision{}}
-		page.Next, err = pages(all, q.Cursor, func(cursor string) (string, error) {
-			q.Cursor = cursor
-			p, err := c.Decisions(e.ctx, org, q)
-			page.Decisions = append(page.Decisions, p.Decisions...)
-			return p.Next, err
-		})
-		if err != nil {
-			return err
-		}
-		return e.print(page, func(w io.Writer) error {
-			if len(page.Decisions) == 0 {
-				e.note("No decisions match.")
-				return nil
-			}
-			if err := decisionTable(page.Decisions).write(w); err != nil {
-				return err
-			}
-			if page.Next != "" {
-				e.note("More decisions: add --cursor %s, or --all for every page.", page.Next)
-			}
-			return nil
-		})
+		return paged[client.Decision]{noun: "decisions", none: "No decisions match.", table: decisionTable}.run(e, all, q.Cursor,
+			func(cursor string) ([]client.Decision, string, error) {
+				q.Cursor = cursor
+				p, err := c.Decisions(e.ctx, org, q)
+				return p.Decisions, p.Next, err
+			},
+			func(ds []client.Decision, next string) any { return client.DecisionPage{Decisions: ds, Next: next} })
 	}
 }
 
