@@ -186,18 +186,6 @@ func roleReview(org, email string) events.RoleReviewRequested {
 		Email: email, CurrentRole: "member", RequestedRole: "admin", LoginID: uuid.NewString()}
 }
 
-// eventually polls cond until it holds or within passes.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // idle reports whether consumer of stream has nothing left to hand out
 // and nothing handed out that is not acked or terminated: every message
 // stored so far is finished with.
@@ -216,7 +204,7 @@ func (h *harness) idle(stream, consumer string) bool {
 // far: their jobs are queued or their batches hold them.
 func (h *harness) planned(t testing.TB) {
 	t.Helper()
-	eventually(t, 30*time.Second, "every alert planned", func() bool { return h.idle(bus.StreamAlerts, notify.ConsumerPlanner) })
+	testenv.WaitFor(t, 30*time.Second, "every alert planned", func() bool { return h.idle(bus.StreamAlerts, notify.ConsumerPlanner) })
 }
 
 // settled waits until every alert published so far is planned and every
@@ -226,7 +214,7 @@ func (h *harness) planned(t testing.TB) {
 // waiting for their time are not sent.
 func (h *harness) settled(t testing.TB, within time.Duration) {
 	t.Helper()
-	eventually(t, within, "every alert planned and every job finished", func() bool {
+	testenv.WaitFor(t, within, "every alert planned and every job finished", func() bool {
 		// In this order: an alert is acked only after its jobs are
 		// queued, so the jobs of every planned alert are counted next.
 		return h.idle(bus.StreamAlerts, notify.ConsumerPlanner) && h.idle(notify.StreamJobs, notify.ConsumerSender)
@@ -283,7 +271,7 @@ func (f *flushes) sent(org string) []flushPass {
 func (f *flushes) wait(t testing.TB, org string, n int) []flushPass {
 	t.Helper()
 	var sent []flushPass
-	eventually(t, 30*time.Second, fmt.Sprintf("%d batch messages for %s sent", n, org), func() bool {
+	testenv.WaitFor(t, 30*time.Second, fmt.Sprintf("%d batch messages for %s sent", n, org), func() bool {
 		sent = f.sent(org)
 		return len(sent) >= n
 	})

@@ -44,7 +44,7 @@ func TestMailGoesToAdminsAndAddresses(t *testing.T) {
 
 	h.publish(events.TypeSeatsThresholdReached, "acme", events.SeatsThresholdReached{OrganizationID: "acme", MaxSeats: 50, SeatsUsed: 45,
 		ThresholdPercent: 90, UserID: "5f0c6a2e-8a43-4e5b-9d1e-2b7f3c4d5e6f", LoginID: "login-1"})
-	eventually(t, 10*time.Second, "three mails", func() bool { return len(h.mail.Mails()) >= 3 })
+	testenv.WaitFor(t, 10*time.Second, "three mails", func() bool { return len(h.mail.Mails()) >= 3 })
 	h.settled(t, 30*time.Second) // a mail to anybody else would have arrived by now
 
 	var to []string
@@ -87,7 +87,7 @@ func TestWebhookRetriedWithBackoffUntilDelivered(t *testing.T) {
 	ev := h.publish(events.TypeProvisioningFailed, "acme", events.ProvisioningFailed{LoginID: "login-1", OrganizationID: "acme",
 		ConnectionID: "okta", ExternalID: "00u1", Email: "ada@acme.example", Reason: "failed 8 times", Deliveries: 8, FailedAt: time.Now().UTC()})
 
-	eventually(t, 15*time.Second, "the flaky webhook's delivery", func() bool { return len(flaky.delivered()) == 1 })
+	testenv.WaitFor(t, 15*time.Second, "the flaky webhook's delivery", func() bool { return len(flaky.delivered()) == 1 })
 	h.settled(t, 30*time.Second) // any further try would have been made by now
 	reqs := flaky.requests()
 	if len(reqs) != 3 {
@@ -142,7 +142,7 @@ func TestFailingWebhookIsParkedThenReplayed(t *testing.T) {
 
 	ctx := context.Background()
 	var parked []notify.Parked
-	eventually(t, 20*time.Second, "the job parked", func() bool {
+	testenv.WaitFor(t, 20*time.Second, "the job parked", func() bool {
 		var err error
 		parked, err = notify.ListParked(ctx, h.js, "acme")
 		return err == nil && len(parked) == 1
@@ -164,7 +164,7 @@ func TestFailingWebhookIsParkedThenReplayed(t *testing.T) {
 	if _, err := notify.Replay(ctx, h.js, p.Seq); err != nil {
 		t.Fatalf("Replay: %v", err)
 	}
-	eventually(t, 10*time.Second, "the replayed delivery", func() bool { return len(broken.delivered()) == 1 })
+	testenv.WaitFor(t, 10*time.Second, "the replayed delivery", func() bool { return len(broken.delivered()) == 1 })
 	if left, _ := notify.ListParked(ctx, h.js, ""); len(left) != 0 {
 		t.Errorf("%d jobs still parked after the replay", len(left))
 	}
@@ -198,7 +198,7 @@ func TestRefusedDeliveryIsParkedAtOnce(t *testing.T) {
 			h.start()
 			h.publish(events.TypeRoleReviewRequested, "acme", roleReview("acme", "ada@acme.example"))
 			var parked []notify.Parked
-			eventually(t, 10*time.Second, "the job parked", func() bool {
+			testenv.WaitFor(t, 10*time.Second, "the job parked", func() bool {
 				var err error
 				parked, err = notify.ListParked(context.Background(), h.js, "")
 				return err == nil && len(parked) == 1
@@ -248,7 +248,7 @@ func TestSeatExhaustionThrottledToOneMessagePerCooldown(t *testing.T) {
 	}
 	h.planned(t)
 	clk.Advance(delay)
-	eventually(t, 30*time.Second, "the seat message", func() bool { return len(ops.delivered()) == 1 && len(h.mail.Mails()) == 1 })
+	testenv.WaitFor(t, 30*time.Second, "the seat message", func() bool { return len(ops.delivered()) == 1 && len(h.mail.Mails()) == 1 })
 	first := flushed.wait(t, "acme", 1)
 	if len(first) != 1 || first[0].Now.Before(start.Add(delay)) {
 		t.Fatalf("seat messages sent %v; want one, once the gathering delay (%s) had passed since %s",
@@ -270,7 +270,7 @@ func TestSeatExhaustionThrottledToOneMessagePerCooldown(t *testing.T) {
 	// found it changing, leaves it to the next tick, which a clock standing
 	// still never brings. Move it on a second at a time until the message
 	// is sent: at most ten minutes, far inside acme's cool-down.
-	eventually(t, 30*time.Second, "globex's seat message", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "globex's seat message", func() bool {
 		if len(flushed.sent("globex")) > 0 {
 			return true
 		}
@@ -285,7 +285,7 @@ func TestSeatExhaustionThrottledToOneMessagePerCooldown(t *testing.T) {
 	}
 	// Once the cool-down is over, the next message counts that one person.
 	clk.Advance(cooldown)
-	eventually(t, 30*time.Second, "the message after the cool-down", func() bool { return len(ops.delivered()) == 2 && len(h.mail.Mails()) == 2 })
+	testenv.WaitFor(t, 30*time.Second, "the message after the cool-down", func() bool { return len(ops.delivered()) == 2 && len(h.mail.Mails()) == 2 })
 	h.settled(t, 30*time.Second)
 	if sent := flushed.wait(t, "acme", 2); len(sent) != 2 || sent[1].Now.Before(first[0].Now.Add(cooldown)) {
 		t.Errorf("acme's seat messages sent %v; want the second a cool-down (%s) after the first", sent, cooldown)
@@ -331,7 +331,7 @@ func TestRoleReviewDigest(t *testing.T) {
 	h.start()
 	h.publish(events.TypeRoleReviewRequested, "acme", roleReview("acme", "first@acme.example"))
 	// At once: the clock has not moved.
-	eventually(t, 30*time.Second, "the first review", func() bool { return len(ops.delivered()) == 1 })
+	testenv.WaitFor(t, 30*time.Second, "the first review", func() bool { return len(ops.delivered()) == 1 })
 	first := flushed.wait(t, "acme", 1)
 	clk.Advance(time.Second) // the next reviews come a second later
 	for _, who := range []string{"b@acme.example", "c@acme.example", "d@acme.example"} {
@@ -339,7 +339,7 @@ func TestRoleReviewDigest(t *testing.T) {
 	}
 	h.planned(t)
 	clk.Advance(interval)
-	eventually(t, 30*time.Second, "the digest", func() bool { return len(ops.delivered()) == 2 && len(h.mail.Mails()) == 2 })
+	testenv.WaitFor(t, 30*time.Second, "the digest", func() bool { return len(ops.delivered()) == 2 && len(h.mail.Mails()) == 2 })
 	if sent := flushed.wait(t, "acme", 2); len(sent) != 2 || sent[1].Now.Before(first[0].Now.Add(interval)) {
 		t.Errorf("messages sent %v; want the digest an interval (%s) after the first", sent, interval)
 	}
@@ -388,21 +388,21 @@ func TestKilledMidDeliveryLosesNoneAndSendsNoneTwice(t *testing.T) {
 	n := h.start()
 	h.publish(events.TypeProvisioningFailed, "acme", events.ProvisioningFailed{LoginID: "login-1", OrganizationID: "acme",
 		ConnectionID: "okta", ExternalID: "00u1", Reason: "failed 8 times", Deliveries: 8, FailedAt: time.Now().UTC()})
-	eventually(t, 10*time.Second, "a, b and the mail delivered", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "a, b and the mail delivered", func() bool {
 		return len(a.delivered()) == 1 && len(b.delivered()) == 1 && len(h.mail.Mails()) == 1
 	})
-	eventually(t, 10*time.Second, "the slow receiver reached", func() bool { return slow.arrivals() == 1 })
+	testenv.WaitFor(t, 10*time.Second, "the slow receiver reached", func() bool { return slow.arrivals() == 1 })
 	n.kill(t)
 	// The killed notifier's request ends without an answer; then the
 	// receiver recovers.
-	eventually(t, 10*time.Second, "the cut request", func() bool { return len(slow.requests()) >= 1 })
+	testenv.WaitFor(t, 10*time.Second, "the cut request", func() bool { return len(slow.requests()) >= 1 })
 	slow.mu.Lock()
 	close(slow.hang)
 	slow.hang = nil
 	slow.mu.Unlock()
 
 	h.start()
-	eventually(t, 20*time.Second, "the slow receiver's delivery after the restart", func() bool { return len(slow.delivered()) == 1 })
+	testenv.WaitFor(t, 20*time.Second, "the slow receiver's delivery after the restart", func() bool { return len(slow.delivered()) == 1 })
 	// Every job the killed notifier held comes back after the ack wait;
 	// once all are finished, anything sent twice would have arrived.
 	h.settled(t, h.cfg.Topology.AckWait+30*time.Second)
@@ -440,10 +440,10 @@ func TestHangingReceiverDoesNotBlockOtherOrganisations(t *testing.T) {
 	// The slow organisation's jobs are queued, and its receiver holds
 	// deliveries.
 	h.planned(t)
-	eventually(t, 30*time.Second, "the stuck receiver reached", func() bool { return stuck.arrivals() >= h.cfg.PerOrg })
+	testenv.WaitFor(t, 30*time.Second, "the stuck receiver reached", func() bool { return stuck.arrivals() >= h.cfg.PerOrg })
 	published := time.Now()
 	h.publish(events.TypeRoleReviewRequested, "fast", roleReview("fast", "y@fast.example"))
-	eventually(t, time.Minute, "the other organisation's alert", func() bool { return len(fine.delivered()) == 1 })
+	testenv.WaitFor(t, time.Minute, "the other organisation's alert", func() bool { return len(fine.delivered()) == 1 })
 	t.Logf("other organisation delivered %s after publishing, with the slow one's receiver hanging", time.Since(published).Round(time.Millisecond))
 	stuck.mu.Lock()
 	defer stuck.mu.Unlock()
@@ -463,7 +463,7 @@ func TestRedeliveredJobIsNotSentTwice(t *testing.T) {
 	}))
 	h.start()
 	ev := h.publish(events.TypeRoleReviewRequested, "acme", roleReview("acme", "ada@acme.example"))
-	eventually(t, 10*time.Second, "the delivery", func() bool { return len(ops.delivered()) == 1 })
+	testenv.WaitFor(t, 10*time.Second, "the delivery", func() bool { return len(ops.delivered()) == 1 })
 
 	// The same job again, past the stream's duplicate check.
 	raw, _ := json.Marshal(ev)
@@ -473,7 +473,7 @@ func TestRedeliveredJobIsNotSentTwice(t *testing.T) {
 	if _, err := h.js.PublishMsg(context.Background(), &nats.Msg{Subject: "jit.notify.job.acme", Data: data}, jetstream.WithMsgID("another-id")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the job consumed", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the job consumed", func() bool {
 		s, err := h.js.Stream(context.Background(), notify.StreamJobs)
 		if err != nil {
 			return false
@@ -498,7 +498,7 @@ func TestSlackWebhookBody(t *testing.T) {
 	h.publish(events.TypeIdPCertificateExpiring, "acme", events.IdPCertificateExpiring{OrganizationID: "acme", ConnectionID: "okta",
 		Subject: "CN=<acme> & co", FingerprintSHA256: strings.Repeat("ab", 32), NotAfter: time.Now().Add(7 * 24 * time.Hour).UTC(),
 		DaysLeft: 7, ThresholdDays: 7})
-	eventually(t, 10*time.Second, "the Slack message", func() bool { return len(slack.delivered()) == 1 })
+	testenv.WaitFor(t, 10*time.Second, "the Slack message", func() bool { return len(slack.delivered()) == 1 })
 	r := slack.delivered()[0]
 	if r.SigErr != nil {
 		t.Errorf("signature: %v", r.SigErr)
@@ -532,12 +532,12 @@ func TestInvalidAlertIsTerminated(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.publish(events.TypeRoleReviewRequested, "acme", roleReview("acme", "ada@acme.example"))
-	eventually(t, 10*time.Second, "the valid alert", func() bool { return len(ops.delivered()) == 1 })
+	testenv.WaitFor(t, 10*time.Second, "the valid alert", func() bool { return len(ops.delivered()) == 1 })
 	cons, err := h.js.Consumer(context.Background(), "ALERTS", notify.ConsumerPlanner)
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "nothing pending", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "nothing pending", func() bool {
 		info, err := cons.Info(context.Background())
 		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
 	})
@@ -583,7 +583,7 @@ func TestRetryBacklogDoesNotBlockOtherOrganisations(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("backlog not published")
 	}
-	eventually(t, 4*time.Minute, "the backlog handed out", func() bool {
+	testenv.WaitFor(t, 4*time.Minute, "the backlog handed out", func() bool {
 		cons, err := h.js.Consumer(ctx, notify.StreamJobs, notify.ConsumerSender)
 		if err != nil {
 			return false
@@ -595,7 +595,7 @@ func TestRetryBacklogDoesNotBlockOtherOrganisations(t *testing.T) {
 	h.publish(events.TypeRoleReviewRequested, "fast", roleReview("fast", "y@fast.example"))
 	// Far less than the backlog waits (BackoffMin/2 at least): the alert
 	// does not wait for the backlog to make room.
-	eventually(t, time.Minute, "the other organisation's alert", func() bool { return len(fine.delivered()) == 1 })
+	testenv.WaitFor(t, time.Minute, "the other organisation's alert", func() bool { return len(fine.delivered()) == 1 })
 	t.Logf("other organisation delivered %s after publishing, behind %d pending retries", time.Since(published).Round(time.Millisecond), backlog)
 }
 
@@ -630,7 +630,7 @@ func TestReviewDecidedIsAckedWithoutMessage(t *testing.T) {
 	h.publish(events.TypeRoleReviewDecided, "acme", decided("acme"))
 	h.publish(events.TypeRoleReviewDecided, "initech", decided("initech"))
 	h.publish(events.TypeRoleReviewRequested, "acme", roleReview("acme", "ada@acme.example"))
-	eventually(t, 10*time.Second, "the review request by webhook and mail", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the review request by webhook and mail", func() bool {
 		return len(ops.delivered()) == 1 && len(h.mail.Mails()) == 1
 	})
 	h.settled(t, 30*time.Second)
@@ -692,7 +692,7 @@ func TestSignupHeldTellsAdminsWhereToAct(t *testing.T) {
 	h.publish(events.TypeSignupHeld, "acme", events.SignupHeld{OrganizationID: "acme", UserID: userID, Email: "ada@acme.example",
 		DisplayName: "Ada Lovelace", ConnectionID: "okta", ExternalID: "00u1", Reason: events.ReasonSeatsExhausted,
 		MaxSeats: 10, SeatsUsed: 10, LoginID: "login-1"})
-	eventually(t, 10*time.Second, "the mail and the Slack message", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the mail and the Slack message", func() bool {
 		return len(h.mail.Mails()) == 1 && len(slack.delivered()) == 1
 	})
 	link := "https://app.test/orgs/acme/users/" + userID
@@ -728,7 +728,7 @@ func TestInactiveUsersSuspendedListsThePeople(t *testing.T) {
 			{UserID: "5f0c6a2e-8a43-4e5b-9d1e-2b7f3c4d5e6f", Email: "ada@acme.example", DisplayName: "Ada Lovelace", LastSeenAt: at.AddDate(0, -4, 0)},
 			{UserID: "5f0c6a2e-8a43-4e5b-9d1e-2b7f3c4d5e70", Email: "bob@acme.example", LastSeenAt: at.AddDate(0, -5, 0)},
 		}})
-	eventually(t, 10*time.Second, "the mail", func() bool { return len(h.mail.Mails()) == 1 })
+	testenv.WaitFor(t, 10*time.Second, "the mail", func() bool { return len(h.mail.Mails()) == 1 })
 	p := testenv.ParseMail(t, h.mail.Mails()[0].Raw)
 	if want := "Org ACME: 2 people suspended after 90 days without signing in"; p.Subject != want {
 		t.Errorf("subject %q, want %q", p.Subject, want)

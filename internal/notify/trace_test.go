@@ -14,6 +14,7 @@ import (
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/bus"
 	"github.com/jitprov/jitprov/internal/notify"
+	"github.com/jitprov/jitprov/internal/testenv"
 )
 
 // Each delivery continues the trace of the alert that caused it: an
@@ -57,7 +58,7 @@ func TestDeliveriesContinueTheAlertsTrace(t *testing.T) {
 	}
 	threshold := publish(events.TypeSeatsThresholdReached, events.SeatsThresholdReached{OrganizationID: "acme",
 		MaxSeats: 50, SeatsUsed: 40, ThresholdPercent: 80, UserID: uuid.NewString(), LoginID: uuid.NewString()})
-	eventually(t, 30*time.Second, "the threshold message", func() bool { return len(ops.delivered()) == 1 })
+	testenv.WaitFor(t, 30*time.Second, "the threshold message", func() bool { return len(ops.delivered()) == 1 })
 	opened := publish(events.TypeSeatsExhausted, seatsExhausted("acme", 0))
 	// Planned before the others: the planner's workers take alerts side by
 	// side, and the batch is opened by whichever is planned first.
@@ -67,7 +68,7 @@ func TestDeliveriesContinueTheAlertsTrace(t *testing.T) {
 	}
 	h.planned(t)
 	clk.Advance(delay)
-	eventually(t, 30*time.Second, "the seat message", func() bool { return len(ops.delivered()) == 2 })
+	testenv.WaitFor(t, 30*time.Second, "the seat message", func() bool { return len(ops.delivered()) == 2 })
 	h.settled(t, 30*time.Second)
 
 	for i, want := range []trace.TraceID{threshold, opened} {
@@ -79,7 +80,7 @@ func TestDeliveriesContinueTheAlertsTrace(t *testing.T) {
 		}
 		// The request's span is the webhook client span, under the delivery.
 		var client, deliver sdktrace.ReadOnlySpan
-		eventually(t, 10*time.Second, "the delivery's spans", func() bool {
+		testenv.WaitFor(t, 10*time.Second, "the delivery's spans", func() bool {
 			client, deliver = nil, nil
 			for _, s := range spans.GetSpans().Snapshots() {
 				if s.SpanContext().SpanID() == sc.SpanID() {

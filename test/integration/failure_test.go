@@ -60,7 +60,7 @@ func TestDatabaseOutageLosesNoLogin(t *testing.T) {
 		t.Fatalf("%d users created while the database was unreachable", got)
 	}
 	proxy.Restore()
-	waitForWithin(t, 60*time.Second, func() bool { return e.count(`SELECT count(*) FROM users`) == n && e.pendingLogins() == 0 })
+	testenv.WaitFor(t, 60*time.Second, "every login created its user and none is pending", func() bool { return e.count(`SELECT count(*) FROM users`) == n && e.pendingLogins() == 0 })
 	if got := e.count(`SELECT seats_used FROM organizations`); got != n {
 		t.Errorf("seats_used = %d, want %d", got, n)
 	}
@@ -147,7 +147,7 @@ func TestInvalidLoginsAreTerminatedAndCounted(t *testing.T) {
 	reuse := mustEncode(t, identity("acme", "mallory"), func(m *nats.Msg) { m.Header.Set("ce-id", good.LoginID) })
 	publish(reuse)
 
-	waitFor(t, func() bool { return e.pendingLogins() == 0 })
+	testenv.WaitFor(t, 20*time.Second, "no login pending", func() bool { return e.pendingLogins() == 0 })
 	// Stopped, the provisioner has finished every login it took; after a
 	// round trip on its connection the server has handled all it sent,
 	// answers included, and after one on ours any answer is in replies.
@@ -217,31 +217,20 @@ func TestShutdownDrainsInFlightLogins(t *testing.T) {
 		})
 	}
 	// Stop the replica mid-stream, with logins in flight.
-	waitFor(t, func() bool { return e.count(`SELECT count(*) FROM provisioning_decisions`) >= 20 })
+	testenv.WaitFor(t, 20*time.Second, "20 decisions stored", func() bool { return e.count(`SELECT count(*) FROM provisioning_decisions`) >= 20 })
 	p.stop(t)
 	wg.Wait()
 	decided := e.count(`SELECT count(*) FROM provisioning_decisions`)
 	// What the stopped replica did not take is still in the stream; a new
 	// replica finishes it.
 	e.startProvisioner(8)
-	waitForWithin(t, 60*time.Second, func() bool { return e.count(`SELECT count(*) FROM users`) == n && e.pendingLogins() == 0 })
+	testenv.WaitFor(t, 60*time.Second, "every login created its user and none is pending", func() bool { return e.count(`SELECT count(*) FROM users`) == n && e.pendingLogins() == 0 })
 	if got := e.count(`SELECT count(*) FROM provisioning_decisions`); got != n {
 		t.Errorf("%d decisions, want %d", got, n)
 	}
 	t.Logf("%d of %d logins decided before the first replica stopped", decided, n)
 	if got := e.collect(bus.StreamUsers, "jit.user.created.>", n, 20*time.Second); len(got) != n {
 		t.Errorf("%d user.created, want %d", len(got), n)
-	}
-}
-
-func waitForWithin(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", d)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 

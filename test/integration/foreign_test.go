@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/jitprov/jitprov/events"
+	"github.com/jitprov/jitprov/internal/testenv"
 )
 
 // A login as a Node.js producer (nats.js v3 with the CloudEvents
@@ -79,7 +80,7 @@ func TestNodeStyleLoginIsAnswered(t *testing.T) {
 
 	// The provisioner ends its span just after answering.
 	var provision sdktrace.ReadOnlySpan
-	waitFor(t, func() bool {
+	testenv.WaitFor(t, 20*time.Second, "the provisioner's span", func() bool {
 		for _, s := range spans.GetSpans().Snapshots() {
 			if s.Name() == "provision login" {
 				provision = s

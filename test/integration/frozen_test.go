@@ -145,7 +145,7 @@ func TestFrozenProvisionerStallsNoOtherOrganisation(t *testing.T) {
 	if err := <-first; err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		t.Logf("the frozen replica's own login: %v", err)
 	}
-	waitFor(t, func() bool { return e.pendingLogins() == 0 })
+	testenv.WaitFor(t, 20*time.Second, "no login pending", func() bool { return e.pendingLogins() == 0 })
 	for _, o := range []string{"hot", "cold"} {
 		users := e.count(`SELECT count(*) FROM users WHERE org_id = $1`, o)
 		seats := e.count(`SELECT seats_used FROM organizations WHERE id = $1`, o)

@@ -196,7 +196,7 @@ func (e *env) collect(stream, filter string, want int, within time.Duration) []j
 	// Anything beyond want would be a duplicate. Once every decided event
 	// has left the outbox, the stream holds all there will be: count them
 	// rather than wait for more.
-	waitForWithin(e.t, within, func() bool { return e.count(`SELECT count(*) FROM outbox WHERE sent_at IS NULL`) == 0 })
+	testenv.WaitFor(e.t, within, "the outbox relayed", func() bool { return e.count(`SELECT count(*) FROM outbox WHERE sent_at IS NULL`) == 0 })
 	s, err := e.js.Stream(context.Background(), stream)
 	if err != nil {
 		e.t.Fatal(err)

@@ -60,7 +60,7 @@ func TestSameEventFiveTimes(t *testing.T) {
 	if _, err := c.ProvisionEvent(short, ev); !errors.Is(err, bus.ErrPending) {
 		t.Errorf("republished login: got %v, want ErrPending", err)
 	}
-	waitFor(t, func() bool {
+	testenv.WaitFor(t, 20*time.Second, "one decision stored and no login pending", func() bool {
 		return e.count(`SELECT count(*) FROM provisioning_decisions`) == 1 && e.pendingLogins() == 0
 	})
 	e.assertOnePerson()
@@ -127,7 +127,7 @@ func TestCrashAfterCommitBeforeAck(t *testing.T) {
 	if res.Outcome != events.OutcomeCreated {
 		t.Errorf("redelivery answered %+v, want the stored decision (created)", res)
 	}
-	waitFor(t, func() bool { return e.pendingLogins() == 0 })
+	testenv.WaitFor(t, 20*time.Second, "no login pending", func() bool { return e.pendingLogins() == 0 })
 	e.assertOnePerson()
 }
 
@@ -178,7 +178,7 @@ func TestRelayCrashAfterPublishBeforeMark(t *testing.T) {
 	}
 	// A new relay (a provisioner replica) takes over.
 	e.startProvisioner(1)
-	waitFor(t, func() bool { return e.count(`SELECT count(*) FROM outbox WHERE sent_at IS NULL`) == 0 })
+	testenv.WaitFor(t, 20*time.Second, "the outbox relayed", func() bool { return e.count(`SELECT count(*) FROM outbox WHERE sent_at IS NULL`) == 0 })
 	msgs := e.collect(bus.StreamUsers, "jit.user.created.>", 3, 10*time.Second)
 	seen := map[string]int{}
 	for _, m := range msgs {
@@ -200,17 +200,6 @@ func (e *env) pendingLogins() uint64 {
 		e.t.Fatal(err)
 	}
 	return info.State.Msgs
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 20s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // assertOnePerson checks the end state of every idempotency test: one user,

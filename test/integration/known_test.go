@@ -9,6 +9,7 @@ import (
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/known"
+	"github.com/jitprov/jitprov/internal/testenv"
 )
 
 // faultyKnown is the real known-identities bucket whose first Put fails
@@ -49,7 +50,7 @@ func TestKnownRecordThatCannotBeWrittenDoesNotHoldTheLogin(t *testing.T) {
 	if err != nil || res.Outcome != events.OutcomeCreated {
 		t.Fatalf("Provision = %+v, %v; want created (the answer precedes the record)", res, err)
 	}
-	waitFor(t, func() bool { return e.pendingLogins() == 0 })
+	testenv.WaitFor(t, 20*time.Second, "no login pending", func() bool { return e.pendingLogins() == 0 })
 	if got := faulty.faults.Load(); got != 3 {
 		t.Errorf("%d tries to write the record, want 3 (one per delivery)", got)
 	}
@@ -88,7 +89,7 @@ func TestKnownRecordIsWrittenDespiteAFault(t *testing.T) {
 			if err != nil || res.Outcome != events.OutcomeCreated {
 				t.Fatalf("Provision = %+v, %v; want created", res, err)
 			}
-			waitFor(t, func() bool { return e.pendingLogins() == 0 })
+			testenv.WaitFor(t, 20*time.Second, "no login pending", func() bool { return e.pendingLogins() == 0 })
 			if faulty.faults.Load() != 1 {
 				t.Fatal("the fault did not happen: the test proves nothing")
 			}

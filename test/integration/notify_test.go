@@ -94,16 +94,16 @@ func TestSeatAlertsReachTheAdmins(t *testing.T) {
 	// The seven alerts are in ALERTS and planned: then the gathering
 	// delay ends.
 	mustf(t, len(e.collect(bus.StreamAlerts, "jit.alert.seats.exhausted.acme", 7, 20*time.Second)) == 7, "want 7 seats.exhausted alerts")
-	waitForWithin(t, 30*time.Second, func() bool { return consumerIdle(e.js, bus.StreamAlerts, notify.ConsumerPlanner) })
+	testenv.WaitFor(t, 30*time.Second, "the alert planner idle", func() bool { return consumerIdle(e.js, bus.StreamAlerts, notify.ConsumerPlanner) })
 	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer wcancel()
 	if err := clk.BlockUntilContext(wctx, 1); err != nil { // the flusher's ticker
 		t.Fatalf("the notifier's flusher never started: %v", err)
 	}
 	clk.Advance(settings.SeatDelay)
-	waitForWithin(t, 30*time.Second, func() bool { return len(sink.Mails()) >= 2 })
+	testenv.WaitFor(t, 30*time.Second, "two mails delivered", func() bool { return len(sink.Mails()) >= 2 })
 	// Every job finished: anything more would have been mailed by now.
-	waitForWithin(t, 30*time.Second, func() bool {
+	testenv.WaitFor(t, 30*time.Second, "the planner and the sender idle", func() bool {
 		return consumerIdle(e.js, bus.StreamAlerts, notify.ConsumerPlanner) && consumerIdle(e.js, notify.StreamJobs, notify.ConsumerSender)
 	})
 	var subjects []string

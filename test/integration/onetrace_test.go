@@ -109,7 +109,7 @@ organizations:
 			t.Errorf("jitprov dev did not stop within 30s")
 		}
 	})
-	waitForWithin(t, 60*time.Second, func() bool {
+	testenv.WaitFor(t, 60*time.Second, "the edge ready", func() bool {
 		resp, err := http.Get(edgeURL + "/readyz")
 		if err != nil {
 			return false
@@ -138,7 +138,7 @@ organizations:
 
 	// The delivery span ends after the receiver answered.
 	var got []sdktrace.ReadOnlySpan
-	waitForWithin(t, 30*time.Second, func() bool {
+	testenv.WaitFor(t, 30*time.Second, "the notification's delivery span", func() bool {
 		got = spans.GetSpans().Snapshots()
 		return find(got, "deliver notification", trace.SpanKindConsumer) != nil
 	})

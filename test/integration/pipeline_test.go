@@ -8,6 +8,7 @@ import (
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/bus"
 	"github.com/jitprov/jitprov/internal/known"
+	"github.com/jitprov/jitprov/internal/testenv"
 )
 
 func TestFirstLoginCreatesUserAndAnnouncesIt(t *testing.T) {
@@ -65,7 +66,7 @@ func TestDecisionsFeedTheKnownIdentities(t *testing.T) {
 	}
 	// The provisioner records the identity just after answering.
 	var rec known.Record
-	waitFor(t, func() bool {
+	testenv.WaitFor(t, 20*time.Second, "the known-identities record", func() bool {
 		rec, err = cache.Get(ctx, "acme", "idp", "lena")
 		return err == nil
 	})
@@ -86,7 +87,7 @@ func TestDecisionsFeedTheKnownIdentities(t *testing.T) {
 	if res, err := c.Provision(ctx, id); err != nil || res.Reason != events.ReasonSuspended {
 		t.Fatalf("login of a suspended user: %+v, %v", res, err)
 	}
-	waitFor(t, func() bool {
+	testenv.WaitFor(t, 20*time.Second, "the record marked suspended", func() bool {
 		rec, err = cache.Get(ctx, "acme", "idp", "lena")
 		return err == nil && rec.Status == "suspended"
 	})

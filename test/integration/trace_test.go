@@ -12,6 +12,7 @@ import (
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/bus"
+	"github.com/jitprov/jitprov/internal/testenv"
 )
 
 // One login is one trace: the edge's span context travels in the login's
@@ -40,7 +41,7 @@ func TestOneLoginIsOneTrace(t *testing.T) {
 	// The provisioner ends its span just after answering; its parent is
 	// the producer span of the login's publish, a child of the edge's.
 	var provisionSpan, publishSpan sdktrace.ReadOnlySpan
-	waitFor(t, func() bool {
+	testenv.WaitFor(t, 20*time.Second, "the provisioner's and the publish's spans", func() bool {
 		for _, s := range spans.GetSpans().Snapshots() {
 			switch s.Name() {
 			case "provision login":

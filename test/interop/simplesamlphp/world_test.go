@@ -70,7 +70,7 @@ func newWorld(t *testing.T, orgs []store.Organization, conns []store.Connection)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the provisioner's consumer", func() bool {
+	testenv.WaitFor(t, time.Minute, "the provisioner's consumer", func() bool {
 		_, err := js.Consumer(ctx, bus.StreamLogins, bus.ConsumerProvisioner)
 		return err == nil
 	})
@@ -136,16 +136,4 @@ func (s samlSettings) json(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// waitFor polls cond, every 50 ms, for at most a minute.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within a minute", what)
-		}
-		time.Sleep(50 * time.Millisecond) // the poll interval of a condition
-	}
 }
