@@ -33,10 +33,9 @@ type Provisioner struct {
 	// Workers is how many logins one replica decides at once. Env
 	// JITPROV_WORKERS; default 16; 1 to 1024.
 	Workers int `yaml:"workers"`
-	// MaxBatch bounds the logins of one organisation a worker decides
-	// together, in one transaction, out of those in hand (it never waits
-	// for more). Env JITPROV_MAX_BATCH; default 32; 1 (each login on its
-	// own) to 1024.
+	// MaxBatch bounds the logins a worker decides together, in one
+	// transaction, out of those in hand (it never waits for more). Env
+	// JITPROV_MAX_BATCH; default 32; 1 (each login on its own) to 1024.
 	MaxBatch int `yaml:"max_batch"`
 	// DecisionTimeout bounds one decision, database included; default 10s.
 	// It must be shorter than Streams.AckWait.

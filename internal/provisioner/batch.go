@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -44,9 +45,9 @@ type Answer struct {
 // row locked first: seats are short, or others took them meanwhile.
 var errLockFirst = errors.New("provisioner: the group needs its organisation locked first")
 
-// DecideBatch decides logins as Decide would decide each, one transaction
-// per organisation, and returns their answers in order. See the package
-// documentation for how a group is decided.
+// DecideBatch decides logins as Decide would decide each, in one
+// transaction where it can, and returns their answers in order. See the
+// package documentation for how a batch is decided.
 func (d *Decider) DecideBatch(ctx context.Context, logins []Login) []Answer {
 	answers := make([]Answer, len(logins))
 	var orgs []string
@@ -58,10 +59,117 @@ func (d *Decider) DecideBatch(ctx context.Context, logins []Login) []Answer {
 		}
 		groups[o] = append(groups[o], i)
 	}
+	if together := d.alone.others(orgs, d.now()); len(together) > 1 {
+		// The first round of each of these organisations together, in
+		// one transaction; what repeats an earlier login comes after.
+		rounds := map[string][]int{}
+		for _, o := range together {
+			rounds[o], groups[o] = distinct(logins, groups[o])
+		}
+		if !d.decideOrgs(ctx, together, logins, rounds, answers) {
+			for _, o := range together {
+				d.decideRound(ctx, o, logins, rounds[o], answers)
+			}
+		}
+	}
 	for _, o := range orgs {
 		d.decideGroup(ctx, o, logins, groups[o], answers)
 	}
 	return answers
+}
+
+// decideOrgs decides a round of each of several organisations in one
+// transaction, each as decideInTx decides it, the organisations in the
+// order of their ids (each one's seat row is locked from its reservation
+// to the commit, so every transaction locks them in that order). It
+// reports false, having decided nothing, when one of them must be decided
+// on its own: seats short or taken meanwhile, a conflict with a
+// concurrent decision, a login the database refuses. When the database is
+// away it answers every login with that error.
+func (d *Decider) decideOrgs(ctx context.Context, orgs []string, logins []Login, rounds map[string][]int, answers []Answer) bool {
+	sorted := slices.Sorted(slices.Values(orgs))
+	out := map[string][]Answer{}
+	var failed string // the organisation that could not be decided with the others
+	err := d.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		for _, o := range sorted {
+			group := make([]Login, len(rounds[o]))
+			for j, i := range rounds[o] {
+				group[j] = logins[i]
+			}
+			a, err := d.decideInTx(ctx, tx, o, group, false)
+			if err != nil {
+				failed = o
+				return fmt.Errorf("organisation %q: %w", o, err)
+			}
+			out[o] = a
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		for _, o := range orgs {
+			for j, i := range rounds[o] {
+				answers[i] = out[o][j]
+			}
+		}
+		return true
+	case outage(ctx, err):
+		for _, o := range orgs {
+			for _, i := range rounds[o] {
+				answers[i] = Answer{Err: err}
+			}
+		}
+		return true
+	default:
+		if errors.Is(err, errLockFirst) {
+			// Its seats are short: deciding it with others would send
+			// them all round again until it has seats.
+			d.alone.add(failed, d.now())
+		}
+		d.log.DebugContext(ctx, "organisations not decided together: deciding each on its own", "orgs", len(orgs), "err", err)
+		return false
+	}
+}
+
+// aloneFor is how long an organisation whose seats were short is decided
+// in transactions of its own.
+const aloneFor = time.Minute
+
+// aloneOrgs are the organisations to decide each in its own transaction
+// until a time. The zero value is empty.
+type aloneOrgs struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+}
+
+func (a *aloneOrgs) add(org string, now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.until == nil {
+		a.until = map[string]time.Time{}
+	}
+	a.until[org] = now.Add(aloneFor)
+}
+
+// others returns orgs but those to decide alone at now, forgetting those
+// whose time is over.
+func (a *aloneOrgs) others(orgs []string, now time.Time) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.until) == 0 {
+		return orgs
+	}
+	var out []string
+	for _, o := range orgs {
+		if t, ok := a.until[o]; ok {
+			if now.Before(t) {
+				continue
+			}
+			delete(a.until, o)
+		}
+		out = append(out, o)
+	}
+	return out
 }
 
 // decideGroup decides the logins at idx, all of organisation orgID, into

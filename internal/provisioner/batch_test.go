@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -295,6 +296,168 @@ func TestDecideBatchRaceForFewSeats(t *testing.T) {
 	}
 }
 
+// countingStore counts the transactions a Decider runs.
+type countingStore struct {
+	store.Store
+	txs atomic.Int64
+}
+
+func (c *countingStore) InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error {
+	c.txs.Add(1)
+	return c.Store.InTx(ctx, fn)
+}
+
+// orgsWithSeats applies organisations named by id with their seats, each
+// with one connection, okta.
+func orgsWithSeats(t *testing.T, s store.Store, seats map[string]int) {
+	t.Helper()
+	var orgs []store.Organization
+	var conns []store.Connection
+	for id, n := range seats {
+		o := baseOrg()
+		o.ID, o.MaxSeats, o.SeatWarningPercent = id, n, 50
+		orgs = append(orgs, o)
+		conns = append(conns, store.Connection{OrganizationID: id, ID: "okta", Protocol: "saml"})
+	}
+	if err := s.ApplyOrganizations(t.Context(), orgs, conns); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A batch of several organisations' logins is decided in one transaction;
+// an organisation whose seats are short sends that transaction back and
+// is decided in transactions of its own from then on, the others still
+// together, each login answered as it would be alone.
+func TestDecideBatchOrganisationsInOneTransaction(t *testing.T) {
+	for name, open := range batchStores(t) {
+		t.Run(name, func(t *testing.T) {
+			cs := &countingStore{Store: open(t)}
+			orgsWithSeats(t, cs, map[string]int{"acme": 100, "beta": 100, "full": 1, "gamma": 100})
+			d := NewDecider(cs, testenv.Logger(t))
+			ctx := t.Context()
+			batch := func(orgs ...string) []Login {
+				var b []Login
+				for _, o := range orgs {
+					b = append(b, acmeLogin(o, uuid.NewString(), uuid.NewString()+"@acme.com"))
+				}
+				return b
+			}
+			decide := func(b []Login) (txs int64, outcomes []events.Outcome) {
+				t.Helper()
+				before := cs.txs.Load()
+				for i, a := range d.DecideBatch(ctx, b) {
+					if a.Err != nil {
+						t.Fatalf("login %d of %s: %v", i, b[i].Identity.OrganizationID, a.Err)
+					}
+					outcomes = append(outcomes, a.Result.Outcome)
+				}
+				return cs.txs.Load() - before, outcomes
+			}
+			created, rejected := events.OutcomeCreated, events.OutcomeRejected
+
+			txs, got := decide(batch("gamma", "acme", "beta", "acme", "full"))
+			if want := []events.Outcome{created, created, created, created, created}; txs != 1 || !slices.Equal(got, want) {
+				t.Errorf("five logins of four organisations with seats: %d transactions, %v; want 1, %v", txs, got, want)
+			}
+			// full has no seat left: the shared transaction is sent back,
+			// the others are decided together again and full alone.
+			txs, got = decide(batch("acme", "full", "beta"))
+			if want := []events.Outcome{created, rejected, created}; !slices.Equal(got, want) {
+				t.Errorf("with full's seats gone: %v, want %v", got, want)
+			}
+			if txs < 3 {
+				t.Errorf("with full's seats gone: %d transactions, want the shared one, then the others' and full's", txs)
+			}
+			// From now full is decided alone at once: one transaction for
+			// the others, and full's own (locked first: seats short).
+			txs, got = decide(batch("beta", "full", "gamma"))
+			if want := []events.Outcome{created, rejected, created}; !slices.Equal(got, want) {
+				t.Errorf("full decided alone: %v, want %v", got, want)
+			}
+			if txs > 3 {
+				t.Errorf("full decided alone: %d transactions, want the others' one and full's", txs)
+			}
+			for o, want := range map[string]int{"acme": 3, "beta": 3, "gamma": 2, "full": 1} {
+				if seats, active := seatsAndActive(t, cs, o); seats != want || active != want {
+					t.Errorf("%s: %d seats used, %d active users; want %d", o, seats, active, want)
+				}
+			}
+		})
+	}
+}
+
+// Replicas racing over batches that mix organisations, with few seats in
+// some: no organisation sells a seat twice or to one person twice, and
+// every warning is given once.
+func TestDecideBatchOrganisationsRace(t *testing.T) {
+	s, _ := testenv.Store(t)
+	seats := map[string]int{"acme": 7, "beta": 3, "gamma": 40, "delta": 12}
+	orgsWithSeats(t, s, seats)
+	const perOrg, replicas, perBatch = 20, 4, 9
+	var crowd []Login
+	for i := range perOrg {
+		for _, o := range []string{"acme", "beta", "gamma", "delta"} {
+			crowd = append(crowd, acmeLogin(o, fmt.Sprintf("%s-p%d", o, i), fmt.Sprintf("p%d@acme.com", i)))
+		}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	created := map[string]int{} // by organisation and external id
+	for r := range replicas {
+		d := NewDecider(s, testenv.Logger(t))
+		wg.Go(func() {
+			order := slices.Clone(crowd)
+			for i := range order {
+				j := (i*11 + r*17) % len(order)
+				order[i], order[j] = order[j], order[i]
+			}
+			for start := 0; start < len(order); start += perBatch {
+				batch := slices.Clone(order[start:min(start+perBatch, len(order))])
+				for i := range batch {
+					batch[i].ID = uuid.NewString()
+				}
+				for i, a := range d.DecideBatch(t.Context(), batch) {
+					if a.Err != nil {
+						t.Errorf("replica %d: %s: %v", r, batch[i].Identity.ExternalID, a.Err)
+						continue
+					}
+					if a.Result.Outcome == events.OutcomeCreated {
+						mu.Lock()
+						created[batch[i].Identity.ExternalID]++
+						mu.Unlock()
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for ext, n := range created {
+		if n > 1 {
+			t.Errorf("%s created %d times", ext, n)
+		}
+	}
+	perOrgCreated := map[string]int{}
+	for _, u := range outboxData[events.UserCreated](t, s, events.TypeUserCreated) {
+		perOrgCreated[u.User.OrganizationID]++
+	}
+	warnings := map[string]int{}
+	for _, w := range outboxData[events.SeatsThresholdReached](t, s, events.TypeSeatsThresholdReached) {
+		warnings[w.OrganizationID]++
+	}
+	for o, max := range seats {
+		want := min(max, perOrg)
+		if used, active := seatsAndActive(t, s, o); used != want || active != want {
+			t.Errorf("%s: %d seats used, %d active users; want %d", o, used, active, want)
+		}
+		if perOrgCreated[o] != want {
+			t.Errorf("%s: %d user.created, want %d", o, perOrgCreated[o], want)
+		}
+		if warnings[o] != 1 {
+			t.Errorf("%s: %d seat warnings, want 1", o, warnings[o])
+		}
+	}
+}
+
 // fakeMsg is a delivery for inHand, which reads only its subject.
 type fakeMsg struct {
 	jetstream.Msg
@@ -314,31 +477,31 @@ func TestInHandTakesALoneLoginAtOnce(t *testing.T) {
 	}
 }
 
-// What is in hand is taken by organisation, the one waiting longest first,
-// up to a batch, and an organisation with more waiting goes to the back;
-// an organisation a worker is deciding is not taken until it is released.
+// What is in hand is taken oldest organisation first, each organisation's
+// logins together, up to a batch across organisations; an organisation
+// with more waiting than the batch holds goes to the back, and one a
+// worker is deciding is not taken until it is released.
 func TestInHandGroupsByOrganisation(t *testing.T) {
 	h := newInHand(64, 3)
-	for _, s := range []string{"a", "b", "a", "a", "a", "c", "b"} {
+	for _, s := range []string{"a", "b", "a", "a", "a", "c", "b", "d"} {
 		h.put(fakeMsg{subject: s})
 	}
 	var got []string
 	for i := range 4 {
 		if i == 3 {
-			h.release("a")
+			h.release([]string{"a"})
 		}
-		msgs, subj := h.take()
-		if subj != msgs[0].Subject() {
-			t.Fatalf("take named %s for a batch of %s", subj, msgs[0].Subject())
-		}
-		got = append(got, fmt.Sprintf("%s×%d", msgs[0].Subject(), len(msgs)))
+		msgs, subjs := h.take()
+		var took []string
 		for _, m := range msgs {
-			if m.Subject() != msgs[0].Subject() {
-				t.Fatalf("a batch mixes %s and %s", msgs[0].Subject(), m.Subject())
+			if !slices.Contains(subjs, m.Subject()) {
+				t.Fatalf("took a login of %s, not among the subjects named, %v", m.Subject(), subjs)
 			}
+			took = append(took, m.Subject())
 		}
+		got = append(got, strings.Join(took, ""))
 	}
-	if want := []string{"a×3", "b×2", "c×1", "a×1"}; !slices.Equal(got, want) {
+	if want := []string{"aaa", "bbc", "d", "a"}; !slices.Equal(got, want) {
 		t.Errorf("took %v, want %v", got, want)
 	}
 	h.drain()
@@ -353,14 +516,14 @@ func TestInHandGroupsByOrganisation(t *testing.T) {
 func TestInHandOneWorkerPerOrganisation(t *testing.T) {
 	h := newInHand(64, 32)
 	h.put(fakeMsg{subject: "a"})
-	if _, subj := h.take(); subj != "a" {
-		t.Fatalf("took %s, want a", subj)
+	if _, subjs := h.take(); !slices.Equal(subjs, []string{"a"}) {
+		t.Fatalf("took %v, want a", subjs)
 	}
 	h.put(fakeMsg{subject: "a"})
 	h.put(fakeMsg{subject: "a"})
 	h.put(fakeMsg{subject: "b"})
-	if msgs, subj := h.take(); subj != "b" || len(msgs) != 1 {
-		t.Fatalf("took %s×%d while a was being decided, want b×1", subj, len(msgs))
+	if msgs, subjs := h.take(); !slices.Equal(subjs, []string{"b"}) || len(msgs) != 1 {
+		t.Fatalf("took %v×%d while a was being decided, want b×1", subjs, len(msgs))
 	}
 	// Draining with only a's logins left, a worker waits for a's release
 	// rather than returning with logins in hand.
@@ -370,11 +533,11 @@ func TestInHandOneWorkerPerOrganisation(t *testing.T) {
 		msgs, _ := h.take()
 		took <- len(msgs)
 	}()
-	h.release("a")
+	h.release([]string{"a"})
 	if n := <-took; n != 2 {
 		t.Fatalf("after the release took %d, want a's 2 waiting logins together", n)
 	}
-	h.release("a")
+	h.release([]string{"a"})
 	if msgs, _ := h.take(); msgs != nil {
 		t.Errorf("drained and empty: took %d", len(msgs))
 	}
@@ -391,18 +554,21 @@ func TestInHandWorkersRace(t *testing.T) {
 	for range workers {
 		wg.Go(func() {
 			for {
-				msgs, subj := h.take()
+				msgs, subjs := h.take()
 				if msgs == nil {
 					return
 				}
-				o := int(subj[0] - 'a')
-				if n := deciding[o].Add(1); n != 1 {
-					t.Errorf("%d workers decide %s at once", n, subj)
+				for _, subj := range subjs {
+					if n := deciding[int(subj[0]-'a')].Add(1); n != 1 {
+						t.Errorf("%d workers decide %s at once", n, subj)
+					}
 				}
 				taken.Add(int64(len(msgs)))
 				runtime.Gosched()
-				deciding[o].Add(-1)
-				h.release(subj)
+				for _, subj := range subjs {
+					deciding[int(subj[0]-'a')].Add(-1)
+				}
+				h.release(subjs)
 			}
 		})
 	}

@@ -13,16 +13,17 @@ import (
 
 // inHand holds the logins delivered and not yet taken by a worker, by
 // subject (one subject per organisation), in order of arrival. A worker
-// takes every login of the organisation waiting longest that no other
-// worker is deciding, up to a batch: what is in hand now, never waiting
-// for more.
+// takes the logins of the organisations waiting longest that no other
+// worker is deciding, each organisation's together, up to a batch: what
+// is in hand now, never waiting for more.
 //
 // One organisation is decided by one worker at a time: its logins that
 // arrive meanwhile wait for that worker's transaction to end and are
 // then decided together, so the busier an organisation, the larger its
-// batches; and two workers never queue on its seat row (its reservation
+// groups; and two workers never queue on its seat row (its reservation
 // is the last statement of each transaction), which is what made a
-// one-organisation storm slower than many organisations.
+// one-organisation storm slower than many organisations. Many quiet
+// organisations share a batch, and with it a transaction.
 type inHand struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
@@ -66,21 +67,33 @@ func (h *inHand) put(msg jetstream.Msg) bool {
 }
 
 // take waits for a login of an organisation no worker is deciding and
-// returns it with every other login of its organisation in hand, up to a
-// batch, and its subject, which the worker hands back to release once
-// decided; nil when the worker should return.
-func (h *inHand) take() ([]jetstream.Msg, string) {
+// returns it with the other logins in hand of the organisations no worker
+// is deciding, oldest first, up to a batch, and their subjects, which the
+// worker hands back to release once decided; nil when the worker should
+// return.
+func (h *inHand) take() ([]jetstream.Msg, []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for {
 		if h.closed {
-			return nil, ""
+			return nil, nil
 		}
-		if i := h.free(); i >= 0 {
-			return h.takeAt(i)
+		if h.free() >= 0 {
+			var msgs []jetstream.Msg
+			var subjs []string
+			for len(msgs) < h.batch {
+				i := h.free()
+				if i < 0 {
+					break
+				}
+				m, subj := h.takeAt(i, h.batch-len(msgs))
+				msgs, subjs = append(msgs, m...), append(subjs, subj)
+			}
+			h.cond.Broadcast()
+			return msgs, subjs
 		}
 		if h.n == 0 && h.draining {
-			return nil, ""
+			return nil, nil
 		}
 		h.cond.Wait()
 	}
@@ -97,10 +110,10 @@ func (h *inHand) free() int {
 	return -1
 }
 
-func (h *inHand) takeAt(i int) ([]jetstream.Msg, string) {
+func (h *inHand) takeAt(i, most int) ([]jetstream.Msg, string) {
 	subj := h.order[i]
 	q := h.queues[subj]
-	k := min(len(q), h.batch)
+	k := min(len(q), most)
 	msgs := q[:k:k]
 	h.order = append(h.order[:i], h.order[i+1:]...)
 	if rest := q[k:]; len(rest) > 0 {
@@ -111,14 +124,16 @@ func (h *inHand) takeAt(i int) ([]jetstream.Msg, string) {
 	}
 	h.busy[subj] = true
 	h.n -= k
-	h.cond.Broadcast()
 	return msgs, subj
 }
 
-// release ends a worker's decision of subj: its next logins may be taken.
-func (h *inHand) release(subj string) {
+// release ends a worker's decision of subjs: their next logins may be
+// taken.
+func (h *inHand) release(subjs []string) {
 	h.mu.Lock()
-	delete(h.busy, subj)
+	for _, subj := range subjs {
+		delete(h.busy, subj)
+	}
 	h.mu.Unlock()
 	h.cond.Broadcast()
 }
@@ -162,7 +177,7 @@ func (s *Service) consume(ctx context.Context, handle func(ctx context.Context, 
 	for range n {
 		wg.Go(func() {
 			for {
-				msgs, subj := h.take()
+				msgs, subjs := h.take()
 				if msgs == nil {
 					return
 				}
@@ -170,7 +185,7 @@ func (s *Service) consume(ctx context.Context, handle func(ctx context.Context, 
 					// Released however the decision ends: a worker that
 					// dies mid-decision must not keep its organisation
 					// from the others.
-					defer h.release(subj)
+					defer h.release(subjs)
 					handle(hctx, msgs, answer)
 				}()
 			}

@@ -35,6 +35,9 @@ type Decider struct {
 	store store.Store
 	log   *slog.Logger
 	now   func() time.Time
+	// alone are the organisations decided each in its own transaction
+	// for a while, not with others (seats short lately).
+	alone aloneOrgs
 }
 
 // NewDecider returns a Decider on s.

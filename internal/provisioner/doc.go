@@ -5,14 +5,26 @@
 // # How a batch is decided
 //
 // Deliveries wait in hand by organisation (one subject each). A free
-// worker takes every login in hand of the organisation that has waited
-// longest and that no other worker is deciding, up to Options.MaxBatch,
-// and decides them (Decider.DecideBatch); it never waits for a batch to
-// fill, so a lone login is decided at once. One organisation is decided
-// by one worker at a time (per replica): the logins that arrive while its
-// transaction runs are the next batch, so batches grow with the load,
-// and workers do not queue on the organisation's seat row.
-// A group is decided in one transaction:
+// worker takes the logins in hand of the organisations that have waited
+// longest and that no other worker is deciding, each organisation's
+// together, up to Options.MaxBatch, and decides them
+// (Decider.DecideBatch); it never waits for a batch to fill, so a lone
+// login is decided at once. One organisation is decided by one worker at
+// a time (per replica): the logins that arrive while its transaction
+// runs are in the next batch, so batches grow with the load, and workers
+// do not queue on the organisation's seat row.
+//
+// The organisations of a batch are decided in one transaction, one group
+// (an organisation's logins) after another in the order of their ids, so
+// that every transaction locks seat rows in the same order. When one of
+// them cannot be decided with the others — its seats short or taken
+// meanwhile, a conflict with a concurrent decision, a login the database
+// refuses — the transaction is rolled back and each group is decided in
+// a transaction of its own, as below; an organisation whose seats were
+// short is decided alone for a minute, so that it does not send the
+// others' transactions back while it stays full.
+//
+// A group is decided like this:
 //
 //  1. One round trip reads the organisation, its connections, and for
 //     every login its stored decision and any user with its identity or

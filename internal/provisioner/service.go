@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,8 +27,9 @@ import (
 type Options struct {
 	// Workers is how many groups of logins one replica decides at once.
 	Workers int
-	// MaxBatch bounds the logins of one organisation decided together in
-	// one transaction (default 32; 1 decides each login on its own).
+	// MaxBatch bounds the logins decided together in one transaction,
+	// of one organisation or several (default 32; 1 decides each login
+	// on its own).
 	// A worker takes what is in hand when it is free, never waiting for
 	// more.
 	MaxBatch int
@@ -94,7 +96,7 @@ func newMetrics(m metric.Meter) (metrics, error) {
 		metric.WithUnit("s"), metric.WithDescription("Time from delivery to ack of one login."),
 		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 	out.batch, errs[4] = m.Int64Histogram("jitprov.provisioner.batch.logins",
-		metric.WithDescription("Logins of one organisation decided together, per transaction."),
+		metric.WithDescription("Logins decided together, per batch (one transaction unless an organisation's seats are short)."),
 		metric.WithExplicitBucketBoundaries(1, 2, 4, 8, 16, 32, 64, 128))
 	return out, errors.Join(errs[:]...)
 }
@@ -160,7 +162,7 @@ type inFlight struct {
 	start time.Time
 }
 
-// handle decides a batch of logins of one organisation (one subject), in
+// handle decides a batch of logins, of one organisation or several, in
 // one transaction where it can (Decider.DecideBatch), and has each
 // answered by answer, which runs it beside the next decisions: answering
 // is round trips to NATS (the reply, the known identity, the ack) that
@@ -192,8 +194,11 @@ func (s *Service) handle(ctx context.Context, msgs []jetstream.Msg, maxDeliver i
 	if len(batch) == 1 {
 		dctx = batch[0].ctx
 	} else {
-		dctx, batchSpan = s.opts.Tracer.Start(ctx, "decide logins", trace.WithLinks(links...),
-			trace.WithAttributes(attribute.Int("jitprov.logins", len(batch)), attribute.String("jitprov.org", batch[0].id.OrganizationID)))
+		attrs := []attribute.KeyValue{attribute.Int("jitprov.logins", len(batch))}
+		if org := batch[0].id.OrganizationID; !slices.ContainsFunc(batch, func(f *inFlight) bool { return f.id.OrganizationID != org }) {
+			attrs = append(attrs, attribute.String("jitprov.org", org))
+		}
+		dctx, batchSpan = s.opts.Tracer.Start(ctx, "decide logins", trace.WithLinks(links...), trace.WithAttributes(attrs...))
 	}
 	dctx, cancel := context.WithTimeout(dctx, s.opts.DecisionTimeout)
 	answers := s.decider.DecideBatch(dctx, logins)
