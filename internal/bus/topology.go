@@ -243,6 +243,9 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology, opts ...Ens
 	if err := t.Validate(); err != nil {
 		return fmt.Errorf("bus: %w", err)
 	}
+	if err := CheckServer(js.Conn()); err != nil {
+		return fmt.Errorf("bus: %w", err)
+	}
 	replicas := map[string]int{}
 	for _, cfg := range t.Streams() {
 		s, err := EnsureStream(ctx, js, cfg, o.log)

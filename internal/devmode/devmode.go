@@ -252,7 +252,9 @@ func Run(ctx context.Context, cfg Config) error {
 	setup, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	// The streams exist before the edge takes its first login.
-	if err := bus.Ensure(setup, js, topo); err != nil {
+	if err := bus.Ensure(setup, js, topo); errors.Is(err, bus.ErrServerTooOld) {
+		return fmt.Errorf("devmode: %w; or leave NATS_URL and -nats-url unset, and jitprov dev runs a NATS server of its own", err)
+	} else if err != nil {
 		return fmt.Errorf("devmode: %w", err)
 	}
 

@@ -160,7 +160,9 @@ func run(ctx context.Context, cfg Config, deps Deps, status *startup.Status) err
 	var planCons, sendCons jetstream.Consumer
 	err = startup.Wait(ctx, log, status, "NATS JetStream (the notifier's streams and the provisioner's ALERTS)", func(ctx context.Context) error {
 		var err error
-		if batchKV, recordKV, err = Ensure(ctx, js, cfg.Topology, log); err != nil {
+		if batchKV, recordKV, err = Ensure(ctx, js, cfg.Topology, log); errors.Is(err, bus.ErrServerTooOld) {
+			return startup.Permanent(err)
+		} else if err != nil {
 			return err
 		}
 		if planCons, err = js.Consumer(ctx, bus.StreamAlerts, ConsumerPlanner); err != nil {

@@ -99,6 +99,9 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology, log *slog.L
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if err := bus.CheckServer(js.Conn()); err != nil {
+		return nil, nil, fmt.Errorf("notify: %w", err)
+	}
 	replicas := map[string]int{}
 	for _, cfg := range t.streams() {
 		s, err := bus.EnsureStream(ctx, js, cfg, log)

@@ -114,7 +114,9 @@ func serve(ctx context.Context, cfg Config, deps Deps, js jetstream.JetStream, s
 	var cons, seenCons, knownCons jetstream.Consumer
 	var knownIDs *known.Cache
 	err = startup.Wait(ctx, log, status, "NATS JetStream (streams, consumers, buckets)", func(ctx context.Context) error {
-		if err := bus.Ensure(ctx, js, cfg.Topology, bus.WithLogger(log)); err != nil {
+		if err := bus.Ensure(ctx, js, cfg.Topology, bus.WithLogger(log)); errors.Is(err, bus.ErrServerTooOld) {
+			return startup.Permanent(err)
+		} else if err != nil {
 			return err
 		}
 		var err error
