@@ -1005,8 +1005,9 @@ func TestWaitingPageRefusesASupersededDecision(t *testing.T) {
 // their known identity was fresh (a second login took the fast path,
 // without a provisioner), the suspension rewrites it, and the next login
 // is decided and refused with the suspended page. Reactivated, they sign
-// in again, and their next login is fast again.
-func TestSuspendedPersonIsRefusedAfterTheFastPath(t *testing.T) {
+// in again, and their next login is fast again. Deprovisioned, they are
+// refused with the page that says their account was removed.
+func TestSuspendedOrRemovedPersonIsRefusedAfterTheFastPath(t *testing.T) {
 	w := newWorld(t, 10, true)
 	ctx := context.Background()
 	w.idp.signsIn(person("00u-sam", "sam@acme.example"))
@@ -1061,6 +1062,20 @@ func TestSuspendedPersonIsRefusedAfterTheFastPath(t *testing.T) {
 	w.stopProvisioner()
 	if resp, _ := login(t, newBrowser(t), w.edgeURL, "/"); resp.Status != http.StatusSeeOther {
 		t.Fatalf("returning login after the reactivation, without a provisioner: %d %s", resp.Status, resp.Body)
+	}
+	w.startProvisioner()
+
+	// Deprovisioned, they are told their account was removed, not that
+	// it is suspended: from the record, and from the provisioner's answer.
+	if _, err := core.Deprovision(ctx, admin.Operator("test"), "acme", userID, "left"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { return record().Status == store.StatusDeprovisioned })
+	for i := range 2 {
+		resp, _ := login(t, newBrowser(t), w.edgeURL, "/")
+		if resp.Status != http.StatusForbidden || !strings.Contains(resp.Body, "Account removed") || strings.Contains(resp.Body, "suspended") {
+			t.Fatalf("login %d after the deprovisioning: %d %s, want the removed page", i+1, resp.Status, resp.Body)
+		}
 	}
 }
 

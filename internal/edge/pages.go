@@ -68,6 +68,8 @@ var (
 		Message: "Your organisation's administrator did not approve an account for you. If you think this is a mistake, please contact them."}
 	pageSuspended = page{Status: http.StatusForbidden, Title: "Account suspended",
 		Message: "Your account is suspended. Please contact your organisation's administrator."}
+	pageDeprovisioned = page{Status: http.StatusForbidden, Title: "Account removed",
+		Message: "Your account here has been removed by your organisation's administrator. Please contact them if you need access again."}
 	pageRefused = page{Status: http.StatusForbidden, Title: "Account not available",
 		Message: "An account could not be set up for you automatically. Please contact your organisation's administrator."}
 	pageNotLinked = page{Status: http.StatusForbidden, Title: "Account not linked",

@@ -396,8 +396,10 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, a session.Awaiti
 	case events.OutcomeRefused:
 		log.WarnContext(ctx, "login refused", "message", res.Message)
 		switch res.Reason {
-		case events.ReasonSuspended, events.ReasonDeprovisioned:
+		case events.ReasonSuspended:
 			s.render(w, r, pageSuspended)
+		case events.ReasonDeprovisioned:
+			s.render(w, r, pageDeprovisioned)
 		case events.ReasonEmailInUse, events.ReasonIdentityConflict:
 			s.render(w, r, pageNotLinked)
 		default:
@@ -510,7 +512,11 @@ func (s *Server) continueLogin(w http.ResponseWriter, r *http.Request) {
 	// approval or denial is read from the store, below.
 	if kerr == nil && rec.ClaimsDigest == a.ClaimsDigest && rec.Status != store.StatusHeld {
 		if rec.Status != known.StatusActive {
-			s.render(w, r, pageSuspended)
+			if rec.Status == store.StatusDeprovisioned {
+				s.render(w, r, pageDeprovisioned)
+			} else {
+				s.render(w, r, pageSuspended)
+			}
 			return
 		}
 		s.sessions.ClearAwaiting(w)
