@@ -406,6 +406,9 @@ func (d *Decider) update(ctx context.Context, tx store.Tx, dec *decision, org st
 			ExternalID: id.ExternalID, UserID: user.ID, LinkedBy: l.by}); err != nil {
 			return err // ErrConflict: a concurrent login linked it; retry
 		}
+		if err := tx.SeeIdentity(ctx, org.ID, id.ConnectionID, id.ExternalID); err != nil {
+			return err // the user's last login
+		}
 	} else if err := tx.SeeIdentity(ctx, org.ID, id.ConnectionID, id.ExternalID); errors.Is(err, store.ErrNotFound) {
 		// An admin unlinked or moved the identity since it was looked up:
 		// decide again.

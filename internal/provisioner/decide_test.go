@@ -610,6 +610,60 @@ func TestDecideIsIdempotentPerLogin(t *testing.T) {
 	}
 }
 
+// A person's next login decided by the provisioner — their known identity
+// stale or gone, nothing of theirs to change — is their last login, and
+// one through another connection linked by email too, on both stores.
+func TestDecideRecordsTheLastLogin(t *testing.T) {
+	for name, open := range batchStores(t) {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			ctx := t.Context()
+			o := baseOrg()
+			conns := []store.Connection{{OrganizationID: "acme", ID: "okta", Protocol: "saml"}, {OrganizationID: "acme", ID: "google", Protocol: "oidc"}}
+			if err := s.ApplyOrganizations(ctx, []store.Organization{o}, conns); err != nil {
+				t.Fatal(err)
+			}
+			d := NewDecider(s, testenv.Logger(t))
+			lastLogin := func(userID string) (last, updated time.Time) {
+				t.Helper()
+				err := s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+					u, err := tx.UserByID(ctx, "acme", userID)
+					last, updated = u.LastLoginAt, u.UpdatedAt
+					return err
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return last, updated
+			}
+			id := login("ada", "ada@acme.com")
+			first, err := d.Decide(ctx, uuid.NewString(), id)
+			if err != nil || first.Outcome != events.OutcomeCreated {
+				t.Fatalf("first login: %+v, %v", first, err)
+			}
+			created, updated := lastLogin(first.User.ID)
+			again, err := d.Decide(ctx, uuid.NewString(), id)
+			if err != nil || again.Outcome != events.OutcomeExisting {
+				t.Fatalf("second login: %+v, %v", again, err)
+			}
+			second, stillUpdated := lastLogin(first.User.ID)
+			if !second.After(created) || !stillUpdated.Equal(updated) {
+				t.Errorf("after the second login: last login %s (first %s), updated %s (was %s); want a later last login and nothing updated",
+					second, created, stillUpdated, updated)
+			}
+			other := login("ada-google", "ada@acme.com")
+			other.ConnectionID, other.Protocol = "google", events.ProtocolOIDC
+			linked, err := d.Decide(ctx, uuid.NewString(), other)
+			if err != nil || linked.Outcome != events.OutcomeExisting || linked.User.ID != first.User.ID {
+				t.Fatalf("login through google: %+v, %v; want Ada, linked by email", linked, err)
+			}
+			if third, _ := lastLogin(first.User.ID); !third.After(second) {
+				t.Errorf("after the linked login: last login %s, want later than %s", third, second)
+			}
+		})
+	}
+}
+
 // The seat warning fires once, on the login that takes the seat reaching
 // seat_warning_percent of max_seats (rounded up), however many logins race.
 func TestSeatWarningOncePerCrossing(t *testing.T) {

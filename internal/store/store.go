@@ -419,7 +419,8 @@ type Tx interface {
 	// UnlinkIdentity removes an identity from its user and returns it;
 	// ErrNotFound when it is linked to nobody. The user and its seat stay.
 	UnlinkIdentity(ctx context.Context, orgID, connID, externalID string) (Identity, error)
-	// SeeIdentity records that the identity signed in now.
+	// SeeIdentity records that the identity signed in now: its last
+	// sighting, and its user's last login (neither moves back).
 	SeeIdentity(ctx context.Context, orgID, connID, externalID string) error
 	// TakeSeat atomically takes one seat of the organisation, or fails with
 	// ErrSeatsExhausted. It returns the organisation as updated.

@@ -180,8 +180,10 @@ func (x *tx) UnlinkIdentity(ctx context.Context, orgID, connID, externalID strin
 }
 
 func (x *tx) SeeIdentity(ctx context.Context, orgID, connID, externalID string) error {
-	tag, err := x.t.Exec(ctx, `UPDATE identities SET last_seen_at = greatest(last_seen_at, now())
-		WHERE org_id = $1 AND connection_id = $2 AND external_id = $3`, orgID, connID, externalID)
+	tag, err := x.t.Exec(ctx, `WITH i AS (UPDATE identities SET last_seen_at = greatest(last_seen_at, now())
+		  WHERE org_id = $1 AND connection_id = $2 AND external_id = $3 RETURNING user_id)
+		UPDATE users u SET last_login_at = greatest(u.last_login_at, now()) FROM i WHERE u.id = i.user_id`,
+		orgID, connID, externalID)
 	if err != nil {
 		return fmt.Errorf("postgres: record a sign-in of identity %q of connection %q in %q: %w", externalID, connID, orgID, mapErr(err))
 	}

@@ -291,6 +291,11 @@ func (x *tx) SeeIdentity(ctx context.Context, orgID, connID, externalID string) 
 	} else if n == 0 {
 		return fmt.Errorf("sqlite: identity %q of connection %q in %q: %w", externalID, connID, orgID, store.ErrNotFound)
 	}
+	if _, err := x.t.ExecContext(ctx, `UPDATE users SET last_login_at = max(coalesce(last_login_at, ?4), ?4)
+		WHERE id = (SELECT user_id FROM identities WHERE org_id = ?1 AND connection_id = ?2 AND external_id = ?3)`,
+		orgID, connID, externalID, formatTime(x.now)); err != nil {
+		return fmt.Errorf("sqlite: record a sign-in of identity %q of connection %q in %q: %w", externalID, connID, orgID, x.fail(err))
+	}
 	return nil
 }
 

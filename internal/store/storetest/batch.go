@@ -101,6 +101,16 @@ func testWriteGroup(t *testing.T, s store.Store) {
 	if got := seatsUsed(t, s, orgA); got != 1 {
 		t.Errorf("seats after a conflicting group: %d, want 1", got)
 	}
+
+	// Her next sign-in (SeeIdentity) is her last login, and her identity's
+	// last sighting.
+	inTx(t, s, func(ctx context.Context, tx store.Tx) error { return tx.SeeIdentity(ctx, orgA, connS, "grace") })
+	u, err = read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) {
+		return tx.UserByIdentity(ctx, orgA, connS, "grace")
+	})
+	if err != nil || !u.LastLoginAt.After(at) || !u.UpdatedAt.Equal(at) {
+		t.Errorf("after a sign-in: last login %s, updated %s (%v); want the last login after %s, nothing updated", u.LastLoginAt, u.UpdatedAt, err, at)
+	}
 }
 
 // The reservation takes all its seats or none, within max_seats, while the

@@ -410,8 +410,16 @@ func testIdentities(t *testing.T, s store.Store) {
 		t.Errorf("seats used after linking and unlinking: got %d, want %d (unchanged)", got, seats)
 	}
 
-	// SeeIdentity moves the last sighting, never the first.
+	// SeeIdentity moves the last sighting, never the first, and never
+	// moves the user's last login back.
+	later := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
+	if _, err := s.RecordLogins(t.Context(), []store.Login{{OrganizationID: orgA, ConnectionID: connS, ExternalID: "bob-saml", UserID: bob.ID, At: later}}); err != nil {
+		t.Fatal(err)
+	}
 	inTx(t, s, func(ctx context.Context, tx store.Tx) error { return tx.SeeIdentity(ctx, orgA, connS, "bob-saml") })
+	if got, err := read(t, s, func(ctx context.Context, tx store.Tx) (store.User, error) { return tx.UserByID(ctx, orgA, bob.ID) }); err != nil || !got.LastLoginAt.Equal(later) {
+		t.Errorf("SeeIdentity after a later login: last login %s (%v), want it kept at %s", got.LastLoginAt, err, later)
+	}
 	list, err := read(t, s, func(ctx context.Context, tx store.Tx) ([]store.Identity, error) { return tx.Identities(ctx, bob.ID) })
 	if err != nil || len(list) == 0 {
 		t.Fatalf("Identities of Bob: %v, %v", list, err)
