@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -45,6 +46,10 @@ type Answer struct {
 // row locked first: seats are short, or others took them meanwhile.
 var errLockFirst = errors.New("provisioner: the group needs its organisation locked first")
 
+// errSeatsShort is errLockFirst when the seats read do not cover the
+// group's new people.
+var errSeatsShort = fmt.Errorf("%w: seats short", errLockFirst)
+
 // DecideBatch decides logins as Decide would decide each, in one
 // transaction where it can, and returns their answers in order. See the
 // package documentation for how a batch is decided.
@@ -83,14 +88,16 @@ func (d *Decider) DecideBatch(ctx context.Context, logins []Login) []Answer {
 // order of their ids (each one's seat row is locked from its reservation
 // to the commit, so every transaction locks them in that order). It
 // reports false, having decided nothing, when one of them must be decided
-// on its own: seats short or taken meanwhile, a conflict with a
-// concurrent decision, a login the database refuses. When the database is
-// away it answers every login with that error.
+// on its own: its seats short or taken meanwhile, its row held by another
+// session past lock_timeout, a conflict with a concurrent decision, a
+// login the database refuses, the database away (each organisation's own
+// transaction then finds out alike). Only when the batch's time is up
+// does it answer every login with that error.
 func (d *Decider) decideOrgs(ctx context.Context, orgs []string, logins []Login, rounds map[string][]int, answers []Answer) bool {
 	sorted := slices.Sorted(slices.Values(orgs))
 	out := map[string][]Answer{}
 	var failed string // the organisation that could not be decided with the others
-	err := d.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+	err := d.inTx(ctx, func(ctx context.Context, tx store.Tx, d *Decider) error {
 		for _, o := range sorted {
 			group := make([]Login, len(rounds[o]))
 			for j, i := range rounds[o] {
@@ -99,7 +106,7 @@ func (d *Decider) decideOrgs(ctx context.Context, orgs []string, logins []Login,
 			a, err := d.decideInTx(ctx, tx, o, group, false)
 			if err != nil {
 				failed = o
-				return fmt.Errorf("organisation %q: %w", o, err)
+				return err
 			}
 			out[o] = a
 		}
@@ -113,7 +120,7 @@ func (d *Decider) decideOrgs(ctx context.Context, orgs []string, logins []Login,
 			}
 		}
 		return true
-	case outage(ctx, err):
+	case ctx.Err() != nil:
 		for _, o := range orgs {
 			for _, i := range rounds[o] {
 				answers[i] = Answer{Err: err}
@@ -121,12 +128,14 @@ func (d *Decider) decideOrgs(ctx context.Context, orgs []string, logins []Login,
 		}
 		return true
 	default:
-		if errors.Is(err, errLockFirst) {
-			// Its seats are short: deciding it with others would send
-			// them all round again until it has seats.
+		if errors.Is(err, errSeatsShort) || errors.Is(err, store.ErrContended) {
+			// Its seats are short, or its row is held elsewhere: deciding
+			// it with others would send them all round again, or keep
+			// them waiting, until it has seats or is free.
 			d.alone.add(failed, d.now())
 		}
-		d.log.DebugContext(ctx, "organisations not decided together: deciding each on its own", "orgs", len(orgs), "err", err)
+		d.log.DebugContext(ctx, "organisations not decided together: deciding each on its own",
+			"orgs", len(orgs), "org", failed, "err", err)
 		return false
 	}
 }
@@ -219,7 +228,7 @@ func (d *Decider) decideRound(ctx context.Context, orgID string, logins []Login,
 	var out []Answer
 	var err error
 	for _, lock := range []bool{false, true} {
-		err = d.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		err = d.inTx(ctx, func(ctx context.Context, tx store.Tx, d *Decider) error {
 			var err error
 			out, err = d.decideInTx(ctx, tx, orgID, group, lock)
 			return err
@@ -258,6 +267,23 @@ func (d *Decider) decideRound(ctx context.Context, orgID string, logins []Login,
 			answers[i] = Answer{Err: err}
 		}
 	}
+}
+
+// inTx runs fn in a transaction with a Decider whose log is held until
+// the commit: a transaction rolled back (and decided again, or one login
+// at a time) does not log what it undid.
+func (d *Decider) inTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx, d *Decider) error) error {
+	held := newHeldLog(d.log.Handler())
+	inner := *d
+	inner.log = slog.New(held)
+	err := d.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		held.drop() // an earlier try's
+		return fn(ctx, tx, &inner)
+	})
+	if err == nil {
+		held.flush()
+	}
+	return err
 }
 
 // outage reports whether err leaves every login of a group undecided
@@ -396,7 +422,7 @@ func (d *Decider) plan(ctx context.Context, dec *decision, w *store.GroupWrites,
 			// Turning someone away needs the exact count, and the row
 			// locked before the lookups, so that nobody created
 			// meanwhile is turned away.
-			return errLockFirst
+			return errSeatsShort
 		}
 		if org.HoldsWhenFull() {
 			return d.held(ctx, dec, org, events.ReasonSeatsExhausted, p.used+p.granted, add(store.StatusHeld, role), loginID, id)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/jitprov/jitprov/events"
 	"github.com/jitprov/jitprov/internal/store"
+	"github.com/jitprov/jitprov/internal/store/postgres"
 	"github.com/jitprov/jitprov/internal/store/sqlite"
 	"github.com/jitprov/jitprov/internal/testenv"
 )
@@ -385,6 +388,101 @@ func TestDecideBatchOrganisationsInOneTransaction(t *testing.T) {
 		})
 	}
 }
+
+// An organisation whose row another session holds past lock_timeout
+// fails only its own logins: the others of the batch are decided, and it
+// is decided alone while it stays held.
+func TestDecideBatchContendedOrganisationFailsAlone(t *testing.T) {
+	s, dbURL := testenv.Store(t)
+	orgsWithSeats(t, s, map[string]int{"acme": 10, "beta": 10})
+	short, err := postgres.Open(t.Context(), dbURL, postgres.Options{LockTimeout: 300 * time.Millisecond, Logger: testenv.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(short.Close)
+	cs := &countingStore{Store: short}
+	d := NewDecider(cs, testenv.Logger(t))
+
+	// Another session holds acme's row (as the inactivity sweep or a
+	// stuck client would) while the batch is decided.
+	holding, release, done := make(chan struct{}), make(chan struct{}), make(chan error)
+	go func() {
+		done <- s.InTx(context.Background(), func(ctx context.Context, tx store.Tx) error {
+			if _, err := tx.TakeSeat(ctx, "acme"); err != nil {
+				return err
+			}
+			close(holding)
+			<-release
+			return errors.New("rolled back on purpose")
+		})
+	}()
+	<-holding
+	batch := []Login{acmeLogin("acme", "ann", "ann@acme.com"), acmeLogin("beta", "bob", "bob@acme.com")}
+	answers := d.DecideBatch(t.Context(), batch)
+	if !errors.Is(answers[0].Err, store.ErrContended) {
+		t.Errorf("acme's login, its row held: %+v, %v; want ErrContended", answers[0].Result, answers[0].Err)
+	}
+	if answers[1].Err != nil || answers[1].Result.Outcome != events.OutcomeCreated {
+		t.Errorf("beta's login beside it: %+v, %v; want created", answers[1].Result, answers[1].Err)
+	}
+	if answers[1].Err != nil && strings.Contains(answers[1].Err.Error(), "acme") {
+		t.Errorf("beta's error names acme: %v", answers[1].Err)
+	}
+	close(release)
+	<-done
+
+	// acme is decided alone for a while: in a transaction of its own,
+	// where it would share beta's.
+	before := cs.txs.Load()
+	for i, a := range d.DecideBatch(t.Context(), []Login{acmeLogin("acme", "ann", "ann@acme.com"), acmeLogin("beta", "cy", "cy@acme.com"), acmeLogin("beta", "di", "di@acme.com")}) {
+		if a.Err != nil || a.Result.Outcome != events.OutcomeCreated {
+			t.Errorf("login %d once acme is free: %+v, %v", i, a.Result, a.Err)
+		}
+	}
+	if n := cs.txs.Load() - before; n != 2 {
+		t.Errorf("%d transactions, want 2: acme's and beta's", n)
+	}
+}
+
+// A shared transaction sent back (one organisation's seats short) and
+// decided again logs each decision once: what the rolled-back try logged
+// is dropped, not written beside the decision that holds.
+func TestDecideBatchLogsOnlyWhatItCommits(t *testing.T) {
+	s, _ := testenv.Store(t)
+	orgsWithSeats(t, s, map[string]int{"acme": 10, "full": 0})
+	var mu sync.Mutex
+	var logged strings.Builder
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logged.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	err := s.InTx(t.Context(), func(ctx context.Context, tx store.Tx) error {
+		o, err := tx.Organization(ctx, "acme")
+		if err != nil {
+			return err
+		}
+		o.InitialAdmins = []string{"boss@acme.com"}
+		return s.ApplyOrganizations(ctx, []store.Organization{o}, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewDecider(s, log)
+	answers := d.DecideBatch(t.Context(), []Login{acmeLogin("acme", "boss", "boss@acme.com"), acmeLogin("full", "x", "x@acme.com")})
+	if a := answers[0]; a.Err != nil || a.Result.User == nil || a.Result.User.Role != "admin" {
+		t.Fatalf("the initial admin: %+v, %v", a.Result, a.Err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := strings.Count(logged.String(), "initial admin signed in"); n != 1 || !strings.Contains(logged.String(), answers[0].Result.User.ID) {
+		t.Errorf("the initial admin's grant logged %d times, want once, naming user %s:\n%s", n, answers[0].Result.User.ID, logged.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // Replicas racing over batches that mix organisations, with few seats in
 // some: no organisation sells a seat twice or to one person twice, and

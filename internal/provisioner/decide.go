@@ -37,12 +37,12 @@ type Decider struct {
 	now   func() time.Time
 	// alone are the organisations decided each in its own transaction
 	// for a while, not with others (seats short lately).
-	alone aloneOrgs
+	alone *aloneOrgs
 }
 
 // NewDecider returns a Decider on s.
 func NewDecider(s store.Store, log *slog.Logger) *Decider {
-	return &Decider{store: s, log: log, now: func() time.Time { return time.Now().UTC() }}
+	return &Decider{store: s, log: log, now: func() time.Time { return time.Now().UTC() }, alone: &aloneOrgs{}}
 }
 
 // Decide provisions the identity of login loginID and returns the outcome.

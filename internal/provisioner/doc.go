@@ -16,13 +16,18 @@
 //
 // The organisations of a batch are decided in one transaction, one group
 // (an organisation's logins) after another in the order of their ids, so
-// that every transaction locks seat rows in the same order. When one of
-// them cannot be decided with the others — its seats short or taken
-// meanwhile, a conflict with a concurrent decision, a login the database
-// refuses — the transaction is rolled back and each group is decided in
-// a transaction of its own, as below; an organisation whose seats were
-// short is decided alone for a minute, so that it does not send the
-// others' transactions back while it stays full.
+// that every transaction locks seat rows in the same order (applying
+// the organisations file does too). When one of them cannot be decided
+// with the others — its seats short or taken meanwhile, its row held by
+// another session past lock_timeout, a conflict with a concurrent
+// decision, a login the database refuses, the database away — the
+// transaction is rolled back and each group is decided in a transaction
+// of its own, as below, so that one organisation's trouble fails only
+// its own logins; an organisation whose seats were short or whose row
+// was held is decided alone for a minute, so that it does not send the
+// others' transactions back, or keep them waiting, meanwhile. What a
+// transaction logs is written once it commits: one rolled back and
+// decided again does not log what it undid.
 //
 // A group is decided like this:
 //

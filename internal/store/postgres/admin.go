@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,8 +14,11 @@ import (
 
 // ApplyOrganizations upserts organisations and connections in one
 // transaction; seats_used is never touched, so applying a file twice or
-// while people sign in is safe.
+// while people sign in is safe. The organisations' rows are locked in the
+// order of their ids, as a provisioner deciding several organisations in
+// one transaction locks them, so that the two never deadlock.
 func (s *Store) ApplyOrganizations(ctx context.Context, orgs []store.Organization, conns []store.Connection) error {
+	orgs = slices.SortedFunc(slices.Values(orgs), func(a, b store.Organization) int { return strings.Compare(a.ID, b.ID) })
 	err := pgx.BeginFunc(ctx, s.pool, func(t pgx.Tx) error {
 		for _, o := range orgs {
 			newPeople, whenFull := o.HoldSettings()
