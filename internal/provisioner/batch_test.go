@@ -240,37 +240,7 @@ func TestDecideBatchRaceForFewSeats(t *testing.T) {
 	for i := range people {
 		crowd = append(crowd, acmeLogin("acme", fmt.Sprintf("p%d", i), fmt.Sprintf("p%d@acme.com", i)))
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	outcomes := map[string][]events.Outcome{} // by external id
-	for r := range replicas {
-		d := NewDecider(s, testenv.Logger(t))
-		wg.Go(func() {
-			// Each replica sees everyone, in its own order and batches, as
-			// with redeliveries and duplicate logins: a new login id each.
-			order := slices.Clone(crowd)
-			for i := range order {
-				j := (i*7 + r*13) % len(order)
-				order[i], order[j] = order[j], order[i]
-			}
-			for start := 0; start < len(order); start += perBatch {
-				batch := slices.Clone(order[start:min(start+perBatch, len(order))])
-				for i := range batch {
-					batch[i].ID = uuid.NewString()
-				}
-				for i, a := range d.DecideBatch(ctx, batch) {
-					if a.Err != nil {
-						t.Errorf("replica %d: %s: %v", r, batch[i].Identity.ExternalID, a.Err)
-						continue
-					}
-					mu.Lock()
-					outcomes[batch[i].Identity.ExternalID] = append(outcomes[batch[i].Identity.ExternalID], a.Result.Outcome)
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	wg.Wait()
+	outcomes := raceReplicas(t, s, crowd, replicas, perBatch)
 	seats, active := seatsAndActive(t, s, "acme")
 	if seats != 7 || active != 7 {
 		t.Errorf("%d seats used, %d active users; want 7 and 7", seats, active)
@@ -498,37 +468,14 @@ func TestDecideBatchOrganisationsRace(t *testing.T) {
 			crowd = append(crowd, acmeLogin(o, fmt.Sprintf("%s-p%d", o, i), fmt.Sprintf("p%d@acme.com", i)))
 		}
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	created := map[string]int{} // by organisation and external id
-	for r := range replicas {
-		d := NewDecider(s, testenv.Logger(t))
-		wg.Go(func() {
-			order := slices.Clone(crowd)
-			for i := range order {
-				j := (i*11 + r*17) % len(order)
-				order[i], order[j] = order[j], order[i]
+	created := map[string]int{} // by external id
+	for ext, got := range raceReplicas(t, s, crowd, replicas, perBatch) {
+		for _, o := range got {
+			if o == events.OutcomeCreated {
+				created[ext]++
 			}
-			for start := 0; start < len(order); start += perBatch {
-				batch := slices.Clone(order[start:min(start+perBatch, len(order))])
-				for i := range batch {
-					batch[i].ID = uuid.NewString()
-				}
-				for i, a := range d.DecideBatch(t.Context(), batch) {
-					if a.Err != nil {
-						t.Errorf("replica %d: %s: %v", r, batch[i].Identity.ExternalID, a.Err)
-						continue
-					}
-					if a.Result.Outcome == events.OutcomeCreated {
-						mu.Lock()
-						created[batch[i].Identity.ExternalID]++
-						mu.Unlock()
-					}
-				}
-			}
-		})
+		}
 	}
-	wg.Wait()
 	for ext, n := range created {
 		if n > 1 {
 			t.Errorf("%s created %d times", ext, n)
@@ -554,6 +501,44 @@ func TestDecideBatchOrganisationsRace(t *testing.T) {
 			t.Errorf("%s: %d seat warnings, want 1", o, warnings[o])
 		}
 	}
+}
+
+// raceReplicas has replicas Deciders decide the crowd side by side, each
+// seeing everyone in its own order and batches of perBatch, as with
+// redeliveries and duplicate logins (a new login id each), and returns
+// every outcome by external id. A login left undecided fails the test.
+func raceReplicas(t *testing.T, s store.Store, crowd []Login, replicas, perBatch int) map[string][]events.Outcome {
+	t.Helper()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	outcomes := map[string][]events.Outcome{}
+	for r := range replicas {
+		d := NewDecider(s, testenv.Logger(t))
+		wg.Go(func() {
+			order := slices.Clone(crowd)
+			for i := range order {
+				j := (i*7 + r*13) % len(order)
+				order[i], order[j] = order[j], order[i]
+			}
+			for start := 0; start < len(order); start += perBatch {
+				batch := slices.Clone(order[start:min(start+perBatch, len(order))])
+				for i := range batch {
+					batch[i].ID = uuid.NewString()
+				}
+				for i, a := range d.DecideBatch(t.Context(), batch) {
+					if a.Err != nil {
+						t.Errorf("replica %d: %s: %v", r, batch[i].Identity.ExternalID, a.Err)
+						continue
+					}
+					mu.Lock()
+					outcomes[batch[i].Identity.ExternalID] = append(outcomes[batch[i].Identity.ExternalID], a.Result.Outcome)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return outcomes
 }
 
 // fakeMsg is a delivery for inHand, which reads only its subject.
